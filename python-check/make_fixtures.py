@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Regenerates the committed fixtures under fixtures/ (run by hand, never by the tests).
+
+    python-check/run-venv python-check/make_fixtures.py [GROUP ...]
+
+GROUP is any of blobs, keras_train, keras_h5, keras_h5_bad (default: all of them).
+Every case folder gets a one-line SOURCE file naming this script, the function and the
+package versions. Floats are written as repr(float(v)): the shortest round-trip text of the
+double (of the exact double value for float32 numbers).
+"""
+
+import json
+import shutil
+import sys
+import time
+
+import h5py
+import numpy as np
+
+from common import (
+    COMPILE, FIXTURES, ODD_BLOBS, ODD_LAYERS, TUTORIAL_LAYERS, blobs_problem, build_mlp, fnum,
+    h5dump, keras2, keras3, layer_summary, max_abs_diff, one_hot, p_header, random_inputs, versions,
+    write_csv, write_json, x_header,
+)
+
+SKLEARN_VERSIONS = ("scikit-learn", "numpy")
+KERAS3_VERSIONS = ("keras", "tensorflow-cpu", "scikit-learn", "numpy", "h5py")
+KERAS2_VERSIONS = ("tf-keras", "tensorflow-cpu", "scikit-learn", "numpy", "h5py")
+
+
+def case_dir(group, case):
+    d = FIXTURES / group / case
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    return d
+
+
+def write_source(d, function, dists):
+    (d / "SOURCE").write_text(f"python-check/make_fixtures.py:{function} ({versions(*dists)})\n")
+
+
+# =========================================================================== 2a. blobs
+
+BLOBS_CASES = {
+    "tutorial_seed1": dict(n_samples=1000, centers=3, n_features=2, cluster_std=2.0, random_state=1),
+    "tutorial_seed2": dict(n_samples=1000, centers=3, n_features=2, cluster_std=2.0, random_state=2),
+    # counts 3,2,2: center 0 draws 9 gauss values (odd), so the polar cache carries over
+    "odd_cache": dict(n_samples=7, centers=3, n_features=3, cluster_std=0.5, center_box=(-5.0, 5.0),
+                      random_state=42),
+    "wide": dict(n_samples=1001, centers=4, n_features=5, cluster_std=1.5, random_state=123456789),
+    "noshuffle_seed0": dict(n_samples=50, centers=5, n_features=1, cluster_std=3.0, shuffle=False,
+                            random_state=0),
+    "maxseed": dict(n_samples=33, centers=2, n_features=3, cluster_std=0.1, random_state=4294967295),
+    "single": dict(n_samples=1, centers=1, n_features=1, random_state=7),
+}
+
+
+def blobs_fixtures():
+    from sklearn.datasets import make_blobs
+
+    for case, given in BLOBS_CASES.items():
+        params = dict(n_samples=None, centers=None, n_features=None, cluster_std=1.0,
+                      center_box=[-10.0, 10.0], shuffle=True, random_state=None)
+        params.update(given)
+        params["cluster_std"] = float(params["cluster_std"])
+        params["center_box"] = [float(v) for v in params["center_box"]]
+        X, y, centers = make_blobs(
+            n_samples=params["n_samples"], centers=params["centers"], n_features=params["n_features"],
+            cluster_std=params["cluster_std"], center_box=tuple(params["center_box"]),
+            shuffle=params["shuffle"], random_state=params["random_state"], return_centers=True)
+        d = case_dir("blobs", case)
+        write_json(d / "params.json", params)
+        write_csv(d / "data.csv", x_header(X.shape[1]) + ["y"], [list(x) + [int(t)] for x, t in zip(X, y)])
+        write_csv(d / "centers.csv", [f"c{j}" for j in range(centers.shape[1])], centers)
+        write_source(d, "blobs_fixtures", SKLEARN_VERSIONS)
+        print(f"blobs/{case}: {X.shape[0]} rows")
+
+
+# =========================================================================== 2b. keras_train
+#
+# The exact training run whose numbers the Rust trainer must reproduce (float32 everywhere):
+#
+#   trainX, trainy, testX, testy = blobs_problem(P)          # rows 0..500 / 500..1000, y one-hot
+#   model = Sequential([Input((2,)),
+#                       Dense(5, activation='relu', kernel_initializer='he_uniform'),
+#                       Dense(5, activation='relu', kernel_initializer='he_uniform'),
+#                       Dense(3, activation='softmax')])
+#   model.set_weights(initial)                                # (unless fresh: seeded initializers)
+#   for layer in model.layers[:F]: layer.trainable = False
+#   model.compile(loss='categorical_crossentropy', optimizer=SGD(learning_rate=0.01), metrics=['accuracy'])
+#   history = model.fit(trainX, trainy, validation_data=(testX, testy), epochs=100, batch_size=32,
+#                       shuffle=False, verbose=0, callbacks=[record weights at the end of epoch 1])
+#   model.evaluate(trainX, trainy); model.evaluate(testX, testy)
+
+EPOCHS = 100
+BATCH = 32
+LR = 0.01
+
+
+def pairs(weights):
+    """[k0, b0, k1, b1, ...] -> [[kernel as nested list, bias list], ...] of float32 values."""
+    ws = [np.asarray(w, dtype=np.float32) for w in weights]
+    return [[[[float(v) for v in row] for row in ws[i]], [float(v) for v in ws[i + 1]]]
+            for i in range(0, len(ws), 2)]
+
+
+def train_case(problem, frozen, initial=None, seed=None):
+    """One 100-epoch Keras 3 fit with shuffle off; returns the case.json dict."""
+    k = keras3()
+
+    class RecordEpoch1(k.callbacks.Callback):
+        weights = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                self.weights = [np.array(w) for w in self.model.get_weights()]
+
+    trainX, trainy, testX, testy = blobs_problem(problem)
+    if seed is not None:
+        k.utils.set_random_seed(seed)
+    model = build_mlp(k, 2, TUTORIAL_LAYERS)
+    if initial is not None:
+        model.set_weights([np.asarray(w, dtype=np.float32) for pair in initial for w in pair])
+    start = [np.array(w) for w in model.get_weights()]
+    for layer in model.layers[:frozen]:
+        layer.trainable = False
+    model.compile(loss="categorical_crossentropy", optimizer=k.optimizers.SGD(learning_rate=LR),
+                  metrics=["accuracy"])
+    rec = RecordEpoch1()
+    history = model.fit(trainX, trainy, validation_data=(testX, testy), epochs=EPOCHS, batch_size=BATCH,
+                        shuffle=False, verbose=0, callbacks=[rec])
+    ev_train = model.evaluate(trainX, trainy, verbose=0)
+    ev_test = model.evaluate(testX, testy, verbose=0)
+    return {
+        "keras_version": k.__version__, "backend": k.backend.backend(),
+        "problem": problem, "train_rows": 500, "input_dim": 2,
+        "layers": [dict(units=s["units"], activation=s["activation"]) for s in TUTORIAL_LAYERS],
+        "lr": LR, "batch_size": BATCH, "epochs": EPOCHS, "shuffle": False, "frozen": frozen,
+        "initial": pairs(start), "after_epoch_1": pairs(rec.weights), "final": pairs(model.get_weights()),
+        "history": {key: [float(v) for v in history.history[key]]
+                    for key in ("loss", "accuracy", "val_loss", "val_accuracy")},
+        "evaluate": {"train": [float(v) for v in ev_train], "test": [float(v) for v in ev_test]},
+    }
+
+
+def keras_train_fixtures():
+    def save(case, data):
+        d = case_dir("keras_train", case)
+        (d / "case.json").write_text(json.dumps(data) + "\n")
+        write_source(d, f"keras_train_fixtures/{case}", KERAS3_VERSIONS)
+        h = data["history"]
+        print(f"keras_train/{case}: loss {h['loss'][0]:.4f} -> {h['loss'][-1]:.4f}, "
+              f"evaluate {data['evaluate']}")
+
+    p1 = train_case(1, 0, seed=7)
+    save("p1_fresh", p1)
+    save("p2_transfer", train_case(2, 0, initial=p1["final"]))
+    save("p2_transfer_frozen1", train_case(2, 1, initial=p1["final"]))
+    save("p2_fresh", train_case(2, 0, seed=11))
+    stall = json.loads(json.dumps(p1["initial"]))
+    stall[0][1] = [-100.0] * len(stall[0][1])  # every first-layer ReLU dead
+    save("p1_stall", train_case(1, 0, initial=stall))
+
+
+# =========================================================================== 2c. keras_h5
+
+H5_INPUT_ROWS = 20
+
+
+def fit_and_save(k, model, X, Y, d, seed_inputs, epochs=5):
+    model.compile(**COMPILE)
+    model.fit(X, Y, epochs=epochs, verbose=0)
+    model.save(str(d / "model.h5"))
+    return write_predictions(model, d, seed_inputs, X.shape[1])
+
+
+def write_predictions(model, d, seed_inputs, n_features):
+    inputs = random_inputs(seed_inputs, H5_INPUT_ROWS, n_features)
+    preds = model.predict(inputs, verbose=0)
+    write_csv(d / "inputs.csv", x_header(n_features), inputs)
+    write_csv(d / "predictions.csv", p_header(preds.shape[1]), preds.astype(np.float32))
+    return inputs, preds
+
+
+def h5_case(case, k, producer, layers, input_dim, keras2_style, data, seed):
+    d = case_dir("keras_h5", case)
+    k.utils.set_random_seed(seed)
+    model = build_mlp(k, input_dim, layers, keras2_style=keras2_style)
+    X, Y = data
+    fit_and_save(k, model, X, Y, d, seed_inputs=seed)
+    write_json(d / "meta.json", {"producer": producer, "layers": layer_summary(layers), "input_dim": input_dim})
+    (d / "layout.txt").write_text(h5dump(d / "model.h5"))
+    write_source(d, f"keras_h5_fixtures/{case}", KERAS2_VERSIONS if keras2_style else KERAS3_VERSIONS)
+    print(f"keras_h5/{case}: {(d / 'model.h5').stat().st_size} bytes")
+    return d
+
+
+def legacy_model_config(config):
+    """A tf.keras 2.21 Sequential model_config rewritten the way Keras 2.3 wrote it:
+    no InputLayer; the first Dense carries batch_input_shape and dtype; no module/registered_name."""
+    layers = config["config"]["layers"]
+    assert layers[0]["class_name"] == "InputLayer", layers[0]
+    input_cfg = layers[0]["config"]
+    out = []
+    for i, layer in enumerate(layers[1:]):
+        cfg = dict(layer["config"])
+        if i == 0:
+            cfg = {"name": cfg.pop("name"), "trainable": cfg.pop("trainable"),
+                   "batch_input_shape": input_cfg["batch_input_shape"], "dtype": "float32", **cfg}
+        out.append({"class_name": layer["class_name"], "config": cfg})
+    config = dict(config)
+    config["config"] = dict(config["config"], layers=out)
+    return config
+
+
+def k2_legacy_input_case(src):
+    k2, k3 = keras2(), keras3()
+    d = case_dir("keras_h5", "k2_legacy_input")
+    shutil.copy(src / "model.h5", d / "model.h5")
+    for name in ("inputs.csv", "predictions.csv"):
+        shutil.copy(src / name, d / name)
+    with h5py.File(d / "model.h5", "r+") as f:
+        dtype = f.attrs.get_id("model_config").dtype  # keep the string type exactly as tf.keras wrote it
+        config = json.loads(f.attrs["model_config"])
+        f.attrs.create("model_config", json.dumps(legacy_model_config(config)), dtype=dtype)
+    inputs = np.loadtxt(d / "inputs.csv", delimiter=",", skiprows=1, dtype=np.float32)
+    expected = np.loadtxt(d / "predictions.csv", delimiter=",", skiprows=1)
+    for k in (k2, k3):
+        got = k.models.load_model(str(d / "model.h5")).predict(inputs, verbose=0)
+        diff = max_abs_diff(got, expected)
+        assert diff == 0.0, f"{k.__name__} predicts differently after the rewrite: {diff}"
+    meta = json.loads((src / "meta.json").read_text())
+    meta["producer"] += " (model_config rewritten to the Keras 2.3 style: no InputLayer, batch_input_shape on Dense)"
+    write_json(d / "meta.json", meta)
+    (d / "layout.txt").write_text(h5dump(d / "model.h5"))
+    write_source(d, "keras_h5_fixtures/k2_legacy_input+legacy_model_config", KERAS2_VERSIONS)
+    print("keras_h5/k2_legacy_input: loads in tf_keras and Keras 3, predictions unchanged")
+
+
+def keras_h5_fixtures():
+    k2, k3 = keras2(), keras3()
+    trainX, trainy, _, _ = blobs_problem(1)
+    from sklearn.datasets import make_blobs
+
+    oddX, oddy = make_blobs(**ODD_BLOBS)
+    odd_data = (oddX, one_hot(oddy, 2))
+    odd_layers = [dict(s) for s in ODD_LAYERS]
+    odd_layers[1]["use_bias"] = False  # a layer without bias: weight_names holds only the kernel
+    p3, p2 = f"keras {k3.__version__}", f"tf-keras {k2.__version__}"
+    h5_case("k3_tutorial", k3, p3, TUTORIAL_LAYERS, 2, False, (trainX, trainy), seed=201)
+    src = h5_case("k2_tutorial", k2, p2, TUTORIAL_LAYERS, 2, True, (trainX, trainy), seed=202)
+    h5_case("k3_odd", k3, p3, odd_layers, 4, False, odd_data, seed=203)
+    h5_case("k2_odd", k2, p2, odd_layers, 4, True, odd_data, seed=204)
+    k2_legacy_input_case(src)
+
+
+# =========================================================================== 2d. keras_h5_bad
+
+def keras_h5_bad_fixtures():
+    k = keras3()
+    L = k.layers
+
+    def bad(case, model, expect, filename="model.h5"):
+        d = case_dir("keras_h5_bad", case)
+        model.compile(**COMPILE)
+        model.save(str(d / filename))
+        (d / "expect.txt").write_text(expect + "\n")
+        if filename.endswith(".h5"):
+            (d / "layout.txt").write_text(h5dump(d / filename))
+        write_source(d, f"keras_h5_bad_fixtures/{case}", KERAS3_VERSIONS)
+        print(f"keras_h5_bad/{case}: {(d / filename).stat().st_size} bytes")
+
+    k.utils.set_random_seed(301)
+    bad("conv_layer", k.Sequential([k.Input((8, 1)), L.Conv1D(2, 3), L.Flatten(), L.Dense(2, activation="softmax")]),
+        "unsupported layer Conv1D (only Dense layers are supported)")
+    bad("dropout_layer", k.Sequential([k.Input((2,)), L.Dense(5, activation="relu"), L.Dropout(0.5),
+                                       L.Dense(3, activation="softmax")]),
+        "unsupported layer Dropout (only Dense layers are supported)")
+    inputs = k.Input((2,))
+    outputs = L.Dense(3, activation="softmax")(L.Dense(5, activation="relu")(inputs))
+    bad("functional", k.Model(inputs, outputs),
+        "unsupported model class Functional (only Sequential models are supported)")
+    bad("keras_zip", build_mlp(k, 2, TUTORIAL_LAYERS),
+        "not an HDF5 file: a Keras 3 native .keras zip archive (save the model as .h5)", filename="model.keras")
+
+
+GROUPS = {
+    "blobs": blobs_fixtures,
+    "keras_train": keras_train_fixtures,
+    "keras_h5": keras_h5_fixtures,
+    "keras_h5_bad": keras_h5_bad_fixtures,
+}
+
+
+def main(argv):
+    names = argv or list(GROUPS)
+    unknown = [n for n in names if n not in GROUPS]
+    if unknown:
+        sys.exit(f"unknown group(s) {unknown}; choose from {list(GROUPS)}")
+    for name in names:
+        start = time.time()
+        GROUPS[name]()
+        print(f"== {name}: {time.time() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,104 @@
+//! The `Dataset` type: features, integer class labels, the class count; the tutorial's split; one-hot targets.
+
+use crate::error::{Error, Result};
+
+/// Row-major features with one class label per row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Row-major features, `n_features` per row, kept as f64 (the exact values make_blobs or a CSV gave).
+    pub x: Vec<f64>,
+    pub n_features: usize,
+    /// Class index of each row, each `< n_classes`.
+    pub labels: Vec<usize>,
+    pub n_classes: usize,
+    /// Name of each class index (the label text in the CSV it came from; "0", "1", ... otherwise).
+    pub class_names: Vec<String>,
+}
+
+impl Dataset {
+    /// Builds a dataset, checking that the shapes agree and every value is finite.
+    /// `class_names` defaults to "0", "1", ...
+    pub fn new(
+        x: Vec<f64>,
+        n_features: usize,
+        labels: Vec<usize>,
+        n_classes: usize,
+        class_names: Option<Vec<String>>,
+    ) -> Result<Self> {
+        if n_features == 0 || x.len() != labels.len() * n_features {
+            return Err(Error::Mismatch(format!(
+                "dataset has {} values for {} rows of {} features",
+                x.len(),
+                labels.len(),
+                n_features
+            )));
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Mismatch(format!("dataset row {} holds a non-finite value {}", i / n_features, x[i])));
+        }
+        if let Some(&l) = labels.iter().find(|&&l| l >= n_classes) {
+            return Err(Error::Mismatch(format!("label {l} is out of range for {n_classes} classes")));
+        }
+        let class_names = class_names.unwrap_or_else(|| (0..n_classes).map(|c| c.to_string()).collect());
+        if class_names.len() != n_classes {
+            return Err(Error::Mismatch(format!("{} class names for {n_classes} classes", class_names.len())));
+        }
+        Ok(Self { x, n_features, labels, n_classes, class_names })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when the dataset has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The features of row `i`.
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.x[i * self.n_features..(i + 1) * self.n_features]
+    }
+
+    /// Rows `0..at` and `at..len`: the tutorial's split is `split_at(500)`.
+    pub fn split_at(&self, at: usize) -> Result<(Dataset, Dataset)> {
+        if at == 0 || at >= self.len() {
+            return Err(Error::invalid(
+                "split",
+                format!("the split point {at} must leave rows on both sides of {} rows", self.len()),
+            ));
+        }
+        let part = |lo: usize, hi: usize| Dataset {
+            x: self.x[lo * self.n_features..hi * self.n_features].to_vec(),
+            n_features: self.n_features,
+            labels: self.labels[lo..hi].to_vec(),
+            n_classes: self.n_classes,
+            class_names: self.class_names.clone(),
+        };
+        Ok((part(0, at), part(at, self.len())))
+    }
+
+    /// Features cast to float32, as Keras casts its inputs.
+    pub fn features_f32(&self) -> Vec<f32> {
+        self.x.iter().map(|&v| v as f32).collect()
+    }
+
+    /// One-hot targets (`to_categorical`), float32, row-major `len x n_classes`.
+    pub fn one_hot_f32(&self) -> Vec<f32> {
+        let mut t = vec![0f32; self.len() * self.n_classes];
+        for (i, &l) in self.labels.iter().enumerate() {
+            t[i * self.n_classes + l] = 1.0;
+        }
+        t
+    }
+
+    /// Number of rows of each class.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut c = vec![0; self.n_classes];
+        for &l in &self.labels {
+            c[l] += 1;
+        }
+        c
+    }
+}

@@ -1,0 +1,8 @@
+//! Data: sklearn-exact blobs problems, the `Dataset` type, its split and one-hot targets, and CSV I/O.
+
+pub mod blobs;
+pub mod csv;
+pub mod dataset;
+
+pub use blobs::{make_blobs, BlobsParams};
+pub use dataset::Dataset;

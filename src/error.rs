@@ -1,0 +1,71 @@
+//! The library's error type: one variant per thing a caller can act on, each printing as one line.
+
+use std::path::PathBuf;
+
+/// Everything keras-transfer's library can fail with. Each variant's `Display` is a single line that
+/// names the file or flag concerned and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed at the operating-system level.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+
+    /// A CSV file is malformed (ragged row, non-numeric value, NaN, unknown column...).
+    #[error("{path}: {reason}")]
+    Csv { path: PathBuf, reason: String },
+
+    /// A file is not a Keras model file this tool can read.
+    #[error("{path}: not a Keras model file: {reason}")]
+    NotKerasModel { path: PathBuf, reason: String },
+
+    /// A Keras model file uses something this tool does not support (a layer type, a functional model...).
+    #[error("{path}: unsupported model: {found}")]
+    Unsupported { path: PathBuf, found: String },
+
+    /// A stored weight disagrees with the architecture in the file's config.
+    #[error("{path}: layer '{layer}' weight '{weight}': the config expects shape {expected:?}, the file holds {found:?}")]
+    ShapeMismatch { path: PathBuf, layer: String, weight: String, expected: Vec<usize>, found: Vec<usize> },
+
+    /// The HDF5 library reported a failure.
+    #[error("{path}: HDF5 error: {reason}")]
+    Hdf5 { path: PathBuf, reason: String },
+
+    /// A safetensors file is malformed or lacks what this tool needs.
+    #[error("{path}: not a keras-transfer safetensors file: {reason}")]
+    Safetensors { path: PathBuf, reason: String },
+
+    /// An argument (a flag or a library parameter) is out of range or contradicts another.
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: String, reason: String },
+
+    /// Data and model disagree (input width, class count...).
+    #[error("{0}")]
+    Mismatch(String),
+
+    /// The loss became NaN or infinite during training.
+    #[error("training diverged at epoch {epoch}: the loss became {loss} (try a smaller --lr)")]
+    Diverged { epoch: usize, loss: f32 },
+
+    /// A plot could not be drawn or written.
+    #[error("{path}: cannot draw the plot: {reason}")]
+    Plot { path: PathBuf, reason: String },
+
+    /// An error inside candle's tensor code.
+    #[error("tensor error: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// The library's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An `Invalid` error for the flag or parameter `what`.
+    pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid { what: what.into(), reason: reason.into() }
+    }
+
+    /// An `Io` error for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}

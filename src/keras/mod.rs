@@ -1,0 +1,8 @@
+//! Keras's legacy HDF5 checkpoint (`model.h5`): the JSON configs in both dialects (`config`) and the
+//! file layout read and written through the HDF5 library (`h5`).
+
+pub mod config;
+pub mod h5;
+
+pub use config::Format;
+pub use h5::{load_h5, save_h5, KerasModel};

@@ -1,0 +1,79 @@
+//! Keras's weight initialisers, drawn from the project's own seeded generator (candle's CPU one
+//! cannot be seeded).
+
+use crate::rng::NumpyRandomState;
+use serde::{Deserialize, Serialize};
+
+/// A Keras initializer, by name and arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "class_name", content = "config")]
+pub enum Initializer {
+    /// U(-l, l), l = sqrt(6 / fan_in).
+    HeUniform,
+    /// U(-l, l), l = sqrt(6 / (fan_in + fan_out)).
+    GlorotUniform,
+    /// Truncated normal, stddev sqrt(2 / fan_in).
+    HeNormal,
+    /// Truncated normal, stddev sqrt(2 / (fan_in + fan_out)).
+    GlorotNormal,
+    /// U(minval, maxval).
+    RandomUniform { minval: f64, maxval: f64 },
+    /// N(mean, stddev).
+    RandomNormal { mean: f64, stddev: f64 },
+    Zeros,
+    Ones,
+    Constant { value: f64 },
+}
+
+impl Initializer {
+    /// Keras's class name (`HeUniform`, `Zeros`, ...).
+    pub fn keras_class(&self) -> &'static str {
+        match self {
+            Initializer::HeUniform => "HeUniform",
+            Initializer::GlorotUniform => "GlorotUniform",
+            Initializer::HeNormal => "HeNormal",
+            Initializer::GlorotNormal => "GlorotNormal",
+            Initializer::RandomUniform { .. } => "RandomUniform",
+            Initializer::RandomNormal { .. } => "RandomNormal",
+            Initializer::Zeros => "Zeros",
+            Initializer::Ones => "Ones",
+            Initializer::Constant { .. } => "Constant",
+        }
+    }
+
+    /// Draws `count` float32 values for a weight of a layer with the given fans (a kernel is drawn
+    /// row-major in Keras's `(fan_in, fan_out)` orientation, so `count = fan_in * fan_out`).
+    pub fn draw(&self, rng: &mut NumpyRandomState, fan_in: usize, fan_out: usize, count: usize) -> Vec<f32> {
+        let uniform = |rng: &mut NumpyRandomState, lo: f64, hi: f64| (0..count).map(|_| rng.uniform(lo, hi) as f32).collect();
+        let truncated = |rng: &mut NumpyRandomState, std: f64| {
+            (0..count)
+                .map(|_| loop {
+                    let g = rng.gauss();
+                    if g.abs() <= 2.0 {
+                        break (g * std) as f32;
+                    }
+                })
+                .collect()
+        };
+        // Keras divides the normal variants' stddev by this constant so the truncated draw has the
+        // intended variance.
+        const TRUNC: f64 = 0.879_625_661_034_239_8;
+        match *self {
+            Initializer::HeUniform => {
+                let l = (6.0 / fan_in as f64).sqrt();
+                uniform(rng, -l, l)
+            }
+            Initializer::GlorotUniform => {
+                let l = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                uniform(rng, -l, l)
+            }
+            Initializer::HeNormal => truncated(rng, (2.0 / fan_in as f64).sqrt() / TRUNC),
+            Initializer::GlorotNormal => truncated(rng, (2.0 / (fan_in + fan_out) as f64).sqrt() / TRUNC),
+            Initializer::RandomUniform { minval, maxval } => uniform(rng, minval, maxval),
+            Initializer::RandomNormal { mean, stddev } => (0..count).map(|_| rng.normal(mean, stddev) as f32).collect(),
+            Initializer::Zeros => vec![0.0; count],
+            Initializer::Ones => vec![1.0; count],
+            Initializer::Constant { value } => vec![value as f32; count],
+        }
+    }
+}

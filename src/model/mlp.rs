@@ -1,0 +1,220 @@
+//! `Mlp`: the network itself, its variables in a candle `VarMap` under Keras-like names
+//! (`dense/kernel` in Keras's `(in, out)` orientation, `dense/bias`), and its forward pass.
+
+use crate::error::{Error, Result};
+use crate::model::{Activation, MlpSpec};
+use crate::rng::NumpyRandomState;
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor, Var};
+use candle_nn::VarMap;
+
+/// The weights of one Dense layer as plain float32 values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerWeights {
+    /// Row-major `(in, out)`, Keras's orientation.
+    pub kernel: Vec<f32>,
+    /// `out` values, when the layer uses a bias.
+    pub bias: Option<Vec<f32>>,
+}
+
+/// A Sequential Dense network whose parameters live in a candle `VarMap`.
+pub struct Mlp {
+    spec: MlpSpec,
+    varmap: VarMap,
+    device: Device,
+}
+
+/// The `VarMap` name of a layer's kernel.
+pub fn kernel_name(layer: &str) -> String {
+    format!("{layer}/kernel")
+}
+
+/// The `VarMap` name of a layer's bias.
+pub fn bias_name(layer: &str) -> String {
+    format!("{layer}/bias")
+}
+
+impl Mlp {
+    /// A freshly initialised network: layer by layer, kernel then bias, each drawn from one
+    /// `NumpyRandomState(seed)` with the layer's Keras initializer.
+    pub fn new(spec: MlpSpec, seed: u32) -> Result<Self> {
+        spec.validate()?;
+        let mut rng = NumpyRandomState::new(seed);
+        let weights = (0..spec.layers.len()).map(|i| Self::draw_layer(&spec, i, &mut rng)).collect();
+        Self::from_weights(spec, weights)
+    }
+
+    /// Draws fresh weights for layer `i` of `spec` with its initializers.
+    pub fn draw_layer(spec: &MlpSpec, i: usize, rng: &mut NumpyRandomState) -> LayerWeights {
+        let l = &spec.layers[i];
+        let fan_in = spec.fan_in(i);
+        let kernel = l.kernel_initializer.draw(rng, fan_in, l.units, fan_in * l.units);
+        let bias = l.use_bias.then(|| l.bias_initializer.draw(rng, fan_in, l.units, l.units));
+        LayerWeights { kernel, bias }
+    }
+
+    /// A network with the given weights, checked against the spec's shapes.
+    pub fn from_weights(spec: MlpSpec, weights: Vec<LayerWeights>) -> Result<Self> {
+        spec.validate()?;
+        if weights.len() != spec.layers.len() {
+            return Err(Error::Mismatch(format!("{} weight sets for {} layers", weights.len(), spec.layers.len())));
+        }
+        let mlp = Mlp { spec, varmap: VarMap::new(), device: Device::Cpu };
+        {
+            let mut data = mlp.varmap.data().lock().map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
+            for (i, w) in weights.into_iter().enumerate() {
+                let l = &mlp.spec.layers[i];
+                let fan_in = mlp.spec.fan_in(i);
+                check_len(&l.name, "kernel", w.kernel.len(), fan_in * l.units)?;
+                let k = Var::from_tensor(&Tensor::from_vec(w.kernel, (fan_in, l.units), &mlp.device)?)?;
+                data.insert(kernel_name(&l.name), k);
+                match (l.use_bias, w.bias) {
+                    (true, Some(b)) => {
+                        check_len(&l.name, "bias", b.len(), l.units)?;
+                        data.insert(bias_name(&l.name), Var::from_tensor(&Tensor::from_vec(b, l.units, &mlp.device)?)?);
+                    }
+                    (false, None) => {}
+                    (true, None) => return Err(Error::Mismatch(format!("layer '{}' uses a bias but none was given", l.name))),
+                    (false, Some(_)) => return Err(Error::Mismatch(format!("layer '{}' has no bias but one was given", l.name))),
+                }
+            }
+        }
+        Ok(mlp)
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> &MlpSpec {
+        &self.spec
+    }
+
+    /// The variables, by name.
+    pub fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    /// The device the variables live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The variable called `name`.
+    pub fn var(&self, name: &str) -> Result<Var> {
+        let data = self.varmap.data().lock().map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
+        data.get(name).cloned().ok_or_else(|| Error::Mismatch(format!("no variable '{name}'")))
+    }
+
+    /// The variables of layers `from..`, selected by name (a `VarMap`'s own order is arbitrary): the
+    /// ones handed to the optimizer when the first `from` layers are frozen.
+    pub fn trainable_vars(&self, frozen: usize) -> Result<Vec<Var>> {
+        let mut vars = Vec::new();
+        for l in self.spec.layers.iter().skip(frozen) {
+            vars.push(self.var(&kernel_name(&l.name))?);
+            if l.use_bias {
+                vars.push(self.var(&bias_name(&l.name))?);
+            }
+        }
+        Ok(vars)
+    }
+
+    /// The weights as plain values, layer by layer.
+    pub fn weights(&self) -> Result<Vec<LayerWeights>> {
+        self.spec
+            .layers
+            .iter()
+            .map(|l| {
+                let kernel = self.var(&kernel_name(&l.name))?.flatten_all()?.to_vec1::<f32>()?;
+                let bias = if l.use_bias { Some(self.var(&bias_name(&l.name))?.to_vec1::<f32>()?) } else { None };
+                Ok(LayerWeights { kernel, bias })
+            })
+            .collect()
+    }
+
+    /// Replaces the weights of layer `i` (same shapes).
+    pub fn set_layer(&self, i: usize, w: &LayerWeights) -> Result<()> {
+        let l = &self.spec.layers[i];
+        let k = self.var(&kernel_name(&l.name))?;
+        check_len(&l.name, "kernel", w.kernel.len(), k.elem_count())?;
+        k.set(&Tensor::from_slice(&w.kernel, k.shape(), &self.device)?)?;
+        if let (true, Some(b)) = (l.use_bias, &w.bias) {
+            let bv = self.var(&bias_name(&l.name))?;
+            check_len(&l.name, "bias", b.len(), bv.elem_count())?;
+            bv.set(&Tensor::from_slice(b, bv.shape(), &self.device)?)?;
+        }
+        Ok(())
+    }
+
+    /// The last layer's pre-activation output (the logits), for a float32 batch `[n, input_dim]`.
+    pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        let n = self.spec.layers.len();
+        let mut h = x.clone();
+        for (i, l) in self.spec.layers.iter().enumerate() {
+            let k = self.var(&kernel_name(&l.name))?;
+            h = h.matmul(k.as_tensor())?;
+            if l.use_bias {
+                h = h.broadcast_add(self.var(&bias_name(&l.name))?.as_tensor())?;
+            }
+            if i + 1 < n {
+                h = activate(&h, l.activation)?;
+            }
+        }
+        Ok(h)
+    }
+
+    /// The model's output (after the last activation) for a float32 batch `[n, input_dim]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let last = self.spec.layers.last().map(|l| l.activation).unwrap_or(Activation::Linear);
+        activate(&self.logits(x)?, last)
+    }
+
+    /// `model.predict`: the outputs for row-major inputs (f64 values are cast to float32 as Keras does).
+    pub fn predict(&self, x: &[f64]) -> Result<Vec<f32>> {
+        let d = self.spec.input_dim;
+        if x.len() % d != 0 {
+            return Err(Error::Mismatch(format!("{} input values are not rows of {d}", x.len())));
+        }
+        let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let t = Tensor::from_vec(xs, (x.len() / d, d), &self.device)?;
+        Ok(self.forward(&t)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+}
+
+fn check_len(layer: &str, weight: &str, found: usize, expected: usize) -> Result<()> {
+    if found != expected {
+        return Err(Error::Mismatch(format!("layer '{layer}' {weight}: {found} values, expected {expected}")));
+    }
+    Ok(())
+}
+
+/// Applies an activation the way TensorFlow differentiates it.
+pub fn activate(h: &Tensor, a: Activation) -> Result<Tensor> {
+    Ok(match a {
+        Activation::Relu => h.contiguous()?.apply_op1(KerasRelu)?,
+        Activation::Tanh => h.tanh()?,
+        Activation::Sigmoid => candle_nn::ops::sigmoid(h)?,
+        Activation::Softmax => candle_nn::ops::softmax_last_dim(h)?,
+        Activation::Linear => h.clone(),
+    })
+}
+
+/// ReLU with TensorFlow's gradient: 1 where the input is > 0, else 0 (candle's built-in relu passes
+/// the gradient at exactly 0, which moves weights that Keras leaves still).
+struct KerasRelu;
+
+impl CustomOp1 for KerasRelu {
+    fn name(&self) -> &'static str {
+        "keras-relu"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let src = storage.as_slice::<f32>()?;
+        let out: Vec<f32> = match layout.contiguous_offsets() {
+            Some((a, b)) => src[a..b].iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect(),
+            None => return Err(candle_core::Error::Msg("keras-relu needs a contiguous input".into())),
+        };
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let mask = arg.gt(0.0)?.to_dtype(DType::F32)?;
+        Ok(Some(grad_res.mul(&mask)?))
+    }
+}
