@@ -2,7 +2,9 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use keras_transfer::data::csv::{read_labelled, write_dataset, LabelSpec};
+use keras_transfer::checkpoint::{convert, is_safetensors, load_model, save_mlp};
+use keras_transfer::data::csv::{read_features, read_labelled, write_dataset, write_table, LabelSpec};
+use keras_transfer::keras::Format;
 use keras_transfer::data::{make_blobs, BlobsParams, Dataset};
 use keras_transfer::model::{Activation, Mlp, MlpSpec};
 use keras_transfer::train::{evaluate, fit, FitConfig};
@@ -23,6 +25,65 @@ enum Command {
     Blobs(BlobsArgs),
     /// Train an MLP (the tutorial's by default) and report train/test accuracy.
     Train(TrainArgs),
+    /// Show a model file's layers, shapes and parameter counts, like Keras's model.summary().
+    Inspect(InspectArgs),
+    /// Report a saved model's loss and accuracy on a dataset, as Keras's evaluate.
+    Evaluate(EvaluateArgs),
+    /// Write a saved model's class probabilities for the rows of a CSV file.
+    Predict(PredictArgs),
+    /// Convert a model between Keras .h5 and .safetensors.
+    Convert(ConvertArgs),
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// A Keras .h5 or a .safetensors model file.
+    file: PathBuf,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// The model file (.h5 or .safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// The tutorial blobs problem with this random_state; its test half (rows 500..) is evaluated.
+    #[arg(long, conflicts_with = "data")]
+    problem: Option<u32>,
+    /// A labelled CSV to evaluate on (header row; label column by --label, default the last).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Name of the label column.
+    #[arg(long)]
+    label: Option<String>,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// The model file (.h5 or .safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// Input CSV: a header and one column per model input.
+    #[arg(long)]
+    input: PathBuf,
+    /// Output CSV (`p0,...`); standard output when absent.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// A column of the input to ignore (e.g. the label).
+    #[arg(long)]
+    label: Option<String>,
+}
+
+#[derive(Args)]
+struct ConvertArgs {
+    /// The model to read (.h5 or .safetensors).
+    input: PathBuf,
+    /// The file to write (.h5 or .safetensors).
+    output: PathBuf,
+    /// The Keras dialect of an .h5 output (default: the input's).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
 }
 
 #[derive(Args)]
@@ -125,9 +186,12 @@ struct TrainArgs {
     /// Draw the learning curves to this PNG.
     #[arg(long)]
     plot: Option<PathBuf>,
-    /// Save the trained model.
+    /// Save the trained model (.h5: Keras HDF5; .safetensors).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Keras dialect of an .h5 output.
+    #[arg(long, value_enum, default_value = "keras3")]
+    format: Format,
 }
 
 pub fn run() -> Result<()> {
@@ -135,6 +199,10 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Blobs(a) => blobs(a),
         Command::Train(a) => train(a),
+        Command::Inspect(a) => inspect(a),
+        Command::Evaluate(a) => evaluate_cmd(a),
+        Command::Predict(a) => predict(a),
+        Command::Convert(a) => Ok(convert(&a.input, &a.output, a.format)?),
     }
 }
 
@@ -196,6 +264,102 @@ fn train(a: TrainArgs) -> Result<()> {
     if let Some(p) = &a.history {
         history.write_csv(p).with_context(|| format!("writing --history {}", p.display()))?;
     }
-    let _ = (&a.plot, &a.out);
+    if let Some(out) = &a.out {
+        save_mlp(out, &mlp, a.format, a.lr)?;
+    }
+    let _ = &a.plot;
+    Ok(())
+}
+
+fn inspect(a: InspectArgs) -> Result<()> {
+    let m = load_model(&a.file)?;
+    let layout = match m.format {
+        Format::Keras3 => "keras3",
+        Format::Universal => "keras2 (universal)",
+    };
+    let kind = if is_safetensors(&a.file) { "safetensors" } else { "Keras HDF5" };
+    let version = if m.keras_version.is_empty() { "-".to_string() } else { m.keras_version.clone() };
+    println!("{}: {kind}, keras_version {version}, {layout} layout", a.file.display());
+    print!("{}", summary(&m.spec));
+    if let Some(lr) = m.learning_rate {
+        println!("Optimizer: SGD, learning rate {lr}");
+    }
+    Ok(())
+}
+
+/// A `model.summary()`-like table.
+fn summary(spec: &MlpSpec) -> String {
+    let mut rows = vec![["Layer (type)".to_string(), "Activation".into(), "Output Shape".into(), "Param #".into(), "Trainable".into()]];
+    rows.push([format!("input ({} features)", spec.input_dim), "".into(), format!("(None, {})", spec.input_dim), "0".into(), "".into()]);
+    let (mut total, mut trainable) = (0, 0);
+    for (i, l) in spec.layers.iter().enumerate() {
+        let p = spec.param_count(i);
+        total += p;
+        if l.trainable {
+            trainable += p;
+        }
+        rows.push([
+            format!("{} (Dense)", l.name),
+            l.activation.keras_name().into(),
+            format!("(None, {})", l.units),
+            p.to_string(),
+            if l.trainable { "yes" } else { "no" }.into(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 8));
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!("Total params: {total}\nTrainable params: {trainable}\nNon-trainable params: {}\n", total - trainable));
+    out
+}
+
+/// The classes a model's outputs stand for when evaluating integer-labelled data: "0".."K-1".
+fn model_classes(spec: &MlpSpec) -> Vec<String> {
+    (0..spec.output_dim()).map(|c| c.to_string()).collect()
+}
+
+fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
+    let m = load_model(&a.model)?;
+    let mlp = m.to_mlp()?;
+    let data = match (&a.data, a.problem) {
+        (Some(path), _) => {
+            let classes = model_classes(&m.spec);
+            let labelled = read_labelled(path, &LabelSpec { column: a.label.as_deref(), classes: None })?;
+            if labelled.class_names.iter().all(|c| c.parse::<i64>().is_ok()) {
+                read_labelled(path, &LabelSpec { column: a.label.as_deref(), classes: Some(&classes) })?
+            } else {
+                labelled
+            }
+        }
+        (None, seed) => make_blobs(&BlobsParams::tutorial(seed.unwrap_or(1)))?.data.split_at(500)?.1,
+    };
+    let s = evaluate(&mlp, &data, a.batch_size)?;
+    println!("loss: {:.4}, accuracy: {:.3}", s.loss, s.accuracy);
+    Ok(())
+}
+
+fn predict(a: PredictArgs) -> Result<()> {
+    let m = load_model(&a.model)?;
+    let mlp = m.to_mlp()?;
+    let (x, _rows) = read_features(&a.input, m.spec.input_dim, a.label.as_deref())?;
+    let p = mlp.predict(&x)?;
+    let header: Vec<String> = (0..m.spec.output_dim()).map(|k| format!("p{k}")).collect();
+    match &a.output {
+        Some(out) => write_table(out, &header, &p)?,
+        None => {
+            println!("{}", header.join(","));
+            for row in p.chunks(header.len()) {
+                println!("{}", row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","));
+            }
+        }
+    }
     Ok(())
 }

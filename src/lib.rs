@@ -5,6 +5,7 @@
 //! Data flows one way: `rng` -> `data` -> `model` -> `train` -> `keras` -> `experiment` -> `plot`/`report`;
 //! the binary's `cli` is a thin layer over these.
 
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod fsutil;

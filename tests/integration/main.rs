@@ -1,0 +1,9 @@
+//! keras-transfer's integration tests: one target, one module per concern, fixtures made by real
+//! sklearn and Keras under `fixtures/` (see `python-check/make_fixtures.py`).
+
+mod blobs;
+
+mod common;
+
+
+mod training;
