@@ -248,6 +248,10 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         Value::Array(a) => a,
         _ => cfg.get("layers").and_then(Value::as_array).ok_or_else(|| ConfigError::Malformed("model_config has no layer list".into()))?,
     };
+    // Name an unsupported layer before anything else about it (its input shape, say).
+    if let Some(other) = layers.iter().filter_map(class_name).find(|c| !matches!(*c, "InputLayer" | "Dense")) {
+        return Err(ConfigError::Unsupported(format!("layer {other} (only Dense layers are supported)")));
+    }
     let mut keras3_dialect = root.get("module").is_some();
     let mut input_dim: Option<usize> = None;
     let mut dense = Vec::new();

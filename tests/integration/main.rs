@@ -4,6 +4,7 @@
 mod blobs;
 
 mod common;
+mod keras_h5;
 
 
 mod training;

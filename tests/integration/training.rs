@@ -9,8 +9,8 @@ use serde_json::Value;
 
 /// Tolerances: Keras's float32 kernels and ours sum in different orders.
 const TOL_EPOCH_1: f32 = 1e-6;
-const TOL_FINAL: f32 = 1e-4;
-const TOL_HISTORY: f32 = 1e-4;
+const TOL_FINAL: f32 = 1e-5;
+const TOL_HISTORY: f32 = 1e-5;
 
 fn spec_of(case: &Value) -> MlpSpec {
     let layers = case["layers"].as_array().unwrap();
