@@ -172,7 +172,8 @@ struct TrainArgs {
     epochs: usize,
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    #[arg(long, default_value_t = 0.01)]
+    /// SGD learning rate.
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
     lr: f32,
     /// Seed of the initial weights and the shuffle order.
     #[arg(long, default_value_t = 0)]
@@ -194,8 +195,28 @@ struct TrainArgs {
     format: Format,
 }
 
+/// A command-line usage error, already reduced to one line.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 pub fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) => e.exit(),
+        Err(e) => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ").to_string();
+            return Err(Usage(format!("{first} (see keras-transfer --help)")).into());
+        }
+    };
     match cli.command {
         Command::Blobs(a) => blobs(a),
         Command::Train(a) => train(a),
@@ -209,6 +230,9 @@ pub fn run() -> Result<()> {
 /// The process exit code for an error: 2 for a bad flag, 3 for bad input data or files, 4 when
 /// training diverged, 1 otherwise.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<Usage>().is_some() {
+        return 2;
+    }
     match e.downcast_ref::<Error>() {
         Some(Error::Invalid { .. }) => 2,
         Some(

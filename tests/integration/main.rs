@@ -2,8 +2,10 @@
 //! sklearn and Keras under `fixtures/` (see `python-check/make_fixtures.py`).
 
 mod blobs;
+mod cli;
 
 mod common;
+mod csv_input;
 mod keras_h5;
 
 
