@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod experiment;
 pub mod error;
 pub mod fsutil;
 pub mod keras;
