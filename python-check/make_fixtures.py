@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from common import (
-    COMPILE, FIXTURES, ODD_BLOBS, ODD_LAYERS, TUTORIAL_LAYERS, blobs_problem, build_mlp, fnum,
+    COMPILE, FIXTURES, ODD_BLOBS, ODD_LAYERS, TUTORIAL_LAYERS, blobs_problem, build_mlp,
     h5dump, keras2, keras3, layer_summary, max_abs_diff, one_hot, p_header, random_inputs, versions,
     write_csv, write_json, x_header,
 )
@@ -34,6 +34,13 @@ def case_dir(group, case):
         shutil.rmtree(d)
     d.mkdir(parents=True)
     return d
+
+
+def fresh_sessions(*ks):
+    """Resets Keras's global state (layer-name counters), so a group's files do not depend on
+    which groups ran before it in the same process."""
+    for k in ks:
+        k.backend.clear_session()
 
 
 def write_source(d, function, dists):
@@ -145,6 +152,7 @@ def train_case(problem, frozen, initial=None, seed=None):
 
 
 def keras_train_fixtures():
+    fresh_sessions(keras3())
     def save(case, data):
         d = case_dir("keras_train", case)
         (d / "case.json").write_text(json.dumps(data) + "\n")
@@ -251,6 +259,7 @@ def k2_legacy_input_case(src):
 
 def keras_h5_fixtures():
     k2, k3 = keras2(), keras3()
+    fresh_sessions(k2, k3)
     trainX, trainy, _, _ = blobs_problem(1)
     from sklearn.datasets import make_blobs
 
@@ -270,6 +279,7 @@ def keras_h5_fixtures():
 
 def keras_h5_bad_fixtures():
     k = keras3()
+    fresh_sessions(k)
     L = k.layers
 
     def bad(case, model, expect, filename="model.h5"):

@@ -4,7 +4,12 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use keras_transfer::checkpoint::{convert, is_safetensors, load_model, save_mlp};
 use keras_transfer::data::csv::{read_features, read_labelled, write_dataset, write_table, LabelSpec};
+use keras_transfer::experiment::compare::{compare, Arm, CompareConfig};
+use keras_transfer::experiment::finetune::{adapt, Transfer};
+use keras_transfer::experiment::tutorial::{run_study, StudyOptions};
 use keras_transfer::keras::Format;
+use keras_transfer::report::compare_lines;
+use keras_transfer::report::compare_json;
 use keras_transfer::data::{make_blobs, BlobsParams, Dataset};
 use keras_transfer::model::{Activation, Mlp, MlpSpec};
 use keras_transfer::train::{evaluate, fit, FitConfig};
@@ -33,6 +38,127 @@ enum Command {
     Predict(PredictArgs),
     /// Convert a model between Keras .h5 and .safetensors.
     Convert(ConvertArgs),
+    /// Fine-tune a saved model on new data: freeze, re-initialise or add layers (transfer learning).
+    Finetune(FinetuneArgs),
+    /// The tutorial's repeated comparison: standalone vs transfer with 0, 1, 2 frozen layers.
+    Compare(CompareArgs),
+    /// The whole study end to end: figures, model.h5, comparisons, extensions and a report.
+    Tutorial(TutorialArgs),
+}
+
+#[derive(Args)]
+struct TutorialArgs {
+    /// Where the figures, models, JSON files and report.md go.
+    #[arg(long, default_value = "study")]
+    out_dir: PathBuf,
+    /// Fits per configuration in the comparisons.
+    #[arg(long, default_value_t = 30)]
+    repeats: usize,
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    /// Seed of the whole study.
+    #[arg(long, default_value_t = 1)]
+    seed: u32,
+    /// Worker threads (default: one per core); results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// How a loaded model is adapted before fine-tuning.
+#[derive(Args, Clone)]
+struct AdaptArgs {
+    /// Re-initialise these Dense layers randomly (positions from 1, as `inspect` lists them).
+    #[arg(long, value_delimiter = ',')]
+    reinit: Vec<usize>,
+    /// Insert a new ReLU hidden layer of this width right after the frozen layers.
+    #[arg(long)]
+    add_hidden: Option<usize>,
+    /// Replace the output layer by a fresh one for the data's class count.
+    #[arg(long)]
+    new_head: bool,
+}
+
+/// Training hyper-parameters shared by train, finetune and compare.
+#[derive(Args, Clone)]
+struct FitArgs {
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// SGD learning rate.
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    lr: f32,
+    /// Keep the training rows in order every epoch (Keras fit(shuffle=False)).
+    #[arg(long)]
+    no_shuffle: bool,
+    /// Seed of random weights and shuffle orders.
+    #[arg(long, default_value_t = 0)]
+    seed: u32,
+}
+
+impl FitArgs {
+    fn config(&self, frozen: usize) -> FitConfig {
+        FitConfig { epochs: self.epochs, batch_size: self.batch_size, lr: self.lr, shuffle: !self.no_shuffle, seed: self.seed, frozen }
+    }
+}
+
+#[derive(Args)]
+struct FinetuneArgs {
+    /// The model to start from (Keras .h5, from Keras or this tool, or .safetensors).
+    #[arg(long)]
+    from: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Freeze the first N Dense layers.
+    #[arg(long, default_value_t = 0)]
+    freeze: usize,
+    #[command(flatten)]
+    adapt: AdaptArgs,
+    #[command(flatten)]
+    fit: FitArgs,
+    /// Write the per-epoch history as Keras CSVLogger does.
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// Draw the learning curves to this PNG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Save the fine-tuned model (.h5 or .safetensors).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Keras dialect of an .h5 output.
+    #[arg(long, value_enum, default_value = "keras3")]
+    format: Format,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// The model the transfer configurations start from.
+    #[arg(long)]
+    from: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Fits per configuration.
+    #[arg(long, default_value_t = 30)]
+    repeats: usize,
+    /// Transfer configurations: the numbers of frozen layers to try.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    freeze: Vec<usize>,
+    /// Leave out the standalone model.
+    #[arg(long)]
+    no_standalone: bool,
+    #[command(flatten)]
+    adapt: AdaptArgs,
+    #[command(flatten)]
+    fit: FitArgs,
+    /// Worker threads (default: one per core); results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Draw the box-and-whisker plot to this PNG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Write every score and statistic as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -132,8 +258,9 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// The train and optional test sets.
-    fn load(&self) -> Result<(Dataset, Option<Dataset>)> {
+    /// The train and optional test sets; without --problem or --train, the tutorial problem
+    /// `default_problem`.
+    fn load(&self, default_problem: u32) -> Result<(Dataset, Option<Dataset>)> {
         if let Some(path) = &self.train {
             let spec = LabelSpec { column: self.label.as_deref(), classes: None };
             let train = read_labelled(path, &spec)?;
@@ -151,7 +278,7 @@ impl DataArgs {
             };
             return Ok((train, test));
         }
-        let seed = self.problem.unwrap_or(1);
+        let seed = self.problem.unwrap_or(default_problem);
         let blobs = make_blobs(&BlobsParams::tutorial(seed))?;
         let (train, test) = blobs.data.split_at(self.split)?;
         Ok((train, Some(test)))
@@ -168,19 +295,8 @@ struct TrainArgs {
     /// Hidden activation: one for all hidden layers, or one per hidden layer (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "relu")]
     activation: Vec<Activation>,
-    #[arg(long, default_value_t = 100)]
-    epochs: usize,
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
-    /// SGD learning rate.
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
-    lr: f32,
-    /// Seed of the initial weights and the shuffle order.
-    #[arg(long, default_value_t = 0)]
-    seed: u32,
-    /// Keep the training rows in order every epoch (Keras fit(shuffle=False)).
-    #[arg(long)]
-    no_shuffle: bool,
+    #[command(flatten)]
+    fit: FitArgs,
     /// Write the per-epoch history as Keras CSVLogger does.
     #[arg(long)]
     history: Option<PathBuf>,
@@ -224,6 +340,13 @@ pub fn run() -> Result<()> {
         Command::Evaluate(a) => evaluate_cmd(a),
         Command::Predict(a) => predict(a),
         Command::Convert(a) => Ok(convert(&a.input, &a.output, a.format)?),
+        Command::Finetune(a) => finetune(a),
+        Command::Compare(a) => compare_cmd(a),
+        Command::Tutorial(a) => {
+            let opts = StudyOptions { out_dir: a.out_dir, repeats: a.repeats, epochs: a.epochs, seed: a.seed, threads: a.threads };
+            run_study(&opts, &mut |line| println!("{line}"))?;
+            Ok(())
+        }
     }
 }
 
@@ -264,6 +387,9 @@ fn blobs(a: BlobsArgs) -> Result<()> {
     if let Some(path) = &a.csv {
         write_dataset(path, &b.data)?;
     }
+    if let Some(path) = &a.plot {
+        keras_transfer::experiment::tutorial::plot_problems(path, &[(format!("Blobs problem (random_state={})", a.seed), &b.data)])?;
+    }
     if a.csv.is_none() && a.plot.is_none() {
         println!("make_blobs(n_samples={}, centers={}, n_features={}, cluster_std={}, random_state={})", a.samples, a.centers, a.features, a.std, a.seed);
         for (c, count) in b.data.class_counts().iter().enumerate() {
@@ -275,24 +401,101 @@ fn blobs(a: BlobsArgs) -> Result<()> {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
-    let (train, test) = a.data.load()?;
+    let (train, test) = a.data.load(1)?;
     let spec = MlpSpec::classifier(train.n_features, &a.hidden, &a.activation, train.n_classes)?;
-    let mlp = Mlp::new(spec, a.seed)?;
-    let cfg = FitConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, shuffle: !a.no_shuffle, seed: a.seed, frozen: 0 };
-    let history = fit(&mlp, &train, test.as_ref(), &cfg)?;
-    let tr = evaluate(&mlp, &train, a.batch_size)?;
-    match &test {
-        Some(t) => println!("Train: {:.3}, Test: {:.3}", tr.accuracy, evaluate(&mlp, t, a.batch_size)?.accuracy),
+    let mlp = Mlp::new(spec, a.fit.seed)?;
+    let title = match a.data.problem.or(a.data.train.is_none().then_some(1)) {
+        Some(p) => format!("MLP on blobs problem {p}"),
+        None => "MLP".to_string(),
+    };
+    fit_and_report(&mlp, &train, test.as_ref(), &a.fit.config(0), &Outputs { history: &a.history, plot: &a.plot, out: &a.out, format: a.format }, &title)
+}
+
+/// Where a fit's results go.
+struct Outputs<'a> {
+    history: &'a Option<PathBuf>,
+    plot: &'a Option<PathBuf>,
+    out: &'a Option<PathBuf>,
+    format: Format,
+}
+
+/// Fits, prints the tutorial's `Train: ..., Test: ...` line, and writes the history, the curves and
+/// the model where asked. Nothing is written when training fails.
+fn fit_and_report(mlp: &Mlp, train: &Dataset, test: Option<&Dataset>, cfg: &FitConfig, o: &Outputs, title: &str) -> Result<()> {
+    let history = fit(mlp, train, test, cfg)?;
+    let tr = evaluate(mlp, train, cfg.batch_size)?;
+    match test {
+        Some(t) => println!("Train: {:.3}, Test: {:.3}", tr.accuracy, evaluate(mlp, t, cfg.batch_size)?.accuracy),
         None => println!("Train: {:.3}", tr.accuracy),
     }
-    if let Some(p) = &a.history {
+    if let Some(p) = o.history {
         history.write_csv(p).with_context(|| format!("writing --history {}", p.display()))?;
     }
-    if let Some(out) = &a.out {
-        save_mlp(out, &mlp, a.format, a.lr)?;
+    if let Some(p) = o.plot {
+        keras_transfer::experiment::tutorial::plot_history(p, title, &history)?;
     }
-    let _ = &a.plot;
+    if let Some(out) = o.out {
+        save_mlp(out, mlp, o.format, cfg.lr)?;
+    }
     Ok(())
+}
+
+fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
+    Transfer { freeze, reinit: a.reinit.clone(), add_hidden: a.add_hidden, new_head: a.new_head }
+}
+
+fn finetune(a: FinetuneArgs) -> Result<()> {
+    let base = load_model(&a.from)?;
+    let (train, test) = a.data.load(2)?;
+    let t = transfer_of(a.freeze, &a.adapt);
+    let mlp = adapt(&base, &t, train.n_features, train.n_classes, a.fit.seed).with_context(|| format!("adapting {}", a.from.display()))?;
+    let title = format!("Transfer from {} (fixed={})", a.from.display(), a.freeze);
+    fit_and_report(&mlp, &train, test.as_ref(), &a.fit.config(t.frozen()), &Outputs { history: &a.history, plot: &a.plot, out: &a.out, format: a.format }, &title)
+}
+
+fn compare_cmd(a: CompareArgs) -> Result<()> {
+    let base = load_model(&a.from)?;
+    let (train, test) = a.data.load(2)?;
+    let test = test.ok_or_else(|| Error::invalid("--test", "compare needs test data to score the models"))?;
+    let mut arms = Vec::new();
+    if !a.no_standalone {
+        arms.push(Arm::Standalone);
+    }
+    arms.extend(a.freeze.iter().map(|&f| Arm::Transfer(transfer_of(f, &a.adapt))));
+    if arms.is_empty() {
+        return Err(Error::invalid("--freeze", "nothing to compare: give --freeze values or drop --no-standalone").into());
+    }
+    let cfg = CompareConfig { repeats: a.repeats, fit: a.fit.config(0), seed: a.fit.seed, threads: a.threads };
+    let bar = progress_bar((arms.len() * a.repeats) as u64);
+    let results = compare(&base, &arms, &train, &test, &cfg, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    for line in compare_lines(&results) {
+        println!("{line}");
+    }
+    if let Some(p) = &a.json {
+        let meta = serde_json::json!({"model": a.from.display().to_string(), "repeats": a.repeats, "epochs": a.fit.epochs,
+            "batch_size": a.fit.batch_size, "learning_rate": a.fit.lr, "seed": a.fit.seed});
+        let text = serde_json::to_string_pretty(&compare_json(&results, meta))?;
+        keras_transfer::fsutil::write_bytes_atomic(p, text.as_bytes())?;
+    }
+    if let Some(p) = &a.plot {
+        let groups: Vec<(String, Vec<f64>)> = results.iter().map(|r| (r.arm.label(), r.scores.clone())).collect();
+        keras_transfer::plot::box_plot(p, "Test accuracy over repeated fits", &groups)?;
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} fits  {elapsed} (eta {eta})") {
+        bar.set_style(style);
+    }
+    bar
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {

@@ -26,6 +26,12 @@ where
         .map_err(|e| Error::io(target, e))?
         .into_temp_path();
     write(&tmp)?;
+    // Temporary files are created private (0600); the result is an ordinary file like any other.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(target, e))?;
+    }
     tmp.persist(target).map_err(|e| Error::io(target, e.error))?;
     Ok(())
 }

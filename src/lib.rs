@@ -12,6 +12,8 @@ pub mod error;
 pub mod fsutil;
 pub mod keras;
 pub mod model;
+pub mod plot;
+pub mod report;
 pub mod rng;
 pub mod train;
 

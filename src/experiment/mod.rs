@@ -5,3 +5,4 @@
 pub mod compare;
 pub mod finetune;
 pub mod stats;
+pub mod tutorial;

@@ -105,6 +105,16 @@ fn precheck(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// How every file is opened: a strong close (closing the file closes every object in it, so no
+/// handle outlives a load or save) and no HDF5 file locking (files are written to a fresh temporary
+/// name and renamed, so there is no concurrent writer to guard against; and a lingering lock would
+/// otherwise make the next open of the same file fail).
+fn file_options() -> hdf5::file::FileBuilder {
+    let mut b = hdf5::File::with_options();
+    b.with_fapl(|p| p.fclose_degree(hdf5::file::FileCloseDegree::Strong).file_locking(false));
+    b
+}
+
 /// Reads fixed-length strings through a buffer of `N` bytes per string.
 fn read_fixed<const N: usize>(attr: &Attribute, unicode: bool) -> hdf5::Result<Vec<String>> {
     if unicode {
@@ -183,7 +193,7 @@ fn read_weight(ctx: &Ctx, group: &Group, layer: &str, wname: &str, expected: &[u
 pub fn load_h5(path: &Path) -> Result<KerasModel> {
     let ctx = Ctx { path };
     precheck(&ctx)?;
-    let file = hdf5::File::open(path).map_err(|e| ctx.hdf5("cannot open the file", e))?;
+    let file = file_options().open(path).map_err(|e| ctx.hdf5("cannot open the file", e))?;
     let text = read_string(&ctx, &file, "model_config")?
         .ok_or_else(|| ctx.not_keras("no model_config attribute (a weights-only file?)"))?;
     let parsed = config::parse_model_config(&text).map_err(|e| ctx.config_error(e))?;
@@ -277,7 +287,7 @@ fn nested<'a>(g: &Group, wname: &'a str) -> hdf5::Result<(Group, &'a str)> {
 }
 
 fn write_file(path: &Path, spec: &MlpSpec, weights: &[LayerWeights], format: Format, lr: f32) -> hdf5::Result<()> {
-    let f = hdf5::File::create(path)?;
+    let f = file_options().create(path)?;
     let version = format.keras_version();
     write_strings(&f, "keras_version", &[version], true)?;
     write_strings(&f, "backend", &["tensorflow"], true)?;

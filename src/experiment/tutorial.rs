@@ -1,0 +1,234 @@
+//! The whole study of the tutorial in one call: both problems, the Problem-1 model saved as
+//! `model.h5`, standalone and transfer fits on Problem 2, the repeated comparison, the reverse
+//! experiment, the two other extensions, and a Markdown report beside the figures.
+
+use crate::checkpoint::load_model;
+use crate::data::{make_blobs, BlobsParams, Dataset};
+use crate::error::{Error, Result};
+use crate::experiment::compare::{compare, Arm, ArmScores, CompareConfig};
+use crate::experiment::finetune::{adapt, Transfer};
+use crate::experiment::stats::Summary;
+use crate::fsutil::write_bytes_atomic;
+use crate::keras::{save_h5, Format};
+use crate::model::{Mlp, MlpSpec};
+use crate::plot::{self, Curve, ScatterPanel};
+use crate::report;
+use crate::train::{evaluate, fit, FitConfig, History};
+use std::path::{Path, PathBuf};
+
+/// Draws a learning-curve figure (loss on top, accuracy below; train and test lines).
+pub fn plot_history(path: &Path, title: &str, h: &History) -> Result<()> {
+    let f = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+    let (loss, val_loss, acc, val_acc) = (f(&h.loss), f(&h.val_loss), f(&h.accuracy), f(&h.val_accuracy));
+    let mut losses = vec![Curve { label: "train", values: &loss }];
+    let mut accs = vec![Curve { label: "train", values: &acc }];
+    if !val_loss.is_empty() {
+        losses.push(Curve { label: "test", values: &val_loss });
+        accs.push(Curve { label: "test", values: &val_acc });
+    }
+    plot::learning_curves(path, title, &losses, &accs)
+}
+
+/// Draws the scatter figure of one or more problems, one panel each.
+pub fn plot_problems(path: &Path, problems: &[(String, &Dataset)]) -> Result<()> {
+    let panels: Vec<ScatterPanel> = problems
+        .iter()
+        .map(|(title, d)| ScatterPanel {
+            title: title.clone(),
+            x: &d.x,
+            n_features: d.n_features,
+            y: &d.labels,
+            class_names: d.class_names.iter().map(|c| format!("class {c}")).collect(),
+        })
+        .collect();
+    plot::scatter(path, &panels)
+}
+
+/// What the study runs.
+#[derive(Debug, Clone)]
+pub struct StudyOptions {
+    pub out_dir: PathBuf,
+    pub repeats: usize,
+    pub epochs: usize,
+    pub seed: u32,
+    /// Worker threads for the comparisons (0: one per core).
+    pub threads: usize,
+}
+
+/// One single fit of the study, as the tutorial prints it.
+#[derive(Debug, Clone)]
+pub struct SingleRun {
+    pub name: String,
+    pub train_acc: f32,
+    pub test_acc: f32,
+    pub figure: String,
+}
+
+/// Everything the study produced.
+#[derive(Debug, Clone)]
+pub struct StudyResults {
+    pub singles: Vec<SingleRun>,
+    pub comparison: Vec<ArmScores>,
+    pub reverse: Vec<ArmScores>,
+    pub extensions: Vec<ArmScores>,
+    pub report: PathBuf,
+}
+
+fn problem(seed: u32) -> Result<(Dataset, Dataset)> {
+    make_blobs(&BlobsParams::tutorial(seed))?.data.split_at(500)
+}
+
+/// Fits `mlp` with per-epoch validation, draws its curves to `figure`, and records the accuracies.
+fn single(name: &str, mlp: &Mlp, p: &(Dataset, Dataset), cfg: &FitConfig, dir: &Path, figure: &str) -> Result<SingleRun> {
+    let h = fit(mlp, &p.0, Some(&p.1), cfg)?;
+    plot_history(&dir.join(figure), name, &h)?;
+    let train_acc = evaluate(mlp, &p.0, cfg.batch_size)?.accuracy;
+    let test_acc = evaluate(mlp, &p.1, cfg.batch_size)?.accuracy;
+    Ok(SingleRun { name: name.to_string(), train_acc, test_acc, figure: figure.to_string() })
+}
+
+fn write_json(dir: &Path, name: &str, results: &[ArmScores], meta: serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(&report::compare_json(results, meta)).map_err(|e| Error::invalid("json", e.to_string()))?;
+    write_bytes_atomic(&dir.join(name), text.as_bytes())
+}
+
+fn box_figure(dir: &Path, name: &str, title: &str, results: &[ArmScores]) -> Result<()> {
+    let groups: Vec<(String, Vec<f64>)> = results.iter().map(|r| (r.arm.label(), r.scores.clone())).collect();
+    plot::box_plot(&dir.join(name), title, &groups)
+}
+
+/// Runs the study, writing every figure, model, JSON file and `report.md` into `opts.out_dir`;
+/// `log` receives each line a person would want to see as it goes.
+pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<StudyResults> {
+    let dir = &opts.out_dir;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let p1 = problem(1)?;
+    let p2 = problem(2)?;
+    let full1 = make_blobs(&BlobsParams::tutorial(1))?.data;
+    let full2 = make_blobs(&BlobsParams::tutorial(2))?.data;
+    plot_problems(&dir.join("problems.png"), &[("Problem 1 (random_state=1)".into(), &full1), ("Problem 2 (random_state=2)".into(), &full2)])?;
+    log("Scatter plots of Problems 1 and 2: problems.png");
+
+    let cfg = FitConfig { epochs: opts.epochs, seed: opts.seed, ..FitConfig::default() };
+    let mut singles = Vec::new();
+    // Problem 1: the model every transfer starts from.
+    let m1 = Mlp::new(MlpSpec::tutorial(), opts.seed)?;
+    singles.push(single("Problem 1 MLP", &m1, &p1, &cfg, dir, "problem1_curves.png")?);
+    let model_h5 = dir.join("model.h5");
+    save_h5(&model_h5, &m1, Format::Keras3, cfg.lr)?;
+    // Problem 2, standalone and with transfer from the saved file (read back, as the tutorial does).
+    let m2 = Mlp::new(MlpSpec::tutorial(), opts.seed.wrapping_add(1))?;
+    singles.push(single("Problem 2 standalone MLP", &m2, &p2, &FitConfig { seed: opts.seed.wrapping_add(1), ..cfg.clone() }, dir, "problem2_standalone_curves.png")?);
+    let base = load_model(&model_h5)?;
+    let mt = adapt(&base, &Transfer::default(), 2, 3, opts.seed)?;
+    singles.push(single("Problem 2 MLP with transfer from model.h5", &mt, &p2, &cfg, dir, "problem2_transfer_curves.png")?);
+    for s in &singles {
+        log(&format!("{}: Train: {:.3}, Test: {:.3}  ({})", s.name, s.train_acc, s.test_acc, s.figure));
+    }
+
+    let ccfg = CompareConfig { repeats: opts.repeats, fit: FitConfig { epochs: opts.epochs, ..FitConfig::default() }, seed: opts.seed, threads: opts.threads };
+    let fixed = |f: usize| Arm::Transfer(Transfer { freeze: f, ..Transfer::default() });
+    let meta = |what: &str, model: &str, problem: u32| {
+        serde_json::json!({"experiment": what, "model": model, "problem": problem, "repeats": opts.repeats, "epochs": opts.epochs, "seed": opts.seed})
+    };
+
+    // The tutorial's comparison on Problem 2.
+    let arms = vec![Arm::Standalone, fixed(0), fixed(1), fixed(2)];
+    let comparison = compare(&base, &arms, &p2.0, &p2.1, &ccfg, &|| {})?;
+    box_figure(dir, "comparison_box.png", "Problem 2: standalone vs transfer from Problem 1", &comparison)?;
+    write_json(dir, "comparison.json", &comparison, meta("comparison", "model.h5", 2))?;
+    log("Comparison on Problem 2 (comparison_box.png, comparison.json):");
+    for l in report::compare_lines(&comparison) {
+        log(&format!("  {l}"));
+    }
+
+    // Extension 1, the reverse experiment: a Problem-2 model helping on Problem 1.
+    let m2b = Mlp::new(MlpSpec::tutorial(), opts.seed.wrapping_add(2))?;
+    fit(&m2b, &p2.0, None, &FitConfig { seed: opts.seed.wrapping_add(2), ..cfg.clone() })?;
+    let model2_h5 = dir.join("model_problem2.h5");
+    save_h5(&model2_h5, &m2b, Format::Keras3, cfg.lr)?;
+    let base2 = load_model(&model2_h5)?;
+    let reverse = compare(&base2, &arms, &p1.0, &p1.1, &ccfg, &|| {})?;
+    box_figure(dir, "reverse_box.png", "Reverse: Problem 1, transfer from a Problem-2 model", &reverse)?;
+    write_json(dir, "reverse.json", &reverse, meta("reverse", "model_problem2.h5", 1))?;
+    log("Reverse experiment on Problem 1 (reverse_box.png, reverse.json):");
+    for l in report::compare_lines(&reverse) {
+        log(&format!("  {l}"));
+    }
+
+    // Extensions 2 and 3: a new hidden layer after the two fixed ones; re-initialised upper layers.
+    let ext_arms = vec![
+        Arm::Standalone,
+        fixed(1),
+        fixed(2),
+        Arm::Transfer(Transfer { freeze: 2, add_hidden: Some(5), ..Transfer::default() }),
+        Arm::Transfer(Transfer { freeze: 1, reinit: vec![2, 3], ..Transfer::default() }),
+    ];
+    let extensions = compare(&base, &ext_arms, &p2.0, &p2.1, &ccfg, &|| {})?;
+    box_figure(dir, "extensions_box.png", "Extensions on Problem 2", &extensions)?;
+    write_json(dir, "extensions.json", &extensions, meta("extensions", "model.h5", 2))?;
+    log("Extensions on Problem 2 (extensions_box.png, extensions.json):");
+    for l in report::compare_lines(&extensions) {
+        log(&format!("  {l}"));
+    }
+
+    let report_path = dir.join("report.md");
+    let md = markdown(opts, &singles, &comparison, &reverse, &extensions);
+    write_bytes_atomic(&report_path, md.as_bytes())?;
+    log(&format!("Report: {}", report_path.display()));
+    Ok(StudyResults { singles, comparison, reverse, extensions, report: report_path })
+}
+
+/// The tutorial's own numbers (Keras 2.3) and those measured with Keras 3.15 (FACTS.md §1).
+const REFERENCE: &[(&str, &str, &str)] = &[
+    ("Standalone", "0.787 (0.101)", "0.786 (0.077)"),
+    ("Transfer (fixed=0)", "0.805 (0.004)", "0.813 (0.009)"),
+    ("Transfer (fixed=1)", "0.817 (0.005)", "0.811 (0.005)"),
+    ("Transfer (fixed=2)", "0.750 (0.014)", "0.810 (0.006)"),
+];
+
+fn markdown(opts: &StudyOptions, singles: &[SingleRun], comparison: &[ArmScores], reverse: &[ArmScores], extensions: &[ArmScores]) -> String {
+    let mut md = String::new();
+    md.push_str("# Transfer learning on the blobs problems: the study\n\n");
+    md.push_str(&format!(
+        "Made by `keras-transfer tutorial --out-dir {} --repeats {} --epochs {} --seed {}`. Every fit is \
+         Keras's: SGD 0.01, batches of 32, shuffled epochs, softmax cross-entropy, he_uniform/glorot_uniform.\n\n",
+        opts.out_dir.display(), opts.repeats, opts.epochs, opts.seed
+    ));
+    md.push_str("## The two problems\n\n![Problems 1 and 2](problems.png)\n\n");
+    md.push_str("## Single fits\n\n| model | train | test | tutorial (Keras 2.3) train / test |\n|---|---|---|---|\n");
+    let tut = ["0.916 / 0.920", "0.794 / 0.794", "0.786 / 0.810"];
+    for (s, t) in singles.iter().zip(tut) {
+        md.push_str(&format!("| {} | {:.3} | {:.3} | {t} |\n", s.name, s.train_acc, s.test_acc));
+    }
+    md.push('\n');
+    for s in singles {
+        md.push_str(&format!("![{}]({})\n\n", s.name, s.figure));
+    }
+    md.push_str(&format!("The Problem-1 model is saved as `model.h5` (Keras 3 HDF5 layout); the transfer fits load it back.\n\n## Comparison on Problem 2 ({} repeats each)\n\n", opts.repeats));
+    md.push_str("```\n");
+    for l in comparison.iter().map(report::tutorial_line) {
+        md.push_str(&l);
+        md.push('\n');
+    }
+    md.push_str("```\n\n");
+    md.push_str(&report::compare_markdown(comparison));
+    md.push_str("\nBeside the tutorial's own numbers, mean (std) of test accuracy:\n\n| configuration | keras-transfer | tutorial (Keras 2.3) | Keras 3.15 |\n|---|---|---|---|\n");
+    for (title, tut, k3) in REFERENCE {
+        if let Some(r) = comparison.iter().find(|r| r.arm.title() == *title) {
+            let s = Summary::of(&r.scores);
+            md.push_str(&format!("| {title} | {:.3} ({:.3}) | {tut} | {k3} |\n", s.mean, s.std));
+        }
+    }
+    md.push_str("\n![Comparison](comparison_box.png)\n\n");
+    md.push_str("## Extension: the reverse experiment (Problem 2 model, Problem 1 data)\n\n");
+    md.push_str(&report::compare_markdown(reverse));
+    md.push_str("\n![Reverse](reverse_box.png)\n\n");
+    md.push_str("## Extensions: a new hidden layer, re-initialised layers\n\n");
+    md.push_str("`Transfer (fixed=2) +hidden(5)` keeps both hidden layers fixed and adds a new randomly initialised \
+        hidden layer before the output layer; `Transfer (fixed=1) reinit=2,3` keeps the first hidden layer and \
+        re-initialises the second hidden layer and the output layer.\n\n");
+    md.push_str(&report::compare_markdown(extensions));
+    md.push_str("\n![Extensions](extensions_box.png)\n");
+    md
+}
