@@ -3,7 +3,7 @@
 
     python-check/run-venv python-check/make_fixtures.py [GROUP ...]
 
-GROUP is any of blobs, keras_train, keras_h5, keras_h5_bad (default: all of them).
+GROUP is any of blobs, keras_train, keras_h5, keras_h5_bad, keras_finetune, stats (default: all of them).
 Every case folder gets a one-line SOURCE file naming this script, the function and the
 package versions. Floats are written as repr(float(v)): the shortest round-trip text of the
 double (of the exact double value for float32 numbers).
@@ -28,8 +28,9 @@ KERAS3_VERSIONS = ("keras", "tensorflow-cpu", "scikit-learn", "numpy", "h5py")
 KERAS2_VERSIONS = ("tf-keras", "tensorflow-cpu", "scikit-learn", "numpy", "h5py")
 
 
-def case_dir(group, case):
-    d = FIXTURES / group / case
+def case_dir(group, case=None):
+    """A fresh (emptied) fixtures/GROUP/CASE folder, or fixtures/GROUP itself without CASE."""
+    d = FIXTURES / group if case is None else FIXTURES / group / case
     if d.exists():
         shutil.rmtree(d)
     d.mkdir(parents=True)
@@ -306,11 +307,128 @@ def keras_h5_bad_fixtures():
         "not an HDF5 file: a Keras 3 native .keras zip archive (save the model as .h5)", filename="model.keras")
 
 
+# =========================================================================== 2e. keras_finetune
+#
+# The tutorial's transfer step, done by Keras on a Keras-made model.h5 (its eval_transfer_model,
+# with shuffle off so that the run is reproducible):
+#
+#   model = load_model('model.h5')                          # the Problem-1 model below
+#   for i in range(F): model.layers[i].trainable = False
+#   model.compile(loss='categorical_crossentropy', optimizer='sgd', metrics=['accuracy'])
+#   history = model.fit(trainX, trainy, validation_data=(testX, testy), epochs=100, batch_size=32,
+#                       shuffle=False, verbose=0)          # Problem 2
+#   model.evaluate(trainX, trainy); model.evaluate(testX, testy)
+#
+# model.h5: set_random_seed(3); Sequential([Input((2,)), Dense(5, relu, he_uniform) x 2, Dense(3, softmax)]);
+# compile as above; fit Problem 1 for 100 epochs, batch 32, shuffle=False; model.save('model.h5').
+
+FINETUNE_SEED = 3
+
+
+def keras_finetune_fixtures():
+    k = keras3()
+    fresh_sessions(k)
+    group = case_dir("keras_finetune")
+    trainX, trainy, _, _ = blobs_problem(1)
+    k.utils.set_random_seed(FINETUNE_SEED)
+    model = build_mlp(k, 2, TUTORIAL_LAYERS)
+    model.compile(**COMPILE)
+    model.fit(trainX, trainy, epochs=EPOCHS, batch_size=BATCH, shuffle=False, verbose=0)
+    src = group / "model.h5"
+    model.save(str(src))
+    names = [layer.name for layer in model.layers]
+    assert names == ["dense", "dense_1", "dense_2"], names
+    write_source(group, "keras_finetune_fixtures", KERAS3_VERSIONS)
+    print(f"keras_finetune/model.h5: {src.stat().st_size} bytes, layers {names}")
+
+    trainX, trainy, testX, testy = blobs_problem(2)
+    for frozen in range(3):
+        model = k.models.load_model(str(src))
+        for i in range(frozen):
+            model.layers[i].trainable = False
+        model.compile(**COMPILE)
+        history = model.fit(trainX, trainy, validation_data=(testX, testy), epochs=EPOCHS, batch_size=BATCH,
+                            shuffle=False, verbose=0)
+        ev_train = model.evaluate(trainX, trainy, verbose=0)
+        ev_test = model.evaluate(testX, testy, verbose=0)
+        data = {
+            "freeze": frozen, "problem": 2, "epochs": EPOCHS, "batch_size": BATCH, "lr": LR, "shuffle": False,
+            "final": pairs(model.get_weights()),
+            "history": {key: [float(v) for v in history.history[key]]
+                        for key in ("loss", "accuracy", "val_loss", "val_accuracy")},
+            "evaluate": {"train": [float(v) for v in ev_train], "test": [float(v) for v in ev_test]},
+        }
+        d = case_dir("keras_finetune", f"freeze{frozen}")
+        (d / "case.json").write_text(json.dumps(data) + "\n")
+        write_source(d, f"keras_finetune_fixtures/freeze{frozen}", KERAS3_VERSIONS)
+        h = data["history"]
+        print(f"keras_finetune/freeze{frozen}: loss {h['loss'][0]:.4f} -> {h['loss'][-1]:.4f}, "
+              f"evaluate {data['evaluate']}")
+
+
+# =========================================================================== 2f. stats
+#
+# Welch's t-test as scipy does it: ttest_ind(a, b, equal_var=False), with result.df and
+# result.confidence_interval(0.95) (of mean(a) - mean(b)); plus numpy's mean, np.std (population)
+# and median of each sample.
+
+def accuracy_like(seed, n, mean, std, step=None):
+    """n draws of N(mean, std) clipped to [0, 1], optionally rounded to multiples of step."""
+    v = np.clip(np.random.RandomState(seed).normal(mean, std, n), 0.0, 1.0)
+    if step is not None:
+        v = np.round(v / step) * step
+    return [float(x) for x in v]
+
+
+def tiny_difference(seed_a, seed_b):
+    """Two 30-sample N(0.8, 0.05) draws, b shifted so that mean(a) - mean(b) is about 0.002."""
+    a = accuracy_like(seed_a, 30, 0.80, 0.05)
+    b = np.asarray(accuracy_like(seed_b, 30, 0.80, 0.05))
+    b = b - np.mean(b) + np.mean(a) - 0.002
+    return a, [float(x) for x in b]
+
+
+def welch_case(name, a, b):
+    from scipy import stats
+
+    r = stats.ttest_ind(a, b, equal_var=False)
+    ci = r.confidence_interval(0.95)
+    case = {"name": name, "a": a, "b": b, "mean_diff": float(np.mean(a) - np.mean(b)),
+            "t": float(r.statistic), "df": float(r.df), "p": float(r.pvalue), "ci95": [float(ci.low), float(ci.high)]}
+    for key, v in (("a", a), ("b", b)):
+        case.update({f"{key}_mean": float(np.mean(v)), f"{key}_std": float(np.std(v)),
+                     f"{key}_median": float(np.median(v))})
+    return case
+
+
+def stats_fixtures():
+    cases = [
+        # the tutorial's comparison: a wide standalone spread against a tight transfer one
+        welch_case("accuracies_30_vs_30", accuracy_like(101, 30, 0.79, 0.10), accuracy_like(102, 30, 0.81, 0.005)),
+        welch_case("large_difference", accuracy_like(103, 30, 0.60, 0.03), accuracy_like(104, 30, 0.90, 0.02)),
+        welch_case("tiny_difference", *tiny_difference(105, 106)),
+        welch_case("unequal_sizes_10_vs_25", accuracy_like(107, 10, 0.75, 0.08), accuracy_like(108, 25, 0.80, 0.02)),
+        # test accuracies on 500 samples are multiples of 0.002
+        welch_case("rounded_0.002", accuracy_like(109, 30, 0.79, 0.06, step=0.002),
+                   accuracy_like(110, 30, 0.81, 0.006, step=0.002)),
+        welch_case("two_repeats", accuracy_like(111, 2, 0.62, 0.12, step=0.002),
+                   accuracy_like(112, 2, 0.45, 0.01, step=0.002)),
+    ]
+    assert cases[1]["p"] < 1e-6 and cases[2]["p"] > 0.5, (cases[1]["p"], cases[2]["p"])
+    d = case_dir("stats")
+    write_json(d / "welch.json", cases)
+    write_source(d, "stats_fixtures", ("scipy", "numpy"))
+    for c in cases:
+        print(f"stats/{c['name']}: n {len(c['a'])}/{len(c['b'])}, t {c['t']:.4g}, df {c['df']:.4g}, p {c['p']:.3g}")
+
+
 GROUPS = {
     "blobs": blobs_fixtures,
     "keras_train": keras_train_fixtures,
     "keras_h5": keras_h5_fixtures,
     "keras_h5_bad": keras_h5_bad_fixtures,
+    "keras_finetune": keras_finetune_fixtures,
+    "stats": stats_fixtures,
 }
 
 

@@ -56,8 +56,9 @@ struct TutorialArgs {
     repeats: usize,
     #[arg(long, default_value_t = 100)]
     epochs: usize,
-    /// Seed of the whole study.
-    #[arg(long, default_value_t = 1)]
+    /// Seed of the whole study (weights, shuffles, repeats). The transfer rows depend on the one
+    /// Problem-1 model it makes: see the README.
+    #[arg(long, default_value_t = 7)]
     seed: u32,
     /// Worker threads (default: one per core); results do not depend on it.
     #[arg(long, default_value_t = 0)]
