@@ -11,6 +11,8 @@ exits non-zero when any check fails.
   b  Keras trains the tutorial MLP and saves .h5 -> Rust predicts like Keras
   c  both directions for a 4-6-4-3-2 tanh/sigmoid/relu/softmax MLP on CSV data
   d  `keras-transfer blobs` equals sklearn's make_blobs bit for bit
+  e  transfer learning across the two: Keras fine-tunes the study's Rust-made model.h5 with frozen
+     layers (Keras 3 and tf.keras 2), and Rust's `finetune` of a Keras-made file equals Keras's
 """
 
 import argparse
@@ -41,6 +43,8 @@ N_INPUTS = 20         # random rows predicted by both sides
 RUST_EPOCHS = 10      # epochs of the Rust fits (check a)
 KERAS_EPOCHS = 5      # epochs of the Keras fits (checks b, c)
 FURTHER_EPOCHS = 2    # epochs Keras fits a Rust-made model for
+FINETUNE_EPOCHS = 5   # epochs Keras fine-tunes the study's model.h5 for (check e1)
+FINETUNE_TOL = 1e-5   # max abs weight difference between Rust's and Keras's fine-tuning (check e3)
 # Warnings Keras gives for its own files too (not about the file's contents).
 BENIGN_WARNINGS = ("compiled metrics have yet to be built",)
 
@@ -165,6 +169,39 @@ def check_keras_model_in_rust(k, layers, input_dim, arrays, rust, workdir, name,
     return f"max|dp| {diff:.2g}"
 
 
+def fit_frozen(k, path, frozen, X, Y, epochs, warns, **fit_kwargs):
+    """The tutorial's eval_transfer_model step: load, freeze the first `frozen` layers, compile, fit.
+    Returns the model and its per-layer weights before and after the fit. Seeded (fit's shuffle)."""
+    k.utils.set_random_seed(100 + frozen)
+    with captured_warnings(warns):
+        model = k.models.load_model(str(path))
+    before = [[np.array(w) for w in layer.get_weights()] for layer in model.layers]
+    for i in range(frozen):
+        model.layers[i].trainable = False
+    model.compile(**COMPILE)
+    with captured_warnings(warns):
+        hist = model.fit(X, Y, epochs=epochs, verbose=0, **fit_kwargs)
+    ensure(all(np.isfinite(hist.history["loss"])), f"Keras fit gave loss {hist.history['loss']}")
+    after = [[np.array(w) for w in layer.get_weights()] for layer in model.layers]
+    return model, before, after
+
+
+def check_frozen(before, after, frozen):
+    """The first `frozen` layers kept their weights bit for bit; every other layer moved."""
+    ensure(len(before) == 3, f"{len(before)} layers, expected the tutorial's 3 Dense layers")
+    for i, (b, a) in enumerate(zip(before, after)):
+        same = all(np.array_equal(x, y) for x, y in zip(b, a))
+        if i < frozen:
+            ensure(same, f"frozen layer {i} changed (max abs {max(max_abs_diff(x, y) for x, y in zip(b, a)):.3g})")
+        else:
+            ensure(not same, f"trainable layer {i} did not change")
+
+
+def warning_note(warns):
+    warns = [w for w in warns if not any(b in w for b in BENIGN_WARNINGS)]
+    return f"; {len(warns)} warning(s) on load/fit: {warns[0][:90]!r}" if warns else ""
+
+
 # =========================================================================== the checks
 
 class Checks:
@@ -240,6 +277,67 @@ class Checks:
         ensure(np.array_equal(labels, y), f"{int(np.sum(labels != y))} labels differ")
         return f"{len(X)} rows x {X.shape[1]} features identical"
 
+    # ---- e: transfer learning
+
+    def study_transfer(self, k):
+        """e1: the study's Rust-made model.h5, fine-tuned by Keras with 0, 1, 2 frozen layers."""
+        out = self.workdir / "study"
+        stdout = self.rust.run("tutorial", "--out-dir", out, "--repeats", 2, "--epochs", FINETUNE_EPOCHS)
+        path = out / "model.h5"
+        ensure(path.is_file(), f"tutorial wrote no {path.name}; it printed {stdout.strip()[-300:]!r}")
+        trX, trY, teX, teY = blobs_problem(2)
+        accs, warns = [], []
+        for frozen in range(3):
+            model, before, after = fit_frozen(k, path, frozen, trX, trY, FINETUNE_EPOCHS, warns)
+            check_frozen(before, after, frozen)
+            _, acc = model.evaluate(teX, teY, verbose=0)
+            ensure(0.0 <= acc <= 1.0, f"fixed={frozen}: test accuracy {acc}")
+            accs.append(f"fixed={frozen} {acc:.3f}")
+        return (f"frozen layers unchanged, others moved; Problem 2 test accuracy after {FINETUNE_EPOCHS} epochs: "
+                f"{', '.join(accs)}{warning_note(warns)}")
+
+    def rust_file_transfer(self, k):
+        """e2: a Rust `train --format universal` file, fine-tuned by tf.keras 2 with layer 0 frozen."""
+        path = self.workdir / "rust_p1_universal_e2.h5"
+        printed = self.rust.train(path, ["--problem", 1], "universal", epochs=FINETUNE_EPOCHS)
+        trX, trY, teX, teY = blobs_problem(2)
+        warns = []
+        model, before, after = fit_frozen(k, path, 1, trX, trY, FURTHER_EPOCHS, warns)
+        check_frozen(before, after, 1)
+        _, acc = model.evaluate(teX, teY, verbose=0)
+        ensure(0.0 <= acc <= 1.0, f"test accuracy {acc}")
+        return (f"Rust printed Train {printed[0]}, Test {printed[1]}; layer 0 unchanged after {FURTHER_EPOCHS} "
+                f"epochs, Problem 2 test accuracy {acc:.3f}{warning_note(warns)}")
+
+    def finetune_vs_keras(self, k, epochs=3, frozen=1):
+        """e3: Rust `finetune` of a Keras-made file equals Keras's own fine-tuning (shuffle off)."""
+        k.utils.set_random_seed(9)
+        model = build_mlp(k, 2, TUTORIAL_LAYERS)
+        model.compile(**COMPILE)
+        model.fit(*blobs_problem(1)[:2], epochs=KERAS_EPOCHS, verbose=0)
+        src, out = self.workdir / "k3_p1_e3.h5", self.workdir / "ft_e3.h5"
+        with captured_warnings([]):
+            model.save(str(src))
+        stdout = self.rust.run("finetune", "--from", src, "--problem", 2, "--freeze", frozen, "--no-shuffle",
+                               "--epochs", epochs, "--out", out)
+        m = re.search(r"Train:\s*([0-9.]+),\s*Test:\s*([0-9.]+)", stdout)
+        ensure(m, f"finetune printed no `Train: .., Test: ..` line: {stdout.strip()[-300:]!r}")
+        trX, trY, teX, teY = blobs_problem(2)
+        warns = []
+        model, before, after = fit_frozen(k, src, frozen, trX, trY, epochs, warns, batch_size=32, shuffle=False)
+        check_frozen(before, after, frozen)
+        with captured_warnings(warns):
+            rust_model = k.models.load_model(str(out))
+        got, want = rust_model.get_weights(), model.get_weights()
+        ensure(len(got) == len(want), f"Rust's file has {len(got)} weight arrays, Keras's model {len(want)}")
+        diff = max(max_abs_diff(g, w) for g, w in zip(got, want))
+        ensure(diff <= FINETUNE_TOL, f"Rust vs Keras fine-tuned weights: max abs difference {diff:.3g} > {FINETUNE_TOL:g}")
+        for (name, x, y), printed in zip((("train", trX, trY), ("test", teX, teY)), (m.group(1), m.group(2))):
+            _, acc = model.evaluate(x, y, verbose=0)
+            ensure(abs(acc - float(printed)) <= 1.0 / len(x) + 5e-4, f"Keras {name} accuracy {acc:.3f}, Rust printed {printed}")
+        return (f"freeze {frozen}, {epochs} epochs: max|dw| {diff:.2g}; Rust printed Train {m.group(1)}, "
+                f"Test {m.group(2)}, Keras agrees{warning_note(warns)}")
+
     # ---- the list
 
     def all(self):
@@ -260,6 +358,11 @@ class Checks:
             desc = (f"seed={p['random_state']} n={p['n_samples']} centers={p['centers']} "
                     f"features={p['n_features']} std={p['cluster_std']:.3f}")
             checks.append((f"d{i} blobs {desc}", lambda p=p: self.blobs(p)))
+        checks += [
+            ("e1 rust study model.h5 -> keras 3 transfer (fixed=0,1,2)", lambda: self.study_transfer(k3)),
+            ("e2 rust universal .h5 -> tf_keras 2 transfer (fixed=1)", lambda: self.rust_file_transfer(k2)),
+            ("e3 rust finetune of a keras 3 .h5 == keras 3 fine-tuning", lambda: self.finetune_vs_keras(k3)),
+        ]
         return checks
 
 

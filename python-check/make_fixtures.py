@@ -376,7 +376,7 @@ def accuracy_like(seed, n, mean, std, step=None):
     """n draws of N(mean, std) clipped to [0, 1], optionally rounded to multiples of step."""
     v = np.clip(np.random.RandomState(seed).normal(mean, std, n), 0.0, 1.0)
     if step is not None:
-        v = np.round(v / step) * step
+        v = np.round(np.round(v / step) * step, 12)  # 0.794, not 0.7940000000000001
     return [float(x) for x in v]
 
 

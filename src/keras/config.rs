@@ -269,10 +269,10 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
                 }
             }
             Some("Dense") => {
-                if dense.is_empty() && input_dim.is_none() {
-                    if let Some(s) = lc.get("batch_input_shape").or_else(|| lc.get("batch_shape")) {
-                        input_dim = Some(input_width(s, "Dense batch_input_shape")?);
-                    }
+                if let (true, None, Some(s)) =
+                    (dense.is_empty(), input_dim, lc.get("batch_input_shape").or_else(|| lc.get("batch_shape")))
+                {
+                    input_dim = Some(input_width(s, "Dense batch_input_shape")?);
                 }
                 dense.push(parse_dense(lc, crate::model::spec::dense_name(dense.len()))?);
             }

@@ -168,7 +168,7 @@ impl Mlp {
     /// `model.predict`: the outputs for row-major inputs (f64 values are cast to float32 as Keras does).
     pub fn predict(&self, x: &[f64]) -> Result<Vec<f32>> {
         let d = self.spec.input_dim;
-        if x.len() % d != 0 {
+        if !x.len().is_multiple_of(d) {
             return Err(Error::Mismatch(format!("{} input values are not rows of {d}", x.len())));
         }
         let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();

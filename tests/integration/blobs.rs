@@ -26,8 +26,8 @@ fn make_blobs_equals_sklearn_bit_for_bit() {
         let f = header.len() - 1;
         assert_eq!(b.data.len(), rows.len(), "{}", case.display());
         for (i, row) in rows.iter().enumerate() {
-            for j in 0..f {
-                assert_eq!(b.data.row(i)[j].to_bits(), row[j].to_bits(), "{} row {i} col {j}", case.display());
+            for (j, (got, want)) in b.data.row(i).iter().zip(&row[..f]).enumerate() {
+                assert_eq!(got.to_bits(), want.to_bits(), "{} row {i} col {j}", case.display());
             }
             assert_eq!(b.data.labels[i] as f64, row[f], "{} row {i} label", case.display());
         }

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod csv_input;
 mod keras_h5;
+mod study;
 
 
 mod training;
