@@ -5,6 +5,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::experiment::finetune::{adapt, standalone, Transfer};
 use crate::keras::KerasModel;
+use crate::train::ensemble::{fit_ensemble, Ensemble};
 use crate::train::{evaluate, fit, FitConfig};
 use rayon::prelude::*;
 
@@ -94,8 +95,10 @@ pub fn run_repeat(base: &KerasModel, arm: &Arm, train: &Dataset, test: &Dataset,
     Ok(f64::from(evaluate(&mlp, test, cfg.batch_size)?.accuracy))
 }
 
-/// Runs every arm `cfg.repeats` times, in parallel across repeats; `progress` is called once per
-/// finished fit. The scores are the same whatever the thread count.
+/// Runs every arm `cfg.repeats` times and returns the test accuracies. The repeats of an arm are
+/// trained together as batched ensembles (each member exactly as `run_repeat` would train it alone),
+/// spread over `cfg.threads` workers; `progress` is called once per finished fit. The scores are the
+/// same whatever the thread count.
 pub fn compare(
     base: &KerasModel,
     arms: &[Arm],
@@ -113,24 +116,70 @@ pub fn compare(
             adapt(base, t, train.n_features, train.n_classes, 0)?;
         }
     }
-    let jobs: Vec<(usize, usize)> = (0..arms.len()).flat_map(|a| (0..cfg.repeats).map(move |r| (a, r))).collect();
     let threads = if cfg.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { cfg.threads };
+    // Enough ensembles per arm that every worker gets the same share.
+    let chunks = (threads / gcd(arms.len().max(1), threads)).clamp(1, cfg.repeats);
+    let per = cfg.repeats.div_ceil(chunks);
+    let jobs: Vec<(usize, std::ops::Range<usize>)> = (0..arms.len())
+        .flat_map(|a| (0..cfg.repeats).step_by(per).map(move |s| (a, s..(s + per).min(cfg.repeats))))
+        .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| Error::invalid("threads", e.to_string()))?;
-    let scores: Vec<f64> = pool.install(|| {
+    let parts: Vec<Vec<f64>> = pool.install(|| {
         jobs.par_iter()
-            .map(|&(a, r)| {
-                let s = run_repeat(base, &arms[a], train, test, &cfg.fit, repeat_seed(cfg.seed, a, r));
-                progress();
-                s
-            })
-            .collect::<Result<Vec<f64>>>()
+            .map(|(a, reps)| run_repeats(base, &arms[*a], *a, reps.clone(), train, test, cfg, progress))
+            .collect::<Result<Vec<_>>>()
     })?;
-    Ok(arms
-        .iter()
-        .enumerate()
-        .map(|(a, arm)| ArmScores { arm: arm.clone(), scores: scores[a * cfg.repeats..(a + 1) * cfg.repeats].to_vec() })
-        .collect())
+    let mut scores: Vec<Vec<f64>> = vec![Vec::with_capacity(cfg.repeats); arms.len()];
+    for ((a, _), part) in jobs.iter().zip(parts) {
+        scores[*a].extend(part);
+    }
+    Ok(arms.iter().cloned().zip(scores).map(|(arm, scores)| ArmScores { arm, scores }).collect())
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Repeats `reps` of arm `a`, as one batched ensemble (or one by one when the model cannot be
+/// batched, e.g. without a softmax output).
+#[allow(clippy::too_many_arguments)]
+fn run_repeats(
+    base: &KerasModel,
+    arm: &Arm,
+    a: usize,
+    reps: std::ops::Range<usize>,
+    train: &Dataset,
+    test: &Dataset,
+    cfg: &CompareConfig,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<f64>> {
+    let seeds: Vec<u32> = reps.map(|r| repeat_seed(cfg.seed, a, r)).collect();
+    let (mlps, frozen) = match arm {
+        Arm::Standalone => (seeds.iter().map(|&s| standalone(&base.spec, s)).collect::<Result<Vec<_>>>()?, 0),
+        Arm::Transfer(t) => (
+            seeds.iter().map(|&s| adapt(base, t, train.n_features, train.n_classes, s)).collect::<Result<Vec<_>>>()?,
+            t.frozen(),
+        ),
+    };
+    let softmax = mlps[0].spec().layers.last().map(|l| l.activation) == Some(crate::model::Activation::Softmax);
+    if !softmax {
+        return seeds
+            .iter()
+            .map(|&s| {
+                let v = run_repeat(base, arm, train, test, &cfg.fit, s);
+                progress();
+                v
+            })
+            .collect();
+    }
+    let ens = Ensemble::from_mlps(&mlps)?;
+    fit_ensemble(&ens, train, &FitConfig { frozen, ..cfg.fit.clone() }, &seeds)?;
+    let acc = ens.accuracy(test)?;
+    for _ in 0..acc.len() {
+        progress();
+    }
+    Ok(acc.into_iter().map(f64::from).collect())
 }

@@ -4,7 +4,8 @@
 use crate::error::{Error, Result};
 use crate::model::{Activation, MlpSpec};
 use crate::rng::NumpyRandomState;
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor, Var};
+use crate::model::ops;
+use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
 
 /// The weights of one Dense layer as plain float32 values.
@@ -20,6 +21,9 @@ pub struct LayerWeights {
 pub struct Mlp {
     spec: MlpSpec,
     varmap: VarMap,
+    /// Per layer: the kernel and the bias as the forward pass uses them (the `VarMap`'s own `Var`s,
+    /// or a constant zero bias for a layer without one), so no lookup happens per step.
+    params: Vec<(Var, Tensor)>,
     device: Device,
 }
 
@@ -58,27 +62,32 @@ impl Mlp {
         if weights.len() != spec.layers.len() {
             return Err(Error::Mismatch(format!("{} weight sets for {} layers", weights.len(), spec.layers.len())));
         }
-        let mlp = Mlp { spec, varmap: VarMap::new(), device: Device::Cpu };
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let mut params = Vec::with_capacity(weights.len());
         {
-            let mut data = mlp.varmap.data().lock().map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
+            let mut data = varmap.data().lock().map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
             for (i, w) in weights.into_iter().enumerate() {
-                let l = &mlp.spec.layers[i];
-                let fan_in = mlp.spec.fan_in(i);
+                let l = &spec.layers[i];
+                let fan_in = spec.fan_in(i);
                 check_len(&l.name, "kernel", w.kernel.len(), fan_in * l.units)?;
-                let k = Var::from_tensor(&Tensor::from_vec(w.kernel, (fan_in, l.units), &mlp.device)?)?;
-                data.insert(kernel_name(&l.name), k);
-                match (l.use_bias, w.bias) {
+                let k = Var::from_tensor(&Tensor::from_vec(w.kernel, (fan_in, l.units), &device)?)?;
+                data.insert(kernel_name(&l.name), k.clone());
+                let bias = match (l.use_bias, w.bias) {
                     (true, Some(b)) => {
                         check_len(&l.name, "bias", b.len(), l.units)?;
-                        data.insert(bias_name(&l.name), Var::from_tensor(&Tensor::from_vec(b, l.units, &mlp.device)?)?);
+                        let b = Var::from_tensor(&Tensor::from_vec(b, l.units, &device)?)?;
+                        data.insert(bias_name(&l.name), b.clone());
+                        b.as_tensor().clone()
                     }
-                    (false, None) => {}
+                    (false, None) => Tensor::zeros(l.units, candle_core::DType::F32, &device)?,
                     (true, None) => return Err(Error::Mismatch(format!("layer '{}' uses a bias but none was given", l.name))),
                     (false, Some(_)) => return Err(Error::Mismatch(format!("layer '{}' has no bias but one was given", l.name))),
-                }
+                };
+                params.push((k, bias));
             }
         }
-        Ok(mlp)
+        Ok(Mlp { spec, varmap, params, device })
     }
 
     /// The architecture.
@@ -144,19 +153,7 @@ impl Mlp {
 
     /// The last layer's pre-activation output (the logits), for a float32 batch `[n, input_dim]`.
     pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
-        let n = self.spec.layers.len();
-        let mut h = x.clone();
-        for (i, l) in self.spec.layers.iter().enumerate() {
-            let k = self.var(&kernel_name(&l.name))?;
-            h = h.matmul(k.as_tensor())?;
-            if l.use_bias {
-                h = h.broadcast_add(self.var(&bias_name(&l.name))?.as_tensor())?;
-            }
-            if i + 1 < n {
-                h = activate(&h, l.activation)?;
-            }
-        }
-        Ok(h)
+        forward_logits(&self.spec, &self.params, x)
     }
 
     /// The model's output (after the last activation) for a float32 batch `[n, input_dim]`.
@@ -184,10 +181,10 @@ fn check_len(layer: &str, weight: &str, found: usize, expected: usize) -> Result
     Ok(())
 }
 
-/// Applies an activation the way TensorFlow differentiates it.
+/// Applies an activation to a whole tensor (for outputs; training goes through `ops::dense`).
 pub fn activate(h: &Tensor, a: Activation) -> Result<Tensor> {
     Ok(match a {
-        Activation::Relu => h.contiguous()?.apply_op1(KerasRelu)?,
+        Activation::Relu => h.relu()?,
         Activation::Tanh => h.tanh()?,
         Activation::Sigmoid => candle_nn::ops::sigmoid(h)?,
         Activation::Softmax => candle_nn::ops::softmax_last_dim(h)?,
@@ -195,26 +192,15 @@ pub fn activate(h: &Tensor, a: Activation) -> Result<Tensor> {
     })
 }
 
-/// ReLU with TensorFlow's gradient: 1 where the input is > 0, else 0 (candle's built-in relu passes
-/// the gradient at exactly 0, which moves weights that Keras leaves still).
-struct KerasRelu;
-
-impl CustomOp1 for KerasRelu {
-    fn name(&self) -> &'static str {
-        "keras-relu"
+/// The forward pass to the logits through the fused Dense op: every layer but the last applies its
+/// activation; the last stays linear (the loss and `forward` take it from there). Works for one
+/// model (`x [N, in]`) and for an ensemble (`x [R, N, in]`, parameters stacked).
+pub fn forward_logits(spec: &MlpSpec, params: &[(Var, Tensor)], x: &Tensor) -> Result<Tensor> {
+    let last = params.len().saturating_sub(1);
+    let mut h = x.clone();
+    for (i, ((k, b), l)) in params.iter().zip(&spec.layers).enumerate() {
+        let act = if i == last { Activation::Linear } else { l.activation };
+        h = ops::dense(&h, k.as_tensor(), b, act)?;
     }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let src = storage.as_slice::<f32>()?;
-        let out: Vec<f32> = match layout.contiguous_offsets() {
-            Some((a, b)) => src[a..b].iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect(),
-            None => return Err(candle_core::Error::Msg("keras-relu needs a contiguous input".into())),
-        };
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
-    }
-
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let mask = arg.gt(0.0)?.to_dtype(DType::F32)?;
-        Ok(Some(grad_res.mul(&mask)?))
-    }
+    Ok(h)
 }

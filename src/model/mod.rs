@@ -3,6 +3,7 @@
 
 pub mod init;
 pub mod mlp;
+pub mod ops;
 pub mod spec;
 
 pub use init::Initializer;

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::{Activation, Mlp};
 use crate::rng::NumpyRandomState;
 use crate::train::History;
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{Device, Tensor, D};
 use candle_nn::{Optimizer, SGD};
 
 /// How to train: Keras's `compile(optimizer=SGD(lr))` plus `fit(epochs, batch_size, shuffle)`, and
@@ -103,20 +103,33 @@ impl Prepared {
 /// output layer is softmax, else from the (normalised, clipped) outputs.
 fn batch_loss(mlp: &Mlp, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let last = mlp.spec().layers.last().map(|l| l.activation).unwrap_or(Activation::Linear);
-    let log_p = if last == Activation::Softmax {
-        candle_nn::ops::log_softmax(logits, D::Minus1)?
-    } else {
+    if last == Activation::Softmax {
+        return Ok(crate::model::ops::softmax_xent(logits, targets)?);
+    }
+    let log_p = {
         let out = crate::model::mlp::activate(logits, last)?;
         let p = out.broadcast_div(&out.sum_keepdim(D::Minus1)?)?;
         p.clamp(1e-7f32, 1.0 - 1e-7f32)?.log()?
     };
-    Ok((targets * log_p)?.sum(D::Minus1)?.neg()?.mean(0)?)
+    Ok((targets * log_p)?.sum(D::Minus1)?.neg()?.mean_keepdim(0)?)
+}
+
+/// The index of the first largest value (numpy's and TensorFlow's `argmax`).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
 }
 
 /// Number of rows whose arg-max output is the true class.
-fn correct(logits: &Tensor, labels: &[usize]) -> Result<usize> {
-    let pred = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
-    Ok(pred.iter().zip(labels).filter(|(p, l)| **p as usize == **l).count())
+pub fn correct(logits: &Tensor, labels: &[usize]) -> Result<usize> {
+    let k = logits.dim(D::Minus1)?;
+    let v = logits.flatten_all()?.to_vec1::<f32>()?;
+    Ok(v.chunks(k).zip(labels).filter(|(row, l)| argmax(row) == **l).count())
 }
 
 /// Keras's `Mean` metric: a float32 running total and count.
@@ -156,7 +169,7 @@ pub fn fit(mlp: &Mlp, train: &Dataset, val: Option<&Dataset>, cfg: &FitConfig) -
             let (xb, tb) = data.batch(rows, mlp.device())?;
             let logits = mlp.logits(&xb)?;
             let l = batch_loss(mlp, &logits, &tb)?;
-            let lv = l.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+            let lv = l.to_vec1::<f32>()?[0];
             if !lv.is_finite() {
                 return Err(Error::Diverged { epoch: epoch + 1, loss: lv });
             }
@@ -182,7 +195,7 @@ fn score(mlp: &Mlp, data: &Prepared, batch_size: usize) -> Result<Score> {
     for rows in all.chunks(batch_size.max(1)) {
         let (xb, tb) = data.batch(rows, mlp.device())?;
         let logits = mlp.logits(&xb)?;
-        let lv = batch_loss(mlp, &logits, &tb)?.to_scalar::<f32>()?;
+        let lv = batch_loss(mlp, &logits, &tb)?.to_vec1::<f32>()?[0];
         loss.add(lv * rows.len() as f32, rows.len());
         acc.add(correct(&logits, &data.labels[rows[0]..rows[0] + rows.len()])? as f32, rows.len());
     }

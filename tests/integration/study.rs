@@ -129,3 +129,43 @@ fn the_tutorial_writes_every_figure_table_and_model() {
         assert!(report.contains(needle), "report lacks {needle}");
     }
 }
+
+#[test]
+fn the_batched_ensemble_gives_each_member_the_bits_of_a_lone_fit() {
+    use keras_transfer::model::{Mlp, MlpSpec};
+    use keras_transfer::train::ensemble::{fit_ensemble, Ensemble};
+    let (train, test) = problem(2);
+    let seeds = [3u32, 17, 99];
+    for frozen in [0, 1] {
+        let cfg = FitConfig { epochs: 7, frozen, ..FitConfig::default() };
+        let mlps: Vec<Mlp> = seeds.iter().map(|&s| Mlp::new(MlpSpec::tutorial(), s).unwrap()).collect();
+        let ens = Ensemble::from_mlps(&mlps).unwrap();
+        fit_ensemble(&ens, &train, &cfg, &seeds).unwrap();
+        let acc = ens.accuracy(&test).unwrap();
+        for (m, (mlp, &s)) in mlps.iter().zip(&seeds).enumerate() {
+            keras_transfer::train::fit(mlp, &train, None, &FitConfig { seed: s, ..cfg.clone() }).unwrap();
+            assert_eq!(ens.member_weights(m).unwrap(), mlp.weights().unwrap(), "member {m}, frozen {frozen}");
+            assert_eq!(acc[m].to_bits(), keras_transfer::train::evaluate(mlp, &test, 32).unwrap().accuracy.to_bits());
+        }
+    }
+}
+
+#[test]
+fn the_fast_compare_equals_the_sequential_path() {
+    use keras_transfer::experiment::compare::{repeat_seed, run_repeat};
+    let base = keras_model();
+    let (train, test) = problem(2);
+    let arms = vec![
+        Arm::Standalone,
+        Arm::Transfer(Transfer { freeze: 1, ..Transfer::default() }),
+        Arm::Transfer(Transfer { freeze: 2, add_hidden: Some(4), ..Transfer::default() }),
+    ];
+    let cfg = CompareConfig { repeats: 3, fit: FitConfig { epochs: 5, ..FitConfig::default() }, seed: 5, threads: 2 };
+    let fast = compare(&base, &arms, &train, &test, &cfg, &|| {}).unwrap();
+    for (a, arm) in arms.iter().enumerate() {
+        for r in 0..cfg.repeats {
+            let slow = run_repeat(&base, arm, &train, &test, &cfg.fit, repeat_seed(cfg.seed, a, r)).unwrap();
+            assert_eq!(fast[a].scores[r].to_bits(), slow.to_bits(), "arm {a} repeat {r}");
+        }
+    }
+}
