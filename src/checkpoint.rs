@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::{self, Format, KerasModel};
-use crate::model::mlp::{bias_name, kernel_name, LayerWeights};
+use crate::model::mlp::{LayerWeights, bias_name, kernel_name};
 use crate::model::{Mlp, MlpSpec};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
@@ -19,16 +19,27 @@ pub const LR_KEY: &str = "keras_transfer.learning_rate";
 
 /// True when the path names a safetensors file (by extension).
 pub fn is_safetensors(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
 }
 
 /// Loads a model from `.h5`/`.hdf5` (Keras) or `.safetensors` (this tool's layout).
 pub fn load_model(path: &Path) -> Result<KerasModel> {
-    if is_safetensors(path) { load_safetensors(path) } else { keras::load_h5(path) }
+    if is_safetensors(path) {
+        load_safetensors(path)
+    } else {
+        keras::load_h5(path)
+    }
 }
 
 /// Saves a model by the target's extension: `.safetensors`, else Keras HDF5 in `format`.
-pub fn save_model(path: &Path, spec: &MlpSpec, weights: &[LayerWeights], format: Format, lr: f32) -> Result<()> {
+pub fn save_model(
+    path: &Path,
+    spec: &MlpSpec,
+    weights: &[LayerWeights],
+    format: Format,
+    lr: f32,
+) -> Result<()> {
     if is_safetensors(path) {
         save_safetensors(path, spec, weights, format, Some(f64::from(lr)))
     } else {
@@ -47,22 +58,38 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 
 /// Writes the weights as `<layer>/kernel` (`(in, out)`) and `<layer>/bias` float32 tensors, with the
 /// architecture as JSON in the metadata.
-pub fn save_safetensors(path: &Path, spec: &MlpSpec, weights: &[LayerWeights], format: Format, lr: Option<f64>) -> Result<()> {
+pub fn save_safetensors(
+    path: &Path,
+    spec: &MlpSpec,
+    weights: &[LayerWeights],
+    format: Format,
+    lr: Option<f64>,
+) -> Result<()> {
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (i, (l, w)) in spec.layers.iter().zip(weights).enumerate() {
-        owned.push((kernel_name(&l.name), vec![spec.fan_in(i), l.units], f32_bytes(&w.kernel)));
+        owned.push((
+            kernel_name(&l.name),
+            vec![spec.fan_in(i), l.units],
+            f32_bytes(&w.kernel),
+        ));
         if let Some(b) = &w.bias {
             owned.push((bias_name(&l.name), vec![l.units], f32_bytes(b)));
         }
     }
-    let st_err = |e: safetensors::SafeTensorError| Error::Safetensors { path: path.to_path_buf(), reason: e.to_string() };
+    let st_err = |e: safetensors::SafeTensorError| Error::Safetensors {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
     let views = owned
         .iter()
         .map(|(n, s, d)| TensorView::new(Dtype::F32, s.clone(), d).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(st_err)?;
     let mut meta = HashMap::new();
-    meta.insert(SPEC_KEY.to_string(), serde_json::to_string(spec).map_err(|e| Error::invalid("model", e.to_string()))?);
+    meta.insert(
+        SPEC_KEY.to_string(),
+        serde_json::to_string(spec).map_err(|e| Error::invalid("model", e.to_string()))?,
+    );
     meta.insert(FORMAT_KEY.to_string(), format!("{format:?}").to_lowercase());
     if let Some(lr) = lr {
         meta.insert(LR_KEY.to_string(), lr.to_string());
@@ -73,7 +100,10 @@ pub fn save_safetensors(path: &Path, spec: &MlpSpec, weights: &[LayerWeights], f
 
 /// Reads a safetensors file written by `save_safetensors`.
 pub fn load_safetensors(path: &Path) -> Result<KerasModel> {
-    let bad = |reason: String| Error::Safetensors { path: path.to_path_buf(), reason };
+    let bad = |reason: String| Error::Safetensors {
+        path: path.to_path_buf(),
+        reason,
+    };
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
         return Err(bad("is not a regular file".into()));
@@ -82,25 +112,54 @@ pub fn load_safetensors(path: &Path) -> Result<KerasModel> {
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
     let md = header.metadata().clone().unwrap_or_default();
-    let spec_json = md.get(SPEC_KEY).ok_or_else(|| bad(format!("no '{SPEC_KEY}' metadata describing the architecture")))?;
-    let spec: MlpSpec = serde_json::from_str(spec_json).map_err(|e| bad(format!("bad architecture metadata: {e}")))?;
+    let spec_json = md.get(SPEC_KEY).ok_or_else(|| {
+        bad(format!(
+            "no '{SPEC_KEY}' metadata describing the architecture"
+        ))
+    })?;
+    let spec: MlpSpec = serde_json::from_str(spec_json)
+        .map_err(|e| bad(format!("bad architecture metadata: {e}")))?;
     spec.validate().map_err(|e| bad(e.to_string()))?;
     let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-        let t = st.tensor(name).map_err(|_| bad(format!("no tensor '{name}'")))?;
+        let t = st
+            .tensor(name)
+            .map_err(|_| bad(format!("no tensor '{name}'")))?;
         if t.dtype() != Dtype::F32 || t.shape() != shape {
-            return Err(bad(format!("tensor '{name}' is {:?} {:?}, expected F32 {shape:?}", t.dtype(), t.shape())));
+            return Err(bad(format!(
+                "tensor '{name}' is {:?} {:?}, expected F32 {shape:?}",
+                t.dtype(),
+                t.shape()
+            )));
         }
-        Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Ok(t.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     };
     let mut weights = Vec::with_capacity(spec.layers.len());
     for (i, l) in spec.layers.iter().enumerate() {
         let kernel = read(&kernel_name(&l.name), &[spec.fan_in(i), l.units])?;
-        let bias = if l.use_bias { Some(read(&bias_name(&l.name), &[l.units])?) } else { None };
+        let bias = if l.use_bias {
+            Some(read(&bias_name(&l.name), &[l.units])?)
+        } else {
+            None
+        };
         weights.push(LayerWeights { kernel, bias });
     }
-    let format = if md.get(FORMAT_KEY).map(String::as_str) == Some("universal") { Format::Universal } else { Format::Keras3 };
+    let format = if md.get(FORMAT_KEY).map(String::as_str) == Some("universal") {
+        Format::Universal
+    } else {
+        Format::Keras3
+    };
     let learning_rate = md.get(LR_KEY).and_then(|s| s.parse().ok());
-    Ok(KerasModel { spec, weights, keras_version: String::new(), backend: String::new(), format, learning_rate })
+    Ok(KerasModel {
+        spec,
+        weights,
+        keras_version: String::new(),
+        backend: String::new(),
+        format,
+        learning_rate,
+    })
 }
 
 /// Converts between `.h5` and `.safetensors` (either direction, by the extensions), keeping the
@@ -108,5 +167,11 @@ pub fn load_safetensors(path: &Path) -> Result<KerasModel> {
 pub fn convert(input: &Path, output: &Path, format: Option<Format>) -> Result<()> {
     let m = load_model(input)?;
     let lr = m.learning_rate.unwrap_or(0.01);
-    save_model(output, &m.spec, &m.weights, format.unwrap_or(m.format), lr as f32)
+    save_model(
+        output,
+        &m.spec,
+        &m.weights,
+        format.unwrap_or(m.format),
+        lr as f32,
+    )
 }

@@ -2,18 +2,20 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use keras_transfer::checkpoint::{convert, is_safetensors, load_model, save_mlp};
-use keras_transfer::data::csv::{read_features, read_labelled, write_dataset, write_table, LabelSpec};
-use keras_transfer::experiment::compare::{compare, Arm, CompareConfig};
-use keras_transfer::experiment::finetune::{adapt, Transfer};
-use keras_transfer::experiment::tutorial::{run_study, StudyOptions};
-use keras_transfer::keras::Format;
-use keras_transfer::report::compare_lines;
-use keras_transfer::report::compare_json;
-use keras_transfer::data::{make_blobs, BlobsParams, Dataset};
-use keras_transfer::model::{Activation, Mlp, MlpSpec};
-use keras_transfer::train::{evaluate, fit, FitConfig};
 use keras_transfer::Error;
+use keras_transfer::checkpoint::{convert, is_safetensors, load_model, save_mlp};
+use keras_transfer::data::csv::{
+    LabelSpec, read_features, read_labelled, write_dataset, write_table,
+};
+use keras_transfer::data::{BlobsParams, Dataset, make_blobs};
+use keras_transfer::experiment::compare::{Arm, CompareConfig, compare};
+use keras_transfer::experiment::finetune::{Transfer, adapt};
+use keras_transfer::experiment::tutorial::{StudyOptions, run_study};
+use keras_transfer::keras::Format;
+use keras_transfer::model::{Activation, Mlp, MlpSpec};
+use keras_transfer::report::compare_json;
+use keras_transfer::report::compare_lines;
+use keras_transfer::train::{FitConfig, evaluate, fit};
 use std::path::PathBuf;
 
 /// Transfer learning with Keras's semantics and checkpoints, in Rust.
@@ -99,7 +101,14 @@ struct FitArgs {
 
 impl FitArgs {
     fn config(&self, frozen: usize) -> FitConfig {
-        FitConfig { epochs: self.epochs, batch_size: self.batch_size, lr: self.lr, shuffle: !self.no_shuffle, seed: self.seed, frozen }
+        FitConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            shuffle: !self.no_shuffle,
+            seed: self.seed,
+            frozen,
+        }
     }
 }
 
@@ -263,14 +272,22 @@ impl DataArgs {
     /// `default_problem`.
     fn load(&self, default_problem: u32) -> Result<(Dataset, Option<Dataset>)> {
         if let Some(path) = &self.train {
-            let spec = LabelSpec { column: self.label.as_deref(), classes: None };
+            let spec = LabelSpec {
+                column: self.label.as_deref(),
+                classes: None,
+            };
             let train = read_labelled(path, &spec)?;
             let test = match &self.test {
                 Some(t) => {
                     // The classes of both files, in sorted order, so the indices agree.
                     let both = read_labelled(t, &spec)?;
-                    let classes = keras_transfer::data::csv::sorted_classes(train.class_names.iter().chain(&both.class_names));
-                    let spec = LabelSpec { column: self.label.as_deref(), classes: Some(&classes) };
+                    let classes = keras_transfer::data::csv::sorted_classes(
+                        train.class_names.iter().chain(&both.class_names),
+                    );
+                    let spec = LabelSpec {
+                        column: self.label.as_deref(),
+                        classes: Some(&classes),
+                    };
                     let train = read_labelled(path, &spec)?;
                     let test = read_labelled(t, &spec)?;
                     return Ok((train, Some(test)));
@@ -327,10 +344,24 @@ impl std::error::Error for Usage {}
 pub fn run() -> Result<()> {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) => e.exit(),
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayVersion
+                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
         Err(e) => {
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ").to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("bad arguments")
+                .trim_start_matches("error: ")
+                .to_string();
             return Err(Usage(format!("{first} (see keras-transfer --help)")).into());
         }
     };
@@ -344,7 +375,13 @@ pub fn run() -> Result<()> {
         Command::Finetune(a) => finetune(a),
         Command::Compare(a) => compare_cmd(a),
         Command::Tutorial(a) => {
-            let opts = StudyOptions { out_dir: a.out_dir, repeats: a.repeats, epochs: a.epochs, seed: a.seed, threads: a.threads };
+            let opts = StudyOptions {
+                out_dir: a.out_dir,
+                repeats: a.repeats,
+                epochs: a.epochs,
+                seed: a.seed,
+                threads: a.threads,
+            };
             run_study(&opts, &mut |line| println!("{line}"))?;
             Ok(())
         }
@@ -389,10 +426,16 @@ fn blobs(a: BlobsArgs) -> Result<()> {
         write_dataset(path, &b.data)?;
     }
     if let Some(path) = &a.plot {
-        keras_transfer::experiment::tutorial::plot_problems(path, &[(format!("Blobs problem (random_state={})", a.seed), &b.data)])?;
+        keras_transfer::experiment::tutorial::plot_problems(
+            path,
+            &[(format!("Blobs problem (random_state={})", a.seed), &b.data)],
+        )?;
     }
     if a.csv.is_none() && a.plot.is_none() {
-        println!("make_blobs(n_samples={}, centers={}, n_features={}, cluster_std={}, random_state={})", a.samples, a.centers, a.features, a.std, a.seed);
+        println!(
+            "make_blobs(n_samples={}, centers={}, n_features={}, cluster_std={}, random_state={})",
+            a.samples, a.centers, a.features, a.std, a.seed
+        );
         for (c, count) in b.data.class_counts().iter().enumerate() {
             let center = &b.centers[c * a.features..(c + 1) * a.features];
             println!("  class {c}: {count} samples around {center:?}");
@@ -409,7 +452,19 @@ fn train(a: TrainArgs) -> Result<()> {
         Some(p) => format!("MLP on blobs problem {p}"),
         None => "MLP".to_string(),
     };
-    fit_and_report(&mlp, &train, test.as_ref(), &a.fit.config(0), &Outputs { history: &a.history, plot: &a.plot, out: &a.out, format: a.format }, &title)
+    fit_and_report(
+        &mlp,
+        &train,
+        test.as_ref(),
+        &a.fit.config(0),
+        &Outputs {
+            history: &a.history,
+            plot: &a.plot,
+            out: &a.out,
+            format: a.format,
+        },
+        &title,
+    )
 }
 
 /// Where a fit's results go.
@@ -422,15 +477,28 @@ struct Outputs<'a> {
 
 /// Fits, prints the tutorial's `Train: ..., Test: ...` line, and writes the history, the curves and
 /// the model where asked. Nothing is written when training fails.
-fn fit_and_report(mlp: &Mlp, train: &Dataset, test: Option<&Dataset>, cfg: &FitConfig, o: &Outputs, title: &str) -> Result<()> {
+fn fit_and_report(
+    mlp: &Mlp,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    cfg: &FitConfig,
+    o: &Outputs,
+    title: &str,
+) -> Result<()> {
     let history = fit(mlp, train, test, cfg)?;
     let tr = evaluate(mlp, train, cfg.batch_size)?;
     match test {
-        Some(t) => println!("Train: {:.3}, Test: {:.3}", tr.accuracy, evaluate(mlp, t, cfg.batch_size)?.accuracy),
+        Some(t) => println!(
+            "Train: {:.3}, Test: {:.3}",
+            tr.accuracy,
+            evaluate(mlp, t, cfg.batch_size)?.accuracy
+        ),
         None => println!("Train: {:.3}", tr.accuracy),
     }
     if let Some(p) = o.history {
-        history.write_csv(p).with_context(|| format!("writing --history {}", p.display()))?;
+        history
+            .write_csv(p)
+            .with_context(|| format!("writing --history {}", p.display()))?;
     }
     if let Some(p) = o.plot {
         keras_transfer::experiment::tutorial::plot_history(p, title, &history)?;
@@ -442,31 +510,63 @@ fn fit_and_report(mlp: &Mlp, train: &Dataset, test: Option<&Dataset>, cfg: &FitC
 }
 
 fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
-    Transfer { freeze, reinit: a.reinit.clone(), add_hidden: a.add_hidden, new_head: a.new_head }
+    Transfer {
+        freeze,
+        reinit: a.reinit.clone(),
+        add_hidden: a.add_hidden,
+        new_head: a.new_head,
+    }
 }
 
 fn finetune(a: FinetuneArgs) -> Result<()> {
     let base = load_model(&a.from)?;
     let (train, test) = a.data.load(2)?;
     let t = transfer_of(a.freeze, &a.adapt);
-    let mlp = adapt(&base, &t, train.n_features, train.n_classes, a.fit.seed).with_context(|| format!("adapting {}", a.from.display()))?;
+    let mlp = adapt(&base, &t, train.n_features, train.n_classes, a.fit.seed)
+        .with_context(|| format!("adapting {}", a.from.display()))?;
     let title = format!("Transfer from {} (fixed={})", a.from.display(), a.freeze);
-    fit_and_report(&mlp, &train, test.as_ref(), &a.fit.config(t.frozen()), &Outputs { history: &a.history, plot: &a.plot, out: &a.out, format: a.format }, &title)
+    fit_and_report(
+        &mlp,
+        &train,
+        test.as_ref(),
+        &a.fit.config(t.frozen()),
+        &Outputs {
+            history: &a.history,
+            plot: &a.plot,
+            out: &a.out,
+            format: a.format,
+        },
+        &title,
+    )
 }
 
 fn compare_cmd(a: CompareArgs) -> Result<()> {
     let base = load_model(&a.from)?;
     let (train, test) = a.data.load(2)?;
-    let test = test.ok_or_else(|| Error::invalid("--test", "compare needs test data to score the models"))?;
+    let test = test
+        .ok_or_else(|| Error::invalid("--test", "compare needs test data to score the models"))?;
     let mut arms = Vec::new();
     if !a.no_standalone {
         arms.push(Arm::Standalone);
     }
-    arms.extend(a.freeze.iter().map(|&f| Arm::Transfer(transfer_of(f, &a.adapt))));
+    arms.extend(
+        a.freeze
+            .iter()
+            .map(|&f| Arm::Transfer(transfer_of(f, &a.adapt))),
+    );
     if arms.is_empty() {
-        return Err(Error::invalid("--freeze", "nothing to compare: give --freeze values or drop --no-standalone").into());
+        return Err(Error::invalid(
+            "--freeze",
+            "nothing to compare: give --freeze values or drop --no-standalone",
+        )
+        .into());
     }
-    let cfg = CompareConfig { repeats: a.repeats, fit: a.fit.config(0), seed: a.fit.seed, threads: a.threads };
+    let cfg = CompareConfig {
+        repeats: a.repeats,
+        fit: a.fit.config(0),
+        seed: a.fit.seed,
+        threads: a.threads,
+    };
     let bar = progress_bar((arms.len() * a.repeats) as u64);
     let results = compare(&base, &arms, &train, &test, &cfg, &|| bar.inc(1))?;
     bar.finish_and_clear();
@@ -480,7 +580,10 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         keras_transfer::fsutil::write_bytes_atomic(p, text.as_bytes())?;
     }
     if let Some(p) = &a.plot {
-        let groups: Vec<(String, Vec<f64>)> = results.iter().map(|r| (r.arm.label(), r.scores.clone())).collect();
+        let groups: Vec<(String, Vec<f64>)> = results
+            .iter()
+            .map(|r| (r.arm.label(), r.scores.clone()))
+            .collect();
         keras_transfer::plot::box_plot(p, "Test accuracy over repeated fits", &groups)?;
     }
     Ok(())
@@ -493,7 +596,9 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} fits  {elapsed} (eta {eta})") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} fits  {elapsed} (eta {eta})")
+    {
         bar.set_style(style);
     }
     bar
@@ -505,9 +610,20 @@ fn inspect(a: InspectArgs) -> Result<()> {
         Format::Keras3 => "keras3",
         Format::Universal => "keras2 (universal)",
     };
-    let kind = if is_safetensors(&a.file) { "safetensors" } else { "Keras HDF5" };
-    let version = if m.keras_version.is_empty() { "-".to_string() } else { m.keras_version.clone() };
-    println!("{}: {kind}, keras_version {version}, {layout} layout", a.file.display());
+    let kind = if is_safetensors(&a.file) {
+        "safetensors"
+    } else {
+        "Keras HDF5"
+    };
+    let version = if m.keras_version.is_empty() {
+        "-".to_string()
+    } else {
+        m.keras_version.clone()
+    };
+    println!(
+        "{}: {kind}, keras_version {version}, {layout} layout",
+        a.file.display()
+    );
     print!("{}", summary(&m.spec));
     if let Some(lr) = m.learning_rate {
         println!("Optimizer: SGD, learning rate {lr}");
@@ -517,8 +633,20 @@ fn inspect(a: InspectArgs) -> Result<()> {
 
 /// A `model.summary()`-like table.
 fn summary(spec: &MlpSpec) -> String {
-    let mut rows = vec![["Layer (type)".to_string(), "Activation".into(), "Output Shape".into(), "Param #".into(), "Trainable".into()]];
-    rows.push([format!("input ({} features)", spec.input_dim), "".into(), format!("(None, {})", spec.input_dim), "0".into(), "".into()]);
+    let mut rows = vec![[
+        "Layer (type)".to_string(),
+        "Activation".into(),
+        "Output Shape".into(),
+        "Param #".into(),
+        "Trainable".into(),
+    ]];
+    rows.push([
+        format!("input ({} features)", spec.input_dim),
+        "".into(),
+        format!("(None, {})", spec.input_dim),
+        "0".into(),
+        "".into(),
+    ]);
     let (mut total, mut trainable) = (0, 0);
     for (i, l) in spec.layers.iter().enumerate() {
         let p = spec.param_count(i);
@@ -534,10 +662,16 @@ fn summary(spec: &MlpSpec) -> String {
             if l.trainable { "yes" } else { "no" }.into(),
         ]);
     }
-    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for (i, r) in rows.iter().enumerate() {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
         if i == 0 {
@@ -545,7 +679,10 @@ fn summary(spec: &MlpSpec) -> String {
             out.push('\n');
         }
     }
-    out.push_str(&format!("Total params: {total}\nTrainable params: {trainable}\nNon-trainable params: {}\n", total - trainable));
+    out.push_str(&format!(
+        "Total params: {total}\nTrainable params: {trainable}\nNon-trainable params: {}\n",
+        total - trainable
+    ));
     out
 }
 
@@ -560,14 +697,35 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
     let data = match (&a.data, a.problem) {
         (Some(path), _) => {
             let classes = model_classes(&m.spec);
-            let labelled = read_labelled(path, &LabelSpec { column: a.label.as_deref(), classes: None })?;
-            if labelled.class_names.iter().all(|c| c.parse::<i64>().is_ok()) {
-                read_labelled(path, &LabelSpec { column: a.label.as_deref(), classes: Some(&classes) })?
+            let labelled = read_labelled(
+                path,
+                &LabelSpec {
+                    column: a.label.as_deref(),
+                    classes: None,
+                },
+            )?;
+            if labelled
+                .class_names
+                .iter()
+                .all(|c| c.parse::<i64>().is_ok())
+            {
+                read_labelled(
+                    path,
+                    &LabelSpec {
+                        column: a.label.as_deref(),
+                        classes: Some(&classes),
+                    },
+                )?
             } else {
                 labelled
             }
         }
-        (None, seed) => make_blobs(&BlobsParams::tutorial(seed.unwrap_or(1)))?.data.split_at(500)?.1,
+        (None, seed) => {
+            make_blobs(&BlobsParams::tutorial(seed.unwrap_or(1)))?
+                .data
+                .split_at(500)?
+                .1
+        }
     };
     let s = evaluate(&mlp, &data, a.batch_size)?;
     println!("loss: {:.4}, accuracy: {:.3}", s.loss, s.accuracy);
@@ -585,7 +743,13 @@ fn predict(a: PredictArgs) -> Result<()> {
         None => {
             println!("{}", header.join(","));
             for row in p.chunks(header.len()) {
-                println!("{}", row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","));
+                println!(
+                    "{}",
+                    row.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
             }
         }
     }

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 pub enum Error {
     /// Reading or writing a file failed at the operating-system level.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// A CSV file is malformed (ragged row, non-numeric value, NaN, unknown column...).
     #[error("{path}: {reason}")]
@@ -23,8 +26,16 @@ pub enum Error {
     Unsupported { path: PathBuf, found: String },
 
     /// A stored weight disagrees with the architecture in the file's config.
-    #[error("{path}: layer '{layer}' weight '{weight}': the config expects shape {expected:?}, the file holds {found:?}")]
-    ShapeMismatch { path: PathBuf, layer: String, weight: String, expected: Vec<usize>, found: Vec<usize> },
+    #[error(
+        "{path}: layer '{layer}' weight '{weight}': the config expects shape {expected:?}, the file holds {found:?}"
+    )]
+    ShapeMismatch {
+        path: PathBuf,
+        layer: String,
+        weight: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
 
     /// The HDF5 library reported a failure.
     #[error("{path}: HDF5 error: {reason}")]
@@ -61,11 +72,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An `Invalid` error for the flag or parameter `what`.
     pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Invalid { what: what.into(), reason: reason.into() }
+        Error::Invalid {
+            what: what.into(),
+            reason: reason.into(),
+        }
     }
 
     /// An `Io` error for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -15,10 +15,13 @@ where
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let name = target
-        .file_name()
-        .ok_or_else(|| Error::invalid("output path", format!("{} names no file", target.display())))?;
-    let suffix = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let name = target.file_name().ok_or_else(|| {
+        Error::invalid("output path", format!("{} names no file", target.display()))
+    })?;
+    let suffix = target
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.", name.to_string_lossy()))
         .suffix(&suffix)
@@ -30,13 +33,17 @@ where
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(target, e))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(target, e))?;
     }
-    tmp.persist(target).map_err(|e| Error::io(target, e.error))?;
+    tmp.persist(target)
+        .map_err(|e| Error::io(target, e.error))?;
     Ok(())
 }
 
 /// Writes `bytes` to `target` atomically.
 pub fn write_bytes_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic(target, |tmp| std::fs::write(tmp, bytes).map_err(|e| Error::io(target, e)))
+    write_atomic(target, |tmp| {
+        std::fs::write(tmp, bytes).map_err(|e| Error::io(target, e))
+    })
 }

@@ -7,8 +7,8 @@
 
 pub mod checkpoint;
 pub mod data;
-pub mod experiment;
 pub mod error;
+pub mod experiment;
 pub mod fsutil;
 pub mod keras;
 pub mod model;

@@ -2,8 +2,8 @@
 //! Markdown tables for the study report.
 
 use crate::experiment::compare::ArmScores;
-use crate::experiment::stats::{welch, Summary, Welch};
-use serde_json::{json, Value};
+use crate::experiment::stats::{Summary, Welch, welch};
+use serde_json::{Value, json};
 
 /// The tutorial's line, `Standalone 0.787 (0.101)`: the mean and population std of the scores.
 pub fn tutorial_line(a: &ArmScores) -> String {
@@ -13,7 +13,10 @@ pub fn tutorial_line(a: &ArmScores) -> String {
 
 /// Each transfer arm tested against the standalone arm, when there is one.
 pub fn tests_against_standalone(results: &[ArmScores]) -> Vec<(String, Welch)> {
-    let Some(base) = results.iter().find(|r| r.arm == crate::experiment::compare::Arm::Standalone) else {
+    let Some(base) = results
+        .iter()
+        .find(|r| r.arm == crate::experiment::compare::Arm::Standalone)
+    else {
         return Vec::new();
     };
     results
@@ -27,11 +30,24 @@ pub fn tests_against_standalone(results: &[ArmScores]) -> Vec<(String, Welch)> {
 pub fn compare_lines(results: &[ArmScores]) -> Vec<String> {
     let mut lines: Vec<String> = results.iter().map(tutorial_line).collect();
     lines.push(String::new());
-    let width = results.iter().map(|r| r.arm.title().len()).max().unwrap_or(0);
-    lines.push(format!("{:width$}  {:>5}  {:>6}  {:>5}", "", "min", "median", "max"));
+    let width = results
+        .iter()
+        .map(|r| r.arm.title().len())
+        .max()
+        .unwrap_or(0);
+    lines.push(format!(
+        "{:width$}  {:>5}  {:>6}  {:>5}",
+        "", "min", "median", "max"
+    ));
     for r in results {
         let s = Summary::of(&r.scores);
-        lines.push(format!("{:width$}  {:.3}  {:>6.3}  {:.3}", r.arm.title(), s.min, s.median, s.max));
+        lines.push(format!(
+            "{:width$}  {:.3}  {:>6.3}  {:.3}",
+            r.arm.title(),
+            s.min,
+            s.median,
+            s.max
+        ));
     }
     let tests = tests_against_standalone(results);
     if !tests.is_empty() {
@@ -65,11 +81,25 @@ pub fn compare_json(results: &[ArmScores], meta: Value) -> Value {
 /// standalone.
 pub fn compare_markdown(results: &[ArmScores]) -> String {
     let tests = tests_against_standalone(results);
-    let mut md = String::from("| configuration | mean (std) | min | median | max | vs standalone |\n|---|---|---|---|---|---|\n");
+    let mut md = String::from(
+        "| configuration | mean (std) | min | median | max | vs standalone |\n|---|---|---|---|---|---|\n",
+    );
     for r in results {
         let s = Summary::of(&r.scores);
-        let t = tests.iter().find(|(title, _)| *title == r.arm.title()).map(|(_, w)| w.verdict()).unwrap_or_else(|| "-".into());
-        md.push_str(&format!("| {} | {:.3} ({:.3}) | {:.3} | {:.3} | {:.3} | {t} |\n", r.arm.title(), s.mean, s.std, s.min, s.median, s.max));
+        let t = tests
+            .iter()
+            .find(|(title, _)| *title == r.arm.title())
+            .map(|(_, w)| w.verdict())
+            .unwrap_or_else(|| "-".into());
+        md.push_str(&format!(
+            "| {} | {:.3} ({:.3}) | {:.3} | {:.3} | {:.3} | {t} |\n",
+            r.arm.title(),
+            s.mean,
+            s.std,
+            s.min,
+            s.median,
+            s.max
+        ));
     }
     md
 }

@@ -24,7 +24,10 @@ pub struct NumpyRandomState {
 impl NumpyRandomState {
     /// `RandomState(seed)` for an integer seed (numpy accepts 0..=2^32-1).
     pub fn new(seed: u32) -> Self {
-        Self { mt: Mt::new(seed), gauss_cache: None }
+        Self {
+            mt: Mt::new(seed),
+            gauss_cache: None,
+        }
     }
 
     /// One raw 32-bit draw.

@@ -41,7 +41,10 @@ impl BlobsParams {
             return Err(Error::invalid("--features", "must be at least 1"));
         }
         if !self.cluster_std.is_finite() || self.cluster_std < 0.0 {
-            return Err(Error::invalid("--std", format!("must be a finite number >= 0, got {}", self.cluster_std)));
+            return Err(Error::invalid(
+                "--std",
+                format!("must be a finite number >= 0, got {}", self.cluster_std),
+            ));
         }
         let (lo, hi) = self.center_box;
         if !lo.is_finite() || !hi.is_finite() {
@@ -49,7 +52,10 @@ impl BlobsParams {
         }
         let cells = self.n_samples.checked_mul(self.n_features);
         if cells.is_none_or(|c| c > 1 << 31) {
-            return Err(Error::invalid("--samples", "samples x features is too large (at most 2^31 values)"));
+            return Err(Error::invalid(
+                "--samples",
+                "samples x features is too large (at most 2^31 values)",
+            ));
         }
         Ok(())
     }
@@ -76,7 +82,9 @@ pub fn make_blobs(p: &BlobsParams) -> Result<Blobs> {
     p.validate()?;
     let (k, f, n) = (p.centers, p.n_features, p.n_samples);
     let mut rs = NumpyRandomState::new(p.random_state);
-    let centers: Vec<f64> = (0..k * f).map(|_| rs.uniform(p.center_box.0, p.center_box.1)).collect();
+    let centers: Vec<f64> = (0..k * f)
+        .map(|_| rs.uniform(p.center_box.0, p.center_box.1))
+        .collect();
 
     let mut x = Vec::with_capacity(n * f);
     let mut y = Vec::with_capacity(n);
@@ -90,7 +98,10 @@ pub fn make_blobs(p: &BlobsParams) -> Result<Blobs> {
     }
     if p.shuffle {
         let idx = rs.permutation(n);
-        x = idx.iter().flat_map(|&i| x[i * f..(i + 1) * f].iter().copied()).collect();
+        x = idx
+            .iter()
+            .flat_map(|&i| x[i * f..(i + 1) * f].iter().copied())
+            .collect();
         y = idx.iter().map(|&i| y[i]).collect();
     }
     let data = Dataset::new(x, f, y, k, None)?;

@@ -21,7 +21,9 @@ pub struct LabelSpec<'a> {
 /// A label as written in the file, with integers canonicalised ("01" and "1" are the same class).
 fn canonical_label(raw: &str) -> String {
     let t = raw.trim();
-    t.parse::<i64>().map(|v| v.to_string()).unwrap_or_else(|_| t.to_string())
+    t.parse::<i64>()
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| t.to_string())
 }
 
 /// Sorted distinct labels: numerically when all are integers, else as strings.
@@ -41,7 +43,10 @@ struct RawCsv {
 }
 
 fn csv_err(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Csv { path: path.to_path_buf(), reason: reason.into() }
+    Error::Csv {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 fn read_raw(path: &Path) -> Result<RawCsv> {
@@ -49,7 +54,11 @@ fn read_raw(path: &Path) -> Result<RawCsv> {
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(csv_err(path, "is a directory, expected a CSV file"));
     }
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).trim(csv::Trim::All).from_reader(file);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(file);
     let header: Vec<String> = rdr
         .headers()
         .map_err(|e| csv_err(path, describe_csv_error(&e)))?
@@ -57,7 +66,10 @@ fn read_raw(path: &Path) -> Result<RawCsv> {
         .map(str::to_string)
         .collect();
     if header.is_empty() || header.iter().all(|h| h.is_empty()) {
-        return Err(csv_err(path, "the file is empty; expected a header row and data rows"));
+        return Err(csv_err(
+            path,
+            "the file is empty; expected a header row and data rows",
+        ));
     }
     let mut rows = Vec::new();
     for rec in rdr.records() {
@@ -73,23 +85,36 @@ fn read_raw(path: &Path) -> Result<RawCsv> {
 
 fn describe_csv_error(e: &csv::Error) -> String {
     match e.kind() {
-        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => format!(
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => format!(
             "line {}: ragged row with {len} fields, expected {expected_len} like the header",
             pos.as_ref().map(|p| p.line()).unwrap_or(0)
         ),
         csv::ErrorKind::Utf8 { pos, .. } => {
-            format!("line {}: not valid UTF-8 text", pos.as_ref().map(|p| p.line()).unwrap_or(0))
+            format!(
+                "line {}: not valid UTF-8 text",
+                pos.as_ref().map(|p| p.line()).unwrap_or(0)
+            )
         }
         _ => e.to_string(),
     }
 }
 
 fn parse_feature(path: &Path, line: u64, column: &str, raw: &str) -> Result<f64> {
-    let v: f64 = raw
-        .parse()
-        .map_err(|_| csv_err(path, format!("line {line}, column '{column}': '{raw}' is not a number")))?;
+    let v: f64 = raw.parse().map_err(|_| {
+        csv_err(
+            path,
+            format!("line {line}, column '{column}': '{raw}' is not a number"),
+        )
+    })?;
     if !v.is_finite() {
-        return Err(csv_err(path, format!("line {line}, column '{column}': {raw} is not a finite number")));
+        return Err(csv_err(
+            path,
+            format!("line {line}, column '{column}': {raw} is not a finite number"),
+        ));
     }
     Ok(v)
 }
@@ -98,7 +123,13 @@ fn label_index(header: &[String], column: Option<&str>, path: &Path) -> Result<u
     match column {
         None => Ok(header.len() - 1),
         Some(name) => header.iter().position(|h| h == name).ok_or_else(|| {
-            csv_err(path, format!("no label column '{name}'; the header has: {}", header.join(", ")))
+            csv_err(
+                path,
+                format!(
+                    "no label column '{name}'; the header has: {}",
+                    header.join(", ")
+                ),
+            )
         }),
     }
 }
@@ -108,7 +139,10 @@ pub fn read_labelled(path: &Path, spec: &LabelSpec) -> Result<Dataset> {
     let raw = read_raw(path)?;
     let li = label_index(&raw.header, spec.column, path)?;
     if raw.header.len() < 2 {
-        return Err(csv_err(path, "needs at least one feature column besides the label column"));
+        return Err(csv_err(
+            path,
+            "needs at least one feature column besides the label column",
+        ));
     }
     let n_features = raw.header.len() - 1;
     let mut x = Vec::with_capacity(raw.rows.len() * n_features);
@@ -132,7 +166,13 @@ pub fn read_labelled(path: &Path, spec: &LabelSpec) -> Result<Dataset> {
     let mut labels = Vec::with_capacity(names.len());
     for (name, (line, _)) in names.iter().zip(&raw.rows) {
         let idx = classes.iter().position(|c| c == name).ok_or_else(|| {
-            csv_err(path, format!("line {line}: label '{name}' is not among the known classes [{}]", classes.join(", ")))
+            csv_err(
+                path,
+                format!(
+                    "line {line}: label '{name}' is not among the known classes [{}]",
+                    classes.join(", ")
+                ),
+            )
         })?;
         labels.push(idx);
     }
@@ -154,8 +194,18 @@ pub fn read_features(path: &Path, width: usize, drop: Option<&str>) -> Result<(V
             path,
             format!(
                 "has {n_cols} feature columns ({}), the model expects {width} inputs{}",
-                raw.header.iter().enumerate().filter(|(j, _)| Some(*j) != skip).map(|(_, h)| h.as_str()).collect::<Vec<_>>().join(", "),
-                if skip.is_none() && n_cols > width { "; use --label NAME to drop a label column" } else { "" }
+                raw.header
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| Some(*j) != skip)
+                    .map(|(_, h)| h.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if skip.is_none() && n_cols > width {
+                    "; use --label NAME to drop a label column"
+                } else {
+                    ""
+                }
             ),
         ));
     }
@@ -176,24 +226,32 @@ pub fn write_dataset(path: &Path, data: &Dataset) -> Result<()> {
     header.push("y".into());
     write_atomic(path, |tmp| {
         let mut w = csv::Writer::from_path(tmp).map_err(|e| csv_err(path, e.to_string()))?;
-        w.write_record(&header).map_err(|e| csv_err(path, e.to_string()))?;
+        w.write_record(&header)
+            .map_err(|e| csv_err(path, e.to_string()))?;
         for i in 0..data.len() {
             let mut rec: Vec<String> = data.row(i).iter().map(|v| format!("{v}")).collect();
             rec.push(data.class_names[data.labels[i]].clone());
-            w.write_record(&rec).map_err(|e| csv_err(path, e.to_string()))?;
+            w.write_record(&rec)
+                .map_err(|e| csv_err(path, e.to_string()))?;
         }
         w.flush().map_err(|e| Error::io(path, e))
     })
 }
 
 /// Writes a row-major float table with the given header, shortest round-trip form.
-pub fn write_table<T: std::fmt::Display>(path: &Path, header: &[String], values: &[T]) -> Result<()> {
+pub fn write_table<T: std::fmt::Display>(
+    path: &Path,
+    header: &[String],
+    values: &[T],
+) -> Result<()> {
     let width = header.len().max(1);
     write_atomic(path, |tmp| {
         let mut w = csv::Writer::from_path(tmp).map_err(|e| csv_err(path, e.to_string()))?;
-        w.write_record(header).map_err(|e| csv_err(path, e.to_string()))?;
+        w.write_record(header)
+            .map_err(|e| csv_err(path, e.to_string()))?;
         for row in values.chunks(width) {
-            w.write_record(row.iter().map(|v| v.to_string())).map_err(|e| csv_err(path, e.to_string()))?;
+            w.write_record(row.iter().map(|v| v.to_string()))
+                .map_err(|e| csv_err(path, e.to_string()))?;
         }
         w.flush().map_err(|e| Error::io(path, e))
     })

@@ -34,16 +34,32 @@ impl Dataset {
             )));
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Mismatch(format!("dataset row {} holds a non-finite value {}", i / n_features, x[i])));
+            return Err(Error::Mismatch(format!(
+                "dataset row {} holds a non-finite value {}",
+                i / n_features,
+                x[i]
+            )));
         }
         if let Some(&l) = labels.iter().find(|&&l| l >= n_classes) {
-            return Err(Error::Mismatch(format!("label {l} is out of range for {n_classes} classes")));
+            return Err(Error::Mismatch(format!(
+                "label {l} is out of range for {n_classes} classes"
+            )));
         }
-        let class_names = class_names.unwrap_or_else(|| (0..n_classes).map(|c| c.to_string()).collect());
+        let class_names =
+            class_names.unwrap_or_else(|| (0..n_classes).map(|c| c.to_string()).collect());
         if class_names.len() != n_classes {
-            return Err(Error::Mismatch(format!("{} class names for {n_classes} classes", class_names.len())));
+            return Err(Error::Mismatch(format!(
+                "{} class names for {n_classes} classes",
+                class_names.len()
+            )));
         }
-        Ok(Self { x, n_features, labels, n_classes, class_names })
+        Ok(Self {
+            x,
+            n_features,
+            labels,
+            n_classes,
+            class_names,
+        })
     }
 
     /// Number of rows.
@@ -66,7 +82,10 @@ impl Dataset {
         if at == 0 || at >= self.len() {
             return Err(Error::invalid(
                 "split",
-                format!("the split point {at} must leave rows on both sides of {} rows", self.len()),
+                format!(
+                    "the split point {at} must leave rows on both sides of {} rows",
+                    self.len()
+                ),
             ));
         }
         let part = |lo: usize, hi: usize| Dataset {

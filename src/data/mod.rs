@@ -4,5 +4,5 @@ pub mod blobs;
 pub mod csv;
 pub mod dataset;
 
-pub use blobs::{make_blobs, BlobsParams};
+pub use blobs::{BlobsParams, make_blobs};
 pub use dataset::Dataset;

@@ -3,10 +3,10 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::experiment::finetune::{adapt, standalone, Transfer};
+use crate::experiment::finetune::{Transfer, adapt, standalone};
 use crate::keras::KerasModel;
-use crate::train::ensemble::{fit_ensemble, Ensemble};
-use crate::train::{evaluate, fit, FitConfig};
+use crate::train::ensemble::{Ensemble, fit_ensemble};
+use crate::train::{FitConfig, evaluate, fit};
 use rayon::prelude::*;
 
 /// One configuration of the comparison.
@@ -26,7 +26,14 @@ impl Arm {
             Arm::Transfer(t) => {
                 let mut s = format!("Transfer (fixed={})", t.freeze);
                 if !t.reinit.is_empty() {
-                    s.push_str(&format!(" reinit={}", t.reinit.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",")));
+                    s.push_str(&format!(
+                        " reinit={}",
+                        t.reinit
+                            .iter()
+                            .map(|l| l.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ));
                 }
                 if let Some(u) = t.add_hidden {
                     s.push_str(&format!(" +hidden({u})"));
@@ -85,12 +92,26 @@ pub fn repeat_seed(seed: u32, arm: usize, repeat: usize) -> u32 {
 
 /// One repeat: build the arm's model with `seed`, fit it on `train` without per-epoch validation,
 /// and return its test accuracy.
-pub fn run_repeat(base: &KerasModel, arm: &Arm, train: &Dataset, test: &Dataset, fit_cfg: &FitConfig, seed: u32) -> Result<f64> {
+pub fn run_repeat(
+    base: &KerasModel,
+    arm: &Arm,
+    train: &Dataset,
+    test: &Dataset,
+    fit_cfg: &FitConfig,
+    seed: u32,
+) -> Result<f64> {
     let (mlp, frozen) = match arm {
         Arm::Standalone => (standalone(&base.spec, seed)?, 0),
-        Arm::Transfer(t) => (adapt(base, t, train.n_features, train.n_classes, seed)?, t.frozen()),
+        Arm::Transfer(t) => (
+            adapt(base, t, train.n_features, train.n_classes, seed)?,
+            t.frozen(),
+        ),
     };
-    let cfg = FitConfig { seed, frozen, ..fit_cfg.clone() };
+    let cfg = FitConfig {
+        seed,
+        frozen,
+        ..fit_cfg.clone()
+    };
     fit(&mlp, train, None, &cfg)?;
     Ok(f64::from(evaluate(&mlp, test, cfg.batch_size)?.accuracy))
 }
@@ -116,12 +137,22 @@ pub fn compare(
             adapt(base, t, train.n_features, train.n_classes, 0)?;
         }
     }
-    let threads = if cfg.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { cfg.threads };
+    let threads = if cfg.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        cfg.threads
+    };
     // Enough ensembles per arm that every worker gets the same share.
     let chunks = (threads / gcd(arms.len().max(1), threads)).clamp(1, cfg.repeats);
     let per = cfg.repeats.div_ceil(chunks);
     let jobs: Vec<(usize, std::ops::Range<usize>)> = (0..arms.len())
-        .flat_map(|a| (0..cfg.repeats).step_by(per).map(move |s| (a, s..(s + per).min(cfg.repeats))))
+        .flat_map(|a| {
+            (0..cfg.repeats)
+                .step_by(per)
+                .map(move |s| (a, s..(s + per).min(cfg.repeats)))
+        })
         .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -129,14 +160,30 @@ pub fn compare(
         .map_err(|e| Error::invalid("threads", e.to_string()))?;
     let parts: Vec<Vec<f64>> = pool.install(|| {
         jobs.par_iter()
-            .map(|(a, reps)| run_repeats(base, &arms[*a], *a, reps.clone(), train, test, cfg, progress))
+            .map(|(a, reps)| {
+                run_repeats(
+                    base,
+                    &arms[*a],
+                    *a,
+                    reps.clone(),
+                    train,
+                    test,
+                    cfg,
+                    progress,
+                )
+            })
             .collect::<Result<Vec<_>>>()
     })?;
     let mut scores: Vec<Vec<f64>> = vec![Vec::with_capacity(cfg.repeats); arms.len()];
     for ((a, _), part) in jobs.iter().zip(parts) {
         scores[*a].extend(part);
     }
-    Ok(arms.iter().cloned().zip(scores).map(|(arm, scores)| ArmScores { arm, scores }).collect())
+    Ok(arms
+        .iter()
+        .cloned()
+        .zip(scores)
+        .map(|(arm, scores)| ArmScores { arm, scores })
+        .collect())
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -158,13 +205,23 @@ fn run_repeats(
 ) -> Result<Vec<f64>> {
     let seeds: Vec<u32> = reps.map(|r| repeat_seed(cfg.seed, a, r)).collect();
     let (mlps, frozen) = match arm {
-        Arm::Standalone => (seeds.iter().map(|&s| standalone(&base.spec, s)).collect::<Result<Vec<_>>>()?, 0),
+        Arm::Standalone => (
+            seeds
+                .iter()
+                .map(|&s| standalone(&base.spec, s))
+                .collect::<Result<Vec<_>>>()?,
+            0,
+        ),
         Arm::Transfer(t) => (
-            seeds.iter().map(|&s| adapt(base, t, train.n_features, train.n_classes, s)).collect::<Result<Vec<_>>>()?,
+            seeds
+                .iter()
+                .map(|&s| adapt(base, t, train.n_features, train.n_classes, s))
+                .collect::<Result<Vec<_>>>()?,
             t.frozen(),
         ),
     };
-    let softmax = mlps[0].spec().layers.last().map(|l| l.activation) == Some(crate::model::Activation::Softmax);
+    let softmax = mlps[0].spec().layers.last().map(|l| l.activation)
+        == Some(crate::model::Activation::Softmax);
     if !softmax {
         return seeds
             .iter()
@@ -176,7 +233,15 @@ fn run_repeats(
             .collect();
     }
     let ens = Ensemble::from_mlps(&mlps)?;
-    fit_ensemble(&ens, train, &FitConfig { frozen, ..cfg.fit.clone() }, &seeds)?;
+    fit_ensemble(
+        &ens,
+        train,
+        &FitConfig {
+            frozen,
+            ..cfg.fit.clone()
+        },
+        &seeds,
+    )?;
     let acc = ens.accuracy(test)?;
     for _ in 0..acc.len() {
         progress();

@@ -29,7 +29,13 @@ impl Transfer {
 
 /// The model to fine-tune: `base` adapted as `t` asks, for data of `n_inputs` features and
 /// `n_classes` classes; random draws come from `NumpyRandomState(seed)`.
-pub fn adapt(base: &KerasModel, t: &Transfer, n_inputs: usize, n_classes: usize, seed: u32) -> Result<Mlp> {
+pub fn adapt(
+    base: &KerasModel,
+    t: &Transfer,
+    n_inputs: usize,
+    n_classes: usize,
+    seed: u32,
+) -> Result<Mlp> {
     let mut spec = base.spec.clone();
     let mut weights = base.weights.clone();
     let n = spec.layers.len();
@@ -40,13 +46,25 @@ pub fn adapt(base: &KerasModel, t: &Transfer, n_inputs: usize, n_classes: usize,
         )));
     }
     if t.freeze > n {
-        return Err(Error::invalid("--freeze", format!("{} is more than the model's {n} Dense layers", t.freeze)));
+        return Err(Error::invalid(
+            "--freeze",
+            format!("{} is more than the model's {n} Dense layers", t.freeze),
+        ));
     }
     if let Some(&bad) = t.reinit.iter().find(|&&l| l == 0 || l > n) {
-        return Err(Error::invalid("--reinit", format!("layer {bad} does not exist; the model's Dense layers are 1..={n}")));
+        return Err(Error::invalid(
+            "--reinit",
+            format!("layer {bad} does not exist; the model's Dense layers are 1..={n}"),
+        ));
     }
     if let Some(&l) = t.reinit.iter().find(|&&l| l <= t.freeze) {
-        return Err(Error::invalid("--reinit", format!("layer {l} is frozen (--freeze {}); re-initialising it would freeze random weights", t.freeze)));
+        return Err(Error::invalid(
+            "--reinit",
+            format!(
+                "layer {l} is frozen (--freeze {}); re-initialising it would freeze random weights",
+                t.freeze
+            ),
+        ));
     }
     let mut rng = NumpyRandomState::new(seed);
     let mut fresh = vec![false; n];
@@ -61,9 +79,15 @@ pub fn adapt(base: &KerasModel, t: &Transfer, n_inputs: usize, n_classes: usize,
     }
     if t.new_head {
         if t.freeze == n {
-            return Err(Error::invalid("--new-head", "the output layer is frozen (--freeze equals the layer count)"));
+            return Err(Error::invalid(
+                "--new-head",
+                "the output layer is frozen (--freeze equals the layer count)",
+            ));
         }
-        let last = spec.layers.last_mut().expect("validated: at least one layer");
+        let last = spec
+            .layers
+            .last_mut()
+            .expect("validated: at least one layer");
         *last = DenseSpec {
             units: n_classes,
             activation: Activation::Softmax,
@@ -78,7 +102,10 @@ pub fn adapt(base: &KerasModel, t: &Transfer, n_inputs: usize, n_classes: usize,
     if let Some(units) = t.add_hidden {
         let at = t.freeze;
         if at == n {
-            return Err(Error::invalid("--add-hidden", "all layers are frozen; there is no layer after which the new one could feed"));
+            return Err(Error::invalid(
+                "--add-hidden",
+                "all layers are frozen; there is no layer after which the new one could feed",
+            ));
         }
         let layer = DenseSpec {
             name: spec.fresh_name(),
@@ -90,7 +117,13 @@ pub fn adapt(base: &KerasModel, t: &Transfer, n_inputs: usize, n_classes: usize,
             trainable: true,
         };
         spec.layers.insert(at, layer);
-        weights.insert(at, LayerWeights { kernel: Vec::new(), bias: None });
+        weights.insert(
+            at,
+            LayerWeights {
+                kernel: Vec::new(),
+                bias: None,
+            },
+        );
         fresh.insert(at, true);
         // The layer after the new one now reads `units` values; if that changes its fan-in, its
         // kernel cannot be kept.

@@ -21,8 +21,19 @@ impl Summary {
         let var = scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n as f64;
         let mut sorted = scores.to_vec();
         sorted.sort_by(f64::total_cmp);
-        let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
-        Summary { n, mean, std: var.sqrt(), min: sorted[0], median, max: sorted[n - 1] }
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        Summary {
+            n,
+            mean,
+            std: var.sqrt(),
+            min: sorted[0],
+            median,
+            max: sorted[n - 1],
+        }
     }
 }
 
@@ -57,14 +68,26 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Welch> {
     let se = (qa + qb).sqrt();
     if se == 0.0 {
         let p = if diff == 0.0 { 1.0 } else { 0.0 };
-        return Some(Welch { diff, ci95: (diff, diff), p, t: f64::INFINITY * diff.signum(), df: f64::INFINITY });
+        return Some(Welch {
+            diff,
+            ci95: (diff, diff),
+            p,
+            t: f64::INFINITY * diff.signum(),
+            df: f64::INFINITY,
+        });
     }
     let df = (qa + qb).powi(2) / (qa * qa / (na - 1.0) + qb * qb / (nb - 1.0));
     let t = diff / se;
     let dist = StudentsT::new(0.0, 1.0, df).ok()?;
     let p = 2.0 * (1.0 - dist.cdf(t.abs()));
     let q = dist.inverse_cdf(0.975);
-    Some(Welch { diff, ci95: (diff - q * se, diff + q * se), p, t, df })
+    Some(Welch {
+        diff,
+        ci95: (diff - q * se, diff + q * se),
+        p,
+        t,
+        df,
+    })
 }
 
 impl Welch {
@@ -78,10 +101,20 @@ impl Welch {
         } else {
             "really worse (p < 0.05)"
         };
-        format!("{:+.3} (95% CI {:+.3} to {:+.3}), Welch p = {}: {what}", self.diff, self.ci95.0, self.ci95.1, fmt_p(self.p))
+        format!(
+            "{:+.3} (95% CI {:+.3} to {:+.3}), Welch p = {}: {what}",
+            self.diff,
+            self.ci95.0,
+            self.ci95.1,
+            fmt_p(self.p)
+        )
     }
 }
 
 fn fmt_p(p: f64) -> String {
-    if p < 0.001 { "< 0.001".to_string() } else { format!("{p:.3}") }
+    if p < 0.001 {
+        "< 0.001".to_string()
+    } else {
+        format!("{p:.3}")
+    }
 }

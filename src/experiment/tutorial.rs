@@ -3,28 +3,45 @@
 //! experiment, the two other extensions, and a Markdown report beside the figures.
 
 use crate::checkpoint::load_model;
-use crate::data::{make_blobs, BlobsParams, Dataset};
+use crate::data::{BlobsParams, Dataset, make_blobs};
 use crate::error::{Error, Result};
-use crate::experiment::compare::{compare, Arm, ArmScores, CompareConfig};
-use crate::experiment::finetune::{adapt, Transfer};
+use crate::experiment::compare::{Arm, ArmScores, CompareConfig, compare};
+use crate::experiment::finetune::{Transfer, adapt};
 use crate::experiment::stats::Summary;
 use crate::fsutil::write_bytes_atomic;
-use crate::keras::{save_h5, Format};
+use crate::keras::{Format, save_h5};
 use crate::model::{Mlp, MlpSpec};
 use crate::plot::{self, Curve, ScatterPanel};
 use crate::report;
-use crate::train::{evaluate, fit, FitConfig, History};
+use crate::train::{FitConfig, History, evaluate, fit};
 use std::path::{Path, PathBuf};
 
 /// Draws a learning-curve figure (loss on top, accuracy below; train and test lines).
 pub fn plot_history(path: &Path, title: &str, h: &History) -> Result<()> {
     let f = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
-    let (loss, val_loss, acc, val_acc) = (f(&h.loss), f(&h.val_loss), f(&h.accuracy), f(&h.val_accuracy));
-    let mut losses = vec![Curve { label: "train", values: &loss }];
-    let mut accs = vec![Curve { label: "train", values: &acc }];
+    let (loss, val_loss, acc, val_acc) = (
+        f(&h.loss),
+        f(&h.val_loss),
+        f(&h.accuracy),
+        f(&h.val_accuracy),
+    );
+    let mut losses = vec![Curve {
+        label: "train",
+        values: &loss,
+    }];
+    let mut accs = vec![Curve {
+        label: "train",
+        values: &acc,
+    }];
     if !val_loss.is_empty() {
-        losses.push(Curve { label: "test", values: &val_loss });
-        accs.push(Curve { label: "test", values: &val_acc });
+        losses.push(Curve {
+            label: "test",
+            values: &val_loss,
+        });
+        accs.push(Curve {
+            label: "test",
+            values: &val_acc,
+        });
     }
     plot::learning_curves(path, title, &losses, &accs)
 }
@@ -79,21 +96,42 @@ fn problem(seed: u32) -> Result<(Dataset, Dataset)> {
 }
 
 /// Fits `mlp` with per-epoch validation, draws its curves to `figure`, and records the accuracies.
-fn single(name: &str, mlp: &Mlp, p: &(Dataset, Dataset), cfg: &FitConfig, dir: &Path, figure: &str) -> Result<SingleRun> {
+fn single(
+    name: &str,
+    mlp: &Mlp,
+    p: &(Dataset, Dataset),
+    cfg: &FitConfig,
+    dir: &Path,
+    figure: &str,
+) -> Result<SingleRun> {
     let h = fit(mlp, &p.0, Some(&p.1), cfg)?;
     plot_history(&dir.join(figure), name, &h)?;
     let train_acc = evaluate(mlp, &p.0, cfg.batch_size)?.accuracy;
     let test_acc = evaluate(mlp, &p.1, cfg.batch_size)?.accuracy;
-    Ok(SingleRun { name: name.to_string(), train_acc, test_acc, figure: figure.to_string() })
+    Ok(SingleRun {
+        name: name.to_string(),
+        train_acc,
+        test_acc,
+        figure: figure.to_string(),
+    })
 }
 
-fn write_json(dir: &Path, name: &str, results: &[ArmScores], meta: serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(&report::compare_json(results, meta)).map_err(|e| Error::invalid("json", e.to_string()))?;
+fn write_json(
+    dir: &Path,
+    name: &str,
+    results: &[ArmScores],
+    meta: serde_json::Value,
+) -> Result<()> {
+    let text = serde_json::to_string_pretty(&report::compare_json(results, meta))
+        .map_err(|e| Error::invalid("json", e.to_string()))?;
     write_bytes_atomic(&dir.join(name), text.as_bytes())
 }
 
 fn box_figure(dir: &Path, name: &str, title: &str, results: &[ArmScores]) -> Result<()> {
-    let groups: Vec<(String, Vec<f64>)> = results.iter().map(|r| (r.arm.label(), r.scores.clone())).collect();
+    let groups: Vec<(String, Vec<f64>)> = results
+        .iter()
+        .map(|r| (r.arm.label(), r.scores.clone()))
+        .collect();
     plot::box_plot(&dir.join(name), title, &groups)
 }
 
@@ -106,37 +144,95 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
     let p2 = problem(2)?;
     let full1 = make_blobs(&BlobsParams::tutorial(1))?.data;
     let full2 = make_blobs(&BlobsParams::tutorial(2))?.data;
-    plot_problems(&dir.join("problems.png"), &[("Problem 1 (random_state=1)".into(), &full1), ("Problem 2 (random_state=2)".into(), &full2)])?;
+    plot_problems(
+        &dir.join("problems.png"),
+        &[
+            ("Problem 1 (random_state=1)".into(), &full1),
+            ("Problem 2 (random_state=2)".into(), &full2),
+        ],
+    )?;
     log("Scatter plots of Problems 1 and 2: problems.png");
 
-    let cfg = FitConfig { epochs: opts.epochs, seed: opts.seed, ..FitConfig::default() };
+    let cfg = FitConfig {
+        epochs: opts.epochs,
+        seed: opts.seed,
+        ..FitConfig::default()
+    };
     let mut singles = Vec::new();
     // Problem 1: the model every transfer starts from.
     let m1 = Mlp::new(MlpSpec::tutorial(), opts.seed)?;
-    singles.push(single("Problem 1 MLP", &m1, &p1, &cfg, dir, "problem1_curves.png")?);
+    singles.push(single(
+        "Problem 1 MLP",
+        &m1,
+        &p1,
+        &cfg,
+        dir,
+        "problem1_curves.png",
+    )?);
     let model_h5 = dir.join("model.h5");
     save_h5(&model_h5, &m1, Format::Keras3, cfg.lr)?;
     // Problem 2, standalone and with transfer from the saved file (read back, as the tutorial does).
     let m2 = Mlp::new(MlpSpec::tutorial(), opts.seed.wrapping_add(1))?;
-    singles.push(single("Problem 2 standalone MLP", &m2, &p2, &FitConfig { seed: opts.seed.wrapping_add(1), ..cfg.clone() }, dir, "problem2_standalone_curves.png")?);
+    singles.push(single(
+        "Problem 2 standalone MLP",
+        &m2,
+        &p2,
+        &FitConfig {
+            seed: opts.seed.wrapping_add(1),
+            ..cfg.clone()
+        },
+        dir,
+        "problem2_standalone_curves.png",
+    )?);
     let base = load_model(&model_h5)?;
     let mt = adapt(&base, &Transfer::default(), 2, 3, opts.seed)?;
-    singles.push(single("Problem 2 MLP with transfer from model.h5", &mt, &p2, &cfg, dir, "problem2_transfer_curves.png")?);
+    singles.push(single(
+        "Problem 2 MLP with transfer from model.h5",
+        &mt,
+        &p2,
+        &cfg,
+        dir,
+        "problem2_transfer_curves.png",
+    )?);
     for s in &singles {
-        log(&format!("{}: Train: {:.3}, Test: {:.3}  ({})", s.name, s.train_acc, s.test_acc, s.figure));
+        log(&format!(
+            "{}: Train: {:.3}, Test: {:.3}  ({})",
+            s.name, s.train_acc, s.test_acc, s.figure
+        ));
     }
 
-    let ccfg = CompareConfig { repeats: opts.repeats, fit: FitConfig { epochs: opts.epochs, ..FitConfig::default() }, seed: opts.seed, threads: opts.threads };
-    let fixed = |f: usize| Arm::Transfer(Transfer { freeze: f, ..Transfer::default() });
-    let meta = |what: &str, model: &str, problem: u32| {
-        serde_json::json!({"experiment": what, "model": model, "problem": problem, "repeats": opts.repeats, "epochs": opts.epochs, "seed": opts.seed})
+    let ccfg = CompareConfig {
+        repeats: opts.repeats,
+        fit: FitConfig {
+            epochs: opts.epochs,
+            ..FitConfig::default()
+        },
+        seed: opts.seed,
+        threads: opts.threads,
     };
+    let fixed = |f: usize| {
+        Arm::Transfer(Transfer {
+            freeze: f,
+            ..Transfer::default()
+        })
+    };
+    let meta = |what: &str, model: &str, problem: u32| serde_json::json!({"experiment": what, "model": model, "problem": problem, "repeats": opts.repeats, "epochs": opts.epochs, "seed": opts.seed});
 
     // The tutorial's comparison on Problem 2.
     let arms = vec![Arm::Standalone, fixed(0), fixed(1), fixed(2)];
     let comparison = compare(&base, &arms, &p2.0, &p2.1, &ccfg, &|| {})?;
-    box_figure(dir, "comparison_box.png", "Problem 2: standalone vs transfer from Problem 1", &comparison)?;
-    write_json(dir, "comparison.json", &comparison, meta("comparison", "model.h5", 2))?;
+    box_figure(
+        dir,
+        "comparison_box.png",
+        "Problem 2: standalone vs transfer from Problem 1",
+        &comparison,
+    )?;
+    write_json(
+        dir,
+        "comparison.json",
+        &comparison,
+        meta("comparison", "model.h5", 2),
+    )?;
     log("Comparison on Problem 2 (comparison_box.png, comparison.json):");
     for l in report::compare_lines(&comparison) {
         log(&format!("  {l}"));
@@ -144,13 +240,31 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
 
     // Extension 1, the reverse experiment: a Problem-2 model helping on Problem 1.
     let m2b = Mlp::new(MlpSpec::tutorial(), opts.seed.wrapping_add(2))?;
-    fit(&m2b, &p2.0, None, &FitConfig { seed: opts.seed.wrapping_add(2), ..cfg.clone() })?;
+    fit(
+        &m2b,
+        &p2.0,
+        None,
+        &FitConfig {
+            seed: opts.seed.wrapping_add(2),
+            ..cfg.clone()
+        },
+    )?;
     let model2_h5 = dir.join("model_problem2.h5");
     save_h5(&model2_h5, &m2b, Format::Keras3, cfg.lr)?;
     let base2 = load_model(&model2_h5)?;
     let reverse = compare(&base2, &arms, &p1.0, &p1.1, &ccfg, &|| {})?;
-    box_figure(dir, "reverse_box.png", "Reverse: Problem 1, transfer from a Problem-2 model", &reverse)?;
-    write_json(dir, "reverse.json", &reverse, meta("reverse", "model_problem2.h5", 1))?;
+    box_figure(
+        dir,
+        "reverse_box.png",
+        "Reverse: Problem 1, transfer from a Problem-2 model",
+        &reverse,
+    )?;
+    write_json(
+        dir,
+        "reverse.json",
+        &reverse,
+        meta("reverse", "model_problem2.h5", 1),
+    )?;
     log("Reverse experiment on Problem 1 (reverse_box.png, reverse.json):");
     for l in report::compare_lines(&reverse) {
         log(&format!("  {l}"));
@@ -161,12 +275,30 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
         Arm::Standalone,
         fixed(1),
         fixed(2),
-        Arm::Transfer(Transfer { freeze: 2, add_hidden: Some(5), ..Transfer::default() }),
-        Arm::Transfer(Transfer { freeze: 1, reinit: vec![2, 3], ..Transfer::default() }),
+        Arm::Transfer(Transfer {
+            freeze: 2,
+            add_hidden: Some(5),
+            ..Transfer::default()
+        }),
+        Arm::Transfer(Transfer {
+            freeze: 1,
+            reinit: vec![2, 3],
+            ..Transfer::default()
+        }),
     ];
     let extensions = compare(&base, &ext_arms, &p2.0, &p2.1, &ccfg, &|| {})?;
-    box_figure(dir, "extensions_box.png", "Extensions on Problem 2", &extensions)?;
-    write_json(dir, "extensions.json", &extensions, meta("extensions", "model.h5", 2))?;
+    box_figure(
+        dir,
+        "extensions_box.png",
+        "Extensions on Problem 2",
+        &extensions,
+    )?;
+    write_json(
+        dir,
+        "extensions.json",
+        &extensions,
+        meta("extensions", "model.h5", 2),
+    )?;
     log("Extensions on Problem 2 (extensions_box.png, extensions.json):");
     for l in report::compare_lines(&extensions) {
         log(&format!("  {l}"));
@@ -176,7 +308,13 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
     let md = markdown(opts, &singles, &comparison, &reverse, &extensions);
     write_bytes_atomic(&report_path, md.as_bytes())?;
     log(&format!("Report: {}", report_path.display()));
-    Ok(StudyResults { singles, comparison, reverse, extensions, report: report_path })
+    Ok(StudyResults {
+        singles,
+        comparison,
+        reverse,
+        extensions,
+        report: report_path,
+    })
 }
 
 /// The tutorial's own numbers (Keras 2.3) and those measured with Keras 3.15 (FACTS.md §1).
@@ -187,7 +325,13 @@ const REFERENCE: &[(&str, &str, &str)] = &[
     ("Transfer (fixed=2)", "0.750 (0.014)", "0.810 (0.006)"),
 ];
 
-fn markdown(opts: &StudyOptions, singles: &[SingleRun], comparison: &[ArmScores], reverse: &[ArmScores], extensions: &[ArmScores]) -> String {
+fn markdown(
+    opts: &StudyOptions,
+    singles: &[SingleRun],
+    comparison: &[ArmScores],
+    reverse: &[ArmScores],
+    extensions: &[ArmScores],
+) -> String {
     let mut md = String::new();
     md.push_str("# Transfer learning on the blobs problems: the study\n\n");
     md.push_str(&format!(
@@ -199,7 +343,10 @@ fn markdown(opts: &StudyOptions, singles: &[SingleRun], comparison: &[ArmScores]
     md.push_str("## Single fits\n\n| model | train | test | tutorial (Keras 2.3) train / test |\n|---|---|---|---|\n");
     let tut = ["0.916 / 0.920", "0.794 / 0.794", "0.786 / 0.810"];
     for (s, t) in singles.iter().zip(tut) {
-        md.push_str(&format!("| {} | {:.3} | {:.3} | {t} |\n", s.name, s.train_acc, s.test_acc));
+        md.push_str(&format!(
+            "| {} | {:.3} | {:.3} | {t} |\n",
+            s.name, s.train_acc, s.test_acc
+        ));
     }
     md.push('\n');
     for s in singles {
@@ -217,7 +364,10 @@ fn markdown(opts: &StudyOptions, singles: &[SingleRun], comparison: &[ArmScores]
     for (title, tut, k3) in REFERENCE {
         if let Some(r) = comparison.iter().find(|r| r.arm.title() == *title) {
             let s = Summary::of(&r.scores);
-            md.push_str(&format!("| {title} | {:.3} ({:.3}) | {tut} | {k3} |\n", s.mean, s.std));
+            md.push_str(&format!(
+                "| {title} | {:.3} ({:.3}) | {tut} | {k3} |\n",
+                s.mean, s.std
+            ));
         }
     }
     md.push_str("\n![Comparison](comparison_box.png)\n\n");

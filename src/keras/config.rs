@@ -2,7 +2,7 @@
 //! dialects, and `training_config`, to and from `MlpSpec`.
 
 use crate::model::{Activation, DenseSpec, Initializer, MlpSpec};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// Which Keras dialect a file is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,11 +50,18 @@ fn k3_policy() -> Value {
 
 fn initializer_config(init: &Initializer) -> Value {
     match *init {
-        Initializer::HeUniform | Initializer::GlorotUniform | Initializer::HeNormal | Initializer::GlorotNormal => {
+        Initializer::HeUniform
+        | Initializer::GlorotUniform
+        | Initializer::HeNormal
+        | Initializer::GlorotNormal => {
             json!({"seed": null})
         }
-        Initializer::RandomUniform { minval, maxval } => json!({"minval": minval, "maxval": maxval, "seed": null}),
-        Initializer::RandomNormal { mean, stddev } => json!({"mean": mean, "stddev": stddev, "seed": null}),
+        Initializer::RandomUniform { minval, maxval } => {
+            json!({"minval": minval, "maxval": maxval, "seed": null})
+        }
+        Initializer::RandomNormal { mean, stddev } => {
+            json!({"mean": mean, "stddev": stddev, "seed": null})
+        }
         Initializer::Zeros | Initializer::Ones => json!({}),
         Initializer::Constant { value } => json!({"value": value}),
     }
@@ -62,8 +69,14 @@ fn initializer_config(init: &Initializer) -> Value {
 
 fn initializer_json(init: &Initializer, format: Format) -> Value {
     match format {
-        Format::Keras3 => k3_object("keras.initializers", init.keras_class(), initializer_config(init)),
-        Format::Universal => json!({"class_name": init.keras_class(), "config": initializer_config(init)}),
+        Format::Keras3 => k3_object(
+            "keras.initializers",
+            init.keras_class(),
+            initializer_config(init),
+        ),
+        Format::Universal => {
+            json!({"class_name": init.keras_class(), "config": initializer_config(init)})
+        }
     }
 }
 
@@ -120,8 +133,10 @@ pub fn model_config(spec: &MlpSpec, format: Format) -> Value {
             v["build_config"] = json!({"input_shape": batch});
             v
         }
-        Format::Universal => json!({"class_name": "Sequential", "config": {"name": "sequential", "layers": layers},
-            "keras_version": format.keras_version(), "backend": "tensorflow"}),
+        Format::Universal => {
+            json!({"class_name": "Sequential", "config": {"name": "sequential", "layers": layers},
+            "keras_version": format.keras_version(), "backend": "tensorflow"})
+        }
     }
 }
 
@@ -169,13 +184,17 @@ fn class_name(v: &Value) -> Option<&str> {
 
 /// The feature count from a `[null, F]` batch shape.
 fn input_width(shape: &Value, what: &str) -> Res<usize> {
-    let dims = shape.as_array().ok_or_else(|| ConfigError::Malformed(format!("{what} is not a list")))?;
+    let dims = shape
+        .as_array()
+        .ok_or_else(|| ConfigError::Malformed(format!("{what} is not a list")))?;
     match dims.as_slice() {
         [_, f] => match f.as_u64() {
             Some(f) if f > 0 => Ok(f as usize),
             _ => malformed(format!("{what} {shape} has no positive feature count")),
         },
-        _ => Err(ConfigError::Unsupported(format!("input of shape {shape} (only flat inputs [batch, features] are supported)"))),
+        _ => Err(ConfigError::Unsupported(format!(
+            "input of shape {shape} (only flat inputs [batch, features] are supported)"
+        ))),
     }
 }
 
@@ -184,7 +203,10 @@ fn parse_initializer(v: Option<&Value>, default: Initializer) -> Res<Initializer
     let (name, cfg) = match v {
         Value::Null => return Ok(default),
         Value::String(s) => (s.as_str(), &Value::Null),
-        Value::Object(_) => (class_name(v).unwrap_or(""), v.get("config").unwrap_or(&Value::Null)),
+        Value::Object(_) => (
+            class_name(v).unwrap_or(""),
+            v.get("config").unwrap_or(&Value::Null),
+        ),
         _ => return malformed(format!("initializer {v} is neither a name nor an object")),
     };
     let num = |key: &str, d: f64| cfg.get(key).and_then(Value::as_f64).unwrap_or(d);
@@ -193,11 +215,19 @@ fn parse_initializer(v: Option<&Value>, default: Initializer) -> Res<Initializer
         "GlorotUniform" | "glorot_uniform" => Initializer::GlorotUniform,
         "HeNormal" | "he_normal" => Initializer::HeNormal,
         "GlorotNormal" | "glorot_normal" => Initializer::GlorotNormal,
-        "RandomUniform" | "random_uniform" => Initializer::RandomUniform { minval: num("minval", -0.05), maxval: num("maxval", 0.05) },
-        "RandomNormal" | "random_normal" => Initializer::RandomNormal { mean: num("mean", 0.0), stddev: num("stddev", 0.05) },
+        "RandomUniform" | "random_uniform" => Initializer::RandomUniform {
+            minval: num("minval", -0.05),
+            maxval: num("maxval", 0.05),
+        },
+        "RandomNormal" | "random_normal" => Initializer::RandomNormal {
+            mean: num("mean", 0.0),
+            stddev: num("stddev", 0.05),
+        },
         "Zeros" | "zeros" => Initializer::Zeros,
         "Ones" | "ones" => Initializer::Ones,
-        "Constant" | "constant" => Initializer::Constant { value: num("value", 0.0) },
+        "Constant" | "constant" => Initializer::Constant {
+            value: num("value", 0.0),
+        },
         // Any other initializer only matters for re-initialising; the weights come from the file.
         _ => default,
     })
@@ -207,50 +237,82 @@ fn parse_dense(cfg: &Value, default_name: String) -> Res<DenseSpec> {
     let units = match cfg.get("units") {
         Some(u) => match u.as_u64() {
             Some(u) if u > 0 && u <= crate::model::spec::MAX_UNITS as u64 => u as usize,
-            _ => return malformed(format!("Dense units {u} is not a positive integer within this tool's limit")),
+            _ => {
+                return malformed(format!(
+                    "Dense units {u} is not a positive integer within this tool's limit"
+                ));
+            }
         },
         None => return malformed("a Dense layer has no 'units'"),
     };
     let activation = match cfg.get("activation") {
         None | Some(Value::Null) => Activation::Linear,
-        Some(Value::String(s)) => {
-            Activation::from_keras(s).ok_or_else(|| ConfigError::Unsupported(format!("activation '{s}'")))?
-        }
+        Some(Value::String(s)) => Activation::from_keras(s)
+            .ok_or_else(|| ConfigError::Unsupported(format!("activation '{s}'")))?,
         Some(other) => return Err(ConfigError::Unsupported(format!("activation {other}"))),
     };
     let use_bias = cfg.get("use_bias").and_then(Value::as_bool).unwrap_or(true);
-    let name = cfg.get("name").and_then(Value::as_str).map(str::to_string).unwrap_or(default_name);
+    let name = cfg
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or(default_name);
     Ok(DenseSpec {
         name,
         units,
         activation,
         use_bias,
-        kernel_initializer: parse_initializer(cfg.get("kernel_initializer"), Initializer::GlorotUniform)?,
+        kernel_initializer: parse_initializer(
+            cfg.get("kernel_initializer"),
+            Initializer::GlorotUniform,
+        )?,
         bias_initializer: parse_initializer(cfg.get("bias_initializer"), Initializer::Zeros)?,
-        trainable: cfg.get("trainable").and_then(Value::as_bool).unwrap_or(true),
+        trainable: cfg
+            .get("trainable")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
     })
 }
 
 /// Parses a `model_config` string (either dialect) into an `MlpSpec`.
 pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
-    let root: Value = serde_json::from_str(text).map_err(|e| ConfigError::Malformed(format!("model_config is not JSON ({e})")))?;
-    let class = class_name(&root).ok_or_else(|| ConfigError::Malformed("model_config has no class_name".into()))?;
+    let root: Value = serde_json::from_str(text)
+        .map_err(|e| ConfigError::Malformed(format!("model_config is not JSON ({e})")))?;
+    let class = class_name(&root)
+        .ok_or_else(|| ConfigError::Malformed("model_config has no class_name".into()))?;
     match class {
         "Sequential" => {}
         "Functional" | "Model" => {
-            return Err(ConfigError::Unsupported(format!("a functional model ({class}); only Sequential models of Dense layers are supported")))
+            return Err(ConfigError::Unsupported(format!(
+                "a functional model ({class}); only Sequential models of Dense layers are supported"
+            )));
         }
-        other => return Err(ConfigError::Unsupported(format!("model class '{other}'; only Sequential models are supported"))),
+        other => {
+            return Err(ConfigError::Unsupported(format!(
+                "model class '{other}'; only Sequential models are supported"
+            )));
+        }
     }
-    let cfg = root.get("config").ok_or_else(|| ConfigError::Malformed("model_config has no config".into()))?;
+    let cfg = root
+        .get("config")
+        .ok_or_else(|| ConfigError::Malformed("model_config has no config".into()))?;
     // Keras <= 2.2 wrote the layer list as the config itself.
     let layers = match cfg {
         Value::Array(a) => a,
-        _ => cfg.get("layers").and_then(Value::as_array).ok_or_else(|| ConfigError::Malformed("model_config has no layer list".into()))?,
+        _ => cfg
+            .get("layers")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ConfigError::Malformed("model_config has no layer list".into()))?,
     };
     // Name an unsupported layer before anything else about it (its input shape, say).
-    if let Some(other) = layers.iter().filter_map(class_name).find(|c| !matches!(*c, "InputLayer" | "Dense")) {
-        return Err(ConfigError::Unsupported(format!("layer {other} (only Dense layers are supported)")));
+    if let Some(other) = layers
+        .iter()
+        .filter_map(class_name)
+        .find(|c| !matches!(*c, "InputLayer" | "Dense"))
+    {
+        return Err(ConfigError::Unsupported(format!(
+            "layer {other} (only Dense layers are supported)"
+        )));
     }
     let mut keras3_dialect = root.get("module").is_some();
     let mut input_dim: Option<usize> = None;
@@ -269,39 +331,59 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
                 }
             }
             Some("Dense") => {
-                if let (true, None, Some(s)) =
-                    (dense.is_empty(), input_dim, lc.get("batch_input_shape").or_else(|| lc.get("batch_shape")))
-                {
+                if let (true, None, Some(s)) = (
+                    dense.is_empty(),
+                    input_dim,
+                    lc.get("batch_input_shape")
+                        .or_else(|| lc.get("batch_shape")),
+                ) {
                     input_dim = Some(input_width(s, "Dense batch_input_shape")?);
                 }
-                dense.push(parse_dense(lc, crate::model::spec::dense_name(dense.len()))?);
+                dense.push(parse_dense(
+                    lc,
+                    crate::model::spec::dense_name(dense.len()),
+                )?);
             }
             Some(other) => {
-                return Err(ConfigError::Unsupported(format!("layer {other} (only Dense layers are supported)")))
+                return Err(ConfigError::Unsupported(format!(
+                    "layer {other} (only Dense layers are supported)"
+                )));
             }
             None => return malformed("a layer without class_name"),
         }
     }
     if dense.is_empty() {
-        return Err(ConfigError::Unsupported("a model with no Dense layers".into()));
+        return Err(ConfigError::Unsupported(
+            "a model with no Dense layers".into(),
+        ));
     }
     let input_dim = match input_dim {
         Some(d) => d,
         None => {
-            let shape = cfg.get("build_input_shape").or_else(|| root.pointer("/build_config/input_shape"));
+            let shape = cfg
+                .get("build_input_shape")
+                .or_else(|| root.pointer("/build_config/input_shape"));
             match shape {
                 Some(s) => input_width(s, "build_input_shape")?,
                 None => return malformed("model_config gives the model no input shape"),
             }
         }
     };
-    let spec = MlpSpec { input_dim, layers: dense };
-    spec.validate().map_err(|e| ConfigError::Malformed(e.to_string()))?;
-    Ok(ParsedConfig { spec, keras3_dialect })
+    let spec = MlpSpec {
+        input_dim,
+        layers: dense,
+    };
+    spec.validate()
+        .map_err(|e| ConfigError::Malformed(e.to_string()))?;
+    Ok(ParsedConfig {
+        spec,
+        keras3_dialect,
+    })
 }
 
 /// The SGD learning rate in a `training_config`, when there is one.
 pub fn training_lr(text: &str) -> Option<f64> {
     let v: Value = serde_json::from_str(text).ok()?;
-    v.pointer("/optimizer_config/config/learning_rate").and_then(Value::as_f64)
+    v.pointer("/optimizer_config/config/learning_rate")
+        .and_then(Value::as_f64)
 }

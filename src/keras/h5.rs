@@ -49,15 +49,24 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn not_keras(&self, reason: impl Into<String>) -> Error {
-        Error::NotKerasModel { path: self.path.to_path_buf(), reason: reason.into() }
+        Error::NotKerasModel {
+            path: self.path.to_path_buf(),
+            reason: reason.into(),
+        }
     }
     fn unsupported(&self, found: impl Into<String>) -> Error {
-        Error::Unsupported { path: self.path.to_path_buf(), found: found.into() }
+        Error::Unsupported {
+            path: self.path.to_path_buf(),
+            found: found.into(),
+        }
     }
     fn hdf5(&self, what: &str, e: hdf5::Error) -> Error {
         let msg = e.to_string();
         let msg = msg.lines().next().unwrap_or("").trim().to_string();
-        Error::Hdf5 { path: self.path.to_path_buf(), reason: format!("{what}: {msg} (the file may be truncated or damaged)") }
+        Error::Hdf5 {
+            path: self.path.to_path_buf(),
+            reason: format!("{what}: {msg} (the file may be truncated or damaged)"),
+        }
     }
     fn config_error(&self, e: ConfigError) -> Error {
         match e {
@@ -111,32 +120,52 @@ fn precheck(ctx: &Ctx) -> Result<()> {
 /// otherwise make the next open of the same file fail).
 fn file_options() -> hdf5::file::FileBuilder {
     let mut b = hdf5::File::with_options();
-    b.with_fapl(|p| p.fclose_degree(hdf5::file::FileCloseDegree::Strong).file_locking(false));
+    b.with_fapl(|p| {
+        p.fclose_degree(hdf5::file::FileCloseDegree::Strong)
+            .file_locking(false)
+    });
     b
 }
 
 /// Reads fixed-length strings through a buffer of `N` bytes per string.
 fn read_fixed<const N: usize>(attr: &Attribute, unicode: bool) -> hdf5::Result<Vec<String>> {
     if unicode {
-        Ok(attr.read_raw::<FixedUnicode<N>>()?.iter().map(|s| s.as_str().to_string()).collect())
+        Ok(attr
+            .read_raw::<FixedUnicode<N>>()?
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect())
     } else {
-        Ok(attr.read_raw::<FixedAscii<N>>()?.iter().map(|s| s.as_str().to_string()).collect())
+        Ok(attr
+            .read_raw::<FixedAscii<N>>()?
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect())
     }
 }
 
 /// Reads a string attribute, scalar or 1-D, in any of HDF5's string encodings. A numeric attribute with
 /// no elements (Keras writes an empty float64 array for an empty name list) reads as no strings.
 fn read_strings(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
-    let attr = loc.attr(name).map_err(|e| ctx.hdf5(&format!("attribute '{name}'"), e))?;
+    let attr = loc
+        .attr(name)
+        .map_err(|e| ctx.hdf5(&format!("attribute '{name}'"), e))?;
     let count = attr.size();
     if count > MAX_STRINGS {
         return Err(ctx.not_keras(format!("attribute '{name}' declares {count} strings")));
     }
-    let desc = attr.dtype().and_then(|t| t.to_descriptor()).map_err(|e| ctx.hdf5(&format!("attribute '{name}' type"), e))?;
+    let desc = attr
+        .dtype()
+        .and_then(|t| t.to_descriptor())
+        .map_err(|e| ctx.hdf5(&format!("attribute '{name}' type"), e))?;
     let what = format!("attribute '{name}'");
     let read = match desc {
-        TypeDescriptor::VarLenUnicode => attr.read_raw::<VarLenUnicode>().map(|v| v.iter().map(|s| s.as_str().to_string()).collect()),
-        TypeDescriptor::VarLenAscii => attr.read_raw::<VarLenAscii>().map(|v| v.iter().map(|s| s.as_str().to_string()).collect()),
+        TypeDescriptor::VarLenUnicode => attr
+            .read_raw::<VarLenUnicode>()
+            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect()),
+        TypeDescriptor::VarLenAscii => attr
+            .read_raw::<VarLenAscii>()
+            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect()),
         TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => {
             let unicode = matches!(desc, TypeDescriptor::FixedUnicode(_));
             if n.saturating_mul(count) > MAX_STRING * 4 || n > MAX_STRING {
@@ -149,28 +178,46 @@ fn read_strings(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
             }
         }
         _ if count == 0 => Ok(Vec::new()),
-        other => return Err(ctx.not_keras(format!("{what} holds {other:?} values, expected strings"))),
+        other => {
+            return Err(ctx.not_keras(format!("{what} holds {other:?} values, expected strings")));
+        }
     };
     read.map_err(|e| ctx.hdf5(&what, e))
 }
 
 /// The one string of a scalar string attribute, or `None` when the attribute is absent.
 fn read_string(ctx: &Ctx, loc: &Location, name: &str) -> Result<Option<String>> {
-    if !loc.attr_names().map_err(|e| ctx.hdf5("attribute list", e))?.iter().any(|n| n == name) {
+    if !loc
+        .attr_names()
+        .map_err(|e| ctx.hdf5("attribute list", e))?
+        .iter()
+        .any(|n| n == name)
+    {
         return Ok(None);
     }
     let v = read_strings(ctx, loc, name)?;
     match v.as_slice() {
         [s] => Ok(Some(s.clone())),
-        _ => Err(ctx.not_keras(format!("attribute '{name}' holds {} strings, expected one", v.len()))),
+        _ => Err(ctx.not_keras(format!(
+            "attribute '{name}' holds {} strings, expected one",
+            v.len()
+        ))),
     }
 }
 
 /// Reads one weight after checking its declared shape and type against the config.
-fn read_weight(ctx: &Ctx, group: &Group, layer: &str, wname: &str, expected: &[usize]) -> Result<Vec<f32>> {
-    let ds: Dataset = group
-        .dataset(wname)
-        .map_err(|_| ctx.not_keras(format!("layer '{layer}' names weight '{wname}', but no such dataset exists")))?;
+fn read_weight(
+    ctx: &Ctx,
+    group: &Group,
+    layer: &str,
+    wname: &str,
+    expected: &[usize],
+) -> Result<Vec<f32>> {
+    let ds: Dataset = group.dataset(wname).map_err(|_| {
+        ctx.not_keras(format!(
+            "layer '{layer}' names weight '{wname}', but no such dataset exists"
+        ))
+    })?;
     let shape = ds.shape();
     if shape != expected {
         return Err(Error::ShapeMismatch {
@@ -181,11 +228,17 @@ fn read_weight(ctx: &Ctx, group: &Group, layer: &str, wname: &str, expected: &[u
             found: shape,
         });
     }
-    let desc = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| ctx.hdf5(&format!("weight '{wname}' type"), e))?;
+    let desc = ds
+        .dtype()
+        .and_then(|t| t.to_descriptor())
+        .map_err(|e| ctx.hdf5(&format!("weight '{wname}' type"), e))?;
     if !matches!(desc, TypeDescriptor::Float(_)) {
-        return Err(ctx.not_keras(format!("layer '{layer}' weight '{wname}' holds {desc:?} values, expected floats")));
+        return Err(ctx.not_keras(format!(
+            "layer '{layer}' weight '{wname}' holds {desc:?} values, expected floats"
+        )));
     }
-    ds.read_raw::<f32>().map_err(|e| ctx.hdf5(&format!("layer '{layer}' weight '{wname}'"), e))
+    ds.read_raw::<f32>()
+        .map_err(|e| ctx.hdf5(&format!("layer '{layer}' weight '{wname}'"), e))
 }
 
 /// Opens a Keras `model.h5` (written by Keras 3, tf.keras 2 or this tool) and reads its architecture
@@ -193,26 +246,33 @@ fn read_weight(ctx: &Ctx, group: &Group, layer: &str, wname: &str, expected: &[u
 pub fn load_h5(path: &Path) -> Result<KerasModel> {
     let ctx = Ctx { path };
     precheck(&ctx)?;
-    let file = file_options().open(path).map_err(|e| ctx.hdf5("cannot open the file", e))?;
+    let file = file_options()
+        .open(path)
+        .map_err(|e| ctx.hdf5("cannot open the file", e))?;
     let text = read_string(&ctx, &file, "model_config")?
         .ok_or_else(|| ctx.not_keras("no model_config attribute (a weights-only file?)"))?;
     let parsed = config::parse_model_config(&text).map_err(|e| ctx.config_error(e))?;
     let keras_version = read_string(&ctx, &file, "keras_version")?.unwrap_or_default();
     let backend = read_string(&ctx, &file, "backend")?.unwrap_or_default();
-    let learning_rate = read_string(&ctx, &file, "training_config")?.as_deref().and_then(config::training_lr);
+    let learning_rate = read_string(&ctx, &file, "training_config")?
+        .as_deref()
+        .and_then(config::training_lr);
 
     let root: &Group = &file;
     let weights_group = if root.link_exists("model_weights") {
-        root.group("model_weights").map_err(|e| ctx.hdf5("group 'model_weights'", e))?
+        root.group("model_weights")
+            .map_err(|e| ctx.hdf5("group 'model_weights'", e))?
     } else {
         return Err(ctx.not_keras("no 'model_weights' group"));
     };
     let layer_names = read_strings(&ctx, &weights_group, "layer_names")?;
     let mut weighted = Vec::new();
     for lname in &layer_names {
-        let g = weights_group
-            .group(lname)
-            .map_err(|_| ctx.not_keras(format!("layer_names lists '{lname}' but there is no such group")))?;
+        let g = weights_group.group(lname).map_err(|_| {
+            ctx.not_keras(format!(
+                "layer_names lists '{lname}' but there is no such group"
+            ))
+        })?;
         let wnames = read_strings(&ctx, &g, "weight_names")?;
         if !wnames.is_empty() {
             weighted.push((lname.clone(), g, wnames));
@@ -238,21 +298,43 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
             )));
         }
         let kernel = read_weight(&ctx, g, lname, &wnames[0], &[spec.fan_in(i), l.units])?;
-        let bias = if l.use_bias { Some(read_weight(&ctx, g, lname, &wnames[1], &[l.units])?) } else { None };
-        if kernel.iter().chain(bias.iter().flatten()).any(|v| !v.is_finite()) {
+        let bias = if l.use_bias {
+            Some(read_weight(&ctx, g, lname, &wnames[1], &[l.units])?)
+        } else {
+            None
+        };
+        if kernel
+            .iter()
+            .chain(bias.iter().flatten())
+            .any(|v| !v.is_finite())
+        {
             return Err(ctx.not_keras(format!("layer '{lname}' holds NaN or infinite weights")));
         }
         weights.push(LayerWeights { kernel, bias });
     }
-    let format = if parsed.keras3_dialect { Format::Keras3 } else { Format::Universal };
-    Ok(KerasModel { spec, weights, keras_version, backend, format, learning_rate })
+    let format = if parsed.keras3_dialect {
+        Format::Keras3
+    } else {
+        Format::Universal
+    };
+    Ok(KerasModel {
+        spec,
+        weights,
+        keras_version,
+        backend,
+        format,
+        learning_rate,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Writing
 
 fn fixed_strings<const N: usize>(values: &[&str]) -> Option<Vec<FixedAscii<N>>> {
-    values.iter().map(|s| FixedAscii::<N>::from_ascii(s.as_bytes()).ok()).collect()
+    values
+        .iter()
+        .map(|s| FixedAscii::<N>::from_ascii(s.as_bytes()).ok())
+        .collect()
 }
 
 /// Writes string attribute `name`: a scalar when `scalar`, else a 1-D array; as fixed-length ASCII
@@ -262,15 +344,25 @@ fn write_strings(loc: &Location, name: &str, values: &[&str], scalar: bool) -> h
     let shape: Vec<usize> = if scalar { vec![] } else { vec![values.len()] };
     if values.iter().all(|s| s.is_ascii()) && longest <= MAX_STRING {
         let dtype = hdf5::Datatype::from_descriptor(&TypeDescriptor::FixedAscii(longest))?;
-        let attr = loc.new_attr_builder().empty_as(&dtype).shape(shape.as_slice()).create(name)?;
+        let attr = loc
+            .new_attr_builder()
+            .empty_as(&dtype)
+            .shape(shape.as_slice())
+            .create(name)?;
         return match longest {
             0..=256 => attr.write_raw(&fixed_strings::<256>(values).unwrap_or_default()),
             257..=65536 => attr.write_raw(&fixed_strings::<65536>(values).unwrap_or_default()),
             _ => attr.write_raw(&fixed_strings::<MAX_STRING>(values).unwrap_or_default()),
         };
     }
-    let v: Vec<VarLenUnicode> = values.iter().map(|s| s.parse().unwrap_or_default()).collect();
-    let attr = loc.new_attr::<VarLenUnicode>().shape(shape.as_slice()).create(name)?;
+    let v: Vec<VarLenUnicode> = values
+        .iter()
+        .map(|s| s.parse().unwrap_or_default())
+        .collect();
+    let attr = loc
+        .new_attr::<VarLenUnicode>()
+        .shape(shape.as_slice())
+        .create(name)?;
     attr.write_raw(&v)
 }
 
@@ -281,18 +373,38 @@ fn nested<'a>(g: &Group, wname: &'a str) -> hdf5::Result<(Group, &'a str)> {
     let leaf = parts.pop().unwrap_or(wname);
     let mut cur = g.clone();
     for p in parts {
-        cur = if cur.link_exists(p) { cur.group(p)? } else { cur.create_group(p)? };
+        cur = if cur.link_exists(p) {
+            cur.group(p)?
+        } else {
+            cur.create_group(p)?
+        };
     }
     Ok((cur, leaf))
 }
 
-fn write_file(path: &Path, spec: &MlpSpec, weights: &[LayerWeights], format: Format, lr: f32) -> hdf5::Result<()> {
+fn write_file(
+    path: &Path,
+    spec: &MlpSpec,
+    weights: &[LayerWeights],
+    format: Format,
+    lr: f32,
+) -> hdf5::Result<()> {
     let f = file_options().create(path)?;
     let version = format.keras_version();
     write_strings(&f, "keras_version", &[version], true)?;
     write_strings(&f, "backend", &["tensorflow"], true)?;
-    write_strings(&f, "model_config", &[&config::model_config(spec, format).to_string()], true)?;
-    write_strings(&f, "training_config", &[&config::training_config(lr, format).to_string()], true)?;
+    write_strings(
+        &f,
+        "model_config",
+        &[&config::model_config(spec, format).to_string()],
+        true,
+    )?;
+    write_strings(
+        &f,
+        "training_config",
+        &[&config::training_config(lr, format).to_string()],
+        true,
+    )?;
     let mw = f.create_group("model_weights")?;
     let names: Vec<&str> = spec.layers.iter().map(|l| l.name.as_str()).collect();
     write_strings(&mw, "layer_names", &names, false)?;
@@ -311,10 +423,16 @@ fn write_file(path: &Path, spec: &MlpSpec, weights: &[LayerWeights], format: For
         let refs: Vec<&str> = wnames.iter().map(String::as_str).collect();
         write_strings(&g, "weight_names", &refs, false)?;
         let (kg, kleaf) = nested(&g, &wnames[0])?;
-        kg.new_dataset::<f32>().shape([spec.fan_in(i), l.units]).create(kleaf)?.write_raw(&w.kernel)?;
+        kg.new_dataset::<f32>()
+            .shape([spec.fan_in(i), l.units])
+            .create(kleaf)?
+            .write_raw(&w.kernel)?;
         if let (Some(b), Some(bn)) = (&w.bias, wnames.get(1)) {
             let (bg, bleaf) = nested(&g, bn)?;
-            bg.new_dataset::<f32>().shape([l.units]).create(bleaf)?.write_raw(b)?;
+            bg.new_dataset::<f32>()
+                .shape([l.units])
+                .create(bleaf)?
+                .write_raw(b)?;
         }
     }
     // Keras writes an empty group for the model's own (layer-less) variables.
@@ -332,10 +450,18 @@ pub fn save_h5(path: &Path, mlp: &Mlp, format: Format, lr: f32) -> Result<()> {
 }
 
 /// `save_h5` for a spec and plain weights.
-pub fn save_weights_h5(path: &Path, spec: &MlpSpec, weights: &[LayerWeights], format: Format, lr: f32) -> Result<()> {
+pub fn save_weights_h5(
+    path: &Path,
+    spec: &MlpSpec,
+    weights: &[LayerWeights],
+    format: Format,
+    lr: f32,
+) -> Result<()> {
     let target: PathBuf = path.to_path_buf();
     write_atomic(path, |tmp| {
-        write_file(tmp, spec, weights, format, lr)
-            .map_err(|e| Error::Hdf5 { path: target.clone(), reason: format!("writing: {e}") })
+        write_file(tmp, spec, weights, format, lr).map_err(|e| Error::Hdf5 {
+            path: target.clone(),
+            reason: format!("writing: {e}"),
+        })
     })
 }

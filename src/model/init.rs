@@ -17,12 +17,20 @@ pub enum Initializer {
     /// Truncated normal, stddev sqrt(2 / (fan_in + fan_out)).
     GlorotNormal,
     /// U(minval, maxval).
-    RandomUniform { minval: f64, maxval: f64 },
+    RandomUniform {
+        minval: f64,
+        maxval: f64,
+    },
     /// N(mean, stddev).
-    RandomNormal { mean: f64, stddev: f64 },
+    RandomNormal {
+        mean: f64,
+        stddev: f64,
+    },
     Zeros,
     Ones,
-    Constant { value: f64 },
+    Constant {
+        value: f64,
+    },
 }
 
 impl Initializer {
@@ -43,14 +51,24 @@ impl Initializer {
 
     /// Draws `count` float32 values for a weight of a layer with the given fans (a kernel is drawn
     /// row-major in Keras's `(fan_in, fan_out)` orientation, so `count = fan_in * fan_out`).
-    pub fn draw(&self, rng: &mut NumpyRandomState, fan_in: usize, fan_out: usize, count: usize) -> Vec<f32> {
-        let uniform = |rng: &mut NumpyRandomState, lo: f64, hi: f64| (0..count).map(|_| rng.uniform(lo, hi) as f32).collect();
+    pub fn draw(
+        &self,
+        rng: &mut NumpyRandomState,
+        fan_in: usize,
+        fan_out: usize,
+        count: usize,
+    ) -> Vec<f32> {
+        let uniform = |rng: &mut NumpyRandomState, lo: f64, hi: f64| {
+            (0..count).map(|_| rng.uniform(lo, hi) as f32).collect()
+        };
         let truncated = |rng: &mut NumpyRandomState, std: f64| {
             (0..count)
-                .map(|_| loop {
-                    let g = rng.gauss();
-                    if g.abs() <= 2.0 {
-                        break (g * std) as f32;
+                .map(|_| {
+                    loop {
+                        let g = rng.gauss();
+                        if g.abs() <= 2.0 {
+                            break (g * std) as f32;
+                        }
                     }
                 })
                 .collect()
@@ -68,9 +86,13 @@ impl Initializer {
                 uniform(rng, -l, l)
             }
             Initializer::HeNormal => truncated(rng, (2.0 / fan_in as f64).sqrt() / TRUNC),
-            Initializer::GlorotNormal => truncated(rng, (2.0 / (fan_in + fan_out) as f64).sqrt() / TRUNC),
+            Initializer::GlorotNormal => {
+                truncated(rng, (2.0 / (fan_in + fan_out) as f64).sqrt() / TRUNC)
+            }
             Initializer::RandomUniform { minval, maxval } => uniform(rng, minval, maxval),
-            Initializer::RandomNormal { mean, stddev } => (0..count).map(|_| rng.normal(mean, stddev) as f32).collect(),
+            Initializer::RandomNormal { mean, stddev } => (0..count)
+                .map(|_| rng.normal(mean, stddev) as f32)
+                .collect(),
             Initializer::Zeros => vec![0.0; count],
             Initializer::Ones => vec![1.0; count],
             Initializer::Constant { value } => vec![value as f32; count],

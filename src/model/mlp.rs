@@ -2,9 +2,9 @@
 //! (`dense/kernel` in Keras's `(in, out)` orientation, `dense/bias`), and its forward pass.
 
 use crate::error::{Error, Result};
+use crate::model::ops;
 use crate::model::{Activation, MlpSpec};
 use crate::rng::NumpyRandomState;
-use crate::model::ops;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
 
@@ -43,7 +43,9 @@ impl Mlp {
     pub fn new(spec: MlpSpec, seed: u32) -> Result<Self> {
         spec.validate()?;
         let mut rng = NumpyRandomState::new(seed);
-        let weights = (0..spec.layers.len()).map(|i| Self::draw_layer(&spec, i, &mut rng)).collect();
+        let weights = (0..spec.layers.len())
+            .map(|i| Self::draw_layer(&spec, i, &mut rng))
+            .collect();
         Self::from_weights(spec, weights)
     }
 
@@ -51,8 +53,12 @@ impl Mlp {
     pub fn draw_layer(spec: &MlpSpec, i: usize, rng: &mut NumpyRandomState) -> LayerWeights {
         let l = &spec.layers[i];
         let fan_in = spec.fan_in(i);
-        let kernel = l.kernel_initializer.draw(rng, fan_in, l.units, fan_in * l.units);
-        let bias = l.use_bias.then(|| l.bias_initializer.draw(rng, fan_in, l.units, l.units));
+        let kernel = l
+            .kernel_initializer
+            .draw(rng, fan_in, l.units, fan_in * l.units);
+        let bias = l
+            .use_bias
+            .then(|| l.bias_initializer.draw(rng, fan_in, l.units, l.units));
         LayerWeights { kernel, bias }
     }
 
@@ -60,13 +66,20 @@ impl Mlp {
     pub fn from_weights(spec: MlpSpec, weights: Vec<LayerWeights>) -> Result<Self> {
         spec.validate()?;
         if weights.len() != spec.layers.len() {
-            return Err(Error::Mismatch(format!("{} weight sets for {} layers", weights.len(), spec.layers.len())));
+            return Err(Error::Mismatch(format!(
+                "{} weight sets for {} layers",
+                weights.len(),
+                spec.layers.len()
+            )));
         }
         let device = Device::Cpu;
         let varmap = VarMap::new();
         let mut params = Vec::with_capacity(weights.len());
         {
-            let mut data = varmap.data().lock().map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
+            let mut data = varmap
+                .data()
+                .lock()
+                .map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
             for (i, w) in weights.into_iter().enumerate() {
                 let l = &spec.layers[i];
                 let fan_in = spec.fan_in(i);
@@ -81,13 +94,28 @@ impl Mlp {
                         b.as_tensor().clone()
                     }
                     (false, None) => Tensor::zeros(l.units, candle_core::DType::F32, &device)?,
-                    (true, None) => return Err(Error::Mismatch(format!("layer '{}' uses a bias but none was given", l.name))),
-                    (false, Some(_)) => return Err(Error::Mismatch(format!("layer '{}' has no bias but one was given", l.name))),
+                    (true, None) => {
+                        return Err(Error::Mismatch(format!(
+                            "layer '{}' uses a bias but none was given",
+                            l.name
+                        )));
+                    }
+                    (false, Some(_)) => {
+                        return Err(Error::Mismatch(format!(
+                            "layer '{}' has no bias but one was given",
+                            l.name
+                        )));
+                    }
                 };
                 params.push((k, bias));
             }
         }
-        Ok(Mlp { spec, varmap, params, device })
+        Ok(Mlp {
+            spec,
+            varmap,
+            params,
+            device,
+        })
     }
 
     /// The architecture.
@@ -107,8 +135,14 @@ impl Mlp {
 
     /// The variable called `name`.
     pub fn var(&self, name: &str) -> Result<Var> {
-        let data = self.varmap.data().lock().map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
-        data.get(name).cloned().ok_or_else(|| Error::Mismatch(format!("no variable '{name}'")))
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
+        data.get(name)
+            .cloned()
+            .ok_or_else(|| Error::Mismatch(format!("no variable '{name}'")))
     }
 
     /// The variables of layers `from..`, selected by name (a `VarMap`'s own order is arbitrary): the
@@ -130,8 +164,15 @@ impl Mlp {
             .layers
             .iter()
             .map(|l| {
-                let kernel = self.var(&kernel_name(&l.name))?.flatten_all()?.to_vec1::<f32>()?;
-                let bias = if l.use_bias { Some(self.var(&bias_name(&l.name))?.to_vec1::<f32>()?) } else { None };
+                let kernel = self
+                    .var(&kernel_name(&l.name))?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                let bias = if l.use_bias {
+                    Some(self.var(&bias_name(&l.name))?.to_vec1::<f32>()?)
+                } else {
+                    None
+                };
                 Ok(LayerWeights { kernel, bias })
             })
             .collect()
@@ -153,12 +194,23 @@ impl Mlp {
 
     /// The last layer's pre-activation output (the logits), for a float32 batch `[n, input_dim]`.
     pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
-        forward_logits(&self.spec, &self.params, x)
+        forward_logits(&self.spec, &self.params, x, 0)
+    }
+
+    /// `logits` for training with the first `frozen` layers frozen: their parameters enter the
+    /// graph detached, so backprop computes no gradient for them at all (SGD would not use one).
+    pub fn logits_frozen(&self, x: &Tensor, frozen: usize) -> Result<Tensor> {
+        forward_logits(&self.spec, &self.params, x, frozen)
     }
 
     /// The model's output (after the last activation) for a float32 batch `[n, input_dim]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let last = self.spec.layers.last().map(|l| l.activation).unwrap_or(Activation::Linear);
+        let last = self
+            .spec
+            .layers
+            .last()
+            .map(|l| l.activation)
+            .unwrap_or(Activation::Linear);
         activate(&self.logits(x)?, last)
     }
 
@@ -166,7 +218,10 @@ impl Mlp {
     pub fn predict(&self, x: &[f64]) -> Result<Vec<f32>> {
         let d = self.spec.input_dim;
         if !x.len().is_multiple_of(d) {
-            return Err(Error::Mismatch(format!("{} input values are not rows of {d}", x.len())));
+            return Err(Error::Mismatch(format!(
+                "{} input values are not rows of {d}",
+                x.len()
+            )));
         }
         let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         let t = Tensor::from_vec(xs, (x.len() / d, d), &self.device)?;
@@ -176,7 +231,9 @@ impl Mlp {
 
 fn check_len(layer: &str, weight: &str, found: usize, expected: usize) -> Result<()> {
     if found != expected {
-        return Err(Error::Mismatch(format!("layer '{layer}' {weight}: {found} values, expected {expected}")));
+        return Err(Error::Mismatch(format!(
+            "layer '{layer}' {weight}: {found} values, expected {expected}"
+        )));
     }
     Ok(())
 }
@@ -195,12 +252,23 @@ pub fn activate(h: &Tensor, a: Activation) -> Result<Tensor> {
 /// The forward pass to the logits through the fused Dense op: every layer but the last applies its
 /// activation; the last stays linear (the loss and `forward` take it from there). Works for one
 /// model (`x [N, in]`) and for an ensemble (`x [R, N, in]`, parameters stacked).
-pub fn forward_logits(spec: &MlpSpec, params: &[(Var, Tensor)], x: &Tensor) -> Result<Tensor> {
+///
+/// The first `frozen` layers' parameters enter the graph detached (no gradient is computed for
+/// them); the values, and so every result, are the same.
+pub fn forward_logits(spec: &MlpSpec, params: &[(Var, Tensor)], x: &Tensor, frozen: usize) -> Result<Tensor> {
     let last = params.len().saturating_sub(1);
     let mut h = x.clone();
     for (i, ((k, b), l)) in params.iter().zip(&spec.layers).enumerate() {
-        let act = if i == last { Activation::Linear } else { l.activation };
-        h = ops::dense(&h, k.as_tensor(), b, act)?;
+        let act = if i == last {
+            Activation::Linear
+        } else {
+            l.activation
+        };
+        h = if i < frozen {
+            ops::dense(&h, &k.as_tensor().detach(), &b.detach(), act)?
+        } else {
+            ops::dense(&h, k.as_tensor(), b, act)?
+        };
     }
     Ok(h)
 }

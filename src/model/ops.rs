@@ -13,7 +13,9 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(format!("{what}: the fused MLP ops need contiguous float32 tensors"))),
+        None => Err(candle_core::Error::Msg(format!(
+            "{what}: the fused MLP ops need contiguous float32 tensors"
+        ))),
     }
 }
 
@@ -33,8 +35,14 @@ struct Dims {
 fn dense_dims(x: &Shape, w: &Shape, b: &Shape) -> Result<Dims> {
     let d = match (x.dims(), w.dims(), b.dims()) {
         (&[n, i], &[wi, o], &[bo]) if wi == i && bo == o => Dims { r: 1, n, i, o },
-        (&[r, n, i], &[wr, wi, o], &[br, bo]) if wr == r && br == r && wi == i && bo == o => Dims { r, n, i, o },
-        (x, w, b) => return Err(msg(format!("dense: incompatible shapes x {x:?}, w {w:?}, b {b:?}"))),
+        (&[r, n, i], &[wr, wi, o], &[br, bo]) if wr == r && br == r && wi == i && bo == o => {
+            Dims { r, n, i, o }
+        }
+        (x, w, b) => {
+            return Err(msg(format!(
+                "dense: incompatible shapes x {x:?}, w {w:?}, b {b:?}"
+            )));
+        }
     };
     Ok(d)
 }
@@ -75,77 +83,192 @@ fn activation_grad(a: Activation, y: f32) -> f32 {
     }
 }
 
+/// Runs `$f::<O>` with the layer width `O` known at compile time for the small widths this tool
+/// meets (so the inner loops unroll), and `$f::<0>` (width read at run time) otherwise. Every
+/// instance does the same float operations in the same order.
+macro_rules! by_width {
+    ($o:expr, $f:ident($($a:expr),*)) => {
+        match $o {
+            1 => $f::<1>($($a),*),
+            2 => $f::<2>($($a),*),
+            3 => $f::<3>($($a),*),
+            4 => $f::<4>($($a),*),
+            5 => $f::<5>($($a),*),
+            6 => $f::<6>($($a),*),
+            7 => $f::<7>($($a),*),
+            8 => $f::<8>($($a),*),
+            _ => $f::<0>($($a),*),
+        }
+    };
+}
+
+/// Forward kernel: `out[r, n, :] = act(x[r, n, :] · w[r] + b[r])`, summing over inputs in order.
+fn dense_fwd<const O: usize>(
+    d: Dims,
+    act: Activation,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+) {
+    let o = if O == 0 { d.o } else { O };
+    for r in 0..d.r {
+        let w = &w[r * d.i * o..][..d.i * o];
+        let b = &b[r * o..][..o];
+        for n in 0..d.n {
+            let row = r * d.n + n;
+            let xr = &x[row * d.i..][..d.i];
+            let acc = &mut out[row * o..][..o];
+            for (ii, &xi) in xr.iter().enumerate() {
+                let wr = &w[ii * o..][..o];
+                for k in 0..o {
+                    acc[k] += xi * wr[k];
+                }
+            }
+            for k in 0..o {
+                acc[k] = activate(act, acc[k] + b[k]);
+            }
+        }
+    }
+}
+
+/// Backward kernel: from the output `y` and its gradient `g`, the gradients of `w`, `b` and (when
+/// `dx` is not empty) `x`, each summed over the batch rows in order.
+#[allow(clippy::too_many_arguments)]
+fn dense_bwd<const O: usize>(
+    d: Dims,
+    act: Activation,
+    x: &[f32],
+    w: &[f32],
+    y: &[f32],
+    g: &[f32],
+    dw: &mut [f32],
+    db: &mut [f32],
+    dx: &mut [f32],
+) {
+    let o = if O == 0 { d.o } else { O };
+    let mut dp_buf = [0f32; 8];
+    let mut dp_vec = Vec::new();
+    for r in 0..d.r {
+        let dwr = &mut dw[r * d.i * o..][..d.i * o];
+        let dbr = &mut db[r * o..][..o];
+        let wr = &w[r * d.i * o..][..d.i * o];
+        for n in 0..d.n {
+            let row = r * d.n + n;
+            let (yn, gn) = (&y[row * o..][..o], &g[row * o..][..o]);
+            let dp: &mut [f32] = if o <= 8 {
+                &mut dp_buf[..o]
+            } else {
+                dp_vec.resize(o, 0.0);
+                &mut dp_vec[..]
+            };
+            for k in 0..o {
+                dp[k] = gn[k] * activation_grad(act, yn[k]);
+            }
+            let xn = &x[row * d.i..][..d.i];
+            for (ii, &xi) in xn.iter().enumerate() {
+                let a = &mut dwr[ii * o..][..o];
+                for k in 0..o {
+                    a[k] += xi * dp[k];
+                }
+            }
+            for k in 0..o {
+                dbr[k] += dp[k];
+            }
+            if !dx.is_empty() {
+                for (ii, a) in dx[row * d.i..][..d.i].iter_mut().enumerate() {
+                    let wi = &wr[ii * o..][..o];
+                    let mut s = 0f32;
+                    for k in 0..o {
+                        s += wi[k] * dp[k];
+                    }
+                    *a = s;
+                }
+            }
+        }
+    }
+}
+
+/// Runs `f` on a tensor's float32 values without copying them.
+fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cpu(cpu) => Ok(f(slice(cpu, layout, "tensor")?)),
+        _ => Err(msg("the fused MLP ops run on the CPU".into())),
+    }
+}
+
 impl CustomOp3 for Dense {
     fn name(&self) -> &'static str {
         "keras-dense"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let d = dense_dims(l1.shape(), l2.shape(), l3.shape())?;
-        let (x, w, b) = (slice(s1, l1, "x")?, slice(s2, l2, "w")?, slice(s3, l3, "b")?);
+        let (x, w, b) = (
+            slice(s1, l1, "x")?,
+            slice(s2, l2, "w")?,
+            slice(s3, l3, "b")?,
+        );
         let mut out = vec![0f32; d.r * d.n * d.o];
-        for r in 0..d.r {
-            let w = &w[r * d.i * d.o..(r + 1) * d.i * d.o];
-            let b = &b[r * d.o..(r + 1) * d.o];
-            for n in 0..d.n {
-                let xr = &x[(r * d.n + n) * d.i..(r * d.n + n + 1) * d.i];
-                let acc = &mut out[(r * d.n + n) * d.o..(r * d.n + n + 1) * d.o];
-                for (i, &xi) in xr.iter().enumerate() {
-                    for (a, &wio) in acc.iter_mut().zip(&w[i * d.o..(i + 1) * d.o]) {
-                        *a += xi * wio;
-                    }
-                }
-                for (a, &bo) in acc.iter_mut().zip(b) {
-                    *a = activate(self.0, *a + bo);
-                }
-            }
-        }
-        let shape = if l1.shape().rank() == 2 { Shape::from((d.n, d.o)) } else { Shape::from((d.r, d.n, d.o)) };
+        by_width!(d.o, dense_fwd(d, self.0, x, w, b, &mut out));
+        let shape = if l1.shape().rank() == 2 {
+            Shape::from((d.n, d.o))
+        } else {
+            Shape::from((d.r, d.n, d.o))
+        };
         Ok((CpuStorage::F32(out), shape))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let d = dense_dims(x.shape(), w.shape(), b.shape())?;
-        let xs = x.flatten_all()?.to_vec1::<f32>()?;
-        let ws = w.flatten_all()?.to_vec1::<f32>()?;
-        let ys = res.flatten_all()?.to_vec1::<f32>()?;
-        let gs = grad.flatten_all()?.to_vec1::<f32>()?;
-        // The gradient at the pre-activation.
-        let dp: Vec<f32> = gs.iter().zip(&ys).map(|(&g, &y)| g * activation_grad(self.0, y)).collect();
         let mut dw = vec![0f32; d.r * d.i * d.o];
         let mut db = vec![0f32; d.r * d.o];
         let want_dx = x.track_op();
-        let mut dx = if want_dx { vec![0f32; d.r * d.n * d.i] } else { Vec::new() };
-        for r in 0..d.r {
-            let dwr = &mut dw[r * d.i * d.o..(r + 1) * d.i * d.o];
-            let dbr = &mut db[r * d.o..(r + 1) * d.o];
-            let wr = &ws[r * d.i * d.o..(r + 1) * d.i * d.o];
-            for n in 0..d.n {
-                let row = r * d.n + n;
-                let dpn = &dp[row * d.o..(row + 1) * d.o];
-                let xn = &xs[row * d.i..(row + 1) * d.i];
-                for (i, &xi) in xn.iter().enumerate() {
-                    for (a, &g) in dwr[i * d.o..(i + 1) * d.o].iter_mut().zip(dpn) {
-                        *a += xi * g;
-                    }
-                }
-                for (a, &g) in dbr.iter_mut().zip(dpn) {
-                    *a += g;
-                }
-                if want_dx {
-                    for (i, a) in dx[row * d.i..(row + 1) * d.i].iter_mut().enumerate() {
-                        let mut s = 0f32;
-                        for (&wio, &g) in wr[i * d.o..(i + 1) * d.o].iter().zip(dpn) {
-                            s += wio * g;
-                        }
-                        *a = s;
-                    }
-                }
-            }
-        }
+        let mut dx = if want_dx {
+            vec![0f32; d.r * d.n * d.i]
+        } else {
+            Vec::new()
+        };
+        let grad = grad.contiguous()?;
+        with_values(x, |xs| {
+            with_values(w, |ws| {
+                with_values(res, |ys| {
+                    with_values(&grad, |gs| {
+                        by_width!(
+                            d.o,
+                            dense_bwd(d, self.0, xs, ws, ys, gs, &mut dw, &mut db, &mut dx)
+                        )
+                    })
+                })
+            })
+        })????;
         let dev = Device::Cpu;
-        let dx = if want_dx { Some(Tensor::from_vec(dx, x.shape(), &dev)?) } else { None };
-        Ok((dx, Some(Tensor::from_vec(dw, w.shape(), &dev)?), Some(Tensor::from_vec(db, b.shape(), &dev)?)))
+        let dx = if want_dx {
+            Some(Tensor::from_vec(dx, x.shape(), &dev)?)
+        } else {
+            None
+        };
+        Ok((
+            dx,
+            Some(Tensor::from_vec(dw, w.shape(), &dev)?),
+            Some(Tensor::from_vec(db, b.shape(), &dev)?),
+        ))
     }
 }
 
@@ -160,12 +283,16 @@ pub struct SoftmaxXent;
 
 fn xent_dims(l: &Shape, t: &Shape) -> Result<(usize, usize, usize)> {
     if l != t {
-        return Err(msg(format!("softmax cross-entropy: logits {l:?} and targets {t:?} differ")));
+        return Err(msg(format!(
+            "softmax cross-entropy: logits {l:?} and targets {t:?} differ"
+        )));
     }
     match l.dims() {
         &[n, k] => Ok((1, n, k)),
         &[r, n, k] => Ok((r, n, k)),
-        other => Err(msg(format!("softmax cross-entropy: logits of shape {other:?}"))),
+        other => Err(msg(format!(
+            "softmax cross-entropy: logits of shape {other:?}"
+        ))),
     }
 }
 
@@ -180,7 +307,13 @@ impl CustomOp2 for SoftmaxXent {
         "keras-softmax-xent"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (r, n, k) = xent_dims(l1.shape(), l2.shape())?;
         let (l, t) = (slice(s1, l1, "logits")?, slice(s2, l2, "targets")?);
         let mut out = vec![0f32; r];
@@ -190,30 +323,52 @@ impl CustomOp2 for SoftmaxXent {
                 let lr = &l[row * k..(row + 1) * k];
                 let (mx, s) = row_stats(lr);
                 let log_s = s.ln();
-                total += t[row * k..(row + 1) * k].iter().zip(lr).map(|(&tk, &lk)| tk * (log_s - (lk - mx))).sum::<f32>();
+                total += t[row * k..(row + 1) * k]
+                    .iter()
+                    .zip(lr)
+                    .map(|(&tk, &lk)| tk * (log_s - (lk - mx)))
+                    .sum::<f32>();
             }
             *o = total / n as f32;
         }
         Ok((CpuStorage::F32(out), Shape::from(r)))
     }
 
-    fn bwd(&self, logits: &Tensor, targets: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        logits: &Tensor,
+        targets: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (r, n, k) = xent_dims(logits.shape(), targets.shape())?;
-        let l = logits.flatten_all()?.to_vec1::<f32>()?;
-        let t = targets.flatten_all()?.to_vec1::<f32>()?;
         let g = grad.flatten_all()?.to_vec1::<f32>()?;
         let mut dl = vec![0f32; r * n * k];
-        for m in 0..r {
-            let scale = g[m] * (1.0 / n as f32);
-            for row in m * n..(m + 1) * n {
-                let lr = &l[row * k..(row + 1) * k];
-                let (mx, s) = row_stats(lr);
-                for ((d, &lk), &tk) in dl[row * k..(row + 1) * k].iter_mut().zip(lr).zip(&t[row * k..(row + 1) * k]) {
-                    *d = ((lk - mx).exp() / s - tk) * scale;
-                }
+        with_values(logits, |l| {
+            with_values(targets, |t| xent_grad(r, n, k, l, t, &g, &mut dl))
+        })??;
+        Ok((
+            Some(Tensor::from_vec(dl, logits.shape(), &Device::Cpu)?),
+            None,
+        ))
+    }
+}
+
+/// `(softmax(l) - t) * g / n` per row, member by member.
+fn xent_grad(r: usize, n: usize, k: usize, l: &[f32], t: &[f32], g: &[f32], dl: &mut [f32]) {
+    for m in 0..r {
+        let scale = g[m] * (1.0 / n as f32);
+        for row in m * n..(m + 1) * n {
+            let lr = &l[row * k..(row + 1) * k];
+            let (mx, s) = row_stats(lr);
+            for ((d, &lk), &tk) in dl[row * k..(row + 1) * k]
+                .iter_mut()
+                .zip(lr)
+                .zip(&t[row * k..(row + 1) * k])
+            {
+                *d = ((lk - mx).exp() / s - tk) * scale;
             }
         }
-        Ok((Some(Tensor::from_vec(dl, logits.shape(), &Device::Cpu)?), None))
     }
 }
 

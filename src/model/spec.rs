@@ -43,7 +43,9 @@ impl Activation {
 impl std::str::FromStr for Activation {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Activation::from_keras(s).ok_or_else(|| format!("unknown activation '{s}' (relu, tanh, sigmoid, softmax, linear)"))
+        Activation::from_keras(s).ok_or_else(|| {
+            format!("unknown activation '{s}' (relu, tanh, sigmoid, softmax, linear)")
+        })
     }
 }
 
@@ -80,23 +82,40 @@ pub const MAX_PARAMS: usize = 1 << 26;
 
 /// The Keras auto-name of the `i`-th Dense layer: `dense`, `dense_1`, `dense_2`, ...
 pub fn dense_name(i: usize) -> String {
-    if i == 0 { "dense".to_string() } else { format!("dense_{i}") }
+    if i == 0 {
+        "dense".to_string()
+    } else {
+        format!("dense_{i}")
+    }
 }
 
 impl MlpSpec {
     /// A classifier: `input_dim -> hidden[i] (activations[i], he_uniform) -> n_classes (softmax,
     /// glorot_uniform)`, as the tutorial builds it. `activations` has one entry, applied to every hidden
     /// layer, or one per hidden layer.
-    pub fn classifier(input_dim: usize, hidden: &[usize], activations: &[Activation], n_classes: usize) -> Result<Self> {
+    pub fn classifier(
+        input_dim: usize,
+        hidden: &[usize],
+        activations: &[Activation],
+        n_classes: usize,
+    ) -> Result<Self> {
         if !hidden.is_empty() && activations.len() != 1 && activations.len() != hidden.len() {
             return Err(Error::invalid(
                 "--activation",
-                format!("give one activation or one per hidden layer ({}), got {}", hidden.len(), activations.len()),
+                format!(
+                    "give one activation or one per hidden layer ({}), got {}",
+                    hidden.len(),
+                    activations.len()
+                ),
             ));
         }
         let mut layers = Vec::with_capacity(hidden.len() + 1);
         for (i, &units) in hidden.iter().enumerate() {
-            let activation = activations.get(i).or(activations.first()).copied().unwrap_or(Activation::Relu);
+            let activation = activations
+                .get(i)
+                .or(activations.first())
+                .copied()
+                .unwrap_or(Activation::Relu);
             layers.push(DenseSpec {
                 name: dense_name(i),
                 units,
@@ -132,26 +151,51 @@ impl MlpSpec {
             return Err(Error::invalid("model", "has no Dense layers"));
         }
         if self.input_dim == 0 || self.input_dim > MAX_UNITS {
-            return Err(Error::invalid("model", format!("input width {} is outside 1..={MAX_UNITS}", self.input_dim)));
+            return Err(Error::invalid(
+                "model",
+                format!("input width {} is outside 1..={MAX_UNITS}", self.input_dim),
+            ));
         }
         for (i, l) in self.layers.iter().enumerate() {
             if l.units == 0 || l.units > MAX_UNITS {
-                return Err(Error::invalid("model", format!("layer '{}' has {} units, outside 1..={MAX_UNITS}", l.name, l.units)));
+                return Err(Error::invalid(
+                    "model",
+                    format!(
+                        "layer '{}' has {} units, outside 1..={MAX_UNITS}",
+                        l.name, l.units
+                    ),
+                ));
             }
-            if l.name.is_empty() || l.name.contains('/') || self.layers[..i].iter().any(|o| o.name == l.name) {
-                return Err(Error::invalid("model", format!("layer name '{}' is empty, holds '/', or is repeated", l.name)));
+            if l.name.is_empty()
+                || l.name.contains('/')
+                || self.layers[..i].iter().any(|o| o.name == l.name)
+            {
+                return Err(Error::invalid(
+                    "model",
+                    format!(
+                        "layer name '{}' is empty, holds '/', or is repeated",
+                        l.name
+                    ),
+                ));
             }
         }
         let total: usize = (0..self.layers.len()).map(|i| self.param_count(i)).sum();
         if total > MAX_PARAMS {
-            return Err(Error::invalid("model", format!("{total} parameters is more than this tool's limit of {MAX_PARAMS}")));
+            return Err(Error::invalid(
+                "model",
+                format!("{total} parameters is more than this tool's limit of {MAX_PARAMS}"),
+            ));
         }
         Ok(())
     }
 
     /// The input width of layer `i`.
     pub fn fan_in(&self, i: usize) -> usize {
-        if i == 0 { self.input_dim } else { self.layers[i - 1].units }
+        if i == 0 {
+            self.input_dim
+        } else {
+            self.layers[i - 1].units
+        }
     }
 
     /// The width of the model's output.
@@ -167,6 +211,9 @@ impl MlpSpec {
 
     /// A fresh layer name that no layer uses yet (`dense_N` for the smallest free N).
     pub fn fresh_name(&self) -> String {
-        (0..).map(dense_name).find(|n| self.layers.iter().all(|l| &l.name != n)).unwrap_or_default()
+        (0..)
+            .map(dense_name)
+            .find(|n| self.layers.iter().all(|l| &l.name != n))
+            .unwrap_or_default()
     }
 }

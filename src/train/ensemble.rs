@@ -4,13 +4,13 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::mlp::{bias_name, forward_logits, kernel_name, LayerWeights};
+use crate::model::mlp::{LayerWeights, bias_name, forward_logits, kernel_name};
 use crate::model::{Activation, Mlp, MlpSpec};
 use crate::rng::NumpyRandomState;
-use crate::train::fit::argmax;
 use crate::train::FitConfig;
+use crate::train::fit::argmax;
 use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{Optimizer, VarMap, SGD};
+use candle_nn::{Optimizer, SGD, VarMap};
 
 /// R models of one architecture, their parameters stacked in a `VarMap` under the same names as a
 /// single model's (`dense/kernel` is `[R, in, out]`).
@@ -32,21 +32,34 @@ impl Ensemble {
         let varmap = VarMap::new();
         let mut params = Vec::with_capacity(spec.layers.len());
         {
-            let mut data = varmap.data().lock().map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
+            let mut data = varmap
+                .data()
+                .lock()
+                .map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
             for (i, l) in spec.layers.iter().enumerate() {
                 let fan_in = spec.fan_in(i);
                 let mut k = Vec::with_capacity(r * fan_in * l.units);
                 let mut b = Vec::with_capacity(r * l.units);
                 for m in members {
-                    let w = m.get(i).ok_or_else(|| Error::Mismatch("a member has too few layers".into()))?;
+                    let w = m
+                        .get(i)
+                        .ok_or_else(|| Error::Mismatch("a member has too few layers".into()))?;
                     if w.kernel.len() != fan_in * l.units {
-                        return Err(Error::Mismatch(format!("a member's layer '{}' has the wrong shape", l.name)));
+                        return Err(Error::Mismatch(format!(
+                            "a member's layer '{}' has the wrong shape",
+                            l.name
+                        )));
                     }
                     k.extend_from_slice(&w.kernel);
                     match &w.bias {
                         Some(bv) if bv.len() == l.units => b.extend_from_slice(bv),
                         None if !l.use_bias => b.extend(std::iter::repeat_n(0f32, l.units)),
-                        _ => return Err(Error::Mismatch(format!("a member's layer '{}' bias does not fit", l.name))),
+                        _ => {
+                            return Err(Error::Mismatch(format!(
+                                "a member's layer '{}' bias does not fit",
+                                l.name
+                            )));
+                        }
                     }
                 }
                 let kv = Var::from_tensor(&Tensor::from_vec(k, (r, fan_in, l.units), &dev)?)?;
@@ -61,15 +74,27 @@ impl Ensemble {
                 params.push((kv, bt));
             }
         }
-        Ok(Self { spec: spec.clone(), varmap, params, members: r })
+        Ok(Self {
+            spec: spec.clone(),
+            varmap,
+            params,
+            members: r,
+        })
     }
 
     /// Stacks trained or fresh single models (all of one architecture).
     pub fn from_mlps(mlps: &[Mlp]) -> Result<Self> {
-        let first = mlps.first().ok_or_else(|| Error::invalid("ensemble", "needs at least one member"))?;
-        let weights = mlps.iter().map(|m| m.weights()).collect::<Result<Vec<_>>>()?;
+        let first = mlps
+            .first()
+            .ok_or_else(|| Error::invalid("ensemble", "needs at least one member"))?;
+        let weights = mlps
+            .iter()
+            .map(|m| m.weights())
+            .collect::<Result<Vec<_>>>()?;
         if mlps.iter().any(|m| m.spec() != first.spec()) {
-            return Err(Error::Mismatch("ensemble members differ in architecture".into()));
+            return Err(Error::Mismatch(
+                "ensemble members differ in architecture".into(),
+            ));
         }
         Self::new(first.spec(), &weights)
     }
@@ -86,7 +111,11 @@ impl Ensemble {
 
     /// The stacked variables of layers `frozen..`, selected by name: what SGD trains.
     pub fn trainable_vars(&self, frozen: usize) -> Result<Vec<Var>> {
-        let data = self.varmap.data().lock().map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Mismatch("variable map poisoned".into()))?;
         let mut vars = Vec::new();
         for l in self.spec.layers.iter().skip(frozen) {
             let mut names = vec![kernel_name(&l.name)];
@@ -94,7 +123,11 @@ impl Ensemble {
                 names.push(bias_name(&l.name));
             }
             for n in names {
-                vars.push(data.get(&n).cloned().ok_or_else(|| Error::Mismatch(format!("no variable '{n}'")))?);
+                vars.push(
+                    data.get(&n)
+                        .cloned()
+                        .ok_or_else(|| Error::Mismatch(format!("no variable '{n}'")))?,
+                );
             }
         }
         Ok(vars)
@@ -108,7 +141,11 @@ impl Ensemble {
             .zip(&self.params)
             .map(|(l, (k, b))| {
                 let kernel = k.get(m)?.flatten_all()?.to_vec1::<f32>()?;
-                let bias = if l.use_bias { Some(b.get(m)?.to_vec1::<f32>()?) } else { None };
+                let bias = if l.use_bias {
+                    Some(b.get(m)?.to_vec1::<f32>()?)
+                } else {
+                    None
+                };
                 Ok(LayerWeights { kernel, bias })
             })
             .collect()
@@ -123,12 +160,18 @@ impl Ensemble {
             xs.extend_from_slice(&x);
         }
         let t = Tensor::from_vec(xs, (self.members, n, data.n_features), &Device::Cpu)?;
-        let logits = forward_logits(&self.spec, &self.params, &t)?.flatten_all()?.to_vec1::<f32>()?;
+        let logits = forward_logits(&self.spec, &self.params, &t, 0)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         let k = self.spec.output_dim();
         Ok(logits
             .chunks(n * k)
             .map(|member| {
-                let hits = member.chunks(k).zip(&data.labels).filter(|(row, l)| argmax(row) == **l).count();
+                let hits = member
+                    .chunks(k)
+                    .zip(&data.labels)
+                    .filter(|(row, l)| argmax(row) == **l)
+                    .count();
                 hits as f32 / n as f32
             })
             .collect())
@@ -141,10 +184,16 @@ impl Ensemble {
 pub fn fit_ensemble(ens: &Ensemble, train: &Dataset, cfg: &FitConfig, seeds: &[u32]) -> Result<()> {
     let r = ens.len();
     if seeds.len() != r {
-        return Err(Error::invalid("ensemble", format!("{} seeds for {r} members", seeds.len())));
+        return Err(Error::invalid(
+            "ensemble",
+            format!("{} seeds for {r} members", seeds.len()),
+        ));
     }
     if ens.spec.layers.last().map(|l| l.activation) != Some(Activation::Softmax) {
-        return Err(Error::invalid("ensemble", "batched training needs a softmax output layer"));
+        return Err(Error::invalid(
+            "ensemble",
+            "batched training needs a softmax output layer",
+        ));
     }
     if cfg.frozen > ens.spec.layers.len() {
         return Err(Error::invalid("--freeze", "more than the model's layers"));
@@ -154,7 +203,9 @@ pub fn fit_ensemble(ens: &Ensemble, train: &Dataset, cfg: &FitConfig, seeds: &[u
     }
     let (d, k, n) = (train.n_features, ens.spec.output_dim(), train.len());
     if d != ens.spec.input_dim || train.n_classes > k {
-        return Err(Error::Mismatch("the data does not fit the ensemble's model".into()));
+        return Err(Error::Mismatch(
+            "the data does not fit the ensemble's model".into(),
+        ));
     }
     let x = train.features_f32();
     let mut sgd = SGD::new(ens.trainable_vars(cfg.frozen)?, f64::from(cfg.lr))?;
@@ -181,10 +232,13 @@ pub fn fit_ensemble(ens: &Ensemble, train: &Dataset, cfg: &FitConfig, seeds: &[u
             }
             let xb = Tensor::from_vec(xb, (r, b, d), &dev)?;
             let tb = Tensor::from_vec(tb, (r, b, k), &dev)?;
-            let logits = forward_logits(&ens.spec, &ens.params, &xb)?;
+            let logits = forward_logits(&ens.spec, &ens.params, &xb, cfg.frozen)?;
             let losses = crate::model::ops::softmax_xent(&logits, &tb)?;
             if let Some(&bad) = losses.to_vec1::<f32>()?.iter().find(|v| !v.is_finite()) {
-                return Err(Error::Diverged { epoch: epoch + 1, loss: bad });
+                return Err(Error::Diverged {
+                    epoch: epoch + 1,
+                    loss: bad,
+                });
             }
             sgd.backward_step(&losses)?;
             start = end;

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::{Activation, Mlp};
 use crate::rng::NumpyRandomState;
 use crate::train::History;
-use candle_core::{Device, Tensor, D};
+use candle_core::{D, Device, Tensor};
 use candle_nn::{Optimizer, SGD};
 
 /// How to train: Keras's `compile(optimizer=SGD(lr))` plus `fit(epochs, batch_size, shuffle)`, and
@@ -27,7 +27,14 @@ pub struct FitConfig {
 
 impl Default for FitConfig {
     fn default() -> Self {
-        Self { epochs: 100, batch_size: 32, lr: 0.01, shuffle: true, seed: 0, frozen: 0 }
+        Self {
+            epochs: 100,
+            batch_size: 32,
+            lr: 0.01,
+            shuffle: true,
+            seed: 0,
+            frozen: 0,
+        }
     }
 }
 
@@ -38,11 +45,17 @@ impl FitConfig {
             return Err(Error::invalid("--batch-size", "must be at least 1"));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::invalid("--lr", format!("must be a positive number, got {}", self.lr)));
+            return Err(Error::invalid(
+                "--lr",
+                format!("must be a positive number, got {}", self.lr),
+            ));
         }
         let n = mlp.spec().layers.len();
         if self.frozen > n {
-            return Err(Error::invalid("--freeze", format!("{} is more than the model's {n} Dense layers", self.frozen)));
+            return Err(Error::invalid(
+                "--freeze",
+                format!("{} is more than the model's {n} Dense layers", self.frozen),
+            ));
         }
         Ok(())
     }
@@ -85,7 +98,13 @@ impl Prepared {
         for (i, &l) in data.labels.iter().enumerate() {
             t[i * k + l] = 1.0;
         }
-        Ok(Self { x: data.features_f32(), t, labels: data.labels.clone(), d: data.n_features, k })
+        Ok(Self {
+            x: data.features_f32(),
+            t,
+            labels: data.labels.clone(),
+            d: data.n_features,
+            k,
+        })
     }
 
     fn batch(&self, rows: &[usize], dev: &Device) -> Result<(Tensor, Tensor)> {
@@ -95,14 +114,22 @@ impl Prepared {
             xb.extend_from_slice(&self.x[r * self.d..(r + 1) * self.d]);
             tb.extend_from_slice(&self.t[r * self.k..(r + 1) * self.k]);
         }
-        Ok((Tensor::from_vec(xb, (rows.len(), self.d), dev)?, Tensor::from_vec(tb, (rows.len(), self.k), dev)?))
+        Ok((
+            Tensor::from_vec(xb, (rows.len(), self.d), dev)?,
+            Tensor::from_vec(tb, (rows.len(), self.k), dev)?,
+        ))
     }
 }
 
 /// The mean categorical cross-entropy of a batch, as Keras computes it: from the logits when the
 /// output layer is softmax, else from the (normalised, clipped) outputs.
 fn batch_loss(mlp: &Mlp, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let last = mlp.spec().layers.last().map(|l| l.activation).unwrap_or(Activation::Linear);
+    let last = mlp
+        .spec()
+        .layers
+        .last()
+        .map(|l| l.activation)
+        .unwrap_or(Activation::Linear);
     if last == Activation::Softmax {
         return Ok(crate::model::ops::softmax_xent(logits, targets)?);
     }
@@ -129,7 +156,10 @@ pub fn argmax(row: &[f32]) -> usize {
 pub fn correct(logits: &Tensor, labels: &[usize]) -> Result<usize> {
     let k = logits.dim(D::Minus1)?;
     let v = logits.flatten_all()?.to_vec1::<f32>()?;
-    Ok(v.chunks(k).zip(labels).filter(|(row, l)| argmax(row) == **l).count())
+    Ok(v.chunks(k)
+        .zip(labels)
+        .filter(|(row, l)| argmax(row) == **l)
+        .count())
 }
 
 /// Keras's `Mean` metric: a float32 running total and count.
@@ -145,7 +175,11 @@ impl RunningMean {
         self.count += n as f32;
     }
     fn result(&self) -> f32 {
-        if self.count == 0.0 { 0.0 } else { self.total / self.count }
+        if self.count == 0.0 {
+            0.0
+        } else {
+            self.total / self.count
+        }
     }
 }
 
@@ -167,11 +201,14 @@ pub fn fit(mlp: &Mlp, train: &Dataset, val: Option<&Dataset>, cfg: &FitConfig) -
         let (mut loss, mut acc) = (RunningMean::default(), RunningMean::default());
         for rows in order.chunks(cfg.batch_size) {
             let (xb, tb) = data.batch(rows, mlp.device())?;
-            let logits = mlp.logits(&xb)?;
+            let logits = mlp.logits_frozen(&xb, cfg.frozen)?;
             let l = batch_loss(mlp, &logits, &tb)?;
             let lv = l.to_vec1::<f32>()?[0];
             if !lv.is_finite() {
-                return Err(Error::Diverged { epoch: epoch + 1, loss: lv });
+                return Err(Error::Diverged {
+                    epoch: epoch + 1,
+                    loss: lv,
+                });
             }
             let labels: Vec<usize> = rows.iter().map(|&r| data.labels[r]).collect();
             loss.add(lv * rows.len() as f32, rows.len());
@@ -197,9 +234,15 @@ fn score(mlp: &Mlp, data: &Prepared, batch_size: usize) -> Result<Score> {
         let logits = mlp.logits(&xb)?;
         let lv = batch_loss(mlp, &logits, &tb)?.to_vec1::<f32>()?[0];
         loss.add(lv * rows.len() as f32, rows.len());
-        acc.add(correct(&logits, &data.labels[rows[0]..rows[0] + rows.len()])? as f32, rows.len());
+        acc.add(
+            correct(&logits, &data.labels[rows[0]..rows[0] + rows.len()])? as f32,
+            rows.len(),
+        );
     }
-    Ok(Score { loss: loss.result(), accuracy: acc.result() })
+    Ok(Score {
+        loss: loss.result(),
+        accuracy: acc.result(),
+    })
 }
 
 /// `model.evaluate(x, y, batch_size)`: the loss and accuracy over `data` with the current weights.

@@ -5,5 +5,5 @@ pub mod ensemble;
 pub mod fit;
 pub mod history;
 
-pub use fit::{evaluate, fit, FitConfig, Score};
+pub use fit::{FitConfig, Score, evaluate, fit};
 pub use history::History;

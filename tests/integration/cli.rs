@@ -3,7 +3,11 @@
 use crate::common::*;
 
 fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -11,17 +15,48 @@ fn ok(out: &std::process::Output) -> String {
 fn train_prints_the_tutorial_line_and_saves_a_model_that_predicts() {
     let dir = tempdir();
     let d = dir.path();
-    let stdout = ok(&run(d, &["train", "--problem", "1", "--epochs", "30", "--seed", "2", "--out", "m.h5", "--history", "h.csv"]));
+    let stdout = ok(&run(
+        d,
+        &[
+            "train",
+            "--problem",
+            "1",
+            "--epochs",
+            "30",
+            "--seed",
+            "2",
+            "--out",
+            "m.h5",
+            "--history",
+            "h.csv",
+        ],
+    ));
     let line = stdout.lines().next().unwrap();
-    let re_ok = line.starts_with("Train: 0.") && line.contains(", Test: 0.") && line.len() == "Train: 0.916, Test: 0.920".len();
+    let re_ok = line.starts_with("Train: 0.")
+        && line.contains(", Test: 0.")
+        && line.len() == "Train: 0.916, Test: 0.920".len();
     assert!(re_ok, "{line}");
     let hist = std::fs::read_to_string(d.join("h.csv")).unwrap();
-    assert!(hist.starts_with("epoch,accuracy,loss,val_accuracy,val_loss\n0,"), "{hist}");
+    assert!(
+        hist.starts_with("epoch,accuracy,loss,val_accuracy,val_loss\n0,"),
+        "{hist}"
+    );
     assert_eq!(hist.lines().count(), 31);
     let summary = ok(&run(d, &["inspect", "m.h5"]));
-    assert!(summary.contains("dense_2 (Dense)") && summary.contains("Total params: 63"), "{summary}");
-    ok(&run(d, &["blobs", "--seed", "5", "--samples", "10", "--csv", "x.csv"]));
-    ok(&run(d, &["predict", "--model", "m.h5", "--input", "x.csv", "--label", "y", "--output", "p.csv"]));
+    assert!(
+        summary.contains("dense_2 (Dense)") && summary.contains("Total params: 63"),
+        "{summary}"
+    );
+    ok(&run(
+        d,
+        &["blobs", "--seed", "5", "--samples", "10", "--csv", "x.csv"],
+    ));
+    ok(&run(
+        d,
+        &[
+            "predict", "--model", "m.h5", "--input", "x.csv", "--label", "y", "--output", "p.csv",
+        ],
+    ));
     let p = std::fs::read_to_string(d.join("p.csv")).unwrap();
     assert!(p.starts_with("p0,p1,p2\n"));
     assert_eq!(p.lines().count(), 11);
@@ -30,7 +65,10 @@ fn train_prints_the_tutorial_line_and_saves_a_model_that_predicts() {
         assert!((s - 1.0).abs() < 1e-5, "{row}");
     }
     let ev = ok(&run(d, &["evaluate", "--model", "m.h5", "--data", "x.csv"]));
-    assert!(ev.starts_with("loss: ") && ev.contains("accuracy: "), "{ev}");
+    assert!(
+        ev.starts_with("loss: ") && ev.contains("accuracy: "),
+        "{ev}"
+    );
 }
 
 #[test]
@@ -38,13 +76,36 @@ fn errors_are_one_line_with_exit_codes() {
     let dir = tempdir();
     let d = dir.path();
     assert_fails(&run(d, &["inspect", "missing.h5"]), 3, &["missing.h5"]);
-    assert_fails(&run(d, &["train", "--problem", "1", "--batch-size", "0"]), 2, &["--batch-size"]);
-    assert_fails(&run(d, &["train", "--problem", "1", "--lr", "-1"]), 2, &["--lr"]);
-    assert_fails(&run(d, &["train", "--problem", "1", "--lr", "1e6", "--seed", "1"]), 4, &["diverged at epoch 1"]);
+    assert_fails(
+        &run(d, &["train", "--problem", "1", "--batch-size", "0"]),
+        2,
+        &["--batch-size"],
+    );
+    assert_fails(
+        &run(d, &["train", "--problem", "1", "--lr", "-1"]),
+        2,
+        &["--lr"],
+    );
+    assert_fails(
+        &run(
+            d,
+            &["train", "--problem", "1", "--lr", "1e6", "--seed", "1"],
+        ),
+        4,
+        &["diverged at epoch 1"],
+    );
     std::fs::write(d.join("bad.csv"), "x0,x1,y\n1,2,0\n1,nan,1\n").unwrap();
-    assert_fails(&run(d, &["train", "--train", "bad.csv"]), 3, &["bad.csv", "line 3"]);
+    assert_fails(
+        &run(d, &["train", "--train", "bad.csv"]),
+        3,
+        &["bad.csv", "line 3"],
+    );
     assert_fails(&run(d, &["train", "--hidden", "five"]), 2, &["--hidden"]);
-    assert_fails(&run(d, &["train", "--no-such-flag"]), 2, &["--no-such-flag"]);
+    assert_fails(
+        &run(d, &["train", "--no-such-flag"]),
+        2,
+        &["--no-such-flag"],
+    );
     assert_fails(&run(d, &["blobs", "--seed", "4294967296"]), 2, &["--seed"]);
 }
 
@@ -53,8 +114,28 @@ fn a_failed_save_leaves_the_old_file_alone() {
     let dir = tempdir();
     let d = dir.path();
     std::fs::write(d.join("m.h5"), b"old contents").unwrap();
-    assert_fails(&run(d, &["train", "--problem", "1", "--lr", "1e6", "--seed", "1", "--out", "m.h5"]), 4, &["diverged"]);
+    assert_fails(
+        &run(
+            d,
+            &[
+                "train",
+                "--problem",
+                "1",
+                "--lr",
+                "1e6",
+                "--seed",
+                "1",
+                "--out",
+                "m.h5",
+            ],
+        ),
+        4,
+        &["diverged"],
+    );
     assert_eq!(std::fs::read(d.join("m.h5")).unwrap(), b"old contents");
-    let leftovers: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }

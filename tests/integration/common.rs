@@ -7,7 +7,9 @@ use std::process::{Command, Output};
 
 /// `fixtures/<rel>` in the repository.
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
 }
 
 /// The case folders of a fixture group, sorted.
@@ -23,15 +25,26 @@ pub fn cases(group: &str) -> Vec<PathBuf> {
 }
 
 pub fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A CSV of numbers as (header, rows).
 pub fn read_csv_f64(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
-    let mut rdr = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut rdr =
+        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let header = rdr.headers().unwrap().iter().map(String::from).collect();
-    let rows = rdr.records().map(|r| r.unwrap().iter().map(|f| f.parse::<f64>().unwrap()).collect()).collect();
+    let rows = rdr
+        .records()
+        .map(|r| {
+            r.unwrap()
+                .iter()
+                .map(|f| f.parse::<f64>().unwrap())
+                .collect()
+        })
+        .collect();
     (header, rows)
 }
 
@@ -42,21 +55,44 @@ pub fn json_weights(v: &Value) -> Vec<LayerWeights> {
         .iter()
         .map(|layer| {
             let parts = layer.as_array().expect("[kernel, bias]");
-            let kernel = parts[0].as_array().unwrap().iter().flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32)).collect();
-            let bias = parts.get(1).map(|b| b.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect());
+            let kernel = parts[0]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|row| {
+                    row.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_f64().unwrap() as f32)
+                })
+                .collect();
+            let bias = parts.get(1).map(|b| {
+                b.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+                    .collect()
+            });
             LayerWeights { kernel, bias }
         })
         .collect()
 }
 
 pub fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array().expect("list").iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .expect("list")
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 /// Largest absolute difference between two equally long float lists.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Largest difference between two sets of layer weights.
@@ -92,7 +128,11 @@ pub fn assert_fails(out: &Output, code: i32, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "exit code; stderr: {err}");
     assert!(!err.contains("panicked"), "panic: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
     assert!(err.starts_with("error: "), "error form: {err}");
     for n in needles {
         assert!(err.contains(n), "stderr lacks '{n}': {err}");

@@ -1,8 +1,8 @@
 //! The CSV loader: label columns, class mapping, and one clear error per kind of bad file.
 
 use crate::common::*;
-use keras_transfer::data::csv::{read_features, read_labelled, LabelSpec};
 use keras_transfer::Error;
+use keras_transfer::data::csv::{LabelSpec, read_features, read_labelled};
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -13,8 +13,19 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
 #[test]
 fn labels_by_name_and_sorted_classes() {
     let dir = tempdir();
-    let p = write(dir.path(), "d.csv", "a,species,b\n1.5,versicolor,2\n-3,setosa,4e2\n0,virginica,0.25\n7,setosa,8\n");
-    let d = read_labelled(&p, &LabelSpec { column: Some("species"), classes: None }).unwrap();
+    let p = write(
+        dir.path(),
+        "d.csv",
+        "a,species,b\n1.5,versicolor,2\n-3,setosa,4e2\n0,virginica,0.25\n7,setosa,8\n",
+    );
+    let d = read_labelled(
+        &p,
+        &LabelSpec {
+            column: Some("species"),
+            classes: None,
+        },
+    )
+    .unwrap();
     assert_eq!(d.class_names, vec!["setosa", "versicolor", "virginica"]);
     assert_eq!(d.labels, vec![1, 0, 2, 0]);
     assert_eq!(d.n_features, 2);
@@ -35,23 +46,53 @@ fn every_bad_csv_has_its_message() {
     let dir = tempdir();
     let cases: &[(&str, &str, Option<&str>, &str)] = &[
         ("ragged.csv", "x0,x1,y\n1,2,0\n3,0\n", None, "ragged row"),
-        ("text.csv", "x0,x1,y\n1,abc,0\n", None, "'abc' is not a number"),
+        (
+            "text.csv",
+            "x0,x1,y\n1,abc,0\n",
+            None,
+            "'abc' is not a number",
+        ),
         ("nan.csv", "x0,x1,y\n1,NaN,0\n", None, "not a finite number"),
         ("inf.csv", "x0,x1,y\n1,inf,0\n", None, "not a finite number"),
-        ("huge.csv", "x0,x1,y\n1,1e999,0\n", None, "not a finite number"),
+        (
+            "huge.csv",
+            "x0,x1,y\n1,1e999,0\n",
+            None,
+            "not a finite number",
+        ),
         ("empty.csv", "", None, "empty"),
         ("header_only.csv", "x0,x1,y\n", None, "no data rows"),
-        ("nolabel.csv", "x0,x1,y\n1,2,0\n", Some("class"), "no label column 'class'"),
-        ("onlylabel.csv", "y\n0\n", None, "at least one feature column"),
+        (
+            "nolabel.csv",
+            "x0,x1,y\n1,2,0\n",
+            Some("class"),
+            "no label column 'class'",
+        ),
+        (
+            "onlylabel.csv",
+            "y\n0\n",
+            None,
+            "at least one feature column",
+        ),
         ("emptylabel.csv", "x0,y\n1,\n", None, "empty label"),
     ];
     for (name, text, label, needle) in cases {
         let p = write(dir.path(), name, text);
-        let e = read_labelled(&p, &LabelSpec { column: *label, classes: None }).unwrap_err();
+        let e = read_labelled(
+            &p,
+            &LabelSpec {
+                column: *label,
+                classes: None,
+            },
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Csv { .. }), "{name}: {e}");
         let msg = e.to_string();
         assert!(msg.contains(needle), "{name}: {msg}");
-        assert!(msg.contains(name), "{name}: the message names the file: {msg}");
+        assert!(
+            msg.contains(name),
+            "{name}: the message names the file: {msg}"
+        );
         assert_eq!(msg.lines().count(), 1, "{msg}");
     }
     let missing = read_labelled(&dir.path().join("absent.csv"), &LabelSpec::default()).unwrap_err();
@@ -63,10 +104,24 @@ fn unknown_labels_and_wrong_widths_are_named() {
     let dir = tempdir();
     let p = write(dir.path(), "d.csv", "x0,x1,y\n1,2,0\n3,4,5\n");
     let classes = vec!["0".to_string(), "1".to_string(), "2".to_string()];
-    let e = read_labelled(&p, &LabelSpec { column: None, classes: Some(&classes) }).unwrap_err();
-    assert!(e.to_string().contains("label '5' is not among the known classes"), "{e}");
+    let e = read_labelled(
+        &p,
+        &LabelSpec {
+            column: None,
+            classes: Some(&classes),
+        },
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("label '5' is not among the known classes"),
+        "{e}"
+    );
     let e = read_features(&p, 2, None).unwrap_err();
-    assert!(e.to_string().contains("3 feature columns") && e.to_string().contains("--label"), "{e}");
+    assert!(
+        e.to_string().contains("3 feature columns") && e.to_string().contains("--label"),
+        "{e}"
+    );
     let (x, rows) = read_features(&p, 2, Some("y")).unwrap();
     assert_eq!((x, rows), (vec![1.0, 2.0, 3.0, 4.0], 2));
 }

@@ -2,10 +2,10 @@
 //! round-trip, and every kind of bad file gets a clear error (fixtures/keras_h5_bad and made here).
 
 use crate::common::*;
-use keras_transfer::checkpoint::{convert, load_model};
-use keras_transfer::keras::{load_h5, save_h5, Format};
-use keras_transfer::model::{Activation, Mlp, MlpSpec};
 use keras_transfer::Error;
+use keras_transfer::checkpoint::{convert, load_model};
+use keras_transfer::keras::{Format, load_h5, save_h5};
+use keras_transfer::model::{Activation, Mlp, MlpSpec};
 use std::path::Path;
 
 /// Keras's float32 kernels and ours sum in different orders; predictions agree to this.
@@ -16,10 +16,18 @@ fn keras_made_files_predict_as_keras_did() {
     for case in cases("keras_h5") {
         let m = load_h5(&case.join("model.h5")).unwrap_or_else(|e| panic!("{e}"));
         let meta = read_json(&case.join("meta.json"));
-        assert_eq!(m.spec.input_dim as u64, meta["input_dim"].as_u64().unwrap(), "{}", case.display());
+        assert_eq!(
+            m.spec.input_dim as u64,
+            meta["input_dim"].as_u64().unwrap(),
+            "{}",
+            case.display()
+        );
         for (l, want) in m.spec.layers.iter().zip(meta["layers"].as_array().unwrap()) {
             assert_eq!(l.units as u64, want["units"].as_u64().unwrap());
-            assert_eq!(l.activation.keras_name(), want["activation"].as_str().unwrap());
+            assert_eq!(
+                l.activation.keras_name(),
+                want["activation"].as_str().unwrap()
+            );
             assert_eq!(l.use_bias, want["use_bias"].as_bool().unwrap());
         }
         let (_, inputs) = read_csv_f64(&case.join("inputs.csv"));
@@ -28,14 +36,29 @@ fn keras_made_files_predict_as_keras_did() {
         let got = m.to_mlp().unwrap().predict(&x).unwrap();
         let want: Vec<f32> = preds.concat().iter().map(|&v| v as f32).collect();
         let d = max_abs_diff(&got, &want);
-        assert!(d <= TOL_PREDICT, "{}: predictions differ from Keras by {d}", case.display());
+        assert!(
+            d <= TOL_PREDICT,
+            "{}: predictions differ from Keras by {d}",
+            case.display()
+        );
         let keras3 = meta["producer"].as_str().unwrap().starts_with("keras 3");
-        assert_eq!(m.format == Format::Keras3, keras3, "{}: dialect", case.display());
+        assert_eq!(
+            m.format == Format::Keras3,
+            keras3,
+            "{}: dialect",
+            case.display()
+        );
     }
 }
 
 fn odd_model(seed: u32) -> Mlp {
-    let mut spec = MlpSpec::classifier(4, &[6, 4, 3], &[Activation::Tanh, Activation::Sigmoid, Activation::Relu], 2).unwrap();
+    let mut spec = MlpSpec::classifier(
+        4,
+        &[6, 4, 3],
+        &[Activation::Tanh, Activation::Sigmoid, Activation::Relu],
+        2,
+    )
+    .unwrap();
     spec.layers[1].use_bias = false;
     Mlp::new(spec, seed).unwrap()
 }
@@ -72,7 +95,9 @@ fn h5_safetensors_h5_gives_the_same_model() {
 }
 
 fn load_err(path: &Path) -> Error {
-    load_model(path).err().unwrap_or_else(|| panic!("{} loaded", path.display()))
+    load_model(path)
+        .err()
+        .unwrap_or_else(|| panic!("{} loaded", path.display()))
 }
 
 #[test]
@@ -98,9 +123,17 @@ fn missing_empty_text_and_directory_are_clear_errors() {
     std::fs::write(p.join("empty.h5"), b"").unwrap();
     assert!(load_err(&p.join("empty.h5")).to_string().contains("empty"));
     std::fs::write(p.join("text.h5"), b"hello, I am not HDF5\n").unwrap();
-    assert!(load_err(&p.join("text.h5")).to_string().contains("not an HDF5 file"));
+    assert!(
+        load_err(&p.join("text.h5"))
+            .to_string()
+            .contains("not an HDF5 file")
+    );
     std::fs::create_dir(p.join("dir.h5")).unwrap();
-    assert!(load_err(&p.join("dir.h5")).to_string().contains("directory"));
+    assert!(
+        load_err(&p.join("dir.h5"))
+            .to_string()
+            .contains("directory")
+    );
 }
 
 #[test]
@@ -108,7 +141,10 @@ fn truncated_files_are_errors_not_crashes() {
     let dir = tempdir();
     let bytes = std::fs::read(fixture("keras_h5/k3_tutorial/model.h5")).unwrap();
     let path = dir.path().join("t.h5");
-    for len in (0..bytes.len()).step_by(bytes.len() / 40 + 1).chain([bytes.len() - 1]) {
+    for len in (0..bytes.len())
+        .step_by(bytes.len() / 40 + 1)
+        .chain([bytes.len() - 1])
+    {
         std::fs::write(&path, &bytes[..len]).unwrap();
         match load_model(&path) {
             Err(e) => assert!(e.to_string().contains("t.h5"), "len {len}: {e}"),
@@ -134,41 +170,78 @@ fn hdf5_without_a_model_is_not_a_keras_model() {
 fn with_config(src: &Path, dst: &Path, edit: impl Fn(&str) -> String) {
     std::fs::copy(src, dst).unwrap();
     let f = hdf5::File::with_options()
-        .with_fapl(|p| p.fclose_degree(hdf5::file::FileCloseDegree::Strong).file_locking(false))
+        .with_fapl(|p| {
+            p.fclose_degree(hdf5::file::FileCloseDegree::Strong)
+                .file_locking(false)
+        })
         .open_rw(dst)
         .unwrap();
     let m = load_h5(src).unwrap();
     let cfg = keras_transfer::keras::config::model_config(&m.spec, m.format).to_string();
     f.delete_attr("model_config").unwrap();
     let v: hdf5::types::VarLenUnicode = edit(&cfg).parse().unwrap();
-    f.new_attr::<hdf5::types::VarLenUnicode>().create("model_config").unwrap().write_scalar(&v).unwrap();
+    f.new_attr::<hdf5::types::VarLenUnicode>()
+        .create("model_config")
+        .unwrap()
+        .write_scalar(&v)
+        .unwrap();
 }
 
 #[test]
 fn weights_contradicting_the_config_are_shape_mismatches() {
     let dir = tempdir();
     let src = dir.path().join("ok.h5");
-    save_h5(&src, &Mlp::new(MlpSpec::tutorial(), 1).unwrap(), Format::Keras3, 0.01).unwrap();
+    save_h5(
+        &src,
+        &Mlp::new(MlpSpec::tutorial(), 1).unwrap(),
+        Format::Keras3,
+        0.01,
+    )
+    .unwrap();
     let bad = dir.path().join("bad.h5");
     with_config(&src, &bad, |c| c.replacen("\"units\":5", "\"units\":7", 1));
     let e = load_err(&bad);
     assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
-    assert!(e.to_string().contains("[2, 7]") && e.to_string().contains("[2, 5]"), "{e}");
+    assert!(
+        e.to_string().contains("[2, 7]") && e.to_string().contains("[2, 5]"),
+        "{e}"
+    );
 }
 
 #[test]
 fn broken_configs_are_clear_errors() {
     let dir = tempdir();
     let src = dir.path().join("ok.h5");
-    save_h5(&src, &Mlp::new(MlpSpec::tutorial(), 1).unwrap(), Format::Universal, 0.01).unwrap();
+    save_h5(
+        &src,
+        &Mlp::new(MlpSpec::tutorial(), 1).unwrap(),
+        Format::Universal,
+        0.01,
+    )
+    .unwrap();
     let bad = dir.path().join("bad.h5");
     for (edit, needle) in [
-        (Box::new(|_: &str| "{not json".to_string()) as Box<dyn Fn(&str) -> String>, "not JSON"),
+        (
+            Box::new(|_: &str| "{not json".to_string()) as Box<dyn Fn(&str) -> String>,
+            "not JSON",
+        ),
         (Box::new(|_: &str| String::new()), "not JSON"),
-        (Box::new(|c: &str| c.replace("\"Dense\"", "\"LSTM\"")), "LSTM"),
-        (Box::new(|c: &str| c.replacen("\"units\":5", "\"units\":-5", 1)), "units"),
-        (Box::new(|c: &str| c.replacen("\"units\":5", "\"units\":99999999999", 1)), "units"),
-        (Box::new(|c: &str| c.replace("\"relu\"", "\"gelu\"")), "gelu"),
+        (
+            Box::new(|c: &str| c.replace("\"Dense\"", "\"LSTM\"")),
+            "LSTM",
+        ),
+        (
+            Box::new(|c: &str| c.replacen("\"units\":5", "\"units\":-5", 1)),
+            "units",
+        ),
+        (
+            Box::new(|c: &str| c.replacen("\"units\":5", "\"units\":99999999999", 1)),
+            "units",
+        ),
+        (
+            Box::new(|c: &str| c.replace("\"relu\"", "\"gelu\"")),
+            "gelu",
+        ),
     ] {
         with_config(&src, &bad, edit);
         let e = load_err(&bad);

@@ -9,5 +9,4 @@ mod csv_input;
 mod keras_h5;
 mod study;
 
-
 mod training;

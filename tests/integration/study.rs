@@ -2,50 +2,122 @@
 //! comparison (seeded, thread-count independent), and the one-command tutorial run.
 
 use crate::common::*;
-use keras_transfer::data::{make_blobs, BlobsParams, Dataset};
-use keras_transfer::experiment::compare::{compare, Arm, CompareConfig};
-use keras_transfer::experiment::finetune::{adapt, Transfer};
-use keras_transfer::keras::{load_h5, KerasModel};
-use keras_transfer::train::FitConfig;
 use keras_transfer::Error;
+use keras_transfer::data::{BlobsParams, Dataset, make_blobs};
+use keras_transfer::experiment::compare::{Arm, CompareConfig, compare};
+use keras_transfer::experiment::finetune::{Transfer, adapt};
+use keras_transfer::keras::{KerasModel, load_h5};
+use keras_transfer::train::FitConfig;
 
 fn keras_model() -> KerasModel {
     load_h5(&fixture("keras_h5/k3_tutorial/model.h5")).unwrap()
 }
 
 fn problem(seed: u32) -> (Dataset, Dataset) {
-    make_blobs(&BlobsParams::tutorial(seed)).unwrap().data.split_at(500).unwrap()
+    make_blobs(&BlobsParams::tutorial(seed))
+        .unwrap()
+        .data
+        .split_at(500)
+        .unwrap()
 }
 
 #[test]
 fn adapt_keeps_reinits_and_inserts_layers() {
     let base = keras_model();
-    let kept = adapt(&base, &Transfer { freeze: 1, ..Transfer::default() }, 2, 3, 0).unwrap();
+    let kept = adapt(
+        &base,
+        &Transfer {
+            freeze: 1,
+            ..Transfer::default()
+        },
+        2,
+        3,
+        0,
+    )
+    .unwrap();
     assert_eq!(kept.weights().unwrap(), base.weights);
-    assert_eq!(kept.spec().layers.iter().map(|l| l.trainable).collect::<Vec<_>>(), vec![false, true, true]);
+    assert_eq!(
+        kept.spec()
+            .layers
+            .iter()
+            .map(|l| l.trainable)
+            .collect::<Vec<_>>(),
+        vec![false, true, true]
+    );
 
-    let re = adapt(&base, &Transfer { freeze: 1, reinit: vec![2, 3], ..Transfer::default() }, 2, 3, 4).unwrap();
+    let re = adapt(
+        &base,
+        &Transfer {
+            freeze: 1,
+            reinit: vec![2, 3],
+            ..Transfer::default()
+        },
+        2,
+        3,
+        4,
+    )
+    .unwrap();
     let w = re.weights().unwrap();
     assert_eq!(w[0], base.weights[0]);
     assert_ne!(w[1].kernel, base.weights[1].kernel);
     assert_ne!(w[2].kernel, base.weights[2].kernel);
-    assert!(w[1].bias.as_ref().unwrap().iter().all(|&b| b == 0.0), "re-initialised biases start at zero");
+    assert!(
+        w[1].bias.as_ref().unwrap().iter().all(|&b| b == 0.0),
+        "re-initialised biases start at zero"
+    );
 
-    let added = adapt(&base, &Transfer { freeze: 2, add_hidden: Some(5), ..Transfer::default() }, 2, 3, 4).unwrap();
+    let added = adapt(
+        &base,
+        &Transfer {
+            freeze: 2,
+            add_hidden: Some(5),
+            ..Transfer::default()
+        },
+        2,
+        3,
+        4,
+    )
+    .unwrap();
     let spec = added.spec();
     assert_eq!(spec.layers.len(), 4);
     assert_eq!(spec.layers[2].units, 5);
-    let names: std::collections::HashSet<&str> = spec.layers.iter().map(|l| l.name.as_str()).collect();
+    let names: std::collections::HashSet<&str> =
+        spec.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names.len(), 4, "unique names");
     let aw = added.weights().unwrap();
     assert_eq!(aw[0], base.weights[0]);
     assert_eq!(aw[1], base.weights[1]);
-    assert_eq!(aw[3], base.weights[2], "the output layer still reads 5 values, so it is kept");
+    assert_eq!(
+        aw[3], base.weights[2],
+        "the output layer still reads 5 values, so it is kept"
+    );
 
-    let wider = adapt(&base, &Transfer { freeze: 2, add_hidden: Some(8), ..Transfer::default() }, 2, 3, 4).unwrap();
+    let wider = adapt(
+        &base,
+        &Transfer {
+            freeze: 2,
+            add_hidden: Some(8),
+            ..Transfer::default()
+        },
+        2,
+        3,
+        4,
+    )
+    .unwrap();
     assert_eq!(wider.spec().fan_in(3), 8);
 
-    let head = adapt(&base, &Transfer { freeze: 2, new_head: true, ..Transfer::default() }, 2, 4, 4).unwrap();
+    let head = adapt(
+        &base,
+        &Transfer {
+            freeze: 2,
+            new_head: true,
+            ..Transfer::default()
+        },
+        2,
+        4,
+        4,
+    )
+    .unwrap();
     assert_eq!(head.spec().output_dim(), 4);
 }
 
@@ -53,18 +125,65 @@ fn adapt_keeps_reinits_and_inserts_layers() {
 fn adapt_refuses_what_cannot_work() {
     let base = keras_model();
     let cases: Vec<(Transfer, usize, usize, &str)> = vec![
-        (Transfer { freeze: 4, ..Transfer::default() }, 2, 3, "--freeze"),
-        (Transfer { reinit: vec![4], ..Transfer::default() }, 2, 3, "--reinit"),
-        (Transfer { reinit: vec![0], ..Transfer::default() }, 2, 3, "--reinit"),
-        (Transfer { freeze: 2, reinit: vec![1], ..Transfer::default() }, 2, 3, "frozen"),
-        (Transfer { freeze: 3, add_hidden: Some(5), ..Transfer::default() }, 2, 3, "--add-hidden"),
+        (
+            Transfer {
+                freeze: 4,
+                ..Transfer::default()
+            },
+            2,
+            3,
+            "--freeze",
+        ),
+        (
+            Transfer {
+                reinit: vec![4],
+                ..Transfer::default()
+            },
+            2,
+            3,
+            "--reinit",
+        ),
+        (
+            Transfer {
+                reinit: vec![0],
+                ..Transfer::default()
+            },
+            2,
+            3,
+            "--reinit",
+        ),
+        (
+            Transfer {
+                freeze: 2,
+                reinit: vec![1],
+                ..Transfer::default()
+            },
+            2,
+            3,
+            "frozen",
+        ),
+        (
+            Transfer {
+                freeze: 3,
+                add_hidden: Some(5),
+                ..Transfer::default()
+            },
+            2,
+            3,
+            "--add-hidden",
+        ),
         (Transfer::default(), 3, 3, "3 features"),
         (Transfer::default(), 2, 4, "--new-head"),
     ];
     for (t, inputs, classes, needle) in cases {
-        let e = adapt(&base, &t, inputs, classes, 0).err().unwrap_or_else(|| panic!("{t:?} was accepted"));
+        let e = adapt(&base, &t, inputs, classes, 0)
+            .err()
+            .unwrap_or_else(|| panic!("{t:?} was accepted"));
         assert!(e.to_string().contains(needle), "{t:?}: {e}");
-        assert!(matches!(e, Error::Invalid { .. } | Error::Mismatch(_)), "{e}");
+        assert!(
+            matches!(e, Error::Invalid { .. } | Error::Mismatch(_)),
+            "{e}"
+        );
     }
 }
 
@@ -72,16 +191,33 @@ fn adapt_refuses_what_cannot_work() {
 fn compare_is_reproducible_whatever_the_thread_count() {
     let base = keras_model();
     let (train, test) = problem(2);
-    let arms = vec![Arm::Standalone, Arm::Transfer(Transfer { freeze: 1, ..Transfer::default() })];
+    let arms = vec![
+        Arm::Standalone,
+        Arm::Transfer(Transfer {
+            freeze: 1,
+            ..Transfer::default()
+        }),
+    ];
     let run = |threads| {
-        let cfg = CompareConfig { repeats: 3, fit: FitConfig { epochs: 4, ..FitConfig::default() }, seed: 11, threads };
+        let cfg = CompareConfig {
+            repeats: 3,
+            fit: FitConfig {
+                epochs: 4,
+                ..FitConfig::default()
+            },
+            seed: 11,
+            threads,
+        };
         compare(&base, &arms, &train, &test, &cfg, &|| {}).unwrap()
     };
     let one = run(1);
     assert_eq!(one, run(2));
     assert_eq!(one, run(3));
     assert_eq!(one.len(), 2);
-    assert!(one.iter().all(|a| a.scores.len() == 3 && a.scores.iter().all(|s| (0.0..=1.0).contains(s))));
+    assert!(
+        one.iter()
+            .all(|a| a.scores.len() == 3 && a.scores.iter().all(|s| (0.0..=1.0).contains(s)))
+    );
 }
 
 #[test]
@@ -89,35 +225,95 @@ fn compare_cli_prints_the_tutorial_lines_and_writes_json_and_plot() {
     let dir = tempdir();
     let d = dir.path();
     let model = fixture("keras_h5/k3_tutorial/model.h5");
-    let out = run(d, &["compare", "--from", model.to_str().unwrap(), "--problem", "2", "--repeats", "3", "--epochs", "3",
-        "--json", "s.json", "--plot", "box.png"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        d,
+        &[
+            "compare",
+            "--from",
+            model.to_str().unwrap(),
+            "--problem",
+            "2",
+            "--repeats",
+            "3",
+            "--epochs",
+            "3",
+            "--json",
+            "s.json",
+            "--plot",
+            "box.png",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    for (i, title) in ["Standalone", "Transfer (fixed=0)", "Transfer (fixed=1)", "Transfer (fixed=2)"].iter().enumerate() {
+    for (i, title) in [
+        "Standalone",
+        "Transfer (fixed=0)",
+        "Transfer (fixed=1)",
+        "Transfer (fixed=2)",
+    ]
+    .iter()
+    .enumerate()
+    {
         let l = lines[i];
         assert!(l.starts_with(title), "{l}");
         let rest = &l[title.len()..];
-        assert!(rest.len() == " 0.787 (0.101)".len() && rest.starts_with(" 0.") && rest.ends_with(')'), "{l}");
+        assert!(
+            rest.len() == " 0.787 (0.101)".len() && rest.starts_with(" 0.") && rest.ends_with(')'),
+            "{l}"
+        );
     }
     assert!(text.contains("vs Standalone: "), "{text}");
     let json = read_json(&d.join("s.json"));
     assert_eq!(json["arms"].as_array().unwrap().len(), 4);
     assert_eq!(json["arms"][0]["scores"].as_array().unwrap().len(), 3);
     assert_eq!(json["tests"].as_array().unwrap().len(), 3);
-    assert!(std::fs::read(d.join("box.png")).unwrap().starts_with(b"\x89PNG"));
+    assert!(
+        std::fs::read(d.join("box.png"))
+            .unwrap()
+            .starts_with(b"\x89PNG")
+    );
 }
 
 #[test]
 fn the_tutorial_writes_every_figure_table_and_model() {
     let dir = tempdir();
     let d = dir.path();
-    let out = run(d, &["tutorial", "--out-dir", "study", "--repeats", "2", "--epochs", "3"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        d,
+        &[
+            "tutorial",
+            "--out-dir",
+            "study",
+            "--repeats",
+            "2",
+            "--epochs",
+            "3",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = d.join("study");
-    for f in ["problems.png", "problem1_curves.png", "problem2_standalone_curves.png", "problem2_transfer_curves.png",
-        "comparison_box.png", "reverse_box.png", "extensions_box.png"] {
-        assert!(std::fs::read(s.join(f)).unwrap().starts_with(b"\x89PNG"), "{f}");
+    for f in [
+        "problems.png",
+        "problem1_curves.png",
+        "problem2_standalone_curves.png",
+        "problem2_transfer_curves.png",
+        "comparison_box.png",
+        "reverse_box.png",
+        "extensions_box.png",
+    ] {
+        assert!(
+            std::fs::read(s.join(f)).unwrap().starts_with(b"\x89PNG"),
+            "{f}"
+        );
     }
     for f in ["comparison.json", "reverse.json", "extensions.json"] {
         read_json(&s.join(f));
@@ -125,7 +321,14 @@ fn the_tutorial_writes_every_figure_table_and_model() {
     load_h5(&s.join("model.h5")).unwrap();
     load_h5(&s.join("model_problem2.h5")).unwrap();
     let report = std::fs::read_to_string(s.join("report.md")).unwrap();
-    for needle in ["![Comparison](comparison_box.png)", "| Standalone |", "0.787 (0.101)", "+hidden(5)", "reinit=2,3", "Reverse"] {
+    for needle in [
+        "![Comparison](comparison_box.png)",
+        "| Standalone |",
+        "0.787 (0.101)",
+        "+hidden(5)",
+        "reinit=2,3",
+        "Reverse",
+    ] {
         assert!(report.contains(needle), "report lacks {needle}");
     }
 }
@@ -133,19 +336,45 @@ fn the_tutorial_writes_every_figure_table_and_model() {
 #[test]
 fn the_batched_ensemble_gives_each_member_the_bits_of_a_lone_fit() {
     use keras_transfer::model::{Mlp, MlpSpec};
-    use keras_transfer::train::ensemble::{fit_ensemble, Ensemble};
+    use keras_transfer::train::ensemble::{Ensemble, fit_ensemble};
     let (train, test) = problem(2);
     let seeds = [3u32, 17, 99];
     for frozen in [0, 1] {
-        let cfg = FitConfig { epochs: 7, frozen, ..FitConfig::default() };
-        let mlps: Vec<Mlp> = seeds.iter().map(|&s| Mlp::new(MlpSpec::tutorial(), s).unwrap()).collect();
+        let cfg = FitConfig {
+            epochs: 7,
+            frozen,
+            ..FitConfig::default()
+        };
+        let mlps: Vec<Mlp> = seeds
+            .iter()
+            .map(|&s| Mlp::new(MlpSpec::tutorial(), s).unwrap())
+            .collect();
         let ens = Ensemble::from_mlps(&mlps).unwrap();
         fit_ensemble(&ens, &train, &cfg, &seeds).unwrap();
         let acc = ens.accuracy(&test).unwrap();
         for (m, (mlp, &s)) in mlps.iter().zip(&seeds).enumerate() {
-            keras_transfer::train::fit(mlp, &train, None, &FitConfig { seed: s, ..cfg.clone() }).unwrap();
-            assert_eq!(ens.member_weights(m).unwrap(), mlp.weights().unwrap(), "member {m}, frozen {frozen}");
-            assert_eq!(acc[m].to_bits(), keras_transfer::train::evaluate(mlp, &test, 32).unwrap().accuracy.to_bits());
+            keras_transfer::train::fit(
+                mlp,
+                &train,
+                None,
+                &FitConfig {
+                    seed: s,
+                    ..cfg.clone()
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                ens.member_weights(m).unwrap(),
+                mlp.weights().unwrap(),
+                "member {m}, frozen {frozen}"
+            );
+            assert_eq!(
+                acc[m].to_bits(),
+                keras_transfer::train::evaluate(mlp, &test, 32)
+                    .unwrap()
+                    .accuracy
+                    .to_bits()
+            );
         }
     }
 }
@@ -157,15 +386,42 @@ fn the_fast_compare_equals_the_sequential_path() {
     let (train, test) = problem(2);
     let arms = vec![
         Arm::Standalone,
-        Arm::Transfer(Transfer { freeze: 1, ..Transfer::default() }),
-        Arm::Transfer(Transfer { freeze: 2, add_hidden: Some(4), ..Transfer::default() }),
+        Arm::Transfer(Transfer {
+            freeze: 1,
+            ..Transfer::default()
+        }),
+        Arm::Transfer(Transfer {
+            freeze: 2,
+            add_hidden: Some(4),
+            ..Transfer::default()
+        }),
     ];
-    let cfg = CompareConfig { repeats: 3, fit: FitConfig { epochs: 5, ..FitConfig::default() }, seed: 5, threads: 2 };
+    let cfg = CompareConfig {
+        repeats: 3,
+        fit: FitConfig {
+            epochs: 5,
+            ..FitConfig::default()
+        },
+        seed: 5,
+        threads: 2,
+    };
     let fast = compare(&base, &arms, &train, &test, &cfg, &|| {}).unwrap();
     for (a, arm) in arms.iter().enumerate() {
         for r in 0..cfg.repeats {
-            let slow = run_repeat(&base, arm, &train, &test, &cfg.fit, repeat_seed(cfg.seed, a, r)).unwrap();
-            assert_eq!(fast[a].scores[r].to_bits(), slow.to_bits(), "arm {a} repeat {r}");
+            let slow = run_repeat(
+                &base,
+                arm,
+                &train,
+                &test,
+                &cfg.fit,
+                repeat_seed(cfg.seed, a, r),
+            )
+            .unwrap();
+            assert_eq!(
+                fast[a].scores[r].to_bits(),
+                slow.to_bits(),
+                "arm {a} repeat {r}"
+            );
         }
     }
 }

@@ -2,9 +2,9 @@
 //! weights after 1 and 100 epochs and the history must match; freezing is by variable selection.
 
 use crate::common::*;
-use keras_transfer::data::{make_blobs, BlobsParams, Dataset};
+use keras_transfer::data::{BlobsParams, Dataset, make_blobs};
 use keras_transfer::model::{Activation, Mlp, MlpSpec};
-use keras_transfer::train::{evaluate, fit, FitConfig};
+use keras_transfer::train::{FitConfig, evaluate, fit};
 use serde_json::Value;
 
 /// Tolerances: Keras's float32 kernels and ours sum in different orders.
@@ -14,16 +14,32 @@ const TOL_HISTORY: f32 = 1e-5;
 
 fn spec_of(case: &Value) -> MlpSpec {
     let layers = case["layers"].as_array().unwrap();
-    let hidden: Vec<usize> = layers[..layers.len() - 1].iter().map(|l| l["units"].as_u64().unwrap() as usize).collect();
-    let acts: Vec<Activation> = layers[..layers.len() - 1].iter().map(|l| l["activation"].as_str().unwrap().parse().unwrap()).collect();
+    let hidden: Vec<usize> = layers[..layers.len() - 1]
+        .iter()
+        .map(|l| l["units"].as_u64().unwrap() as usize)
+        .collect();
+    let acts: Vec<Activation> = layers[..layers.len() - 1]
+        .iter()
+        .map(|l| l["activation"].as_str().unwrap().parse().unwrap())
+        .collect();
     let classes = layers.last().unwrap()["units"].as_u64().unwrap() as usize;
-    MlpSpec::classifier(case["input_dim"].as_u64().unwrap() as usize, &hidden, &acts, classes).unwrap()
+    MlpSpec::classifier(
+        case["input_dim"].as_u64().unwrap() as usize,
+        &hidden,
+        &acts,
+        classes,
+    )
+    .unwrap()
 }
 
 fn problem(case: &Value) -> (Dataset, Dataset) {
     let seed = case["problem"].as_u64().unwrap() as u32;
     let rows = case["train_rows"].as_u64().unwrap() as usize;
-    make_blobs(&BlobsParams::tutorial(seed)).unwrap().data.split_at(rows).unwrap()
+    make_blobs(&BlobsParams::tutorial(seed))
+        .unwrap()
+        .data
+        .split_at(rows)
+        .unwrap()
 }
 
 fn config(case: &Value, epochs: usize) -> FitConfig {
@@ -44,8 +60,15 @@ fn one_epoch_matches_keras() {
         let (train, test) = problem(&case);
         let mlp = Mlp::from_weights(spec_of(&case), json_weights(&case["initial"])).unwrap();
         let h = fit(&mlp, &train, Some(&test), &config(&case, 1)).unwrap();
-        let d = weights_diff(&mlp.weights().unwrap(), &json_weights(&case["after_epoch_1"]));
-        assert!(d <= TOL_EPOCH_1, "{}: weights after 1 epoch differ from Keras by {d}", dir.display());
+        let d = weights_diff(
+            &mlp.weights().unwrap(),
+            &json_weights(&case["after_epoch_1"]),
+        );
+        assert!(
+            d <= TOL_EPOCH_1,
+            "{}: weights after 1 epoch differ from Keras by {d}",
+            dir.display()
+        );
         let kh = &case["history"];
         for key in ["loss", "accuracy", "val_loss", "val_accuracy"] {
             let mine = match key {
@@ -55,7 +78,11 @@ fn one_epoch_matches_keras() {
                 _ => h.val_accuracy[0],
             };
             let want = f32s(&kh[key])[0];
-            assert!((mine - want).abs() <= TOL_EPOCH_1, "{}: epoch-1 {key} {mine} vs Keras {want}", dir.display());
+            assert!(
+                (mine - want).abs() <= TOL_EPOCH_1,
+                "{}: epoch-1 {key} {mine} vs Keras {want}",
+                dir.display()
+            );
         }
     }
 }
@@ -69,23 +96,50 @@ fn hundred_epochs_match_keras() {
         let epochs = case["epochs"].as_u64().unwrap() as usize;
         let h = fit(&mlp, &train, Some(&test), &config(&case, epochs)).unwrap();
         let d = weights_diff(&mlp.weights().unwrap(), &json_weights(&case["final"]));
-        assert!(d <= TOL_FINAL, "{}: final weights differ from Keras by {d}", dir.display());
+        assert!(
+            d <= TOL_FINAL,
+            "{}: final weights differ from Keras by {d}",
+            dir.display()
+        );
         let kh = &case["history"];
-        for (key, mine) in [("loss", &h.loss), ("accuracy", &h.accuracy), ("val_loss", &h.val_loss), ("val_accuracy", &h.val_accuracy)] {
+        for (key, mine) in [
+            ("loss", &h.loss),
+            ("accuracy", &h.accuracy),
+            ("val_loss", &h.val_loss),
+            ("val_accuracy", &h.val_accuracy),
+        ] {
             let d = max_abs_diff(mine, &f32s(&kh[key]));
-            assert!(d <= TOL_HISTORY, "{}: history {key} differs from Keras by {d}", dir.display());
+            assert!(
+                d <= TOL_HISTORY,
+                "{}: history {key} differs from Keras by {d}",
+                dir.display()
+            );
         }
         for (set, data) in [("train", &train), ("test", &test)] {
             let s = evaluate(&mlp, data, 32).unwrap();
             let want = f32s(&case["evaluate"][set]);
-            assert!((s.loss - want[0]).abs() <= TOL_HISTORY, "{}: evaluate {set} loss {} vs {}", dir.display(), s.loss, want[0]);
-            assert!((s.accuracy - want[1]).abs() <= TOL_HISTORY, "{}: evaluate {set} accuracy", dir.display());
+            assert!(
+                (s.loss - want[0]).abs() <= TOL_HISTORY,
+                "{}: evaluate {set} loss {} vs {}",
+                dir.display(),
+                s.loss,
+                want[0]
+            );
+            assert!(
+                (s.accuracy - want[1]).abs() <= TOL_HISTORY,
+                "{}: evaluate {set} accuracy",
+                dir.display()
+            );
         }
     }
 }
 
 fn tutorial_problem(seed: u32) -> (Dataset, Dataset) {
-    make_blobs(&BlobsParams::tutorial(seed)).unwrap().data.split_at(500).unwrap()
+    make_blobs(&BlobsParams::tutorial(seed))
+        .unwrap()
+        .data
+        .split_at(500)
+        .unwrap()
 }
 
 #[test]
@@ -94,11 +148,27 @@ fn frozen_layers_stay_bit_identical_and_the_rest_move() {
     for frozen in 0..=3 {
         let mlp = Mlp::new(MlpSpec::tutorial(), 5).unwrap();
         let before = mlp.weights().unwrap();
-        fit(&mlp, &train, Some(&test), &FitConfig { epochs: 5, frozen, seed: 3, ..FitConfig::default() }).unwrap();
+        fit(
+            &mlp,
+            &train,
+            Some(&test),
+            &FitConfig {
+                epochs: 5,
+                frozen,
+                seed: 3,
+                ..FitConfig::default()
+            },
+        )
+        .unwrap();
         let after = mlp.weights().unwrap();
         for i in 0..3 {
             let same = before[i] == after[i];
-            assert_eq!(same, i < frozen, "frozen={frozen}: layer {i} {}", if same { "did not move" } else { "moved" });
+            assert_eq!(
+                same,
+                i < frozen,
+                "frozen={frozen}: layer {i} {}",
+                if same { "did not move" } else { "moved" }
+            );
         }
     }
 }
@@ -109,7 +179,15 @@ fn the_optimizer_gets_only_unfrozen_variables_by_name() {
     let vars = mlp.trainable_vars(1).unwrap();
     let ids: Vec<_> = vars.iter().map(|v| v.id()).collect();
     let by_name = |n: &str| mlp.var(n).unwrap().id();
-    assert_eq!(ids, vec![by_name("dense_1/kernel"), by_name("dense_1/bias"), by_name("dense_2/kernel"), by_name("dense_2/bias")]);
+    assert_eq!(
+        ids,
+        vec![
+            by_name("dense_1/kernel"),
+            by_name("dense_1/bias"),
+            by_name("dense_2/kernel"),
+            by_name("dense_2/bias")
+        ]
+    );
 }
 
 #[test]
@@ -117,7 +195,17 @@ fn same_seed_same_run_bit_for_bit() {
     let (train, test) = tutorial_problem(1);
     let run = || {
         let mlp = Mlp::new(MlpSpec::tutorial(), 9).unwrap();
-        let h = fit(&mlp, &train, Some(&test), &FitConfig { epochs: 20, seed: 9, ..FitConfig::default() }).unwrap();
+        let h = fit(
+            &mlp,
+            &train,
+            Some(&test),
+            &FitConfig {
+                epochs: 20,
+                seed: 9,
+                ..FitConfig::default()
+            },
+        )
+        .unwrap();
         (mlp.weights().unwrap(), h)
     };
     let (w1, h1) = run();
@@ -125,12 +213,19 @@ fn same_seed_same_run_bit_for_bit() {
     assert_eq!(w1, w2);
     assert_eq!(h1, h2);
     let mlp = Mlp::new(MlpSpec::tutorial(), 10).unwrap();
-    assert_ne!(mlp.weights().unwrap(), Mlp::new(MlpSpec::tutorial(), 9).unwrap().weights().unwrap());
+    assert_ne!(
+        mlp.weights().unwrap(),
+        Mlp::new(MlpSpec::tutorial(), 9).unwrap().weights().unwrap()
+    );
 }
 
 #[test]
 fn initializers_draw_within_keras_limits() {
-    let mlp = Mlp::new(MlpSpec::classifier(2, &[50, 40], &[Activation::Relu], 3).unwrap(), 4).unwrap();
+    let mlp = Mlp::new(
+        MlpSpec::classifier(2, &[50, 40], &[Activation::Relu], 3).unwrap(),
+        4,
+    )
+    .unwrap();
     let w = mlp.weights().unwrap();
     let he1 = (6.0f32 / 2.0).sqrt();
     let he2 = (6.0f32 / 50.0).sqrt();
@@ -138,7 +233,10 @@ fn initializers_draw_within_keras_limits() {
     for (layer, limit) in [(0, he1), (1, he2), (2, glorot)] {
         let k = &w[layer].kernel;
         let max = k.iter().fold(0f32, |m, v| m.max(v.abs()));
-        assert!(max <= limit && max > 0.8 * limit, "layer {layer}: max |w| {max} vs limit {limit}");
+        assert!(
+            max <= limit && max > 0.8 * limit,
+            "layer {layer}: max |w| {max} vs limit {limit}"
+        );
         assert!(w[layer].bias.as_ref().unwrap().iter().all(|&b| b == 0.0));
     }
 }
@@ -147,6 +245,20 @@ fn initializers_draw_within_keras_limits() {
 fn divergence_stops_with_the_epoch() {
     let (train, _) = tutorial_problem(1);
     let mlp = Mlp::new(MlpSpec::tutorial(), 1).unwrap();
-    let err = fit(&mlp, &train, None, &FitConfig { epochs: 50, lr: 1e6, seed: 1, ..FitConfig::default() }).unwrap_err();
-    assert!(matches!(err, keras_transfer::Error::Diverged { epoch: 1, .. }), "{err}");
+    let err = fit(
+        &mlp,
+        &train,
+        None,
+        &FitConfig {
+            epochs: 50,
+            lr: 1e6,
+            seed: 1,
+            ..FitConfig::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, keras_transfer::Error::Diverged { epoch: 1, .. }),
+        "{err}"
+    );
 }
