@@ -279,7 +279,12 @@ pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation) -> Result<Tens
 
 /// Softmax cross-entropy from logits, averaged over each model's batch: `[N, K]` logits and one-hot
 /// targets give `[1]`; `[R, N, K]` give `[R]`, one mean loss per member.
-pub struct SoftmaxXent;
+///
+/// The forward pass keeps the softmax it computed, so the backward pass needs no second `exp`.
+#[derive(Default)]
+pub struct SoftmaxXent {
+    probs: std::sync::Mutex<Vec<f32>>,
+}
 
 fn xent_dims(l: &Shape, t: &Shape) -> Result<(usize, usize, usize)> {
     if l != t {
@@ -317,19 +322,31 @@ impl CustomOp2 for SoftmaxXent {
         let (r, n, k) = xent_dims(l1.shape(), l2.shape())?;
         let (l, t) = (slice(s1, l1, "logits")?, slice(s2, l2, "targets")?);
         let mut out = vec![0f32; r];
+        let mut probs = vec![0f32; r * n * k];
         for (m, o) in out.iter_mut().enumerate() {
             let mut total = 0f32;
             for row in m * n..(m + 1) * n {
                 let lr = &l[row * k..(row + 1) * k];
-                let (mx, s) = row_stats(lr);
+                let p = &mut probs[row * k..(row + 1) * k];
+                let mx = lr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                for (pk, &lk) in p.iter_mut().zip(lr) {
+                    *pk = (lk - mx).exp();
+                }
+                let s: f32 = p.iter().sum();
                 let log_s = s.ln();
                 total += t[row * k..(row + 1) * k]
                     .iter()
                     .zip(lr)
                     .map(|(&tk, &lk)| tk * (log_s - (lk - mx)))
                     .sum::<f32>();
+                for pk in p.iter_mut() {
+                    *pk /= s;
+                }
             }
             *o = total / n as f32;
+        }
+        if let Ok(mut cache) = self.probs.lock() {
+            *cache = probs;
         }
         Ok((CpuStorage::F32(out), Shape::from(r)))
     }
@@ -344,9 +361,14 @@ impl CustomOp2 for SoftmaxXent {
         let (r, n, k) = xent_dims(logits.shape(), targets.shape())?;
         let g = grad.flatten_all()?.to_vec1::<f32>()?;
         let mut dl = vec![0f32; r * n * k];
-        with_values(logits, |l| {
-            with_values(targets, |t| xent_grad(r, n, k, l, t, &g, &mut dl))
-        })??;
+        let cached = self.probs.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        if cached.len() == dl.len() {
+            with_values(targets, |t| xent_grad_from(r, n, k, &cached, t, &g, &mut dl))?;
+        } else {
+            with_values(logits, |l| {
+                with_values(targets, |t| xent_grad(r, n, k, l, t, &g, &mut dl))
+            })??;
+        }
         Ok((
             Some(Tensor::from_vec(dl, logits.shape(), &Device::Cpu)?),
             None,
@@ -372,7 +394,18 @@ fn xent_grad(r: usize, n: usize, k: usize, l: &[f32], t: &[f32], g: &[f32], dl: 
     }
 }
 
+/// `(p - t) * g / n` per row from the forward pass's softmax `p`.
+fn xent_grad_from(r: usize, n: usize, k: usize, p: &[f32], t: &[f32], g: &[f32], dl: &mut [f32]) {
+    for m in 0..r {
+        let scale = g[m] * (1.0 / n as f32);
+        let range = m * n * k..(m + 1) * n * k;
+        for ((d, &pk), &tk) in dl[range.clone()].iter_mut().zip(&p[range.clone()]).zip(&t[range]) {
+            *d = (pk - tk) * scale;
+        }
+    }
+}
+
 /// Mean softmax cross-entropy per model (see `SoftmaxXent`).
 pub fn softmax_xent(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    logits.apply_op2(targets, SoftmaxXent)
+    logits.apply_op2(targets, SoftmaxXent::default())
 }
