@@ -36,6 +36,10 @@ where
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
             .map_err(|e| Error::io(target, e))?;
     }
+    // On disk before the rename, so that even a power cut leaves the old file or the whole new one.
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(target, e))?;
     tmp.persist(target)
         .map_err(|e| Error::io(target, e.error))?;
     Ok(())

@@ -8,7 +8,7 @@ use crate::model::mlp::{LayerWeights, bias_name, forward_logits, kernel_name};
 use crate::model::{Activation, Mlp, MlpSpec};
 use crate::rng::NumpyRandomState;
 use crate::train::FitConfig;
-use crate::train::fit::argmax;
+use crate::train::fit::{argmax, check_loss};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, SGD, VarMap};
 
@@ -198,9 +198,7 @@ pub fn fit_ensemble(ens: &Ensemble, train: &Dataset, cfg: &FitConfig, seeds: &[u
     if cfg.frozen > ens.spec.layers.len() {
         return Err(Error::invalid("--freeze", "more than the model's layers"));
     }
-    if cfg.batch_size == 0 {
-        return Err(Error::invalid("--batch-size", "must be at least 1"));
-    }
+    cfg.validate_numbers()?;
     let (d, k, n) = (train.n_features, ens.spec.output_dim(), train.len());
     if d != ens.spec.input_dim || train.n_classes > k {
         return Err(Error::Mismatch(
@@ -234,11 +232,8 @@ pub fn fit_ensemble(ens: &Ensemble, train: &Dataset, cfg: &FitConfig, seeds: &[u
             let tb = Tensor::from_vec(tb, (r, b, k), &dev)?;
             let logits = forward_logits(&ens.spec, &ens.params, &xb, cfg.frozen)?;
             let losses = crate::model::ops::softmax_xent(&logits, &tb)?;
-            if let Some(&bad) = losses.to_vec1::<f32>()?.iter().find(|v| !v.is_finite()) {
-                return Err(Error::Diverged {
-                    epoch: epoch + 1,
-                    loss: bad,
-                });
+            for l in losses.to_vec1::<f32>()? {
+                check_loss(epoch + 1, l)?;
             }
             sgd.backward_step(&losses)?;
             start = end;

@@ -41,15 +41,7 @@ impl Default for FitConfig {
 impl FitConfig {
     /// Checks the numbers against each other and the model.
     pub fn validate(&self, mlp: &Mlp) -> Result<()> {
-        if self.batch_size == 0 {
-            return Err(Error::invalid("--batch-size", "must be at least 1"));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::invalid(
-                "--lr",
-                format!("must be a positive number, got {}", self.lr),
-            ));
-        }
+        self.validate_numbers()?;
         let n = mlp.spec().layers.len();
         if self.frozen > n {
             return Err(Error::invalid(
@@ -58,6 +50,36 @@ impl FitConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Checks batch size, epochs and learning rate.
+    pub fn validate_numbers(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::invalid("--batch-size", "must be at least 1"));
+        }
+        if self.epochs == 0 {
+            return Err(Error::invalid("--epochs", "must be at least 1"));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::invalid(
+                "--lr",
+                format!("must be a positive number, got {}", self.lr),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A batch loss above this means training has blown up: softmax cross-entropy that high needs logits
+/// thousands apart, which no sound fit reaches. Together with NaN and infinity it stops training.
+pub const DIVERGED_LOSS: f32 = 1e4;
+
+/// Stops training (like Keras's `TerminateOnNaN`, and also on an exploded loss) at 1-based `epoch`.
+pub fn check_loss(epoch: usize, loss: f32) -> Result<()> {
+    if loss.is_finite() && loss <= DIVERGED_LOSS {
+        Ok(())
+    } else {
+        Err(Error::Diverged { epoch, loss })
     }
 }
 
@@ -204,12 +226,7 @@ pub fn fit(mlp: &Mlp, train: &Dataset, val: Option<&Dataset>, cfg: &FitConfig) -
             let logits = mlp.logits_frozen(&xb, cfg.frozen)?;
             let l = batch_loss(mlp, &logits, &tb)?;
             let lv = l.to_vec1::<f32>()?[0];
-            if !lv.is_finite() {
-                return Err(Error::Diverged {
-                    epoch: epoch + 1,
-                    loss: lv,
-                });
-            }
+            check_loss(epoch + 1, lv)?;
             let labels: Vec<usize> = rows.iter().map(|&r| data.labels[r]).collect();
             loss.add(lv * rows.len() as f32, rows.len());
             acc.add(correct(&logits, &labels)? as f32, rows.len());
