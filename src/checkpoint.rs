@@ -56,116 +56,98 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Writes the weights as `<layer>/kernel` (`(in, out)`) and `<layer>/bias` float32 tensors, with the
-/// architecture as JSON in the metadata.
-pub fn save_safetensors(
-    path: &Path,
-    spec: &MlpSpec,
-    weights: &[LayerWeights],
-    format: Format,
-    lr: Option<f64>,
-) -> Result<()> {
+/// The safetensors metadata key holding the source file's `keras_version`.
+pub const VERSION_KEY: &str = "keras_transfer.keras_version";
+/// The safetensors metadata key holding the source file's `backend`.
+pub const BACKEND_KEY: &str = "keras_transfer.backend";
+
+/// A model as safetensors bytes: `<layer>/kernel` (`(in, out)`) and `<layer>/bias` float32 tensors,
+/// the architecture as JSON in the metadata, with the dialect, learning rate and Keras version.
+pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
+    let spec = &m.spec;
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (i, (l, w)) in spec.layers.iter().zip(weights).enumerate() {
-        owned.push((
-            kernel_name(&l.name),
-            vec![spec.fan_in(i), l.units],
-            f32_bytes(&w.kernel),
-        ));
+    for (i, (l, w)) in spec.layers.iter().zip(&m.weights).enumerate() {
+        owned.push((kernel_name(&l.name), vec![spec.fan_in(i), l.units], f32_bytes(&w.kernel)));
         if let Some(b) = &w.bias {
             owned.push((bias_name(&l.name), vec![l.units], f32_bytes(b)));
         }
     }
-    let st_err = |e: safetensors::SafeTensorError| Error::Safetensors {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
+    let st_err = |e: safetensors::SafeTensorError| Error::invalid("safetensors", e.to_string());
     let views = owned
         .iter()
         .map(|(n, s, d)| TensorView::new(Dtype::F32, s.clone(), d).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(st_err)?;
     let mut meta = HashMap::new();
-    meta.insert(
-        SPEC_KEY.to_string(),
-        serde_json::to_string(spec).map_err(|e| Error::invalid("model", e.to_string()))?,
-    );
-    meta.insert(FORMAT_KEY.to_string(), format!("{format:?}").to_lowercase());
-    if let Some(lr) = lr {
+    meta.insert(SPEC_KEY.to_string(), serde_json::to_string(spec).map_err(|e| Error::invalid("model", e.to_string()))?);
+    meta.insert(FORMAT_KEY.to_string(), format!("{:?}", m.format).to_lowercase());
+    meta.insert(VERSION_KEY.to_string(), m.keras_version.clone());
+    meta.insert(BACKEND_KEY.to_string(), m.backend.clone());
+    if let Some(lr) = m.learning_rate {
         meta.insert(LR_KEY.to_string(), lr.to_string());
     }
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(st_err)?;
-    write_bytes_atomic(path, &bytes)
+    safetensors::serialize(views, Some(meta)).map_err(st_err)
+}
+
+/// Writes the model as safetensors (see `to_safetensors_bytes`), atomically.
+pub fn save_safetensors(path: &Path, spec: &MlpSpec, weights: &[LayerWeights], format: Format, lr: Option<f64>) -> Result<()> {
+    let m = KerasModel {
+        spec: spec.clone(),
+        weights: weights.to_vec(),
+        keras_version: String::new(),
+        backend: String::new(),
+        format,
+        learning_rate: lr,
+    };
+    write_bytes_atomic(path, &to_safetensors_bytes(&m)?)
 }
 
 /// Reads a safetensors file written by `save_safetensors`.
 pub fn load_safetensors(path: &Path) -> Result<KerasModel> {
-    let bad = |reason: String| Error::Safetensors {
-        path: path.to_path_buf(),
-        reason,
-    };
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
-        return Err(bad("is not a regular file".into()));
+        return Err(Error::Safetensors { path: path.to_path_buf(), reason: "is not a regular file".into() });
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+    from_safetensors_bytes(&bytes).map_err(|reason| Error::Safetensors { path: path.to_path_buf(), reason })
+}
+
+/// Parses bytes made by `to_safetensors_bytes`; the error says what is wrong.
+pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, String> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
     let md = header.metadata().clone().unwrap_or_default();
-    let spec_json = md.get(SPEC_KEY).ok_or_else(|| {
-        bad(format!(
-            "no '{SPEC_KEY}' metadata describing the architecture"
-        ))
-    })?;
-    let spec: MlpSpec = serde_json::from_str(spec_json)
-        .map_err(|e| bad(format!("bad architecture metadata: {e}")))?;
-    spec.validate().map_err(|e| bad(e.to_string()))?;
-    let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-        let t = st
-            .tensor(name)
-            .map_err(|_| bad(format!("no tensor '{name}'")))?;
+    let spec_json = md.get(SPEC_KEY).ok_or_else(|| format!("no '{SPEC_KEY}' metadata describing the architecture"))?;
+    let spec: MlpSpec = serde_json::from_str(spec_json).map_err(|e| format!("bad architecture metadata: {e}"))?;
+    spec.validate().map_err(|e| e.to_string())?;
+    let read = |name: &str, shape: &[usize]| -> std::result::Result<Vec<f32>, String> {
+        let t = st.tensor(name).map_err(|_| format!("no tensor '{name}'"))?;
         if t.dtype() != Dtype::F32 || t.shape() != shape {
-            return Err(bad(format!(
-                "tensor '{name}' is {:?} {:?}, expected F32 {shape:?}",
-                t.dtype(),
-                t.shape()
-            )));
+            return Err(format!("tensor '{name}' is {:?} {:?}, expected F32 {shape:?}", t.dtype(), t.shape()));
         }
-        Ok(t.data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
     };
     let mut weights = Vec::with_capacity(spec.layers.len());
     for (i, l) in spec.layers.iter().enumerate() {
         let kernel = read(&kernel_name(&l.name), &[spec.fan_in(i), l.units])?;
-        let bias = if l.use_bias {
-            Some(read(&bias_name(&l.name), &[l.units])?)
-        } else {
-            None
-        };
+        let bias = if l.use_bias { Some(read(&bias_name(&l.name), &[l.units])?) } else { None };
         weights.push(LayerWeights { kernel, bias });
     }
-    let format = if md.get(FORMAT_KEY).map(String::as_str) == Some("universal") {
-        Format::Universal
-    } else {
-        Format::Keras3
-    };
+    let format = if md.get(FORMAT_KEY).map(String::as_str) == Some("universal") { Format::Universal } else { Format::Keras3 };
     let learning_rate = md.get(LR_KEY).and_then(|s| s.parse().ok());
-    Ok(KerasModel {
-        spec,
-        weights,
-        keras_version: String::new(),
-        backend: String::new(),
-        format,
-        learning_rate,
-    })
+    let keras_version = md.get(VERSION_KEY).cloned().unwrap_or_default();
+    let backend = md.get(BACKEND_KEY).cloned().unwrap_or_default();
+    Ok(KerasModel { spec, weights, keras_version, backend, format, learning_rate })
 }
 
 /// Converts between `.h5` and `.safetensors` (either direction, by the extensions), keeping the
 /// architecture, the dialect and the learning rate.
 pub fn convert(input: &Path, output: &Path, format: Option<Format>) -> Result<()> {
-    let m = load_model(input)?;
+    convert_model(&load_model(input)?, output, format)
+}
+
+/// Writes an already loaded model by the output's extension (see `convert`).
+pub fn convert_model(m: &KerasModel, output: &Path, format: Option<Format>) -> Result<()> {
     let lr = m.learning_rate.unwrap_or(0.01);
     save_model(
         output,

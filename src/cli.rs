@@ -3,7 +3,8 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use keras_transfer::Error;
-use keras_transfer::checkpoint::{convert, is_safetensors, load_model, save_mlp};
+use crate::sandbox::load_model_guarded as load_model;
+use keras_transfer::checkpoint::{convert_model, is_safetensors, save_mlp};
 use keras_transfer::data::csv::{
     LabelSpec, read_features, read_labelled, write_dataset, write_table,
 };
@@ -371,7 +372,7 @@ pub fn run() -> Result<()> {
         Command::Inspect(a) => inspect(a),
         Command::Evaluate(a) => evaluate_cmd(a),
         Command::Predict(a) => predict(a),
-        Command::Convert(a) => Ok(convert(&a.input, &a.output, a.format)?),
+        Command::Convert(a) => Ok(convert_model(&load_model(&a.input)?, &a.output, a.format)?),
         Command::Finetune(a) => finetune(a),
         Command::Compare(a) => compare_cmd(a),
         Command::Tutorial(a) => {
@@ -393,6 +394,9 @@ pub fn run() -> Result<()> {
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<Usage>().is_some() {
         return 2;
+    }
+    if let Some(r) = e.downcast_ref::<crate::sandbox::ReaderError>() {
+        return r.code;
     }
     match e.downcast_ref::<Error>() {
         Some(Error::Invalid { .. }) => 2,

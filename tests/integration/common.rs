@@ -143,3 +143,36 @@ pub fn assert_fails(out: &Output, code: i32, needles: &[&str]) {
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
+
+/// Opens an HDF5 file for editing (strong close, no file locking: tests edit files they just wrote).
+pub fn h5_open_rw(path: &Path) -> hdf5::File {
+    hdf5::File::with_options()
+        .with_fapl(|p| p.fclose_degree(hdf5::file::FileCloseDegree::Strong).file_locking(false))
+        .open_rw(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Runs the binary with a time limit; panics if it is still running after `secs` seconds.
+pub fn run_limited(dir: &Path, args: &[&str], secs: u64) -> Output {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keras-transfer"))
+        .args(args)
+        .current_dir(dir)
+        .env("RAYON_NUM_THREADS", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if start.elapsed().as_secs() >= secs {
+            let _ = child.kill();
+            panic!("{args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}

@@ -169,13 +169,7 @@ fn hdf5_without_a_model_is_not_a_keras_model() {
 /// Rewrites the root `model_config` of a copy of `src`.
 fn with_config(src: &Path, dst: &Path, edit: impl Fn(&str) -> String) {
     std::fs::copy(src, dst).unwrap();
-    let f = hdf5::File::with_options()
-        .with_fapl(|p| {
-            p.fclose_degree(hdf5::file::FileCloseDegree::Strong)
-                .file_locking(false)
-        })
-        .open_rw(dst)
-        .unwrap();
+    let f = h5_open_rw(dst);
     let m = load_h5(src).unwrap();
     let cfg = keras_transfer::keras::config::model_config(&m.spec, m.format).to_string();
     f.delete_attr("model_config").unwrap();

@@ -6,6 +6,7 @@ mod cli;
 
 mod common;
 mod csv_input;
+mod hostile;
 mod keras_h5;
 mod study;
 

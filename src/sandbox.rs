@@ -1,0 +1,112 @@
+//! Reading model files in a child process, so that a damaged file that crashes libhdf5 ends in a
+//! clear error rather than in a crash of the tool.
+//!
+//! libhdf5 (1.10) trusts a file's object headers: a few changed bytes have been seen to make it
+//! segfault inside `H5Aiterate2`. No check short of re-implementing HDF5 rules that out, so every
+//! Keras `.h5` the command line reads is opened by `keras-transfer __read-model FILE`, which
+//! sends the model back as safetensors bytes on stdout. A crash, a hang (past `LIMIT`) or an error
+//! in the child becomes one error line in the parent.
+
+use anyhow::Result;
+use keras_transfer::checkpoint::{from_safetensors_bytes, is_safetensors, load_model, to_safetensors_bytes};
+use keras_transfer::keras::KerasModel;
+use keras_transfer::Error;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// The hidden first argument that makes the binary a model reader.
+pub const READ_ARG: &str = "__read-model";
+
+/// How long a model file may take to read before the reader is stopped.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// An error the reader process reported: its message and exit code, passed on unchanged.
+#[derive(Debug)]
+pub struct ReaderError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for ReaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ReaderError {}
+
+/// The reader process: loads `path` and writes it to stdout as safetensors bytes.
+pub fn reader_main(path: &Path) -> ExitCode {
+    let result = load_model(path).and_then(|m| to_safetensors_bytes(&m));
+    match result {
+        Ok(bytes) => match std::io::stdout().lock().write_all(&bytes) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}: cannot pass the model on: {e}", path.display());
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            let code = crate::cli::exit_code(&anyhow::Error::from(e));
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn reader_thread(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        buf
+    })
+}
+
+/// Loads a model file; Keras `.h5` files are read in a child process (see the module docs).
+pub fn load_model_guarded(path: &Path) -> Result<KerasModel> {
+    if is_safetensors(path) {
+        return Ok(load_model(path)?);
+    }
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .arg(READ_ARG)
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let out = reader_thread(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?);
+    let err = reader_thread(child.stderr.take().ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break Some(s);
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let bytes = out.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+    let hdf5 = |reason: String| Error::Hdf5 { path: path.to_path_buf(), reason };
+    let Some(status) = status else {
+        return Err(hdf5(format!("reading it took longer than {} s; the file is damaged", LIMIT.as_secs())).into());
+    };
+    match status.code() {
+        Some(0) => Ok(from_safetensors_bytes(&bytes).map_err(|e| hdf5(format!("the model reader passed on a bad model: {e}")))?),
+        Some(code) => {
+            let line = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("the model reader failed");
+            Err(ReaderError { code: code.min(99) as u8, message: line.trim_start_matches("error: ").to_string() }.into())
+        }
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            let signal = status.signal().unwrap_or(0);
+            Err(hdf5(format!("libhdf5 crashed reading it (signal {signal}); the file is damaged")).into())
+        }
+    }
+}
