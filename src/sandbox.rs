@@ -4,7 +4,7 @@
 //! libhdf5 (1.10) trusts a file's object headers: a few changed bytes have been seen to make it
 //! segfault inside `H5Aiterate2`. No check short of re-implementing HDF5 rules that out, so every
 //! Keras `.h5` the command line reads is opened by `keras-transfer __read-model FILE`, which
-//! sends the model back as safetensors bytes on stdout. A crash, a hang (past `LIMIT`) or an error
+//! sends the model back as safetensors bytes on stdout. A crash, a hang (past `limit`) or an error
 //! in the child becomes one error line in the parent.
 
 use anyhow::Result;
@@ -19,8 +19,12 @@ use std::time::{Duration, Instant};
 /// The hidden first argument that makes the binary a model reader.
 pub const READ_ARG: &str = "__read-model";
 
-/// How long a model file may take to read before the reader is stopped.
-const LIMIT: Duration = Duration::from_secs(30);
+/// How long a model file may take to read before the reader is stopped: 5 s, plus 1 s per 64 MiB
+/// of file (a damaged file can send libhdf5 into an endless loop).
+fn limit(path: &Path) -> Duration {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    Duration::from_secs(5 + size / (64 << 20))
+}
 
 /// An error the reader process reported: its message and exit code, passed on unchanged.
 #[derive(Debug)]
@@ -80,11 +84,12 @@ pub fn load_model_guarded(path: &Path) -> Result<KerasModel> {
     let out = reader_thread(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?);
     let err = reader_thread(child.stderr.take().ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?);
     let start = Instant::now();
+    let limit = limit(path);
     let status = loop {
         if let Some(s) = child.try_wait()? {
             break Some(s);
         }
-        if start.elapsed() > LIMIT {
+        if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
             break None;
@@ -95,7 +100,7 @@ pub fn load_model_guarded(path: &Path) -> Result<KerasModel> {
     let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
     let hdf5 = |reason: String| Error::Hdf5 { path: path.to_path_buf(), reason };
     let Some(status) = status else {
-        return Err(hdf5(format!("reading it took longer than {} s; the file is damaged", LIMIT.as_secs())).into());
+        return Err(hdf5(format!("libhdf5 was still reading it after {} s; the file is damaged", limit.as_secs())).into());
     };
     match status.code() {
         Some(0) => Ok(from_safetensors_bytes(&bytes).map_err(|e| hdf5(format!("the model reader passed on a bad model: {e}")))?),

@@ -327,3 +327,15 @@ fn sigkill_while_saving_leaves_the_old_or_the_new_model() {
     }
     assert!(saw_old > 0 && saw_new > 0, "old {saw_old}, new {saw_new}: the kills missed the writing window");
 }
+
+#[test]
+fn files_that_crash_or_hang_libhdf5_become_errors() {
+    let dir = tempdir();
+    for (case, needle) in [("hdf5_segfault", "damaged"), ("hdf5_hang", "damaged")] {
+        let path = fixture(&format!("keras_h5_bad/{case}/model.h5"));
+        let t = std::time::Instant::now();
+        let out = run_limited(dir.path(), &["inspect", path.to_str().unwrap()], 20);
+        assert_fails(&out, 3, &[needle, "model.h5"]);
+        assert!(t.elapsed().as_secs() < 10, "{case} took {:?}", t.elapsed());
+    }
+}
