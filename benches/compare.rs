@@ -205,6 +205,7 @@ fn main() {
 /// The same training written straightforwardly with fixed-size arrays: the measure of what this
 /// machine can do. It follows keras-transfer's seeds and shuffles, so its scores are close to (not
 /// bit-equal with) the product's.
+#[allow(clippy::needless_range_loop)]
 mod baseline {
     use super::*;
 

@@ -67,7 +67,11 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     let spec = &m.spec;
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (i, (l, w)) in spec.layers.iter().zip(&m.weights).enumerate() {
-        owned.push((kernel_name(&l.name), vec![spec.fan_in(i), l.units], f32_bytes(&w.kernel)));
+        owned.push((
+            kernel_name(&l.name),
+            vec![spec.fan_in(i), l.units],
+            f32_bytes(&w.kernel),
+        ));
         if let Some(b) = &w.bias {
             owned.push((bias_name(&l.name), vec![l.units], f32_bytes(b)));
         }
@@ -79,8 +83,14 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(st_err)?;
     let mut meta = HashMap::new();
-    meta.insert(SPEC_KEY.to_string(), serde_json::to_string(spec).map_err(|e| Error::invalid("model", e.to_string()))?);
-    meta.insert(FORMAT_KEY.to_string(), format!("{:?}", m.format).to_lowercase());
+    meta.insert(
+        SPEC_KEY.to_string(),
+        serde_json::to_string(spec).map_err(|e| Error::invalid("model", e.to_string()))?,
+    );
+    meta.insert(
+        FORMAT_KEY.to_string(),
+        format!("{:?}", m.format).to_lowercase(),
+    );
     meta.insert(VERSION_KEY.to_string(), m.keras_version.clone());
     meta.insert(BACKEND_KEY.to_string(), m.backend.clone());
     if let Some(lr) = m.learning_rate {
@@ -90,7 +100,13 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
 }
 
 /// Writes the model as safetensors (see `to_safetensors_bytes`), atomically.
-pub fn save_safetensors(path: &Path, spec: &MlpSpec, weights: &[LayerWeights], format: Format, lr: Option<f64>) -> Result<()> {
+pub fn save_safetensors(
+    path: &Path,
+    spec: &MlpSpec,
+    weights: &[LayerWeights],
+    format: Format,
+    lr: Option<f64>,
+) -> Result<()> {
     let m = KerasModel {
         spec: spec.clone(),
         weights: weights.to_vec(),
@@ -106,10 +122,16 @@ pub fn save_safetensors(path: &Path, spec: &MlpSpec, weights: &[LayerWeights], f
 pub fn load_safetensors(path: &Path) -> Result<KerasModel> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
-        return Err(Error::Safetensors { path: path.to_path_buf(), reason: "is not a regular file".into() });
+        return Err(Error::Safetensors {
+            path: path.to_path_buf(),
+            reason: "is not a regular file".into(),
+        });
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    from_safetensors_bytes(&bytes).map_err(|reason| Error::Safetensors { path: path.to_path_buf(), reason })
+    from_safetensors_bytes(&bytes).map_err(|reason| Error::Safetensors {
+        path: path.to_path_buf(),
+        reason,
+    })
 }
 
 /// Parses bytes made by `to_safetensors_bytes`; the error says what is wrong.
@@ -117,27 +139,52 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, S
     let st = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
     let md = header.metadata().clone().unwrap_or_default();
-    let spec_json = md.get(SPEC_KEY).ok_or_else(|| format!("no '{SPEC_KEY}' metadata describing the architecture"))?;
-    let spec: MlpSpec = serde_json::from_str(spec_json).map_err(|e| format!("bad architecture metadata: {e}"))?;
+    let spec_json = md
+        .get(SPEC_KEY)
+        .ok_or_else(|| format!("no '{SPEC_KEY}' metadata describing the architecture"))?;
+    let spec: MlpSpec =
+        serde_json::from_str(spec_json).map_err(|e| format!("bad architecture metadata: {e}"))?;
     spec.validate().map_err(|e| e.to_string())?;
     let read = |name: &str, shape: &[usize]| -> std::result::Result<Vec<f32>, String> {
         let t = st.tensor(name).map_err(|_| format!("no tensor '{name}'"))?;
         if t.dtype() != Dtype::F32 || t.shape() != shape {
-            return Err(format!("tensor '{name}' is {:?} {:?}, expected F32 {shape:?}", t.dtype(), t.shape()));
+            return Err(format!(
+                "tensor '{name}' is {:?} {:?}, expected F32 {shape:?}",
+                t.dtype(),
+                t.shape()
+            ));
         }
-        Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Ok(t.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     };
     let mut weights = Vec::with_capacity(spec.layers.len());
     for (i, l) in spec.layers.iter().enumerate() {
         let kernel = read(&kernel_name(&l.name), &[spec.fan_in(i), l.units])?;
-        let bias = if l.use_bias { Some(read(&bias_name(&l.name), &[l.units])?) } else { None };
+        let bias = if l.use_bias {
+            Some(read(&bias_name(&l.name), &[l.units])?)
+        } else {
+            None
+        };
         weights.push(LayerWeights { kernel, bias });
     }
-    let format = if md.get(FORMAT_KEY).map(String::as_str) == Some("universal") { Format::Universal } else { Format::Keras3 };
+    let format = if md.get(FORMAT_KEY).map(String::as_str) == Some("universal") {
+        Format::Universal
+    } else {
+        Format::Keras3
+    };
     let learning_rate = md.get(LR_KEY).and_then(|s| s.parse().ok());
     let keras_version = md.get(VERSION_KEY).cloned().unwrap_or_default();
     let backend = md.get(BACKEND_KEY).cloned().unwrap_or_default();
-    Ok(KerasModel { spec, weights, keras_version, backend, format, learning_rate })
+    Ok(KerasModel {
+        spec,
+        weights,
+        keras_version,
+        backend,
+        format,
+        learning_rate,
+    })
 }
 
 /// Converts between `.h5` and `.safetensors` (either direction, by the extensions), keeping the

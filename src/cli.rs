@@ -1,9 +1,9 @@
 //! The command line: clap structs, one small function per subcommand over the library.
 
+use crate::sandbox::load_model_guarded as load_model;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use keras_transfer::Error;
-use crate::sandbox::load_model_guarded as load_model;
 use keras_transfer::checkpoint::{convert_model, is_safetensors, save_mlp};
 use keras_transfer::data::csv::{
     LabelSpec, read_features, read_labelled, write_dataset, write_table,

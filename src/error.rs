@@ -54,7 +54,9 @@ pub enum Error {
     Mismatch(String),
 
     /// The loss became NaN or infinite during training.
-    #[error("training diverged at epoch {epoch}: the loss reached {loss:e} (NaN, infinite or above 1e4); try a smaller --lr")]
+    #[error(
+        "training diverged at epoch {epoch}: the loss reached {loss:e} (NaN, infinite or above 1e4); try a smaller --lr"
+    )]
     Diverged { epoch: usize, loss: f32 },
 
     /// A plot could not be drawn or written.

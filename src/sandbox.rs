@@ -8,9 +8,11 @@
 //! in the child becomes one error line in the parent.
 
 use anyhow::Result;
-use keras_transfer::checkpoint::{from_safetensors_bytes, is_safetensors, load_model, to_safetensors_bytes};
-use keras_transfer::keras::KerasModel;
 use keras_transfer::Error;
+use keras_transfer::checkpoint::{
+    from_safetensors_bytes, is_safetensors, load_model, to_safetensors_bytes,
+};
+use keras_transfer::keras::KerasModel;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -43,7 +45,10 @@ impl std::error::Error for ReaderError {}
 
 /// The reader process: loads `path` and writes it to stdout as safetensors bytes.
 pub fn reader_main(path: &Path) -> ExitCode {
-    let result = load_model(path).and_then(|m| to_safetensors_bytes(&m));
+    let result = match load_model(path) {
+        Ok(m) => to_safetensors_bytes(&m),
+        Err(e) => Err(e),
+    };
     match result {
         Ok(bytes) => match std::io::stdout().lock().write_all(&bytes) {
             Ok(()) => ExitCode::SUCCESS,
@@ -81,8 +86,18 @@ pub fn load_model_guarded(path: &Path) -> Result<KerasModel> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let out = reader_thread(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?);
-    let err = reader_thread(child.stderr.take().ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?);
+    let out = reader_thread(
+        child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?,
+    );
+    let err = reader_thread(
+        child
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?,
+    );
     let start = Instant::now();
     let limit = limit(path);
     let status = loop {
@@ -98,20 +113,38 @@ pub fn load_model_guarded(path: &Path) -> Result<KerasModel> {
     };
     let bytes = out.join().unwrap_or_default();
     let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
-    let hdf5 = |reason: String| Error::Hdf5 { path: path.to_path_buf(), reason };
+    let hdf5 = |reason: String| Error::Hdf5 {
+        path: path.to_path_buf(),
+        reason,
+    };
     let Some(status) = status else {
-        return Err(hdf5(format!("libhdf5 was still reading it after {} s; the file is damaged", limit.as_secs())).into());
+        return Err(hdf5(format!(
+            "libhdf5 was still reading it after {} s; the file is damaged",
+            limit.as_secs()
+        ))
+        .into());
     };
     match status.code() {
-        Some(0) => Ok(from_safetensors_bytes(&bytes).map_err(|e| hdf5(format!("the model reader passed on a bad model: {e}")))?),
+        Some(0) => Ok(from_safetensors_bytes(&bytes)
+            .map_err(|e| hdf5(format!("the model reader passed on a bad model: {e}")))?),
         Some(code) => {
-            let line = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("the model reader failed");
-            Err(ReaderError { code: code.min(99) as u8, message: line.trim_start_matches("error: ").to_string() }.into())
+            let line = stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("the model reader failed");
+            Err(ReaderError {
+                code: code.min(99) as u8,
+                message: line.trim_start_matches("error: ").to_string(),
+            }
+            .into())
         }
         None => {
             use std::os::unix::process::ExitStatusExt;
             let signal = status.signal().unwrap_or(0);
-            Err(hdf5(format!("libhdf5 crashed reading it (signal {signal}); the file is damaged")).into())
+            Err(hdf5(format!(
+                "libhdf5 crashed reading it (signal {signal}); the file is damaged"
+            ))
+            .into())
         }
     }
 }

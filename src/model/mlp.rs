@@ -255,7 +255,12 @@ pub fn activate(h: &Tensor, a: Activation) -> Result<Tensor> {
 ///
 /// The first `frozen` layers' parameters enter the graph detached (no gradient is computed for
 /// them); the values, and so every result, are the same.
-pub fn forward_logits(spec: &MlpSpec, params: &[(Var, Tensor)], x: &Tensor, frozen: usize) -> Result<Tensor> {
+pub fn forward_logits(
+    spec: &MlpSpec,
+    params: &[(Var, Tensor)],
+    x: &Tensor,
+    frozen: usize,
+) -> Result<Tensor> {
     let last = params.len().saturating_sub(1);
     let mut h = x.clone();
     for (i, ((k, b), l)) in params.iter().zip(&spec.layers).enumerate() {

@@ -361,14 +361,22 @@ impl CustomOp2 for SoftmaxXent {
         let (r, n, k) = xent_dims(logits.shape(), targets.shape())?;
         let g = grad.flatten_all()?.to_vec1::<f32>()?;
         let mut dl = vec![0f32; r * n * k];
-        let cached = self.probs.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
-        if cached.len() == dl.len() {
-            with_values(targets, |t| xent_grad_from(r, n, k, &cached, t, &g, &mut dl))?;
-        } else {
-            with_values(logits, |l| {
-                with_values(targets, |t| xent_grad(r, n, k, l, t, &g, &mut dl))
-            })??;
+        let mut probs = self
+            .probs
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        if probs.len() != dl.len() {
+            // A second backward pass over the same graph: recompute what the forward pass kept.
+            probs = with_values(logits, |l| softmax_rows(l, k))?;
         }
+        if g.len() != r {
+            return Err(msg(format!(
+                "softmax cross-entropy: {} gradients for {r} models",
+                g.len()
+            )));
+        }
+        with_values(targets, |t| xent_grad_from(n, k, &probs, t, &g, &mut dl))?;
         Ok((
             Some(Tensor::from_vec(dl, logits.shape(), &Device::Cpu)?),
             None,
@@ -376,30 +384,28 @@ impl CustomOp2 for SoftmaxXent {
     }
 }
 
-/// `(softmax(l) - t) * g / n` per row, member by member.
-fn xent_grad(r: usize, n: usize, k: usize, l: &[f32], t: &[f32], g: &[f32], dl: &mut [f32]) {
-    for m in 0..r {
-        let scale = g[m] * (1.0 / n as f32);
-        for row in m * n..(m + 1) * n {
-            let lr = &l[row * k..(row + 1) * k];
-            let (mx, s) = row_stats(lr);
-            for ((d, &lk), &tk) in dl[row * k..(row + 1) * k]
-                .iter_mut()
-                .zip(lr)
-                .zip(&t[row * k..(row + 1) * k])
-            {
-                *d = ((lk - mx).exp() / s - tk) * scale;
-            }
+/// The softmax of each `k`-wide row, computed as the forward pass computes it.
+fn softmax_rows(l: &[f32], k: usize) -> Vec<f32> {
+    let mut p = vec![0f32; l.len()];
+    for (pr, lr) in p.chunks_mut(k).zip(l.chunks(k)) {
+        let (mx, s) = row_stats(lr);
+        for (pk, &lk) in pr.iter_mut().zip(lr) {
+            *pk = (lk - mx).exp() / s;
         }
     }
+    p
 }
 
 /// `(p - t) * g / n` per row from the forward pass's softmax `p`.
-fn xent_grad_from(r: usize, n: usize, k: usize, p: &[f32], t: &[f32], g: &[f32], dl: &mut [f32]) {
-    for m in 0..r {
-        let scale = g[m] * (1.0 / n as f32);
+fn xent_grad_from(n: usize, k: usize, p: &[f32], t: &[f32], g: &[f32], dl: &mut [f32]) {
+    for (m, &gm) in g.iter().enumerate() {
+        let scale = gm * (1.0 / n as f32);
         let range = m * n * k..(m + 1) * n * k;
-        for ((d, &pk), &tk) in dl[range.clone()].iter_mut().zip(&p[range.clone()]).zip(&t[range]) {
+        for ((d, &pk), &tk) in dl[range.clone()]
+            .iter_mut()
+            .zip(&p[range.clone()])
+            .zip(&t[range])
+        {
             *d = (pk - tk) * scale;
         }
     }

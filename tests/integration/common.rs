@@ -147,7 +147,10 @@ pub fn tempdir() -> tempfile::TempDir {
 /// Opens an HDF5 file for editing (strong close, no file locking: tests edit files they just wrote).
 pub fn h5_open_rw(path: &Path) -> hdf5::File {
     hdf5::File::with_options()
-        .with_fapl(|p| p.fclose_degree(hdf5::file::FileCloseDegree::Strong).file_locking(false))
+        .with_fapl(|p| {
+            p.fclose_degree(hdf5::file::FileCloseDegree::Strong)
+                .file_locking(false)
+        })
         .open_rw(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

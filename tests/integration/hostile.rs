@@ -4,7 +4,7 @@
 //! while a checkpoint is being written over an old one.
 
 use crate::common::*;
-use keras_transfer::keras::{load_h5, save_h5, Format};
+use keras_transfer::keras::{Format, load_h5, save_h5};
 use keras_transfer::model::{Mlp, MlpSpec};
 use keras_transfer::rng::NumpyRandomState;
 use std::path::{Path, PathBuf};
@@ -44,7 +44,11 @@ fn set_str_attr(loc: &hdf5::Location, name: &str, value: &str) {
         loc.delete_attr(name).unwrap();
     }
     let v: hdf5::types::VarLenUnicode = value.parse().unwrap();
-    loc.new_attr::<hdf5::types::VarLenUnicode>().create(name).unwrap().write_scalar(&v).unwrap();
+    loc.new_attr::<hdf5::types::VarLenUnicode>()
+        .create(name)
+        .unwrap()
+        .write_scalar(&v)
+        .unwrap();
 }
 
 fn set_str_list(loc: &hdf5::Location, name: &str, values: &[&str]) {
@@ -52,13 +56,23 @@ fn set_str_list(loc: &hdf5::Location, name: &str, values: &[&str]) {
         loc.delete_attr(name).unwrap();
     }
     let v: Vec<hdf5::types::VarLenUnicode> = values.iter().map(|s| s.parse().unwrap()).collect();
-    loc.new_attr::<hdf5::types::VarLenUnicode>().shape([v.len()]).create(name).unwrap().write_raw(&v).unwrap();
+    loc.new_attr::<hdf5::types::VarLenUnicode>()
+        .shape([v.len()])
+        .create(name)
+        .unwrap()
+        .write_raw(&v)
+        .unwrap();
 }
 
 fn model_config(f: &hdf5::File) -> String {
     let m = load_h5(Path::new(&f.filename())).ok();
     let _ = m;
-    f.attr("model_config").unwrap().read_raw::<hdf5::types::FixedAscii<65536>>().unwrap()[0].as_str().to_string()
+    f.attr("model_config")
+        .unwrap()
+        .read_raw::<hdf5::types::FixedAscii<65536>>()
+        .unwrap()[0]
+        .as_str()
+        .to_string()
 }
 
 const KERNEL: &str = "model_weights/dense/sequential/dense/kernel";
@@ -76,10 +90,19 @@ fn corpus() -> Corpus {
     std::fs::create_dir(&d).unwrap();
     let mut files = Vec::new();
     let base = d.join("base.h5");
-    save_h5(&base, &Mlp::new(MlpSpec::tutorial(), 1).unwrap(), Format::Keras3, 0.01).unwrap();
+    save_h5(
+        &base,
+        &Mlp::new(MlpSpec::tutorial(), 1).unwrap(),
+        Format::Keras3,
+        0.01,
+    )
+    .unwrap();
 
     // Truncated at many lengths: Keras 3 and Keras 2 files.
-    for (tag, src) in [("k3", fixture("keras_h5/k3_tutorial/model.h5")), ("k2", fixture("keras_h5/k2_tutorial/model.h5"))] {
+    for (tag, src) in [
+        ("k3", fixture("keras_h5/k3_tutorial/model.h5")),
+        ("k2", fixture("keras_h5/k2_tutorial/model.h5")),
+    ] {
         let bytes = std::fs::read(&src).unwrap();
         for j in 0..40 {
             let len = bytes.len() * j / 40 + (j % 7) * 3;
@@ -110,57 +133,213 @@ fn corpus() -> Corpus {
 
     // Structural damage, made with libhdf5.
     let cfg = model_config(&hdf5::File::open(&base).unwrap());
-    let mut structural: Vec<(&str, Box<dyn FnOnce(&hdf5::File)>)> = vec![
-        ("kernel_wrong_shape", Box::new(|f| replace_kernel(f, |g, n| { g.new_dataset::<f32>().shape([2, 7]).create(n).unwrap(); }))),
-        ("kernel_wrong_rank", Box::new(|f| replace_kernel(f, |g, n| { g.new_dataset::<f32>().shape([2, 5, 1]).create(n).unwrap(); }))),
-        ("kernel_int_dtype", Box::new(|f| replace_kernel(f, |g, n| { g.new_dataset::<i32>().shape([2, 5]).create(n).unwrap(); }))),
-        ("kernel_absurd_size", Box::new(|f| replace_kernel(f, |g, n| { g.new_dataset::<f32>().chunk([1, 5]).shape([1usize << 40, 5]).create(n).unwrap(); }))),
-        ("kernel_is_a_group", Box::new(|f| replace_kernel(f, |g, n| { g.create_group(n).unwrap(); }))),
+    type Edit = Box<dyn FnOnce(&hdf5::File)>;
+    let mut structural: Vec<(&str, Edit)> = vec![
+        (
+            "kernel_wrong_shape",
+            Box::new(|f| {
+                replace_kernel(f, |g, n| {
+                    g.new_dataset::<f32>().shape([2, 7]).create(n).unwrap();
+                })
+            }),
+        ),
+        (
+            "kernel_wrong_rank",
+            Box::new(|f| {
+                replace_kernel(f, |g, n| {
+                    g.new_dataset::<f32>().shape([2, 5, 1]).create(n).unwrap();
+                })
+            }),
+        ),
+        (
+            "kernel_int_dtype",
+            Box::new(|f| {
+                replace_kernel(f, |g, n| {
+                    g.new_dataset::<i32>().shape([2, 5]).create(n).unwrap();
+                })
+            }),
+        ),
+        (
+            "kernel_absurd_size",
+            Box::new(|f| {
+                replace_kernel(f, |g, n| {
+                    g.new_dataset::<f32>()
+                        .chunk([1, 5])
+                        .shape([1usize << 40, 5])
+                        .create(n)
+                        .unwrap();
+                })
+            }),
+        ),
+        (
+            "kernel_is_a_group",
+            Box::new(|f| {
+                replace_kernel(f, |g, n| {
+                    g.create_group(n).unwrap();
+                })
+            }),
+        ),
         ("kernel_missing", Box::new(|f| replace_kernel(f, |_, _| {}))),
-        ("bias_absurd_size", Box::new(|f| {
-            let g = f.group("model_weights/dense/sequential/dense").unwrap();
-            g.unlink("bias").unwrap();
-            g.new_dataset::<f32>().chunk([1024]).shape([1usize << 50]).create("bias").unwrap();
-        })),
-        ("kernel_nan", Box::new(|f| {
-            f.dataset(KERNEL).unwrap().write_raw(&[f32::NAN; 10]).unwrap();
-        })),
-        ("layer_names_missing", Box::new(|f| f.group("model_weights").unwrap().delete_attr("layer_names").unwrap())),
-        ("layer_names_extra", Box::new(|f| set_str_list(&f.group("model_weights").unwrap(), "layer_names", &["dense", "dense_1", "dense_2", "ghost"]))),
-        ("layer_names_wrong_group", Box::new(|f| set_str_list(&f.group("model_weights").unwrap(), "layer_names", &["dense", "nope", "dense_2"]))),
-        ("layer_names_too_few", Box::new(|f| set_str_list(&f.group("model_weights").unwrap(), "layer_names", &["dense", "dense_2"]))),
-        ("layer_names_numbers", Box::new(|f| {
-            let g = f.group("model_weights").unwrap();
-            g.delete_attr("layer_names").unwrap();
-            g.new_attr::<f64>().shape([3]).create("layer_names").unwrap().write_raw(&[1.0, 2.0, 3.0]).unwrap();
-        })),
-        ("weight_names_missing_datasets", Box::new(|f| set_str_list(&f.group("model_weights/dense_1").unwrap(), "weight_names", &["x/kernel", "x/bias"]))),
-        ("weight_names_three", Box::new(|f| set_str_list(&f.group("model_weights/dense_1").unwrap(), "weight_names", &["sequential/dense_1/kernel", "sequential/dense_1/bias", "sequential/dense_1/bias"]))),
-        ("weight_names_missing", Box::new(|f| f.group("model_weights/dense_1").unwrap().delete_attr("weight_names").unwrap())),
-        ("model_weights_missing", Box::new(|f| f.unlink("model_weights").unwrap())),
-        ("model_config_missing", Box::new(|f| f.delete_attr("model_config").unwrap())),
-        ("model_config_not_json", Box::new(|f| set_str_attr(f, "model_config", "{\"class_name\": \"Seq"))),
-        ("model_config_empty", Box::new(|f| set_str_attr(f, "model_config", ""))),
-        ("model_config_a_number", Box::new(|f| {
-            f.delete_attr("model_config").unwrap();
-            f.new_attr::<i64>().create("model_config").unwrap().write_scalar(&42i64).unwrap();
-        })),
+        (
+            "bias_absurd_size",
+            Box::new(|f| {
+                let g = f.group("model_weights/dense/sequential/dense").unwrap();
+                g.unlink("bias").unwrap();
+                g.new_dataset::<f32>()
+                    .chunk([1024])
+                    .shape([1usize << 50])
+                    .create("bias")
+                    .unwrap();
+            }),
+        ),
+        (
+            "kernel_nan",
+            Box::new(|f| {
+                f.dataset(KERNEL)
+                    .unwrap()
+                    .write_raw(&[f32::NAN; 10])
+                    .unwrap();
+            }),
+        ),
+        (
+            "layer_names_missing",
+            Box::new(|f| {
+                f.group("model_weights")
+                    .unwrap()
+                    .delete_attr("layer_names")
+                    .unwrap()
+            }),
+        ),
+        (
+            "layer_names_extra",
+            Box::new(|f| {
+                set_str_list(
+                    &f.group("model_weights").unwrap(),
+                    "layer_names",
+                    &["dense", "dense_1", "dense_2", "ghost"],
+                )
+            }),
+        ),
+        (
+            "layer_names_wrong_group",
+            Box::new(|f| {
+                set_str_list(
+                    &f.group("model_weights").unwrap(),
+                    "layer_names",
+                    &["dense", "nope", "dense_2"],
+                )
+            }),
+        ),
+        (
+            "layer_names_too_few",
+            Box::new(|f| {
+                set_str_list(
+                    &f.group("model_weights").unwrap(),
+                    "layer_names",
+                    &["dense", "dense_2"],
+                )
+            }),
+        ),
+        (
+            "layer_names_numbers",
+            Box::new(|f| {
+                let g = f.group("model_weights").unwrap();
+                g.delete_attr("layer_names").unwrap();
+                g.new_attr::<f64>()
+                    .shape([3])
+                    .create("layer_names")
+                    .unwrap()
+                    .write_raw(&[1.0, 2.0, 3.0])
+                    .unwrap();
+            }),
+        ),
+        (
+            "weight_names_missing_datasets",
+            Box::new(|f| {
+                set_str_list(
+                    &f.group("model_weights/dense_1").unwrap(),
+                    "weight_names",
+                    &["x/kernel", "x/bias"],
+                )
+            }),
+        ),
+        (
+            "weight_names_three",
+            Box::new(|f| {
+                set_str_list(
+                    &f.group("model_weights/dense_1").unwrap(),
+                    "weight_names",
+                    &[
+                        "sequential/dense_1/kernel",
+                        "sequential/dense_1/bias",
+                        "sequential/dense_1/bias",
+                    ],
+                )
+            }),
+        ),
+        (
+            "weight_names_missing",
+            Box::new(|f| {
+                f.group("model_weights/dense_1")
+                    .unwrap()
+                    .delete_attr("weight_names")
+                    .unwrap()
+            }),
+        ),
+        (
+            "model_weights_missing",
+            Box::new(|f| f.unlink("model_weights").unwrap()),
+        ),
+        (
+            "model_config_missing",
+            Box::new(|f| f.delete_attr("model_config").unwrap()),
+        ),
+        (
+            "model_config_not_json",
+            Box::new(|f| set_str_attr(f, "model_config", "{\"class_name\": \"Seq")),
+        ),
+        (
+            "model_config_empty",
+            Box::new(|f| set_str_attr(f, "model_config", "")),
+        ),
+        (
+            "model_config_a_number",
+            Box::new(|f| {
+                f.delete_attr("model_config").unwrap();
+                f.new_attr::<i64>()
+                    .create("model_config")
+                    .unwrap()
+                    .write_scalar(&42i64)
+                    .unwrap();
+            }),
+        ),
     ];
     let edits: [(&str, &str, &str); 9] = [
         ("config_lstm", "\"Dense\"", "\"LSTM\""),
         ("config_functional", "\"Sequential\"", "\"Functional\""),
-        ("config_units_absurd", "\"units\":5", "\"units\":1000000000000"),
+        (
+            "config_units_absurd",
+            "\"units\":5",
+            "\"units\":1000000000000",
+        ),
         ("config_units_negative", "\"units\":5", "\"units\":-5"),
         ("config_units_zero", "\"units\":5", "\"units\":0"),
         ("config_units_text", "\"units\":5", "\"units\":\"five\""),
         ("config_activation", "\"relu\"", "\"gelu\""),
-        ("config_input_shape", "\"batch_shape\":[null,2]", "\"batch_shape\":[null,2,2]"),
+        (
+            "config_input_shape",
+            "\"batch_shape\":[null,2]",
+            "\"batch_shape\":[null,2,2]",
+        ),
         ("config_no_layers", "\"layers\"", "\"strata\""),
     ];
     for (name, from, to) in edits {
         assert!(cfg.contains(from), "{name}: the config has no {from}");
         let text = cfg.replacen(from, to, 1);
-        structural.push((name, Box::new(move |f| set_str_attr(f, "model_config", &text))));
+        structural.push((
+            name,
+            Box::new(move |f| set_str_attr(f, "model_config", &text)),
+        ));
     }
     for (name, edit) in structural {
         let p = edited(&base, &d, &format!("{name}.h5"), edit);
@@ -173,21 +352,63 @@ fn corpus() -> Corpus {
         std::fs::write(&p, bytes).unwrap();
         p
     };
-    files.push(("empty file".into(), foreign("empty.h5", b""), Expect::Refused));
-    files.push(("text".into(), foreign("text.h5", b"model_config = not really\n"), Expect::Refused));
-    files.push(("png".into(), foreign("picture.h5", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Expect::Refused));
-    files.push(("hdf5 signature only".into(), foreign("sig.h5", b"\x89HDF\r\n\x1a\n"), Expect::Refused));
-    files.push(("garbage safetensors".into(), foreign("g.safetensors", &[0xff; 64]), Expect::Refused));
-    files.push((".keras zip".into(), copy_to(&fixture("keras_h5_bad/keras_zip/model.keras"), &d, "model.keras"), Expect::Refused));
+    files.push((
+        "empty file".into(),
+        foreign("empty.h5", b""),
+        Expect::Refused,
+    ));
+    files.push((
+        "text".into(),
+        foreign("text.h5", b"model_config = not really\n"),
+        Expect::Refused,
+    ));
+    files.push((
+        "png".into(),
+        foreign("picture.h5", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+        Expect::Refused,
+    ));
+    files.push((
+        "hdf5 signature only".into(),
+        foreign("sig.h5", b"\x89HDF\r\n\x1a\n"),
+        Expect::Refused,
+    ));
+    files.push((
+        "garbage safetensors".into(),
+        foreign("g.safetensors", &[0xff; 64]),
+        Expect::Refused,
+    ));
+    files.push((
+        ".keras zip".into(),
+        copy_to(
+            &fixture("keras_h5_bad/keras_zip/model.keras"),
+            &d,
+            "model.keras",
+        ),
+        Expect::Refused,
+    ));
     std::fs::create_dir(d.join("dir.h5")).unwrap();
     files.push(("directory".into(), d.join("dir.h5"), Expect::Refused));
     let fifo = d.join("fifo.h5");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     files.push(("fifo".into(), fifo, Expect::Refused));
-    files.push(("missing path".into(), d.join("does-not-exist.h5"), Expect::Refused));
+    files.push((
+        "missing path".into(),
+        d.join("does-not-exist.h5"),
+        Expect::Refused,
+    ));
     assert!(files.len() >= 200, "{} files", files.len());
     std::fs::write(root.join("x.csv"), "x0,x1\n1.5,-2\n0,3\n").unwrap();
-    Corpus { _dir: dir, root, files }
+    Corpus {
+        _dir: dir,
+        root,
+        files,
+    }
 }
 
 /// Runs one command over the whole corpus.
@@ -196,21 +417,38 @@ fn sweep(command: &[&str]) {
     let mut refused = 0;
     for (what, path, expect) in &c.files {
         let p = path.to_str().unwrap();
-        let args: Vec<&str> = command.iter().map(|a| if *a == "FILE" { p } else { a }).collect();
+        let args: Vec<&str> = command
+            .iter()
+            .map(|a| if *a == "FILE" { p } else { a })
+            .collect();
         let out = run_limited(&c.root, &args, 20);
-        let code = out.status.code().unwrap_or_else(|| panic!("{what}: killed by a signal ({:?})", out.status));
+        let code = out
+            .status
+            .code()
+            .unwrap_or_else(|| panic!("{what}: killed by a signal ({:?})", out.status));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(code < 100, "{what}: exit {code}: {err}");
         assert!(!err.contains("panicked"), "{what}: {err}");
         if code == 0 {
-            assert_eq!(*expect, Expect::NoCrash, "{what}: {command:?} accepted a file it must refuse");
+            assert_eq!(
+                *expect,
+                Expect::NoCrash,
+                "{what}: {command:?} accepted a file it must refuse"
+            );
         } else {
             refused += 1;
             assert!(code == 2 || code == 3, "{what}: exit {code}: {err}");
-            assert_eq!(err.trim_end().lines().count(), 1, "{what}: not one line: {err}");
+            assert_eq!(
+                err.trim_end().lines().count(),
+                1,
+                "{what}: not one line: {err}"
+            );
             assert!(err.starts_with("error: "), "{what}: {err}");
             let name = path.file_name().unwrap().to_str().unwrap();
-            assert!(err.contains(name), "{what}: the error does not name the file: {err}");
+            assert!(
+                err.contains(name),
+                "{what}: the error does not name the file: {err}"
+            );
         }
     }
     assert!(refused >= 100, "only {refused} files refused");
@@ -233,7 +471,15 @@ fn damaged_files_through_evaluate() {
 
 #[test]
 fn damaged_files_through_finetune() {
-    sweep(&["finetune", "--from", "FILE", "--problem", "2", "--epochs", "1"]);
+    sweep(&[
+        "finetune",
+        "--from",
+        "FILE",
+        "--problem",
+        "2",
+        "--epochs",
+        "1",
+    ]);
 }
 
 #[test]
@@ -247,26 +493,162 @@ fn bad_data_and_flags_each_have_their_message() {
         name.to_string()
     };
     let cases: Vec<(Vec<String>, i32, &str)> = vec![
-        (vec!["train".into(), "--train".into(), csv("nan.csv", "a,b,y\n1,nan,0\n2,3,1\n")], 3, "not a finite number"),
-        (vec!["train".into(), "--train".into(), csv("inf.csv", "a,b,y\n1,-inf,0\n2,3,1\n")], 3, "not a finite number"),
-        (vec!["train".into(), "--train".into(), csv("huge.csv", "a,b,y\n1,1e400,0\n2,3,1\n")], 3, "not a finite number"),
-        (vec!["train".into(), "--train".into(), csv("empty.csv", "")], 3, "empty"),
-        (vec!["train".into(), "--train".into(), csv("ragged.csv", "a,b,y\n1,2,0\n2,1\n")], 3, "ragged row"),
-        (vec!["evaluate".into(), "--model".into(), m.into(), "--data".into(), csv("unseen.csv", "a,b,y\n1,2,0\n2,1,7\n")], 3, "label '7' is not among the known classes"),
-        (vec!["predict".into(), "--model".into(), m.into(), "--input".into(), csv("wide.csv", "a,b,c\n1,2,3\n")], 3, "the model expects 2 inputs"),
-        (vec!["evaluate".into(), "--model".into(), m.into(), "--data".into(), csv("three.csv", "a,b,c,y\n1,2,3,0\n")], 3, "the model takes 2 inputs"),
-        (vec!["finetune".into(), "--from".into(), m.into(), "--freeze".into(), "9".into()], 2, "--freeze"),
-        (vec!["compare".into(), "--from".into(), m.into(), "--freeze".into(), "4".into(), "--repeats".into(), "1".into()], 2, "--freeze"),
-        (vec!["train".into(), "--epochs".into(), "0".into()], 2, "--epochs"),
+        (
+            vec![
+                "train".into(),
+                "--train".into(),
+                csv("nan.csv", "a,b,y\n1,nan,0\n2,3,1\n"),
+            ],
+            3,
+            "not a finite number",
+        ),
+        (
+            vec![
+                "train".into(),
+                "--train".into(),
+                csv("inf.csv", "a,b,y\n1,-inf,0\n2,3,1\n"),
+            ],
+            3,
+            "not a finite number",
+        ),
+        (
+            vec![
+                "train".into(),
+                "--train".into(),
+                csv("huge.csv", "a,b,y\n1,1e400,0\n2,3,1\n"),
+            ],
+            3,
+            "not a finite number",
+        ),
+        (
+            vec!["train".into(), "--train".into(), csv("empty.csv", "")],
+            3,
+            "empty",
+        ),
+        (
+            vec![
+                "train".into(),
+                "--train".into(),
+                csv("ragged.csv", "a,b,y\n1,2,0\n2,1\n"),
+            ],
+            3,
+            "ragged row",
+        ),
+        (
+            vec![
+                "evaluate".into(),
+                "--model".into(),
+                m.into(),
+                "--data".into(),
+                csv("unseen.csv", "a,b,y\n1,2,0\n2,1,7\n"),
+            ],
+            3,
+            "label '7' is not among the known classes",
+        ),
+        (
+            vec![
+                "predict".into(),
+                "--model".into(),
+                m.into(),
+                "--input".into(),
+                csv("wide.csv", "a,b,c\n1,2,3\n"),
+            ],
+            3,
+            "the model expects 2 inputs",
+        ),
+        (
+            vec![
+                "evaluate".into(),
+                "--model".into(),
+                m.into(),
+                "--data".into(),
+                csv("three.csv", "a,b,c,y\n1,2,3,0\n"),
+            ],
+            3,
+            "the model takes 2 inputs",
+        ),
+        (
+            vec![
+                "finetune".into(),
+                "--from".into(),
+                m.into(),
+                "--freeze".into(),
+                "9".into(),
+            ],
+            2,
+            "--freeze",
+        ),
+        (
+            vec![
+                "compare".into(),
+                "--from".into(),
+                m.into(),
+                "--freeze".into(),
+                "4".into(),
+                "--repeats".into(),
+                "1".into(),
+            ],
+            2,
+            "--freeze",
+        ),
+        (
+            vec!["train".into(), "--epochs".into(), "0".into()],
+            2,
+            "--epochs",
+        ),
         (vec!["train".into(), "--lr".into(), "0".into()], 2, "--lr"),
-        (vec!["train".into(), "--lr".into(), "-0.5".into()], 2, "--lr"),
+        (
+            vec!["train".into(), "--lr".into(), "-0.5".into()],
+            2,
+            "--lr",
+        ),
         (vec!["train".into(), "--lr".into(), "nan".into()], 2, "--lr"),
-        (vec!["train".into(), "--batch-size".into(), "0".into()], 2, "--batch-size"),
-        (vec!["compare".into(), "--from".into(), m.into(), "--repeats".into(), "0".into()], 2, "--repeats"),
-        (vec!["train".into(), "--hidden".into(), "0".into()], 2, "units"),
-        (vec!["blobs".into(), "--seed".into(), "1".into(), "--samples".into(), "0".into()], 2, "--samples"),
+        (
+            vec!["train".into(), "--batch-size".into(), "0".into()],
+            2,
+            "--batch-size",
+        ),
+        (
+            vec![
+                "compare".into(),
+                "--from".into(),
+                m.into(),
+                "--repeats".into(),
+                "0".into(),
+            ],
+            2,
+            "--repeats",
+        ),
+        (
+            vec!["train".into(), "--hidden".into(), "0".into()],
+            2,
+            "units",
+        ),
+        (
+            vec![
+                "blobs".into(),
+                "--seed".into(),
+                "1".into(),
+                "--samples".into(),
+                "0".into(),
+            ],
+            2,
+            "--samples",
+        ),
         (vec!["blobs".into(), "--seed".into(), "-1".into()], 2, "-1"),
-        (vec!["train".into(), "--problem".into(), "1".into(), "--plot".into(), "curves.jpg".into(), "--epochs".into(), "1".into()], 2, "png"),
+        (
+            vec![
+                "train".into(),
+                "--problem".into(),
+                "1".into(),
+                "--plot".into(),
+                "curves.jpg".into(),
+                "--epochs".into(),
+                "1".into(),
+            ],
+            2,
+            "png",
+        ),
     ];
     for (args, code, needle) in cases {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -278,7 +660,21 @@ fn bad_data_and_flags_each_have_their_message() {
 #[test]
 fn divergence_names_the_epoch_and_writes_no_checkpoint() {
     let dir = tempdir();
-    let out = run_limited(dir.path(), &["train", "--problem", "1", "--lr", "1000", "--out", "m.h5", "--history", "h.csv"], 30);
+    let out = run_limited(
+        dir.path(),
+        &[
+            "train",
+            "--problem",
+            "1",
+            "--lr",
+            "1000",
+            "--out",
+            "m.h5",
+            "--history",
+            "h.csv",
+        ],
+        30,
+    );
     assert_fails(&out, 4, &["diverged at epoch 1", "--lr"]);
     assert!(!dir.path().join("m.h5").exists());
     assert!(!dir.path().join("h.csv").exists());
@@ -292,7 +688,17 @@ fn sigkill_while_saving_leaves_the_old_or_the_new_model() {
     let old = Mlp::new(MlpSpec::tutorial(), 123).unwrap();
     save_h5(&target, &old, Format::Keras3, 0.01).unwrap();
     let old_w = old.weights().unwrap();
-    let args = ["train", "--problem", "1", "--epochs", "3", "--seed", "2", "--out", "model.h5"];
+    let args = [
+        "train",
+        "--problem",
+        "1",
+        "--epochs",
+        "3",
+        "--seed",
+        "2",
+        "--out",
+        "model.h5",
+    ];
     // One complete run gives the new weights and the time a run takes.
     let fresh = tempdir();
     let t = std::time::Instant::now();
@@ -311,10 +717,14 @@ fn sigkill_while_saving_leaves_the_old_or_the_new_model() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_micros(rng.bounded(runtime * 3 / 2)));
+        std::thread::sleep(std::time::Duration::from_micros(
+            rng.bounded(runtime * 3 / 2),
+        ));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        let now = load_h5(&target).unwrap_or_else(|e| panic!("after SIGKILL the target does not load: {e}")).weights;
+        let now = load_h5(&target)
+            .unwrap_or_else(|e| panic!("after SIGKILL the target does not load: {e}"))
+            .weights;
         if now == old_w {
             saw_old += 1;
         } else if now == new_w {
@@ -325,7 +735,10 @@ fn sigkill_while_saving_leaves_the_old_or_the_new_model() {
             panic!("after SIGKILL the target holds neither the old nor the new weights");
         }
     }
-    assert!(saw_old > 0 && saw_new > 0, "old {saw_old}, new {saw_new}: the kills missed the writing window");
+    assert!(
+        saw_old > 0 && saw_new > 0,
+        "old {saw_old}, new {saw_new}: the kills missed the writing window"
+    );
 }
 
 #[test]
