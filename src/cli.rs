@@ -113,6 +113,23 @@ impl FitArgs {
     }
 }
 
+/// Where a single fit's results go.
+#[derive(Args)]
+struct OutputArgs {
+    /// Write the per-epoch history as Keras CSVLogger does.
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// Draw the learning curves to this PNG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Save the trained model (.h5: Keras HDF5; .safetensors).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Keras dialect of an .h5 output.
+    #[arg(long, value_enum, default_value = "keras3")]
+    format: Format,
+}
+
 #[derive(Args)]
 struct FinetuneArgs {
     /// The model to start from (Keras .h5, from Keras or this tool, or .safetensors).
@@ -127,18 +144,8 @@ struct FinetuneArgs {
     adapt: AdaptArgs,
     #[command(flatten)]
     fit: FitArgs,
-    /// Write the per-epoch history as Keras CSVLogger does.
-    #[arg(long)]
-    history: Option<PathBuf>,
-    /// Draw the learning curves to this PNG.
-    #[arg(long)]
-    plot: Option<PathBuf>,
-    /// Save the fine-tuned model (.h5 or .safetensors).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Keras dialect of an .h5 output.
-    #[arg(long, value_enum, default_value = "keras3")]
-    format: Format,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args)]
@@ -316,18 +323,8 @@ struct TrainArgs {
     activation: Vec<Activation>,
     #[command(flatten)]
     fit: FitArgs,
-    /// Write the per-epoch history as Keras CSVLogger does.
-    #[arg(long)]
-    history: Option<PathBuf>,
-    /// Draw the learning curves to this PNG.
-    #[arg(long)]
-    plot: Option<PathBuf>,
-    /// Save the trained model (.h5: Keras HDF5; .safetensors).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Keras dialect of an .h5 output.
-    #[arg(long, value_enum, default_value = "keras3")]
-    format: Format,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// A command-line usage error, already reduced to one line.
@@ -461,22 +458,9 @@ fn train(a: TrainArgs) -> Result<()> {
         &train,
         test.as_ref(),
         &a.fit.config(0),
-        &Outputs {
-            history: &a.history,
-            plot: &a.plot,
-            out: &a.out,
-            format: a.format,
-        },
+        &a.output,
         &title,
     )
-}
-
-/// Where a fit's results go.
-struct Outputs<'a> {
-    history: &'a Option<PathBuf>,
-    plot: &'a Option<PathBuf>,
-    out: &'a Option<PathBuf>,
-    format: Format,
 }
 
 /// Fits, prints the tutorial's `Train: ..., Test: ...` line, and writes the history, the curves and
@@ -486,7 +470,7 @@ fn fit_and_report(
     train: &Dataset,
     test: Option<&Dataset>,
     cfg: &FitConfig,
-    o: &Outputs,
+    o: &OutputArgs,
     title: &str,
 ) -> Result<()> {
     let history = fit(mlp, train, test, cfg)?;
@@ -499,15 +483,15 @@ fn fit_and_report(
         ),
         None => println!("Train: {:.3}", tr.accuracy),
     }
-    if let Some(p) = o.history {
+    if let Some(p) = &o.history {
         history
             .write_csv(p)
             .with_context(|| format!("writing --history {}", p.display()))?;
     }
-    if let Some(p) = o.plot {
+    if let Some(p) = &o.plot {
         keras_transfer::experiment::tutorial::plot_history(p, title, &history)?;
     }
-    if let Some(out) = o.out {
+    if let Some(out) = &o.out {
         save_mlp(out, mlp, o.format, cfg.lr)?;
     }
     Ok(())
@@ -534,12 +518,7 @@ fn finetune(a: FinetuneArgs) -> Result<()> {
         &train,
         test.as_ref(),
         &a.fit.config(t.frozen()),
-        &Outputs {
-            history: &a.history,
-            plot: &a.plot,
-            out: &a.out,
-            format: a.format,
-        },
+        &a.output,
         &title,
     )
 }
