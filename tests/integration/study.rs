@@ -425,3 +425,117 @@ fn the_fast_compare_equals_the_sequential_path() {
         }
     }
 }
+
+#[test]
+fn welch_and_summaries_match_scipy_and_numpy() {
+    use keras_transfer::experiment::stats::{Summary, welch};
+    let cases = read_json(&fixture("stats/welch.json"));
+    let f = |v: &serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect::<Vec<f64>>()
+    };
+    for c in cases.as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let (a, b) = (f(&c["a"]), f(&c["b"]));
+        let close = |x: f64, y: f64, what: &str| {
+            assert!(
+                (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+                "{name} {what}: {x} vs scipy/numpy {y}"
+            )
+        };
+        let w = welch(&a, &b).unwrap();
+        close(w.diff, c["mean_diff"].as_f64().unwrap(), "mean difference");
+        close(w.t, c["t"].as_f64().unwrap(), "t");
+        close(w.df, c["df"].as_f64().unwrap(), "df");
+        assert!(
+            (w.p - c["p"].as_f64().unwrap()).abs() <= 1e-9,
+            "{name} p: {} vs {}",
+            w.p,
+            c["p"]
+        );
+        let ci = f(&c["ci95"]);
+        assert!(
+            (w.ci95.0 - ci[0]).abs() <= 1e-7 && (w.ci95.1 - ci[1]).abs() <= 1e-7,
+            "{name} ci {:?} vs {ci:?}",
+            w.ci95
+        );
+        for (side, s) in [("a", Summary::of(&a)), ("b", Summary::of(&b))] {
+            close(s.mean, c[format!("{side}_mean")].as_f64().unwrap(), "mean");
+            close(
+                s.std,
+                c[format!("{side}_std")].as_f64().unwrap(),
+                "population std",
+            );
+            close(
+                s.median,
+                c[format!("{side}_median")].as_f64().unwrap(),
+                "median",
+            );
+        }
+    }
+}
+
+#[test]
+fn finetune_no_shuffle_tracks_keras_from_a_keras_made_model() {
+    let dir = tempdir();
+    let d = dir.path();
+    let model = fixture("keras_finetune/model.h5");
+    for freeze in 0..3 {
+        let case = read_json(&fixture(&format!(
+            "keras_finetune/freeze{freeze}/case.json"
+        )));
+        let out = run(
+            d,
+            &[
+                "finetune",
+                "--from",
+                model.to_str().unwrap(),
+                "--problem",
+                "2",
+                "--freeze",
+                &freeze.to_string(),
+                "--no-shuffle",
+                "--epochs",
+                "100",
+                "--out",
+                "ft.h5",
+                "--history",
+                "h.csv",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = load_h5(&d.join("ft.h5")).unwrap();
+        let diff = weights_diff(&got.weights, &json_weights(&case["final"]));
+        assert!(
+            diff <= 1e-5,
+            "freeze {freeze}: weights differ from Keras by {diff}"
+        );
+        let trainable: Vec<bool> = got.spec.layers.iter().map(|l| l.trainable).collect();
+        assert_eq!(
+            trainable,
+            (0..3).map(|i| i >= freeze).collect::<Vec<_>>(),
+            "saved trainable flags"
+        );
+        let (_, hist) = read_csv_f64(&d.join("h.csv"));
+        let loss: Vec<f32> = hist.iter().map(|r| r[2] as f32).collect();
+        let dl = max_abs_diff(&loss, &f32s(&case["history"]["loss"]));
+        assert!(
+            dl <= 1e-5,
+            "freeze {freeze}: loss history differs from Keras by {dl}"
+        );
+        let line = String::from_utf8_lossy(&out.stdout);
+        let want = format!(
+            "Train: {:.3}, Test: {:.3}",
+            case["evaluate"]["train"][1].as_f64().unwrap(),
+            case["evaluate"]["test"][1].as_f64().unwrap()
+        );
+        assert_eq!(line.trim(), want, "freeze {freeze}");
+    }
+}
