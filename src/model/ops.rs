@@ -83,27 +83,44 @@ fn activation_grad(a: Activation, y: f32) -> f32 {
     }
 }
 
-/// Runs `$f::<O>` with the layer width `O` known at compile time for the small widths this tool
-/// meets (so the inner loops unroll), and `$f::<0>` (width read at run time) otherwise. Every
+/// Runs `$f::<I, O>` with the output width `O` known at compile time for the small widths this
+/// tool meets (so the inner loops unroll), and `O = 0` (width read at run time) otherwise. Every
 /// instance does the same float operations in the same order.
 macro_rules! by_width {
-    ($o:expr, $f:ident($($a:expr),*)) => {
+    ($I:tt, $o:expr, $f:ident($($a:expr),*)) => {
         match $o {
-            1 => $f::<1>($($a),*),
-            2 => $f::<2>($($a),*),
-            3 => $f::<3>($($a),*),
-            4 => $f::<4>($($a),*),
-            5 => $f::<5>($($a),*),
-            6 => $f::<6>($($a),*),
-            7 => $f::<7>($($a),*),
-            8 => $f::<8>($($a),*),
-            _ => $f::<0>($($a),*),
+            1 => $f::<$I, 1>($($a),*),
+            2 => $f::<$I, 2>($($a),*),
+            3 => $f::<$I, 3>($($a),*),
+            4 => $f::<$I, 4>($($a),*),
+            5 => $f::<$I, 5>($($a),*),
+            6 => $f::<$I, 6>($($a),*),
+            7 => $f::<$I, 7>($($a),*),
+            8 => $f::<$I, 8>($($a),*),
+            _ => $f::<$I, 0>($($a),*),
+        }
+    };
+}
+
+/// `by_width!` for both the input width `I` and the output width `O`.
+macro_rules! by_shape {
+    ($i:expr, $o:expr, $f:ident($($a:expr),*)) => {
+        match $i {
+            1 => by_width!(1, $o, $f($($a),*)),
+            2 => by_width!(2, $o, $f($($a),*)),
+            3 => by_width!(3, $o, $f($($a),*)),
+            4 => by_width!(4, $o, $f($($a),*)),
+            5 => by_width!(5, $o, $f($($a),*)),
+            6 => by_width!(6, $o, $f($($a),*)),
+            7 => by_width!(7, $o, $f($($a),*)),
+            8 => by_width!(8, $o, $f($($a),*)),
+            _ => by_width!(0, $o, $f($($a),*)),
         }
     };
 }
 
 /// Forward kernel: `out[r, n, :] = act(x[r, n, :] · w[r] + b[r])`, summing over inputs in order.
-fn dense_fwd<const O: usize>(
+fn dense_fwd<const I: usize, const O: usize>(
     d: Dims,
     act: Activation,
     x: &[f32],
@@ -112,12 +129,13 @@ fn dense_fwd<const O: usize>(
     out: &mut [f32],
 ) {
     let o = if O == 0 { d.o } else { O };
+    let i = if I == 0 { d.i } else { I };
     for r in 0..d.r {
-        let w = &w[r * d.i * o..][..d.i * o];
+        let w = &w[r * i * o..][..i * o];
         let b = &b[r * o..][..o];
         for n in 0..d.n {
             let row = r * d.n + n;
-            let xr = &x[row * d.i..][..d.i];
+            let xr = &x[row * i..][..i];
             let acc = &mut out[row * o..][..o];
             for (ii, &xi) in xr.iter().enumerate() {
                 let wr = &w[ii * o..][..o];
@@ -135,7 +153,7 @@ fn dense_fwd<const O: usize>(
 /// Backward kernel: from the output `y` and its gradient `g`, the gradients of `w`, `b` and (when
 /// `dx` is not empty) `x`, each summed over the batch rows in order.
 #[allow(clippy::too_many_arguments)]
-fn dense_bwd<const O: usize>(
+fn dense_bwd<const I: usize, const O: usize>(
     d: Dims,
     act: Activation,
     x: &[f32],
@@ -147,12 +165,13 @@ fn dense_bwd<const O: usize>(
     dx: &mut [f32],
 ) {
     let o = if O == 0 { d.o } else { O };
+    let i = if I == 0 { d.i } else { I };
     let mut dp_buf = [0f32; 8];
     let mut dp_vec = Vec::new();
     for r in 0..d.r {
-        let dwr = &mut dw[r * d.i * o..][..d.i * o];
+        let dwr = &mut dw[r * i * o..][..i * o];
         let dbr = &mut db[r * o..][..o];
-        let wr = &w[r * d.i * o..][..d.i * o];
+        let wr = &w[r * i * o..][..i * o];
         for n in 0..d.n {
             let row = r * d.n + n;
             let (yn, gn) = (&y[row * o..][..o], &g[row * o..][..o]);
@@ -165,7 +184,7 @@ fn dense_bwd<const O: usize>(
             for k in 0..o {
                 dp[k] = gn[k] * activation_grad(act, yn[k]);
             }
-            let xn = &x[row * d.i..][..d.i];
+            let xn = &x[row * i..][..i];
             for (ii, &xi) in xn.iter().enumerate() {
                 let a = &mut dwr[ii * o..][..o];
                 for k in 0..o {
@@ -176,7 +195,7 @@ fn dense_bwd<const O: usize>(
                 dbr[k] += dp[k];
             }
             if !dx.is_empty() {
-                for (ii, a) in dx[row * d.i..][..d.i].iter_mut().enumerate() {
+                for (ii, a) in dx[row * i..][..i].iter_mut().enumerate() {
                     let wi = &wr[ii * o..][..o];
                     let mut s = 0f32;
                     for k in 0..o {
@@ -219,7 +238,7 @@ impl CustomOp3 for Dense {
             slice(s3, l3, "b")?,
         );
         let mut out = vec![0f32; d.r * d.n * d.o];
-        by_width!(d.o, dense_fwd(d, self.0, x, w, b, &mut out));
+        by_shape!(d.i, d.o, dense_fwd(d, self.0, x, w, b, &mut out));
         let shape = if l1.shape().rank() == 2 {
             Shape::from((d.n, d.o))
         } else {
@@ -250,7 +269,8 @@ impl CustomOp3 for Dense {
             with_values(w, |ws| {
                 with_values(res, |ys| {
                     with_values(&grad, |gs| {
-                        by_width!(
+                        by_shape!(
+                            d.i,
                             d.o,
                             dense_bwd(d, self.0, xs, ws, ys, gs, &mut dw, &mut db, &mut dx)
                         )
