@@ -88,7 +88,68 @@ pub struct StudyResults {
     pub comparison: Vec<ArmScores>,
     pub reverse: Vec<ArmScores>,
     pub extensions: Vec<ArmScores>,
+    /// How the transfer result depends on the Problem-1 model (one row per base model).
+    pub base_models: Vec<BaseModelRow>,
     pub report: PathBuf,
+}
+
+/// One Problem-1 model of the base-model check: its seed, its own test accuracy, and the mean test
+/// accuracy on Problem 2 of transfer with 0, 1 and 2 fixed layers.
+#[derive(Debug, Clone)]
+pub struct BaseModelRow {
+    pub seed: u32,
+    pub problem1_test: f32,
+    pub transfer_means: Vec<f64>,
+}
+
+/// Base models in the base-model check, and repeats per configuration for each.
+const BASE_MODELS: u32 = 10;
+const BASE_REPEATS: usize = 10;
+
+/// Trains `BASE_MODELS` Problem-1 models (seeds `seed..`) and measures how well each transfers.
+fn base_model_check(
+    opts: &StudyOptions,
+    p1: &(Dataset, Dataset),
+    p2: &(Dataset, Dataset),
+    arms: &[Arm],
+) -> Result<Vec<BaseModelRow>> {
+    let mut rows = Vec::new();
+    for k in 0..BASE_MODELS {
+        let seed = opts.seed.wrapping_add(k);
+        let m = Mlp::new(MlpSpec::tutorial(), seed)?;
+        let cfg = FitConfig {
+            epochs: opts.epochs,
+            seed,
+            ..FitConfig::default()
+        };
+        fit(&m, &p1.0, None, &cfg)?;
+        let problem1_test = evaluate(&m, &p1.1, cfg.batch_size)?.accuracy;
+        let base = crate::keras::KerasModel {
+            spec: m.spec().clone(),
+            weights: m.weights()?,
+            keras_version: String::new(),
+            backend: String::new(),
+            format: Format::Keras3,
+            learning_rate: Some(f64::from(cfg.lr)),
+        };
+        let ccfg = CompareConfig {
+            repeats: BASE_REPEATS,
+            fit: FitConfig {
+                epochs: opts.epochs,
+                ..FitConfig::default()
+            },
+            seed,
+            threads: opts.threads,
+        };
+        let r = compare(&base, arms, &p2.0, &p2.1, &ccfg, &|| {})?;
+        let transfer_means = r.iter().map(|a| Summary::of(&a.scores).mean).collect();
+        rows.push(BaseModelRow {
+            seed,
+            problem1_test,
+            transfer_means,
+        });
+    }
+    Ok(rows)
 }
 
 fn problem(seed: u32) -> Result<(Dataset, Dataset)> {
@@ -304,8 +365,29 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
         log(&format!("  {l}"));
     }
 
+    // How much the transfer rows owe to the one Problem-1 model they all start from.
+    let transfer_arms = vec![fixed(0), fixed(1), fixed(2)];
+    let base_models = base_model_check(opts, &p1, &p2, &transfer_arms)?;
+    log(&format!(
+        "Transfer from {BASE_MODELS} different Problem-1 models ({BASE_REPEATS} repeats each), mean test accuracy on Problem 2:"
+    ));
+    log("  seed  P1 test  fixed=0  fixed=1  fixed=2");
+    for r in &base_models {
+        log(&format!(
+            "  {:>4}  {:.3}    {:.3}    {:.3}    {:.3}",
+            r.seed, r.problem1_test, r.transfer_means[0], r.transfer_means[1], r.transfer_means[2]
+        ));
+    }
+
     let report_path = dir.join("report.md");
-    let md = markdown(opts, &singles, &comparison, &reverse, &extensions);
+    let md = markdown(
+        opts,
+        &singles,
+        &comparison,
+        &reverse,
+        &extensions,
+        &base_models,
+    );
     write_bytes_atomic(&report_path, md.as_bytes())?;
     log(&format!("Report: {}", report_path.display()));
     Ok(StudyResults {
@@ -313,6 +395,7 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
         comparison,
         reverse,
         extensions,
+        base_models,
         report: report_path,
     })
 }
@@ -331,6 +414,7 @@ fn markdown(
     comparison: &[ArmScores],
     reverse: &[ArmScores],
     extensions: &[ArmScores],
+    base_models: &[BaseModelRow],
 ) -> String {
     let mut md = String::new();
     md.push_str("# Transfer learning on the blobs problems: the study\n\n");
@@ -379,6 +463,20 @@ fn markdown(
         hidden layer before the output layer; `Transfer (fixed=1) reinit=2,3` keeps the first hidden layer and \
         re-initialises the second hidden layer and the output layer.\n\n");
     md.push_str(&report::compare_markdown(extensions));
-    md.push_str("\n![Extensions](extensions_box.png)\n");
+    md.push_str("\n![Extensions](extensions_box.png)\n\n");
+    md.push_str(&format!(
+        "## How much the transfer result owes to the one Problem-1 model\n\nEvery transfer row above starts \
+         from the same `model.h5`. Here {BASE_MODELS} Problem-1 models (seeds {} to {}) are each used as the \
+         starting point of {BASE_REPEATS} transfer fits per configuration on Problem 2 (mean test accuracy):\n\n\
+         | seed | Problem 1 test | fixed=0 | fixed=1 | fixed=2 |\n|---|---|---|---|---|\n",
+        opts.seed,
+        opts.seed.wrapping_add(BASE_MODELS - 1)
+    ));
+    for r in base_models {
+        md.push_str(&format!(
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+            r.seed, r.problem1_test, r.transfer_means[0], r.transfer_means[1], r.transfer_means[2]
+        ));
+    }
     md
 }
