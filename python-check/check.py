@@ -53,6 +53,10 @@ class CheckFailed(Exception):
     pass
 
 
+# The activations keras-transfer supports beyond the tutorial's relu/tanh/sigmoid/softmax/linear.
+EXTRA_ACTIVATIONS = ("elu", "selu", "softplus", "softsign", "swish", "gelu")
+
+
 def ensure(cond, msg):
     if not cond:
         raise CheckFailed(msg)
@@ -227,11 +231,15 @@ class Checks:
                              args=["--train", a, "--test", b], hidden=[6, 4, 3], act=["tanh", "sigmoid", "relu"])
         return self._odd
 
+    def activations(self):
+        """The odd data with six hidden layers, one per activation beyond the tutorial's."""
+        return dict(self.odd(), hidden=[4] * len(EXTRA_ACTIVATIONS), act=list(EXTRA_ACTIVATIONS))
+
     def rust_model(self, data_name, fmt):
         """A Rust-trained model file (trained once per data set and format)."""
         key = (data_name, fmt)
         if key not in self._rust_models:
-            data = self.tutorial() if data_name == "tutorial" else self.odd()
+            data = {"tutorial": self.tutorial, "odd": self.odd, "activations": self.activations}[data_name]()
             path = self.workdir / f"rust_{data_name}_{fmt}.h5"
             epochs = RUST_EPOCHS if data_name == "tutorial" else KERAS_EPOCHS
             printed = self.rust.train(path, data["args"], fmt, data["hidden"], data["act"], epochs=epochs)
@@ -245,6 +253,9 @@ class Checks:
     def keras_to_rust(self, data_name, k, keras2_style):
         if data_name == "tutorial":
             layers, dim, arrays = TUTORIAL_LAYERS, 2, blobs_problem(1)
+        elif data_name == "activations":
+            layers = [dict(units=4, activation=a) for a in EXTRA_ACTIVATIONS] + [dict(units=2, activation="softmax")]
+            dim, arrays = 4, self.odd()["arrays"]
         else:
             layers, dim, arrays = ODD_LAYERS, 4, self.odd()["arrays"]
         name = f"{'k2' if keras2_style else 'k3'}_{data_name}"
@@ -353,6 +364,10 @@ class Checks:
             ("c3 rust odd universal .h5 -> tf_keras 2", lambda: self.rust_to_keras("odd", "universal", k2)),
             ("c4 keras 3 odd .h5 -> rust predict", lambda: self.keras_to_rust("odd", k3, False)),
             ("c5 tf_keras 2 odd .h5 -> rust predict", lambda: self.keras_to_rust("odd", k2, True)),
+            ("c6 rust activations keras3 .h5 -> keras 3", lambda: self.rust_to_keras("activations", "keras3", k3)),
+            ("c7 rust activations universal .h5 -> tf_keras 2", lambda: self.rust_to_keras("activations", "universal", k2)),
+            ("c8 keras 3 activations .h5 -> rust predict", lambda: self.keras_to_rust("activations", k3, False)),
+            ("c9 tf_keras 2 activations .h5 -> rust predict", lambda: self.keras_to_rust("activations", k2, True)),
         ]
         for i, p in enumerate(self.blobs_params(), 1):
             desc = (f"seed={p['random_state']} n={p['n_samples']} centers={p['centers']} "

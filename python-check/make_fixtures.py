@@ -276,6 +276,23 @@ def keras_h5_fixtures():
     k2_legacy_input_case(src)
 
 
+# Every activation keras-transfer reads besides the tutorial's: one Dense layer each.
+ACTIVATION_LAYERS = [dict(units=4, activation=a) for a in
+                     ("elu", "selu", "softplus", "softsign", "swish", "gelu", "exponential")] + [
+    dict(units=2, activation="softmax")]
+
+
+def keras_h5_activation_fixtures():
+    k2, k3 = keras2(), keras3()
+    fresh_sessions(k2, k3)
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=100, centers=2, n_features=3, cluster_std=1.0, random_state=5)
+    data = (X.astype(np.float32) / 5.0, one_hot(y, 2))
+    h5_case("k3_activations", k3, f"keras {k3.__version__}", ACTIVATION_LAYERS, 3, False, data, seed=205)
+    h5_case("k2_activations", k2, f"tf-keras {k2.__version__}", ACTIVATION_LAYERS, 3, True, data, seed=206)
+
+
 # =========================================================================== 2d. keras_h5_bad
 
 def keras_h5_bad_fixtures():
@@ -426,6 +443,7 @@ GROUPS = {
     "blobs": blobs_fixtures,
     "keras_train": keras_train_fixtures,
     "keras_h5": keras_h5_fixtures,
+    "keras_h5_activations": keras_h5_activation_fixtures,
     "keras_h5_bad": keras_h5_bad_fixtures,
     "keras_finetune": keras_finetune_fixtures,
     "stats": stats_fixtures,

@@ -51,10 +51,10 @@ impl BlobsParams {
             return Err(Error::invalid("center_box", "bounds must be finite"));
         }
         let cells = self.n_samples.checked_mul(self.n_features);
-        if cells.is_none_or(|c| c > 1 << 31) {
+        if cells.is_none_or(|c| c > 1 << 27) {
             return Err(Error::invalid(
                 "--samples",
-                "samples x features is too large (at most 2^31 values)",
+                "samples x features is too large (at most 2^27 values, 1 GiB)",
             ));
         }
         Ok(())

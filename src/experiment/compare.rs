@@ -9,6 +9,11 @@ use crate::train::ensemble::{Ensemble, fit_ensemble};
 use crate::train::{FitConfig, evaluate, fit};
 use rayon::prelude::*;
 
+/// The most repeats one comparison runs.
+pub const MAX_REPEATS: usize = 100_000;
+/// The most repeats trained as one ensemble (bounds the memory of a batch).
+const MAX_MEMBERS: usize = 1024;
+
 /// One configuration of the comparison.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arm {
@@ -128,8 +133,11 @@ pub fn compare(
     cfg: &CompareConfig,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<ArmScores>> {
-    if cfg.repeats == 0 {
-        return Err(Error::invalid("--repeats", "must be at least 1"));
+    if cfg.repeats == 0 || cfg.repeats > MAX_REPEATS {
+        return Err(Error::invalid(
+            "--repeats",
+            format!("must be between 1 and {MAX_REPEATS}"),
+        ));
     }
     // Check every arm once, up front, so a bad flag fails before any work.
     for arm in arms {
@@ -146,7 +154,7 @@ pub fn compare(
     };
     // Enough ensembles per arm that every worker gets the same share.
     let chunks = (threads / gcd(arms.len().max(1), threads)).clamp(1, cfg.repeats);
-    let per = cfg.repeats.div_ceil(chunks);
+    let per = cfg.repeats.div_ceil(chunks).min(MAX_MEMBERS);
     let jobs: Vec<(usize, std::ops::Range<usize>)> = (0..arms.len())
         .flat_map(|a| {
             (0..cfg.repeats)

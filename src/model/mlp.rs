@@ -238,14 +238,25 @@ fn check_len(layer: &str, weight: &str, found: usize, expected: usize) -> Result
     Ok(())
 }
 
-/// Applies an activation to a whole tensor (for outputs; training goes through `ops::dense`).
+/// Applies an activation to a whole tensor with candle's differentiable ops (for the outputs, and
+/// for the activations the fused Dense op leaves to candle).
 pub fn activate(h: &Tensor, a: Activation) -> Result<Tensor> {
+    const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+    const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
     Ok(match a {
         Activation::Relu => h.relu()?,
         Activation::Tanh => h.tanh()?,
         Activation::Sigmoid => candle_nn::ops::sigmoid(h)?,
         Activation::Softmax => candle_nn::ops::softmax_last_dim(h)?,
         Activation::Linear => h.clone(),
+        Activation::Elu => h.elu(1.0)?,
+        Activation::Selu => (h.elu(SELU_ALPHA)? * SELU_SCALE)?,
+        // log(1 + exp(x)) computed without overflow: max(x, 0) + log(1 + exp(-|x|)).
+        Activation::Softplus => (h.relu()? + ((h.abs()?.neg()?.exp()? + 1.0)?.log()?))?,
+        Activation::Softsign => h.broadcast_div(&(h.abs()? + 1.0)?)?,
+        Activation::Swish => h.silu()?,
+        Activation::Gelu => h.gelu_erf()?,
+        Activation::Exponential => h.exp()?,
     })
 }
 
@@ -269,11 +280,15 @@ pub fn forward_logits(
         } else {
             l.activation
         };
+        let fused = if act.fused() { act } else { Activation::Linear };
         h = if i < frozen {
-            ops::dense(&h, &k.as_tensor().detach(), &b.detach(), act)?
+            ops::dense(&h, &k.as_tensor().detach(), &b.detach(), fused)?
         } else {
-            ops::dense(&h, k.as_tensor(), b, act)?
+            ops::dense(&h, k.as_tensor(), b, fused)?
         };
+        if !act.fused() {
+            h = activate(&h, act)?;
+        }
     }
     Ok(h)
 }

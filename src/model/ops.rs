@@ -61,8 +61,9 @@ fn activate(a: Activation, v: f32) -> f32 {
         }
         Activation::Tanh => v.tanh(),
         Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
-        // Softmax needs the whole row: the caller applies it to the returned logits.
-        Activation::Linear | Activation::Softmax => v,
+        // Softmax needs the whole row, and the others are left to candle's own ops: the caller
+        // asks for Linear and applies them to the result.
+        _ => v,
     }
 }
 
@@ -79,7 +80,7 @@ fn activation_grad(a: Activation, y: f32) -> f32 {
         }
         Activation::Tanh => 1.0 - y * y,
         Activation::Sigmoid => y * (1.0 - y),
-        Activation::Linear | Activation::Softmax => 1.0,
+        _ => 1.0,
     }
 }
 

@@ -13,6 +13,15 @@ pub enum Activation {
     Sigmoid,
     Softmax,
     Linear,
+    Elu,
+    Selu,
+    Softplus,
+    Softsign,
+    /// `x * sigmoid(x)`; Keras 3 also calls it `silu`.
+    Swish,
+    /// The exact (erf) GELU, Keras's default.
+    Gelu,
+    Exponential,
 }
 
 impl Activation {
@@ -24,7 +33,23 @@ impl Activation {
             Activation::Sigmoid => "sigmoid",
             Activation::Softmax => "softmax",
             Activation::Linear => "linear",
+            Activation::Elu => "elu",
+            Activation::Selu => "selu",
+            Activation::Softplus => "softplus",
+            Activation::Softsign => "softsign",
+            Activation::Swish => "swish",
+            Activation::Gelu => "gelu",
+            Activation::Exponential => "exponential",
         }
+    }
+
+    /// True for the activations the fused Dense op computes itself (with TensorFlow's gradient);
+    /// the others are applied with candle's own differentiable ops after a linear Dense.
+    pub fn fused(self) -> bool {
+        matches!(
+            self,
+            Activation::Relu | Activation::Tanh | Activation::Sigmoid | Activation::Linear
+        )
     }
 
     /// Parses a Keras activation name.
@@ -35,6 +60,13 @@ impl Activation {
             "sigmoid" => Activation::Sigmoid,
             "softmax" => Activation::Softmax,
             "linear" => Activation::Linear,
+            "elu" => Activation::Elu,
+            "selu" => Activation::Selu,
+            "softplus" => Activation::Softplus,
+            "softsign" => Activation::Softsign,
+            "swish" | "silu" => Activation::Swish,
+            "gelu" => Activation::Gelu,
+            "exponential" => Activation::Exponential,
             _ => return None,
         })
     }
@@ -44,7 +76,7 @@ impl std::str::FromStr for Activation {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         Activation::from_keras(s).ok_or_else(|| {
-            format!("unknown activation '{s}' (relu, tanh, sigmoid, softmax, linear)")
+            format!("unknown activation '{s}' (relu, tanh, sigmoid, softmax, linear, elu, selu, softplus, softsign, swish, gelu, exponential)")
         })
     }
 }
