@@ -233,8 +233,8 @@ fn broken_configs_are_clear_errors() {
             "units",
         ),
         (
-            Box::new(|c: &str| c.replace("\"relu\"", "\"gelu\"")),
-            "gelu",
+            Box::new(|c: &str| c.replace("\"relu\"", "\"mish\"")),
+            "mish",
         ),
     ] {
         with_config(&src, &bad, edit);
