@@ -188,6 +188,25 @@ fn write_json(
     write_bytes_atomic(&dir.join(name), text.as_bytes())
 }
 
+/// Writes a comparison's box plot `<stem>_box.png` and `<stem>.json`, and logs its lines.
+fn publish(
+    dir: &Path,
+    stem: &str,
+    what: &str,
+    title: &str,
+    results: &[ArmScores],
+    meta: serde_json::Value,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
+    box_figure(dir, &format!("{stem}_box.png"), title, results)?;
+    write_json(dir, &format!("{stem}.json"), results, meta)?;
+    log(&format!("{what} ({stem}_box.png, {stem}.json):"));
+    for l in report::compare_lines(results) {
+        log(&format!("  {l}"));
+    }
+    Ok(())
+}
+
 fn box_figure(dir: &Path, name: &str, title: &str, results: &[ArmScores]) -> Result<()> {
     let groups: Vec<(String, Vec<f64>)> = results
         .iter()
@@ -282,22 +301,15 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
     // The tutorial's comparison on Problem 2.
     let arms = vec![Arm::Standalone, fixed(0), fixed(1), fixed(2)];
     let comparison = compare(&base, &arms, &p2.0, &p2.1, &ccfg, &|| {})?;
-    box_figure(
+    publish(
         dir,
-        "comparison_box.png",
+        "comparison",
+        "Comparison on Problem 2",
         "Problem 2: standalone vs transfer from Problem 1",
         &comparison,
-    )?;
-    write_json(
-        dir,
-        "comparison.json",
-        &comparison,
         meta("comparison", "model.h5", 2),
+        log,
     )?;
-    log("Comparison on Problem 2 (comparison_box.png, comparison.json):");
-    for l in report::compare_lines(&comparison) {
-        log(&format!("  {l}"));
-    }
 
     // Extension 1, the reverse experiment: a Problem-2 model helping on Problem 1.
     let m2b = Mlp::new(MlpSpec::tutorial(), opts.seed.wrapping_add(2))?;
@@ -314,22 +326,15 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
     save_h5(&model2_h5, &m2b, Format::Keras3, cfg.lr)?;
     let base2 = load_model(&model2_h5)?;
     let reverse = compare(&base2, &arms, &p1.0, &p1.1, &ccfg, &|| {})?;
-    box_figure(
+    publish(
         dir,
-        "reverse_box.png",
+        "reverse",
+        "Reverse experiment on Problem 1",
         "Reverse: Problem 1, transfer from a Problem-2 model",
         &reverse,
-    )?;
-    write_json(
-        dir,
-        "reverse.json",
-        &reverse,
         meta("reverse", "model_problem2.h5", 1),
+        log,
     )?;
-    log("Reverse experiment on Problem 1 (reverse_box.png, reverse.json):");
-    for l in report::compare_lines(&reverse) {
-        log(&format!("  {l}"));
-    }
 
     // Extensions 2 and 3: a new hidden layer after the two fixed ones; re-initialised upper layers.
     let ext_arms = vec![
@@ -348,22 +353,15 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
         }),
     ];
     let extensions = compare(&base, &ext_arms, &p2.0, &p2.1, &ccfg, &|| {})?;
-    box_figure(
+    publish(
         dir,
-        "extensions_box.png",
+        "extensions",
+        "Extensions on Problem 2",
         "Extensions on Problem 2",
         &extensions,
-    )?;
-    write_json(
-        dir,
-        "extensions.json",
-        &extensions,
         meta("extensions", "model.h5", 2),
+        log,
     )?;
-    log("Extensions on Problem 2 (extensions_box.png, extensions.json):");
-    for l in report::compare_lines(&extensions) {
-        log(&format!("  {l}"));
-    }
 
     // How much the transfer rows owe to the one Problem-1 model they all start from.
     let transfer_arms = vec![fixed(0), fixed(1), fixed(2)];

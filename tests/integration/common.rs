@@ -179,3 +179,15 @@ pub fn run_limited(dir: &Path, args: &[&str], secs: u64) -> Output {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
+
+/// The tutorial's blobs problem `seed`, split 500/500.
+pub fn tutorial_problem(
+    seed: u32,
+) -> (keras_transfer::data::Dataset, keras_transfer::data::Dataset) {
+    use keras_transfer::data::{BlobsParams, make_blobs};
+    make_blobs(&BlobsParams::tutorial(seed))
+        .unwrap()
+        .data
+        .split_at(500)
+        .unwrap()
+}

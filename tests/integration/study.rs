@@ -3,7 +3,6 @@
 
 use crate::common::*;
 use keras_transfer::Error;
-use keras_transfer::data::{BlobsParams, Dataset, make_blobs};
 use keras_transfer::experiment::compare::{Arm, CompareConfig, compare};
 use keras_transfer::experiment::finetune::{Transfer, adapt};
 use keras_transfer::keras::{KerasModel, load_h5};
@@ -11,14 +10,6 @@ use keras_transfer::train::FitConfig;
 
 fn keras_model() -> KerasModel {
     load_h5(&fixture("keras_h5/k3_tutorial/model.h5")).unwrap()
-}
-
-fn problem(seed: u32) -> (Dataset, Dataset) {
-    make_blobs(&BlobsParams::tutorial(seed))
-        .unwrap()
-        .data
-        .split_at(500)
-        .unwrap()
 }
 
 #[test]
@@ -190,7 +181,7 @@ fn adapt_refuses_what_cannot_work() {
 #[test]
 fn compare_is_reproducible_whatever_the_thread_count() {
     let base = keras_model();
-    let (train, test) = problem(2);
+    let (train, test) = tutorial_problem(2);
     let arms = vec![
         Arm::Standalone,
         Arm::Transfer(Transfer {
@@ -337,7 +328,7 @@ fn the_tutorial_writes_every_figure_table_and_model() {
 fn the_batched_ensemble_gives_each_member_the_bits_of_a_lone_fit() {
     use keras_transfer::model::{Mlp, MlpSpec};
     use keras_transfer::train::ensemble::{Ensemble, fit_ensemble};
-    let (train, test) = problem(2);
+    let (train, test) = tutorial_problem(2);
     let seeds = [3u32, 17, 99];
     for frozen in [0, 1] {
         let cfg = FitConfig {
@@ -383,7 +374,7 @@ fn the_batched_ensemble_gives_each_member_the_bits_of_a_lone_fit() {
 fn the_fast_compare_equals_the_sequential_path() {
     use keras_transfer::experiment::compare::{repeat_seed, run_repeat};
     let base = keras_model();
-    let (train, test) = problem(2);
+    let (train, test) = tutorial_problem(2);
     let arms = vec![
         Arm::Standalone,
         Arm::Transfer(Transfer {

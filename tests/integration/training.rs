@@ -134,14 +134,6 @@ fn hundred_epochs_match_keras() {
     }
 }
 
-fn tutorial_problem(seed: u32) -> (Dataset, Dataset) {
-    make_blobs(&BlobsParams::tutorial(seed))
-        .unwrap()
-        .data
-        .split_at(500)
-        .unwrap()
-}
-
 #[test]
 fn frozen_layers_stay_bit_identical_and_the_rest_move() {
     let (train, test) = tutorial_problem(2);
