@@ -154,27 +154,31 @@ impl Ensemble {
     /// Per member, the fraction of `data` rows classified right (Keras's `evaluate` accuracy).
     pub fn accuracy(&self, data: &Dataset) -> Result<Vec<f32>> {
         let x = data.features_f32();
-        let n = data.len();
-        let mut xs = Vec::with_capacity(self.members * x.len());
-        for _ in 0..self.members {
-            xs.extend_from_slice(&x);
-        }
-        let t = Tensor::from_vec(xs, (self.members, n, data.n_features), &Device::Cpu)?;
-        let logits = forward_logits(&self.spec, &self.params, &t, 0)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        let k = self.spec.output_dim();
-        Ok(logits
-            .chunks(n * k)
-            .map(|member| {
-                let hits = member
+        let (n, d, k) = (data.len(), data.n_features, self.spec.output_dim());
+        // Rows go through in blocks so that the stacked copy stays small (about 4 Mi values); each
+        // row's outputs do not depend on the block it is in.
+        let block = ((4 << 20) / (self.members * d.max(k)).max(1)).max(1);
+        let mut hits = vec![0usize; self.members];
+        for start in (0..n).step_by(block) {
+            let end = (start + block).min(n);
+            let rows = &x[start * d..end * d];
+            let mut xs = Vec::with_capacity(self.members * rows.len());
+            for _ in 0..self.members {
+                xs.extend_from_slice(rows);
+            }
+            let t = Tensor::from_vec(xs, (self.members, end - start, d), &Device::Cpu)?;
+            let logits = forward_logits(&self.spec, &self.params, &t, 0)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            for (h, member) in hits.iter_mut().zip(logits.chunks((end - start) * k)) {
+                *h += member
                     .chunks(k)
-                    .zip(&data.labels)
+                    .zip(&data.labels[start..end])
                     .filter(|(row, l)| argmax(row) == **l)
                     .count();
-                hits as f32 / n as f32
-            })
-            .collect())
+            }
+        }
+        Ok(hits.into_iter().map(|h| h as f32 / n as f32).collect())
     }
 }
 
