@@ -258,7 +258,8 @@ struct BlobsArgs {
 /// Where the training data comes from: a tutorial blobs problem or the user's CSV files.
 #[derive(Args, Clone)]
 pub struct DataArgs {
-    /// The tutorial's blobs problem with this random_state (1000 samples, 500/500 split).
+    /// The tutorial's blobs problem with this random_state (1000 samples, 500/500 split); the
+    /// default when no data is given is 1 for train, 2 for finetune and compare.
     #[arg(long, conflicts_with_all = ["train", "test"])]
     problem: Option<u32>,
     /// Training data CSV (header row; label column by --label, default the last).
