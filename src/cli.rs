@@ -518,7 +518,7 @@ fn finetune(a: FinetuneArgs) -> Result<()> {
         &mlp,
         &train,
         test.as_ref(),
-        &a.fit.config(t.frozen()),
+        &a.fit.config(t.freeze),
         &a.output,
         &title,
     )

@@ -109,7 +109,7 @@ pub fn run_repeat(
         Arm::Standalone => (standalone(&base.spec, seed)?, 0),
         Arm::Transfer(t) => (
             adapt(base, t, train.n_features, train.n_classes, seed)?,
-            t.frozen(),
+            t.freeze,
         ),
     };
     let cfg = FitConfig {
@@ -225,7 +225,7 @@ fn run_repeats(
                 .iter()
                 .map(|&s| adapt(base, t, train.n_features, train.n_classes, s))
                 .collect::<Result<Vec<_>>>()?,
-            t.frozen(),
+            t.freeze,
         ),
     };
     let softmax = mlps[0].spec().layers.last().map(|l| l.activation)

@@ -20,13 +20,6 @@ pub struct Transfer {
     pub new_head: bool,
 }
 
-impl Transfer {
-    /// The number of Dense layers frozen in the adapted model.
-    pub fn frozen(&self) -> usize {
-        self.freeze
-    }
-}
-
 /// The model to fine-tune: `base` adapted as `t` asks, for data of `n_inputs` features and
 /// `n_classes` classes; random draws come from `NumpyRandomState(seed)`.
 pub fn adapt(
