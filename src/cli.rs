@@ -328,6 +328,23 @@ struct TrainArgs {
     output: OutputArgs,
 }
 
+/// Prints a line of output. A closed standard output (`keras-transfer ... | head`) is not an error:
+/// the output is dropped and the work (writing files, say) goes on.
+pub fn emit(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// `println!` through `emit`.
+macro_rules! say {
+    ($($t:tt)*) => {
+        emit(&format!($($t)*)).context("writing to standard output")?
+    };
+}
+
 /// A command-line usage error, already reduced to one line.
 #[derive(Debug)]
 pub struct Usage(pub String);
@@ -381,7 +398,9 @@ pub fn run() -> Result<()> {
                 seed: a.seed,
                 threads: a.threads,
             };
-            run_study(&opts, &mut |line| println!("{line}"))?;
+            run_study(&opts, &mut |line| {
+                let _ = emit(line);
+            })?;
             Ok(())
         }
     }
@@ -434,13 +453,17 @@ fn blobs(a: BlobsArgs) -> Result<()> {
         )?;
     }
     if a.csv.is_none() && a.plot.is_none() {
-        println!(
+        say!(
             "make_blobs(n_samples={}, centers={}, n_features={}, cluster_std={}, random_state={})",
-            a.samples, a.centers, a.features, a.std, a.seed
+            a.samples,
+            a.centers,
+            a.features,
+            a.std,
+            a.seed
         );
         for (c, count) in b.data.class_counts().iter().enumerate() {
             let center = &b.centers[c * a.features..(c + 1) * a.features];
-            println!("  class {c}: {count} samples around {center:?}");
+            say!("  class {c}: {count} samples around {center:?}");
         }
     }
     Ok(())
@@ -477,12 +500,12 @@ fn fit_and_report(
     let history = fit(mlp, train, test, cfg)?;
     let tr = evaluate(mlp, train, cfg.batch_size)?;
     match test {
-        Some(t) => println!(
+        Some(t) => say!(
             "Train: {:.3}, Test: {:.3}",
             tr.accuracy,
             evaluate(mlp, t, cfg.batch_size)?.accuracy
         ),
-        None => println!("Train: {:.3}", tr.accuracy),
+        None => say!("Train: {:.3}", tr.accuracy),
     }
     if let Some(p) = &o.history {
         history
@@ -555,7 +578,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     let results = compare(&base, &arms, &train, &test, &cfg, &|| bar.inc(1))?;
     bar.finish_and_clear();
     for line in compare_lines(&results) {
-        println!("{line}");
+        say!("{line}");
     }
     if let Some(p) = &a.json {
         let meta = serde_json::json!({"model": a.from.display().to_string(), "repeats": a.repeats, "epochs": a.fit.epochs,
@@ -604,13 +627,13 @@ fn inspect(a: InspectArgs) -> Result<()> {
     } else {
         m.keras_version.clone()
     };
-    println!(
+    say!(
         "{}: {kind}, keras_version {version}, {layout} layout",
         a.file.display()
     );
     print!("{}", summary(&m.spec));
     if let Some(lr) = m.learning_rate {
-        println!("Optimizer: SGD, learning rate {lr}");
+        say!("Optimizer: SGD, learning rate {lr}");
     }
     Ok(())
 }
@@ -712,7 +735,7 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
         }
     };
     let s = evaluate(&mlp, &data, a.batch_size)?;
-    println!("loss: {:.4}, accuracy: {:.3}", s.loss, s.accuracy);
+    say!("loss: {:.4}, accuracy: {:.3}", s.loss, s.accuracy);
     Ok(())
 }
 
@@ -725,9 +748,9 @@ fn predict(a: PredictArgs) -> Result<()> {
     match &a.output {
         Some(out) => write_table(out, &header, &p)?,
         None => {
-            println!("{}", header.join(","));
+            say!("{}", header.join(","));
             for row in p.chunks(header.len()) {
-                println!(
+                say!(
                     "{}",
                     row.iter()
                         .map(|v| v.to_string())

@@ -752,3 +752,35 @@ fn files_that_crash_or_hang_libhdf5_become_errors() {
         assert!(t.elapsed().as_secs() < 10, "{case} took {:?}", t.elapsed());
     }
 }
+
+#[test]
+fn a_closed_standard_output_is_no_crash_and_files_still_get_written() {
+    use std::process::{Command, Stdio};
+    let dir = tempdir();
+    for args in [
+        vec![
+            "tutorial",
+            "--out-dir",
+            "study",
+            "--repeats",
+            "2",
+            "--epochs",
+            "2",
+        ],
+        vec!["blobs", "--seed", "3"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keras-transfer"))
+            .args(&args)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away at once, like `| head -0`
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    assert!(dir.path().join("study/report.md").is_file());
+}
