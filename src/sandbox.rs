@@ -53,12 +53,16 @@ pub fn reader_main(path: &Path) -> ExitCode {
         Ok(bytes) => match std::io::stdout().lock().write_all(&bytes) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {}: cannot pass the model on: {e}", path.display());
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "error: {}: cannot pass the model on: {e}",
+                    path.display()
+                );
                 ExitCode::from(1)
             }
         },
         Err(e) => {
-            eprintln!("error: {e}");
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             let code = crate::cli::exit_code(&anyhow::Error::from(e));
             ExitCode::from(code)
         }
