@@ -104,6 +104,12 @@ impl Dataset {
     }
 
     /// One-hot targets (`to_categorical`), float32, row-major `len x n_classes`.
+    ///
+    /// ```
+    /// use keras_transfer::data::Dataset;
+    /// let d = Dataset::new(vec![0.5, 1.5, 2.5], 1, vec![2, 0, 1], 3, None).unwrap();
+    /// assert_eq!(d.one_hot_f32(), vec![0., 0., 1., 1., 0., 0., 0., 1., 0.]);
+    /// ```
     pub fn one_hot_f32(&self) -> Vec<f32> {
         let mut t = vec![0f32; self.len() * self.n_classes];
         for (i, &l) in self.labels.iter().enumerate() {

@@ -178,20 +178,6 @@ impl Mlp {
             .collect()
     }
 
-    /// Replaces the weights of layer `i` (same shapes).
-    pub fn set_layer(&self, i: usize, w: &LayerWeights) -> Result<()> {
-        let l = &self.spec.layers[i];
-        let k = self.var(&kernel_name(&l.name))?;
-        check_len(&l.name, "kernel", w.kernel.len(), k.elem_count())?;
-        k.set(&Tensor::from_slice(&w.kernel, k.shape(), &self.device)?)?;
-        if let (true, Some(b)) = (l.use_bias, &w.bias) {
-            let bv = self.var(&bias_name(&l.name))?;
-            check_len(&l.name, "bias", b.len(), bv.elem_count())?;
-            bv.set(&Tensor::from_slice(b, bv.shape(), &self.device)?)?;
-        }
-        Ok(())
-    }
-
     /// The last layer's pre-activation output (the logits), for a float32 batch `[n, input_dim]`.
     pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
         forward_logits(&self.spec, &self.params, x, 0)
