@@ -152,6 +152,65 @@ def train_case(problem, frozen, initial=None, seed=None):
     }
 
 
+def layer_weights(model):
+    """[[kernel as nested list, bias list], or [kernel] for a layer without bias, ...] (float32 values)."""
+    out = []
+    for layer in model.layers:
+        ws = [np.asarray(w, dtype=np.float32) for w in layer.get_weights()]
+        entry = [[[float(v) for v in row] for row in ws[0]]]
+        if len(ws) > 1:
+            entry.append([float(v) for v in ws[1]])
+        out.append(entry)
+    return out
+
+
+def odd_train_case(seed=13):
+    """The odd architecture (tanh, bias-less sigmoid, relu, softmax) trained by Keras 3 on the odd
+    blobs data (100/100 split), shuffle off, 100 epochs: the training test beyond the tutorial's MLP."""
+    k = keras3()
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(**ODD_BLOBS)
+    trX, trY, teX, teY = X[:100], one_hot(y[:100], 2), X[100:], one_hot(y[100:], 2)
+    layers = [dict(s) for s in ODD_LAYERS]
+    layers[1]["use_bias"] = False
+    k.utils.set_random_seed(seed)
+    model = build_mlp(k, 4, layers)
+    start = layer_weights(model)
+    after1 = {}
+
+    class RecordEpoch1(k.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                after1["w"] = layer_weights(self.model)
+
+    model.compile(loss="categorical_crossentropy", optimizer=k.optimizers.SGD(learning_rate=LR), metrics=["accuracy"])
+    history = model.fit(trX, trY, validation_data=(teX, teY), epochs=EPOCHS, batch_size=BATCH, shuffle=False,
+                        verbose=0, callbacks=[RecordEpoch1()])
+    blobs = dict(n_samples=200, centers=2, n_features=4, cluster_std=1.0, center_box=[-10.0, 10.0], shuffle=True,
+                 random_state=3)
+    assert all(blobs[key] == v for key, v in ODD_BLOBS.items())
+    return {
+        "keras_version": k.__version__, "backend": k.backend.backend(),
+        "blobs": blobs, "train_rows": 100, "input_dim": 4, "layers": layer_summary(layers),
+        "lr": LR, "batch_size": BATCH, "epochs": EPOCHS, "shuffle": False, "frozen": 0,
+        "initial": start, "after_epoch_1": after1["w"], "final": layer_weights(model),
+        "history": {key: [float(v) for v in history.history[key]]
+                    for key in ("loss", "accuracy", "val_loss", "val_accuracy")},
+        "evaluate": {"train": [float(v) for v in model.evaluate(trX, trY, verbose=0)],
+                     "test": [float(v) for v in model.evaluate(teX, teY, verbose=0)]},
+    }
+
+
+def keras_train_odd_fixtures():
+    fresh_sessions(keras3())
+    d = case_dir("keras_train", "odd_tanh_sigmoid")
+    data = odd_train_case()
+    (d / "case.json").write_text(json.dumps(data) + "\n")
+    write_source(d, "keras_train_odd_fixtures/odd_tanh_sigmoid", KERAS3_VERSIONS)
+    print(f"keras_train/odd_tanh_sigmoid: evaluate {data['evaluate']}")
+
+
 def keras_train_fixtures():
     fresh_sessions(keras3())
     def save(case, data):
@@ -442,6 +501,7 @@ def stats_fixtures():
 GROUPS = {
     "blobs": blobs_fixtures,
     "keras_train": keras_train_fixtures,
+    "keras_train_odd": keras_train_odd_fixtures,
     "keras_h5": keras_h5_fixtures,
     "keras_h5_activations": keras_h5_activation_fixtures,
     "keras_h5_bad": keras_h5_bad_fixtures,

@@ -5,17 +5,7 @@ use keras_transfer::data::csv::{LabelSpec, read_labelled, write_dataset};
 use keras_transfer::data::{BlobsParams, make_blobs};
 
 fn params_of(case: &std::path::Path) -> BlobsParams {
-    let p = read_json(&case.join("params.json"));
-    let cb = p["center_box"].as_array().unwrap();
-    BlobsParams {
-        n_samples: p["n_samples"].as_u64().unwrap() as usize,
-        centers: p["centers"].as_u64().unwrap() as usize,
-        n_features: p["n_features"].as_u64().unwrap() as usize,
-        cluster_std: p["cluster_std"].as_f64().unwrap(),
-        center_box: (cb[0].as_f64().unwrap(), cb[1].as_f64().unwrap()),
-        shuffle: p["shuffle"].as_bool().unwrap(),
-        random_state: p["random_state"].as_u64().unwrap() as u32,
-    }
+    blobs_params(&read_json(&case.join("params.json")))
 }
 
 #[test]

@@ -191,3 +191,17 @@ pub fn tutorial_problem(
         .split_at(500)
         .unwrap()
 }
+
+/// make_blobs parameters as the fixtures write them (sklearn's keyword names).
+pub fn blobs_params(p: &Value) -> keras_transfer::data::BlobsParams {
+    let cb = p["center_box"].as_array().unwrap();
+    keras_transfer::data::BlobsParams {
+        n_samples: p["n_samples"].as_u64().unwrap() as usize,
+        centers: p["centers"].as_u64().unwrap() as usize,
+        n_features: p["n_features"].as_u64().unwrap() as usize,
+        cluster_std: p["cluster_std"].as_f64().unwrap(),
+        center_box: (cb[0].as_f64().unwrap(), cb[1].as_f64().unwrap()),
+        shuffle: p["shuffle"].as_bool().unwrap(),
+        random_state: p["random_state"].as_u64().unwrap() as u32,
+    }
+}

@@ -23,23 +23,28 @@ fn spec_of(case: &Value) -> MlpSpec {
         .map(|l| l["activation"].as_str().unwrap().parse().unwrap())
         .collect();
     let classes = layers.last().unwrap()["units"].as_u64().unwrap() as usize;
-    MlpSpec::classifier(
+    let mut spec = MlpSpec::classifier(
         case["input_dim"].as_u64().unwrap() as usize,
         &hidden,
         &acts,
         classes,
     )
-    .unwrap()
+    .unwrap();
+    for (l, want) in spec.layers.iter_mut().zip(layers) {
+        l.use_bias = want["use_bias"].as_bool().unwrap_or(true);
+        l.activation = want["activation"].as_str().unwrap().parse().unwrap();
+    }
+    spec
 }
 
+/// The case's data: the tutorial problem `problem`, or the make_blobs parameters in `blobs`.
 fn problem(case: &Value) -> (Dataset, Dataset) {
-    let seed = case["problem"].as_u64().unwrap() as u32;
     let rows = case["train_rows"].as_u64().unwrap() as usize;
-    make_blobs(&BlobsParams::tutorial(seed))
-        .unwrap()
-        .data
-        .split_at(rows)
-        .unwrap()
+    let params = match case.get("blobs") {
+        Some(b) => blobs_params(b),
+        None => BlobsParams::tutorial(case["problem"].as_u64().unwrap() as u32),
+    };
+    make_blobs(&params).unwrap().data.split_at(rows).unwrap()
 }
 
 fn config(case: &Value, epochs: usize) -> FitConfig {
