@@ -4,18 +4,21 @@
 use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::{self, Format, KerasModel};
-use crate::model::mlp::{LayerWeights, bias_name, kernel_name};
-use crate::model::{Mlp, MlpSpec};
+use crate::model::{LayerWeights, ModelSpec, var_name};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The safetensors metadata key holding the `MlpSpec` as JSON.
+/// The safetensors metadata key holding the `ModelSpec` as JSON.
 pub const SPEC_KEY: &str = "keras_transfer.spec";
 /// The safetensors metadata key holding the Keras dialect the model came from.
 pub const FORMAT_KEY: &str = "keras_transfer.format";
 /// The safetensors metadata key holding the learning rate of `training_config`, when known.
 pub const LR_KEY: &str = "keras_transfer.learning_rate";
+/// The safetensors metadata key holding the source file's `keras_version`.
+pub const VERSION_KEY: &str = "keras_transfer.keras_version";
+/// The safetensors metadata key holding the source file's `backend`.
+pub const BACKEND_KEY: &str = "keras_transfer.backend";
 
 /// True when the path names a safetensors file (by extension).
 pub fn is_safetensors(path: &Path) -> bool {
@@ -32,48 +35,29 @@ pub fn load_model(path: &Path) -> Result<KerasModel> {
     }
 }
 
-/// Saves a model by the target's extension: `.safetensors`, else Keras HDF5 in `format`.
-pub fn save_model(
-    path: &Path,
-    spec: &MlpSpec,
-    weights: &[LayerWeights],
-    format: Format,
-    lr: f32,
-) -> Result<()> {
+/// Saves a model by the target's extension: `.safetensors`, else Keras HDF5 in `m.format`. The
+/// optimizer `m` names (if any) is recorded with it.
+pub fn save_model(path: &Path, m: &KerasModel) -> Result<()> {
     if is_safetensors(path) {
-        save_safetensors(path, spec, weights, format, Some(f64::from(lr)))
+        write_bytes_atomic(path, &to_safetensors_bytes(m)?)
     } else {
-        keras::h5::save_weights_h5(path, spec, weights, format, lr)
+        keras::save_h5(path, &m.spec, &m.weights, m.format, m.optimizer().as_ref())
     }
-}
-
-/// Saves a trained network by the target's extension.
-pub fn save_mlp(path: &Path, mlp: &Mlp, format: Format, lr: f32) -> Result<()> {
-    save_model(path, mlp.spec(), &mlp.weights()?, format, lr)
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// The safetensors metadata key holding the source file's `keras_version`.
-pub const VERSION_KEY: &str = "keras_transfer.keras_version";
-/// The safetensors metadata key holding the source file's `backend`.
-pub const BACKEND_KEY: &str = "keras_transfer.backend";
-
-/// A model as safetensors bytes: `<layer>/kernel` (`(in, out)`) and `<layer>/bias` float32 tensors,
-/// the architecture as JSON in the metadata, with the dialect, learning rate and Keras version.
+/// A model as safetensors bytes: one float32 tensor per weight, `<layer>/<weight>` (a Dense kernel is
+/// `(in, out)`), the architecture as JSON in the metadata, with the dialect, learning rate and Keras
+/// version.
 pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     let spec = &m.spec;
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (i, (l, w)) in spec.layers.iter().zip(&m.weights).enumerate() {
-        owned.push((
-            kernel_name(&l.name),
-            vec![spec.fan_in(i), l.units],
-            f32_bytes(&w.kernel),
-        ));
-        if let Some(b) = &w.bias {
-            owned.push((bias_name(&l.name), vec![l.units], f32_bytes(b)));
+        for (s, values) in l.weights(spec.fan_in(i)).iter().zip(w) {
+            owned.push((var_name(l.name(), s.name), s.shape.clone(), f32_bytes(values)));
         }
     }
     let st_err = |e: safetensors::SafeTensorError| Error::invalid("safetensors", e.to_string());
@@ -85,7 +69,7 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     let mut meta = HashMap::new();
     meta.insert(
         SPEC_KEY.to_string(),
-        serde_json::to_string(spec).map_err(|e| Error::invalid("model", e.to_string()))?,
+        serde_json::to_string(spec).map_err(|e| Error::Internal(e.to_string()))?,
     );
     meta.insert(
         FORMAT_KEY.to_string(),
@@ -99,26 +83,7 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     safetensors::serialize(views, Some(meta)).map_err(st_err)
 }
 
-/// Writes the model as safetensors (see `to_safetensors_bytes`), atomically.
-pub fn save_safetensors(
-    path: &Path,
-    spec: &MlpSpec,
-    weights: &[LayerWeights],
-    format: Format,
-    lr: Option<f64>,
-) -> Result<()> {
-    let m = KerasModel {
-        spec: spec.clone(),
-        weights: weights.to_vec(),
-        keras_version: String::new(),
-        backend: String::new(),
-        format,
-        learning_rate: lr,
-    };
-    write_bytes_atomic(path, &to_safetensors_bytes(&m)?)
-}
-
-/// Reads a safetensors file written by `save_safetensors`.
+/// Reads a safetensors file written by `save_model`.
 pub fn load_safetensors(path: &Path) -> Result<KerasModel> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
@@ -142,7 +107,7 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, S
     let spec_json = md
         .get(SPEC_KEY)
         .ok_or_else(|| format!("no '{SPEC_KEY}' metadata describing the architecture"))?;
-    let spec: MlpSpec =
+    let spec: ModelSpec =
         serde_json::from_str(spec_json).map_err(|e| format!("bad architecture metadata: {e}"))?;
     spec.validate().map_err(|e| e.to_string())?;
     let read = |name: &str, shape: &[usize]| -> std::result::Result<Vec<f32>, String> {
@@ -159,48 +124,53 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, S
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect())
     };
-    let mut weights = Vec::with_capacity(spec.layers.len());
-    for (i, l) in spec.layers.iter().enumerate() {
-        let kernel = read(&kernel_name(&l.name), &[spec.fan_in(i), l.units])?;
-        let bias = if l.use_bias {
-            Some(read(&bias_name(&l.name), &[l.units])?)
-        } else {
-            None
-        };
-        weights.push(LayerWeights { kernel, bias });
-    }
+    let weights = spec
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            l.weights(spec.fan_in(i))
+                .iter()
+                .map(|s| read(&var_name(l.name(), s.name), &s.shape))
+                .collect::<std::result::Result<LayerWeights, String>>()
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
     let format = if md.get(FORMAT_KEY).map(String::as_str) == Some("universal") {
         Format::Universal
     } else {
         Format::Keras3
     };
-    let learning_rate = md.get(LR_KEY).and_then(|s| s.parse().ok());
-    let keras_version = md.get(VERSION_KEY).cloned().unwrap_or_default();
-    let backend = md.get(BACKEND_KEY).cloned().unwrap_or_default();
+    let learning_rate = match md.get(LR_KEY) {
+        None => None,
+        Some(s) => Some(
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| format!("bad learning rate '{s}' in '{LR_KEY}'"))?,
+        ),
+    };
     Ok(KerasModel {
         spec,
         weights,
-        keras_version,
-        backend,
+        keras_version: md.get(VERSION_KEY).cloned().unwrap_or_default(),
+        backend: md.get(BACKEND_KEY).cloned().unwrap_or_default(),
         format,
         learning_rate,
     })
 }
 
 /// Converts between `.h5` and `.safetensors` (either direction, by the extensions), keeping the
-/// architecture, the dialect and the learning rate.
+/// architecture, the dialect (unless `format` says otherwise) and the optimizer. A model without an
+/// optimizer stays without one.
 pub fn convert(input: &Path, output: &Path, format: Option<Format>) -> Result<()> {
     convert_model(&load_model(input)?, output, format)
 }
 
 /// Writes an already loaded model by the output's extension (see `convert`).
 pub fn convert_model(m: &KerasModel, output: &Path, format: Option<Format>) -> Result<()> {
-    let lr = m.learning_rate.unwrap_or(0.01);
-    save_model(
-        output,
-        &m.spec,
-        &m.weights,
-        format.unwrap_or(m.format),
-        lr as f32,
-    )
+    let m = KerasModel {
+        format: format.unwrap_or(m.format),
+        ..m.clone()
+    };
+    save_model(output, &m)
 }

@@ -66,12 +66,34 @@ pub enum Error {
     /// An error inside candle's tensor code.
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
+
+    /// Something that cannot happen on any input went wrong (a bug, or a poisoned lock after a panic).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// The library's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// The process exit code for this error: 2 for a bad flag or parameter, 3 for bad input data or
+    /// files, 4 when training diverged, 1 for anything else (internal errors).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Invalid { .. } => 2,
+            Error::Io { .. }
+            | Error::Csv { .. }
+            | Error::NotKerasModel { .. }
+            | Error::Unsupported { .. }
+            | Error::ShapeMismatch { .. }
+            | Error::Hdf5 { .. }
+            | Error::Safetensors { .. }
+            | Error::Mismatch(_) => 3,
+            Error::Diverged { .. } => 4,
+            Error::Plot { .. } | Error::Candle(_) | Error::Internal(_) => 1,
+        }
+    }
+
     /// An `Invalid` error for the flag or parameter `what`.
     pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Invalid {

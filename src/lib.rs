@@ -2,8 +2,23 @@
 //! training on candle with freezing by variable selection, and Keras's `model.h5` checkpoints read and
 //! written.
 //!
-//! Data flows one way: `rng` -> `data` -> `model` -> `train` -> `keras` -> `experiment` -> `plot`/`report`;
-//! the binary's `cli` is a thin layer over these.
+//! Modules depend on the ones before them in this list, never on later ones:
+//! `rng` -> `data` -> `model` -> `train` -> `keras` -> `checkpoint` -> `experiment` -> `plot` ->
+//! `report` -> `study` (`error` and `fsutil` serve them all). The binary's `cli` is a thin layer on top.
+//!
+//! ```no_run
+//! use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, fit, save_model};
+//! # fn main() -> keras_transfer::Result<()> {
+//! let (train, test) = keras_transfer::make_blobs(&keras_transfer::BlobsParams::tutorial(1))?
+//!     .data
+//!     .split_at(500)?;
+//! let model = Model::new(ModelSpec::tutorial(), 7)?;
+//! let history = fit(&model, &train, Some(&test), &FitConfig::default(), &[7])?;
+//! println!("test accuracy {}", history[0].val_accuracy.last().unwrap());
+//! let cfg = FitConfig::default();
+//! save_model("model.h5".as_ref(), &KerasModel::new(model.spec().clone(), model.weights()?, Some(&cfg.optimizer)))?;
+//! # Ok(()) }
+//! ```
 
 pub mod checkpoint;
 pub mod data;
@@ -15,13 +30,21 @@ pub mod model;
 pub mod plot;
 pub mod report;
 pub mod rng;
+pub mod study;
 pub mod train;
 
+pub use checkpoint::{load_model, save_model};
+pub use data::{BlobsParams, Dataset, make_blobs};
 pub use error::{Error, Result};
+pub use experiment::compare::{Arm, ArmScores, CompareConfig, compare};
+pub use experiment::finetune::{Transfer, adapt};
+pub use keras::{Format, KerasModel};
+pub use model::{Activation, DenseSpec, Initializer, LayerSpec, LayerWeights, Model, ModelSpec};
+pub use train::{FitConfig, History, Loss, Optimizer, OptimizerSpec, Score, evaluate, fit};
 
 /// Makes candle's CPU kernels single-threaded. On this project's tiny tensors candle's own threading
-/// costs far more than it gains (FACTS.md §5); parallelism belongs across fits instead. Call it at
-/// the start of `main`, before any thread exists and before candle first runs.
+/// costs far more than it gains (docs/candle-and-crates.md#threading); parallelism belongs across
+/// fits instead. Call it at the start of `main`, before any thread exists and before candle first runs.
 ///
 /// # Safety
 /// Sets a process environment variable: call it while the process is single-threaded.

@@ -1,7 +1,6 @@
 //! The `keras-transfer` binary: parse the command line, run one library call, map errors to exit codes.
 
 mod cli;
-mod sandbox;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,8 +9,8 @@ fn main() -> ExitCode {
     // SAFETY: nothing else runs yet; this is the first statement of the process.
     unsafe { keras_transfer::single_threaded_candle() };
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.len() == 3 && args[1] == sandbox::READ_ARG {
-        return sandbox::reader_main(std::path::Path::new(&args[2]));
+    if args.len() == 3 && args[1] == cli::sandbox::READ_ARG {
+        return cli::sandbox::reader_main(std::path::Path::new(&args[2]));
     }
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,

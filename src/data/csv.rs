@@ -256,3 +256,27 @@ pub fn write_table<T: std::fmt::Display>(
         w.flush().map_err(|e| Error::io(path, e))
     })
 }
+
+/// Reads a training CSV and, when given, a test CSV with the same label column, so that both share
+/// one class list: the classes of both files together, sorted (numerically when all are integers).
+pub fn read_train_test(
+    train: &Path,
+    test: Option<&Path>,
+    column: Option<&str>,
+) -> Result<(Dataset, Option<Dataset>)> {
+    let spec = LabelSpec {
+        column,
+        classes: None,
+    };
+    let first = read_labelled(train, &spec)?;
+    let Some(test) = test else {
+        return Ok((first, None));
+    };
+    let other = read_labelled(test, &spec)?;
+    let classes = sorted_classes(first.class_names.iter().chain(&other.class_names));
+    let spec = LabelSpec {
+        column,
+        classes: Some(&classes),
+    };
+    Ok((read_labelled(train, &spec)?, Some(read_labelled(test, &spec)?)))
+}

@@ -3,15 +3,15 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::experiment::finetune::{Transfer, adapt, standalone};
+use crate::experiment::finetune::{Transfer, adapt_weights, standalone_spec};
 use crate::keras::KerasModel;
-use crate::train::ensemble::{Ensemble, fit_ensemble};
+use crate::model::Model;
 use crate::train::{FitConfig, evaluate, fit};
 use rayon::prelude::*;
 
 /// The most repeats one comparison runs.
 pub const MAX_REPEATS: usize = 100_000;
-/// The most repeats trained as one ensemble (bounds the memory of a batch).
+/// The most repeats trained as one stacked model (bounds the memory of a batch).
 const MAX_MEMBERS: usize = 1024;
 
 /// One configuration of the comparison.
@@ -70,7 +70,7 @@ impl Arm {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompareConfig {
     pub repeats: usize,
-    /// Epochs, batch size, learning rate and shuffle of every fit (`seed` and `frozen` are set per repeat).
+    /// Epochs, batch size, optimizer, loss and shuffle of every fit.
     pub fit: FitConfig,
     /// The base seed: repeat `r` of arm `a` uses a seed derived from it, `a` and `r`.
     pub seed: u32,
@@ -95,8 +95,41 @@ pub fn repeat_seed(seed: u32, arm: usize, repeat: usize) -> u32 {
     (z ^ (z >> 31)) as u32
 }
 
-/// One repeat: build the arm's model with `seed`, fit it on `train` without per-epoch validation,
-/// and return its test accuracy.
+/// Repeats `seeds.len()` of `arm` as one stacked model, repeat i built and shuffled with `seeds[i]`
+/// (each member exactly as it would be trained alone), and returns their test accuracies.
+pub fn run_members(
+    base: &KerasModel,
+    arm: &Arm,
+    train: &Dataset,
+    test: &Dataset,
+    fit_cfg: &FitConfig,
+    seeds: &[u32],
+) -> Result<Vec<f64>> {
+    let model = match arm {
+        Arm::Standalone => Model::new_members(standalone_spec(&base.spec), seeds)?,
+        Arm::Transfer(t) => {
+            let mut spec = None;
+            let members = seeds
+                .iter()
+                .map(|&s| {
+                    let a = adapt_weights(base, t, train.n_features, train.n_classes, s)?;
+                    spec = Some(a.spec);
+                    Ok(a.weights)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let spec = spec.ok_or_else(|| Error::invalid("--repeats", "must be at least 1"))?;
+            Model::stack(spec, &members)?
+        }
+    };
+    fit(&model, train, None, fit_cfg, seeds)?;
+    Ok(evaluate(&model, test, fit_cfg.batch_size, fit_cfg.loss)?
+        .into_iter()
+        .map(|s| f64::from(s.accuracy))
+        .collect())
+}
+
+/// One repeat alone: build the arm's model with `seed`, fit it on `train` without per-epoch
+/// validation, and return its test accuracy.
 pub fn run_repeat(
     base: &KerasModel,
     arm: &Arm,
@@ -105,24 +138,11 @@ pub fn run_repeat(
     fit_cfg: &FitConfig,
     seed: u32,
 ) -> Result<f64> {
-    let (mlp, frozen) = match arm {
-        Arm::Standalone => (standalone(&base.spec, seed)?, 0),
-        Arm::Transfer(t) => (
-            adapt(base, t, train.n_features, train.n_classes, seed)?,
-            t.freeze,
-        ),
-    };
-    let cfg = FitConfig {
-        seed,
-        frozen,
-        ..fit_cfg.clone()
-    };
-    fit(&mlp, train, None, &cfg)?;
-    Ok(f64::from(evaluate(&mlp, test, cfg.batch_size)?.accuracy))
+    Ok(run_members(base, arm, train, test, fit_cfg, &[seed])?[0])
 }
 
 /// Runs every arm `cfg.repeats` times and returns the test accuracies. The repeats of an arm are
-/// trained together as batched ensembles (each member exactly as `run_repeat` would train it alone),
+/// trained together as stacked models (each member exactly as `run_repeat` would train it alone),
 /// spread over `cfg.threads` workers; `progress` is called once per finished fit. The scores are the
 /// same whatever the thread count.
 pub fn compare(
@@ -140,9 +160,10 @@ pub fn compare(
         ));
     }
     // Check every arm once, up front, so a bad flag fails before any work.
+    cfg.fit.validate()?;
     for arm in arms {
         if let Arm::Transfer(t) = arm {
-            adapt(base, t, train.n_features, train.n_classes, 0)?;
+            adapt_weights(base, t, train.n_features, train.n_classes, 0)?;
         }
     }
     let threads = if cfg.threads == 0 {
@@ -198,8 +219,7 @@ fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-/// Repeats `reps` of arm `a`, as one batched ensemble (or one by one when the model cannot be
-/// batched, e.g. without a softmax output).
+/// Repeats `reps` of arm `a` as one stacked model.
 #[allow(clippy::too_many_arguments)]
 fn run_repeats(
     base: &KerasModel,
@@ -212,47 +232,9 @@ fn run_repeats(
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<f64>> {
     let seeds: Vec<u32> = reps.map(|r| repeat_seed(cfg.seed, a, r)).collect();
-    let (mlps, frozen) = match arm {
-        Arm::Standalone => (
-            seeds
-                .iter()
-                .map(|&s| standalone(&base.spec, s))
-                .collect::<Result<Vec<_>>>()?,
-            0,
-        ),
-        Arm::Transfer(t) => (
-            seeds
-                .iter()
-                .map(|&s| adapt(base, t, train.n_features, train.n_classes, s))
-                .collect::<Result<Vec<_>>>()?,
-            t.freeze,
-        ),
-    };
-    let softmax = mlps[0].spec().layers.last().map(|l| l.activation)
-        == Some(crate::model::Activation::Softmax);
-    if !softmax {
-        return seeds
-            .iter()
-            .map(|&s| {
-                let v = run_repeat(base, arm, train, test, &cfg.fit, s);
-                progress();
-                v
-            })
-            .collect();
-    }
-    let ens = Ensemble::from_mlps(&mlps)?;
-    fit_ensemble(
-        &ens,
-        train,
-        &FitConfig {
-            frozen,
-            ..cfg.fit.clone()
-        },
-        &seeds,
-    )?;
-    let acc = ens.accuracy(test)?;
+    let acc = run_members(base, arm, train, test, &cfg.fit, &seeds)?;
     for _ in 0..acc.len() {
         progress();
     }
-    Ok(acc.into_iter().map(f64::from).collect())
+    Ok(acc)
 }

@@ -3,16 +3,15 @@
 
 use crate::error::{Error, Result};
 use crate::keras::KerasModel;
-use crate::model::mlp::LayerWeights;
-use crate::model::{Activation, DenseSpec, Initializer, Mlp, MlpSpec};
+use crate::model::{Activation, DenseSpec, Initializer, LayerSpec, LayerWeights, Model, ModelSpec};
 use crate::rng::NumpyRandomState;
 
 /// How to adapt a loaded model (the tutorial's transfer variants and its extensions).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Transfer {
-    /// The first `freeze` Dense layers are not trained.
+    /// The first `freeze` layers are frozen (their `trainable` flag cleared), the others trained.
     pub freeze: usize,
-    /// Dense layers to re-initialise with fresh random weights, by position from 1.
+    /// Layers to re-initialise with fresh random weights, by position from 1.
     pub reinit: Vec<usize>,
     /// Insert a new ReLU hidden layer of this width right after the frozen layers.
     pub add_hidden: Option<usize>,
@@ -20,127 +19,143 @@ pub struct Transfer {
     pub new_head: bool,
 }
 
+/// The adapted architecture, with the frozen layers marked, and its starting weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adapted {
+    pub spec: ModelSpec,
+    pub weights: Vec<LayerWeights>,
+}
+
+impl Transfer {
+    /// Checks the request against a model of `spec`'s architecture and data of `n_inputs` features and
+    /// `n_classes` classes, and returns the adapted architecture with the layers to draw afresh.
+    fn plan(&self, spec: &ModelSpec, n_inputs: usize, n_classes: usize) -> Result<(ModelSpec, Vec<bool>)> {
+        let mut spec = spec.clone();
+        let n = spec.layers.len();
+        if n_inputs != spec.input_dim {
+            return Err(Error::Mismatch(format!(
+                "the model takes {} inputs but the data has {n_inputs} features",
+                spec.input_dim
+            )));
+        }
+        if self.freeze > n {
+            return Err(Error::invalid(
+                "--freeze",
+                format!("{} is more than the model's {n} layers", self.freeze),
+            ));
+        }
+        if let Some(&bad) = self.reinit.iter().find(|&&l| l == 0 || l > n) {
+            return Err(Error::invalid(
+                "--reinit",
+                format!("layer {bad} does not exist; the model's layers are 1..={n}"),
+            ));
+        }
+        if let Some(&l) = self.reinit.iter().find(|&&l| l <= self.freeze) {
+            return Err(Error::invalid(
+                "--reinit",
+                format!(
+                    "layer {l} is frozen (--freeze {}); re-initialising it would freeze random weights",
+                    self.freeze
+                ),
+            ));
+        }
+        let mut fresh = vec![false; n];
+        for &l in &self.reinit {
+            fresh[l - 1] = true;
+        }
+        if spec.output_dim() != n_classes && !self.new_head {
+            return Err(Error::Mismatch(format!(
+                "the model has {} outputs but the data has {n_classes} classes (add --new-head to replace the output layer)",
+                spec.output_dim()
+            )));
+        }
+        if self.new_head {
+            if self.freeze == n {
+                return Err(Error::invalid(
+                    "--new-head",
+                    "the output layer is frozen (--freeze equals the layer count)",
+                ));
+            }
+            let last = spec.layers.last_mut().expect("validated: at least one layer");
+            *last = LayerSpec::Dense(DenseSpec::new(
+                last.name(),
+                n_classes,
+                Activation::Softmax,
+                Initializer::GlorotUniform,
+            ));
+            fresh[n - 1] = true;
+        }
+        if let Some(units) = self.add_hidden {
+            let at = self.freeze;
+            if at == n {
+                return Err(Error::invalid(
+                    "--add-hidden",
+                    "all layers are frozen; there is no layer after which the new one could feed",
+                ));
+            }
+            let old_fan_in = spec.fan_in(at);
+            let layer = DenseSpec::new(spec.fresh_name(), units, Activation::Relu, Initializer::HeUniform);
+            spec.layers.insert(at, LayerSpec::Dense(layer));
+            fresh.insert(at, true);
+            // The layer after the new one now reads `units` values; if that changes its fan-in, its
+            // weights cannot be kept.
+            if units != old_fan_in {
+                fresh[at + 1] = true;
+            }
+        }
+        let frozen: Vec<usize> = (0..self.freeze).collect();
+        spec.freeze_only(&frozen)?;
+        spec.validate()?;
+        Ok((spec, fresh))
+    }
+}
+
 /// The model to fine-tune: `base` adapted as `t` asks, for data of `n_inputs` features and
 /// `n_classes` classes; random draws come from `NumpyRandomState(seed)`.
+pub fn adapt_weights(
+    base: &KerasModel,
+    t: &Transfer,
+    n_inputs: usize,
+    n_classes: usize,
+    seed: u32,
+) -> Result<Adapted> {
+    let (spec, fresh) = t.plan(&base.spec, n_inputs, n_classes)?;
+    let mut kept = base.weights.iter();
+    let mut rng = NumpyRandomState::new(seed);
+    let mut weights = Vec::with_capacity(spec.layers.len());
+    for (i, &f) in fresh.iter().enumerate() {
+        let inserted = t.add_hidden.is_some() && i == t.freeze;
+        let old = if inserted { None } else { kept.next() };
+        weights.push(match (f, old) {
+            (false, Some(w)) => w.clone(),
+            _ => Vec::new(),
+        });
+    }
+    for (i, &f) in fresh.iter().enumerate() {
+        if f {
+            weights[i] = spec.draw_layer(i, &mut rng);
+        }
+    }
+    Ok(Adapted { spec, weights })
+}
+
+/// `adapt_weights` as a lone model.
 pub fn adapt(
     base: &KerasModel,
     t: &Transfer,
     n_inputs: usize,
     n_classes: usize,
     seed: u32,
-) -> Result<Mlp> {
-    let mut spec = base.spec.clone();
-    let mut weights = base.weights.clone();
-    let n = spec.layers.len();
-    if n_inputs != spec.input_dim {
-        return Err(Error::Mismatch(format!(
-            "the model takes {} inputs but the data has {n_inputs} features",
-            spec.input_dim
-        )));
-    }
-    if t.freeze > n {
-        return Err(Error::invalid(
-            "--freeze",
-            format!("{} is more than the model's {n} Dense layers", t.freeze),
-        ));
-    }
-    if let Some(&bad) = t.reinit.iter().find(|&&l| l == 0 || l > n) {
-        return Err(Error::invalid(
-            "--reinit",
-            format!("layer {bad} does not exist; the model's Dense layers are 1..={n}"),
-        ));
-    }
-    if let Some(&l) = t.reinit.iter().find(|&&l| l <= t.freeze) {
-        return Err(Error::invalid(
-            "--reinit",
-            format!(
-                "layer {l} is frozen (--freeze {}); re-initialising it would freeze random weights",
-                t.freeze
-            ),
-        ));
-    }
-    let mut rng = NumpyRandomState::new(seed);
-    let mut fresh = vec![false; n];
-    for &l in &t.reinit {
-        fresh[l - 1] = true;
-    }
-    if spec.output_dim() != n_classes && !t.new_head {
-        return Err(Error::Mismatch(format!(
-            "the model has {} outputs but the data has {n_classes} classes (add --new-head to replace the output layer)",
-            spec.output_dim()
-        )));
-    }
-    if t.new_head {
-        if t.freeze == n {
-            return Err(Error::invalid(
-                "--new-head",
-                "the output layer is frozen (--freeze equals the layer count)",
-            ));
-        }
-        let last = spec
-            .layers
-            .last_mut()
-            .expect("validated: at least one layer");
-        *last = DenseSpec {
-            units: n_classes,
-            activation: Activation::Softmax,
-            kernel_initializer: Initializer::GlorotUniform,
-            bias_initializer: Initializer::Zeros,
-            use_bias: true,
-            trainable: true,
-            name: last.name.clone(),
-        };
-        fresh[n - 1] = true;
-    }
-    if let Some(units) = t.add_hidden {
-        let at = t.freeze;
-        if at == n {
-            return Err(Error::invalid(
-                "--add-hidden",
-                "all layers are frozen; there is no layer after which the new one could feed",
-            ));
-        }
-        let layer = DenseSpec {
-            name: spec.fresh_name(),
-            units,
-            activation: Activation::Relu,
-            use_bias: true,
-            kernel_initializer: Initializer::HeUniform,
-            bias_initializer: Initializer::Zeros,
-            trainable: true,
-        };
-        spec.layers.insert(at, layer);
-        weights.insert(
-            at,
-            LayerWeights {
-                kernel: Vec::new(),
-                bias: None,
-            },
-        );
-        fresh.insert(at, true);
-        // The layer after the new one now reads `units` values; if that changes its fan-in, its
-        // kernel cannot be kept.
-        if units != base.spec.fan_in(at) {
-            fresh[at + 1] = true;
-        }
-    }
-    for (i, l) in spec.layers.iter_mut().enumerate() {
-        l.trainable = i >= t.freeze;
-    }
-    spec.validate()?;
-    for i in 0..spec.layers.len() {
-        if fresh[i] {
-            weights[i] = Mlp::draw_layer(&spec, i, &mut rng);
-        }
-    }
-    Mlp::from_weights(spec, weights)
+) -> Result<Model> {
+    let a = adapt_weights(base, t, n_inputs, n_classes, seed)?;
+    Model::from_weights(a.spec, a.weights)
 }
 
-/// A fresh standalone model with the same architecture as `spec`.
-pub fn standalone(spec: &MlpSpec, seed: u32) -> Result<Mlp> {
+/// The architecture of `spec` with every layer trainable: a standalone model's.
+pub fn standalone_spec(spec: &ModelSpec) -> ModelSpec {
     let mut spec = spec.clone();
     for l in &mut spec.layers {
-        l.trainable = true;
+        l.set_trainable(true);
     }
-    Mlp::new(spec, seed)
+    spec
 }

@@ -1,8 +1,6 @@
 //! The transfer-learning experiments: preparing a loaded model for fine-tuning (`finetune`), the
-//! repeated comparison of standalone and transfer models (`compare`), its statistics (`stats`), and
-//! the whole tutorial study (`tutorial`).
+//! repeated comparison of standalone and transfer models (`compare`), and its statistics (`stats`).
 
 pub mod compare;
 pub mod finetune;
 pub mod stats;
-pub mod tutorial;

@@ -1,11 +1,12 @@
-//! Keras's JSON configs: `model_config` (Sequential of Dense layers) in the Keras 3 and Keras 2
-//! dialects, and `training_config`, to and from `MlpSpec`.
+//! Keras's JSON configs: `model_config` (a Sequential model) in the Keras 3 and Keras 2 dialects, and
+//! `training_config`, to and from `ModelSpec`. Each layer type's config is written and read here.
 
-use crate::model::{Activation, DenseSpec, Initializer, MlpSpec};
+use crate::model::{Activation, DenseSpec, Initializer, LayerSpec, ModelSpec};
+use crate::train::OptimizerSpec;
 use serde_json::{Value, json};
 
 /// Which Keras dialect a file is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// What Keras 3.15 writes; loads in Keras 3.
     Keras3,
@@ -81,7 +82,7 @@ fn initializer_json(init: &Initializer, format: Format) -> Value {
 }
 
 /// The `model_config` JSON of a Sequential model in the given dialect.
-pub fn model_config(spec: &MlpSpec, format: Format) -> Value {
+pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
     let batch = json!([null, spec.input_dim]);
     let mut layers = Vec::with_capacity(spec.layers.len() + 1);
     match format {
@@ -93,7 +94,8 @@ pub fn model_config(spec: &MlpSpec, format: Format) -> Value {
         Format::Universal => layers.push(json!({"class_name": "InputLayer", "config": {
             "batch_input_shape": batch, "dtype": "float32", "sparse": false, "ragged": false, "name": "dense_input"}})),
     }
-    for (i, l) in spec.layers.iter().enumerate() {
+    for (i, layer) in spec.layers.iter().enumerate() {
+        let LayerSpec::Dense(l) = layer;
         let mut cfg = json!({
             "name": l.name,
             "trainable": l.trainable,
@@ -140,9 +142,10 @@ pub fn model_config(spec: &MlpSpec, format: Format) -> Value {
     }
 }
 
-/// The `training_config` JSON: categorical cross-entropy, accuracy, SGD with the learning rate used.
-pub fn training_config(lr: f32, format: Format) -> Value {
-    let lr = f64::from(lr);
+/// The `training_config` JSON: the loss, accuracy, and the optimizer with its settings.
+pub fn training_config(optimizer: &OptimizerSpec, format: Format) -> Value {
+    let OptimizerSpec::Sgd { learning_rate } = optimizer;
+    let lr = f64::from(*learning_rate);
     match format {
         Format::Keras3 => json!({
             "loss": "categorical_crossentropy",
@@ -173,7 +176,7 @@ pub fn training_config(lr: f32, format: Format) -> Value {
 /// What a `model_config` says, reduced to what this tool needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedConfig {
-    pub spec: MlpSpec,
+    pub spec: ModelSpec,
     /// True when the config is in the Keras 3 dialect (objects carry `module`, input has `batch_shape`).
     pub keras3_dialect: bool,
 }
@@ -274,7 +277,7 @@ fn parse_dense(cfg: &Value, default_name: String) -> Res<DenseSpec> {
     })
 }
 
-/// Parses a `model_config` string (either dialect) into an `MlpSpec`.
+/// Parses a `model_config` string (either dialect) into a `ModelSpec`.
 pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
     let root: Value = serde_json::from_str(text)
         .map_err(|e| ConfigError::Malformed(format!("model_config is not JSON ({e})")))?;
@@ -339,10 +342,10 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
                 ) {
                     input_dim = Some(input_width(s, "Dense batch_input_shape")?);
                 }
-                dense.push(parse_dense(
+                dense.push(LayerSpec::Dense(parse_dense(
                     lc,
                     crate::model::spec::dense_name(dense.len()),
-                )?);
+                )?));
             }
             Some(other) => {
                 return Err(ConfigError::Unsupported(format!(
@@ -369,7 +372,7 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
             }
         }
     };
-    let spec = MlpSpec {
+    let spec = ModelSpec {
         input_dim,
         layers: dense,
     };

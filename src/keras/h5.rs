@@ -1,4 +1,4 @@
-//! `model.h5` on disk: Keras's legacy HDF5 layout (FACTS.md §4), read by Keras's own rules (architecture
+//! `model.h5` on disk: Keras's legacy HDF5 layout (docs/keras-files.md), read by Keras's own rules (architecture
 //! from `model_config`, weights matched by order) and written in either dialect, through libhdf5.
 //!
 //! Every declared size is checked against the config before any data is read, and files are written
@@ -7,8 +7,8 @@
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
-use crate::model::mlp::LayerWeights;
-use crate::model::{Mlp, MlpSpec};
+use crate::model::{LayerWeights, Model, ModelSpec};
+use crate::train::OptimizerSpec;
 use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::{Attribute, Dataset, Group, Location};
 use std::io::Read;
@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 /// A model read from (or to be written to) a Keras HDF5 file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KerasModel {
-    pub spec: MlpSpec,
+    pub spec: ModelSpec,
+    /// Per layer, its weights in Keras's order.
     pub weights: Vec<LayerWeights>,
     /// The file's `keras_version` attribute ("" when absent).
     pub keras_version: String,
@@ -30,9 +31,28 @@ pub struct KerasModel {
 }
 
 impl KerasModel {
-    /// The network these weights describe.
-    pub fn to_mlp(&self) -> Result<Mlp> {
-        Mlp::from_weights(self.spec.clone(), self.weights.clone())
+    /// A keras-transfer model of this architecture and these weights, compiled with `optimizer`.
+    pub fn new(spec: ModelSpec, weights: Vec<LayerWeights>, optimizer: Option<&OptimizerSpec>) -> Self {
+        KerasModel {
+            spec,
+            weights,
+            keras_version: String::new(),
+            backend: String::new(),
+            format: Format::Keras3,
+            learning_rate: optimizer.map(|o| f64::from(o.learning_rate())),
+        }
+    }
+
+    /// The lone model these weights describe.
+    pub fn to_model(&self) -> Result<Model> {
+        Model::from_weights(self.spec.clone(), self.weights.clone())
+    }
+
+    /// The optimizer the file's `training_config` names, when it has one.
+    pub fn optimizer(&self) -> Option<OptimizerSpec> {
+        self.learning_rate.map(|lr| OptimizerSpec::Sgd {
+            learning_rate: lr as f32,
+        })
     }
 }
 
@@ -279,38 +299,37 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         }
     }
     let spec = parsed.spec;
-    if weighted.len() != spec.layers.len() {
+    // Keras matches weights to layers by order: the layers that have weights, in order.
+    let with_weights: Vec<usize> = (0..spec.layers.len())
+        .filter(|&i| !spec.layers[i].weights(spec.fan_in(i)).is_empty())
+        .collect();
+    if weighted.len() != with_weights.len() {
         return Err(ctx.not_keras(format!(
-            "layer count mismatch: the config has {} Dense layers, the file holds weights for {} layers",
-            spec.layers.len(),
+            "layer count mismatch: the config has {} layers with weights, the file holds weights for {} layers",
+            with_weights.len(),
             weighted.len()
         )));
     }
-    let mut weights = Vec::with_capacity(weighted.len());
-    for (i, (lname, g, wnames)) in weighted.iter().enumerate() {
+    let mut weights = vec![LayerWeights::new(); spec.layers.len()];
+    for (&i, (lname, g, wnames)) in with_weights.iter().zip(&weighted) {
         let l = &spec.layers[i];
-        let want = 1 + usize::from(l.use_bias);
-        if wnames.len() != want {
+        let specs = l.weights(spec.fan_in(i));
+        if wnames.len() != specs.len() {
             return Err(ctx.not_keras(format!(
-                "layer '{lname}' stores {} weights, the config's Dense layer '{}' expects {want}",
+                "layer '{lname}' stores {} weights, the config's {} layer '{}' expects {}",
                 wnames.len(),
-                l.name
+                l.class_name(),
+                l.name(),
+                specs.len()
             )));
         }
-        let kernel = read_weight(&ctx, g, lname, &wnames[0], &[spec.fan_in(i), l.units])?;
-        let bias = if l.use_bias {
-            Some(read_weight(&ctx, g, lname, &wnames[1], &[l.units])?)
-        } else {
-            None
-        };
-        if kernel
-            .iter()
-            .chain(bias.iter().flatten())
-            .any(|v| !v.is_finite())
-        {
-            return Err(ctx.not_keras(format!("layer '{lname}' holds NaN or infinite weights")));
+        for (w, wname) in specs.iter().zip(wnames) {
+            let values = read_weight(&ctx, g, lname, wname, &w.shape)?;
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(ctx.not_keras(format!("layer '{lname}' holds NaN or infinite weights")));
+            }
+            weights[i].push(values);
         }
-        weights.push(LayerWeights { kernel, bias });
     }
     let format = if parsed.keras3_dialect {
         Format::Keras3
@@ -384,10 +403,10 @@ fn nested<'a>(g: &Group, wname: &'a str) -> hdf5::Result<(Group, &'a str)> {
 
 fn write_file(
     path: &Path,
-    spec: &MlpSpec,
+    spec: &ModelSpec,
     weights: &[LayerWeights],
     format: Format,
-    lr: f32,
+    optimizer: Option<&OptimizerSpec>,
 ) -> hdf5::Result<()> {
     let f = file_options().create(path)?;
     let version = format.keras_version();
@@ -399,40 +418,37 @@ fn write_file(
         &[&config::model_config(spec, format).to_string()],
         true,
     )?;
-    write_strings(
-        &f,
-        "training_config",
-        &[&config::training_config(lr, format).to_string()],
-        true,
-    )?;
+    if let Some(o) = optimizer {
+        write_strings(
+            &f,
+            "training_config",
+            &[&config::training_config(o, format).to_string()],
+            true,
+        )?;
+    }
     let mw = f.create_group("model_weights")?;
-    let names: Vec<&str> = spec.layers.iter().map(|l| l.name.as_str()).collect();
+    let names: Vec<&str> = spec.layers.iter().map(|l| l.name()).collect();
     write_strings(&mw, "layer_names", &names, false)?;
     write_strings(&mw, "backend", &["tensorflow"], true)?;
     write_strings(&mw, "keras_version", &[version], true)?;
     for (i, (l, w)) in spec.layers.iter().zip(weights).enumerate() {
-        let g = mw.create_group(&l.name)?;
-        let wname = |weight: &str| match format {
-            Format::Keras3 => format!("sequential/{}/{weight}", l.name),
-            Format::Universal => format!("{}/{weight}:0", l.name),
-        };
-        let mut wnames = vec![wname("kernel")];
-        if l.use_bias {
-            wnames.push(wname("bias"));
-        }
+        let g = mw.create_group(l.name())?;
+        let specs = l.weights(spec.fan_in(i));
+        let wnames: Vec<String> = specs
+            .iter()
+            .map(|s| match format {
+                Format::Keras3 => format!("sequential/{}/{}", l.name(), s.name),
+                Format::Universal => format!("{}/{}:0", l.name(), s.name),
+            })
+            .collect();
         let refs: Vec<&str> = wnames.iter().map(String::as_str).collect();
         write_strings(&g, "weight_names", &refs, false)?;
-        let (kg, kleaf) = nested(&g, &wnames[0])?;
-        kg.new_dataset::<f32>()
-            .shape([spec.fan_in(i), l.units])
-            .create(kleaf)?
-            .write_raw(&w.kernel)?;
-        if let (Some(b), Some(bn)) = (&w.bias, wnames.get(1)) {
-            let (bg, bleaf) = nested(&g, bn)?;
-            bg.new_dataset::<f32>()
-                .shape([l.units])
-                .create(bleaf)?
-                .write_raw(b)?;
+        for ((s, wname), values) in specs.iter().zip(&wnames).zip(w) {
+            let (wg, leaf) = nested(&g, wname)?;
+            wg.new_dataset::<f32>()
+                .shape(s.shape.as_slice())
+                .create(leaf)?
+                .write_raw(values)?;
         }
     }
     // Keras writes an empty group for the model's own (layer-less) variables.
@@ -442,24 +458,18 @@ fn write_file(
     f.close()
 }
 
-/// Saves a model as Keras `model.h5` in the given dialect, atomically. `lr` is recorded in
-/// `training_config` as the SGD learning rate.
-pub fn save_h5(path: &Path, mlp: &Mlp, format: Format, lr: f32) -> Result<()> {
-    let weights = mlp.weights()?;
-    save_weights_h5(path, mlp.spec(), &weights, format, lr)
-}
-
-/// `save_h5` for a spec and plain weights.
-pub fn save_weights_h5(
+/// Saves a model as Keras `model.h5` in the given dialect, atomically. The optimizer, when given, is
+/// recorded in `training_config` (a file without one loads in Keras uncompiled).
+pub fn save_h5(
     path: &Path,
-    spec: &MlpSpec,
+    spec: &ModelSpec,
     weights: &[LayerWeights],
     format: Format,
-    lr: f32,
+    optimizer: Option<&OptimizerSpec>,
 ) -> Result<()> {
     let target: PathBuf = path.to_path_buf();
     write_atomic(path, |tmp| {
-        write_file(tmp, spec, weights, format, lr).map_err(|e| Error::Hdf5 {
+        write_file(tmp, spec, weights, format, optimizer).map_err(|e| Error::Hdf5 {
             path: target.clone(),
             reason: format!("writing: {e}"),
         })

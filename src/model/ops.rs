@@ -6,7 +6,6 @@
 //! the same float operations, in the same order, as a single model would, so batched and sequential
 //! training give the same bits.
 
-use crate::model::Activation;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -47,40 +46,48 @@ fn dense_dims(x: &Shape, w: &Shape, b: &Shape) -> Result<Dims> {
     Ok(d)
 }
 
-/// `act(x · w + b)`, fused.
-pub struct Dense(pub Activation);
+/// The activations the fused Dense op computes itself, each with TensorFlow's gradient. Any other
+/// activation is applied after a `Linear` fused Dense with candle's own ops (`Activation::apply`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fused {
+    Linear,
+    Relu,
+    Tanh,
+    Sigmoid,
+}
 
-fn activate(a: Activation, v: f32) -> f32 {
+/// `act(x · w + b)`, fused.
+pub struct Dense(pub Fused);
+
+fn activate(a: Fused, v: f32) -> f32 {
     match a {
-        Activation::Relu => {
+        Fused::Relu => {
             if v > 0.0 {
                 v
             } else {
                 0.0
             }
         }
-        Activation::Tanh => v.tanh(),
-        Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
-        // Softmax needs the whole row, and the others are left to candle's own ops: the caller
-        // asks for Linear and applies them to the result.
-        _ => v,
+        Fused::Tanh => v.tanh(),
+        Fused::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+        Fused::Linear => v,
     }
 }
 
 /// The derivative of the activation, from its output `y` (TensorFlow's gradients: ReLU passes
 /// nothing at exactly 0).
-fn activation_grad(a: Activation, y: f32) -> f32 {
+fn activation_grad(a: Fused, y: f32) -> f32 {
     match a {
-        Activation::Relu => {
+        Fused::Relu => {
             if y > 0.0 {
                 1.0
             } else {
                 0.0
             }
         }
-        Activation::Tanh => 1.0 - y * y,
-        Activation::Sigmoid => y * (1.0 - y),
-        _ => 1.0,
+        Fused::Tanh => 1.0 - y * y,
+        Fused::Sigmoid => y * (1.0 - y),
+        Fused::Linear => 1.0,
     }
 }
 
@@ -123,7 +130,7 @@ macro_rules! by_shape {
 /// Forward kernel: `out[r, n, :] = act(x[r, n, :] · w[r] + b[r])`, summing over inputs in order.
 fn dense_fwd<const I: usize, const O: usize>(
     d: Dims,
-    act: Activation,
+    act: Fused,
     x: &[f32],
     w: &[f32],
     b: &[f32],
@@ -156,7 +163,7 @@ fn dense_fwd<const I: usize, const O: usize>(
 #[allow(clippy::too_many_arguments)]
 fn dense_bwd<const I: usize, const O: usize>(
     d: Dims,
-    act: Activation,
+    act: Fused,
     x: &[f32],
     w: &[f32],
     y: &[f32],
@@ -294,7 +301,7 @@ impl CustomOp3 for Dense {
 }
 
 /// `act(x · w + b)` for one model (`x [N, in]`) or an ensemble (`x [R, N, in]`).
-pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation) -> Result<Tensor> {
+pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, act: Fused) -> Result<Tensor> {
     x.apply_op3(w, b, Dense(act))
 }
 

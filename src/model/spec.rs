@@ -1,110 +1,33 @@
-//! `MlpSpec`: a Sequential model of Dense layers described the way Keras describes it.
+//! `ModelSpec`: a Sequential model described the way Keras describes it (an input width and a list of
+//! layers), with its checks, its shapes and its `model.summary()` table.
 
 use crate::error::{Error, Result};
-use crate::model::Initializer;
-use serde::{Deserialize, Serialize};
+use crate::model::{Activation, DenseSpec, Initializer, LayerSpec};
+use serde::{Deserialize, Deserializer, Serialize};
 
-/// A Dense layer's activation, by its Keras name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    Relu,
-    Tanh,
-    Sigmoid,
-    Softmax,
-    Linear,
-    Elu,
-    Selu,
-    Softplus,
-    Softsign,
-    /// `x * sigmoid(x)`; Keras 3 also calls it `silu`.
-    Swish,
-    /// The exact (erf) GELU, Keras's default.
-    Gelu,
-    Exponential,
-}
-
-impl Activation {
-    /// Keras's name for the activation.
-    pub fn keras_name(self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::Tanh => "tanh",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Softmax => "softmax",
-            Activation::Linear => "linear",
-            Activation::Elu => "elu",
-            Activation::Selu => "selu",
-            Activation::Softplus => "softplus",
-            Activation::Softsign => "softsign",
-            Activation::Swish => "swish",
-            Activation::Gelu => "gelu",
-            Activation::Exponential => "exponential",
-        }
-    }
-
-    /// True for the activations the fused Dense op computes itself (with TensorFlow's gradient);
-    /// the others are applied with candle's own differentiable ops after a linear Dense.
-    pub fn fused(self) -> bool {
-        matches!(
-            self,
-            Activation::Relu | Activation::Tanh | Activation::Sigmoid | Activation::Linear
-        )
-    }
-
-    /// Parses a Keras activation name.
-    pub fn from_keras(name: &str) -> Option<Self> {
-        Some(match name {
-            "relu" => Activation::Relu,
-            "tanh" => Activation::Tanh,
-            "sigmoid" => Activation::Sigmoid,
-            "softmax" => Activation::Softmax,
-            "linear" => Activation::Linear,
-            "elu" => Activation::Elu,
-            "selu" => Activation::Selu,
-            "softplus" => Activation::Softplus,
-            "softsign" => Activation::Softsign,
-            "swish" | "silu" => Activation::Swish,
-            "gelu" => Activation::Gelu,
-            "exponential" => Activation::Exponential,
-            _ => return None,
-        })
-    }
-}
-
-impl std::str::FromStr for Activation {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Activation::from_keras(s).ok_or_else(|| {
-            format!("unknown activation '{s}' (relu, tanh, sigmoid, softmax, linear, elu, selu, softplus, softsign, swish, gelu, exponential)")
-        })
-    }
-}
-
-/// One Dense layer: Keras's `Dense(units, activation, use_bias, kernel_initializer, bias_initializer)`.
+/// A Sequential model: an input width and a stack of layers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DenseSpec {
-    /// The layer's name (`dense`, `dense_1`, ...); its variables are `<name>/kernel` and `<name>/bias`.
-    pub name: String,
-    pub units: usize,
-    pub activation: Activation,
-    pub use_bias: bool,
-    pub kernel_initializer: Initializer,
-    pub bias_initializer: Initializer,
-    /// Keras's `trainable` flag as saved in the config (false for a layer that was frozen).
-    #[serde(default = "yes")]
-    pub trainable: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A Sequential model: an input width and a stack of Dense layers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MlpSpec {
+pub struct ModelSpec {
     pub input_dim: usize,
-    pub layers: Vec<DenseSpec>,
+    #[serde(deserialize_with = "stored_layers")]
+    pub layers: Vec<LayerSpec>,
+}
+
+/// Reads layers written with their class name, or as bare Dense layers (files of version 0.1).
+fn stored_layers<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<LayerSpec>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Tagged(LayerSpec),
+        BareDense(DenseSpec),
+    }
+    Ok(Vec::<Stored>::deserialize(d)?
+        .into_iter()
+        .map(|s| match s {
+            Stored::Tagged(l) => l,
+            Stored::BareDense(d) => LayerSpec::Dense(d),
+        })
+        .collect())
 }
 
 /// The largest width of a layer this tool accepts (guards allocations against absurd configs).
@@ -121,7 +44,19 @@ pub fn dense_name(i: usize) -> String {
     }
 }
 
-impl MlpSpec {
+/// One row of `ModelSpec::summary`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRow {
+    /// `name (Type)`.
+    pub layer: String,
+    pub activation: String,
+    /// `(None, width)`.
+    pub output_shape: String,
+    pub params: usize,
+    pub trainable: bool,
+}
+
+impl ModelSpec {
     /// A classifier: `input_dim -> hidden[i] (activations[i], he_uniform) -> n_classes (softmax,
     /// glorot_uniform)`, as the tutorial builds it. `activations` has one entry, applied to every hidden
     /// layer, or one per hidden layer.
@@ -148,26 +83,20 @@ impl MlpSpec {
                 .or(activations.first())
                 .copied()
                 .unwrap_or(Activation::Relu);
-            layers.push(DenseSpec {
-                name: dense_name(i),
+            layers.push(LayerSpec::Dense(DenseSpec::new(
+                dense_name(i),
                 units,
                 activation,
-                use_bias: true,
-                kernel_initializer: Initializer::HeUniform,
-                bias_initializer: Initializer::Zeros,
-                trainable: true,
-            });
+                Initializer::HeUniform,
+            )));
         }
-        layers.push(DenseSpec {
-            name: dense_name(hidden.len()),
-            units: n_classes,
-            activation: Activation::Softmax,
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            bias_initializer: Initializer::Zeros,
-            trainable: true,
-        });
-        let spec = MlpSpec { input_dim, layers };
+        layers.push(LayerSpec::Dense(DenseSpec::new(
+            dense_name(hidden.len()),
+            n_classes,
+            Activation::Softmax,
+            Initializer::GlorotUniform,
+        )));
+        let spec = ModelSpec { input_dim, layers };
         spec.validate()?;
         Ok(spec)
     }
@@ -177,10 +106,11 @@ impl MlpSpec {
         Self::classifier(2, &[5, 5], &[Activation::Relu], 3).expect("the tutorial model is valid")
     }
 
-    /// Checks widths and names: at least one layer, every width in 1..=MAX_UNITS, unique layer names.
+    /// Checks widths and names: at least one layer, every width in 1..=MAX_UNITS, unique layer names,
+    /// at most MAX_PARAMS parameters.
     pub fn validate(&self) -> Result<()> {
         if self.layers.is_empty() {
-            return Err(Error::invalid("model", "has no Dense layers"));
+            return Err(Error::invalid("model", "has no layers"));
         }
         if self.input_dim == 0 || self.input_dim > MAX_UNITS {
             return Err(Error::invalid(
@@ -189,25 +119,24 @@ impl MlpSpec {
             ));
         }
         for (i, l) in self.layers.iter().enumerate() {
-            if l.units == 0 || l.units > MAX_UNITS {
+            let units = l.output_dim(self.fan_in(i));
+            if units == 0 || units > MAX_UNITS {
                 return Err(Error::invalid(
                     "model",
                     format!(
-                        "layer '{}' has {} units, outside 1..={MAX_UNITS}",
-                        l.name, l.units
+                        "layer '{}' has {units} units, outside 1..={MAX_UNITS}",
+                        l.name()
                     ),
                 ));
             }
-            if l.name.is_empty()
-                || l.name.contains('/')
-                || self.layers[..i].iter().any(|o| o.name == l.name)
+            let name = l.name();
+            if name.is_empty()
+                || name.contains('/')
+                || self.layers[..i].iter().any(|o| o.name() == name)
             {
                 return Err(Error::invalid(
                     "model",
-                    format!(
-                        "layer name '{}' is empty, holds '/', or is repeated",
-                        l.name
-                    ),
+                    format!("layer name '{name}' is empty, holds '/', or is repeated"),
                 ));
             }
         }
@@ -223,29 +152,76 @@ impl MlpSpec {
 
     /// The input width of layer `i`.
     pub fn fan_in(&self, i: usize) -> usize {
-        if i == 0 {
-            self.input_dim
-        } else {
-            self.layers[i - 1].units
-        }
+        self.layers[..i]
+            .iter()
+            .fold(self.input_dim, |w, l| l.output_dim(w))
     }
 
     /// The width of the model's output.
     pub fn output_dim(&self) -> usize {
-        self.layers.last().map(|l| l.units).unwrap_or(0)
+        self.fan_in(self.layers.len())
     }
 
-    /// Parameter count of layer `i` (kernel plus bias).
+    /// The activation of the output layer (what the loss pairs with).
+    pub fn output_activation(&self) -> Activation {
+        self.layers
+            .last()
+            .map(LayerSpec::activation)
+            .unwrap_or(Activation::Linear)
+    }
+
+    /// Parameter count of layer `i` (all its weights, trainable or not).
     pub fn param_count(&self, i: usize) -> usize {
-        let l = &self.layers[i];
-        self.fan_in(i) * l.units + if l.use_bias { l.units } else { 0 }
+        self.layers[i]
+            .weights(self.fan_in(i))
+            .iter()
+            .map(|w| w.len())
+            .sum()
     }
 
     /// A fresh layer name that no layer uses yet (`dense_N` for the smallest free N).
     pub fn fresh_name(&self) -> String {
         (0..)
             .map(dense_name)
-            .find(|n| self.layers.iter().all(|l| &l.name != n))
+            .find(|n| self.layers.iter().all(|l| l.name() != n))
             .unwrap_or_default()
+    }
+
+    /// Freezes exactly the layers whose 0-based positions are in `frozen`, and unfreezes the others.
+    pub fn freeze_only(&mut self, frozen: &[usize]) -> Result<()> {
+        let n = self.layers.len();
+        if let Some(&bad) = frozen.iter().find(|&&i| i >= n) {
+            return Err(Error::invalid(
+                "--freeze",
+                format!("layer {} does not exist; the model has {n} layers", bad + 1),
+            ));
+        }
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            l.set_trainable(!frozen.contains(&i));
+        }
+        Ok(())
+    }
+
+    /// The rows of Keras's `model.summary()`: one per layer, with its output shape, parameter count
+    /// and trainable flag.
+    pub fn summary(&self) -> Vec<SummaryRow> {
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| SummaryRow {
+                layer: format!("{} ({})", l.name(), l.class_name()),
+                activation: l.activation().keras_name().to_string(),
+                output_shape: format!("(None, {})", l.output_dim(self.fan_in(i))),
+                params: self.param_count(i),
+                trainable: l.trainable(),
+            })
+            .collect()
+    }
+
+    /// `(total, trainable)` parameter counts.
+    pub fn param_totals(&self) -> (usize, usize) {
+        self.summary().iter().fold((0, 0), |(t, tr), r| {
+            (t + r.params, tr + if r.trainable { r.params } else { 0 })
+        })
     }
 }

@@ -1,76 +1,53 @@
-//! `fit` and `evaluate` with Keras 3's semantics (FACTS.md §3): float32, batches in order after a
-//! seeded per-epoch shuffle, the mean loss of each batch, `w -= lr * g`, running-mean history.
+//! `fit` and `evaluate` with Keras 3's semantics (docs/keras-training.md): float32, batches in order
+//! after a seeded per-epoch shuffle, the mean loss of each batch, the optimizer's step, running-mean
+//! history. One loop serves a lone model and R stacked members alike.
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{Activation, Mlp};
+use crate::model::{Mode, Model};
 use crate::rng::NumpyRandomState;
-use crate::train::History;
-use candle_core::{D, Device, Tensor};
-use candle_nn::{Optimizer, SGD};
+use crate::train::{History, Loss, OptimizerSpec};
+use candle_core::{D, Tensor};
 
-/// How to train: Keras's `compile(optimizer=SGD(lr))` plus `fit(epochs, batch_size, shuffle)`, and
-/// which layers are frozen.
+/// How to train: Keras's `compile(optimizer, loss)` plus `fit(epochs, batch_size, shuffle)`. Which
+/// layers train is the model's own business (their `trainable` flags).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitConfig {
     pub epochs: usize,
     pub batch_size: usize,
-    /// The SGD learning rate, a float32 as in Keras.
-    pub lr: f32,
     /// Shuffle the training rows before each epoch (Keras's default).
     pub shuffle: bool,
-    /// Seed of the shuffle order.
-    pub seed: u32,
-    /// The first `frozen` Dense layers are not trained.
-    pub frozen: usize,
+    pub optimizer: OptimizerSpec,
+    pub loss: Loss,
 }
 
 impl Default for FitConfig {
+    /// The tutorial's settings: 100 epochs, batches of 32, shuffled, SGD 0.01, categorical cross-entropy.
     fn default() -> Self {
         Self {
             epochs: 100,
             batch_size: 32,
-            lr: 0.01,
             shuffle: true,
-            seed: 0,
-            frozen: 0,
+            optimizer: OptimizerSpec::default(),
+            loss: Loss::default(),
         }
     }
 }
 
 impl FitConfig {
-    /// Checks the numbers against each other and the model.
-    pub fn validate(&self, mlp: &Mlp) -> Result<()> {
-        self.validate_numbers()?;
-        let n = mlp.spec().layers.len();
-        if self.frozen > n {
-            return Err(Error::invalid(
-                "--freeze",
-                format!("{} is more than the model's {n} Dense layers", self.frozen),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Checks batch size, epochs and learning rate.
-    pub fn validate_numbers(&self) -> Result<()> {
+    /// Checks batch size, epochs and the optimizer's settings.
+    pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
             return Err(Error::invalid("--batch-size", "must be at least 1"));
         }
         if self.epochs == 0 {
             return Err(Error::invalid("--epochs", "must be at least 1"));
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::invalid(
-                "--lr",
-                format!("must be a positive number, got {}", self.lr),
-            ));
-        }
-        Ok(())
+        self.optimizer.validate()
     }
 }
 
-/// A batch loss above this means training has blown up: softmax cross-entropy that high needs logits
+/// A batch loss above this means training has blown up: cross-entropy that high needs logits
 /// thousands apart, which no sound fit reaches. Together with NaN and infinity it stops training.
 pub const DIVERGED_LOSS: f32 = 1e4;
 
@@ -90,79 +67,6 @@ pub struct Score {
     pub accuracy: f32,
 }
 
-/// A dataset as float32 tensors-to-be, with the row gathering a batch needs.
-struct Prepared {
-    x: Vec<f32>,
-    t: Vec<f32>,
-    labels: Vec<usize>,
-    d: usize,
-    k: usize,
-}
-
-impl Prepared {
-    fn new(mlp: &Mlp, data: &Dataset) -> Result<Self> {
-        let spec = mlp.spec();
-        if data.n_features != spec.input_dim {
-            return Err(Error::Mismatch(format!(
-                "the data has {} features but the model takes {} inputs",
-                data.n_features, spec.input_dim
-            )));
-        }
-        if data.n_classes > spec.output_dim() {
-            return Err(Error::Mismatch(format!(
-                "the data has {} classes but the model has {} outputs (use --new-head to replace the output layer)",
-                data.n_classes,
-                spec.output_dim()
-            )));
-        }
-        let k = spec.output_dim();
-        let mut t = vec![0f32; data.len() * k];
-        for (i, &l) in data.labels.iter().enumerate() {
-            t[i * k + l] = 1.0;
-        }
-        Ok(Self {
-            x: data.features_f32(),
-            t,
-            labels: data.labels.clone(),
-            d: data.n_features,
-            k,
-        })
-    }
-
-    fn batch(&self, rows: &[usize], dev: &Device) -> Result<(Tensor, Tensor)> {
-        let mut xb = Vec::with_capacity(rows.len() * self.d);
-        let mut tb = Vec::with_capacity(rows.len() * self.k);
-        for &r in rows {
-            xb.extend_from_slice(&self.x[r * self.d..(r + 1) * self.d]);
-            tb.extend_from_slice(&self.t[r * self.k..(r + 1) * self.k]);
-        }
-        Ok((
-            Tensor::from_vec(xb, (rows.len(), self.d), dev)?,
-            Tensor::from_vec(tb, (rows.len(), self.k), dev)?,
-        ))
-    }
-}
-
-/// The mean categorical cross-entropy of a batch, as Keras computes it: from the logits when the
-/// output layer is softmax, else from the (normalised, clipped) outputs.
-fn batch_loss(mlp: &Mlp, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let last = mlp
-        .spec()
-        .layers
-        .last()
-        .map(|l| l.activation)
-        .unwrap_or(Activation::Linear);
-    if last == Activation::Softmax {
-        return Ok(crate::model::ops::softmax_xent(logits, targets)?);
-    }
-    let log_p = {
-        let out = crate::model::mlp::activate(logits, last)?;
-        let p = out.broadcast_div(&out.sum_keepdim(D::Minus1)?)?;
-        p.clamp(1e-7f32, 1.0 - 1e-7f32)?.log()?
-    };
-    Ok((targets * log_p)?.sum(D::Minus1)?.neg()?.mean_keepdim(0)?)
-}
-
 /// The index of the first largest value (numpy's and TensorFlow's `argmax`).
 pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
@@ -174,18 +78,8 @@ pub fn argmax(row: &[f32]) -> usize {
     best
 }
 
-/// Number of rows whose arg-max output is the true class.
-pub fn correct(logits: &Tensor, labels: &[usize]) -> Result<usize> {
-    let k = logits.dim(D::Minus1)?;
-    let v = logits.flatten_all()?.to_vec1::<f32>()?;
-    Ok(v.chunks(k)
-        .zip(labels)
-        .filter(|(row, l)| argmax(row) == **l)
-        .count())
-}
-
 /// Keras's `Mean` metric: a float32 running total and count.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct RunningMean {
     total: f32,
     count: f32,
@@ -205,67 +99,187 @@ impl RunningMean {
     }
 }
 
-/// Trains `mlp` in place on `train` (validating on `val` after each epoch when given) and returns the
-/// history. The optimizer is candle's SGD over only the variables of the unfrozen layers.
-pub fn fit(mlp: &Mlp, train: &Dataset, val: Option<&Dataset>, cfg: &FitConfig) -> Result<History> {
-    cfg.validate(mlp)?;
-    let data = Prepared::new(mlp, train)?;
-    let val = val.map(|v| Prepared::new(mlp, v)).transpose()?;
-    let mut sgd = SGD::new(mlp.trainable_vars(cfg.frozen)?, f64::from(cfg.lr))?;
-    let mut rng = NumpyRandomState::new(cfg.seed);
-    let mut history = History::default();
+/// A dataset checked against a model, as float32 rows ready to gather into batches.
+struct Prepared<'a> {
+    x: Vec<f32>,
+    labels: &'a [usize],
+    d: usize,
+    k: usize,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(model: &Model, data: &'a Dataset) -> Result<Self> {
+        let spec = model.spec();
+        if data.n_features != spec.input_dim {
+            return Err(Error::Mismatch(format!(
+                "the data has {} features but the model takes {} inputs",
+                data.n_features, spec.input_dim
+            )));
+        }
+        if data.n_classes > spec.output_dim() {
+            return Err(Error::Mismatch(format!(
+                "the data has {} classes but the model has {} outputs (use --new-head to replace the output layer)",
+                data.n_classes,
+                spec.output_dim()
+            )));
+        }
+        Ok(Self {
+            x: data.features_f32(),
+            labels: &data.labels,
+            d: data.n_features,
+            k: spec.output_dim(),
+        })
+    }
+
+    /// Inputs `[R, b, d]` and one-hot targets `[R, b, k]`: member m gets rows `rows(m)`.
+    fn batch<'r>(
+        &self,
+        model: &Model,
+        b: usize,
+        rows: impl Fn(usize) -> &'r [usize],
+    ) -> Result<(Tensor, Tensor)> {
+        let r = model.members();
+        let mut xb = Vec::with_capacity(r * b * self.d);
+        let mut tb = vec![0f32; r * b * self.k];
+        for m in 0..r {
+            for (j, &row) in rows(m).iter().enumerate() {
+                xb.extend_from_slice(&self.x[row * self.d..(row + 1) * self.d]);
+                tb[(m * b + j) * self.k + self.labels[row]] = 1.0;
+            }
+        }
+        let dev = model.device();
+        Ok((
+            Tensor::from_vec(xb, (r, b, self.d), dev)?,
+            Tensor::from_vec(tb, (r, b, self.k), dev)?,
+        ))
+    }
+}
+
+/// Per member: the loss values of `losses [R]` and the number of rows whose arg-max logit is the true
+/// class.
+fn batch_metrics<'r>(
+    logits: &Tensor,
+    losses: &Tensor,
+    labels: &[usize],
+    rows: impl Fn(usize) -> &'r [usize],
+) -> Result<(Vec<f32>, Vec<usize>)> {
+    let k = logits.dim(D::Minus1)?;
+    let b = logits.dim(1)?;
+    let v = logits.flatten_all()?.to_vec1::<f32>()?;
+    let hits = v
+        .chunks(b * k)
+        .enumerate()
+        .map(|(m, member)| {
+            member
+                .chunks(k)
+                .zip(rows(m))
+                .filter(|(row, r)| argmax(row) == labels[**r])
+                .count()
+        })
+        .collect();
+    Ok((losses.to_vec1::<f32>()?, hits))
+}
+
+/// Trains every member of `model` in place on `train` as Keras's `fit` would train it alone, member m
+/// shuffling with `NumpyRandomState(seeds[m])`, validating on `val` after each epoch when given.
+/// Only the variables of trainable layers are handed to the optimizer. Returns each member's history.
+pub fn fit(
+    model: &Model,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &FitConfig,
+    seeds: &[u32],
+) -> Result<Vec<History>> {
+    cfg.validate()?;
+    let r = model.members();
+    if seeds.len() != r {
+        return Err(Error::invalid(
+            "seeds",
+            format!("{} seeds for {r} members", seeds.len()),
+        ));
+    }
+    let data = Prepared::new(model, train)?;
+    let val = val.map(|v| Prepared::new(model, v)).transpose()?;
+    let output = model.spec().output_activation();
+    let mut opt = cfg.optimizer.build(model.trainable_vars())?;
+    let mut rngs: Vec<NumpyRandomState> = seeds.iter().map(|&s| NumpyRandomState::new(s)).collect();
     let n = train.len();
-    let mut order: Vec<usize> = (0..n).collect();
+    let mut orders: Vec<Vec<usize>> = vec![(0..n).collect(); r];
+    let mut histories = vec![History::default(); r];
     for epoch in 0..cfg.epochs {
         if cfg.shuffle {
-            order = rng.permutation(n);
+            for (o, rng) in orders.iter_mut().zip(&mut rngs) {
+                *o = rng.permutation(n);
+            }
         }
-        let (mut loss, mut acc) = (RunningMean::default(), RunningMean::default());
-        for rows in order.chunks(cfg.batch_size) {
-            let (xb, tb) = data.batch(rows, mlp.device())?;
-            let logits = mlp.logits_frozen(&xb, cfg.frozen)?;
-            let l = batch_loss(mlp, &logits, &tb)?;
-            let lv = l.to_vec1::<f32>()?[0];
-            check_loss(epoch + 1, lv)?;
-            let labels: Vec<usize> = rows.iter().map(|&r| data.labels[r]).collect();
-            loss.add(lv * rows.len() as f32, rows.len());
-            acc.add(correct(&logits, &labels)? as f32, rows.len());
-            sgd.backward_step(&l)?;
+        let mut loss = vec![RunningMean::default(); r];
+        let mut acc = vec![RunningMean::default(); r];
+        for start in (0..n).step_by(cfg.batch_size) {
+            let end = (start + cfg.batch_size).min(n);
+            let b = end - start;
+            let rows = |m: usize| &orders[m][start..end];
+            let (xb, tb) = data.batch(model, b, rows)?;
+            let logits = model.logits(&xb, Mode::Training)?;
+            let losses = cfg.loss.batch_losses(&logits, output, &tb)?;
+            let (lv, hits) = batch_metrics(&logits, &losses, data.labels, rows)?;
+            for m in 0..r {
+                check_loss(epoch + 1, lv[m])?;
+                loss[m].add(lv[m] * b as f32, b);
+                acc[m].add(hits[m] as f32, b);
+            }
+            opt.backward_step(&losses)?;
         }
-        history.loss.push(loss.result());
-        history.accuracy.push(acc.result());
+        for m in 0..r {
+            histories[m].loss.push(loss[m].result());
+            histories[m].accuracy.push(acc[m].result());
+        }
         if let Some(v) = &val {
-            let s = score(mlp, v, cfg.batch_size)?;
-            history.val_loss.push(s.loss);
-            history.val_accuracy.push(s.accuracy);
+            for (h, s) in histories.iter_mut().zip(score(model, v, cfg)?) {
+                h.val_loss.push(s.loss);
+                h.val_accuracy.push(s.accuracy);
+            }
         }
     }
-    Ok(history)
+    Ok(histories)
 }
 
-fn score(mlp: &Mlp, data: &Prepared, batch_size: usize) -> Result<Score> {
-    let (mut loss, mut acc) = (RunningMean::default(), RunningMean::default());
+/// Loss and accuracy of every member over `data`, in batches as Keras's `evaluate` goes.
+fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> {
+    let r = model.members();
+    let output = model.spec().output_activation();
+    let (mut loss, mut acc) = (vec![RunningMean::default(); r], vec![RunningMean::default(); r]);
     let all: Vec<usize> = (0..data.labels.len()).collect();
-    for rows in all.chunks(batch_size.max(1)) {
-        let (xb, tb) = data.batch(rows, mlp.device())?;
-        let logits = mlp.logits(&xb)?;
-        let lv = batch_loss(mlp, &logits, &tb)?.to_vec1::<f32>()?[0];
-        loss.add(lv * rows.len() as f32, rows.len());
-        acc.add(
-            correct(&logits, &data.labels[rows[0]..rows[0] + rows.len()])? as f32,
-            rows.len(),
-        );
+    for rows in all.chunks(cfg.batch_size) {
+        let b = rows.len();
+        let (xb, tb) = data.batch(model, b, |_| rows)?;
+        let logits = model.logits(&xb, Mode::Inference)?;
+        let losses = cfg.loss.batch_losses(&logits, output, &tb)?;
+        let (lv, hits) = batch_metrics(&logits, &losses, data.labels, |_| rows)?;
+        for m in 0..r {
+            loss[m].add(lv[m] * b as f32, b);
+            acc[m].add(hits[m] as f32, b);
+        }
     }
-    Ok(Score {
-        loss: loss.result(),
-        accuracy: acc.result(),
-    })
+    Ok(loss
+        .iter()
+        .zip(&acc)
+        .map(|(l, a)| Score {
+            loss: l.result(),
+            accuracy: a.result(),
+        })
+        .collect())
 }
 
-/// `model.evaluate(x, y, batch_size)`: the loss and accuracy over `data` with the current weights.
-pub fn evaluate(mlp: &Mlp, data: &Dataset, batch_size: usize) -> Result<Score> {
+/// `model.evaluate(x, y, batch_size)` for every member: the loss and accuracy over `data` with the
+/// current weights.
+pub fn evaluate(model: &Model, data: &Dataset, batch_size: usize, loss: Loss) -> Result<Vec<Score>> {
     if batch_size == 0 {
         return Err(Error::invalid("--batch-size", "must be at least 1"));
     }
-    score(mlp, &Prepared::new(mlp, data)?, batch_size)
+    let cfg = FitConfig {
+        batch_size,
+        loss,
+        ..FitConfig::default()
+    };
+    score(model, &Prepared::new(model, data)?, &cfg)
 }

@@ -1,6 +1,6 @@
 //! Shared helpers: fixture paths, fixture readers, running the binary.
 
-use keras_transfer::model::mlp::LayerWeights;
+use keras_transfer::model::LayerWeights;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -48,34 +48,28 @@ pub fn read_csv_f64(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     (header, rows)
 }
 
-/// Per-layer `[kernel (in x out nested), bias]` JSON, as the fixtures store weights.
+/// Per-layer `[kernel (in x out nested), bias]` JSON, as the fixtures store weights, in Keras's order.
 pub fn json_weights(v: &Value) -> Vec<LayerWeights> {
     v.as_array()
         .expect("weights list")
         .iter()
         .map(|layer| {
-            let parts = layer.as_array().expect("[kernel, bias]");
-            let kernel = parts[0]
+            layer
                 .as_array()
-                .unwrap()
+                .expect("[kernel, bias]")
                 .iter()
-                .flat_map(|row| {
-                    row.as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x.as_f64().unwrap() as f32)
-                })
-                .collect();
-            let bias = parts.get(1).map(|b| {
-                b.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_f64().unwrap() as f32)
-                    .collect()
-            });
-            LayerWeights { kernel, bias }
+                .map(flat_f32s)
+                .collect()
         })
         .collect()
+}
+
+/// A nested list of numbers, flattened row-major.
+fn flat_f32s(v: &Value) -> Vec<f32> {
+    match v {
+        Value::Array(items) => items.iter().flat_map(flat_f32s).collect(),
+        x => vec![x.as_f64().expect("a number") as f32],
+    }
 }
 
 pub fn f32s(v: &Value) -> Vec<f32> {
@@ -97,17 +91,12 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// Largest difference between two sets of layer weights.
 pub fn weights_diff(a: &[LayerWeights], b: &[LayerWeights]) -> f32 {
-    assert_eq!(a.len(), b.len());
+    assert_eq!(a.len(), b.len(), "layer count differs");
     a.iter()
         .zip(b)
-        .map(|(x, y)| {
-            let k = max_abs_diff(&x.kernel, &y.kernel);
-            let b = match (&x.bias, &y.bias) {
-                (Some(p), Some(q)) => max_abs_diff(p, q),
-                (None, None) => 0.0,
-                _ => panic!("bias presence differs"),
-            };
-            k.max(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len(), "weight count of a layer differs");
+            x.iter().zip(y).map(|(p, q)| max_abs_diff(p, q))
         })
         .fold(0.0, f32::max)
 }

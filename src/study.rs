@@ -2,15 +2,15 @@
 //! `model.h5`, standalone and transfer fits on Problem 2, the repeated comparison, the reverse
 //! experiment, the two other extensions, and a Markdown report beside the figures.
 
-use crate::checkpoint::load_model;
+use crate::checkpoint::{load_model, save_model};
 use crate::data::{BlobsParams, Dataset, make_blobs};
 use crate::error::{Error, Result};
 use crate::experiment::compare::{Arm, ArmScores, CompareConfig, compare};
 use crate::experiment::finetune::{Transfer, adapt};
 use crate::experiment::stats::Summary;
 use crate::fsutil::write_bytes_atomic;
-use crate::keras::{Format, save_h5};
-use crate::model::{Mlp, MlpSpec};
+use crate::keras::KerasModel;
+use crate::model::{Model, ModelSpec};
 use crate::plot::{self, Curve, ScatterPanel};
 use crate::report;
 use crate::train::{FitConfig, History, evaluate, fit};
@@ -116,22 +116,14 @@ fn base_model_check(
     let mut rows = Vec::new();
     for k in 0..BASE_MODELS {
         let seed = opts.seed.wrapping_add(k);
-        let m = Mlp::new(MlpSpec::tutorial(), seed)?;
+        let m = Model::new(ModelSpec::tutorial(), seed)?;
         let cfg = FitConfig {
             epochs: opts.epochs,
-            seed,
             ..FitConfig::default()
         };
-        fit(&m, &p1.0, None, &cfg)?;
-        let problem1_test = evaluate(&m, &p1.1, cfg.batch_size)?.accuracy;
-        let base = crate::keras::KerasModel {
-            spec: m.spec().clone(),
-            weights: m.weights()?,
-            keras_version: String::new(),
-            backend: String::new(),
-            format: Format::Keras3,
-            learning_rate: Some(f64::from(cfg.lr)),
-        };
+        fit(&m, &p1.0, None, &cfg, &[seed])?;
+        let problem1_test = evaluate(&m, &p1.1, cfg.batch_size, cfg.loss)?[0].accuracy;
+        let base = KerasModel::new(m.spec().clone(), m.weights()?, Some(&cfg.optimizer));
         let ccfg = CompareConfig {
             repeats: BASE_REPEATS,
             fit: FitConfig {
@@ -156,19 +148,21 @@ fn problem(seed: u32) -> Result<(Dataset, Dataset)> {
     make_blobs(&BlobsParams::tutorial(seed))?.data.split_at(500)
 }
 
-/// Fits `mlp` with per-epoch validation, draws its curves to `figure`, and records the accuracies.
+/// Fits `model` (shuffling with `seed`) with per-epoch validation, draws its curves to `figure`, and
+/// records the accuracies.
 fn single(
     name: &str,
-    mlp: &Mlp,
+    model: &Model,
     p: &(Dataset, Dataset),
     cfg: &FitConfig,
+    seed: u32,
     dir: &Path,
     figure: &str,
 ) -> Result<SingleRun> {
-    let h = fit(mlp, &p.0, Some(&p.1), cfg)?;
-    plot_history(&dir.join(figure), name, &h)?;
-    let train_acc = evaluate(mlp, &p.0, cfg.batch_size)?.accuracy;
-    let test_acc = evaluate(mlp, &p.1, cfg.batch_size)?.accuracy;
+    let h = fit(model, &p.0, Some(&p.1), cfg, &[seed])?;
+    plot_history(&dir.join(figure), name, &h[0])?;
+    let train_acc = evaluate(model, &p.0, cfg.batch_size, cfg.loss)?[0].accuracy;
+    let test_acc = evaluate(model, &p.1, cfg.batch_size, cfg.loss)?[0].accuracy;
     Ok(SingleRun {
         name: name.to_string(),
         train_acc,
@@ -235,32 +229,33 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
 
     let cfg = FitConfig {
         epochs: opts.epochs,
-        seed: opts.seed,
         ..FitConfig::default()
+    };
+    let save = |path: &Path, m: &Model| -> Result<()> {
+        save_model(path, &KerasModel::new(m.spec().clone(), m.weights()?, Some(&cfg.optimizer)))
     };
     let mut singles = Vec::new();
     // Problem 1: the model every transfer starts from.
-    let m1 = Mlp::new(MlpSpec::tutorial(), opts.seed)?;
+    let m1 = Model::new(ModelSpec::tutorial(), opts.seed)?;
     singles.push(single(
         "Problem 1 MLP",
         &m1,
         &p1,
         &cfg,
+        opts.seed,
         dir,
         "problem1_curves.png",
     )?);
     let model_h5 = dir.join("model.h5");
-    save_h5(&model_h5, &m1, Format::Keras3, cfg.lr)?;
+    save(&model_h5, &m1)?;
     // Problem 2, standalone and with transfer from the saved file (read back, as the tutorial does).
-    let m2 = Mlp::new(MlpSpec::tutorial(), opts.seed.wrapping_add(1))?;
+    let m2 = Model::new(ModelSpec::tutorial(), opts.seed.wrapping_add(1))?;
     singles.push(single(
         "Problem 2 standalone MLP",
         &m2,
         &p2,
-        &FitConfig {
-            seed: opts.seed.wrapping_add(1),
-            ..cfg.clone()
-        },
+        &cfg,
+        opts.seed.wrapping_add(1),
         dir,
         "problem2_standalone_curves.png",
     )?);
@@ -271,6 +266,7 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
         &mt,
         &p2,
         &cfg,
+        opts.seed,
         dir,
         "problem2_transfer_curves.png",
     )?);
@@ -312,18 +308,10 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
     )?;
 
     // Extension 1, the reverse experiment: a Problem-2 model helping on Problem 1.
-    let m2b = Mlp::new(MlpSpec::tutorial(), opts.seed.wrapping_add(2))?;
-    fit(
-        &m2b,
-        &p2.0,
-        None,
-        &FitConfig {
-            seed: opts.seed.wrapping_add(2),
-            ..cfg.clone()
-        },
-    )?;
+    let m2b = Model::new(ModelSpec::tutorial(), opts.seed.wrapping_add(2))?;
+    fit(&m2b, &p2.0, None, &cfg, &[opts.seed.wrapping_add(2)])?;
     let model2_h5 = dir.join("model_problem2.h5");
-    save_h5(&model2_h5, &m2b, Format::Keras3, cfg.lr)?;
+    save(&model2_h5, &m2b)?;
     let base2 = load_model(&model2_h5)?;
     let reverse = compare(&base2, &arms, &p1.0, &p1.1, &ccfg, &|| {})?;
     publish(
@@ -398,7 +386,8 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
     })
 }
 
-/// The tutorial's own numbers (Keras 2.3) and those measured with Keras 3.15 (FACTS.md §1).
+/// The tutorial's own numbers (Keras 2.3) and those measured with Keras 3.15
+/// (docs/keras-training.md#results).
 const REFERENCE: &[(&str, &str, &str)] = &[
     ("Standalone", "0.787 (0.101)", "0.786 (0.077)"),
     ("Transfer (fixed=0)", "0.805 (0.004)", "0.813 (0.009)"),

@@ -63,8 +63,7 @@ pub fn reader_main(path: &Path) -> ExitCode {
         },
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e}");
-            let code = crate::cli::exit_code(&anyhow::Error::from(e));
-            ExitCode::from(code)
+            ExitCode::from(e.exit_code())
         }
     }
 }

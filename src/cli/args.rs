@@ -1,0 +1,321 @@
+//! The command line's arguments: clap structs for every command and their translation into library
+//! settings.
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use keras_transfer::data::csv::read_train_test;
+use keras_transfer::model::Activation;
+use keras_transfer::{BlobsParams, Dataset, FitConfig, Format, Loss, OptimizerSpec, make_blobs};
+use std::path::PathBuf;
+
+/// Transfer learning with Keras's semantics and checkpoints, in Rust.
+#[derive(Parser)]
+#[command(name = "keras-transfer", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Generate a blobs problem exactly as sklearn's make_blobs does.
+    Blobs(BlobsArgs),
+    /// Train an MLP (the tutorial's by default) and report train/test accuracy.
+    Train(TrainArgs),
+    /// Show a model file's layers, shapes and parameter counts, like Keras's model.summary().
+    Inspect(InspectArgs),
+    /// Report a saved model's loss and accuracy on a dataset, as Keras's evaluate.
+    Evaluate(EvaluateArgs),
+    /// Write a saved model's class probabilities for the rows of a CSV file.
+    Predict(PredictArgs),
+    /// Convert a model between Keras .h5 and .safetensors.
+    Convert(ConvertArgs),
+    /// Fine-tune a saved model on new data: freeze, re-initialise or add layers (transfer learning).
+    Finetune(FinetuneArgs),
+    /// The tutorial's repeated comparison: standalone vs transfer with 0, 1, 2 frozen layers.
+    Compare(CompareArgs),
+    /// The whole study end to end: figures, model.h5, comparisons, extensions and a report.
+    Tutorial(TutorialArgs),
+}
+
+#[derive(Args)]
+pub struct TutorialArgs {
+    /// Where the figures, models, JSON files and report.md go.
+    #[arg(long, default_value = "study")]
+    pub out_dir: PathBuf,
+    /// Fits per configuration in the comparisons.
+    #[arg(long, default_value_t = 30)]
+    pub repeats: usize,
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    /// Seed of the whole study (weights, shuffles, repeats). The transfer rows depend on the one
+    /// Problem-1 model it makes: see the README.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u32,
+    /// Worker threads (default: one per core); results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// How a loaded model is adapted before fine-tuning.
+#[derive(Args, Clone)]
+pub struct AdaptArgs {
+    /// Re-initialise these Dense layers randomly (positions from 1, as `inspect` lists them).
+    #[arg(long, value_delimiter = ',')]
+    pub reinit: Vec<usize>,
+    /// Insert a new ReLU hidden layer of this width right after the frozen layers.
+    #[arg(long)]
+    pub add_hidden: Option<usize>,
+    /// Replace the output layer by a fresh one for the data's class count.
+    #[arg(long)]
+    pub new_head: bool,
+}
+
+/// Training hyper-parameters shared by train, finetune and compare.
+#[derive(Args, Clone)]
+pub struct FitArgs {
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// SGD learning rate.
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    pub lr: f32,
+    /// Keep the training rows in order every epoch (Keras fit(shuffle=False)).
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Seed of random weights and shuffle orders.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u32,
+}
+
+impl FitArgs {
+    /// `compile(SGD(lr))` + `fit(epochs, batch_size, shuffle)`.
+    pub fn config(&self) -> FitConfig {
+        FitConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            shuffle: !self.no_shuffle,
+            optimizer: OptimizerSpec::Sgd {
+                learning_rate: self.lr,
+            },
+            loss: Loss::CategoricalCrossentropy,
+        }
+    }
+}
+
+/// Where a single fit's results go.
+#[derive(Args)]
+pub struct OutputArgs {
+    /// Write the per-epoch history as Keras CSVLogger does.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Draw the learning curves to this PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Save the trained model (.h5: Keras HDF5; .safetensors).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Keras dialect of an .h5 output.
+    #[arg(long, value_enum, default_value = "keras3")]
+    pub format: FormatArg,
+}
+
+#[derive(Args)]
+pub struct FinetuneArgs {
+    /// The model to start from (Keras .h5, from Keras or this tool, or .safetensors).
+    #[arg(long)]
+    pub from: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Freeze the first N Dense layers.
+    #[arg(long, default_value_t = 0)]
+    pub freeze: usize,
+    #[command(flatten)]
+    pub adapt: AdaptArgs,
+    #[command(flatten)]
+    pub fit: FitArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The model the transfer configurations start from.
+    #[arg(long)]
+    pub from: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Fits per configuration.
+    #[arg(long, default_value_t = 30)]
+    pub repeats: usize,
+    /// Transfer configurations: the numbers of frozen layers to try.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    pub freeze: Vec<usize>,
+    /// Leave out the standalone model.
+    #[arg(long)]
+    pub no_standalone: bool,
+    #[command(flatten)]
+    pub adapt: AdaptArgs,
+    #[command(flatten)]
+    pub fit: FitArgs,
+    /// Worker threads (default: one per core); results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Draw the box-and-whisker plot to this PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Write every score and statistic as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// A Keras .h5 or a .safetensors model file.
+    pub file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// The model file (.h5 or .safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The tutorial blobs problem with this random_state; its test half (rows 500..) is evaluated.
+    #[arg(long, conflicts_with = "data")]
+    pub problem: Option<u32>,
+    /// A labelled CSV to evaluate on (header row; label column by --label, default the last).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Name of the label column.
+    #[arg(long)]
+    pub label: Option<String>,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// The model file (.h5 or .safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Input CSV: a header and one column per model input.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output CSV (`p0,...`); standard output when absent.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// A column of the input to ignore (e.g. the label).
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// The model to read (.h5 or .safetensors).
+    pub input: PathBuf,
+    /// The file to write (.h5 or .safetensors).
+    pub output: PathBuf,
+    /// The Keras dialect of an .h5 output (default: the input's).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+}
+
+#[derive(Args)]
+pub struct BlobsArgs {
+    /// make_blobs random_state (0..=4294967295).
+    #[arg(long)]
+    pub seed: u32,
+    #[arg(long, default_value_t = 1000)]
+    pub samples: usize,
+    #[arg(long, default_value_t = 3)]
+    pub centers: usize,
+    #[arg(long, default_value_t = 2)]
+    pub features: usize,
+    /// cluster_std.
+    #[arg(long, default_value_t = 2.0)]
+    pub std: f64,
+    /// Keep the samples grouped by center (make_blobs shuffle=False).
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Write the samples as CSV (`x0,...,y`).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Draw the scatter plot to this PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// Where the training data comes from: a tutorial blobs problem or the user's CSV files.
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// The tutorial's blobs problem with this random_state (1000 samples, 500/500 split); the
+    /// default when no data is given is 1 for train, 2 for finetune and compare.
+    #[arg(long, conflicts_with_all = ["train", "test"])]
+    pub problem: Option<u32>,
+    /// Training data CSV (header row; label column by --label, default the last).
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    /// Test (validation) data CSV, same columns as --train.
+    #[arg(long, requires = "train")]
+    pub test: Option<PathBuf>,
+    /// Name of the label column in the CSV files.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Rows of the blobs problem used for training; the rest are the test set.
+    #[arg(long, default_value_t = 500)]
+    pub split: usize,
+}
+
+impl DataArgs {
+    /// The train and optional test sets; without --problem or --train, the tutorial problem
+    /// `default_problem`.
+    pub fn load(&self, default_problem: u32) -> Result<(Dataset, Option<Dataset>)> {
+        if let Some(path) = &self.train {
+            return Ok(read_train_test(
+                path,
+                self.test.as_deref(),
+                self.label.as_deref(),
+            )?);
+        }
+        let seed = self.problem.unwrap_or(default_problem);
+        let blobs = make_blobs(&BlobsParams::tutorial(seed))?;
+        let (train, test) = blobs.data.split_at(self.split)?;
+        Ok((train, Some(test)))
+    }
+}
+
+/// The Keras dialect of an .h5 output.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// What Keras 3.15 writes; loads in Keras 3.
+    Keras3,
+    /// A Keras-2-style file that loads cleanly in both Keras 3 and tf.keras 2.
+    Universal,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Keras3 => Format::Keras3,
+            FormatArg::Universal => Format::Universal,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "5,5")]
+    pub hidden: Vec<usize>,
+    /// Hidden activation: one for all hidden layers, or one per hidden layer (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "relu")]
+    pub activation: Vec<Activation>,
+    #[command(flatten)]
+    pub fit: FitArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+

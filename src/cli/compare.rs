@@ -1,0 +1,58 @@
+//! `keras-transfer compare`: the tutorial's repeated comparison of standalone and transfer models.
+
+use crate::cli::args::CompareArgs;
+use crate::cli::finetune::transfer_of;
+use crate::cli::output::{progress_bar, say};
+use crate::cli::sandbox::load_model_guarded as load_model;
+use anyhow::Result;
+use keras_transfer::report::{compare_json, compare_lines};
+use keras_transfer::{Arm, CompareConfig, Error, compare};
+
+pub fn run(a: CompareArgs) -> Result<()> {
+    let base = load_model(&a.from)?;
+    let (train, test) = a.data.load(2)?;
+    let test = test
+        .ok_or_else(|| Error::invalid("--test", "compare needs test data to score the models"))?;
+    let mut arms = Vec::new();
+    if !a.no_standalone {
+        arms.push(Arm::Standalone);
+    }
+    arms.extend(
+        a.freeze
+            .iter()
+            .map(|&f| Arm::Transfer(transfer_of(f, &a.adapt))),
+    );
+    if arms.is_empty() {
+        return Err(Error::invalid(
+            "--freeze",
+            "nothing to compare: give --freeze values or drop --no-standalone",
+        )
+        .into());
+    }
+    let cfg = CompareConfig {
+        repeats: a.repeats,
+        fit: a.fit.config(),
+        seed: a.fit.seed,
+        threads: a.threads,
+    };
+    let bar = progress_bar((arms.len() * a.repeats) as u64);
+    let results = compare(&base, &arms, &train, &test, &cfg, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    for line in compare_lines(&results) {
+        say!("{line}");
+    }
+    if let Some(p) = &a.json {
+        let meta = serde_json::json!({"model": a.from.display().to_string(), "repeats": a.repeats, "epochs": a.fit.epochs,
+            "batch_size": a.fit.batch_size, "learning_rate": a.fit.lr, "seed": a.fit.seed});
+        let text = serde_json::to_string_pretty(&compare_json(&results, meta))?;
+        keras_transfer::fsutil::write_bytes_atomic(p, text.as_bytes())?;
+    }
+    if let Some(p) = &a.plot {
+        let groups: Vec<(String, Vec<f64>)> = results
+            .iter()
+            .map(|r| (r.arm.label(), r.scores.clone()))
+            .collect();
+        keras_transfer::plot::box_plot(p, "Test accuracy over repeated fits", &groups)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! `keras-transfer inspect`: a model file's format, layers, shapes and parameters.
+
+use crate::cli::args::InspectArgs;
+use crate::cli::output::{say, summary_lines};
+use crate::cli::sandbox::load_model_guarded as load_model;
+use anyhow::Result;
+use keras_transfer::Format;
+use keras_transfer::checkpoint::is_safetensors;
+
+pub fn run(a: InspectArgs) -> Result<()> {
+    let m = load_model(&a.file)?;
+    let layout = match m.format {
+        Format::Keras3 => "keras3",
+        Format::Universal => "keras2 (universal)",
+    };
+    let kind = if is_safetensors(&a.file) {
+        "safetensors"
+    } else {
+        "Keras HDF5"
+    };
+    let version = if m.keras_version.is_empty() {
+        "-".to_string()
+    } else {
+        m.keras_version.clone()
+    };
+    say!(
+        "{}: {kind}, keras_version {version}, {layout} layout",
+        a.file.display()
+    );
+    for line in summary_lines(&m.spec) {
+        say!("{line}");
+    }
+    match m.learning_rate {
+        Some(lr) => say!("Optimizer: SGD, learning rate {lr}"),
+        None => say!("Optimizer: none (the file is not compiled)"),
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! The command line: parse the arguments (`args`), run one command (one file each) over the library,
+//! print through `output`, and map errors to exit codes. Keras `.h5` files are read in a child process
+//! (`sandbox`).
+
+mod args;
+mod blobs;
+mod compare;
+mod convert;
+mod evaluate;
+mod finetune;
+mod inspect;
+mod output;
+mod predict;
+pub mod sandbox;
+mod train;
+mod tutorial;
+
+use anyhow::Result;
+use args::{Cli, Command};
+use clap::Parser;
+
+/// A command-line usage error, already reduced to one line.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Parses the command line and runs the command.
+pub fn run() -> Result<()> {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayVersion
+                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("bad arguments")
+                .trim_start_matches("error: ")
+                .to_string();
+            return Err(Usage(format!("{first} (see keras-transfer --help)")).into());
+        }
+    };
+    match cli.command {
+        Command::Blobs(a) => blobs::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Evaluate(a) => evaluate::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Convert(a) => convert::run(a),
+        Command::Finetune(a) => finetune::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Tutorial(a) => tutorial::run(a),
+    }
+}
+
+/// The process exit code for an error: the library error's own code (`Error::exit_code`), 2 for a
+/// usage error, the model reader's code for its errors, 1 otherwise.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<Usage>().is_some() {
+        return 2;
+    }
+    if let Some(r) = e.downcast_ref::<sandbox::ReaderError>() {
+        return r.code;
+    }
+    e.downcast_ref::<keras_transfer::Error>()
+        .map(keras_transfer::Error::exit_code)
+        .unwrap_or(1)
+}

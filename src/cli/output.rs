@@ -1,0 +1,85 @@
+//! What the command line prints: lines to a standard output that may be closed, a progress bar on a
+//! terminal, and the `model.summary()` table.
+
+use keras_transfer::ModelSpec;
+
+/// Prints a line of output. A closed standard output (`keras-transfer ... | head`) is not an error:
+/// the output is dropped and the work (writing files, say) goes on.
+pub fn emit(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// `println!` through `emit`.
+macro_rules! say {
+    ($($t:tt)*) => {
+        $crate::cli::output::emit(&format!($($t)*))
+            .map_err(|e| anyhow::anyhow!("writing to standard output: {e}"))?
+    };
+}
+pub(crate) use say;
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+pub fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} fits  {elapsed} (eta {eta})")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// A `model.summary()`-like table, one line per row.
+pub fn summary_lines(spec: &ModelSpec) -> Vec<String> {
+    let mut rows = vec![[
+        "Layer (type)".to_string(),
+        "Activation".into(),
+        "Output Shape".into(),
+        "Param #".into(),
+        "Trainable".into(),
+    ]];
+    rows.push([
+        format!("input ({} features)", spec.input_dim),
+        "".into(),
+        format!("(None, {})", spec.input_dim),
+        "0".into(),
+        "".into(),
+    ]);
+    for r in spec.summary() {
+        rows.push([
+            r.layer,
+            r.activation,
+            r.output_shape,
+            r.params.to_string(),
+            if r.trainable { "yes" } else { "no" }.into(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push(line.join("  ").trim_end().to_string());
+        if i == 0 {
+            out.push("-".repeat(widths.iter().sum::<usize>() + 8));
+        }
+    }
+    let (total, trainable) = spec.param_totals();
+    out.push(format!("Total params: {total}"));
+    out.push(format!("Trainable params: {trainable}"));
+    out.push(format!("Non-trainable params: {}", total - trainable));
+    out
+}

@@ -1,0 +1,61 @@
+//! `keras-transfer train`: a fresh MLP fitted on a blobs problem or the user's CSV, and what a single
+//! fit reports and writes (shared with `finetune`).
+
+use crate::cli::args::{OutputArgs, TrainArgs};
+use crate::cli::output::say;
+use anyhow::{Context, Result};
+use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, evaluate, fit, save_model};
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let (train, test) = a.data.load(1)?;
+    let spec = ModelSpec::classifier(train.n_features, &a.hidden, &a.activation, train.n_classes)?;
+    let model = Model::new(spec, a.fit.seed)?;
+    let title = match a.data.problem.or(a.data.train.is_none().then_some(1)) {
+        Some(p) => format!("MLP on blobs problem {p}"),
+        None => "MLP".to_string(),
+    };
+    fit_and_report(
+        &model,
+        &train,
+        test.as_ref(),
+        &a.fit.config(),
+        a.fit.seed,
+        &a.output,
+        &title,
+    )
+}
+
+/// Fits (shuffling with `seed`), prints the tutorial's `Train: ..., Test: ...` line, and writes the
+/// history, the curves and the model where asked. Nothing is written when training fails.
+pub fn fit_and_report(
+    model: &Model,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    cfg: &FitConfig,
+    seed: u32,
+    o: &OutputArgs,
+    title: &str,
+) -> Result<()> {
+    let history = fit(model, train, test, cfg, &[seed])?.remove(0);
+    let accuracy = |d: &Dataset| -> Result<f32> {
+        Ok(evaluate(model, d, cfg.batch_size, cfg.loss)?[0].accuracy)
+    };
+    match test {
+        Some(t) => say!("Train: {:.3}, Test: {:.3}", accuracy(train)?, accuracy(t)?),
+        None => say!("Train: {:.3}", accuracy(train)?),
+    }
+    if let Some(p) = &o.history {
+        history
+            .write_csv(p)
+            .with_context(|| format!("writing --history {}", p.display()))?;
+    }
+    if let Some(p) = &o.plot {
+        keras_transfer::study::plot_history(p, title, &history)?;
+    }
+    if let Some(out) = &o.out {
+        let mut saved = KerasModel::new(model.spec().clone(), model.weights()?, Some(&cfg.optimizer));
+        saved.format = o.format.into();
+        save_model(out, &saved)?;
+    }
+    Ok(())
+}

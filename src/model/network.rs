@@ -1,0 +1,247 @@
+//! `Model`: a `ModelSpec` with its weights as candle `Var`s in a `VarMap`, stacked for R independent
+//! members (`[R, ...]` per weight; a lone model is R = 1), and its forward pass. This is the one place
+//! where variables are created.
+
+use crate::error::{Error, Result};
+use crate::model::layer::{LayerParams, Mode};
+use crate::model::{LayerSpec, ModelSpec};
+use crate::rng::NumpyRandomState;
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+
+/// One layer's weights for one model, in Keras's order (`LayerSpec::weights`): for Dense, the kernel
+/// in Keras's `(in, out)` orientation, row-major, then the bias when the layer has one.
+pub type LayerWeights = Vec<Vec<f32>>;
+
+/// R models of one architecture (R = 1 for a lone model), their weights stacked in a `VarMap` under
+/// Keras-like names (`dense/kernel` is `[R, in, out]`, `dense/bias` is `[R, out]`).
+pub struct Model {
+    spec: ModelSpec,
+    members: usize,
+    varmap: VarMap,
+    /// Per layer, its variables and constants as the forward pass uses them (no lookup per step).
+    layers: Vec<LayerParams>,
+    device: Device,
+}
+
+/// The `VarMap` name of a layer's weight: `<layer>/<weight>`.
+pub fn var_name(layer: &str, weight: &str) -> String {
+    format!("{layer}/{weight}")
+}
+
+fn poisoned() -> Error {
+    Error::Internal("the variable map's lock was poisoned by a panic in another thread".into())
+}
+
+impl ModelSpec {
+    /// Fresh weights for layer `i`, drawn weight by weight (Dense: kernel, then bias) from `rng` with
+    /// the layer's Keras initializers.
+    pub fn draw_layer(&self, i: usize, rng: &mut NumpyRandomState) -> LayerWeights {
+        self.layers[i]
+            .weights(self.fan_in(i))
+            .iter()
+            .map(|w| w.initializer.draw(rng, w.fans.0, w.fans.1, w.len()))
+            .collect()
+    }
+
+    /// Fresh weights for the whole model: layer by layer from one `NumpyRandomState(seed)`.
+    pub fn draw(&self, seed: u32) -> Vec<LayerWeights> {
+        let mut rng = NumpyRandomState::new(seed);
+        (0..self.layers.len())
+            .map(|i| self.draw_layer(i, &mut rng))
+            .collect()
+    }
+}
+
+impl Model {
+    /// A freshly initialised lone model (see `ModelSpec::draw`).
+    pub fn new(spec: ModelSpec, seed: u32) -> Result<Self> {
+        let w = spec.draw(seed);
+        Self::stack(spec, &[w])
+    }
+
+    /// R freshly initialised members, member m drawn from `seeds[m]`.
+    pub fn new_members(spec: ModelSpec, seeds: &[u32]) -> Result<Self> {
+        let members: Vec<_> = seeds.iter().map(|&s| spec.draw(s)).collect();
+        Self::stack(spec, &members)
+    }
+
+    /// A lone model with the given weights, checked against the spec's shapes.
+    pub fn from_weights(spec: ModelSpec, weights: Vec<LayerWeights>) -> Result<Self> {
+        Self::stack(spec, &[weights])
+    }
+
+    /// R members of `spec`'s architecture with the given weights, stacked.
+    pub fn stack(spec: ModelSpec, members: &[Vec<LayerWeights>]) -> Result<Self> {
+        spec.validate()?;
+        let r = members.len();
+        if r == 0 {
+            return Err(Error::invalid("model", "needs at least one member"));
+        }
+        if let Some(extra) = members.iter().find(|m| m.len() != spec.layers.len()) {
+            return Err(Error::Mismatch(format!(
+                "{} weight sets for {} layers",
+                extra.len(),
+                spec.layers.len()
+            )));
+        }
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let mut layers = Vec::with_capacity(spec.layers.len());
+        let mut data = varmap.data().lock().map_err(|_| poisoned())?;
+        for (i, l) in spec.layers.iter().enumerate() {
+            let fan_in = spec.fan_in(i);
+            let specs = l.weights(fan_in);
+            if let Some(m) = members.iter().find(|m| m[i].len() != specs.len()) {
+                return Err(Error::Mismatch(format!(
+                    "layer '{}': {} weights given, expected {}",
+                    l.name(),
+                    m[i].len(),
+                    specs.len()
+                )));
+            }
+            let mut vars = Vec::with_capacity(specs.len());
+            for (j, w) in specs.iter().enumerate() {
+                let mut values = Vec::with_capacity(r * w.len());
+                for m in members {
+                    let v = &m[i][j];
+                    if v.len() != w.len() {
+                        return Err(Error::Mismatch(format!(
+                            "layer '{}' {}: {} values, expected {}",
+                            l.name(),
+                            w.name,
+                            v.len(),
+                            w.len()
+                        )));
+                    }
+                    values.extend_from_slice(v);
+                }
+                let mut shape = vec![r];
+                shape.extend_from_slice(&w.shape);
+                let var = Var::from_tensor(&Tensor::from_vec(values, shape, &device)?)?;
+                data.insert(var_name(l.name(), w.name), var.clone());
+                vars.push(var);
+            }
+            let zero_bias = match l {
+                LayerSpec::Dense(d) if !d.use_bias => {
+                    Some(Tensor::zeros((r, d.units), DType::F32, &device)?)
+                }
+                _ => None,
+            };
+            layers.push(LayerParams { vars, zero_bias });
+        }
+        drop(data);
+        Ok(Model {
+            spec,
+            members: r,
+            varmap,
+            layers,
+            device,
+        })
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// Number of stacked members (1 for a lone model).
+    pub fn members(&self) -> usize {
+        self.members
+    }
+
+    /// The variables, by name (`dense/kernel`, ...), each `[R, ...]`.
+    pub fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    /// The device the variables live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The variable called `name` (`<layer>/<weight>`).
+    pub fn var(&self, name: &str) -> Result<Var> {
+        let data = self.varmap.data().lock().map_err(|_| poisoned())?;
+        data.get(name)
+            .cloned()
+            .ok_or_else(|| Error::Mismatch(format!("no variable '{name}'")))
+    }
+
+    /// The variables the optimizer may change: the trainable weights of the layers whose `trainable`
+    /// flag is set, in layer order. Freezing a layer is leaving its variables out of this list.
+    pub fn trainable_vars(&self) -> Vec<Var> {
+        let mut vars = Vec::new();
+        for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
+            if !l.trainable() {
+                continue;
+            }
+            for (w, v) in l.weights(self.spec.fan_in(i)).iter().zip(&p.vars) {
+                if w.trainable {
+                    vars.push(v.clone());
+                }
+            }
+        }
+        vars
+    }
+
+    /// The weights of member `m` as plain values, layer by layer.
+    pub fn member_weights(&self, m: usize) -> Result<Vec<LayerWeights>> {
+        if m >= self.members {
+            return Err(Error::invalid(
+                "member",
+                format!("{m} is not below {}", self.members),
+            ));
+        }
+        self.layers
+            .iter()
+            .map(|p| {
+                p.vars
+                    .iter()
+                    .map(|v| Ok(v.get(m)?.flatten_all()?.to_vec1::<f32>()?))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The weights of a lone model (member 0).
+    pub fn weights(&self) -> Result<Vec<LayerWeights>> {
+        self.member_weights(0)
+    }
+
+    /// The last layer's pre-activation output (the logits) for `x [R, N, input_dim]`: member r's rows
+    /// go through member r's weights.
+    pub fn logits(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let last = self.layers.len() - 1;
+        let mut h = x.clone();
+        for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
+            h = l.forward(&h, p, mode, i == last)?;
+        }
+        Ok(h)
+    }
+
+    /// The model's outputs (after the last activation), `[R, N, output_dim]`, in inference mode.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.spec
+            .output_activation()
+            .apply(&self.logits(x, Mode::Inference)?)
+    }
+
+    /// `model.predict` for a lone model: the outputs for row-major inputs (f64 values are cast to
+    /// float32 as Keras does), row-major.
+    pub fn predict(&self, x: &[f64]) -> Result<Vec<f32>> {
+        let d = self.spec.input_dim;
+        if !x.len().is_multiple_of(d) {
+            return Err(Error::Mismatch(format!(
+                "{} input values are not rows of {d}",
+                x.len()
+            )));
+        }
+        if self.members != 1 {
+            return Err(Error::invalid("predict", "needs a lone model"));
+        }
+        let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let t = Tensor::from_vec(xs, (1, x.len() / d, d), &self.device)?;
+        Ok(self.forward(&t)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+}
