@@ -6,14 +6,12 @@
 //! its own; times are the best of `--runs` (default 3), and every ratio is against the baseline
 //! measured in the same run.
 
-use keras_transfer::checkpoint::load_model;
-use keras_transfer::data::{BlobsParams, Dataset, make_blobs};
-use keras_transfer::experiment::compare::{Arm, CompareConfig, compare, repeat_seed, run_repeat};
-use keras_transfer::experiment::finetune::Transfer;
-use keras_transfer::keras::KerasModel;
-use keras_transfer::model::{Mlp, MlpSpec};
+use keras_transfer::experiment::compare::{repeat_seed, run_repeat};
 use keras_transfer::rng::NumpyRandomState;
-use keras_transfer::train::{FitConfig, fit};
+use keras_transfer::{
+    Arm, BlobsParams, CompareConfig, Dataset, FitConfig, KerasModel, Model, ModelSpec, Transfer,
+    compare, fit, load_model, make_blobs,
+};
 use rayon::prelude::*;
 use std::process::Command;
 use std::time::Instant;
@@ -110,9 +108,9 @@ fn run_one(name: &str) -> f64 {
             })
         }
         "single_fit" => {
-            let mlp = Mlp::new(MlpSpec::tutorial(), 1).expect("model");
-            let h = fit(&mlp, &train, Some(&test), &FitConfig { seed: 1, ..fit_cfg }).expect("fit");
-            f64::from(h.val_accuracy[EPOCHS - 1])
+            let mlp = Model::new(ModelSpec::tutorial(), 1).expect("model");
+            let h = fit(&mlp, &train, Some(&test), &fit_cfg, &[1]).expect("fit");
+            f64::from(h[0].val_accuracy[EPOCHS - 1])
         }
         "baseline" => baseline::compare(&base, &train, &test),
         other => panic!("unknown workload {other}"),
@@ -224,7 +222,7 @@ mod baseline {
     }
 
     impl Net {
-        fn from(m: &Mlp) -> Net {
+        fn from(m: &Model) -> Net {
             let w = m.weights().expect("weights");
             let mut n = Net {
                 w1: [[0.0; H]; I],
@@ -235,15 +233,15 @@ mod baseline {
                 b3: [0.0; K],
             };
             for i in 0..I {
-                n.w1[i].copy_from_slice(&w[0].kernel[i * H..(i + 1) * H]);
+                n.w1[i].copy_from_slice(&w[0][0][i * H..(i + 1) * H]);
             }
             for i in 0..H {
-                n.w2[i].copy_from_slice(&w[1].kernel[i * H..(i + 1) * H]);
-                n.w3[i].copy_from_slice(&w[2].kernel[i * K..(i + 1) * K]);
+                n.w2[i].copy_from_slice(&w[1][0][i * H..(i + 1) * H]);
+                n.w3[i].copy_from_slice(&w[2][0][i * K..(i + 1) * K]);
             }
-            n.b1.copy_from_slice(w[0].bias.as_ref().expect("bias"));
-            n.b2.copy_from_slice(w[1].bias.as_ref().expect("bias"));
-            n.b3.copy_from_slice(w[2].bias.as_ref().expect("bias"));
+            n.b1.copy_from_slice(&w[0][1]);
+            n.b2.copy_from_slice(&w[1][1]);
+            n.b3.copy_from_slice(&w[2][1]);
             n
         }
 
@@ -364,7 +362,7 @@ mod baseline {
             .collect()
     }
 
-    fn one_fit(start: &Mlp, frozen: usize, seed: u32, train: &Dataset, test: &Dataset) -> f64 {
+    fn one_fit(start: &Model, frozen: usize, seed: u32, train: &Dataset, test: &Dataset) -> f64 {
         let mut net = Net::from(start);
         let (x, xt) = (points(train), points(test));
         let mut rng = NumpyRandomState::new(seed);
@@ -411,9 +409,9 @@ mod baseline {
                 .map(|&(a, r)| {
                     let seed = repeat_seed(1, a, r);
                     let start = if a == 0 {
-                        Mlp::new(base.spec.clone(), seed).expect("model")
+                        Model::new(base.spec.clone(), seed).expect("model")
                     } else {
-                        base.to_mlp().expect("model")
+                        base.to_model().expect("model")
                     };
                     one_fit(&start, a.saturating_sub(1), seed, train, test)
                 })

@@ -4,8 +4,8 @@
 //! while a checkpoint is being written over an old one.
 
 use crate::common::*;
-use keras_transfer::keras::{Format, load_h5, save_h5};
-use keras_transfer::model::{Mlp, MlpSpec};
+use keras_transfer::keras::{Format, load_h5};
+use keras_transfer::model::{Model, ModelSpec};
 use keras_transfer::rng::NumpyRandomState;
 use std::path::{Path, PathBuf};
 
@@ -90,13 +90,7 @@ fn corpus() -> Corpus {
     std::fs::create_dir(&d).unwrap();
     let mut files = Vec::new();
     let base = d.join("base.h5");
-    save_h5(
-        &base,
-        &Mlp::new(MlpSpec::tutorial(), 1).unwrap(),
-        Format::Keras3,
-        0.01,
-    )
-    .unwrap();
+    save_h5_model(&base, &Model::new(ModelSpec::tutorial(), 1).unwrap(), Format::Keras3);
 
     // Truncated at many lengths: Keras 3 and Keras 2 files.
     for (tag, src) in [
@@ -685,8 +679,8 @@ fn sigkill_while_saving_leaves_the_old_or_the_new_model() {
     let dir = tempdir();
     let d = dir.path();
     let target = d.join("model.h5");
-    let old = Mlp::new(MlpSpec::tutorial(), 123).unwrap();
-    save_h5(&target, &old, Format::Keras3, 0.01).unwrap();
+    let old = Model::new(ModelSpec::tutorial(), 123).unwrap();
+    save_h5_model(&target, &old, Format::Keras3);
     let old_w = old.weights().unwrap();
     let args = [
         "train",
@@ -730,7 +724,7 @@ fn sigkill_while_saving_leaves_the_old_or_the_new_model() {
         } else if now == new_w {
             saw_new += 1;
             // Put the old file back for the next round.
-            save_h5(&target, &old, Format::Keras3, 0.01).unwrap();
+            save_h5_model(&target, &old, Format::Keras3);
         } else {
             panic!("after SIGKILL the target holds neither the old nor the new weights");
         }

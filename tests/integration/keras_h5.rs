@@ -4,8 +4,8 @@
 use crate::common::*;
 use keras_transfer::Error;
 use keras_transfer::checkpoint::{convert, load_model};
-use keras_transfer::keras::{Format, load_h5, save_h5};
-use keras_transfer::model::{Activation, Mlp, MlpSpec};
+use keras_transfer::keras::{Format, load_h5};
+use keras_transfer::model::{Activation, LayerSpec, Model, ModelSpec};
 use std::path::Path;
 
 /// Keras's float32 kernels and ours sum in different orders; predictions agree to this.
@@ -23,6 +23,7 @@ fn keras_made_files_predict_as_keras_did() {
             case.display()
         );
         for (l, want) in m.spec.layers.iter().zip(meta["layers"].as_array().unwrap()) {
+            let LayerSpec::Dense(l) = l;
             assert_eq!(l.units as u64, want["units"].as_u64().unwrap());
             assert_eq!(
                 l.activation.keras_name(),
@@ -33,7 +34,7 @@ fn keras_made_files_predict_as_keras_did() {
         let (_, inputs) = read_csv_f64(&case.join("inputs.csv"));
         let (_, preds) = read_csv_f64(&case.join("predictions.csv"));
         let x: Vec<f64> = inputs.concat();
-        let got = m.to_mlp().unwrap().predict(&x).unwrap();
+        let got = m.to_model().unwrap().predict(&x).unwrap();
         let want: Vec<f32> = preds.concat().iter().map(|&v| v as f32).collect();
         let d = max_abs_diff(&got, &want);
         assert!(
@@ -51,25 +52,26 @@ fn keras_made_files_predict_as_keras_did() {
     }
 }
 
-fn odd_model(seed: u32) -> Mlp {
-    let mut spec = MlpSpec::classifier(
+fn odd_model(seed: u32) -> Model {
+    let mut spec = ModelSpec::classifier(
         4,
         &[6, 4, 3],
         &[Activation::Tanh, Activation::Sigmoid, Activation::Relu],
         2,
     )
     .unwrap();
-    spec.layers[1].use_bias = false;
-    Mlp::new(spec, seed).unwrap()
+    let LayerSpec::Dense(l) = &mut spec.layers[1];
+    l.use_bias = false;
+    Model::new(spec, seed).unwrap()
 }
 
 #[test]
 fn our_files_round_trip_in_both_formats() {
     let dir = tempdir();
     for format in [Format::Keras3, Format::Universal] {
-        for mlp in [Mlp::new(MlpSpec::tutorial(), 3).unwrap(), odd_model(4)] {
+        for mlp in [Model::new(ModelSpec::tutorial(), 3).unwrap(), odd_model(4)] {
             let path = dir.path().join("m.h5");
-            save_h5(&path, &mlp, format, 0.01).unwrap();
+            save_h5_model(&path, &mlp, format);
             let back = load_h5(&path).unwrap();
             assert_eq!(&back.spec, mlp.spec());
             assert_eq!(back.weights, mlp.weights().unwrap());
@@ -185,13 +187,7 @@ fn with_config(src: &Path, dst: &Path, edit: impl Fn(&str) -> String) {
 fn weights_contradicting_the_config_are_shape_mismatches() {
     let dir = tempdir();
     let src = dir.path().join("ok.h5");
-    save_h5(
-        &src,
-        &Mlp::new(MlpSpec::tutorial(), 1).unwrap(),
-        Format::Keras3,
-        0.01,
-    )
-    .unwrap();
+    save_h5_model(&src, &Model::new(ModelSpec::tutorial(), 1).unwrap(), Format::Keras3);
     let bad = dir.path().join("bad.h5");
     with_config(&src, &bad, |c| c.replacen("\"units\":5", "\"units\":7", 1));
     let e = load_err(&bad);
@@ -206,13 +202,7 @@ fn weights_contradicting_the_config_are_shape_mismatches() {
 fn broken_configs_are_clear_errors() {
     let dir = tempdir();
     let src = dir.path().join("ok.h5");
-    save_h5(
-        &src,
-        &Mlp::new(MlpSpec::tutorial(), 1).unwrap(),
-        Format::Universal,
-        0.01,
-    )
-    .unwrap();
+    save_h5_model(&src, &Model::new(ModelSpec::tutorial(), 1).unwrap(), Format::Universal);
     let bad = dir.path().join("bad.h5");
     for (edit, needle) in [
         (

@@ -31,7 +31,7 @@ fn adapt_keeps_reinits_and_inserts_layers() {
         kept.spec()
             .layers
             .iter()
-            .map(|l| l.trainable)
+            .map(|l| l.trainable())
             .collect::<Vec<_>>(),
         vec![false, true, true]
     );
@@ -50,10 +50,10 @@ fn adapt_keeps_reinits_and_inserts_layers() {
     .unwrap();
     let w = re.weights().unwrap();
     assert_eq!(w[0], base.weights[0]);
-    assert_ne!(w[1].kernel, base.weights[1].kernel);
-    assert_ne!(w[2].kernel, base.weights[2].kernel);
+    assert_ne!(w[1][0], base.weights[1][0]);
+    assert_ne!(w[2][0], base.weights[2][0]);
     assert!(
-        w[1].bias.as_ref().unwrap().iter().all(|&b| b == 0.0),
+        w[1][1].iter().all(|&b| b == 0.0),
         "re-initialised biases start at zero"
     );
 
@@ -71,9 +71,8 @@ fn adapt_keeps_reinits_and_inserts_layers() {
     .unwrap();
     let spec = added.spec();
     assert_eq!(spec.layers.len(), 4);
-    assert_eq!(spec.layers[2].units, 5);
-    let names: std::collections::HashSet<&str> =
-        spec.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(spec.layers[2].output_dim(5), 5);
+    let names: std::collections::HashSet<&str> = spec.layers.iter().map(|l| l.name()).collect();
     assert_eq!(names.len(), 4, "unique names");
     let aw = added.weights().unwrap();
     assert_eq!(aw[0], base.weights[0]);
@@ -325,47 +324,33 @@ fn the_tutorial_writes_every_figure_table_and_model() {
 }
 
 #[test]
-fn the_batched_ensemble_gives_each_member_the_bits_of_a_lone_fit() {
-    use keras_transfer::model::{Mlp, MlpSpec};
-    use keras_transfer::train::ensemble::{Ensemble, fit_ensemble};
+fn stacked_members_get_the_bits_of_lone_fits() {
+    use keras_transfer::train::{Loss, evaluate, fit};
+    use keras_transfer::{Model, ModelSpec};
     let (train, test) = tutorial_problem(2);
     let seeds = [3u32, 17, 99];
-    for frozen in [0, 1] {
-        let cfg = FitConfig {
-            epochs: 7,
-            frozen,
-            ..FitConfig::default()
-        };
-        let mlps: Vec<Mlp> = seeds
-            .iter()
-            .map(|&s| Mlp::new(MlpSpec::tutorial(), s).unwrap())
-            .collect();
-        let ens = Ensemble::from_mlps(&mlps).unwrap();
-        fit_ensemble(&ens, &train, &cfg, &seeds).unwrap();
-        let acc = ens.accuracy(&test).unwrap();
-        for (m, (mlp, &s)) in mlps.iter().zip(&seeds).enumerate() {
-            keras_transfer::train::fit(
-                mlp,
-                &train,
-                None,
-                &FitConfig {
-                    seed: s,
-                    ..cfg.clone()
-                },
-            )
-            .unwrap();
+    let cfg = FitConfig {
+        epochs: 7,
+        ..FitConfig::default()
+    };
+    for frozen in [vec![], vec![0], vec![1]] {
+        let mut spec = ModelSpec::tutorial();
+        spec.freeze_only(&frozen).unwrap();
+        let stacked = Model::new_members(spec.clone(), &seeds).unwrap();
+        let hs = fit(&stacked, &train, Some(&test), &cfg, &seeds).unwrap();
+        let scores = evaluate(&stacked, &test, 32, Loss::CategoricalCrossentropy).unwrap();
+        for (m, &s) in seeds.iter().enumerate() {
+            let lone = Model::new(spec.clone(), s).unwrap();
+            let h = fit(&lone, &train, Some(&test), &cfg, &[s]).unwrap();
             assert_eq!(
-                ens.member_weights(m).unwrap(),
-                mlp.weights().unwrap(),
-                "member {m}, frozen {frozen}"
+                stacked.member_weights(m).unwrap(),
+                lone.weights().unwrap(),
+                "member {m}, frozen {frozen:?}"
             );
-            assert_eq!(
-                acc[m].to_bits(),
-                keras_transfer::train::evaluate(mlp, &test, 32)
-                    .unwrap()
-                    .accuracy
-                    .to_bits()
-            );
+            assert_eq!(hs[m], h[0], "history of member {m}, frozen {frozen:?}");
+            let lone_score = evaluate(&lone, &test, 32, Loss::CategoricalCrossentropy).unwrap()[0];
+            assert_eq!(scores[m].accuracy.to_bits(), lone_score.accuracy.to_bits());
+            assert_eq!(scores[m].loss.to_bits(), lone_score.loss.to_bits());
         }
     }
 }
@@ -508,7 +493,7 @@ fn finetune_no_shuffle_tracks_keras_from_a_keras_made_model() {
             diff <= 1e-5,
             "freeze {freeze}: weights differ from Keras by {diff}"
         );
-        let trainable: Vec<bool> = got.spec.layers.iter().map(|l| l.trainable).collect();
+        let trainable: Vec<bool> = got.spec.layers.iter().map(|l| l.trainable()).collect();
         assert_eq!(
             trainable,
             (0..3).map(|i| i >= freeze).collect::<Vec<_>>(),

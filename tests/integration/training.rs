@@ -3,8 +3,8 @@
 
 use crate::common::*;
 use keras_transfer::data::{BlobsParams, Dataset, make_blobs};
-use keras_transfer::model::{Activation, Mlp, MlpSpec};
-use keras_transfer::train::{FitConfig, evaluate, fit};
+use keras_transfer::model::{Activation, LayerSpec, Model, ModelSpec};
+use keras_transfer::train::{FitConfig, Loss, OptimizerSpec, evaluate, fit};
 use serde_json::Value;
 
 /// Tolerances: Keras's float32 kernels and ours sum in different orders.
@@ -12,7 +12,8 @@ const TOL_EPOCH_1: f32 = 1e-6;
 const TOL_FINAL: f32 = 1e-5;
 const TOL_HISTORY: f32 = 1e-5;
 
-fn spec_of(case: &Value) -> MlpSpec {
+/// The case's architecture, its first `frozen` layers frozen.
+fn spec_of(case: &Value) -> ModelSpec {
     let layers = case["layers"].as_array().unwrap();
     let hidden: Vec<usize> = layers[..layers.len() - 1]
         .iter()
@@ -23,7 +24,7 @@ fn spec_of(case: &Value) -> MlpSpec {
         .map(|l| l["activation"].as_str().unwrap().parse().unwrap())
         .collect();
     let classes = layers.last().unwrap()["units"].as_u64().unwrap() as usize;
-    let mut spec = MlpSpec::classifier(
+    let mut spec = ModelSpec::classifier(
         case["input_dim"].as_u64().unwrap() as usize,
         &hidden,
         &acts,
@@ -31,9 +32,12 @@ fn spec_of(case: &Value) -> MlpSpec {
     )
     .unwrap();
     for (l, want) in spec.layers.iter_mut().zip(layers) {
+        let LayerSpec::Dense(l) = l;
         l.use_bias = want["use_bias"].as_bool().unwrap_or(true);
         l.activation = want["activation"].as_str().unwrap().parse().unwrap();
     }
+    let frozen: Vec<usize> = (0..case["frozen"].as_u64().unwrap() as usize).collect();
+    spec.freeze_only(&frozen).unwrap();
     spec
 }
 
@@ -51,10 +55,11 @@ fn config(case: &Value, epochs: usize) -> FitConfig {
     FitConfig {
         epochs,
         batch_size: case["batch_size"].as_u64().unwrap() as usize,
-        lr: case["lr"].as_f64().unwrap() as f32,
+        optimizer: OptimizerSpec::Sgd {
+            learning_rate: case["lr"].as_f64().unwrap() as f32,
+        },
         shuffle: false,
-        seed: 0,
-        frozen: case["frozen"].as_u64().unwrap() as usize,
+        loss: Loss::CategoricalCrossentropy,
     }
 }
 
@@ -63,8 +68,8 @@ fn one_epoch_matches_keras() {
     for dir in cases("keras_train") {
         let case = read_json(&dir.join("case.json"));
         let (train, test) = problem(&case);
-        let mlp = Mlp::from_weights(spec_of(&case), json_weights(&case["initial"])).unwrap();
-        let h = fit(&mlp, &train, Some(&test), &config(&case, 1)).unwrap();
+        let mlp = Model::from_weights(spec_of(&case), json_weights(&case["initial"])).unwrap();
+        let h = fit(&mlp, &train, Some(&test), &config(&case, 1), &[0]).unwrap().remove(0);
         let d = weights_diff(
             &mlp.weights().unwrap(),
             &json_weights(&case["after_epoch_1"]),
@@ -97,9 +102,11 @@ fn hundred_epochs_match_keras() {
     for dir in cases("keras_train") {
         let case = read_json(&dir.join("case.json"));
         let (train, test) = problem(&case);
-        let mlp = Mlp::from_weights(spec_of(&case), json_weights(&case["initial"])).unwrap();
+        let mlp = Model::from_weights(spec_of(&case), json_weights(&case["initial"])).unwrap();
         let epochs = case["epochs"].as_u64().unwrap() as usize;
-        let h = fit(&mlp, &train, Some(&test), &config(&case, epochs)).unwrap();
+        let h = fit(&mlp, &train, Some(&test), &config(&case, epochs), &[0])
+            .unwrap()
+            .remove(0);
         let d = weights_diff(&mlp.weights().unwrap(), &json_weights(&case["final"]));
         assert!(
             d <= TOL_FINAL,
@@ -121,7 +128,7 @@ fn hundred_epochs_match_keras() {
             );
         }
         for (set, data) in [("train", &train), ("test", &test)] {
-            let s = evaluate(&mlp, data, 32).unwrap();
+            let s = evaluate(&mlp, data, 32, Loss::CategoricalCrossentropy).unwrap()[0];
             let want = f32s(&case["evaluate"][set]);
             assert!(
                 (s.loss - want[0]).abs() <= TOL_HISTORY,
@@ -142,28 +149,25 @@ fn hundred_epochs_match_keras() {
 #[test]
 fn frozen_layers_stay_bit_identical_and_the_rest_move() {
     let (train, test) = tutorial_problem(2);
-    for frozen in 0..=3 {
-        let mlp = Mlp::new(MlpSpec::tutorial(), 5).unwrap();
+    let cfg = FitConfig {
+        epochs: 5,
+        ..FitConfig::default()
+    };
+    // Any set of layers may be frozen, not only the first ones: every subset of the three layers.
+    for mask in 0..8usize {
+        let frozen: Vec<usize> = (0..3).filter(|i| mask & (1 << i) != 0).collect();
+        let mut spec = ModelSpec::tutorial();
+        spec.freeze_only(&frozen).unwrap();
+        let mlp = Model::new(spec, 5).unwrap();
         let before = mlp.weights().unwrap();
-        fit(
-            &mlp,
-            &train,
-            Some(&test),
-            &FitConfig {
-                epochs: 5,
-                frozen,
-                seed: 3,
-                ..FitConfig::default()
-            },
-        )
-        .unwrap();
+        fit(&mlp, &train, Some(&test), &cfg, &[3]).unwrap();
         let after = mlp.weights().unwrap();
         for i in 0..3 {
             let same = before[i] == after[i];
             assert_eq!(
                 same,
-                i < frozen,
-                "frozen={frozen}: layer {i} {}",
+                frozen.contains(&i),
+                "frozen {frozen:?}: layer {i} {}",
                 if same { "did not move" } else { "moved" }
             );
         }
@@ -172,8 +176,10 @@ fn frozen_layers_stay_bit_identical_and_the_rest_move() {
 
 #[test]
 fn the_optimizer_gets_only_unfrozen_variables_by_name() {
-    let mlp = Mlp::new(MlpSpec::tutorial(), 1).unwrap();
-    let vars = mlp.trainable_vars(1).unwrap();
+    let mut spec = ModelSpec::tutorial();
+    spec.freeze_only(&[0]).unwrap();
+    let mlp = Model::new(spec, 1).unwrap();
+    let vars = mlp.trainable_vars();
     let ids: Vec<_> = vars.iter().map(|v| v.id()).collect();
     let by_name = |n: &str| mlp.var(n).unwrap().id();
     assert_eq!(
@@ -191,16 +197,16 @@ fn the_optimizer_gets_only_unfrozen_variables_by_name() {
 fn same_seed_same_run_bit_for_bit() {
     let (train, test) = tutorial_problem(1);
     let run = || {
-        let mlp = Mlp::new(MlpSpec::tutorial(), 9).unwrap();
+        let mlp = Model::new(ModelSpec::tutorial(), 9).unwrap();
         let h = fit(
             &mlp,
             &train,
             Some(&test),
             &FitConfig {
                 epochs: 20,
-                seed: 9,
                 ..FitConfig::default()
             },
+            &[9],
         )
         .unwrap();
         (mlp.weights().unwrap(), h)
@@ -209,17 +215,17 @@ fn same_seed_same_run_bit_for_bit() {
     let (w2, h2) = run();
     assert_eq!(w1, w2);
     assert_eq!(h1, h2);
-    let mlp = Mlp::new(MlpSpec::tutorial(), 10).unwrap();
+    let mlp = Model::new(ModelSpec::tutorial(), 10).unwrap();
     assert_ne!(
         mlp.weights().unwrap(),
-        Mlp::new(MlpSpec::tutorial(), 9).unwrap().weights().unwrap()
+        Model::new(ModelSpec::tutorial(), 9).unwrap().weights().unwrap()
     );
 }
 
 #[test]
 fn initializers_draw_within_keras_limits() {
-    let mlp = Mlp::new(
-        MlpSpec::classifier(2, &[50, 40], &[Activation::Relu], 3).unwrap(),
+    let mlp = Model::new(
+        ModelSpec::classifier(2, &[50, 40], &[Activation::Relu], 3).unwrap(),
         4,
     )
     .unwrap();
@@ -228,30 +234,30 @@ fn initializers_draw_within_keras_limits() {
     let he2 = (6.0f32 / 50.0).sqrt();
     let glorot = (6.0f32 / 43.0).sqrt();
     for (layer, limit) in [(0, he1), (1, he2), (2, glorot)] {
-        let k = &w[layer].kernel;
+        let k = &w[layer][0];
         let max = k.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(
             max <= limit && max > 0.8 * limit,
             "layer {layer}: max |w| {max} vs limit {limit}"
         );
-        assert!(w[layer].bias.as_ref().unwrap().iter().all(|&b| b == 0.0));
+        assert!(w[layer][1].iter().all(|&b| b == 0.0));
     }
 }
 
 #[test]
 fn divergence_stops_with_the_epoch() {
     let (train, _) = tutorial_problem(1);
-    let mlp = Mlp::new(MlpSpec::tutorial(), 1).unwrap();
+    let mlp = Model::new(ModelSpec::tutorial(), 1).unwrap();
     let err = fit(
         &mlp,
         &train,
         None,
         &FitConfig {
             epochs: 50,
-            lr: 1e6,
-            seed: 1,
+            optimizer: OptimizerSpec::Sgd { learning_rate: 1e6 },
             ..FitConfig::default()
         },
+        &[1],
     )
     .unwrap_err();
     assert!(
