@@ -443,3 +443,114 @@ fn xent_grad_from(n: usize, k: usize, p: &[f32], t: &[f32], g: &[f32], dl: &mut 
 pub fn softmax_xent(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     logits.apply_op2(targets, SoftmaxXent::default())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each fused op against the plain candle composition it replaces: forward values and the
+    //! gradients of every input, for one model (rank 2) and for stacked members (rank 3).
+    use super::*;
+    use crate::rng::NumpyRandomState;
+    use candle_core::{D, Var};
+
+    fn random(rng: &mut NumpyRandomState, shape: &[usize]) -> Var {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.uniform(-1.5, 1.5) as f32).collect();
+        Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// `act(x · w + b)` with candle's own ops.
+    fn reference_dense(x: &Tensor, w: &Tensor, b: &Tensor, act: Fused) -> Tensor {
+        let b = if x.rank() == 3 {
+            b.unsqueeze(1).unwrap()
+        } else {
+            b.clone()
+        };
+        let h = x.matmul(w).unwrap().broadcast_add(&b).unwrap();
+        match act {
+            Fused::Linear => h,
+            Fused::Relu => h.relu().unwrap(),
+            Fused::Tanh => h.tanh().unwrap(),
+            Fused::Sigmoid => candle_nn::ops::sigmoid(&h).unwrap(),
+        }
+    }
+
+    #[test]
+    fn fused_dense_matches_the_candle_composition_forward_and_backward() {
+        let mut rng = NumpyRandomState::new(11);
+        for act in [Fused::Linear, Fused::Relu, Fused::Tanh, Fused::Sigmoid] {
+            for (r, n, i, o) in [(0, 7, 3, 5), (3, 4, 9, 2), (2, 33, 12, 10)] {
+                let (xs, ws, bs): (Vec<usize>, Vec<usize>, Vec<usize>) = if r == 0 {
+                    (vec![n, i], vec![i, o], vec![o])
+                } else {
+                    (vec![r, n, i], vec![r, i, o], vec![r, o])
+                };
+                let (x, w, b) = (random(&mut rng, &xs), random(&mut rng, &ws), random(&mut rng, &bs));
+                // A fixed upstream gradient, so every output element matters differently.
+                let g = random(&mut rng, &[xs[..xs.len() - 1].to_vec(), vec![o]].concat());
+                let fused = dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), act).unwrap();
+                let plain = reference_dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), act);
+                assert!(max_diff(&fused, &plain) < 1e-5, "{act:?} forward");
+                let gf = (&fused * g.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+                let gp = (&plain * g.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+                for (name, v) in [("x", &x), ("w", &w), ("b", &b)] {
+                    let d = max_diff(gf.get(v).unwrap(), gp.get(v).unwrap());
+                    assert!(d < 1e-4, "{act:?} r={r}: gradient of {name} differs by {d}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_softmax_cross_entropy_matches_the_candle_composition() {
+        let mut rng = NumpyRandomState::new(12);
+        for shape in [vec![9, 4], vec![3, 6, 5]] {
+            let logits = random(&mut rng, &shape);
+            let k = *shape.last().unwrap();
+            let rows: usize = shape[..shape.len() - 1].iter().product();
+            let mut t = vec![0f32; rows * k];
+            for row in 0..rows {
+                t[row * k + (row * 7 + 3) % k] = 1.0;
+            }
+            let t = Tensor::from_vec(t, shape.as_slice(), &Device::Cpu).unwrap();
+            let fused = softmax_xent(logits.as_tensor(), &t).unwrap();
+            let log_p = candle_nn::ops::log_softmax(logits.as_tensor(), D::Minus1).unwrap();
+            let per_row = (&t * log_p).unwrap().sum(D::Minus1).unwrap().neg().unwrap();
+            let plain = per_row.mean(D::Minus1).unwrap().flatten_all().unwrap();
+            assert!(max_diff(&fused, &plain) < 1e-6, "forward {shape:?}");
+            // Different weights per member, so a mix-up between members would show.
+            let wts: Vec<f32> = (0..fused.dim(0).unwrap()).map(|m| 1.0 + m as f32).collect();
+            let wts = Tensor::from_vec(wts, fused.dim(0).unwrap(), &Device::Cpu).unwrap();
+            let gf = (&fused * &wts).unwrap().sum_all().unwrap().backward().unwrap();
+            let gp = (&plain * &wts).unwrap().sum_all().unwrap().backward().unwrap();
+            let d = max_diff(gf.get(&logits).unwrap(), gp.get(&logits).unwrap());
+            assert!(d < 1e-6, "gradient {shape:?} differs by {d}");
+        }
+    }
+
+    #[test]
+    fn mismatched_shapes_are_errors() {
+        let mut rng = NumpyRandomState::new(13);
+        let (x, w, b) = (
+            random(&mut rng, &[4, 3]),
+            random(&mut rng, &[2, 5]),
+            random(&mut rng, &[5]),
+        );
+        assert!(dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), Fused::Relu).is_err());
+        let l = random(&mut rng, &[4, 3]);
+        let t = random(&mut rng, &[4, 2]);
+        assert!(softmax_xent(l.as_tensor(), t.as_tensor()).is_err());
+    }
+}
