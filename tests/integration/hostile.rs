@@ -8,6 +8,7 @@ use keras_transfer::keras::{Format, load_h5, save_h5};
 use keras_transfer::model::{Mlp, MlpSpec};
 use keras_transfer::rng::NumpyRandomState;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// Whether a damaged file must be refused, or may still be a valid model (a flipped byte in the
 /// weights' data, say, leaves a loadable file with other numbers).
@@ -17,10 +18,34 @@ enum Expect {
     NoCrash,
 }
 
+/// The damaged files, in a temporary folder `root` (which also holds `x.csv` for `predict`).
 struct Corpus {
-    _dir: tempfile::TempDir,
     root: PathBuf,
     files: Vec<(String, PathBuf, Expect)>,
+}
+
+/// The corpus, built by the first sweep that needs it and shared by all four (they only read it).
+static CORPUS: OnceLock<Corpus> = OnceLock::new();
+
+unsafe extern "C" {
+    /// The C library's `atexit`: `f` runs when the process exits.
+    safe fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
+}
+
+/// Removes the shared corpus's folder; a static is never dropped, so nothing else would.
+extern "C" fn remove_corpus() {
+    if let Some(c) = CORPUS.get() {
+        let _ = std::fs::remove_dir_all(&c.root);
+    }
+}
+
+/// The corpus, built once per test process; its folder lives until the process exits.
+fn shared_corpus() -> &'static Corpus {
+    CORPUS.get_or_init(|| {
+        let c = corpus();
+        assert_eq!(atexit(remove_corpus), 0, "atexit");
+        c
+    })
 }
 
 fn copy_to(src: &Path, dir: &Path, name: &str) -> PathBuf {
@@ -404,16 +429,16 @@ fn corpus() -> Corpus {
     ));
     assert!(files.len() >= 200, "{} files", files.len());
     std::fs::write(root.join("x.csv"), "x0,x1\n1.5,-2\n0,3\n").unwrap();
+    // From here on the folder outlives `dir`: `remove_corpus` removes it when the process exits.
     Corpus {
-        _dir: dir,
-        root,
+        root: dir.keep(),
         files,
     }
 }
 
 /// Runs one command over the whole corpus.
 fn sweep(command: &[&str]) {
-    let c = corpus();
+    let c = shared_corpus();
     let mut refused = 0;
     for (what, path, expect) in &c.files {
         let p = path.to_str().unwrap();
