@@ -124,8 +124,13 @@ def max_abs_diff(a, b):
 
 
 def h5dump(path):
-    """`h5dump -A` (header plus attribute values; no dataset data) as text."""
-    return subprocess.run(["h5dump", "-A", str(path)], check=True, capture_output=True, text=True).stdout
+    """`h5dump -A` (header plus attribute values; no dataset data) as text.
+
+    h5dump's first line names the file as it was given (`HDF5 "<name>" {`), so it runs in the
+    file's folder on the bare file name: the listing never holds this machine's absolute path."""
+    path = Path(path)
+    return subprocess.run(["h5dump", "-A", path.name], cwd=path.parent, check=True,
+                          capture_output=True, text=True).stdout
 
 
 # --------------------------------------------------------------------------- data

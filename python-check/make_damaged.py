@@ -7,8 +7,11 @@ import random
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "fixtures/keras_h5/k3_tutorial/model.h5"
-# Case name -> fuzz index i; the file is damaged(i).
-CASES = {"hdf5_segfault": 133, "hdf5_hang": 347}
+# Case name -> (fuzz index i: the file is damaged(i), what keras-transfer's error must say).
+CASES = {
+    "hdf5_segfault": (133, "libhdf5 crashed reading it"),
+    "hdf5_hang": (347, "libhdf5 was still reading it"),
+}
 
 
 def damaged(i: int) -> bytes:
@@ -21,9 +24,11 @@ def damaged(i: int) -> bytes:
 
 
 if __name__ == "__main__":
-    for name, i in CASES.items():
+    for name, (i, expect) in CASES.items():
         out = ROOT / "fixtures/keras_h5_bad" / name
         out.mkdir(parents=True, exist_ok=True)
         (out / "model.h5").write_bytes(damaged(i))
+        # The format tests/integration/hostile.rs reads: `exit N`, then text the error must contain.
+        (out / "expect.txt").write_text(f"exit 3\n{expect}\nthe file is damaged\n")
         (out / "SOURCE").write_text(f"python-check/make_damaged.py: damaged({i}) of fixtures/keras_h5/k3_tutorial/model.h5\n")
         print(f"wrote {out / 'model.h5'}")
