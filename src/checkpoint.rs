@@ -57,7 +57,11 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (i, (l, w)) in spec.layers.iter().zip(&m.weights).enumerate() {
         for (s, values) in l.weights(spec.fan_in(i)).iter().zip(w) {
-            owned.push((var_name(l.name(), s.name), s.shape.clone(), f32_bytes(values)));
+            owned.push((
+                var_name(l.name(), s.name),
+                s.shape.clone(),
+                f32_bytes(values),
+            ));
         }
     }
     let st_err = |e: safetensors::SafeTensorError| Error::invalid("safetensors", e.to_string());

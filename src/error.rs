@@ -65,11 +65,17 @@ pub enum Error {
 
     /// An error inside candle's tensor code.
     #[error("tensor error: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(Box<candle_core::Error>),
 
     /// Something that cannot happen on any input went wrong (a bug, or a poisoned lock after a panic).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Candle(Box::new(e))
+    }
 }
 
 /// The library's result type.

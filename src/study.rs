@@ -11,55 +11,10 @@ use crate::experiment::stats::Summary;
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::KerasModel;
 use crate::model::{Model, ModelSpec};
-use crate::plot::{self, Curve, ScatterPanel};
+use crate::plot::{self, plot_history, plot_problems};
 use crate::report;
-use crate::train::{FitConfig, History, evaluate, fit};
+use crate::train::{FitConfig, evaluate, fit};
 use std::path::{Path, PathBuf};
-
-/// Draws a learning-curve figure (loss on top, accuracy below; train and test lines).
-pub fn plot_history(path: &Path, title: &str, h: &History) -> Result<()> {
-    let f = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
-    let (loss, val_loss, acc, val_acc) = (
-        f(&h.loss),
-        f(&h.val_loss),
-        f(&h.accuracy),
-        f(&h.val_accuracy),
-    );
-    let mut losses = vec![Curve {
-        label: "train",
-        values: &loss,
-    }];
-    let mut accs = vec![Curve {
-        label: "train",
-        values: &acc,
-    }];
-    if !val_loss.is_empty() {
-        losses.push(Curve {
-            label: "test",
-            values: &val_loss,
-        });
-        accs.push(Curve {
-            label: "test",
-            values: &val_acc,
-        });
-    }
-    plot::learning_curves(path, title, &losses, &accs)
-}
-
-/// Draws the scatter figure of one or more problems, one panel each.
-pub fn plot_problems(path: &Path, problems: &[(String, &Dataset)]) -> Result<()> {
-    let panels: Vec<ScatterPanel> = problems
-        .iter()
-        .map(|(title, d)| ScatterPanel {
-            title: title.clone(),
-            x: &d.x,
-            n_features: d.n_features,
-            y: &d.labels,
-            class_names: d.class_names.iter().map(|c| format!("class {c}")).collect(),
-        })
-        .collect();
-    plot::scatter(path, &panels)
-}
 
 /// What the study runs.
 #[derive(Debug, Clone)]
@@ -232,7 +187,10 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
         ..FitConfig::default()
     };
     let save = |path: &Path, m: &Model| -> Result<()> {
-        save_model(path, &KerasModel::new(m.spec().clone(), m.weights()?, Some(&cfg.optimizer)))
+        save_model(
+            path,
+            &KerasModel::new(m.spec().clone(), m.weights()?, Some(&cfg.optimizer)),
+        )
     };
     let mut singles = Vec::new();
     // Problem 1: the model every transfer starts from.

@@ -318,4 +318,3 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 }
-

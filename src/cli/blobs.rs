@@ -21,7 +21,7 @@ pub fn run(a: BlobsArgs) -> Result<()> {
         write_dataset(path, &b.data)?;
     }
     if let Some(path) = &a.plot {
-        keras_transfer::study::plot_problems(
+        keras_transfer::plot::plot_problems(
             path,
             &[(format!("Blobs problem (random_state={})", a.seed), &b.data)],
         )?;

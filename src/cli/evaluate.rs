@@ -46,7 +46,8 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                 .1
         }
     };
-    let s = keras_transfer::evaluate(&model, &data, a.batch_size, Loss::CategoricalCrossentropy)?[0];
+    let s =
+        keras_transfer::evaluate(&model, &data, a.batch_size, Loss::CategoricalCrossentropy)?[0];
     say!("loss: {:.4}, accuracy: {:.3}", s.loss, s.accuracy);
     Ok(())
 }

@@ -18,18 +18,10 @@ pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
 
 pub fn run(a: FinetuneArgs) -> Result<()> {
     let base = load_model(&a.from)?;
-    let (train, test) = a.data.load(2)?;
+    let data = a.data.load(2)?;
     let t = transfer_of(a.freeze, &a.adapt);
-    let model = adapt(&base, &t, train.n_features, train.n_classes, a.fit.seed)
+    let model = adapt(&base, &t, data.0.n_features, data.0.n_classes, a.fit.seed)
         .with_context(|| format!("adapting {}", a.from.display()))?;
     let title = format!("Transfer from {} (fixed={})", a.from.display(), a.freeze);
-    crate::cli::train::fit_and_report(
-        &model,
-        &train,
-        test.as_ref(),
-        &a.fit.config(),
-        a.fit.seed,
-        &a.output,
-        &title,
-    )
+    crate::cli::train::fit_and_report(&model, &data, &a.fit, &a.output, &title)
 }

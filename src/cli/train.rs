@@ -1,42 +1,35 @@
 //! `keras-transfer train`: a fresh MLP fitted on a blobs problem or the user's CSV, and what a single
 //! fit reports and writes (shared with `finetune`).
 
-use crate::cli::args::{OutputArgs, TrainArgs};
+use crate::cli::args::{FitArgs, OutputArgs, TrainArgs};
 use crate::cli::output::say;
 use anyhow::{Context, Result};
-use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, evaluate, fit, save_model};
+use keras_transfer::{Dataset, KerasModel, Model, ModelSpec, evaluate, fit, save_model};
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let (train, test) = a.data.load(1)?;
+    let data = a.data.load(1)?;
+    let (train, _) = &data;
     let spec = ModelSpec::classifier(train.n_features, &a.hidden, &a.activation, train.n_classes)?;
     let model = Model::new(spec, a.fit.seed)?;
     let title = match a.data.problem.or(a.data.train.is_none().then_some(1)) {
         Some(p) => format!("MLP on blobs problem {p}"),
         None => "MLP".to_string(),
     };
-    fit_and_report(
-        &model,
-        &train,
-        test.as_ref(),
-        &a.fit.config(),
-        a.fit.seed,
-        &a.output,
-        &title,
-    )
+    fit_and_report(&model, &data, &a.fit, &a.output, &title)
 }
 
-/// Fits (shuffling with `seed`), prints the tutorial's `Train: ..., Test: ...` line, and writes the
-/// history, the curves and the model where asked. Nothing is written when training fails.
+/// Fits on the training set of `data` (validating on its test set, when there is one), prints the
+/// tutorial's `Train: ..., Test: ...` line, and writes the history, the curves and the model where
+/// asked. Nothing is written when training fails.
 pub fn fit_and_report(
     model: &Model,
-    train: &Dataset,
-    test: Option<&Dataset>,
-    cfg: &FitConfig,
-    seed: u32,
+    (train, test): &(Dataset, Option<Dataset>),
+    f: &FitArgs,
     o: &OutputArgs,
     title: &str,
 ) -> Result<()> {
-    let history = fit(model, train, test, cfg, &[seed])?.remove(0);
+    let cfg = &f.config();
+    let history = fit(model, train, test.as_ref(), cfg, &[f.seed])?.remove(0);
     let accuracy = |d: &Dataset| -> Result<f32> {
         Ok(evaluate(model, d, cfg.batch_size, cfg.loss)?[0].accuracy)
     };
@@ -50,10 +43,11 @@ pub fn fit_and_report(
             .with_context(|| format!("writing --history {}", p.display()))?;
     }
     if let Some(p) = &o.plot {
-        keras_transfer::study::plot_history(p, title, &history)?;
+        keras_transfer::plot::plot_history(p, title, &history)?;
     }
     if let Some(out) = &o.out {
-        let mut saved = KerasModel::new(model.spec().clone(), model.weights()?, Some(&cfg.optimizer));
+        let mut saved =
+            KerasModel::new(model.spec().clone(), model.weights()?, Some(&cfg.optimizer));
         saved.format = o.format.into();
         save_model(out, &saved)?;
     }

@@ -278,5 +278,8 @@ pub fn read_train_test(
         column,
         classes: Some(&classes),
     };
-    Ok((read_labelled(train, &spec)?, Some(read_labelled(test, &spec)?)))
+    Ok((
+        read_labelled(train, &spec)?,
+        Some(read_labelled(test, &spec)?),
+    ))
 }

@@ -24,45 +24,40 @@ pub enum Arm {
 }
 
 impl Arm {
-    /// The tutorial's printed name: `Standalone` or `Transfer (fixed=N)`.
+    /// The tutorial's printed name: `Standalone` or `Transfer (fixed=N)`, with ` reinit=2,3` and
+    /// ` +hidden(5)` for the extensions.
     pub fn title(&self) -> String {
-        match self {
-            Arm::Standalone => "Standalone".to_string(),
-            Arm::Transfer(t) => {
-                let mut s = format!("Transfer (fixed={})", t.freeze);
-                if !t.reinit.is_empty() {
-                    s.push_str(&format!(
-                        " reinit={}",
-                        t.reinit
-                            .iter()
-                            .map(|l| l.to_string())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    ));
-                }
-                if let Some(u) = t.add_hidden {
-                    s.push_str(&format!(" +hidden({u})"));
-                }
-                s
-            }
-        }
+        self.describe(true)
     }
 
-    /// The tutorial's box-plot label: `standalone` or `transfer f=N`.
+    /// The tutorial's box-plot label: `standalone` or `transfer f=N`, with ` reinit` and ` +hidden`.
     pub fn label(&self) -> String {
-        match self {
-            Arm::Standalone => "standalone".to_string(),
-            Arm::Transfer(t) => {
-                let mut s = format!("transfer f={}", t.freeze);
-                if !t.reinit.is_empty() {
-                    s.push_str(" reinit");
-                }
-                if t.add_hidden.is_some() {
-                    s.push_str(" +hidden");
-                }
-                s
+        self.describe(false)
+    }
+
+    fn describe(&self, long: bool) -> String {
+        let Arm::Transfer(t) = self else {
+            return if long { "Standalone" } else { "standalone" }.to_string();
+        };
+        let mut s = if long {
+            format!("Transfer (fixed={})", t.freeze)
+        } else {
+            format!("transfer f={}", t.freeze)
+        };
+        if !t.reinit.is_empty() {
+            s.push_str(" reinit");
+            if long {
+                let layers: Vec<String> = t.reinit.iter().map(|l| l.to_string()).collect();
+                s.push_str(&format!("={}", layers.join(",")));
             }
         }
+        if let Some(u) = t.add_hidden {
+            s.push_str(" +hidden");
+            if long {
+                s.push_str(&format!("({u})"));
+            }
+        }
+        s
     }
 }
 

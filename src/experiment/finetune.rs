@@ -29,7 +29,12 @@ pub struct Adapted {
 impl Transfer {
     /// Checks the request against a model of `spec`'s architecture and data of `n_inputs` features and
     /// `n_classes` classes, and returns the adapted architecture with the layers to draw afresh.
-    fn plan(&self, spec: &ModelSpec, n_inputs: usize, n_classes: usize) -> Result<(ModelSpec, Vec<bool>)> {
+    fn plan(
+        &self,
+        spec: &ModelSpec,
+        n_inputs: usize,
+        n_classes: usize,
+    ) -> Result<(ModelSpec, Vec<bool>)> {
         let mut spec = spec.clone();
         let n = spec.layers.len();
         if n_inputs != spec.input_dim {
@@ -76,7 +81,10 @@ impl Transfer {
                     "the output layer is frozen (--freeze equals the layer count)",
                 ));
             }
-            let last = spec.layers.last_mut().expect("validated: at least one layer");
+            let last = spec
+                .layers
+                .last_mut()
+                .expect("validated: at least one layer");
             *last = LayerSpec::Dense(DenseSpec::new(
                 last.name(),
                 n_classes,
@@ -94,7 +102,12 @@ impl Transfer {
                 ));
             }
             let old_fan_in = spec.fan_in(at);
-            let layer = DenseSpec::new(spec.fresh_name(), units, Activation::Relu, Initializer::HeUniform);
+            let layer = DenseSpec::new(
+                spec.fresh_name(),
+                units,
+                Activation::Relu,
+                Initializer::HeUniform,
+            );
             spec.layers.insert(at, LayerSpec::Dense(layer));
             fresh.insert(at, true);
             // The layer after the new one now reads `units` values; if that changes its fan-in, its

@@ -32,7 +32,11 @@ pub struct KerasModel {
 
 impl KerasModel {
     /// A keras-transfer model of this architecture and these weights, compiled with `optimizer`.
-    pub fn new(spec: ModelSpec, weights: Vec<LayerWeights>, optimizer: Option<&OptimizerSpec>) -> Self {
+    pub fn new(
+        spec: ModelSpec,
+        weights: Vec<LayerWeights>,
+        optimizer: Option<&OptimizerSpec>,
+    ) -> Self {
         KerasModel {
             spec,
             weights,

@@ -245,3 +245,37 @@ impl Model {
         Ok(self.forward(&t)?.flatten_all()?.to_vec1::<f32>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_variable_map_is_an_internal_error_not_bad_input() {
+        let m = Model::new(ModelSpec::tutorial(), 1).unwrap();
+        assert!(m.var("dense/kernel").is_ok());
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _guard = m.varmap().data().lock().unwrap();
+            panic!("poisoning the lock on purpose");
+        }));
+        let e = m.var("dense/kernel").unwrap_err();
+        assert!(matches!(e, Error::Internal(_)), "{e}");
+        assert_eq!(e.exit_code(), 1, "an internal error, not bad input (3)");
+    }
+
+    #[test]
+    fn members_are_checked_against_the_architecture() {
+        let spec = ModelSpec::tutorial();
+        let mut w = spec.draw(1);
+        w[1].pop();
+        let e = Model::stack(spec.clone(), &[spec.draw(2), w])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("1 weights given, expected 2"), "{e}");
+        let mut w = spec.draw(1);
+        w[2][0].push(0.0);
+        let e = Model::from_weights(spec.clone(), w).err().unwrap();
+        assert!(e.to_string().contains("16 values, expected 15"), "{e}");
+        assert!(Model::stack(spec, &[]).is_err());
+    }
+}

@@ -342,13 +342,14 @@ impl CustomOp2 for SoftmaxXent {
 
     fn cpu_fwd(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
+        logits: &CpuStorage,
+        logits_layout: &Layout,
+        targets: &CpuStorage,
+        targets_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (r, n, k) = xent_dims(l1.shape(), l2.shape())?;
-        let (l, t) = (slice(s1, l1, "logits")?, slice(s2, l2, "targets")?);
+        let (r, n, k) = xent_dims(logits_layout.shape(), targets_layout.shape())?;
+        let l = slice(logits, logits_layout, "logits")?;
+        let t = slice(targets, targets_layout, "targets")?;
         let mut out = vec![0f32; r];
         let mut probs = vec![0f32; r * n * k];
         for (m, o) in out.iter_mut().enumerate() {
@@ -497,14 +498,28 @@ mod tests {
                 } else {
                     (vec![r, n, i], vec![r, i, o], vec![r, o])
                 };
-                let (x, w, b) = (random(&mut rng, &xs), random(&mut rng, &ws), random(&mut rng, &bs));
+                let (x, w, b) = (
+                    random(&mut rng, &xs),
+                    random(&mut rng, &ws),
+                    random(&mut rng, &bs),
+                );
                 // A fixed upstream gradient, so every output element matters differently.
                 let g = random(&mut rng, &[xs[..xs.len() - 1].to_vec(), vec![o]].concat());
                 let fused = dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), act).unwrap();
                 let plain = reference_dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), act);
                 assert!(max_diff(&fused, &plain) < 1e-5, "{act:?} forward");
-                let gf = (&fused * g.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
-                let gp = (&plain * g.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+                let gf = (&fused * g.as_tensor())
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                let gp = (&plain * g.as_tensor())
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
                 for (name, v) in [("x", &x), ("w", &w), ("b", &b)] {
                     let d = max_diff(gf.get(v).unwrap(), gp.get(v).unwrap());
                     assert!(d < 1e-4, "{act:?} r={r}: gradient of {name} differs by {d}");
@@ -533,8 +548,18 @@ mod tests {
             // Different weights per member, so a mix-up between members would show.
             let wts: Vec<f32> = (0..fused.dim(0).unwrap()).map(|m| 1.0 + m as f32).collect();
             let wts = Tensor::from_vec(wts, fused.dim(0).unwrap(), &Device::Cpu).unwrap();
-            let gf = (&fused * &wts).unwrap().sum_all().unwrap().backward().unwrap();
-            let gp = (&plain * &wts).unwrap().sum_all().unwrap().backward().unwrap();
+            let gf = (&fused * &wts)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gp = (&plain * &wts)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
             let d = max_diff(gf.get(&logits).unwrap(), gp.get(&logits).unwrap());
             assert!(d < 1e-6, "gradient {shape:?} differs by {d}");
         }

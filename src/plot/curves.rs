@@ -5,6 +5,7 @@ use super::style::{
     render, styled_chart, tab10,
 };
 use crate::error::{Error, Result};
+use crate::train::History;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -102,6 +103,36 @@ pub fn learning_curves(path: &Path, title: &str, loss: &[Curve], accuracy: &[Cur
         }
         Ok(())
     })
+}
+
+/// Draws a learning-curve figure (loss on top, accuracy below; train and test lines).
+pub fn plot_history(path: &Path, title: &str, h: &History) -> Result<()> {
+    let f = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+    let (loss, val_loss, acc, val_acc) = (
+        f(&h.loss),
+        f(&h.val_loss),
+        f(&h.accuracy),
+        f(&h.val_accuracy),
+    );
+    let mut losses = vec![Curve {
+        label: "train",
+        values: &loss,
+    }];
+    let mut accs = vec![Curve {
+        label: "train",
+        values: &acc,
+    }];
+    if !val_loss.is_empty() {
+        losses.push(Curve {
+            label: "test",
+            values: &val_loss,
+        });
+        accs.push(Curve {
+            label: "test",
+            values: &val_acc,
+        });
+    }
+    learning_curves(path, title, &losses, &accs)
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ mod scatter;
 mod style;
 
 pub use boxplot::{BoxStats, box_plot, box_stats};
-pub use curves::{Curve, learning_curves};
-pub use scatter::{ScatterPanel, scatter};
+pub use curves::{Curve, learning_curves, plot_history};
+pub use scatter::{ScatterPanel, plot_problems, scatter};
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@ use super::style::{
     Axis, check_png_path, draw_legend_in_freest_corner, finite_extent, padded, render,
     styled_chart, tab10,
 };
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -105,6 +106,21 @@ pub fn scatter(path: &Path, panels: &[ScatterPanel]) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Draws the scatter figure of one or more problems, one panel each.
+pub fn plot_problems(path: &Path, problems: &[(String, &Dataset)]) -> Result<()> {
+    let panels: Vec<ScatterPanel> = problems
+        .iter()
+        .map(|(title, d)| ScatterPanel {
+            title: title.clone(),
+            x: &d.x,
+            n_features: d.n_features,
+            y: &d.labels,
+            class_names: d.class_names.iter().map(|c| format!("class {c}")).collect(),
+        })
+        .collect();
+    scatter(path, &panels)
 }
 
 #[cfg(test)]

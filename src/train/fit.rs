@@ -52,7 +52,7 @@ impl FitConfig {
 pub const DIVERGED_LOSS: f32 = 1e4;
 
 /// Stops training (like Keras's `TerminateOnNaN`, and also on an exploded loss) at 1-based `epoch`.
-pub fn check_loss(epoch: usize, loss: f32) -> Result<()> {
+pub(crate) fn check_loss(epoch: usize, loss: f32) -> Result<()> {
     if loss.is_finite() && loss <= DIVERGED_LOSS {
         Ok(())
     } else {
@@ -68,7 +68,7 @@ pub struct Score {
 }
 
 /// The index of the first largest value (numpy's and TensorFlow's `argmax`).
-pub fn argmax(row: &[f32]) -> usize {
+pub(crate) fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (i, &v) in row.iter().enumerate() {
         if v > row[best] {
@@ -247,7 +247,10 @@ pub fn fit(
 fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> {
     let r = model.members();
     let output = model.spec().output_activation();
-    let (mut loss, mut acc) = (vec![RunningMean::default(); r], vec![RunningMean::default(); r]);
+    let (mut loss, mut acc) = (
+        vec![RunningMean::default(); r],
+        vec![RunningMean::default(); r],
+    );
     let all: Vec<usize> = (0..data.labels.len()).collect();
     for rows in all.chunks(cfg.batch_size) {
         let b = rows.len();
@@ -272,7 +275,12 @@ fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> 
 
 /// `model.evaluate(x, y, batch_size)` for every member: the loss and accuracy over `data` with the
 /// current weights.
-pub fn evaluate(model: &Model, data: &Dataset, batch_size: usize, loss: Loss) -> Result<Vec<Score>> {
+pub fn evaluate(
+    model: &Model,
+    data: &Dataset,
+    batch_size: usize,
+    loss: Loss,
+) -> Result<Vec<Score>> {
     if batch_size == 0 {
         return Err(Error::invalid("--batch-size", "must be at least 1"));
     }

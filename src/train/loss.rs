@@ -33,7 +33,12 @@ impl Loss {
 
     /// The mean loss of each member's batch: `logits [R, N, K]` (the last layer's pre-activation
     /// output, `output` its activation) and one-hot `targets [R, N, K]` give `[R]`.
-    pub fn batch_losses(self, logits: &Tensor, output: Activation, targets: &Tensor) -> Result<Tensor> {
+    pub fn batch_losses(
+        self,
+        logits: &Tensor,
+        output: Activation,
+        targets: &Tensor,
+    ) -> Result<Tensor> {
         match self {
             Loss::CategoricalCrossentropy if output == Activation::Softmax => {
                 Ok(ops::softmax_xent(logits, targets)?)

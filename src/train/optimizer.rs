@@ -59,10 +59,9 @@ impl OptimizerSpec {
     pub fn build(&self, vars: Vec<Var>) -> Result<Box<dyn Optimizer>> {
         self.validate()?;
         Ok(match self {
-            OptimizerSpec::Sgd { learning_rate } => Box::new(Sgd(candle_nn::SGD::new(
-                vars,
-                f64::from(*learning_rate),
-            )?)),
+            OptimizerSpec::Sgd { learning_rate } => {
+                Box::new(Sgd(candle_nn::SGD::new(vars, f64::from(*learning_rate))?))
+            }
         })
     }
 }

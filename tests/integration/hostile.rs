@@ -115,7 +115,11 @@ fn corpus() -> Corpus {
     std::fs::create_dir(&d).unwrap();
     let mut files = Vec::new();
     let base = d.join("base.h5");
-    save_h5_model(&base, &Model::new(ModelSpec::tutorial(), 1).unwrap(), Format::Keras3);
+    save_h5_model(
+        &base,
+        &Model::new(ModelSpec::tutorial(), 1).unwrap(),
+        Format::Keras3,
+    );
 
     // Truncated at many lengths: Keras 3 and Keras 2 files.
     for (tag, src) in [
@@ -799,6 +803,7 @@ fn bad_keras_files_give_the_error_in_their_expect_txt() {
 fn a_closed_standard_output_is_no_crash_and_files_still_get_written() {
     use std::process::{Command, Stdio};
     let dir = tempdir();
+    let model = fixture("keras_h5/k3_tutorial/model.h5");
     for args in [
         vec![
             "tutorial",
@@ -810,6 +815,23 @@ fn a_closed_standard_output_is_no_crash_and_files_still_get_written() {
             "2",
         ],
         vec!["blobs", "--seed", "3"],
+        vec!["inspect", model.to_str().unwrap()],
+        vec![
+            "evaluate",
+            "--model",
+            model.to_str().unwrap(),
+            "--problem",
+            "2",
+        ],
+        vec![
+            "compare",
+            "--from",
+            model.to_str().unwrap(),
+            "--repeats",
+            "2",
+            "--epochs",
+            "2",
+        ],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_keras-transfer"))
             .args(&args)

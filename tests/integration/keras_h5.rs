@@ -187,7 +187,11 @@ fn with_config(src: &Path, dst: &Path, edit: impl Fn(&str) -> String) {
 fn weights_contradicting_the_config_are_shape_mismatches() {
     let dir = tempdir();
     let src = dir.path().join("ok.h5");
-    save_h5_model(&src, &Model::new(ModelSpec::tutorial(), 1).unwrap(), Format::Keras3);
+    save_h5_model(
+        &src,
+        &Model::new(ModelSpec::tutorial(), 1).unwrap(),
+        Format::Keras3,
+    );
     let bad = dir.path().join("bad.h5");
     with_config(&src, &bad, |c| c.replacen("\"units\":5", "\"units\":7", 1));
     let e = load_err(&bad);
@@ -202,7 +206,11 @@ fn weights_contradicting_the_config_are_shape_mismatches() {
 fn broken_configs_are_clear_errors() {
     let dir = tempdir();
     let src = dir.path().join("ok.h5");
-    save_h5_model(&src, &Model::new(ModelSpec::tutorial(), 1).unwrap(), Format::Universal);
+    save_h5_model(
+        &src,
+        &Model::new(ModelSpec::tutorial(), 1).unwrap(),
+        Format::Universal,
+    );
     let bad = dir.path().join("bad.h5");
     for (edit, needle) in [
         (
@@ -231,4 +239,41 @@ fn broken_configs_are_clear_errors() {
         let e = load_err(&bad);
         assert!(e.to_string().contains(needle), "{needle}: {e}");
     }
+}
+
+#[test]
+fn a_model_without_an_optimizer_stays_without_one_through_convert() {
+    use keras_transfer::{KerasModel, save_model};
+    let dir = tempdir();
+    let m = Model::new(ModelSpec::tutorial(), 2).unwrap();
+    let st = dir.path().join("bare.safetensors");
+    save_model(
+        &st,
+        &KerasModel::new(m.spec().clone(), m.weights().unwrap(), None),
+    )
+    .unwrap();
+    let h5 = dir.path().join("bare.h5");
+    convert(&st, &h5, None).unwrap();
+    let back = load_h5(&h5).unwrap();
+    assert_eq!(back.learning_rate, None, "no learning rate was invented");
+    assert_eq!(back.weights, m.weights().unwrap());
+    let f = hdf5::File::open(&h5).unwrap();
+    assert!(
+        !f.attr_names()
+            .unwrap()
+            .iter()
+            .any(|n| n == "training_config"),
+        "an uncompiled model gets no training_config"
+    );
+    // And a file that has one keeps its learning rate exactly.
+    let compiled = dir.path().join("c.safetensors");
+    convert(&fixture("keras_h5/k3_tutorial/model.h5"), &compiled, None).unwrap();
+    let lr = load_model(&compiled).unwrap().learning_rate;
+    assert_eq!(
+        lr,
+        load_h5(&fixture("keras_h5/k3_tutorial/model.h5"))
+            .unwrap()
+            .learning_rate
+    );
+    assert!(lr.is_some());
 }

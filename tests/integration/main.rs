@@ -4,6 +4,7 @@
 mod blobs;
 mod cli;
 
+mod architecture;
 mod common;
 mod csv_input;
 mod hostile;

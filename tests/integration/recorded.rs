@@ -107,46 +107,323 @@ fn transcript() -> String {
     let mut log = String::new();
     let l = &mut log;
     // Problem-1 models: the tutorial's, and others with fused and candle-composed activations.
-    step(d, l, &["train", "--problem", "1", "--seed", "5", "--out", "m1.h5", "--history", "h1.csv"]);
-    step(d, l, &["train", "--problem", "1", "--seed", "6", "--epochs", "30", "--hidden", "6,4,3",
-        "--activation", "tanh,sigmoid,gelu", "--no-shuffle", "--batch-size", "16", "--lr", "0.05",
-        "--out", "m_odd.safetensors", "--history", "h_odd.csv"]);
-    step(d, l, &["train", "--problem", "3", "--seed", "2", "--epochs", "20", "--hidden", "7",
-        "--activation", "elu", "--out", "m_elu.h5", "--format", "universal"]);
+    step(
+        d,
+        l,
+        &[
+            "train",
+            "--problem",
+            "1",
+            "--seed",
+            "5",
+            "--out",
+            "m1.h5",
+            "--history",
+            "h1.csv",
+        ],
+    );
+    step(
+        d,
+        l,
+        &[
+            "train",
+            "--problem",
+            "1",
+            "--seed",
+            "6",
+            "--epochs",
+            "30",
+            "--hidden",
+            "6,4,3",
+            "--activation",
+            "tanh,sigmoid,gelu",
+            "--no-shuffle",
+            "--batch-size",
+            "16",
+            "--lr",
+            "0.05",
+            "--out",
+            "m_odd.safetensors",
+            "--history",
+            "h_odd.csv",
+        ],
+    );
+    step(
+        d,
+        l,
+        &[
+            "train",
+            "--problem",
+            "3",
+            "--seed",
+            "2",
+            "--epochs",
+            "20",
+            "--hidden",
+            "7",
+            "--activation",
+            "elu",
+            "--out",
+            "m_elu.h5",
+            "--format",
+            "universal",
+        ],
+    );
     // Fine-tuning: every adaptation, frozen and not.
-    step(d, l, &["finetune", "--from", "m1.h5", "--problem", "2", "--freeze", "1", "--seed", "3",
-        "--out", "f1.h5", "--history", "hf1.csv"]);
-    step(d, l, &["finetune", "--from", "m1.h5", "--freeze", "2", "--add-hidden", "4", "--seed", "4",
-        "--epochs", "40", "--out", "f2.h5"]);
-    step(d, l, &["finetune", "--from", "m1.h5", "--freeze", "1", "--reinit", "2,3", "--seed", "6",
-        "--epochs", "40", "--out", "f3.h5"]);
-    step(d, l, &["finetune", "--from", "m_odd.safetensors", "--freeze", "0", "--seed", "8",
-        "--epochs", "25", "--no-shuffle", "--out", "f4.safetensors"]);
-    step(d, l, &["blobs", "--seed", "9", "--centers", "4", "--samples", "300", "--csv", "four.csv"]);
-    step(d, l, &["finetune", "--from", "m1.h5", "--train", "four.csv", "--freeze", "1", "--new-head",
-        "--seed", "10", "--epochs", "30", "--out", "f5.h5"]);
+    step(
+        d,
+        l,
+        &[
+            "finetune",
+            "--from",
+            "m1.h5",
+            "--problem",
+            "2",
+            "--freeze",
+            "1",
+            "--seed",
+            "3",
+            "--out",
+            "f1.h5",
+            "--history",
+            "hf1.csv",
+        ],
+    );
+    step(
+        d,
+        l,
+        &[
+            "finetune",
+            "--from",
+            "m1.h5",
+            "--freeze",
+            "2",
+            "--add-hidden",
+            "4",
+            "--seed",
+            "4",
+            "--epochs",
+            "40",
+            "--out",
+            "f2.h5",
+        ],
+    );
+    step(
+        d,
+        l,
+        &[
+            "finetune", "--from", "m1.h5", "--freeze", "1", "--reinit", "2,3", "--seed", "6",
+            "--epochs", "40", "--out", "f3.h5",
+        ],
+    );
+    step(
+        d,
+        l,
+        &[
+            "finetune",
+            "--from",
+            "m_odd.safetensors",
+            "--freeze",
+            "0",
+            "--seed",
+            "8",
+            "--epochs",
+            "25",
+            "--no-shuffle",
+            "--out",
+            "f4.safetensors",
+        ],
+    );
+    step(
+        d,
+        l,
+        &[
+            "blobs",
+            "--seed",
+            "9",
+            "--centers",
+            "4",
+            "--samples",
+            "300",
+            "--csv",
+            "four.csv",
+        ],
+    );
+    step(
+        d,
+        l,
+        &[
+            "finetune",
+            "--from",
+            "m1.h5",
+            "--train",
+            "four.csv",
+            "--freeze",
+            "1",
+            "--new-head",
+            "--seed",
+            "10",
+            "--epochs",
+            "30",
+            "--out",
+            "f5.h5",
+        ],
+    );
     // A model whose output is not softmax: Keras's clipped probability cross-entropy.
     with_output_activation(d, "m1.h5", "m_sig.h5", "sigmoid");
-    step(d, l, &["finetune", "--from", "m_sig.h5", "--freeze", "1", "--seed", "12", "--epochs", "20",
-        "--out", "f6.h5", "--history", "hf6.csv"]);
+    step(
+        d,
+        l,
+        &[
+            "finetune",
+            "--from",
+            "m_sig.h5",
+            "--freeze",
+            "1",
+            "--seed",
+            "12",
+            "--epochs",
+            "20",
+            "--out",
+            "f6.h5",
+            "--history",
+            "hf6.csv",
+        ],
+    );
     // The repeated comparison, every arm kind, on the batched path and the sequential fallback.
-    step(d, l, &["compare", "--from", "m1.h5", "--repeats", "6", "--seed", "11", "--epochs", "30",
-        "--json", "c1.json"]);
-    step(d, l, &["compare", "--from", "m1.h5", "--repeats", "4", "--seed", "12", "--epochs", "20",
-        "--freeze", "2", "--add-hidden", "3", "--no-standalone", "--json", "c2.json"]);
-    step(d, l, &["compare", "--from", "m1.h5", "--repeats", "4", "--seed", "13", "--epochs", "20",
-        "--freeze", "1", "--reinit", "2,3", "--json", "c3.json", "--threads", "1"]);
-    step(d, l, &["compare", "--from", "m_sig.h5", "--repeats", "3", "--seed", "14", "--epochs", "15",
-        "--freeze", "0,1", "--json", "c4.json"]);
-    step(d, l, &["compare", "--from", "m_odd.safetensors", "--problem", "1", "--repeats", "3",
-        "--seed", "15", "--epochs", "15", "--freeze", "1", "--json", "c5.json"]);
+    step(
+        d,
+        l,
+        &[
+            "compare",
+            "--from",
+            "m1.h5",
+            "--repeats",
+            "6",
+            "--seed",
+            "11",
+            "--epochs",
+            "30",
+            "--json",
+            "c1.json",
+        ],
+    );
+    step(
+        d,
+        l,
+        &[
+            "compare",
+            "--from",
+            "m1.h5",
+            "--repeats",
+            "4",
+            "--seed",
+            "12",
+            "--epochs",
+            "20",
+            "--freeze",
+            "2",
+            "--add-hidden",
+            "3",
+            "--no-standalone",
+            "--json",
+            "c2.json",
+        ],
+    );
+    step(
+        d,
+        l,
+        &[
+            "compare",
+            "--from",
+            "m1.h5",
+            "--repeats",
+            "4",
+            "--seed",
+            "13",
+            "--epochs",
+            "20",
+            "--freeze",
+            "1",
+            "--reinit",
+            "2,3",
+            "--json",
+            "c3.json",
+            "--threads",
+            "1",
+        ],
+    );
+    step(
+        d,
+        l,
+        &[
+            "compare",
+            "--from",
+            "m_sig.h5",
+            "--repeats",
+            "3",
+            "--seed",
+            "14",
+            "--epochs",
+            "15",
+            "--freeze",
+            "0,1",
+            "--json",
+            "c4.json",
+        ],
+    );
+    step(
+        d,
+        l,
+        &[
+            "compare",
+            "--from",
+            "m_odd.safetensors",
+            "--problem",
+            "1",
+            "--repeats",
+            "3",
+            "--seed",
+            "15",
+            "--epochs",
+            "15",
+            "--freeze",
+            "1",
+            "--json",
+            "c5.json",
+        ],
+    );
     // Evaluation and prediction.
     step(d, l, &["evaluate", "--model", "f1.h5", "--problem", "2"]);
-    step(d, l, &["evaluate", "--model", "f5.h5", "--data", "four.csv"]);
-    step(d, l, &["predict", "--model", "f3.h5", "--input", "four.csv", "--label", "y", "--output",
-        "p3.csv"]);
+    step(
+        d,
+        l,
+        &["evaluate", "--model", "f5.h5", "--data", "four.csv"],
+    );
+    step(
+        d,
+        l,
+        &[
+            "predict", "--model", "f3.h5", "--input", "four.csv", "--label", "y", "--output",
+            "p3.csv",
+        ],
+    );
     // The study itself, shortened.
-    step(d, l, &["tutorial", "--out-dir", "study", "--repeats", "3", "--epochs", "10", "--seed", "7"]);
+    step(
+        d,
+        l,
+        &[
+            "tutorial",
+            "--out-dir",
+            "study",
+            "--repeats",
+            "3",
+            "--epochs",
+            "10",
+            "--seed",
+            "7",
+        ],
+    );
     writeln!(l, "weights of study/model.h5:").unwrap();
     l.push_str(&weights_dump(d, "study/model.h5"));
     log

@@ -69,7 +69,9 @@ fn one_epoch_matches_keras() {
         let case = read_json(&dir.join("case.json"));
         let (train, test) = problem(&case);
         let mlp = Model::from_weights(spec_of(&case), json_weights(&case["initial"])).unwrap();
-        let h = fit(&mlp, &train, Some(&test), &config(&case, 1), &[0]).unwrap().remove(0);
+        let h = fit(&mlp, &train, Some(&test), &config(&case, 1), &[0])
+            .unwrap()
+            .remove(0);
         let d = weights_diff(
             &mlp.weights().unwrap(),
             &json_weights(&case["after_epoch_1"]),
@@ -218,7 +220,10 @@ fn same_seed_same_run_bit_for_bit() {
     let mlp = Model::new(ModelSpec::tutorial(), 10).unwrap();
     assert_ne!(
         mlp.weights().unwrap(),
-        Model::new(ModelSpec::tutorial(), 9).unwrap().weights().unwrap()
+        Model::new(ModelSpec::tutorial(), 9)
+            .unwrap()
+            .weights()
+            .unwrap()
     );
 }
 
