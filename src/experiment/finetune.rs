@@ -15,7 +15,8 @@ pub struct Transfer {
     pub reinit: Vec<usize>,
     /// Insert a new ReLU hidden layer of this width right after the frozen layers.
     pub add_hidden: Option<usize>,
-    /// Replace the output layer with a fresh softmax layer of the data's class count.
+    /// Replace the output layer (the last Dense layer) with a fresh one of the data's class count,
+    /// keeping its activation.
     pub new_head: bool,
 }
 
@@ -74,6 +75,7 @@ impl Transfer {
                 spec.output_dim()
             )));
         }
+        let fan_ins: Vec<usize> = (0..n).map(|i| spec.fan_in(i)).collect();
         if self.new_head {
             if self.freeze == n {
                 return Err(Error::invalid(
@@ -81,18 +83,30 @@ impl Transfer {
                     "the output layer is frozen (--freeze equals the layer count)",
                 ));
             }
-            let last = spec
-                .layers
-                .last_mut()
-                .expect("validated: at least one layer");
-            *last = LayerSpec::Dense(DenseSpec::new(
-                last.name(),
+            // The head is the last Dense layer; it keeps its activation (a softmax after it in an
+            // Activation layer stays where it is).
+            let h = (0..n)
+                .rev()
+                .find(|&i| matches!(spec.layers[i], LayerSpec::Dense(_)))
+                .ok_or_else(|| Error::invalid("--new-head", "the model has no Dense layer"))?;
+            if h < self.freeze {
+                return Err(Error::invalid(
+                    "--new-head",
+                    format!("the output Dense layer {} is frozen (--freeze {})", h + 1, self.freeze),
+                ));
+            }
+            let LayerSpec::Dense(old) = &spec.layers[h] else {
+                unreachable!("found as Dense above")
+            };
+            spec.layers[h] = LayerSpec::Dense(DenseSpec::new(
+                old.name.clone(),
                 n_classes,
-                Activation::Softmax,
+                old.activation,
                 Initializer::GlorotUniform,
             ));
-            fresh[n - 1] = true;
+            fresh[h] = true;
         }
+        let mut old_fan_in: Vec<Option<usize>> = fan_ins.into_iter().map(Some).collect();
         if let Some(units) = self.add_hidden {
             let at = self.freeze;
             if at == n {
@@ -101,19 +115,16 @@ impl Transfer {
                     "all layers are frozen; there is no layer after which the new one could feed",
                 ));
             }
-            let old_fan_in = spec.fan_in(at);
-            let layer = DenseSpec::new(
-                spec.fresh_name(),
-                units,
-                Activation::Relu,
-                Initializer::HeUniform,
-            );
+            let layer = DenseSpec::new(spec.fresh_name(), units, Activation::Relu, Initializer::HeUniform);
             spec.layers.insert(at, LayerSpec::Dense(layer));
             fresh.insert(at, true);
-            // The layer after the new one now reads `units` values; if that changes its fan-in, its
-            // weights cannot be kept.
-            if units != old_fan_in {
-                fresh[at + 1] = true;
+            old_fan_in.insert(at, None);
+        }
+        // A layer whose input width changed (after a new hidden or output layer) cannot keep its
+        // weights.
+        for (i, old) in old_fan_in.iter().enumerate() {
+            if *old != Some(spec.fan_in(i)) {
+                fresh[i] = true;
             }
         }
         let frozen: Vec<usize> = (0..self.freeze).collect();

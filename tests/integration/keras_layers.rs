@@ -222,3 +222,50 @@ fn dropout_is_inverted_and_seeded_in_training_and_absent_in_inference() {
     assert_eq!(t, out(Mode::Training, 1), "same seed, same mask");
     assert_ne!(t, out(Mode::Training, 2), "another seed, another mask");
 }
+
+#[test]
+fn transfer_adaptations_work_on_models_with_these_layers() {
+    use keras_transfer::{Transfer, adapt};
+    // Dense(linear) -> Activation(relu) -> Dense -> Activation(softmax): the new head is the last
+    // Dense layer; the softmax Activation after it stays.
+    let m = load_h5(&fixture("keras_layers/activation_layers/model.h5")).unwrap();
+    let head = adapt(
+        &m,
+        &Transfer {
+            freeze: 1,
+            new_head: true,
+            ..Transfer::default()
+        },
+        m.spec.input_dim,
+        5,
+        3,
+    )
+    .unwrap();
+    let spec = head.spec();
+    assert_eq!(spec.output_dim(), 5);
+    assert_eq!(spec.layers.len(), m.spec.layers.len());
+    assert_eq!(spec.layers.last().unwrap().class_name(), "Activation");
+    assert_eq!(spec.output_activation(), keras_transfer::Activation::Softmax);
+    assert_eq!(head.weights().unwrap()[0], m.weights[0], "the frozen layer is kept");
+    // Dense -> BatchNormalization -> Dense: a new hidden layer of another width after the first
+    // layer changes the width the BatchNormalization layer sees, so it starts afresh too.
+    let m = load_h5(&fixture("keras_layers/batchnorm/model.h5")).unwrap();
+    let added = adapt(
+        &m,
+        &Transfer {
+            freeze: 1,
+            add_hidden: Some(4),
+            ..Transfer::default()
+        },
+        m.spec.input_dim,
+        m.spec.output_dim(),
+        3,
+    )
+    .unwrap();
+    let w = added.weights().unwrap();
+    assert_eq!(w[0], m.weights[0]);
+    assert_eq!(added.spec().layers[2].class_name(), "BatchNormalization");
+    assert_eq!(w[2][0], vec![1.0; 4], "fresh gamma (ones) of the new width");
+    assert_eq!(w[2][2], vec![0.0; 4], "fresh moving mean");
+    assert_eq!(added.spec().fan_in(3), 4);
+}
