@@ -302,13 +302,26 @@ fn parse_dense(cfg: &Value, default_name: String, keras2: bool) -> Res<DenseSpec
     check_keys(
         "Dense",
         cfg,
-        &["units", "activation", "use_bias", "kernel_initializer", "bias_initializer"],
+        &[
+            "units",
+            "activation",
+            "use_bias",
+            "kernel_initializer",
+            "bias_initializer",
+        ],
     )?;
     require_null(
         "Dense",
         cfg,
-        &["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-            "bias_constraint", "quantization_config", "lora_rank"],
+        &[
+            "kernel_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "bias_constraint",
+            "quantization_config",
+            "lora_rank",
+        ],
     )?;
     let units = match cfg.get("units") {
         Some(u) => match u.as_u64() {
@@ -397,7 +410,12 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
     };
     // Name an unsupported layer before anything else about it (its input shape, say).
     const KNOWN: &[&str] = &[
-        "Dense", "Dropout", "BatchNormalization", "LayerNormalization", "Activation", "LeakyReLU",
+        "Dense",
+        "Dropout",
+        "BatchNormalization",
+        "LayerNormalization",
+        "Activation",
+        "LeakyReLU",
         "Flatten",
     ];
     if let Some(other) = chain
@@ -431,7 +449,8 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         if let (0, None, Some(s)) = (
             i,
             input_dim,
-            lc.get("batch_input_shape").or_else(|| lc.get("batch_shape")),
+            lc.get("batch_input_shape")
+                .or_else(|| lc.get("batch_shape")),
         ) {
             input_dim = Some(input_width(s, "batch_input_shape of the first layer")?);
         }

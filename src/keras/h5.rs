@@ -449,7 +449,9 @@ fn write_file(
                 (Format::Keras3, ModelKind::Sequential) => {
                     format!("sequential/{}/{}", l.name(), s.name)
                 }
-                (Format::Keras3, ModelKind::Functional { .. }) => format!("{}/{}", l.name(), s.name),
+                (Format::Keras3, ModelKind::Functional { .. }) => {
+                    format!("{}/{}", l.name(), s.name)
+                }
                 (Format::Universal, _) => format!("{}/{}:0", l.name(), s.name),
             })
             .collect();

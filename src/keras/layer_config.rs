@@ -6,7 +6,9 @@
 //! with a message naming it (`ConfigError::Unsupported`); keys with a null/false value, and keys
 //! that do not change the computation, are accepted.
 
-use crate::keras::config::{ConfigError, Format, initializer_json, k3_object, k3_policy, parse_initializer};
+use crate::keras::config::{
+    ConfigError, Format, initializer_json, k3_object, k3_policy, parse_initializer,
+};
 use crate::model::{
     Activation, ActivationLayerSpec, BatchNormSpec, DropoutSpec, FlattenSpec, Initializer,
     LayerNormSpec, LayerSpec, LeakyReluSpec,
@@ -24,7 +26,14 @@ fn malformed<T>(msg: impl Into<String>) -> Res<T> {
 }
 
 /// Keys every layer config may carry without changing what the layer computes.
-const COMMON: &[&str] = &["name", "trainable", "dtype", "batch_input_shape", "batch_shape", "input_dtype"];
+const COMMON: &[&str] = &[
+    "name",
+    "trainable",
+    "dtype",
+    "batch_input_shape",
+    "batch_shape",
+    "input_dtype",
+];
 
 /// Refuses any key of `cfg` outside `known` whose value asks for something (not null, not false).
 pub(crate) fn check_keys(class: &str, cfg: &Value, known: &[&str]) -> Res<()> {
@@ -79,7 +88,9 @@ fn name_of(cfg: &Value, default: String) -> String {
 }
 
 fn trainable_of(cfg: &Value) -> bool {
-    cfg.get("trainable").and_then(Value::as_bool).unwrap_or(true)
+    cfg.get("trainable")
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
 }
 
 fn number(class: &str, cfg: &Value, key: &str, default: f64) -> Res<f64> {
@@ -111,7 +122,9 @@ pub(crate) fn parse_activation(v: Option<&Value>, keras2: bool) -> Res<Activatio
             }
             Ok(a)
         }
-        Some(other) => unsupported(format!("activation {other} (a custom or parametrised function)")),
+        Some(other) => unsupported(format!(
+            "activation {other} (a custom or parametrised function)"
+        )),
     }
 }
 
@@ -133,7 +146,12 @@ fn check_feature_axis(class: &str, cfg: &Value) -> Res<()> {
 }
 
 /// Parses a layer other than Dense and InputLayer; `keras2` says the file's dialect.
-pub(crate) fn parse_layer(class: &str, cfg: &Value, default_name: String, keras2: bool) -> Res<LayerSpec> {
+pub(crate) fn parse_layer(
+    class: &str,
+    cfg: &Value,
+    default_name: String,
+    keras2: bool,
+) -> Res<LayerSpec> {
     check_dtype(class, cfg)?;
     let name = name_of(cfg, default_name);
     let trainable = trainable_of(cfg);
@@ -145,16 +163,28 @@ pub(crate) fn parse_layer(class: &str, cfg: &Value, default_name: String, keras2
             if !(0.0..1.0).contains(&rate) {
                 return unsupported(format!("Dropout rate {rate} (expected 0 <= rate < 1)"));
             }
-            LayerSpec::Dropout(DropoutSpec { name, rate, trainable })
+            LayerSpec::Dropout(DropoutSpec {
+                name,
+                rate,
+                trainable,
+            })
         }
         "BatchNormalization" => {
             check_keys(
                 class,
                 cfg,
                 &[
-                    "axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
-                    "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
-                    "synchronized", "renorm_momentum",
+                    "axis",
+                    "momentum",
+                    "epsilon",
+                    "center",
+                    "scale",
+                    "beta_initializer",
+                    "gamma_initializer",
+                    "moving_mean_initializer",
+                    "moving_variance_initializer",
+                    "synchronized",
+                    "renorm_momentum",
                 ],
             )?;
             check_feature_axis(class, cfg)?;
@@ -167,7 +197,10 @@ pub(crate) fn parse_layer(class: &str, cfg: &Value, default_name: String, keras2
                 beta_initializer: init("beta_initializer", Initializer::Zeros)?,
                 gamma_initializer: init("gamma_initializer", Initializer::Ones)?,
                 moving_mean_initializer: init("moving_mean_initializer", Initializer::Zeros)?,
-                moving_variance_initializer: init("moving_variance_initializer", Initializer::Ones)?,
+                moving_variance_initializer: init(
+                    "moving_variance_initializer",
+                    Initializer::Ones,
+                )?,
                 trainable,
             })
         }
@@ -175,7 +208,14 @@ pub(crate) fn parse_layer(class: &str, cfg: &Value, default_name: String, keras2
             check_keys(
                 class,
                 cfg,
-                &["axis", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer"],
+                &[
+                    "axis",
+                    "epsilon",
+                    "center",
+                    "scale",
+                    "beta_initializer",
+                    "gamma_initializer",
+                ],
             )?;
             check_feature_axis(class, cfg)?;
             LayerSpec::LayerNormalization(LayerNormSpec {
@@ -231,14 +271,12 @@ fn keras2_knows(a: Activation) -> bool {
 
 /// Checks that the layer can be written in `format`; the reason when it cannot.
 pub(crate) fn writable(l: &LayerSpec, format: Format) -> std::result::Result<(), String> {
-    if format == Format::Universal {
-        if let Some(a) = l.activation().filter(|a| !keras2_knows(*a)) {
-            return Err(format!(
-                "layer '{}': activation '{}' has no Keras 2 equivalent of the same meaning; write the Keras 3 format",
-                l.name(),
-                a.keras_name()
-            ));
-        }
+    if let (Format::Universal, Some(a)) = (format, l.activation().filter(|a| !keras2_knows(*a))) {
+        return Err(format!(
+            "layer '{}': activation '{}' has no Keras 2 equivalent of the same meaning; write the Keras 3 format",
+            l.name(),
+            a.keras_name()
+        ));
     }
     Ok(())
 }
@@ -375,7 +413,12 @@ pub(crate) fn functional_chain(layers: &[Value]) -> Res<(&Value, Vec<&Value>)> {
             .unwrap_or("")
             .to_string()
     };
-    let class = |l: &Value| l.get("class_name").and_then(Value::as_str).unwrap_or("").to_string();
+    let class = |l: &Value| {
+        l.get("class_name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let inputs: Vec<&Value> = layers.iter().filter(|l| class(l) == "InputLayer").collect();
     let input = match inputs.as_slice() {
         [one] => *one,

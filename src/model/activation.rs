@@ -150,6 +150,16 @@ pub fn leaky_relu(h: &Tensor, slope: f64) -> Result<Tensor> {
     Ok((h.relu()? + neg)?)
 }
 
+impl std::str::FromStr for Activation {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Activation::from_keras(s).ok_or_else(|| {
+            let names: Vec<&str> = ALL.iter().map(|a| a.keras_name()).collect();
+            format!("unknown activation '{s}' ({})", names.join(", "))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,10 +173,17 @@ mod tests {
         let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
         let softplus = |x: f64| (1.0 + x.exp()).ln();
         let hs = |x: f64| ((x + 3.0).clamp(0.0, 6.0)) / 6.0;
-        let cases: Vec<(Activation, Box<dyn Fn(f64) -> f64>)> = vec![
+        type Formula = Box<dyn Fn(f64) -> f64>;
+        let cases: Vec<(Activation, Formula)> = vec![
             (Activation::Relu6, Box::new(|x: f64| x.clamp(0.0, 6.0))),
-            (Activation::LeakyRelu, Box::new(|x: f64| if x >= 0.0 { x } else { 0.2 * x })),
-            (Activation::Mish, Box::new(move |x: f64| x * softplus(x).tanh())),
+            (
+                Activation::LeakyRelu,
+                Box::new(|x: f64| if x >= 0.0 { x } else { 0.2 * x }),
+            ),
+            (
+                Activation::Mish,
+                Box::new(move |x: f64| x * softplus(x).tanh()),
+            ),
             (Activation::HardSigmoid, Box::new(hs)),
             (Activation::HardSilu, Box::new(move |x: f64| x * hs(x))),
             (Activation::Swish, Box::new(move |x: f64| x * sig(x))),
@@ -176,7 +193,11 @@ mod tests {
         for (a, f) in cases {
             let got = a.apply(&t).unwrap().to_vec1::<f32>().unwrap();
             for (x, g) in xs.iter().zip(got) {
-                assert!((f64::from(g) - f(*x)).abs() < 1e-5, "{a:?}({x}) = {g}, want {}", f(*x));
+                assert!(
+                    (f64::from(g) - f(*x)).abs() < 1e-5,
+                    "{a:?}({x}) = {g}, want {}",
+                    f(*x)
+                );
             }
         }
         let ls = Activation::LogSoftmax
@@ -194,17 +215,10 @@ mod tests {
             assert_eq!(Activation::from_keras(a.keras_name()), Some(a));
         }
         assert_eq!(Activation::from_keras("silu"), Some(Activation::Swish));
-        assert_eq!(Activation::from_keras("hard_swish"), Some(Activation::HardSilu));
+        assert_eq!(
+            Activation::from_keras("hard_swish"),
+            Some(Activation::HardSilu)
+        );
         assert_eq!(Activation::from_keras("nope"), None);
-    }
-}
-
-impl std::str::FromStr for Activation {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Activation::from_keras(s).ok_or_else(|| {
-            let names: Vec<&str> = ALL.iter().map(|a| a.keras_name()).collect();
-            format!("unknown activation '{s}' ({})", names.join(", "))
-        })
     }
 }

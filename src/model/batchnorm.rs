@@ -80,10 +80,20 @@ impl Layer for BatchNormSpec {
     fn weights(&self, width: usize) -> Vec<WeightSpec> {
         let mut w = Vec::with_capacity(4);
         if self.scale {
-            w.push(WeightSpec::vector("gamma", width, true, &self.gamma_initializer));
+            w.push(WeightSpec::vector(
+                "gamma",
+                width,
+                true,
+                &self.gamma_initializer,
+            ));
         }
         if self.center {
-            w.push(WeightSpec::vector("beta", width, true, &self.beta_initializer));
+            w.push(WeightSpec::vector(
+                "beta",
+                width,
+                true,
+                &self.beta_initializer,
+            ));
         }
         w.push(WeightSpec::vector(
             "moving_mean",
@@ -120,8 +130,10 @@ impl Layer for BatchNormSpec {
             let (mean, var) = moments(x, 1)?;
             let m = vars.len() - 2;
             let update = |moving: &Tensor, batch: &Tensor| -> Result<Tensor> {
-                Ok(((moving * self.momentum)? + (batch.detach() * (1.0 - self.momentum))?)?
-                    .squeeze(1)?)
+                Ok(
+                    ((moving * self.momentum)? + (batch.detach() * (1.0 - self.momentum))?)?
+                        .squeeze(1)?,
+                )
             };
             vars[m].set(&update(&moving_mean, &mean)?)?;
             vars[m + 1].set(&update(&moving_var, &var)?)?;

@@ -47,7 +47,11 @@ impl Layer for DropoutSpec {
         let mut mask = Vec::with_capacity(r * n * c);
         for rng in rngs.iter_mut() {
             for _ in 0..n * c {
-                mask.push(if rng.random_sample() < self.rate { 0.0 } else { scale });
+                mask.push(if rng.random_sample() < self.rate {
+                    0.0
+                } else {
+                    scale
+                });
             }
         }
         let mask = Tensor::from_vec(mask, (r, n, c), x.device())?;

@@ -28,10 +28,20 @@ impl Layer for LayerNormSpec {
     fn weights(&self, width: usize) -> Vec<WeightSpec> {
         let mut w = Vec::with_capacity(2);
         if self.scale {
-            w.push(WeightSpec::vector("gamma", width, true, &self.gamma_initializer));
+            w.push(WeightSpec::vector(
+                "gamma",
+                width,
+                true,
+                &self.gamma_initializer,
+            ));
         }
         if self.center {
-            w.push(WeightSpec::vector("beta", width, true, &self.beta_initializer));
+            w.push(WeightSpec::vector(
+                "beta",
+                width,
+                true,
+                &self.beta_initializer,
+            ));
         }
         w
     }

@@ -11,7 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub enum ModelKind {
     #[default]
     Sequential,
-    Functional { input_name: String },
+    Functional {
+        input_name: String,
+    },
 }
 
 /// A model that is a chain of layers: an input width and the layers in order.

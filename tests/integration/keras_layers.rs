@@ -36,7 +36,9 @@ fn keras_made_models_with_these_layers_predict_as_keras_did() {
             continue;
         }
         if let Some((_, needle)) = REFUSED.iter().find(|(c, _)| *c == name) {
-            let e = load_h5(&model).err().unwrap_or_else(|| panic!("{name} loaded"));
+            let e = load_h5(&model)
+                .err()
+                .unwrap_or_else(|| panic!("{name} loaded"));
             assert!(e.to_string().contains(needle), "{name}: {e}");
             assert_eq!(e.exit_code(), 3, "{name}: {e}");
             continue;
@@ -45,7 +47,10 @@ fn keras_made_models_with_these_layers_predict_as_keras_did() {
         let want: Vec<f32> = preds.concat().iter().map(|&v| v as f32).collect();
         let got = predict_file(&model, &case);
         let d = max_abs_diff(&got, &want);
-        assert!(d <= TOL_PREDICT, "{name}: predictions differ from Keras by {d}");
+        assert!(
+            d <= TOL_PREDICT,
+            "{name}: predictions differ from Keras by {d}"
+        );
         // The layers are the ones Keras listed, in order, with Keras's weight counts.
         let meta = read_json(&case.join("case.json"));
         let m = load_h5(&model).unwrap();
@@ -64,12 +69,20 @@ fn keras_made_models_with_these_layers_predict_as_keras_did() {
             .layers
             .iter()
             .enumerate()
-            .map(|(i, l)| (l.class_name().to_string(), l.weights(m.spec.fan_in(i)).len()))
+            .map(|(i, l)| {
+                (
+                    l.class_name().to_string(),
+                    l.weights(m.spec.fan_in(i)).len(),
+                )
+            })
             .collect();
         assert_eq!(got_layers, want_layers, "{name}: layers");
         checked += 1;
     }
-    assert!(checked >= 7, "only {checked} Keras-made models were checked");
+    assert!(
+        checked >= 7,
+        "only {checked} Keras-made models were checked"
+    );
 }
 
 /// A model's weights from a fixture's `{layer: {weight: values}}` object, in our weight order.
@@ -101,7 +114,9 @@ fn flat(v: &Value) -> Vec<f32> {
 fn batch_normalization_trains_as_keras_trains_it() {
     let case = fixture("keras_layers/batchnorm_train");
     let meta = read_json(&case.join("case.json"));
-    let config = meta["files"]["model.keras"]["config_json"].as_str().unwrap();
+    let config = meta["files"]["model.keras"]["config_json"]
+        .as_str()
+        .unwrap();
     let spec = parse_model_config(config).unwrap().spec;
     let model = Model::from_weights(spec.clone(), named_weights(&spec, &meta["initial"])).unwrap();
     let (_, rows) = read_csv_f64(&case.join("train.csv"));
@@ -120,14 +135,23 @@ fn batch_normalization_trains_as_keras_trains_it() {
     for (i, l) in spec.layers.iter().enumerate() {
         for (j, w) in l.weights(spec.fan_in(i)).iter().enumerate() {
             let d = max_abs_diff(&got[i][j], &want[i][j]);
-            assert!(d <= tol, "{}/{} differs from Keras by {d}", l.name(), w.name);
+            assert!(
+                d <= tol,
+                "{}/{} differs from Keras by {d}",
+                l.name(),
+                w.name
+            );
         }
     }
     // The moving statistics did move (the check above would pass trivially otherwise).
     let initial = named_weights(&spec, &meta["initial"]);
     assert_ne!(got[1][2], initial[1][2], "moving_mean moved");
     for key in ["loss", "accuracy"] {
-        let mine = if key == "loss" { h.loss[0] } else { h.accuracy[0] };
+        let mine = if key == "loss" {
+            h.loss[0]
+        } else {
+            h.accuracy[0]
+        };
         let want = f32s(&meta["history"][key])[0];
         assert!((mine - want).abs() <= tol, "{key}: {mine} vs Keras {want}");
     }
@@ -138,17 +162,36 @@ fn a_frozen_batch_normalization_layer_keeps_its_statistics() {
     // Keras runs a non-trainable BatchNormalization in inference mode even inside fit.
     let case = fixture("keras_layers/batchnorm_train");
     let meta = read_json(&case.join("case.json"));
-    let config = meta["files"]["model.keras"]["config_json"].as_str().unwrap();
+    let config = meta["files"]["model.keras"]["config_json"]
+        .as_str()
+        .unwrap();
     let mut spec = parse_model_config(config).unwrap().spec;
     spec.freeze_only(&[1]).unwrap();
     let initial = named_weights(&spec, &meta["initial"]);
     let model = Model::from_weights(spec.clone(), initial.clone()).unwrap();
     let (train, _) = tutorial_problem(1);
-    let x: Vec<f64> = train.x.chunks(2).flat_map(|r| [r[0], r[1], r[0], r[1]]).collect();
+    let x: Vec<f64> = train
+        .x
+        .chunks(2)
+        .flat_map(|r| [r[0], r[1], r[0], r[1]])
+        .collect();
     let data = Dataset::new(x, 4, train.labels.clone(), 3, None).unwrap();
-    fit(&model, &data, None, &FitConfig { epochs: 2, ..FitConfig::default() }, &[1]).unwrap();
+    fit(
+        &model,
+        &data,
+        None,
+        &FitConfig {
+            epochs: 2,
+            ..FitConfig::default()
+        },
+        &[1],
+    )
+    .unwrap();
     let got = model.weights().unwrap();
-    assert_eq!(got[1], initial[1], "gamma, beta and the moving statistics are unchanged");
+    assert_eq!(
+        got[1], initial[1],
+        "gamma, beta and the moving statistics are unchanged"
+    );
     assert_ne!(got[0], initial[0], "the layers around it trained");
 }
 
@@ -212,7 +255,12 @@ fn dropout_is_inverted_and_seeded_in_training_and_absent_in_inference() {
             mode,
             rngs: Some(&mut rngs),
         };
-        m.logits(&x, &mut f).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        m.logits(&x, &mut f)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
     };
     assert!(out(Mode::Inference, 1).iter().all(|&v| v == 1.0));
     let t = out(Mode::Training, 1);
@@ -245,8 +293,15 @@ fn transfer_adaptations_work_on_models_with_these_layers() {
     assert_eq!(spec.output_dim(), 5);
     assert_eq!(spec.layers.len(), m.spec.layers.len());
     assert_eq!(spec.layers.last().unwrap().class_name(), "Activation");
-    assert_eq!(spec.output_activation(), keras_transfer::Activation::Softmax);
-    assert_eq!(head.weights().unwrap()[0], m.weights[0], "the frozen layer is kept");
+    assert_eq!(
+        spec.output_activation(),
+        keras_transfer::Activation::Softmax
+    );
+    assert_eq!(
+        head.weights().unwrap()[0],
+        m.weights[0],
+        "the frozen layer is kept"
+    );
     // Dense -> BatchNormalization -> Dense: a new hidden layer of another width after the first
     // layer changes the width the BatchNormalization layer sees, so it starts afresh too.
     let m = load_h5(&fixture("keras_layers/batchnorm/model.h5")).unwrap();

@@ -33,8 +33,8 @@ fn spec_of(case: &Value) -> ModelSpec {
     .unwrap();
     for (l, want) in spec.layers.iter_mut().zip(layers) {
         let LayerSpec::Dense(l) = l else {
-                panic!("a Dense layer expected")
-            };
+            panic!("a Dense layer expected")
+        };
         l.use_bias = want["use_bias"].as_bool().unwrap_or(true);
         l.activation = want["activation"].as_str().unwrap().parse().unwrap();
     }
