@@ -324,3 +324,37 @@ fn transfer_adaptations_work_on_models_with_these_layers() {
     assert_eq!(w[2][2], vec![0.0; 4], "fresh moving mean");
     assert_eq!(added.spec().fan_in(3), 4);
 }
+
+#[test]
+fn stacked_members_with_dropout_and_batch_normalization_equal_lone_fits() {
+    use keras_transfer::model::{DropoutSpec, LayerSpec};
+    let case = fixture("keras_layers/batchnorm_train");
+    let meta = read_json(&case.join("case.json"));
+    let config = meta["files"]["model.keras"]["config_json"].as_str().unwrap();
+    let mut spec = parse_model_config(config).unwrap().spec;
+    spec.layers.insert(
+        2,
+        LayerSpec::Dropout(DropoutSpec {
+            name: "dropout".into(),
+            rate: 0.3,
+            trainable: true,
+        }),
+    );
+    let (_, rows) = read_csv_f64(&case.join("train.csv"));
+    let x: Vec<f64> = rows.iter().flat_map(|r| r[..4].to_vec()).collect();
+    let labels: Vec<usize> = rows.iter().map(|r| r[4] as usize).collect();
+    let data = Dataset::new(x, 4, labels, 3, None).unwrap();
+    let cfg = FitConfig {
+        epochs: 3,
+        ..FitConfig::default()
+    };
+    let seeds = [4u32, 9];
+    let stacked = Model::new_members(spec.clone(), &seeds).unwrap();
+    let hs = fit(&stacked, &data, Some(&data), &cfg, &seeds).unwrap();
+    for (m, &s) in seeds.iter().enumerate() {
+        let lone = Model::new(spec.clone(), s).unwrap();
+        let h = fit(&lone, &data, Some(&data), &cfg, &[s]).unwrap();
+        assert_eq!(stacked.member_weights(m).unwrap(), lone.weights().unwrap(), "member {m}");
+        assert_eq!(hs[m], h[0], "history of member {m}");
+    }
+}
