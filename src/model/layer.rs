@@ -188,25 +188,23 @@ impl LayerSpec {
     }
 
     /// The layer's computation (see `Layer::forward`); a frozen layer's weights and every
-    /// non-trainable weight enter the graph detached.
+    /// non-trainable weight enter the graph detached (`params.detached`).
     pub(crate) fn forward(
         &self,
         x: &Tensor,
         params: &LayerParams,
-        input: usize,
         f: &mut Forward,
         logits: bool,
     ) -> Result<Tensor> {
-        let specs = self.weights(input);
         let w: Vec<Tensor> = params
             .vars
             .iter()
-            .zip(&specs)
-            .map(|(v, s)| {
-                if self.trainable() && s.trainable {
-                    v.as_tensor().clone()
-                } else {
+            .zip(&params.detached)
+            .map(|(v, &d)| {
+                if d {
                     v.as_tensor().detach()
+                } else {
+                    v.as_tensor().clone()
                 }
             })
             .chain(params.consts.iter().cloned())
@@ -220,6 +218,8 @@ impl LayerSpec {
 #[derive(Clone)]
 pub(crate) struct LayerParams {
     pub vars: Vec<Var>,
+    /// Per variable: whether it enters the graph detached (a frozen layer's, a non-trainable one).
+    pub detached: Vec<bool>,
     pub consts: Vec<Tensor>,
 }
 

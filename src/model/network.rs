@@ -128,7 +128,12 @@ impl Model {
                 }
                 _ => Vec::new(),
             };
-            layers.push(LayerParams { vars, consts });
+            let detached = specs.iter().map(|w| !(l.trainable() && w.trainable)).collect();
+            layers.push(LayerParams {
+                vars,
+                detached,
+                consts,
+            });
         }
         drop(data);
         Ok(Model {
@@ -216,7 +221,7 @@ impl Model {
         let last = self.layers.len() - 1;
         let mut h = x.clone();
         for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
-            h = l.forward(&h, p, self.spec.fan_in(i), f, i == last)?;
+            h = l.forward(&h, p, f, i == last)?;
         }
         Ok(h)
     }
