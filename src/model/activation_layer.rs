@@ -3,8 +3,8 @@
 use crate::error::Result;
 use crate::model::Activation;
 use crate::model::activation::leaky_relu;
-use crate::model::layer::{Forward, Layer, named_layer, yes};
-use candle_core::{Tensor, Var};
+use crate::model::layer::{Layer, Step, named_layer, yes};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// `Activation(activation)`.
@@ -23,15 +23,8 @@ impl Layer for ActivationLayerSpec {
         Some(self.activation)
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        _w: &[Tensor],
-        _vars: &[Var],
-        _f: &mut Forward,
-        logits: bool,
-    ) -> Result<Tensor> {
-        if logits {
+    fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
+        if s.logits {
             Ok(x.clone())
         } else {
             self.activation.apply(x)
@@ -51,14 +44,7 @@ pub struct LeakyReluSpec {
 impl Layer for LeakyReluSpec {
     named_layer!("LeakyReLU");
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        _w: &[Tensor],
-        _vars: &[Var],
-        _f: &mut Forward,
-        _logits: bool,
-    ) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, _: Step) -> Result<Tensor> {
         leaky_relu(x, self.negative_slope)
     }
 }

@@ -4,8 +4,8 @@
 
 use crate::error::Result;
 use crate::model::Initializer;
-use crate::model::layer::{Forward, Layer, Mode, WeightSpec, named_layer, yes};
-use candle_core::{Tensor, Var};
+use crate::model::layer::{Layer, Mode, Step, WeightSpec, named_layer, yes};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// `BatchNormalization(axis=-1, momentum, epsilon, center, scale, ...)`.
@@ -65,6 +65,37 @@ pub(crate) fn normalize(
     Ok(x.broadcast_mul(&inv)?.broadcast_add(&res)?)
 }
 
+/// gamma (with `scale`), then beta (with `center`): the trainable weights of both normalisations.
+pub(crate) fn scale_and_offset(
+    width: usize,
+    scale: Option<&Initializer>,
+    center: Option<&Initializer>,
+) -> Vec<WeightSpec> {
+    let gamma = scale.map(|i| WeightSpec::vector("gamma", width, true, i));
+    let beta = center.map(|i| WeightSpec::vector("beta", width, true, i));
+    gamma.into_iter().chain(beta).collect()
+}
+
+/// The stacked gamma and beta among a normalisation's weights (as `scale_and_offset` lists them),
+/// shaped `[R, 1, width]` to broadcast over rows, and how many weights they took.
+pub(crate) fn gamma_beta(
+    w: &[Tensor],
+    scale: bool,
+    center: bool,
+) -> Result<(Option<Tensor>, Option<Tensor>, usize)> {
+    let mut i = 0;
+    let mut take = |on: bool| -> Result<Option<Tensor>> {
+        if !on {
+            return Ok(None);
+        }
+        i += 1;
+        Ok(Some(w[i - 1].unsqueeze(1)?))
+    };
+    let gamma = take(scale)?;
+    let beta = take(center)?;
+    Ok((gamma, beta, i))
+}
+
 /// The mean and the biased variance of `x` over `dim` (TensorFlow's `moments`: the variance's
 /// gradient does not flow through the mean).
 pub(crate) fn moments(x: &Tensor, dim: usize) -> Result<(Tensor, Tensor)> {
@@ -78,23 +109,11 @@ impl Layer for BatchNormSpec {
 
     /// gamma (with `scale`), beta (with `center`), then the non-trainable moving mean and variance.
     fn weights(&self, width: usize) -> Vec<WeightSpec> {
-        let mut w = Vec::with_capacity(4);
-        if self.scale {
-            w.push(WeightSpec::vector(
-                "gamma",
-                width,
-                true,
-                &self.gamma_initializer,
-            ));
-        }
-        if self.center {
-            w.push(WeightSpec::vector(
-                "beta",
-                width,
-                true,
-                &self.beta_initializer,
-            ));
-        }
+        let mut w = scale_and_offset(
+            width,
+            self.scale.then_some(&self.gamma_initializer),
+            self.center.then_some(&self.beta_initializer),
+        );
         w.push(WeightSpec::vector(
             "moving_mean",
             width,
@@ -110,33 +129,20 @@ impl Layer for BatchNormSpec {
         w
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        w: &[Tensor],
-        vars: &[Var],
-        f: &mut Forward,
-        _logits: bool,
-    ) -> Result<Tensor> {
-        let mut i = 0;
-        let mut next = || {
-            i += 1;
-            w[i - 1].unsqueeze(1)
-        };
-        let gamma = self.scale.then(&mut next).transpose()?;
-        let beta = self.center.then(&mut next).transpose()?;
-        let (moving_mean, moving_var) = (next()?, next()?);
-        let (mean, var) = if f.mode == Mode::Training && self.trainable {
+    fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
+        let (gamma, beta, i) = gamma_beta(s.w, self.scale, self.center)?;
+        let (moving_mean, moving_var) = (s.w[i].unsqueeze(1)?, s.w[i + 1].unsqueeze(1)?);
+        let (mean, var) = if s.f.mode == Mode::Training && self.trainable {
             let (mean, var) = moments(x, 1)?;
-            let m = vars.len() - 2;
+            let m = s.vars.len() - 2;
             let update = |moving: &Tensor, batch: &Tensor| -> Result<Tensor> {
                 Ok(
                     ((moving * self.momentum)? + (batch.detach() * (1.0 - self.momentum))?)?
                         .squeeze(1)?,
                 )
             };
-            vars[m].set(&update(&moving_mean, &mean)?)?;
-            vars[m + 1].set(&update(&moving_var, &var)?)?;
+            s.vars[m].set(&update(&moving_mean, &mean)?)?;
+            s.vars[m + 1].set(&update(&moving_var, &var)?)?;
             (mean, var)
         } else {
             (moving_mean, moving_var)

@@ -2,10 +2,10 @@
 //! forward pass through the fused candle op.
 
 use crate::error::Result;
-use crate::model::layer::{Forward, Layer, WeightSpec, named_layer, yes};
+use crate::model::layer::{Layer, Step, WeightSpec, named_layer, yes};
 use crate::model::ops;
 use crate::model::{Activation, Initializer};
-use candle_core::{Tensor, Var};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// One Dense layer: Keras's `Dense(units, activation, use_bias, kernel_initializer, bias_initializer)`.
@@ -78,20 +78,13 @@ impl Layer for DenseSpec {
 
     /// `act(x · kernel + bias)` for stacked weights `[R, in, out]`, `[R, out]` (a layer without a bias
     /// gets a constant zero one after its kernel).
-    fn forward(
-        &self,
-        x: &Tensor,
-        w: &[Tensor],
-        _vars: &[Var],
-        _f: &mut Forward,
-        logits: bool,
-    ) -> Result<Tensor> {
-        let act = if logits {
+    fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
+        let act = if s.logits {
             Activation::Linear
         } else {
             self.activation
         };
-        let (kernel, bias) = (&w[0], &w[1]);
+        let (kernel, bias) = (&s.w[0], &s.w[1]);
         Ok(match act.fused() {
             Some(f) => ops::dense(x, kernel, bias, f)?,
             None => act.apply(&ops::dense(x, kernel, bias, ops::Fused::Linear)?)?,

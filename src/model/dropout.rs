@@ -3,8 +3,8 @@
 //! fit's seeded streams, one per stacked member.
 
 use crate::error::{Error, Result};
-use crate::model::layer::{Forward, Layer, Mode, named_layer, yes};
-use candle_core::{Tensor, Var};
+use crate::model::layer::{Layer, Mode, Step, named_layer, yes};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// `Dropout(rate)`.
@@ -20,21 +20,14 @@ pub struct DropoutSpec {
 impl Layer for DropoutSpec {
     named_layer!("Dropout");
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        _w: &[Tensor],
-        _vars: &[Var],
-        f: &mut Forward,
-        _logits: bool,
-    ) -> Result<Tensor> {
-        if f.mode == Mode::Inference || self.rate == 0.0 {
+    fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
+        if s.f.mode == Mode::Inference || self.rate == 0.0 {
             return Ok(x.clone());
         }
-        let rngs = f
-            .rngs
-            .as_deref_mut()
-            .ok_or_else(|| Error::Internal("dropout in training without random streams".into()))?;
+        let rngs =
+            s.f.rngs.as_deref_mut().ok_or_else(|| {
+                Error::Internal("dropout in training without random streams".into())
+            })?;
         let (r, n, c) = x.dims3()?;
         if rngs.len() != r {
             return Err(Error::Internal(format!(

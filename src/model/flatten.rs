@@ -1,8 +1,8 @@
 //! Keras's `Flatten` layer on 2-D input (`[batch, features]`), where it changes nothing.
 
 use crate::error::Result;
-use crate::model::layer::{Forward, Layer, named_layer, yes};
-use candle_core::{Tensor, Var};
+use crate::model::layer::{Layer, Step, named_layer, yes};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// `Flatten()` after a flat input.
@@ -16,14 +16,7 @@ pub struct FlattenSpec {
 impl Layer for FlattenSpec {
     named_layer!("Flatten");
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        _w: &[Tensor],
-        _vars: &[Var],
-        _f: &mut Forward,
-        _logits: bool,
-    ) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, _: Step) -> Result<Tensor> {
         Ok(x.clone())
     }
 }

@@ -94,18 +94,20 @@ pub trait Layer {
     fn weights(&self, _input: usize) -> Vec<WeightSpec> {
         Vec::new()
     }
-    /// The layer on `x [R, N, in]`, with its stacked weights `w` (`[R, ...]` each, in `weights`
-    /// order; a frozen layer's arrive detached) and, in training, `vars` to update non-trainable
-    /// state in place. `logits` leaves the final activation out (the model's last layer, whose loss
-    /// starts from the logits).
-    fn forward(
-        &self,
-        x: &Tensor,
-        w: &[Tensor],
-        vars: &[Var],
-        f: &mut Forward,
-        logits: bool,
-    ) -> Result<Tensor>;
+    /// The layer on `x [R, N, in]` (see `Step` for what else it gets).
+    fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor>;
+}
+
+/// What a layer's forward pass gets besides its input.
+pub struct Step<'a, 'b> {
+    /// The stacked weights (`[R, ...]` each, in `weights` order; a frozen layer's and non-trainable
+    /// ones arrive detached), then the layer's constants.
+    pub w: &'a [Tensor],
+    /// The variables themselves, for layers that update non-trainable state in training.
+    pub vars: &'a [Var],
+    pub f: &'a mut Forward<'b>,
+    /// Leave the final activation out (the model's last layer, whose loss starts from the logits).
+    pub logits: bool,
 }
 
 /// A layer of a model, of any supported type.
@@ -209,7 +211,13 @@ impl LayerSpec {
             })
             .chain(params.consts.iter().cloned())
             .collect();
-        self.layer().forward(x, &w, &params.vars, f, logits)
+        let step = Step {
+            w: &w,
+            vars: &params.vars,
+            f,
+            logits,
+        };
+        self.layer().forward(x, step)
     }
 }
 

@@ -3,9 +3,9 @@
 
 use crate::error::Result;
 use crate::model::Initializer;
-use crate::model::batchnorm::{moments, normalize};
-use crate::model::layer::{Forward, Layer, WeightSpec, named_layer, yes};
-use candle_core::{Tensor, Var};
+use crate::model::batchnorm::{gamma_beta, moments, normalize, scale_and_offset};
+use crate::model::layer::{Layer, Step, WeightSpec, named_layer, yes};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// `LayerNormalization(axis=-1, epsilon, center, scale)`.
@@ -26,37 +26,15 @@ impl Layer for LayerNormSpec {
 
     /// gamma (with `scale`), then beta (with `center`).
     fn weights(&self, width: usize) -> Vec<WeightSpec> {
-        let mut w = Vec::with_capacity(2);
-        if self.scale {
-            w.push(WeightSpec::vector(
-                "gamma",
-                width,
-                true,
-                &self.gamma_initializer,
-            ));
-        }
-        if self.center {
-            w.push(WeightSpec::vector(
-                "beta",
-                width,
-                true,
-                &self.beta_initializer,
-            ));
-        }
-        w
+        scale_and_offset(
+            width,
+            self.scale.then_some(&self.gamma_initializer),
+            self.center.then_some(&self.beta_initializer),
+        )
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        w: &[Tensor],
-        _vars: &[Var],
-        _f: &mut Forward,
-        _logits: bool,
-    ) -> Result<Tensor> {
-        let mut params = w.iter().map(|t| t.unsqueeze(1));
-        let gamma = self.scale.then(|| params.next()).flatten().transpose()?;
-        let beta = self.center.then(|| params.next()).flatten().transpose()?;
+    fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
+        let (gamma, beta, _) = gamma_beta(s.w, self.scale, self.center)?;
         let last = x.rank() - 1;
         let (mean, var) = moments(x, last)?;
         normalize(x, &mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)

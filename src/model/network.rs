@@ -128,7 +128,10 @@ impl Model {
                 }
                 _ => Vec::new(),
             };
-            let detached = specs.iter().map(|w| !(l.trainable() && w.trainable)).collect();
+            let detached = specs
+                .iter()
+                .map(|w| !(l.trainable() && w.trainable))
+                .collect();
             layers.push(LayerParams {
                 vars,
                 detached,
