@@ -127,13 +127,28 @@ impl OutputArgs {
     /// are absent or regular files in existing folders.
     pub fn check(&self) -> Result<()> {
         if let Some(out) = &self.out {
-            keras_transfer::checkpoint::FileKind::of_target(out)?;
+            let kind = keras_transfer::checkpoint::FileKind::of_target(out)?;
+            check_format(self.format, kind)?;
         }
         for p in [&self.history, &self.plot].into_iter().flatten() {
             keras_transfer::fsutil::check_target(p)?;
         }
         Ok(())
     }
+}
+
+/// `--format` chooses the dialect of an `.h5` output; any other dialect than Keras 3's is refused
+/// for the other formats rather than ignored (a `.keras` archive is Keras 3's format).
+pub fn check_format(format: FormatArg, kind: keras_transfer::checkpoint::FileKind) -> Result<()> {
+    use keras_transfer::checkpoint::FileKind;
+    if format == FormatArg::Universal && kind != FileKind::KerasH5 {
+        return Err(keras_transfer::Error::invalid(
+            "--format",
+            "universal applies to .h5/.hdf5 outputs only; .keras and .weights.h5 are Keras 3 formats",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 #[derive(Args)]
