@@ -26,6 +26,8 @@ pub const WEIGHTS_H5: &str = "model.weights.h5";
 
 /// Largest `config.json` or `metadata.json` read (a large MLP's config is a few hundred KiB).
 const MAX_JSON: u64 = 16 << 20;
+/// What Keras 2.13 named the `layers` group of a weights file.
+const LEGACY_LAYERS: &str = "_layer_checkpoint_dependencies";
 /// Most members an archive may list.
 const MAX_MEMBERS: usize = 1000;
 /// Bytes allowed in a weights file beyond its data: HDF5's own structures, per layer and in all.
@@ -191,6 +193,12 @@ fn read_weights_image(ctx: &Ctx, bytes: &[u8], spec: &ModelSpec) -> Result<Vec<L
     let mut weights = Vec::with_capacity(spec.layers.len());
     for ((i, l), path) in spec.layers.iter().enumerate().zip(layer_paths(spec)) {
         let specs = l.weights(spec.fan_in(i));
+        // Keras's fallback for files of Keras 2.13: `layers` was `_layer_checkpoint_dependencies`.
+        let path = if !file.link_exists(&path) && file.link_exists(LEGACY_LAYERS) {
+            path.replacen("layers", LEGACY_LAYERS, 1)
+        } else {
+            path
+        };
         let vars_path = format!("{path}/vars");
         let vars = if file.link_exists(&path) && file.link_exists(&vars_path) {
             Some(

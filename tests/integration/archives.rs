@@ -918,3 +918,55 @@ fn damaged_archives_through_inspect_predict_evaluate_and_finetune() {
     });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Zip bombs (300 MiB of zeros in a few hundred KiB), including one whose header claims 1000 bytes,
+/// are refused by a process limited to 200 MB of address space: nothing decompresses them.
+#[cfg(unix)]
+#[test]
+fn zip_bombs_are_refused_in_bounded_memory() {
+    let dir = tempdir();
+    let d = dir.path();
+    let good = members_of(&fixture("keras_archive/dense_sgd/model.keras"));
+    let zeros = vec![0u8; 300 << 20];
+    let mut bombs = Vec::new();
+    for m in ["config.json", "metadata.json", "model.weights.h5"] {
+        let members: Vec<(&str, Vec<u8>, bool)> = good
+            .iter()
+            .map(|(n, b)| {
+                (
+                    n.as_str(),
+                    if n == m { zeros.clone() } else { b.clone() },
+                    n == m,
+                )
+            })
+            .collect();
+        let bytes = zip_of(&members);
+        assert!(bytes.len() < 2 << 20, "{} bytes", bytes.len());
+        let name = format!("bomb-{m}.keras");
+        std::fs::write(d.join(&name), &bytes).unwrap();
+        bombs.push((name, "declares"));
+        // The same, with the sizes in both headers claiming 1000 bytes.
+        let mut lie = bytes.clone();
+        let name_at = |hay: &[u8], from: usize| from + find(&hay[from..], m.as_bytes());
+        let local = name_at(&lie, 0) - 30;
+        lie[local + 22..local + 26].copy_from_slice(&1000u32.to_le_bytes());
+        let cd = find(&lie, b"PK\x01\x02");
+        let central = name_at(&lie, cd) - 46;
+        lie[central + 24..central + 28].copy_from_slice(&1000u32.to_le_bytes());
+        let name = format!("lying-bomb-{m}.keras");
+        std::fs::write(d.join(&name), &lie).unwrap();
+        bombs.push((name, ""));
+    }
+    let bin = env!("CARGO_BIN_EXE_keras-transfer");
+    for (name, needle) in bombs {
+        let t = std::time::Instant::now();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v 200000; exec '{bin}' inspect '{name}'"))
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert_fails(&out, 3, &[&name, needle]);
+        assert!(t.elapsed().as_secs() < 10, "{name}: {:?}", t.elapsed());
+    }
+}
