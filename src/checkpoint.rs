@@ -83,8 +83,8 @@ pub fn load_model(path: &Path) -> Result<KerasModel> {
         Some(FileKind::WeightsH5) => Err(Error::NotKerasModel {
             path: path.to_path_buf(),
             reason:
-                "a weights-only file (.weights.h5) has no architecture; give it with --weights \
-                     beside a model file of the same architecture"
+                "a weights-only file (.weights.h5) has no architecture; put it into a model file \
+                     of that architecture with `convert MODEL OUT --weights FILE`"
                     .into(),
         }),
         Some(FileKind::KerasH5) | None => keras::load_h5(path),
