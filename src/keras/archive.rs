@@ -401,12 +401,17 @@ fn training_config_of(compile: &Value) -> Value {
     t
 }
 
-/// `YYYY-mm-dd@HH:MM:SS` (UTC) as Keras writes `date_saved`.
+/// Now, as Keras writes `date_saved` (in UTC).
 fn date_saved() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    utc_stamp(secs)
+}
+
+/// `YYYY-mm-dd@HH:MM:SS` (UTC) of a Unix time.
+fn utc_stamp(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -604,6 +609,19 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_stamps_are_calendar_dates() {
+        // Expected values: `date -u -d @SECS +%Y-%m-%d@%H:%M:%S`.
+        for (secs, want) in [
+            (0, "1970-01-01@00:00:00"),
+            (951_782_400, "2000-02-29@00:00:00"),
+            (1_700_000_000, "2023-11-14@22:13:20"),
+            (4_102_444_799, "2099-12-31@23:59:59"),
+        ] {
+            assert_eq!(utc_stamp(secs), want, "{secs}");
+        }
+    }
 
     #[test]
     fn snake_case_is_keras_naming() {

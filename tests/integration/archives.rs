@@ -970,3 +970,125 @@ fn zip_bombs_are_refused_in_bounded_memory() {
         assert!(t.elapsed().as_secs() < 10, "{name}: {:?}", t.elapsed());
     }
 }
+
+/// `(path, kind, shape, dtype, name attribute)` of every object under `g`, sorted by path.
+fn h5_tree(
+    g: &hdf5::Group,
+    prefix: &str,
+    out: &mut Vec<(String, String, Vec<usize>, String, String)>,
+) {
+    let name_attr = |loc: &hdf5::Location| -> String {
+        loc.attr("name")
+            .and_then(|a| a.read_scalar::<hdf5::types::VarLenUnicode>())
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_default()
+    };
+    for m in g.member_names().unwrap() {
+        let path = if prefix.is_empty() {
+            m.clone()
+        } else {
+            format!("{prefix}/{m}")
+        };
+        if let Ok(sub) = g.group(&m) {
+            out.push((
+                path.clone(),
+                "group".into(),
+                vec![],
+                String::new(),
+                name_attr(&sub),
+            ));
+            h5_tree(&sub, &path, out);
+        } else {
+            let ds = g.dataset(&m).unwrap();
+            let dtype = match ds.dtype().unwrap().to_descriptor().unwrap() {
+                hdf5::types::TypeDescriptor::Float(hdf5::types::FloatSize::U4) => "float32",
+                hdf5::types::TypeDescriptor::Integer(hdf5::types::IntSize::U8) => "int64",
+                other => panic!("{path}: {other:?}"),
+            };
+            out.push((
+                path,
+                "dataset".into(),
+                ds.shape(),
+                dtype.into(),
+                String::new(),
+            ));
+        }
+    }
+    out.sort();
+}
+
+/// Our archive of the dense_sgd architecture has Keras's own members, in Keras's order, stored, and
+/// a model.weights.h5 with the very tree of the archive Keras wrote (case.json), names included.
+#[test]
+fn our_archive_has_the_layout_keras_writes() {
+    let case = fixture("keras_archive/dense_sgd");
+    let meta = read_json(&case.join("case.json"));
+    let keras = load_model(&case.join("model.keras")).unwrap();
+    let dir = tempdir();
+    let ours = dir.path().join("ours.keras");
+    save_model(&ours, &keras).unwrap();
+    let mut z = zip::ZipArchive::new(std::fs::File::open(&ours).unwrap()).unwrap();
+    let want_members: Vec<&str> = meta["files"]["model.keras"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    let got_members: Vec<String> = z.file_names().map(|n| n.unwrap().to_string()).collect();
+    assert_eq!(got_members, want_members);
+    for i in 0..z.len() {
+        assert_eq!(
+            z.by_index(i).unwrap().compression(),
+            zip::CompressionMethod::Stored
+        );
+    }
+    let members = members_of(&ours);
+    let h5 = dir.path().join("w.h5");
+    std::fs::write(&h5, &members[2].1).unwrap();
+    let f = h5_open_rw(&h5);
+    let mut got = Vec::new();
+    h5_tree(&f, "", &mut got);
+    let mut want: Vec<(String, String, Vec<usize>, String, String)> = meta["files"]["model.keras"]
+        ["weights_h5_tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["path"] != "/")
+        .map(|e| {
+            let shape = e["shape"]
+                .as_array()
+                .map(|s| s.iter().map(|v| v.as_u64().unwrap() as usize).collect())
+                .unwrap_or_default();
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["kind"].as_str().unwrap().to_string(),
+                shape,
+                e["dtype"].as_str().unwrap_or("").to_string(),
+                e["attrs"]["name"]["value"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    want.sort();
+    // The optimizer's group is named after the optimizer's config name: Keras's `sgd`, this tool's
+    // training_config `SGD`.
+    for t in [&mut got, &mut want] {
+        for e in t.iter_mut() {
+            e.4 = e.4.to_lowercase();
+        }
+    }
+    assert_eq!(got, want);
+    let cfg: serde_json::Value = serde_json::from_slice(&members[1].1).unwrap();
+    assert_eq!(cfg["compile_config"]["optimizer"]["class_name"], "SGD");
+    assert_eq!(
+        cfg["compile_config"]["optimizer"]["module"],
+        "keras.optimizers"
+    );
+    let md: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
+    assert_eq!(md["keras_version"], "3.15.1");
+    let date = md["date_saved"].as_str().unwrap();
+    assert_eq!(date.len(), "2000-01-01@00:00:00".len(), "{date}");
+    assert_eq!(&date[10..11], "@", "{date}");
+}
