@@ -82,11 +82,16 @@ pub fn snake_case(class: &str) -> String {
 /// Where each layer's variables live in a Keras 3 weights file: `layers/<snake class>[_<n>]`, the
 /// suffix counting earlier layers of the same class (Keras's `_get_unique_name`).
 pub fn layer_paths(spec: &ModelSpec) -> Vec<String> {
+    class_paths(spec.layers.iter().map(|l| l.class_name()))
+}
+
+/// `layer_paths` for a model whose `layers` (as Keras lists them) have these class names.
+pub fn class_paths<'a>(classes: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut used: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    spec.layers
-        .iter()
-        .map(|l| {
-            let base = snake_case(l.class_name());
+    classes
+        .into_iter()
+        .map(|class| {
+            let base = snake_case(class);
             let n = used.entry(base.clone()).or_insert(0);
             *n += 1;
             if *n == 1 {

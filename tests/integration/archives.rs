@@ -1092,3 +1092,34 @@ fn our_archive_has_the_layout_keras_writes() {
     assert_eq!(date.len(), "2000-01-01@00:00:00".len(), "{date}");
     assert_eq!(&date[10..11], "@", "{date}");
 }
+
+/// Every variable of every keras_layers case (Keras-made, with Dropout, BatchNormalization,
+/// Functional models...) sits where `class_paths` says, in the layer's variable order: the layout
+/// rule holds for the layers this tool reads, whatever their type.
+#[test]
+fn keras_puts_each_layer_where_class_paths_says() {
+    let mut checked = 0;
+    for case in cases("keras_layers") {
+        let meta = read_json(&case.join("case.json"));
+        let layers = meta["layers"].as_array().unwrap();
+        let classes: Vec<&str> = layers
+            .iter()
+            .map(|l| l["class_name"].as_str().unwrap())
+            .collect();
+        let paths = keras_transfer::keras::archive::class_paths(classes.iter().copied());
+        for (layer, path) in layers.iter().zip(&paths) {
+            for (i, w) in layer["weights"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if let Some(ds) = w["weights_h5_dataset"].as_str() {
+                    assert_eq!(ds, format!("{path}/vars/{i}"), "{}", case.display());
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 50, "only {checked} variables checked");
+}
