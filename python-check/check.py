@@ -15,7 +15,8 @@ exits non-zero when any check fails.
      layers (Keras 3 and tf.keras 2), and Rust's `finetune` of a Keras-made file equals Keras's
   f  Keras 3's own files both ways: Rust-written .keras / .weights.h5 loaded by Keras 3 (load_model,
      load_weights), predicting like Rust and fitted further; Keras-written .keras / .weights.h5 predicted
-     by Rust; what tf.keras 2 makes of a Rust .keras, and Rust of a tf.keras 2 .keras
+     by Rust; what tf.keras 2 makes of a Rust .keras, and Rust of a tf.keras 2 .keras; a Keras 3
+     .keras converted by Rust for tf.keras 2, compile settings kept
 """
 
 import argparse
@@ -448,6 +449,32 @@ class Checks:
         diff = compare("Rust vs tf.keras 2 predictions", self.rust.predict(path, X), model.predict(X, verbose=0))
         return f"max|dp| {diff:.2g}"
 
+    def keras_archive_via_rust_to_tf_keras(self, k3, k2):
+        """f6: a Keras 3 .keras (compiled SGD(0.05)) converted by Rust to a universal .h5, which tf.keras 2
+        loads compiled with the same optimizer and which predicts like the Keras 3 model."""
+        trX, trY = self.odd()["arrays"][:2]
+        k3.utils.set_random_seed(8)
+        model = build_mlp(k3, 4, ODD_LAYERS)
+        model.compile(loss="categorical_crossentropy", optimizer=k3.optimizers.SGD(learning_rate=0.05),
+                      metrics=["accuracy"])
+        model.fit(trX, trY, epochs=KERAS_EPOCHS, verbose=0)
+        src, out = self.workdir / "k3_odd_sgd05.keras", self.workdir / "k3_odd_sgd05_universal.h5"
+        with captured_warnings([]):
+            model.save(str(src))
+        self.rust.run("convert", src, out, "--format", "universal")
+        warns = []
+        with captured_warnings(warns):
+            m2 = k2.models.load_model(str(out))
+        X = random_inputs(41, N_INPUTS, 4)
+        diff = compare("tf.keras 2 (via Rust) vs Keras 3 predictions", m2.predict(X, verbose=0), model.predict(X, verbose=0))
+        opt = m2.optimizer
+        lr = float(k2.backend.get_value(opt.learning_rate))
+        ensure(opt.__class__.__name__ == "SGD" and abs(lr - 0.05) < 1e-7, f"optimizer {opt!r} learning rate {lr}")
+        with captured_warnings(warns):
+            loss = m2.fit(trX, trY, epochs=FURTHER_EPOCHS, verbose=0).history["loss"]
+        ensure(all(np.isfinite(loss)), f"tf.keras 2 fit gave loss {loss}")
+        return f"max|dp| {diff:.2g}; compiled SGD(learning_rate={lr:.3g}); fit {FURTHER_EPOCHS} epochs ok{warning_note(warns)}"
+
     # ---- the list
 
     def all(self):
@@ -481,6 +508,7 @@ class Checks:
             ("f3 keras 3 .keras and .weights.h5 -> rust predict", lambda: self.keras_files_to_rust(k3)),
             ("f4 rust .keras -> tf_keras 2 (refused as keras 3's own)", lambda: self.rust_keras_to_tf_keras(k2)),
             ("f5 tf_keras 2 .keras -> rust predict", lambda: self.tf_keras_keras_to_rust(k2)),
+            ("f6 keras 3 .keras -> rust convert universal .h5 -> tf_keras 2", lambda: self.keras_archive_via_rust_to_tf_keras(k3, k2)),
         ]
         return checks
 
