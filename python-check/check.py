@@ -13,6 +13,10 @@ exits non-zero when any check fails.
   d  `keras-transfer blobs` equals sklearn's make_blobs bit for bit
   e  transfer learning across the two: Keras fine-tunes the study's Rust-made model.h5 with frozen
      layers (Keras 3 and tf.keras 2), and Rust's `finetune` of a Keras-made file equals Keras's
+  k  Keras 3's own files both ways: Rust-written .keras / .weights.h5 loaded by Keras 3 (load_model,
+     load_weights), predicting like Rust and fitted further; Keras-written .keras / .weights.h5 predicted
+     by Rust; what tf.keras 2 makes of a Rust .keras, and Rust of a tf.keras 2 .keras; a Keras 3
+     .keras converted by Rust for tf.keras 2, compile settings kept
   l  the layers around Dense (Dropout, BatchNormalization, LayerNormalization, Activation, LeakyReLU,
      Flatten), a Functional chain and more activations: Keras-made .h5 -> Rust predicts like Keras;
      Rust's own files (converted, and fine-tuned by Rust) -> Keras loads them, predicts like Rust and
@@ -384,6 +388,128 @@ class Checks:
         return (f"freeze {frozen}, {epochs} epochs: max|dw| {diff:.2g}; Rust printed Train {m.group(1)}, "
                 f"Test {m.group(2)}, Keras agrees{warning_note(warns)}")
 
+    # ---- k: .keras archives and .weights.h5 files
+
+    def rust_keras_file(self):
+        """A Rust-trained .keras (odd data, compiled with SGD) and the same model's .weights.h5."""
+        if "keras_file" not in self._rust_models:
+            data = self.odd()
+            path = self.workdir / "rust_odd.keras"
+            printed = self.rust.train(path, data["args"], "keras3", data["hidden"], data["act"], epochs=KERAS_EPOCHS)
+            weights = self.workdir / "rust_odd.weights.h5"
+            self.rust.run("convert", path, weights)
+            self._rust_models["keras_file"] = (path, weights, printed, data)
+        return self._rust_models["keras_file"]
+
+    def rust_keras_to_keras(self, k):
+        """k1: Keras 3 load_model of a Rust .keras: predicts like Rust, keeps the SGD compile, fits."""
+        path, _, printed, data = self.rust_keras_file()
+        note = check_rust_model_in_keras(k, path, data, printed, f"Rust printed Train {printed[0]}, Test {printed[1]}")
+        with captured_warnings([]):
+            model = k.models.load_model(str(path))
+        opt = model.optimizer
+        ensure(opt is not None and opt.__class__.__name__ == "SGD", f"optimizer {opt!r}, expected SGD")
+        lr = float(opt.learning_rate.numpy())
+        ensure(abs(lr - 0.01) < 1e-9, f"learning rate {lr}, expected 0.01")
+        return f"{note}; compiled SGD(learning_rate={lr:.3g})"
+
+    def rust_weights_to_keras(self, k):
+        """k2: Keras 3 model.load_weights of a Rust .weights.h5 into a fresh model of the architecture."""
+        path, weights, _, data = self.rust_keras_file()
+        warns = []
+        with captured_warnings(warns):
+            model = k.models.clone_model(k.models.load_model(str(path)))  # fresh random weights
+            model.load_weights(str(weights))
+        X = random_inputs(29, N_INPUTS, 4)
+        diff = compare("Keras (load_weights) vs Rust predictions", model.predict(X, verbose=0),
+                       self.rust.predict(path, X))
+        model.compile(**COMPILE)
+        trX, trY = data["arrays"][:2]
+        with captured_warnings(warns):
+            loss = model.fit(trX, trY, epochs=FURTHER_EPOCHS, verbose=0).history["loss"]
+        ensure(all(np.isfinite(loss)), f"Keras fit gave loss {loss}")
+        return f"max|dp| {diff:.2g}, fit {FURTHER_EPOCHS} epochs ok{warning_note(warns)}"
+
+    def keras_files_to_rust(self, k):
+        """k3: a Keras 3 .keras predicted by Rust; its .weights.h5 (of a further-fitted model) put by
+        Rust into the architecture of its .h5 (`convert --weights`) and predicted."""
+        trX, trY = self.odd()["arrays"][:2]
+        k.utils.set_random_seed(6)
+        model = build_mlp(k, 4, ODD_LAYERS)
+        model.compile(**COMPILE)
+        model.fit(trX, trY, epochs=KERAS_EPOCHS, verbose=0)
+        keras_path, h5 = self.workdir / "k3_odd.keras", self.workdir / "k3_odd.h5"
+        with captured_warnings([]):
+            model.save(str(keras_path))
+            model.save(str(h5))
+        X = random_inputs(31, N_INPUTS, 4)
+        d1 = compare("Rust .keras vs Keras predictions", self.rust.predict(keras_path, X), model.predict(X, verbose=0))
+        model.fit(trX, trY, epochs=FURTHER_EPOCHS, verbose=0)
+        weights, joined = self.workdir / "k3_odd_more.weights.h5", self.workdir / "k3_odd_joined.keras"
+        model.save_weights(str(weights))
+        self.rust.run("convert", h5, joined, "--weights", weights)
+        d2 = compare("Rust (.h5 + .weights.h5) vs Keras predictions", self.rust.predict(joined, X),
+                     model.predict(X, verbose=0))
+        return f".keras max|dp| {d1:.2g}; .h5 + later .weights.h5 max|dp| {d2:.2g}"
+
+    def rust_keras_to_tf_keras(self, k2):
+        """k4: what tf.keras 2 makes of a Rust .keras (Keras 3's format): it must refuse it, as it
+        refuses Keras 3's own .keras files, rather than load something else."""
+        path = self.rust_keras_file()[0]
+        outcome = {}
+        for who, p in (("Rust", path), ("Keras 3", self.workdir / "k3_odd.keras")):
+            if not p.exists():
+                self.keras_files_to_rust(keras3())
+            try:
+                with captured_warnings([]):
+                    k2.models.load_model(str(p))
+                outcome[who] = "loaded"
+            except Exception as e:  # noqa: BLE001 - any refusal is the expected outcome
+                outcome[who] = f"{type(e).__name__}: {str(e).splitlines()[0][:90]}"
+        ensure(outcome["Rust"].startswith("loaded") == outcome["Keras 3"].startswith("loaded"),
+               f"tf.keras 2 treats Rust's and Keras 3's .keras differently: {outcome}")
+        return f"tf.keras 2 on Rust's .keras: {outcome['Rust']}; on Keras 3's: {outcome['Keras 3']}"
+
+    def tf_keras_keras_to_rust(self, k2):
+        """k5: a tf.keras 2 .keras (Dense only) predicted by Rust."""
+        trX, trY = self.odd()["arrays"][:2]
+        k2.utils.set_random_seed(7)
+        model = build_mlp(k2, 4, ODD_LAYERS, keras2_style=True)
+        model.compile(**COMPILE)
+        model.fit(trX, trY, epochs=KERAS_EPOCHS, verbose=0)
+        path = self.workdir / "k2_odd.keras"
+        with captured_warnings([]):
+            model.save(str(path))
+        X = random_inputs(37, N_INPUTS, 4)
+        diff = compare("Rust vs tf.keras 2 predictions", self.rust.predict(path, X), model.predict(X, verbose=0))
+        return f"max|dp| {diff:.2g}"
+
+    def keras_archive_via_rust_to_tf_keras(self, k3, k2):
+        """k6: a Keras 3 .keras (compiled SGD(0.05)) converted by Rust to a universal .h5, which tf.keras 2
+        loads compiled with the same optimizer and which predicts like the Keras 3 model."""
+        trX, trY = self.odd()["arrays"][:2]
+        k3.utils.set_random_seed(8)
+        model = build_mlp(k3, 4, ODD_LAYERS)
+        model.compile(loss="categorical_crossentropy", optimizer=k3.optimizers.SGD(learning_rate=0.05),
+                      metrics=["accuracy"])
+        model.fit(trX, trY, epochs=KERAS_EPOCHS, verbose=0)
+        src, out = self.workdir / "k3_odd_sgd05.keras", self.workdir / "k3_odd_sgd05_universal.h5"
+        with captured_warnings([]):
+            model.save(str(src))
+        self.rust.run("convert", src, out, "--format", "universal")
+        warns = []
+        with captured_warnings(warns):
+            m2 = k2.models.load_model(str(out))
+        X = random_inputs(41, N_INPUTS, 4)
+        diff = compare("tf.keras 2 (via Rust) vs Keras 3 predictions", m2.predict(X, verbose=0), model.predict(X, verbose=0))
+        opt = m2.optimizer
+        lr = float(k2.backend.get_value(opt.learning_rate))
+        ensure(opt.__class__.__name__ == "SGD" and abs(lr - 0.05) < 1e-7, f"optimizer {opt!r} learning rate {lr}")
+        with captured_warnings(warns):
+            loss = m2.fit(trX, trY, epochs=FURTHER_EPOCHS, verbose=0).history["loss"]
+        ensure(all(np.isfinite(loss)), f"tf.keras 2 fit gave loss {loss}")
+        return f"max|dp| {diff:.2g}; compiled SGD(learning_rate={lr:.3g}); fit {FURTHER_EPOCHS} epochs ok{warning_note(warns)}"
+
     # ---- the list
 
     # ---- group l: the layers around Dense
@@ -479,6 +605,12 @@ class Checks:
             ("e1 rust study model.h5 -> keras 3 transfer (fixed=0,1,2)", lambda: self.study_transfer(k3)),
             ("e2 rust universal .h5 -> tf_keras 2 transfer (fixed=1)", lambda: self.rust_file_transfer(k2)),
             ("e3 rust finetune of a keras 3 .h5 == keras 3 fine-tuning", lambda: self.finetune_vs_keras(k3)),
+            ("k1 rust .keras -> keras 3 load_model", lambda: self.rust_keras_to_keras(k3)),
+            ("k2 rust .weights.h5 -> keras 3 load_weights", lambda: self.rust_weights_to_keras(k3)),
+            ("k3 keras 3 .keras and .weights.h5 -> rust predict", lambda: self.keras_files_to_rust(k3)),
+            ("k4 rust .keras -> tf_keras 2 (refused as keras 3's own)", lambda: self.rust_keras_to_tf_keras(k2)),
+            ("k5 tf_keras 2 .keras -> rust predict", lambda: self.tf_keras_keras_to_rust(k2)),
+            ("k6 keras 3 .keras -> rust convert universal .h5 -> tf_keras 2", lambda: self.keras_archive_via_rust_to_tf_keras(k3, k2)),
         ]
         checks += self.layer_checks(k3, k2)
         return checks

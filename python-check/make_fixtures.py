@@ -359,14 +359,17 @@ def keras_h5_bad_fixtures():
     fresh_sessions(k)
     L = k.layers
 
-    def bad(case, model, expect, filename="model.h5"):
+    def bad(case, model, expect, filename="model.h5", rename_to=None):
         # expect.txt: `exit N`, then text keras-transfer's one-line error must contain (read by
         # tests/integration/hostile.rs; keep it a short piece of the current message).
         d = case_dir("keras_h5_bad", case)
         model.compile(**COMPILE)
         model.save(str(d / filename))
+        if rename_to:  # saved in one format, named as another
+            (d / filename).rename(d / rename_to)
+            filename = rename_to
         (d / "expect.txt").write_text(f"exit 3\n{expect}\n")
-        if filename.endswith(".h5"):
+        if filename.endswith(".h5") and not rename_to:
             (d / "layout.txt").write_text(h5dump(d / filename))
         write_source(d, f"keras_h5_bad_fixtures/{case}", KERAS3_VERSIONS)
         print(f"keras_h5_bad/{case}: {(d / filename).stat().st_size} bytes")
@@ -382,7 +385,8 @@ def keras_h5_bad_fixtures():
     bad("functional_merge", k.Model(inputs, outputs),
         "a Functional model that branches")
     bad("keras_zip", build_mlp(k, 2, TUTORIAL_LAYERS),
-        "a Keras 3 .keras zip archive", filename="model.keras")
+        "a Keras 3 .keras zip archive named as HDF5; rename it to .keras", filename="model.keras",
+        rename_to="model.h5")
 
 
 # =========================================================================== 2e. keras_finetune

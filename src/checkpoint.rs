@@ -1,9 +1,9 @@
-//! Checkpoints by file type: Keras `model.h5` (see `keras`) and safetensors with the architecture in
-//! its metadata, and `convert` between them.
+//! Checkpoints by file name: Keras `.h5`/`.hdf5`, Keras 3 `.keras` archives and `.weights.h5` weights
+//! files (see `keras`), and safetensors with the architecture in its metadata; `convert` between them.
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_bytes_atomic;
-use crate::keras::{self, Format, KerasModel};
+use crate::fsutil::{check_target, write_bytes_atomic};
+use crate::keras::{self, Format, KerasModel, archive};
 use crate::model::{LayerWeights, ModelSpec, var_name};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
@@ -20,28 +20,109 @@ pub const VERSION_KEY: &str = "keras_transfer.keras_version";
 /// The safetensors metadata key holding the source file's `backend`.
 pub const BACKEND_KEY: &str = "keras_transfer.backend";
 
-/// True when the path names a safetensors file (by extension).
-pub fn is_safetensors(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
+/// A model file's format, picked by its name as Keras picks it (by suffix, case-insensitively).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// `.h5` / `.hdf5`: Keras's legacy HDF5 model file, in the dialect of `KerasModel::format`.
+    KerasH5,
+    /// `.keras`: Keras 3's zip archive.
+    KerasArchive,
+    /// `.weights.h5`: Keras 3's weights-only file (`model.save_weights`).
+    WeightsH5,
+    /// `.safetensors`: the weights, with the architecture in the metadata.
+    Safetensors,
 }
 
-/// Loads a model from `.h5`/`.hdf5` (Keras) or `.safetensors` (this tool's layout).
-pub fn load_model(path: &Path) -> Result<KerasModel> {
-    if is_safetensors(path) {
-        load_safetensors(path)
-    } else {
-        keras::load_h5(path)
+/// What every model-file error about an unknown name lists.
+const KNOWN: &str = ".h5 or .hdf5 (Keras HDF5), .keras (Keras 3 archive), .weights.h5 (weights only) or .safetensors";
+
+impl FileKind {
+    /// The kind `path`'s name asks for, or `None` for a name this tool does not know.
+    pub fn of(path: &Path) -> Option<FileKind> {
+        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+        if name.ends_with(".weights.h5") {
+            Some(FileKind::WeightsH5)
+        } else if name.ends_with(".h5") || name.ends_with(".hdf5") {
+            Some(FileKind::KerasH5)
+        } else if name.ends_with(".keras") {
+            Some(FileKind::KerasArchive)
+        } else if name.ends_with(".safetensors") {
+            Some(FileKind::Safetensors)
+        } else {
+            None
+        }
+    }
+
+    /// The kind of a model file to write, or a clear error for a name that is no model file this
+    /// tool writes, or a target it must not write (see `fsutil::check_target`). Call it before any
+    /// work, so that a bad `--out` fails before training.
+    pub fn of_target(path: &Path) -> Result<FileKind> {
+        let kind = FileKind::of(path).ok_or_else(|| {
+            Error::invalid(
+                "output file",
+                format!("{}: the name must end in {KNOWN}", path.display()),
+            )
+        })?;
+        check_target(path)?;
+        Ok(kind)
     }
 }
 
-/// Saves a model by the target's extension: `.safetensors`, else Keras HDF5 in `m.format`. The
-/// optimizer `m` names (if any) is recorded with it.
+/// True when the path names a safetensors file (by extension).
+pub fn is_safetensors(path: &Path) -> bool {
+    FileKind::of(path) == Some(FileKind::Safetensors)
+}
+
+/// Loads a model from `.h5`/`.hdf5` (Keras), `.keras` (Keras 3) or `.safetensors` (this tool's
+/// layout). A `.weights.h5` file has no architecture: see `load_model_with_weights`. Any other name
+/// is read as Keras HDF5, whose reader names what the file is.
+pub fn load_model(path: &Path) -> Result<KerasModel> {
+    match FileKind::of(path) {
+        Some(FileKind::Safetensors) => load_safetensors(path),
+        Some(FileKind::KerasArchive) => archive::load_keras(path),
+        Some(FileKind::WeightsH5) => Err(Error::NotKerasModel {
+            path: path.to_path_buf(),
+            reason:
+                "a weights-only file (.weights.h5) has no architecture; put it into a model file \
+                     of that architecture with `convert MODEL OUT --weights FILE`"
+                    .into(),
+        }),
+        Some(FileKind::KerasH5) | None => keras::load_h5(path),
+    }
+}
+
+/// Loads the architecture and compile settings of `model` and the weights of `weights`, a Keras 3
+/// `.weights.h5` file (as `model.load_weights` does).
+pub fn load_model_with_weights(model: &Path, weights: &Path) -> Result<KerasModel> {
+    if FileKind::of(weights) != Some(FileKind::WeightsH5) {
+        return Err(Error::invalid(
+            "--weights",
+            format!(
+                "{}: expected a Keras 3 weights file named *.weights.h5",
+                weights.display()
+            ),
+        ));
+    }
+    let m = load_model(model)?;
+    let loaded = archive::load_weights_h5(weights, &m.spec)?;
+    Ok(KerasModel {
+        weights: loaded,
+        ..m
+    })
+}
+
+/// Saves a model by the target's name (`FileKind`): Keras HDF5 in `m.format`, a Keras 3 `.keras`
+/// archive, a `.weights.h5` weights file, or safetensors. The optimizer `m` names (if any) is
+/// recorded with it. Any other name, or a target `fsutil::check_target` refuses, is an error and
+/// nothing is written.
 pub fn save_model(path: &Path, m: &KerasModel) -> Result<()> {
-    if is_safetensors(path) {
-        write_bytes_atomic(path, &to_safetensors_bytes(m)?)
-    } else {
-        keras::save_h5(path, &m.spec, &m.weights, m.format, m.optimizer().as_ref())
+    match FileKind::of_target(path)? {
+        FileKind::Safetensors => write_bytes_atomic(path, &to_safetensors_bytes(m)?),
+        FileKind::KerasArchive => archive::save_keras(path, m),
+        FileKind::WeightsH5 => archive::save_weights_h5(path, m),
+        FileKind::KerasH5 => {
+            keras::save_h5(path, &m.spec, &m.weights, m.format, m.optimizer().as_ref())
+        }
     }
 }
 
@@ -163,8 +244,9 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, S
     })
 }
 
-/// Converts between `.h5` and `.safetensors` (either direction, by the extensions), keeping the
-/// architecture, the dialect (unless `format` says otherwise) and the optimizer. A model without an
+/// Converts between `.h5`, `.keras`, `.weights.h5` and `.safetensors` (any direction, by the file
+/// names), keeping the architecture, the dialect of an `.h5` (unless `format` says otherwise) and the
+/// optimizer. A model without an
 /// optimizer stays without one.
 pub fn convert(input: &Path, output: &Path, format: Option<Format>) -> Result<()> {
     convert_model(&load_model(input)?, output, format)

@@ -33,7 +33,7 @@ pub mod rng;
 pub mod study;
 pub mod train;
 
-pub use checkpoint::{load_model, save_model};
+pub use checkpoint::{FileKind, load_model, load_model_with_weights, save_model};
 pub use data::{BlobsParams, Dataset, make_blobs};
 pub use error::{Error, Result};
 pub use experiment::compare::{Arm, ArmScores, CompareConfig, compare};

@@ -9,8 +9,9 @@ fn main() -> ExitCode {
     // SAFETY: nothing else runs yet; this is the first statement of the process.
     unsafe { keras_transfer::single_threaded_candle() };
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.len() == 3 && args[1] == cli::sandbox::READ_ARG {
-        return cli::sandbox::reader_main(std::path::Path::new(&args[2]));
+    if (args.len() == 3 || args.len() == 4) && args[1] == cli::sandbox::READ_ARG {
+        let weights = args.get(3).map(std::path::Path::new);
+        return cli::sandbox::reader_main(std::path::Path::new(&args[2]), weights);
     }
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,7 +28,7 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Write a saved model's class probabilities for the rows of a CSV file.
     Predict(PredictArgs),
-    /// Convert a model between Keras .h5 and .safetensors.
+    /// Convert a model between Keras .h5, .keras, .weights.h5 and .safetensors.
     Convert(ConvertArgs),
     /// Fine-tune a saved model on new data: freeze, re-initialise or add layers (transfer learning).
     Finetune(FinetuneArgs),
@@ -113,12 +113,42 @@ pub struct OutputArgs {
     /// Draw the learning curves to this PNG.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// Save the trained model (.h5: Keras HDF5; .safetensors).
+    /// Save the trained model: .h5/.hdf5 (Keras HDF5), .keras (Keras 3 archive), .weights.h5
+    /// (weights only) or .safetensors.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Keras dialect of an .h5 output.
     #[arg(long, value_enum, default_value = "keras3")]
     pub format: FormatArg,
+}
+
+impl OutputArgs {
+    /// Checks every output before any work: a model name this tool can write, and targets that
+    /// are absent or regular files in existing folders.
+    pub fn check(&self) -> Result<()> {
+        if let Some(out) = &self.out {
+            let kind = keras_transfer::checkpoint::FileKind::of_target(out)?;
+            check_format(self.format, kind)?;
+        }
+        for p in [&self.history, &self.plot].into_iter().flatten() {
+            keras_transfer::fsutil::check_target(p)?;
+        }
+        Ok(())
+    }
+}
+
+/// `--format` chooses the dialect of an `.h5` output; any other dialect than Keras 3's is refused
+/// for the other formats rather than ignored (a `.keras` archive is Keras 3's format).
+pub fn check_format(format: FormatArg, kind: keras_transfer::checkpoint::FileKind) -> Result<()> {
+    use keras_transfer::checkpoint::FileKind;
+    if format == FormatArg::Universal && kind != FileKind::KerasH5 {
+        return Err(keras_transfer::Error::invalid(
+            "--format",
+            "universal applies to .h5/.hdf5 outputs only; .keras and .weights.h5 are Keras 3 formats",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -212,10 +242,13 @@ pub struct PredictArgs {
 
 #[derive(Args)]
 pub struct ConvertArgs {
-    /// The model to read (.h5 or .safetensors).
+    /// The model to read (.h5, .hdf5, .keras or .safetensors).
     pub input: PathBuf,
-    /// The file to write (.h5 or .safetensors).
+    /// The file to write (.h5, .hdf5, .keras, .weights.h5 or .safetensors).
     pub output: PathBuf,
+    /// Put the weights of this Keras 3 .weights.h5 file into the input's architecture first.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
     /// The Keras dialect of an .h5 output (default: the input's).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,

@@ -9,6 +9,9 @@ use keras_transfer::report::{compare_json, compare_lines};
 use keras_transfer::{Arm, CompareConfig, Error, compare};
 
 pub fn run(a: CompareArgs) -> Result<()> {
+    for p in [&a.plot, &a.json].into_iter().flatten() {
+        keras_transfer::fsutil::check_target(p)?;
+    }
     let base = load_model(&a.from)?;
     let (train, test) = a.data.load(2)?;
     let test = test

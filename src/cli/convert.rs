@@ -1,11 +1,17 @@
-//! `keras-transfer convert`: a model file rewritten in another format (by the output's extension).
+//! `keras-transfer convert`: a model file rewritten in another format (by the output's name:
+//! `.h5`/`.hdf5`, `.keras`, `.weights.h5`, `.safetensors`), optionally with the weights of a
+//! `.weights.h5` file put into the input's architecture.
 
-use crate::cli::args::ConvertArgs;
-use crate::cli::sandbox::load_model_guarded as load_model;
+use crate::cli::args::{ConvertArgs, check_format};
+use crate::cli::sandbox::load_with_weights_guarded;
 use anyhow::Result;
-use keras_transfer::checkpoint::convert_model;
+use keras_transfer::checkpoint::{FileKind, convert_model};
 
 pub fn run(a: ConvertArgs) -> Result<()> {
-    let m = load_model(&a.input)?;
+    let kind = FileKind::of_target(&a.output)?;
+    if let Some(f) = a.format {
+        check_format(f, kind)?;
+    }
+    let m = load_with_weights_guarded(&a.input, a.weights.as_deref())?;
     Ok(convert_model(&m, &a.output, a.format.map(Into::into))?)
 }

@@ -17,6 +17,7 @@ pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
 }
 
 pub fn run(a: FinetuneArgs) -> Result<()> {
+    a.output.check()?;
     let base = load_model(&a.from)?;
     let data = a.data.load(2)?;
     let t = transfer_of(a.freeze, &a.adapt);

@@ -5,7 +5,7 @@ use crate::cli::output::{say, summary_lines};
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
 use keras_transfer::Format;
-use keras_transfer::checkpoint::is_safetensors;
+use keras_transfer::checkpoint::FileKind;
 
 pub fn run(a: InspectArgs) -> Result<()> {
     let m = load_model(&a.file)?;
@@ -13,10 +13,10 @@ pub fn run(a: InspectArgs) -> Result<()> {
         Format::Keras3 => "keras3",
         Format::Universal => "keras2 (universal)",
     };
-    let kind = if is_safetensors(&a.file) {
-        "safetensors"
-    } else {
-        "Keras HDF5"
+    let kind = match FileKind::of(&a.file) {
+        Some(FileKind::Safetensors) => "safetensors",
+        Some(FileKind::KerasArchive) => "Keras 3 archive (.keras)",
+        _ => "Keras HDF5",
     };
     let version = if m.keras_version.is_empty() {
         "-".to_string()

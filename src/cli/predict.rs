@@ -7,6 +7,9 @@ use anyhow::Result;
 use keras_transfer::data::csv::{read_features, write_table};
 
 pub fn run(a: PredictArgs) -> Result<()> {
+    if let Some(out) = &a.output {
+        keras_transfer::fsutil::check_target(out)?;
+    }
     let m = load_model(&a.model)?;
     let model = m.to_model()?;
     let (x, _rows) = read_features(&a.input, m.spec.input_dim, a.label.as_deref())?;

@@ -1,16 +1,19 @@
 //! Reading model files in a child process, so that a damaged file that crashes libhdf5 ends in a
-//! clear error rather than in a crash of the tool.
+//! clear error rather than in a crash of the tool. `.keras` archives go the same way: the weights
+//! inside them are HDF5 too, as are `.weights.h5` files.
 //!
 //! libhdf5 (1.10) trusts a file's object headers: a few changed bytes have been seen to make it
 //! segfault inside `H5Aiterate2`. No check short of re-implementing HDF5 rules that out, so every
-//! Keras `.h5` the command line reads is opened by `keras-transfer __read-model FILE`, which
+//! Keras `.h5`/`.keras` the command line reads is opened by `keras-transfer __read-model FILE
+//! [WEIGHTS]`, which
 //! sends the model back as safetensors bytes on stdout. A crash, a hang (past `limit`) or an error
 //! in the child becomes one error line in the parent.
 
 use anyhow::Result;
 use keras_transfer::Error;
 use keras_transfer::checkpoint::{
-    from_safetensors_bytes, is_safetensors, load_model, to_safetensors_bytes,
+    from_safetensors_bytes, is_safetensors, load_model, load_model_with_weights,
+    to_safetensors_bytes,
 };
 use keras_transfer::keras::KerasModel;
 use std::io::{Read, Write};
@@ -23,8 +26,11 @@ pub const READ_ARG: &str = "__read-model";
 
 /// How long a model file may take to read before the reader is stopped: 5 s, plus 1 s per 64 MiB
 /// of file (a damaged file can send libhdf5 into an endless loop).
-fn limit(path: &Path) -> Duration {
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+fn limit(paths: &[&Path]) -> Duration {
+    let size: u64 = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
     Duration::from_secs(5 + size / (64 << 20))
 }
 
@@ -43,9 +49,14 @@ impl std::fmt::Display for ReaderError {
 
 impl std::error::Error for ReaderError {}
 
-/// The reader process: loads `path` and writes it to stdout as safetensors bytes.
-pub fn reader_main(path: &Path) -> ExitCode {
-    let result = match load_model(path) {
+/// The reader process: loads `path` (with the weights of `weights`, when given) and writes it to
+/// stdout as safetensors bytes.
+pub fn reader_main(path: &Path, weights: Option<&Path>) -> ExitCode {
+    let loaded = match weights {
+        Some(w) => load_model_with_weights(path, w),
+        None => load_model(path),
+    };
+    let result = match loaded {
         Ok(m) => to_safetensors_bytes(&m),
         Err(e) => Err(e),
     };
@@ -76,15 +87,25 @@ fn reader_thread(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<V
     })
 }
 
-/// Loads a model file; Keras `.h5` files are read in a child process (see the module docs).
+/// Loads a model file; Keras `.h5` and `.keras` files are read in a child process (see the module
+/// docs).
 pub fn load_model_guarded(path: &Path) -> Result<KerasModel> {
-    if is_safetensors(path) {
+    load_with_weights_guarded(path, None)
+}
+
+/// Loads a model file, with its weights taken from a `.weights.h5` file when `weights` is given, in a
+/// child process unless both are safetensors-free of HDF5 (see the module docs).
+pub fn load_with_weights_guarded(path: &Path, weights: Option<&Path>) -> Result<KerasModel> {
+    if is_safetensors(path) && weights.is_none() {
         return Ok(load_model(path)?);
     }
     let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
-        .arg(READ_ARG)
-        .arg(path)
+    let mut cmd = Command::new(exe);
+    cmd.arg(READ_ARG).arg(path);
+    if let Some(w) = weights {
+        cmd.arg(w);
+    }
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -102,7 +123,12 @@ pub fn load_model_guarded(path: &Path) -> Result<KerasModel> {
             .ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?,
     );
     let start = Instant::now();
-    let limit = limit(path);
+    let limit = limit(
+        &[Some(path), weights]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
+    );
     let status = loop {
         if let Some(s) = child.try_wait()? {
             break Some(s);

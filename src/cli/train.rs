@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use keras_transfer::{Dataset, KerasModel, Model, ModelSpec, evaluate, fit, save_model};
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    a.output.check()?;
     let data = a.data.load(1)?;
     let (train, _) = &data;
     let spec = ModelSpec::classifier(train.n_features, &a.hidden, &a.activation, train.n_classes)?;

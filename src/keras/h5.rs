@@ -67,24 +67,25 @@ const MAX_STRINGS: usize = 100_000;
 
 const HDF5_SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
-struct Ctx<'a> {
-    path: &'a Path,
+/// The file a read is about, for its error messages.
+pub(crate) struct Ctx<'a> {
+    pub(crate) path: &'a Path,
 }
 
 impl Ctx<'_> {
-    fn not_keras(&self, reason: impl Into<String>) -> Error {
+    pub(crate) fn not_keras(&self, reason: impl Into<String>) -> Error {
         Error::NotKerasModel {
             path: self.path.to_path_buf(),
             reason: reason.into(),
         }
     }
-    fn unsupported(&self, found: impl Into<String>) -> Error {
+    pub(crate) fn unsupported(&self, found: impl Into<String>) -> Error {
         Error::Unsupported {
             path: self.path.to_path_buf(),
             found: found.into(),
         }
     }
-    fn hdf5(&self, what: &str, e: hdf5::Error) -> Error {
+    pub(crate) fn hdf5(&self, what: &str, e: hdf5::Error) -> Error {
         let msg = e.to_string();
         let msg = msg.lines().next().unwrap_or("").trim().to_string();
         Error::Hdf5 {
@@ -92,7 +93,7 @@ impl Ctx<'_> {
             reason: format!("{what}: {msg} (the file may be truncated or damaged)"),
         }
     }
-    fn config_error(&self, e: ConfigError) -> Error {
+    pub(crate) fn config_error(&self, e: ConfigError) -> Error {
         match e {
             ConfigError::Malformed(m) => self.not_keras(m),
             ConfigError::Unsupported(m) => self.unsupported(m),
@@ -128,9 +129,9 @@ fn precheck(ctx: &Ctx) -> Result<()> {
         return Err(ctx.not_keras("the file is empty"));
     }
     if head.starts_with(b"PK\x03\x04") {
-        return Err(ctx.unsupported(
-            "a Keras 3 .keras zip archive; save the model with model.save('model.h5') to get the HDF5 format",
-        ));
+        return Err(
+            ctx.unsupported("a Keras 3 .keras zip archive named as HDF5; rename it to .keras")
+        );
     }
     if n < 8 || &head != HDF5_SIGNATURE {
         return Err(ctx.not_keras("not an HDF5 file (no HDF5 signature at its start)"));
@@ -230,7 +231,7 @@ fn read_string(ctx: &Ctx, loc: &Location, name: &str) -> Result<Option<String>> 
 }
 
 /// Reads one weight after checking its declared shape and type against the config.
-fn read_weight(
+pub(crate) fn read_weight(
     ctx: &Ctx,
     group: &Group,
     layer: &str,

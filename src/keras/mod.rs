@@ -1,6 +1,8 @@
-//! Keras's legacy HDF5 checkpoint (`model.h5`): the JSON configs in both dialects (`config`) and the
-//! file layout read and written through the HDF5 library (`h5`).
+//! Keras's files: the legacy HDF5 checkpoint (`model.h5`), the JSON configs in both dialects (`config`)
+//! and the file layout read and written through the HDF5 library (`h5`); Keras 3's `.keras` archive and
+//! `.weights.h5` (`archive`).
 
+pub mod archive;
 pub mod config;
 pub mod h5;
 pub(crate) mod layer_config;

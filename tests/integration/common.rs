@@ -206,3 +206,12 @@ pub fn save_h5_model(path: &Path, m: &keras_transfer::Model, format: keras_trans
     )
     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
+
+/// Makes a FIFO at `path` (a target that must never be replaced by a regular file).
+pub fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
+}

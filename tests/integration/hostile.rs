@@ -401,11 +401,11 @@ fn corpus() -> Corpus {
         Expect::Refused,
     ));
     files.push((
-        ".keras zip".into(),
+        ".keras zip named .h5".into(),
         copy_to(
-            &fixture("keras_h5_bad/keras_zip/model.keras"),
+            &fixture("keras_h5_bad/keras_zip/model.h5"),
             &d,
-            "model.keras",
+            "keras_zip.h5",
         ),
         Expect::Refused,
     ));

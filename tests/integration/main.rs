@@ -5,6 +5,7 @@ mod blobs;
 mod cli;
 
 mod architecture;
+mod archives;
 mod common;
 mod csv_input;
 mod hostile;

@@ -1,0 +1,649 @@
+//! Keras 3's own files: the `.keras` zip archive (`metadata.json`, `config.json`,
+//! `model.weights.h5`) and the standalone `.weights.h5`, read without extracting anything to disk (the
+//! HDF5 member is opened from memory, as a libhdf5 file image) and written by Keras's layout rules
+//! (docs/keras-files.md#the-keras-archive).
+//!
+//! Everything here is generic over `LayerSpec::weights`: layer `i`'s weights are the datasets
+//! `layers/<path>/vars/0..n` in that order, where `<path>` is the snake-case class name made unique
+//! per class (`dense`, `dense_1`, `batch_normalization`, ...), exactly as Keras's `saving_lib` names
+//! them. Every declared size is checked before anything is decompressed or read.
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_bytes_atomic;
+use crate::keras::config::{self, Format};
+use crate::keras::h5::{Ctx, KerasModel, read_weight};
+use crate::model::{LayerWeights, ModelSpec};
+use hdf5::types::VarLenUnicode;
+use serde_json::{Value, json};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The archive's members, as Keras names them.
+pub const CONFIG_JSON: &str = "config.json";
+pub const METADATA_JSON: &str = "metadata.json";
+pub const WEIGHTS_H5: &str = "model.weights.h5";
+
+/// Largest `config.json` or `metadata.json` read (a large MLP's config is a few hundred KiB).
+const MAX_JSON: u64 = 16 << 20;
+/// What Keras 2.13 named the `layers` group of a weights file.
+const LEGACY_LAYERS: &str = "_layer_checkpoint_dependencies";
+/// Most members an archive may list.
+const MAX_MEMBERS: usize = 1000;
+/// Bytes allowed in a weights file beyond its data: HDF5's own structures, per layer and in all.
+const H5_OVERHEAD_PER_LAYER: u64 = 64 << 10;
+const H5_OVERHEAD: u64 = 1 << 20;
+
+/// Keras's `naming.to_snake_case`: `BatchNormalization` -> `batch_normalization`.
+pub fn snake_case(class: &str) -> String {
+    let s: Vec<char> = class
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    // re.sub("(.)([A-Z][a-z]+)", r"\1_\2"): a capital followed by lower-case letters starts a word.
+    let mut a: Vec<char> = Vec::with_capacity(s.len() * 2);
+    let mut i = 0;
+    while i < s.len() {
+        if i + 1 < s.len()
+            && s[i + 1].is_ascii_uppercase()
+            && s.get(i + 2).is_some_and(|c| c.is_ascii_lowercase())
+        {
+            a.push(s[i]);
+            a.push('_');
+            let mut j = i + 1;
+            a.push(s[j]);
+            j += 1;
+            while j < s.len() && s[j].is_ascii_lowercase() {
+                a.push(s[j]);
+                j += 1;
+            }
+            i = j;
+        } else {
+            a.push(s[i]);
+            i += 1;
+        }
+    }
+    // re.sub("([a-z])([A-Z])", r"\1_\2").lower()
+    let mut out = String::with_capacity(a.len() * 2);
+    let mut k = 0;
+    while k < a.len() {
+        out.push(a[k]);
+        if k + 1 < a.len() && a[k].is_ascii_lowercase() && a[k + 1].is_ascii_uppercase() {
+            out.push('_');
+            out.push(a[k + 1]);
+            k += 2;
+        } else {
+            k += 1;
+        }
+    }
+    out.to_lowercase()
+}
+
+/// Where each layer's variables live in a Keras 3 weights file: `layers/<snake class>[_<n>]`, the
+/// suffix counting earlier layers of the same class (Keras's `_get_unique_name`).
+pub fn layer_paths(spec: &ModelSpec) -> Vec<String> {
+    class_paths(spec.layers.iter().map(|l| l.class_name()))
+}
+
+/// `layer_paths` for a model whose `layers` (as Keras lists them) have these class names.
+pub fn class_paths<'a>(classes: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut used: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    classes
+        .into_iter()
+        .map(|class| {
+            let base = snake_case(class);
+            let n = used.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                format!("layers/{base}")
+            } else {
+                format!("layers/{base}_{}", *n - 1)
+            }
+        })
+        .collect()
+}
+
+/// The most bytes a weights file of this architecture may hold: its values as float64, four times
+/// over (the weights and up to three optimizer slots each), plus HDF5's own structures.
+fn weights_limit(spec: &ModelSpec) -> u64 {
+    let params: u64 = (0..spec.layers.len())
+        .map(|i| spec.param_count(i) as u64)
+        .sum();
+    params * 8 * 4 + H5_OVERHEAD + H5_OVERHEAD_PER_LAYER * spec.layers.len() as u64
+}
+
+// ---------------------------------------------------------------------------------------------
+// HDF5 file images (files in memory)
+
+/// A name no other in-memory file of this process has (libhdf5 identifies open files by name).
+fn image_name() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "keras-transfer-image-{}-{}.h5",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Opens HDF5 bytes read-only from memory (libhdf5's core driver with a file image; nothing
+/// touches the disk).
+fn open_image(bytes: &[u8]) -> hdf5::Result<hdf5::File> {
+    let fapl = hdf5::plist::FileAccess::build()
+        .core_options(1 << 16, false)
+        .fclose_degree(hdf5::file::FileCloseDegree::Strong)
+        .finish()?;
+    let name = std::ffi::CString::new(image_name()).map_err(|e| e.to_string())?;
+    hdf5::sync::sync(|| {
+        // SAFETY: `fapl` is a live property list; libhdf5 copies the `bytes.len()` bytes it is given
+        // (no image callbacks are set), so the buffer need not outlive the call.
+        let set = unsafe {
+            hdf5_sys::h5p::H5Pset_file_image(
+                fapl.id(),
+                bytes.as_ptr() as *mut std::ffi::c_void,
+                bytes.len(),
+            )
+        };
+        hdf5::h5check(set)?;
+        // SAFETY: a valid C string and property list; the returned id is checked before use.
+        let id = unsafe {
+            hdf5_sys::h5f::H5Fopen(name.as_ptr(), hdf5_sys::h5f::H5F_ACC_RDONLY, fapl.id())
+        };
+        let id = hdf5::h5check(id)?;
+        // SAFETY: `id` is a file id libhdf5 just opened; the `File` takes ownership of it.
+        unsafe { hdf5::from_id::<hdf5::File>(id) }
+    })
+}
+
+/// Builds an HDF5 file in memory with `build` and returns its bytes.
+fn make_image(build: impl FnOnce(&hdf5::File) -> hdf5::Result<()>) -> hdf5::Result<Vec<u8>> {
+    let file = hdf5::File::with_options()
+        .with_fapl(|p| {
+            p.core_options(1 << 16, false)
+                .fclose_degree(hdf5::file::FileCloseDegree::Strong)
+        })
+        .create(image_name())?;
+    build(&file)?;
+    file.flush()?;
+    let bytes = hdf5::sync::sync(|| -> hdf5::Result<Vec<u8>> {
+        // SAFETY: a live file id; the first call only asks for the size, the second fills a buffer
+        // of exactly that size.
+        let n = hdf5::h5check(unsafe {
+            hdf5_sys::h5f::H5Fget_file_image(file.id(), std::ptr::null_mut(), 0)
+        })?;
+        let mut buf = vec![0u8; n as usize];
+        let got = hdf5::h5check(unsafe {
+            hdf5_sys::h5f::H5Fget_file_image(
+                file.id(),
+                buf.as_mut_ptr() as *mut std::ffi::c_void,
+                buf.len(),
+            )
+        })?;
+        buf.truncate(got as usize);
+        Ok(buf)
+    })?;
+    file.close()?;
+    Ok(bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The weights file (`model.weights.h5`, `x.weights.h5`)
+
+/// Reads a Keras 3 weights file (as bytes) into the layers of `spec`, checking every group, count
+/// and shape against the architecture first. `ctx` names the file in errors.
+fn read_weights_image(ctx: &Ctx, bytes: &[u8], spec: &ModelSpec) -> Result<Vec<LayerWeights>> {
+    if !bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
+        return Err(ctx.not_keras("not an HDF5 file (no HDF5 signature at its start)"));
+    }
+    let file = open_image(bytes).map_err(|e| ctx.hdf5("cannot open the weights", e))?;
+    let mut weights = Vec::with_capacity(spec.layers.len());
+    for ((i, l), path) in spec.layers.iter().enumerate().zip(layer_paths(spec)) {
+        let specs = l.weights(spec.fan_in(i));
+        // Keras's fallback for files of Keras 2.13: `layers` was `_layer_checkpoint_dependencies`.
+        let path = if !file.link_exists(&path) && file.link_exists(LEGACY_LAYERS) {
+            path.replacen("layers", LEGACY_LAYERS, 1)
+        } else {
+            path
+        };
+        let vars_path = format!("{path}/vars");
+        let vars = if file.link_exists(&path) && file.link_exists(&vars_path) {
+            Some(
+                file.group(&vars_path)
+                    .map_err(|e| ctx.hdf5(&format!("group '{vars_path}'"), e))?,
+            )
+        } else {
+            None
+        };
+        let stored = match &vars {
+            Some(g) => g
+                .member_names()
+                .map_err(|e| ctx.hdf5(&format!("group '{vars_path}'"), e))?
+                .len(),
+            None => 0,
+        };
+        if stored != specs.len() {
+            return Err(ctx.not_keras(format!(
+                "the {} layer '{}' has {} weights, the file holds {stored} at '{vars_path}'",
+                l.class_name(),
+                l.name(),
+                specs.len()
+            )));
+        }
+        let mut lw = LayerWeights::new();
+        if let Some(g) = &vars {
+            for (k, w) in specs.iter().enumerate() {
+                let values = read_weight(ctx, g, l.name(), &k.to_string(), &w.shape)?;
+                if values.iter().any(|v| !v.is_finite()) {
+                    return Err(ctx.not_keras(format!(
+                        "layer '{}' holds NaN or infinite weights",
+                        l.name()
+                    )));
+                }
+                lw.push(values);
+            }
+        }
+        weights.push(lw);
+    }
+    Ok(weights)
+}
+
+fn write_name(g: &hdf5::Group, name: &str) -> hdf5::Result<()> {
+    let v: VarLenUnicode = name
+        .parse()
+        .map_err(|e| hdf5::Error::from(format!("{e:?}")))?;
+    g.new_attr::<VarLenUnicode>()
+        .create("name")?
+        .write_scalar(&v)
+}
+
+/// The name Keras gives the optimizer's `vars` group: the optimizer config's `name`.
+fn optimizer_name(compile: &Value) -> String {
+    let o = &compile["optimizer"];
+    o.pointer("/config/name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| o["class_name"].as_str().map(str::to_lowercase))
+        .unwrap_or_else(|| "optimizer".into())
+}
+
+/// A Keras 3 weights file as bytes: every layer's `vars` group (with its `name` attribute, empty
+/// for layers without weights), the model's own empty `vars`, and, for a compiled model, the
+/// optimizer as Keras has it freshly compiled (`iteration` 0 and the learning rate).
+fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) -> Result<Vec<u8>> {
+    let spec = &m.spec;
+    let image = make_image(|f| {
+        let layers = f.create_group("layers")?;
+        drop(layers);
+        for ((i, l), path) in spec.layers.iter().enumerate().zip(layer_paths(spec)) {
+            let vars = f.create_group(&path)?.create_group("vars")?;
+            write_name(&vars, l.name())?;
+            for (k, (w, values)) in l
+                .weights(spec.fan_in(i))
+                .iter()
+                .zip(&m.weights[i])
+                .enumerate()
+            {
+                vars.new_dataset::<f32>()
+                    .shape(w.shape.as_slice())
+                    .create(k.to_string().as_str())?
+                    .write_raw(values)?;
+            }
+        }
+        if let (Some(c), Some(lr)) = (compile, m.learning_rate) {
+            let vars = f.create_group("optimizer")?.create_group("vars")?;
+            write_name(&vars, &optimizer_name(c))?;
+            vars.new_dataset::<i64>()
+                .shape(())
+                .create("0")?
+                .write_scalar(&0i64)?;
+            vars.new_dataset::<f32>()
+                .shape(())
+                .create("1")?
+                .write_scalar(&(lr as f32))?;
+        }
+        let top = f.create_group("vars")?;
+        let model_name = model_config
+            .pointer("/config/name")
+            .and_then(Value::as_str)
+            .unwrap_or("sequential");
+        write_name(&top, model_name)
+    });
+    image.map_err(|e| Error::Internal(format!("building the weights file in memory: {e}")))
+}
+
+/// Checks the weights hold one value list per weight of the architecture, of the right sizes.
+fn check_weights(m: &KerasModel, target: &Path) -> Result<()> {
+    let spec = &m.spec;
+    let ok = m.weights.len() == spec.layers.len()
+        && spec.layers.iter().enumerate().all(|(i, l)| {
+            let s = l.weights(spec.fan_in(i));
+            s.len() == m.weights[i].len()
+                && s.iter().zip(&m.weights[i]).all(|(w, v)| w.len() == v.len())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Internal(format!(
+            "{}: the weights do not fit the architecture",
+            target.display()
+        )))
+    }
+}
+
+/// Reads a file's bytes, refusing anything that is not a regular file or is larger than `limit`.
+fn read_bounded(ctx: &Ctx, path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(ctx.not_keras(format!("is a directory, expected {what}")));
+    }
+    if !meta.is_file() {
+        return Err(ctx.not_keras(format!(
+            "is not a regular file (a FIFO or device?), expected {what}"
+        )));
+    }
+    if meta.len() > limit {
+        return Err(ctx.not_keras(format!(
+            "is {} bytes, more than the {limit} bytes {what} of this architecture can take",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.is_empty() {
+        return Err(ctx.not_keras("the file is empty"));
+    }
+    Ok(bytes)
+}
+
+/// Reads a standalone Keras 3 weights file (`model.save_weights("x.weights.h5")`) into the layers of
+/// `spec`, by Keras's layout (`layers/<path>/vars/<i>`).
+pub fn load_weights_h5(path: &Path, spec: &ModelSpec) -> Result<Vec<LayerWeights>> {
+    let ctx = Ctx { path };
+    let bytes = read_bounded(&ctx, path, weights_limit(spec), "a .weights.h5 file")?;
+    read_weights_image(&ctx, &bytes, spec)
+}
+
+/// Writes the weights of `m` as a Keras 3 weights file that `model.load_weights` accepts, atomically.
+pub fn save_weights_h5(path: &Path, m: &KerasModel) -> Result<()> {
+    check_weights(m, path)?;
+    let cfg = config::model_config(&m.spec, Format::Keras3);
+    let compile = compile_config(m);
+    write_bytes_atomic(path, &weights_image(m, &cfg, compile.as_ref())?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The archive
+
+/// The `compile_config` of config.json for the model's optimizer: Keras 3's `training_config`
+/// (what `config::training_config` writes) with `optimizer_config` as a serialised `optimizer`.
+fn compile_config(m: &KerasModel) -> Option<Value> {
+    let o = m.optimizer()?;
+    let mut t = config::training_config(&o, Format::Keras3);
+    let obj = t.as_object_mut()?;
+    let opt = obj.remove("optimizer_config")?;
+    obj.insert(
+        "optimizer".into(),
+        json!({"module": "keras.optimizers", "class_name": opt["class_name"],
+               "config": opt["config"], "registered_name": null}),
+    );
+    Some(t)
+}
+
+/// The reverse: a config.json `compile_config` as a legacy `training_config`, so that it is read by
+/// the same rules as a `.h5` file's.
+fn training_config_of(compile: &Value) -> Value {
+    let mut t = compile.clone();
+    if let Some(obj) = t.as_object_mut()
+        && let Some(opt) = obj.remove("optimizer")
+    {
+        let opt = match opt {
+            Value::String(s) => json!({"class_name": s, "config": {}}),
+            o => json!({"class_name": o["class_name"], "config": o["config"]}),
+        };
+        obj.insert("optimizer_config".into(), opt);
+    }
+    t
+}
+
+/// Now, as Keras writes `date_saved` (in UTC).
+fn date_saved() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    utc_stamp(secs)
+}
+
+/// `YYYY-mm-dd@HH:MM:SS` (UTC) of a Unix time.
+fn utc_stamp(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}@{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The bytes of a `.keras` archive of `m`: metadata.json, config.json (the Keras 3 model config with
+/// `compile_config` when the model has an optimizer) and model.weights.h5, stored uncompressed in
+/// that order, as Keras writes them.
+pub fn keras_bytes(m: &KerasModel) -> Result<Vec<u8>> {
+    let mut cfg = config::model_config(&m.spec, Format::Keras3);
+    let compile = compile_config(m);
+    if let (Some(c), Some(obj)) = (&compile, cfg.as_object_mut()) {
+        obj.insert("compile_config".into(), c.clone());
+    }
+    let weights = weights_image(m, &cfg, compile.as_ref())?;
+    let metadata =
+        json!({"keras_version": Format::Keras3.keras_version(), "date_saved": date_saved()});
+    let zip_err = |e: zip::result::ZipError| Error::Internal(format!("writing the archive: {e}"));
+    let io_err = |e: std::io::Error| Error::Internal(format!("writing the archive: {e}"));
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(weights.len() as u64 >= u64::from(u32::MAX));
+    for (name, bytes) in [
+        (METADATA_JSON, metadata.to_string().into_bytes()),
+        (CONFIG_JSON, cfg.to_string().into_bytes()),
+        (WEIGHTS_H5, weights),
+    ] {
+        w.start_file(name, opts).map_err(zip_err)?;
+        w.write_all(&bytes).map_err(io_err)?;
+    }
+    Ok(w.finish().map_err(zip_err)?.into_inner())
+}
+
+/// Writes `m` as a Keras 3 `.keras` archive, atomically.
+pub fn save_keras(path: &Path, m: &KerasModel) -> Result<()> {
+    check_weights(m, path)?;
+    write_bytes_atomic(path, &keras_bytes(m)?)
+}
+
+/// True for a member name that could point outside a folder it were extracted to.
+fn unsafe_name(name: &str) -> bool {
+    name.starts_with('/')
+        || name.contains('\\')
+        || name.contains('\0')
+        || name.split('/').any(|c| c == "..")
+        || name.get(1..2) == Some(":")
+}
+
+/// Reads member `name` of at most `limit` bytes (checked against the declared size before anything
+/// is decompressed, and again while reading, whatever the header claims).
+fn read_member<R: Read + Seek>(
+    ctx: &Ctx,
+    zip: &mut zip::ZipArchive<R>,
+    name: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>> {
+    let mut f = match zip.by_name(name) {
+        Ok(f) => f,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(ctx.not_keras(format!("archive member '{name}': {e}"))),
+    };
+    let declared = f.size();
+    if declared > limit {
+        return Err(ctx.not_keras(format!(
+            "archive member '{name}' declares {declared} bytes, more than the {limit} bytes allowed (a zip bomb?)"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(declared as usize);
+    (&mut f)
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ctx.not_keras(format!("archive member '{name}' cannot be read: {e}")))?;
+    if bytes.len() as u64 != declared {
+        return Err(ctx.not_keras(format!(
+            "archive member '{name}' declares {declared} bytes but holds {} or more",
+            bytes.len()
+        )));
+    }
+    Ok(Some(bytes))
+}
+
+fn json_member(ctx: &Ctx, bytes: &[u8], name: &str) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|e| ctx.not_keras(format!("{name} is not JSON ({e})")))
+}
+
+/// Opens a Keras 3 `.keras` archive (written by Keras or this tool) without extracting it: the model
+/// from config.json, its compile settings from `compile_config`, the weights from the in-memory
+/// model.weights.h5 by Keras's layout.
+pub fn load_keras(path: &Path) -> Result<KerasModel> {
+    let ctx = Ctx { path };
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(ctx.not_keras("is a directory, expected a .keras file"));
+    }
+    if !meta.is_file() {
+        return Err(
+            ctx.not_keras("is not a regular file (a FIFO or device?), expected a .keras file")
+        );
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut head = [0u8; 4];
+    let n = (&file)
+        .take(4)
+        .read(&mut head)
+        .map_err(|e| Error::io(path, e))?;
+    if n == 0 {
+        return Err(ctx.not_keras("the file is empty"));
+    }
+    if head.starts_with(b"\x89HDF") {
+        return Err(ctx.not_keras(
+            "an HDF5 file named .keras; rename it to .h5 (a .keras file is a zip archive)",
+        ));
+    }
+    if &head[..n] != b"PK\x03\x04" {
+        return Err(ctx.not_keras("not a zip archive (a .keras file is one)"));
+    }
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| ctx.not_keras(format!("not a readable zip archive: {e}")))?;
+    if zip.len() > MAX_MEMBERS {
+        return Err(ctx.not_keras(format!("the archive lists {} members", zip.len())));
+    }
+    for i in 0..zip.len() {
+        let name = zip
+            .name_for_index(i)
+            .and_then(|r| r.ok())
+            .map(|n| n.into_owned())
+            .ok_or_else(|| ctx.not_keras(format!("archive member {i} has no readable name")))?;
+        if unsafe_name(&name) {
+            return Err(ctx.not_keras(format!(
+                "archive member '{}' has an unsafe name (absolute or with '..')",
+                name.escape_default()
+            )));
+        }
+    }
+    let config_bytes = read_member(&ctx, &mut zip, CONFIG_JSON, MAX_JSON)?
+        .ok_or_else(|| ctx.not_keras(format!("the archive has no {CONFIG_JSON}")))?;
+    let root = json_member(&ctx, &config_bytes, CONFIG_JSON)?;
+    let text = std::str::from_utf8(&config_bytes)
+        .map_err(|_| ctx.not_keras(format!("{CONFIG_JSON} is not UTF-8")))?;
+    let parsed = config::parse_model_config(text).map_err(|e| ctx.config_error(e))?;
+    let spec = parsed.spec;
+    let keras_version = match read_member(&ctx, &mut zip, METADATA_JSON, MAX_JSON)? {
+        Some(b) => {
+            let md = json_member(&ctx, &b, METADATA_JSON)?;
+            if !md.is_object() {
+                return Err(ctx.not_keras(format!("{METADATA_JSON} is not a JSON object")));
+            }
+            md["keras_version"].as_str().unwrap_or_default().to_string()
+        }
+        None => String::new(),
+    };
+    let learning_rate = match root.get("compile_config") {
+        None | Some(Value::Null) => None,
+        Some(c) => config::training_lr(&training_config_of(c).to_string()),
+    };
+    let weights_bytes = match read_member(&ctx, &mut zip, WEIGHTS_H5, weights_limit(&spec))? {
+        Some(b) => b,
+        None if zip.index_for_name("model.weights.npz").is_some() => {
+            return Err(ctx.unsupported(
+                "weights stored as model.weights.npz; save with the default weights_format='h5'",
+            ));
+        }
+        None => return Err(ctx.not_keras(format!("the archive has no {WEIGHTS_H5}"))),
+    };
+    let member = format!("{} [{WEIGHTS_H5}]", path.display());
+    let wctx = Ctx {
+        path: Path::new(&member),
+    };
+    let weights = read_weights_image(&wctx, &weights_bytes, &spec)?;
+    Ok(KerasModel {
+        spec,
+        weights,
+        keras_version,
+        backend: String::new(),
+        format: Format::Keras3,
+        learning_rate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamps_are_calendar_dates() {
+        // Expected values: `date -u -d @SECS +%Y-%m-%d@%H:%M:%S`.
+        for (secs, want) in [
+            (0, "1970-01-01@00:00:00"),
+            (951_782_400, "2000-02-29@00:00:00"),
+            (1_700_000_000, "2023-11-14@22:13:20"),
+            (4_102_444_799, "2099-12-31@23:59:59"),
+        ] {
+            assert_eq!(utc_stamp(secs), want, "{secs}");
+        }
+    }
+
+    #[test]
+    fn snake_case_is_keras_naming() {
+        // Expected values: keras.src.utils.naming.to_snake_case on these names.
+        for (class, snake) in [
+            ("Dense", "dense"),
+            ("BatchNormalization", "batch_normalization"),
+            ("LayerNormalization", "layer_normalization"),
+            ("InputLayer", "input_layer"),
+            ("Dropout", "dropout"),
+            ("LeakyReLU", "leaky_re_lu"),
+            ("PReLU", "p_re_lu"),
+            ("ReLU", "re_lu"),
+            ("ABCDef", "abc_def"),
+            ("HDF5Layer", "hdf5_layer"),
+        ] {
+            assert_eq!(snake_case(class), snake, "{class}");
+        }
+    }
+}
