@@ -15,6 +15,9 @@ pub const SPEC_KEY: &str = "keras_transfer.spec";
 pub const FORMAT_KEY: &str = "keras_transfer.format";
 /// The safetensors metadata key holding the learning rate of `training_config`, when known.
 pub const LR_KEY: &str = "keras_transfer.learning_rate";
+/// The safetensors metadata key holding the `training_config` JSON (the compile settings), when
+/// compiled.
+pub const TRAINING_KEY: &str = "keras_transfer.training_config";
 /// The safetensors metadata key holding the source file's `keras_version`.
 pub const VERSION_KEY: &str = "keras_transfer.keras_version";
 /// The safetensors metadata key holding the source file's `backend`.
@@ -41,7 +44,7 @@ pub fn save_model(path: &Path, m: &KerasModel) -> Result<()> {
     if is_safetensors(path) {
         write_bytes_atomic(path, &to_safetensors_bytes(m)?)
     } else {
-        keras::save_h5(path, &m.spec, &m.weights, m.format, m.optimizer().as_ref())
+        keras::save_h5(path, m)
     }
 }
 
@@ -83,6 +86,9 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     meta.insert(BACKEND_KEY.to_string(), m.backend.clone());
     if let Some(lr) = m.learning_rate {
         meta.insert(LR_KEY.to_string(), lr.to_string());
+    }
+    if let Some(tc) = &m.training_config {
+        meta.insert(TRAINING_KEY.to_string(), tc.clone());
     }
     safetensors::serialize(views, Some(meta)).map_err(st_err)
 }
@@ -160,6 +166,7 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, S
         backend: md.get(BACKEND_KEY).cloned().unwrap_or_default(),
         format,
         learning_rate,
+        training_config: md.get(TRAINING_KEY).cloned(),
     })
 }
 

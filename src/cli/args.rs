@@ -5,7 +5,10 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use keras_transfer::data::csv::read_train_test;
 use keras_transfer::model::Activation;
-use keras_transfer::{BlobsParams, Dataset, FitConfig, Format, Loss, OptimizerSpec, make_blobs};
+use keras_transfer::train::OptimizerKind;
+use keras_transfer::{
+    BlobsParams, Compile, Dataset, FitConfig, Format, Loss, Metric, OptimizerSpec, make_blobs,
+};
 use std::path::PathBuf;
 
 /// Transfer learning with Keras's semantics and checkpoints, in Rust.
@@ -78,9 +81,24 @@ pub struct FitArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// SGD learning rate.
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
-    pub lr: f32,
+    /// Optimizer (Keras's defaults for its settings), as model.compile(optimizer=NAME): sgd, adam,
+    /// adamw, rmsprop, adagrad, adadelta, adamax, nadam, lion. Default: sgd for train and compare,
+    /// the model file's own for finetune.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning rate (default: the optimizer's; 0.01 for sgd).
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
+    /// Momentum of sgd or rmsprop.
+    #[arg(long, allow_negative_numbers = true)]
+    pub momentum: Option<f64>,
+    /// Nesterov momentum (sgd).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Loss: categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, mse,
+    /// mae, huber (default: categorical_crossentropy for train, the model file's for finetune).
+    #[arg(long)]
+    pub loss: Option<String>,
     /// Keep the training rows in order every epoch (Keras fit(shuffle=False)).
     #[arg(long)]
     pub no_shuffle: bool,
@@ -90,17 +108,88 @@ pub struct FitArgs {
 }
 
 impl FitArgs {
-    /// `compile(SGD(lr))` + `fit(epochs, batch_size, shuffle)`.
-    pub fn config(&self) -> FitConfig {
-        FitConfig {
+    /// The learning rate given or the tutorial's 0.01 (for records of plain-SGD runs).
+    pub fn lr(&self) -> f32 {
+        self.lr.unwrap_or(0.01)
+    }
+
+    /// `compile(...)` from the flags alone (SGD 0.01 and categorical cross-entropy unless told
+    /// otherwise) + `fit(epochs, batch_size, shuffle)`.
+    pub fn config(&self) -> Result<FitConfig> {
+        self.config_over(None)
+    }
+
+    /// The loss the flags ask for, if any.
+    pub fn loss(&self) -> Result<Option<Loss>> {
+        self.loss
+            .as_deref()
+            .map(|n| {
+                Loss::named(n).ok_or_else(|| {
+                    keras_transfer::Error::invalid(
+                        "--loss",
+                        format!("'{n}' is not one of categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, mse, mae, huber"),
+                    )
+                    .into()
+                })
+            })
+            .transpose()
+    }
+
+    /// The fit settings over a model file's compile settings `file` (as `load_model` + `fit`): the
+    /// flags override as `model.compile(...)` would; `--optimizer` starts from that optimizer's
+    /// defaults, `--lr`/`--momentum`/`--nesterov` change the file's (or the default) optimizer.
+    pub fn config_over(&self, file: Option<Compile>) -> Result<FitConfig> {
+        let base = file.unwrap_or_default();
+        let mut optimizer = match &self.optimizer {
+            Some(name) => OptimizerSpec::named(name)?,
+            None => base.optimizer.clone(),
+        };
+        if let Some(lr) = self.lr {
+            optimizer.learning_rate = keras_transfer::LearningRate::Constant(lr);
+        }
+        if self.momentum.is_some() || self.nesterov {
+            match &mut optimizer.kind {
+                OptimizerKind::Sgd { momentum, nesterov } => {
+                    if let Some(m) = self.momentum {
+                        *momentum = m;
+                    }
+                    *nesterov |= self.nesterov;
+                }
+                OptimizerKind::RmsProp { momentum, .. } if !self.nesterov => {
+                    if let Some(m) = self.momentum {
+                        *momentum = m;
+                    }
+                }
+                _ => {
+                    return Err(keras_transfer::Error::invalid(
+                        if self.nesterov {
+                            "--nesterov"
+                        } else {
+                            "--momentum"
+                        },
+                        format!("{} has no such setting", optimizer.keras_class()),
+                    )
+                    .into());
+                }
+            }
+        }
+        let (loss, metric) = match self.loss()? {
+            Some(l) if l != base.loss => (l, Some(Metric::default_for(l))),
+            _ => (base.loss, base.metric),
+        };
+        let cfg = FitConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
             shuffle: !self.no_shuffle,
-            optimizer: OptimizerSpec::Sgd {
-                learning_rate: self.lr,
-            },
-            loss: Loss::CategoricalCrossentropy,
+            ..FitConfig::default()
         }
+        .with_compile(Compile {
+            optimizer,
+            loss,
+            metric,
+        });
+        cfg.validate()?;
+        Ok(cfg)
     }
 }
 
@@ -268,6 +357,44 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
+    /// The train and optional test sets for a fit with `loss`: numeric targets for a regression
+    /// loss; class labels otherwise (and when no loss was chosen, a numeric label column that looks
+    /// like values rather than classes is refused).
+    pub fn load_for(
+        &self,
+        default_problem: u32,
+        loss: Loss,
+        loss_chosen: bool,
+    ) -> Result<(Dataset, Option<Dataset>)> {
+        use keras_transfer::data::targets::{check_label_is_categorical, read_regression};
+        match (&self.train, loss.target()) {
+            (Some(train), keras_transfer::Target::Numeric) => {
+                let label = self.label.as_deref();
+                let test = self
+                    .test
+                    .as_deref()
+                    .map(|t| read_regression(t, label))
+                    .transpose()?;
+                Ok((read_regression(train, label)?, test))
+            }
+            (None, keras_transfer::Target::Numeric) => Err(keras_transfer::Error::invalid(
+                "--loss",
+                format!(
+                    "{} needs numeric targets: give them with --train FILE.csv",
+                    loss.keras_name()
+                ),
+            )
+            .into()),
+            (Some(train), _) => {
+                if !loss_chosen {
+                    check_label_is_categorical(train, self.label.as_deref())?;
+                }
+                self.load(default_problem)
+            }
+            (None, _) => self.load(default_problem),
+        }
+    }
+
     /// The train and optional test sets; without --problem or --train, the tutorial problem
     /// `default_problem`.
     pub fn load(&self, default_problem: u32) -> Result<(Dataset, Option<Dataset>)> {

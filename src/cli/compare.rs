@@ -31,7 +31,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     }
     let cfg = CompareConfig {
         repeats: a.repeats,
-        fit: a.fit.config(),
+        fit: a.fit.config()?,
         seed: a.fit.seed,
         threads: a.threads,
     };
@@ -43,7 +43,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     }
     if let Some(p) = &a.json {
         let meta = serde_json::json!({"model": a.from.display().to_string(), "repeats": a.repeats, "epochs": a.fit.epochs,
-            "batch_size": a.fit.batch_size, "learning_rate": a.fit.lr, "seed": a.fit.seed});
+            "batch_size": a.fit.batch_size, "learning_rate": a.fit.lr(), "seed": a.fit.seed});
         let text = serde_json::to_string_pretty(&compare_json(&results, meta))?;
         keras_transfer::fsutil::write_bytes_atomic(p, text.as_bytes())?;
     }

@@ -1,10 +1,12 @@
 //! `keras-transfer finetune`: a saved model adapted (frozen, re-initialised, extended) and fitted on
-//! new data.
+//! new data, with the model file's compile settings unless the flags re-compile it.
 
 use crate::cli::args::{AdaptArgs, FinetuneArgs};
 use crate::cli::sandbox::load_model_guarded as load_model;
-use anyhow::{Context, Result};
-use keras_transfer::{Transfer, adapt};
+use anyhow::{Context, Result, bail};
+use keras_transfer::experiment::finetune::adapt_weights;
+use keras_transfer::model::{Activation, LayerSpec};
+use keras_transfer::{Model, Target, Transfer};
 
 /// The transfer a command asks for: `freeze` first layers, and the adaptations of `a`.
 pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
@@ -18,10 +20,44 @@ pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
 
 pub fn run(a: FinetuneArgs) -> Result<()> {
     let base = load_model(&a.from)?;
-    let data = a.data.load(2)?;
+    let from = a.from.display();
+    let file_compile = match base.compile() {
+        None => {
+            eprintln!("{from} is not compiled: compiling it as the flags say");
+            None
+        }
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) if a.fit.optimizer.is_some() && a.fit.loss.is_some() => {
+            eprintln!(
+                "{from} is compiled with {e}, which is not supported: re-compiled as the flags say"
+            );
+            None
+        }
+        Some(Err(e)) => bail!(keras_transfer::Error::invalid(
+            "model",
+            format!(
+                "{from} is compiled with {e}, which keras-transfer cannot train exactly as Keras; re-compile with --optimizer NAME and --loss NAME"
+            )
+        )),
+    };
+    let cfg = a.fit.config_over(file_compile)?;
+    let data = a.data.load_for(2, cfg.loss, true)?;
+    let train = &data.0;
+    let outputs = match cfg.loss.target() {
+        Target::Classes => train.n_classes,
+        Target::Binary => 1,
+        Target::Numeric => train.n_targets(),
+    };
     let t = transfer_of(a.freeze, &a.adapt);
-    let model = adapt(&base, &t, data.0.n_features, data.0.n_classes, a.fit.seed)
-        .with_context(|| format!("adapting {}", a.from.display()))?;
-    let title = format!("Transfer from {} (fixed={})", a.from.display(), a.freeze);
-    crate::cli::train::fit_and_report(&model, &data, &a.fit, &a.output, &title)
+    let mut adapted = adapt_weights(&base, &t, train.n_features, outputs, a.fit.seed)
+        .with_context(|| format!("adapting {from}"))?;
+    if t.new_head
+        && let Some(LayerSpec::Dense(last)) = adapted.spec.layers.last_mut()
+        && cfg.loss.pairs_with() != Activation::Softmax
+    {
+        last.activation = cfg.loss.pairs_with();
+    }
+    let model = Model::from_weights(adapted.spec, adapted.weights)?;
+    let title = format!("Transfer from {from} (fixed={})", a.freeze);
+    crate::cli::train::fit_and_report(&model, &data, &cfg, a.fit.seed, &a.output, &title)
 }

@@ -1,41 +1,79 @@
 //! `keras-transfer train`: a fresh MLP fitted on a blobs problem or the user's CSV, and what a single
 //! fit reports and writes (shared with `finetune`).
 
-use crate::cli::args::{FitArgs, OutputArgs, TrainArgs};
+use crate::cli::args::{OutputArgs, TrainArgs};
 use crate::cli::output::say;
 use anyhow::{Context, Result};
-use keras_transfer::{Dataset, KerasModel, Model, ModelSpec, evaluate, fit, save_model};
+use keras_transfer::model::{Activation, LayerSpec};
+use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, Target, fit, save_model};
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let data = a.data.load(1)?;
+    let cfg = a.fit.config()?;
+    let data = a.data.load_for(1, cfg.loss, a.fit.loss.is_some())?;
     let (train, _) = &data;
-    let spec = ModelSpec::classifier(train.n_features, &a.hidden, &a.activation, train.n_classes)?;
+    let outputs = match cfg.loss.target() {
+        Target::Numeric => train.n_targets(),
+        Target::Binary => 1,
+        Target::Classes => train.n_classes,
+    };
+    let mut spec = ModelSpec::classifier(train.n_features, &a.hidden, &a.activation, outputs)?;
+    if let Some(LayerSpec::Dense(last)) = spec.layers.last_mut() {
+        // The output layer the loss expects: softmax for classes, sigmoid for binary, linear for
+        // regression (or for a loss computed from logits).
+        let act = cfg.loss.pairs_with();
+        if act != Activation::Softmax {
+            last.activation = act;
+        }
+    }
     let model = Model::new(spec, a.fit.seed)?;
     let title = match a.data.problem.or(a.data.train.is_none().then_some(1)) {
         Some(p) => format!("MLP on blobs problem {p}"),
         None => "MLP".to_string(),
     };
-    fit_and_report(&model, &data, &a.fit, &a.output, &title)
+    fit_and_report(&model, &data, &cfg, a.fit.seed, &a.output, &title)
 }
 
 /// Fits on the training set of `data` (validating on its test set, when there is one), prints the
-/// tutorial's `Train: ..., Test: ...` line, and writes the history, the curves and the model where
-/// asked. Nothing is written when training fails.
+/// tutorial's `Train: ..., Test: ...` line (the compiled metric, accuracy for classifiers), and
+/// writes the history, the curves and the model where asked. Nothing is written when training
+/// fails. The compile settings it trains with are said on stderr first, and saved with the model.
 pub fn fit_and_report(
     model: &Model,
     (train, test): &(Dataset, Option<Dataset>),
-    f: &FitArgs,
+    cfg: &FitConfig,
+    seed: u32,
     o: &OutputArgs,
     title: &str,
 ) -> Result<()> {
-    let cfg = &f.config();
-    let history = fit(model, train, test.as_ref(), cfg, &[f.seed])?.remove(0);
-    let accuracy = |d: &Dataset| -> Result<f32> {
-        Ok(evaluate(model, d, cfg.batch_size, cfg.loss)?[0].accuracy)
+    eprintln!("{}", cfg.compile().describe());
+    let history = fit(model, train, test.as_ref(), cfg, &[seed])?.remove(0);
+    let metric = cfg
+        .metric
+        .unwrap_or_else(|| keras_transfer::Metric::default_for(cfg.loss));
+    let value = |d: &Dataset| -> Result<f32> {
+        Ok(keras_transfer::train::fit::evaluate_with(
+            model,
+            d,
+            cfg.batch_size,
+            cfg.loss,
+            Some(metric),
+        )?[0]
+            .accuracy)
+    };
+    let tag = if metric.kind == keras_transfer::MetricKind::CategoricalAccuracy
+        || metric.kind == keras_transfer::MetricKind::BinaryAccuracy
+    {
+        String::new()
+    } else {
+        format!(" {}", metric.key)
     };
     match test {
-        Some(t) => say!("Train: {:.3}, Test: {:.3}", accuracy(train)?, accuracy(t)?),
-        None => say!("Train: {:.3}", accuracy(train)?),
+        Some(t) => say!(
+            "Train{tag}: {:.3}, Test{tag}: {:.3}",
+            value(train)?,
+            value(t)?
+        ),
+        None => say!("Train{tag}: {:.3}", value(train)?),
     }
     if let Some(p) = &o.history {
         history
@@ -47,7 +85,7 @@ pub fn fit_and_report(
     }
     if let Some(out) = &o.out {
         let mut saved =
-            KerasModel::new(model.spec().clone(), model.weights()?, Some(&cfg.optimizer));
+            KerasModel::compiled(model.spec().clone(), model.weights()?, Some(&cfg.compile()));
         saved.format = o.format.into();
         save_model(out, &saved)?;
     }

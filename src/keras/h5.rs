@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
 use crate::model::{LayerWeights, Model, ModelSpec};
-use crate::train::OptimizerSpec;
+use crate::train::{Compile, OptimizerSpec};
 use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::{Attribute, Dataset, Group, Location};
 use std::io::Read;
@@ -26,25 +26,48 @@ pub struct KerasModel {
     pub backend: String,
     /// The config's dialect.
     pub format: Format,
-    /// The SGD learning rate in `training_config`, when present.
+    /// The initial learning rate in `training_config`, when present.
     pub learning_rate: Option<f64>,
+    /// The file's `training_config` JSON text (Keras's compile settings), when it was compiled.
+    pub training_config: Option<String>,
 }
 
 impl KerasModel {
-    /// A keras-transfer model of this architecture and these weights, compiled with `optimizer`.
+    /// A keras-transfer model of this architecture and these weights, compiled with `optimizer`
+    /// and the tutorial's loss and metric.
     pub fn new(
         spec: ModelSpec,
         weights: Vec<LayerWeights>,
         optimizer: Option<&OptimizerSpec>,
     ) -> Self {
-        KerasModel {
+        let compile = optimizer.map(|o| Compile::with_optimizer(o.clone()));
+        Self::compiled(spec, weights, compile.as_ref())
+    }
+
+    /// A keras-transfer model of this architecture and these weights, compiled with `compile`.
+    pub fn compiled(
+        spec: ModelSpec,
+        weights: Vec<LayerWeights>,
+        compile: Option<&Compile>,
+    ) -> Self {
+        let mut m = KerasModel {
             spec,
             weights,
             keras_version: String::new(),
             backend: String::new(),
             format: Format::Keras3,
-            learning_rate: optimizer.map(|o| f64::from(o.learning_rate())),
-        }
+            learning_rate: None,
+            training_config: None,
+        };
+        m.set_compile(compile);
+        m
+    }
+
+    /// Records `compile` as the model's compile settings (`None`: uncompiled).
+    pub fn set_compile(&mut self, compile: Option<&Compile>) {
+        self.learning_rate = compile.map(|c| f64::from(c.optimizer.learning_rate()));
+        self.training_config =
+            compile.map(|c| config::training_config(c, Format::Keras3).to_string());
     }
 
     /// The lone model these weights describe.
@@ -52,11 +75,29 @@ impl KerasModel {
         Model::from_weights(self.spec.clone(), self.weights.clone())
     }
 
-    /// The optimizer the file's `training_config` names, when it has one.
+    /// The compile settings of the file: `None` when it is not compiled, an error naming the setting
+    /// when it asks for something this tool cannot train exactly.
+    pub fn compile(&self) -> Option<std::result::Result<Compile, String>> {
+        match (&self.training_config, self.learning_rate) {
+            (Some(text), _) => Some(config::parse_training_config(text)),
+            // A file of an earlier keras-transfer that kept only the SGD learning rate.
+            (None, Some(lr)) => Some(Ok(Compile::with_optimizer(OptimizerSpec::sgd(lr as f32)))),
+            (None, None) => None,
+        }
+    }
+
+    /// The optimizer the file's `training_config` names, when it has one this tool can apply.
     pub fn optimizer(&self) -> Option<OptimizerSpec> {
-        self.learning_rate.map(|lr| OptimizerSpec::Sgd {
-            learning_rate: lr as f32,
-        })
+        self.compile().and_then(|c| c.ok()).map(|c| c.optimizer)
+    }
+
+    /// The `training_config` text to write in `format`: re-made in that dialect when understood,
+    /// the file's own text otherwise.
+    fn training_config_for(&self, format: Format) -> Option<String> {
+        match self.compile()? {
+            Ok(c) => Some(config::training_config(&c, format).to_string()),
+            Err(_) => self.training_config.clone(),
+        }
     }
 }
 
@@ -278,9 +319,8 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
     let parsed = config::parse_model_config(&text).map_err(|e| ctx.config_error(e))?;
     let keras_version = read_string(&ctx, &file, "keras_version")?.unwrap_or_default();
     let backend = read_string(&ctx, &file, "backend")?.unwrap_or_default();
-    let learning_rate = read_string(&ctx, &file, "training_config")?
-        .as_deref()
-        .and_then(config::training_lr);
+    let training_config = read_string(&ctx, &file, "training_config")?;
+    let learning_rate = training_config.as_deref().and_then(config::training_lr);
 
     let root: &Group = &file;
     let weights_group = if root.link_exists("model_weights") {
@@ -347,6 +387,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         backend,
         format,
         learning_rate,
+        training_config,
     })
 }
 
@@ -410,7 +451,7 @@ fn write_file(
     spec: &ModelSpec,
     weights: &[LayerWeights],
     format: Format,
-    optimizer: Option<&OptimizerSpec>,
+    training_config: Option<&str>,
 ) -> hdf5::Result<()> {
     let f = file_options().create(path)?;
     let version = format.keras_version();
@@ -422,13 +463,8 @@ fn write_file(
         &[&config::model_config(spec, format).to_string()],
         true,
     )?;
-    if let Some(o) = optimizer {
-        write_strings(
-            &f,
-            "training_config",
-            &[&config::training_config(o, format).to_string()],
-            true,
-        )?;
+    if let Some(t) = training_config {
+        write_strings(&f, "training_config", &[t], true)?;
     }
     let mw = f.create_group("model_weights")?;
     let names: Vec<&str> = spec.layers.iter().map(|l| l.name()).collect();
@@ -462,18 +498,15 @@ fn write_file(
     f.close()
 }
 
-/// Saves a model as Keras `model.h5` in the given dialect, atomically. The optimizer, when given, is
-/// recorded in `training_config` (a file without one loads in Keras uncompiled).
-pub fn save_h5(
-    path: &Path,
-    spec: &ModelSpec,
-    weights: &[LayerWeights],
-    format: Format,
-    optimizer: Option<&OptimizerSpec>,
-) -> Result<()> {
+/// Saves a model as Keras `model.h5` in its dialect (`m.format`), atomically. Its compile settings,
+/// when it has any, are recorded in `training_config` (a file without one loads in Keras
+/// uncompiled).
+pub fn save_h5(path: &Path, m: &KerasModel) -> Result<()> {
     let target: PathBuf = path.to_path_buf();
+    let tc = m.training_config_for(m.format);
+    let (spec, weights, format) = (&m.spec, &m.weights, m.format);
     write_atomic(path, |tmp| {
-        write_file(tmp, spec, weights, format, optimizer).map_err(|e| Error::Hdf5 {
+        write_file(tmp, spec, weights, format, tc.as_deref()).map_err(|e| Error::Hdf5 {
             path: target.clone(),
             reason: format!("writing: {e}"),
         })

@@ -11,7 +11,7 @@ pub(crate) mod ops;
 pub mod spec;
 
 pub use activation::Activation;
-pub use dense::DenseSpec;
+pub use dense::{DenseSpec, Regularizer};
 pub use init::Initializer;
 pub use layer::{LayerSpec, Mode, WeightSpec};
 pub use network::{LayerWeights, Model, var_name};

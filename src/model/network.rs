@@ -220,6 +220,48 @@ impl Model {
         Ok(h)
     }
 
+    /// The logits and the penalties Keras adds to the loss for this batch (`model.losses`), `[R]`:
+    /// the activity regularisers on each layer's output (divided by the batch size) and the weight
+    /// regularisers of the trainable layers. `None` when no layer has a regulariser.
+    pub fn logits_and_penalty(&self, x: &Tensor, mode: Mode) -> Result<(Tensor, Option<Tensor>)> {
+        let last = self.layers.len() - 1;
+        let mut h = x.clone();
+        let mut penalty: Option<Tensor> = None;
+        let mut add = |p: Tensor| -> Result<()> {
+            penalty = Some(match penalty.take() {
+                Some(t) => (t + p)?,
+                None => p,
+            });
+            Ok(())
+        };
+        for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
+            h = l.forward(&h, p, mode, i == last)?;
+            let LayerSpec::Dense(d) = l;
+            if let Some(reg) = &d.activity_regularizer {
+                let out = if i == last {
+                    d.activation.apply(&h)?
+                } else {
+                    h.clone()
+                };
+                let n = out.dim(1)?.max(1) as f64;
+                add((reg.penalty(&out)? / n)?)?;
+            }
+        }
+        for (l, p) in self.spec.layers.iter().zip(&self.layers) {
+            let LayerSpec::Dense(d) = l;
+            if !d.trainable {
+                continue;
+            }
+            if let Some(reg) = &d.kernel_regularizer {
+                add(reg.penalty(&p.vars[0])?)?;
+            }
+            if let (Some(reg), Some(b)) = (&d.bias_regularizer, p.vars.get(1)) {
+                add(reg.penalty(b)?)?;
+            }
+        }
+        Ok((h, penalty))
+    }
+
     /// The model's outputs (after the last activation), `[R, N, output_dim]`, in inference mode.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.spec

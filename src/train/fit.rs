@@ -6,7 +6,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Mode, Model};
 use crate::rng::NumpyRandomState;
-use crate::train::{History, Loss, OptimizerSpec};
+use crate::train::{Compile, History, Loss, Metric, OptimizerSpec, Target};
 use candle_core::{D, Tensor};
 
 /// How to train: Keras's `compile(optimizer, loss)` plus `fit(epochs, batch_size, shuffle)`. Which
@@ -19,22 +19,45 @@ pub struct FitConfig {
     pub shuffle: bool,
     pub optimizer: OptimizerSpec,
     pub loss: Loss,
+    /// The compiled metric (`None`: the history records the loss only).
+    pub metric: Option<Metric>,
 }
 
 impl Default for FitConfig {
-    /// The tutorial's settings: 100 epochs, batches of 32, shuffled, SGD 0.01, categorical cross-entropy.
+    /// The tutorial's settings: 100 epochs, batches of 32, shuffled, SGD 0.01, categorical
+    /// cross-entropy, accuracy.
     fn default() -> Self {
         Self {
             epochs: 100,
             batch_size: 32,
             shuffle: true,
             optimizer: OptimizerSpec::default(),
-            loss: Loss::default(),
+            loss: Loss::CATEGORICAL,
+            metric: Some(Metric::ACCURACY),
         }
     }
 }
 
 impl FitConfig {
+    /// The compile settings this fit trains with.
+    pub fn compile(&self) -> Compile {
+        Compile {
+            optimizer: self.optimizer.clone(),
+            loss: self.loss,
+            metric: self.metric,
+        }
+    }
+
+    /// These fit settings with `c`'s optimizer, loss and metric.
+    pub fn with_compile(self, c: Compile) -> Self {
+        FitConfig {
+            optimizer: c.optimizer,
+            loss: c.loss,
+            metric: c.metric,
+            ..self
+        }
+    }
+
     /// Checks batch size, epochs and the optimizer's settings.
     pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
@@ -60,10 +83,12 @@ pub(crate) fn check_loss(epoch: usize, loss: f32) -> Result<()> {
     }
 }
 
-/// Loss and accuracy as Keras's `evaluate` reports them.
+/// Loss and metric as Keras's `evaluate` reports them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score {
     pub loss: f32,
+    /// The compiled metric's value (accuracy for the tutorial; MAE or MSE for regression; 0 when
+    /// compiled without a metric).
     pub accuracy: f32,
 }
 
@@ -99,16 +124,20 @@ impl RunningMean {
     }
 }
 
-/// A dataset checked against a model, as float32 rows ready to gather into batches.
+/// A dataset checked against a model and loss, as float32 rows and targets ready to gather into
+/// batches.
 struct Prepared<'a> {
     x: Vec<f32>,
+    /// Float32 targets per row, `k` per row, for the numeric and binary losses (empty for classes).
+    y: Vec<f32>,
     labels: &'a [usize],
     d: usize,
     k: usize,
+    target: Target,
 }
 
 impl<'a> Prepared<'a> {
-    fn new(model: &Model, data: &'a Dataset) -> Result<Self> {
+    fn new(model: &Model, data: &'a Dataset, loss: Loss) -> Result<Self> {
         let spec = model.spec();
         if data.n_features != spec.input_dim {
             return Err(Error::Mismatch(format!(
@@ -116,22 +145,62 @@ impl<'a> Prepared<'a> {
                 data.n_features, spec.input_dim
             )));
         }
-        if data.n_classes > spec.output_dim() {
-            return Err(Error::Mismatch(format!(
-                "the data has {} classes but the model has {} outputs (use --new-head to replace the output layer)",
-                data.n_classes,
-                spec.output_dim()
-            )));
-        }
+        let k = spec.output_dim();
+        let target = loss.target();
+        loss.check_output(spec.output_activation(), k)?;
+        let y = match (target, &data.targets) {
+            (Target::Numeric, Some(t)) => {
+                if t.names.len() != k {
+                    return Err(Error::Mismatch(format!(
+                        "the data has {} target columns but the model has {k} outputs",
+                        t.names.len()
+                    )));
+                }
+                t.values.iter().map(|&v| v as f32).collect()
+            }
+            (Target::Numeric, None) => {
+                return Err(Error::Mismatch(format!(
+                    "the loss {} needs numeric targets, but the data has class labels",
+                    loss.keras_name()
+                )));
+            }
+            (_, Some(_)) => {
+                return Err(Error::Mismatch(format!(
+                    "the loss {} needs class labels, but the data has numeric targets",
+                    loss.keras_name()
+                )));
+            }
+            (Target::Binary, None) => {
+                if data.n_classes > 2 {
+                    return Err(Error::Mismatch(format!(
+                        "binary_crossentropy needs two classes (0/1), the data has {}",
+                        data.n_classes
+                    )));
+                }
+                data.labels.iter().map(|&l| l as f32).collect()
+            }
+            (Target::Classes, None) => {
+                if data.n_classes > k {
+                    return Err(Error::Mismatch(format!(
+                        "the data has {} classes but the model has {k} outputs (use --new-head to replace the output layer)",
+                        data.n_classes
+                    )));
+                }
+                Vec::new()
+            }
+        };
         Ok(Self {
             x: data.features_f32(),
+            y,
             labels: &data.labels,
             d: data.n_features,
-            k: spec.output_dim(),
+            k,
+            target,
         })
     }
 
-    /// Inputs `[R, b, d]` and one-hot targets `[R, b, k]`: member m gets rows `rows(m)`.
+    /// Inputs `[R, b, d]` and targets `[R, b, k]` (one-hot for classes): member m gets rows
+    /// `rows(m)`.
     fn batch<'r>(
         &self,
         model: &Model,
@@ -144,7 +213,12 @@ impl<'a> Prepared<'a> {
         for m in 0..r {
             for (j, &row) in rows(m).iter().enumerate() {
                 xb.extend_from_slice(&self.x[row * self.d..(row + 1) * self.d]);
-                tb[(m * b + j) * self.k + self.labels[row]] = 1.0;
+                let at = (m * b + j) * self.k;
+                match self.target {
+                    Target::Classes => tb[at + self.labels[row]] = 1.0,
+                    _ => tb[at..at + self.k]
+                        .copy_from_slice(&self.y[row * self.k..(row + 1) * self.k]),
+                }
             }
         }
         let dev = model.device();
@@ -153,31 +227,58 @@ impl<'a> Prepared<'a> {
             Tensor::from_vec(tb, (r, b, self.k), dev)?,
         ))
     }
+
+    /// The batch's loss per member (the compiled loss plus the model's penalties, as Keras's
+    /// `compute_loss`), and the logits.
+    fn losses(
+        &self,
+        model: &Model,
+        xb: &Tensor,
+        tb: &Tensor,
+        loss: Loss,
+        mode: Mode,
+    ) -> Result<(Tensor, Tensor)> {
+        let (logits, penalty) = model.logits_and_penalty(xb, mode)?;
+        let mut losses = loss.batch_losses(&logits, model.spec().output_activation(), tb)?;
+        if let Some(p) = penalty {
+            losses = (losses + p)?;
+        }
+        Ok((logits, losses))
+    }
 }
 
-/// Per member: the loss values of `losses [R]` and the number of rows whose arg-max logit is the true
-/// class.
+/// Per member: the loss values of `losses [R]` and the metric's sum over the rows.
 fn batch_metrics<'r>(
+    model: &Model,
+    metric: Option<Metric>,
     logits: &Tensor,
     losses: &Tensor,
+    targets: &Tensor,
     labels: &[usize],
     rows: impl Fn(usize) -> &'r [usize],
-) -> Result<(Vec<f32>, Vec<usize>)> {
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let lv = losses.to_vec1::<f32>()?;
+    let Some(metric) = metric else {
+        return Ok((lv, vec![0.0; logits.dim(0)?]));
+    };
     let k = logits.dim(D::Minus1)?;
     let b = logits.dim(1)?;
-    let v = logits.flatten_all()?.to_vec1::<f32>()?;
-    let hits = v
+    let out = if metric.kind == crate::train::MetricKind::CategoricalAccuracy {
+        logits.clone()
+    } else {
+        model.spec().output_activation().apply(logits)?
+    };
+    let v = out.flatten_all()?.to_vec1::<f32>()?;
+    let t = targets.flatten_all()?.to_vec1::<f32>()?;
+    let sums = v
         .chunks(b * k)
+        .zip(t.chunks(b * k))
         .enumerate()
-        .map(|(m, member)| {
-            member
-                .chunks(k)
-                .zip(rows(m))
-                .filter(|(row, r)| argmax(row) == labels[**r])
-                .count()
+        .map(|(m, (member, tm))| {
+            metric.batch_sum(member, tm, rows(m).iter().map(|&r| labels[r]), k)
         })
         .collect();
-    Ok((losses.to_vec1::<f32>()?, hits))
+    Ok((lv, sums))
 }
 
 /// Trains every member of `model` in place on `train` as Keras's `fit` would train it alone, member m
@@ -198,9 +299,8 @@ pub fn fit(
             format!("{} seeds for {r} members", seeds.len()),
         ));
     }
-    let data = Prepared::new(model, train)?;
-    let val = val.map(|v| Prepared::new(model, v)).transpose()?;
-    let output = model.spec().output_activation();
+    let data = Prepared::new(model, train, cfg.loss)?;
+    let val = val.map(|v| Prepared::new(model, v, cfg.loss)).transpose()?;
     let mut opt = cfg.optimizer.build(model.trainable_vars())?;
     let mut rngs: Vec<NumpyRandomState> = seeds.iter().map(|&s| NumpyRandomState::new(s)).collect();
     let n = train.len();
@@ -219,24 +319,29 @@ pub fn fit(
             let b = end - start;
             let rows = |m: usize| &orders[m][start..end];
             let (xb, tb) = data.batch(model, b, rows)?;
-            let logits = model.logits(&xb, Mode::Training)?;
-            let losses = cfg.loss.batch_losses(&logits, output, &tb)?;
-            let (lv, hits) = batch_metrics(&logits, &losses, data.labels, rows)?;
+            let (logits, losses) = data.losses(model, &xb, &tb, cfg.loss, Mode::Training)?;
+            let (lv, hits) =
+                batch_metrics(model, cfg.metric, &logits, &losses, &tb, data.labels, rows)?;
             for m in 0..r {
                 check_loss(epoch + 1, lv[m])?;
                 loss[m].add(lv[m] * b as f32, b);
-                acc[m].add(hits[m] as f32, b);
+                acc[m].add(hits[m], b);
             }
             opt.backward_step(&losses)?;
         }
         for m in 0..r {
+            histories[m].metric = cfg.metric.map(|x| x.key);
             histories[m].loss.push(loss[m].result());
-            histories[m].accuracy.push(acc[m].result());
+            if cfg.metric.is_some() {
+                histories[m].accuracy.push(acc[m].result());
+            }
         }
         if let Some(v) = &val {
             for (h, s) in histories.iter_mut().zip(score(model, v, cfg)?) {
                 h.val_loss.push(s.loss);
-                h.val_accuracy.push(s.accuracy);
+                if cfg.metric.is_some() {
+                    h.val_accuracy.push(s.accuracy);
+                }
             }
         }
     }
@@ -246,7 +351,6 @@ pub fn fit(
 /// Loss and accuracy of every member over `data`, in batches as Keras's `evaluate` goes.
 fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> {
     let r = model.members();
-    let output = model.spec().output_activation();
     let (mut loss, mut acc) = (
         vec![RunningMean::default(); r],
         vec![RunningMean::default(); r],
@@ -255,12 +359,19 @@ fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> 
     for rows in all.chunks(cfg.batch_size) {
         let b = rows.len();
         let (xb, tb) = data.batch(model, b, |_| rows)?;
-        let logits = model.logits(&xb, Mode::Inference)?;
-        let losses = cfg.loss.batch_losses(&logits, output, &tb)?;
-        let (lv, hits) = batch_metrics(&logits, &losses, data.labels, |_| rows)?;
+        let (logits, losses) = data.losses(model, &xb, &tb, cfg.loss, Mode::Inference)?;
+        let (lv, hits) = batch_metrics(
+            model,
+            cfg.metric,
+            &logits,
+            &losses,
+            &tb,
+            data.labels,
+            |_| rows,
+        )?;
         for m in 0..r {
             loss[m].add(lv[m] * b as f32, b);
-            acc[m].add(hits[m] as f32, b);
+            acc[m].add(hits[m], b);
         }
     }
     Ok(loss
@@ -273,13 +384,30 @@ fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> 
         .collect())
 }
 
-/// `model.evaluate(x, y, batch_size)` for every member: the loss and accuracy over `data` with the
-/// current weights.
+/// `model.evaluate(x, y, batch_size)` for every member: the loss and the metric Keras compiles
+/// next to `loss` by default (accuracy; MAE for regression) over `data` with the current weights.
 pub fn evaluate(
     model: &Model,
     data: &Dataset,
     batch_size: usize,
     loss: Loss,
+) -> Result<Vec<Score>> {
+    evaluate_with(
+        model,
+        data,
+        batch_size,
+        loss,
+        Some(Metric::default_for(loss)),
+    )
+}
+
+/// `evaluate` with the given metric.
+pub fn evaluate_with(
+    model: &Model,
+    data: &Dataset,
+    batch_size: usize,
+    loss: Loss,
+    metric: Option<Metric>,
 ) -> Result<Vec<Score>> {
     if batch_size == 0 {
         return Err(Error::invalid("--batch-size", "must be at least 1"));
@@ -287,7 +415,8 @@ pub fn evaluate(
     let cfg = FitConfig {
         batch_size,
         loss,
+        metric,
         ..FitConfig::default()
     };
-    score(model, &Prepared::new(model, data)?, &cfg)
+    score(model, &Prepared::new(model, data, loss)?, &cfg)
 }

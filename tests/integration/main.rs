@@ -8,6 +8,7 @@ mod architecture;
 mod common;
 mod csv_input;
 mod hostile;
+mod keras_compile;
 mod keras_h5;
 mod recorded;
 mod study;
