@@ -386,10 +386,11 @@ impl DataArgs {
             )
             .into()),
             (Some(train), _) => {
+                let data = self.load(default_problem)?;
                 if !loss_chosen {
-                    check_label_is_categorical(train, self.label.as_deref())?;
+                    check_label_is_categorical(train, &data.0)?;
                 }
-                self.load(default_problem)
+                Ok(data)
             }
             (None, _) => self.load(default_problem),
         }

@@ -36,7 +36,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
 /// Fits on the training set of `data` (validating on its test set, when there is one), prints the
 /// tutorial's `Train: ..., Test: ...` line (the compiled metric, accuracy for classifiers), and
 /// writes the history, the curves and the model where asked. Nothing is written when training
-/// fails. The compile settings it trains with are said on stderr first, and saved with the model.
+/// fails. The compile settings it trained with are said on stderr and saved with the model.
 pub fn fit_and_report(
     model: &Model,
     (train, test): &(Dataset, Option<Dataset>),
@@ -45,7 +45,6 @@ pub fn fit_and_report(
     o: &OutputArgs,
     title: &str,
 ) -> Result<()> {
-    eprintln!("{}", cfg.compile().describe());
     let history = fit(model, train, test.as_ref(), cfg, &[seed])?.remove(0);
     let metric = cfg
         .metric
@@ -89,5 +88,8 @@ pub fn fit_and_report(
         saved.format = o.format.into();
         save_model(out, &saved)?;
     }
+    // What it trained with, said once when all went well (on stderr, so that stdout keeps the
+    // tutorial's lines and a failure stays a one-line error).
+    eprintln!("trained with {}", cfg.compile().describe());
     Ok(())
 }

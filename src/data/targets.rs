@@ -83,28 +83,19 @@ pub fn read_regression(path: &Path, column: Option<&str>) -> Result<Dataset> {
     Dataset::regression(x, header.len() - 1, y, vec![header[at].clone()])
 }
 
-/// Refuses to guess: when the label column of `path` is numeric with more than
-/// `MAX_GUESSED_CLASSES` distinct values (or any non-integer value), the caller must say whether it
-/// is a regression target or class labels.
-pub fn check_label_is_categorical(path: &Path, column: Option<&str>) -> Result<()> {
-    let (header, at, rows) = read_cells(path, column)?;
-    let mut values: Vec<f64> = Vec::with_capacity(rows.len());
-    for row in &rows {
-        match row.get(at).and_then(|c| c.parse::<f64>().ok()) {
-            Some(v) => values.push(v),
-            None => return Ok(()),
-        }
-    }
+/// Refuses to guess: when the classes read from `path` are all numbers and more than
+/// `MAX_GUESSED_CLASSES` of them (or any not an integer), the caller must say whether the column is
+/// a regression target or class labels.
+pub fn check_label_is_categorical(path: &Path, data: &Dataset) -> Result<()> {
+    let values: Option<Vec<f64>> = data.class_names.iter().map(|c| c.parse().ok()).collect();
+    let Some(values) = values else { return Ok(()) };
     let fractional = values.iter().any(|v| v.fract() != 0.0);
-    values.sort_by(f64::total_cmp);
-    values.dedup();
     if fractional || values.len() > MAX_GUESSED_CLASSES {
         return Err(Error::invalid(
             "--loss",
             format!(
-                "{}: label column '{}' holds {} distinct numeric values{}; say what it is: --loss mse|mae|huber for a regression target, or --loss categorical_crossentropy for classes",
+                "{}: the label column holds {} distinct numeric values{}; say what it is: --loss mse|mae|huber for a regression target, or --loss categorical_crossentropy for classes",
                 path.display(),
-                header[at],
                 values.len(),
                 if fractional {
                     ", some not integers"
