@@ -222,6 +222,9 @@ pub fn optimizer_config(o: &OptimizerSpec, format: Format) -> Value {
             "loss_scale_factor": null, "gradient_accumulation_steps": null})
     } else {
         let mut c = json!({"learning_rate": o.learning_rate.to_json(false)});
+        if let Some(name) = &o.name {
+            c["name"] = json!(name);
+        }
         for (k, v) in [
             ("weight_decay", o.weight_decay),
             ("clipnorm", o.clipnorm),

@@ -99,3 +99,138 @@ fn every_compiled_case_matches_keras_after_20_epochs() {
     }
     assert!(failures.is_empty(), "beyond tolerance: {failures:#?}");
 }
+
+/// The command line does what the library does: `finetune --from model.h5` with no optimizer flags
+/// trains with the file's Adam (through the model-reading child process), says so, matches Keras's
+/// history, and saves Adam back; `--optimizer sgd` re-compiles.
+#[test]
+fn finetune_from_an_adam_file_continues_with_adam() {
+    let case_dir = fixture("keras_compile/adam");
+    let case = read_json(&case_dir.join("case.json"));
+    let dir = tempdir();
+    let from = case_dir.join("model.h5");
+    let csv = case_dir.join("train.csv");
+    let (from, csv) = (from.to_str().unwrap(), csv.to_str().unwrap());
+    let common = [
+        "finetune",
+        "--from",
+        from,
+        "--train",
+        csv,
+        "--no-shuffle",
+        "--epochs",
+        "20",
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--history", "h.csv", "--out", "a.h5"]);
+    let out = run(dir.path(), &args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("optimizer Adam (lr 0.01), loss categorical_crossentropy"),
+        "{err}"
+    );
+    let (header, rows) = read_csv_f64(&dir.path().join("h.csv"));
+    assert_eq!(header, ["epoch", "accuracy", "loss"]);
+    let loss: Vec<f32> = rows.iter().map(|r| r[2] as f32).collect();
+    assert!(max_abs_diff(&loss, &f32s(&case["history"]["loss"])) < 1e-5);
+    let inspect = run(dir.path(), &["inspect", "a.h5"]);
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(text.contains("Optimizer: Adam (lr 0.01)"), "{text}");
+    // model.compile(optimizer='sgd'): SGD with its default rate, and a different result.
+    let mut args = common.to_vec();
+    args.extend(["--optimizer", "sgd", "--history", "s.csv"]);
+    let out = run(dir.path(), &args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("optimizer SGD (lr 0.01)"), "{err}");
+    let (_, sgd) = read_csv_f64(&dir.path().join("s.csv"));
+    assert!(
+        (sgd[19][2] - rows[19][2]).abs() > 1e-3,
+        "SGD and Adam agree?"
+    );
+}
+
+/// A numeric label column with many distinct values is not silently made into classes.
+#[test]
+fn a_numeric_target_without_a_loss_is_refused_and_trains_with_mse() {
+    let csv = fixture("keras_compile/mse_regression/train.csv");
+    let csv = csv.to_str().unwrap();
+    let dir = tempdir();
+    let out = run(dir.path(), &["train", "--train", csv, "--epochs", "2"]);
+    assert_fails(&out, 2, &["--loss", "distinct numeric values", "mse"]);
+    let out = run(
+        dir.path(),
+        &[
+            "train", "--train", csv, "--epochs", "2", "--loss", "mse", "--out", "r.h5",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Train mae:"));
+    let saved = load_model(&dir.path().join("r.h5")).unwrap();
+    assert_eq!(saved.spec.output_dim(), 1);
+    assert_eq!(
+        saved.spec.output_activation(),
+        keras_transfer::Activation::Linear
+    );
+    let c = saved.compile().unwrap().unwrap();
+    assert_eq!(c.loss.keras_name(), "mean_squared_error");
+}
+
+/// What Keras wrote for every case reads back, writes out and reads again to the same settings, in
+/// both dialects; settings this tool cannot apply exactly are refused by name.
+#[test]
+fn training_configs_round_trip_and_unsupported_settings_are_named() {
+    use keras_transfer::Format;
+    use keras_transfer::keras::config::{parse_training_config, training_config};
+    for dir in cases("keras_compile") {
+        let case = read_json(&dir.join("case.json"));
+        let text = case["files"]["model.h5"]["training_config"]
+            .as_str()
+            .unwrap();
+        let c = parse_training_config(text).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for format in [Format::Keras3, Format::Universal] {
+            let back = parse_training_config(&training_config(&c, format).to_string()).unwrap();
+            assert_eq!(back, c, "{} {format:?}", dir.display());
+        }
+        assert_eq!(
+            c.optimizer.keras_class(),
+            case["compile"]["optimizer_class"].as_str().unwrap()
+        );
+    }
+    let text =
+        read_json(&fixture("keras_compile/adam/case.json"))["files"]["model.h5"]["training_config"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    for (from, to, needle) in [
+        ("\"use_ema\": false", "\"use_ema\": true", "use_ema"),
+        (
+            "\"class_name\": \"Adam\"",
+            "\"class_name\": \"Ftrl\"",
+            "Ftrl",
+        ),
+        (
+            "\"loss\": \"categorical_crossentropy\"",
+            "\"loss\": \"kl_divergence\"",
+            "kl_divergence",
+        ),
+        (
+            "\"metrics\": [\"accuracy\"]",
+            "\"metrics\": [\"auc\"]",
+            "auc",
+        ),
+        (
+            "\"gradient_accumulation_steps\": null",
+            "\"gradient_accumulation_steps\": 4",
+            "gradient_accumulation_steps",
+        ),
+    ] {
+        assert!(text.contains(from), "{from}");
+        let e = parse_training_config(&text.replace(from, to)).unwrap_err();
+        assert!(e.contains(needle), "{needle}: {e}");
+    }
+}
