@@ -40,6 +40,11 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
             )
         )),
     };
+    let recompiled = a.fit.optimizer.is_some()
+        || a.fit.lr.is_some()
+        || a.fit.momentum.is_some()
+        || a.fit.nesterov
+        || file_compile.is_none();
     let cfg = a.fit.config_over(file_compile)?;
     let data = a.data.load_for(2, cfg.loss, true)?;
     let train = &data.0;
@@ -57,7 +62,32 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
     {
         last.activation = cfg.loss.pairs_with();
     }
+    let changed = adapted.spec != base.spec;
     let model = Model::from_weights(adapted.spec, adapted.weights)?;
+    // As load_model + fit: the saved optimizer state carries on when the model and its compile
+    // settings are the file's; after a re-compile or a change of layers Keras starts it afresh.
+    let start = match &base.optimizer_state {
+        Some(Ok(s)) if !recompiled && !changed => {
+            let fresh = s.variables.is_empty() && s.iterations == 0;
+            (!fresh).then_some(s)
+        }
+        Some(Ok(s)) if s.iterations > 0 => {
+            eprintln!(
+                "the optimizer starts afresh ({}): the state saved in {from} is not used",
+                if changed {
+                    "layers changed"
+                } else {
+                    "re-compiled"
+                }
+            );
+            None
+        }
+        Some(Err(e)) => {
+            eprintln!("the optimizer starts afresh: {from}'s saved state is not readable ({e})");
+            None
+        }
+        _ => None,
+    };
     let title = format!("Transfer from {from} (fixed={})", a.freeze);
-    crate::cli::train::fit_and_report(&model, &data, &cfg, a.fit.seed, &a.output, &title)
+    crate::cli::train::fit_and_report(&model, &data, &cfg, a.fit.seed, start, &a.output, &title)
 }

@@ -5,7 +5,8 @@ use crate::cli::args::{OutputArgs, TrainArgs};
 use crate::cli::output::say;
 use anyhow::{Context, Result};
 use keras_transfer::model::{Activation, LayerSpec};
-use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, Target, fit, save_model};
+use keras_transfer::train::{OptimizerState, fit_from};
+use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, Target, save_model};
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let cfg = a.fit.config()?;
@@ -30,7 +31,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         Some(p) => format!("MLP on blobs problem {p}"),
         None => "MLP".to_string(),
     };
-    fit_and_report(&model, &data, &cfg, a.fit.seed, &a.output, &title)
+    fit_and_report(&model, &data, &cfg, a.fit.seed, None, &a.output, &title)
 }
 
 /// Fits on the training set of `data` (validating on its test set, when there is one), prints the
@@ -42,10 +43,12 @@ pub fn fit_and_report(
     (train, test): &(Dataset, Option<Dataset>),
     cfg: &FitConfig,
     seed: u32,
+    start: Option<&OptimizerState>,
     o: &OutputArgs,
     title: &str,
 ) -> Result<()> {
-    let history = fit(model, train, test.as_ref(), cfg, &[seed])?.remove(0);
+    let (mut histories, mut states) = fit_from(model, train, test.as_ref(), cfg, &[seed], start)?;
+    let (history, state) = (histories.remove(0), states.remove(0));
     let metric = cfg
         .metric
         .unwrap_or_else(|| keras_transfer::Metric::default_for(cfg.loss));
@@ -86,6 +89,7 @@ pub fn fit_and_report(
         let mut saved =
             KerasModel::compiled(model.spec().clone(), model.weights()?, Some(&cfg.compile()));
         saved.format = o.format.into();
+        saved.optimizer_state = Some(Ok(state));
         save_model(out, &saved)?;
     }
     // What it trained with, said once when all went well (on stderr, so that stdout keeps the

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
 use crate::model::{LayerWeights, Model, ModelSpec};
-use crate::train::{Compile, OptimizerSpec};
+use crate::train::{Compile, OptimizerSpec, OptimizerState};
 use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::{Attribute, Dataset, Group, Location};
 use std::io::Read;
@@ -30,6 +30,9 @@ pub struct KerasModel {
     pub learning_rate: Option<f64>,
     /// The file's `training_config` JSON text (Keras's compile settings), when it was compiled.
     pub training_config: Option<String>,
+    /// The optimizer's saved variables (`optimizer_weights`) in Keras 3's layout; an error saying
+    /// why when the file holds some this tool cannot read (a tf.keras 2 layout, say).
+    pub optimizer_state: Option<std::result::Result<OptimizerState, String>>,
 }
 
 impl KerasModel {
@@ -58,6 +61,7 @@ impl KerasModel {
             format: Format::Keras3,
             learning_rate: None,
             training_config: None,
+            optimizer_state: None,
         };
         m.set_compile(compile);
         m
@@ -388,7 +392,56 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         format,
         learning_rate,
         training_config,
+        optimizer_state: read_optimizer_state(&ctx, root)?,
     })
+}
+
+/// Reads `optimizer_weights` as Keras 3's legacy `.h5` writer lays it out: `weight_names` in
+/// `optimizer.variables` order, `<optimizer>/iteration` first.
+fn read_optimizer_state(
+    ctx: &Ctx,
+    root: &Group,
+) -> Result<Option<std::result::Result<OptimizerState, String>>> {
+    if !root.link_exists("optimizer_weights") {
+        return Ok(None);
+    }
+    let g = root
+        .group("optimizer_weights")
+        .map_err(|e| ctx.hdf5("group 'optimizer_weights'", e))?;
+    let names = read_strings(ctx, &g, "weight_names")?;
+    let mut state = OptimizerState::default();
+    for (i, name) in names.iter().enumerate() {
+        let ds: Dataset = g.dataset(name).map_err(|_| {
+            ctx.not_keras(format!(
+                "optimizer_weights names '{name}', but no such dataset exists"
+            ))
+        })?;
+        let leaf = name.rsplit('/').next().unwrap_or(name);
+        if i == 0 {
+            if leaf != "iteration" {
+                return Ok(Some(Err(format!(
+                    "optimizer_weights starts with '{name}', not Keras 3's iteration (a tf.keras 2 layout?)"
+                ))));
+            }
+            let it = ds
+                .read_raw::<i64>()
+                .map_err(|e| ctx.hdf5("optimizer iteration", e))?;
+            state.iterations = it.first().copied().unwrap_or(0).max(0) as u64;
+            continue;
+        }
+        if ds.size() > crate::model::spec::MAX_PARAMS {
+            return Err(ctx.not_keras(format!("optimizer variable '{name}' is too large")));
+        }
+        let values = ds
+            .read_raw::<f32>()
+            .map_err(|e| ctx.hdf5(&format!("optimizer variable '{name}'"), e))?;
+        if i == 1 && leaf == "learning_rate" {
+            state.learning_rate = values.first().copied();
+        } else {
+            state.variables.push((leaf.to_string(), values));
+        }
+    }
+    Ok(Some(Ok(state)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -452,6 +505,7 @@ fn write_file(
     weights: &[LayerWeights],
     format: Format,
     training_config: Option<&str>,
+    optimizer: Option<(&str, &OptimizerState)>,
 ) -> hdf5::Result<()> {
     let f = file_options().create(path)?;
     let version = format.keras_version();
@@ -465,6 +519,9 @@ fn write_file(
     )?;
     if let Some(t) = training_config {
         write_strings(&f, "training_config", &[t], true)?;
+    }
+    if let Some((name, state)) = optimizer {
+        write_optimizer_state(&f, spec, name, state)?;
     }
     let mw = f.create_group("model_weights")?;
     let names: Vec<&str> = spec.layers.iter().map(|l| l.name()).collect();
@@ -498,6 +555,62 @@ fn write_file(
     f.close()
 }
 
+/// The shape of optimizer variable `name` (`<layer>_<weight>_<slot>`): its model variable's.
+fn slot_shape(spec: &ModelSpec, name: &str) -> Vec<usize> {
+    let mut best: (usize, Vec<usize>) = (0, Vec::new());
+    for (i, l) in spec.layers.iter().enumerate() {
+        for w in l.weights(spec.fan_in(i)) {
+            let prefix = format!("{}_{}_", l.name(), w.name);
+            if name.starts_with(&prefix) && prefix.len() > best.0 {
+                best = (prefix.len(), w.shape.clone());
+            }
+        }
+    }
+    best.1
+}
+
+/// Writes `optimizer_weights` as Keras 3 does: `weight_names` and one dataset per variable under
+/// `<optimizer name>/`.
+fn write_optimizer_state(
+    f: &hdf5::File,
+    spec: &ModelSpec,
+    opt: &str,
+    state: &OptimizerState,
+) -> hdf5::Result<()> {
+    let g = f.create_group("optimizer_weights")?;
+    let og = g.create_group(opt)?;
+    let mut names = vec![format!("{opt}/iteration")];
+    og.new_dataset::<i64>()
+        .create("iteration")?
+        .write_scalar(&(state.iterations as i64))?;
+    if let Some(lr) = state.learning_rate {
+        names.push(format!("{opt}/learning_rate"));
+        og.new_dataset::<f32>()
+            .create("learning_rate")?
+            .write_scalar(&lr)?;
+    }
+    for (name, values) in &state.variables {
+        names.push(format!("{opt}/{name}"));
+        let shape = slot_shape(spec, name);
+        let shape = if shape.iter().product::<usize>() == values.len() {
+            shape
+        } else {
+            vec![values.len()]
+        };
+        let shape = if name == "variable" && values.len() == 1 {
+            Vec::new()
+        } else {
+            shape
+        };
+        og.new_dataset::<f32>()
+            .shape(shape.as_slice())
+            .create(name.as_str())?
+            .write_raw(values)?;
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    write_strings(&g, "weight_names", &refs, false)
+}
+
 /// Saves a model as Keras `model.h5` in its dialect (`m.format`), atomically. Its compile settings,
 /// when it has any, are recorded in `training_config` (a file without one loads in Keras
 /// uncompiled).
@@ -505,8 +618,18 @@ pub fn save_h5(path: &Path, m: &KerasModel) -> Result<()> {
     let target: PathBuf = path.to_path_buf();
     let tc = m.training_config_for(m.format);
     let (spec, weights, format) = (&m.spec, &m.weights, m.format);
+    // Keras 3's layout of the optimizer's variables; written with Keras 3 files it can be read back.
+    let opt_name = m.optimizer().map(|o| {
+        o.name
+            .clone()
+            .unwrap_or_else(|| o.keras_class().to_lowercase())
+    });
+    let state = match (&m.optimizer_state, &opt_name, format) {
+        (Some(Ok(s)), Some(n), Format::Keras3) => Some((n.as_str(), s)),
+        _ => None,
+    };
     write_atomic(path, |tmp| {
-        write_file(tmp, spec, weights, format, tc.as_deref()).map_err(|e| Error::Hdf5 {
+        write_file(tmp, spec, weights, format, tc.as_deref(), state).map_err(|e| Error::Hdf5 {
             path: target.clone(),
             reason: format!("writing: {e}"),
         })

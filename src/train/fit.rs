@@ -6,7 +6,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Mode, Model};
 use crate::rng::NumpyRandomState;
-use crate::train::{Compile, History, Loss, Metric, OptimizerSpec, Target};
+use crate::train::{Compile, History, Loss, Metric, OptimizerSpec, OptimizerState, Target};
 use candle_core::{D, Tensor};
 
 /// How to train: Keras's `compile(optimizer, loss)` plus `fit(epochs, batch_size, shuffle)`. Which
@@ -291,6 +291,37 @@ pub fn fit(
     cfg: &FitConfig,
     seeds: &[u32],
 ) -> Result<Vec<History>> {
+    Ok(fit_from(model, train, val, cfg, seeds, None)?.0)
+}
+
+/// The names Keras gives the optimizer's per-variable state: `<layer>_<weight>` for each variable
+/// the optimizer is handed (the order of `Model::trainable_vars`).
+pub fn trainable_names(model: &Model) -> Vec<String> {
+    let spec = model.spec();
+    let mut names = Vec::new();
+    for (i, l) in spec.layers.iter().enumerate() {
+        if !l.trainable() {
+            continue;
+        }
+        for w in l.weights(spec.fan_in(i)) {
+            if w.trainable {
+                names.push(format!("{}_{}", l.name(), w.name));
+            }
+        }
+    }
+    names
+}
+
+/// `fit`, continuing the optimizer from `start` (a saved state, as `load_model` + `fit` does) when
+/// given, and returning each member's optimizer state at the end with the histories.
+pub fn fit_from(
+    model: &Model,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &FitConfig,
+    seeds: &[u32],
+    start: Option<&OptimizerState>,
+) -> Result<(Vec<History>, Vec<OptimizerState>)> {
     cfg.validate()?;
     let r = model.members();
     if seeds.len() != r {
@@ -301,7 +332,12 @@ pub fn fit(
     }
     let data = Prepared::new(model, train, cfg.loss)?;
     let val = val.map(|v| Prepared::new(model, v, cfg.loss)).transpose()?;
-    let mut opt = cfg.optimizer.build(model.trainable_vars())?;
+    let mut opt = cfg
+        .optimizer
+        .build_named(model.trainable_vars(), trainable_names(model))?;
+    if let Some(s) = start {
+        opt.set_state(s)?;
+    }
     let mut rngs: Vec<NumpyRandomState> = seeds.iter().map(|&s| NumpyRandomState::new(s)).collect();
     let n = train.len();
     let mut orders: Vec<Vec<usize>> = vec![(0..n).collect(); r];
@@ -345,7 +381,8 @@ pub fn fit(
             }
         }
     }
-    Ok(histories)
+    let states = (0..r).map(|m| opt.state(m)).collect::<Result<_>>()?;
+    Ok((histories, states))
 }
 
 /// Loss and accuracy of every member over `data`, in batches as Keras's `evaluate` goes.

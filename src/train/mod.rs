@@ -12,9 +12,9 @@ pub mod optimizer;
 pub mod schedule;
 
 pub use compile::Compile;
-pub use fit::{FitConfig, Score, evaluate, fit};
+pub use fit::{FitConfig, Score, evaluate, fit, fit_from};
 pub use history::History;
 pub use loss::{Loss, LossKind, Target};
 pub use metrics::{Metric, MetricKind};
-pub use optimizer::{Optimizer, OptimizerKind, OptimizerSpec};
+pub use optimizer::{Optimizer, OptimizerKind, OptimizerSpec, OptimizerState};
 pub use schedule::LearningRate;

@@ -90,6 +90,62 @@ pub trait Optimizer {
     /// Back-propagates `loss` (a `[R]` tensor of per-member losses: member r's gradient comes from its
     /// own loss only) and updates the variables.
     fn backward_step(&mut self, loss: &Tensor) -> Result<()>;
+
+    /// Member `m`'s optimizer variables as Keras lists them (`optimizer.variables`).
+    fn state(&self, m: usize) -> Result<OptimizerState>;
+
+    /// Continues from `state` (one model's, as `state` gives it or a Keras file holds it): the same
+    /// state for every member.
+    fn set_state(&mut self, state: &OptimizerState) -> Result<()>;
+}
+
+/// An optimizer's variables in Keras 3's order (`optimizer.variables`, the layout of a `.h5` file's
+/// `optimizer_weights`): the step count, the learning-rate variable (absent under a schedule), then
+/// the state slots.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OptimizerState {
+    pub iterations: u64,
+    pub learning_rate: Option<f32>,
+    /// `(name, values)`: `<layer>_<weight>_<slot>` (`dense_kernel_momentum`), or `variable` for
+    /// Nadam's momentum-schedule product.
+    pub variables: Vec<(String, Vec<f32>)>,
+}
+
+impl OptimizerKind {
+    /// Keras's `add_optimizer_variables` calls in order: each group's slots are interleaved per
+    /// variable; the number is this tool's slot index for that state.
+    fn slot_groups(&self) -> Vec<Vec<(&'static str, usize)>> {
+        match *self {
+            OptimizerKind::Sgd { momentum, .. } if momentum != 0.0 => vec![vec![("momentum", 0)]],
+            OptimizerKind::Sgd { .. } => vec![],
+            OptimizerKind::Adam { amsgrad, .. } | OptimizerKind::AdamW { amsgrad, .. } => {
+                let mut g = vec![vec![("momentum", 0), ("velocity", 1)]];
+                if amsgrad {
+                    g.push(vec![("velocity_hat", 2)]);
+                }
+                g
+            }
+            OptimizerKind::RmsProp {
+                momentum, centered, ..
+            } => {
+                let mut g = vec![vec![("velocity", 0)]];
+                if momentum > 0.0 {
+                    g.push(vec![("momentum", 1)]);
+                }
+                if centered {
+                    g.push(vec![("average_gradient", g.len())]);
+                }
+                g
+            }
+            OptimizerKind::Adagrad { .. } => vec![vec![("accumulator", 0)]],
+            OptimizerKind::Adadelta { .. } => {
+                vec![vec![("accumulated_grad", 0), ("accumulated_delta_var", 1)]]
+            }
+            OptimizerKind::Adamax { .. } => vec![vec![("momentum", 0), ("norm", 1)]],
+            OptimizerKind::Nadam { .. } => vec![vec![("momentum", 0), ("velocity", 1)]],
+            OptimizerKind::Lion { .. } => vec![vec![("momentum", 0)]],
+        }
+    }
 }
 
 /// Keras's class names, in the order `OptimizerSpec::named` knows them.
@@ -335,25 +391,57 @@ impl OptimizerSpec {
         Ok(())
     }
 
-    /// The optimizer for `vars`, with fresh state.
+    /// The optimizer for `vars` (named `names`, `<layer>_<weight>`, for its saved state), with
+    /// fresh state.
     pub fn build(&self, vars: Vec<Var>) -> Result<Box<dyn Optimizer>> {
+        self.build_named(vars, Vec::new())
+    }
+
+    /// `build` with the variables' names (`<layer>_<weight>`) for the state it reports.
+    pub fn build_named(&self, vars: Vec<Var>, names: Vec<String>) -> Result<Box<dyn Optimizer>> {
         self.validate()?;
         if self.is_plain_sgd() {
-            return Ok(Box::new(Sgd(candle_nn::SGD::new(
-                vars,
-                f64::from(self.learning_rate()),
-            )?)));
+            return Ok(Box::new(Sgd {
+                inner: candle_nn::SGD::new(vars, f64::from(self.learning_rate()))?,
+                iterations: 0,
+                learning_rate: self.learning_rate(),
+            }));
         }
-        Ok(Box::new(KerasOptimizer::new(self.clone(), vars)?))
+        Ok(Box::new(KerasOptimizer::new(self.clone(), vars, names)?))
     }
 }
 
 /// Plain SGD through candle's own (`var -= grad * lr`): the tutorial's optimizer.
-struct Sgd(candle_nn::SGD);
+struct Sgd {
+    inner: candle_nn::SGD,
+    iterations: u64,
+    learning_rate: f32,
+}
 
 impl Optimizer for Sgd {
     fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
-        Ok(self.0.backward_step(loss)?)
+        self.inner.backward_step(loss)?;
+        self.iterations += 1;
+        Ok(())
+    }
+
+    fn state(&self, _m: usize) -> Result<OptimizerState> {
+        Ok(OptimizerState {
+            iterations: self.iterations,
+            learning_rate: Some(self.learning_rate),
+            variables: Vec::new(),
+        })
+    }
+
+    fn set_state(&mut self, state: &OptimizerState) -> Result<()> {
+        if !state.variables.is_empty() {
+            return Err(Error::Mismatch(format!(
+                "plain SGD has no state, the saved optimizer has {} variables",
+                state.variables.len()
+            )));
+        }
+        self.iterations = state.iterations;
+        Ok(())
     }
 }
 
@@ -361,6 +449,8 @@ impl Optimizer for Sgd {
 struct KerasOptimizer {
     spec: OptimizerSpec,
     vars: Vec<Var>,
+    /// The variables' names, `<layer>_<weight>` (empty when not given).
+    names: Vec<String>,
     /// Per variable, its state slots (momentum, velocity, ...), each as long as the variable.
     slots: Vec<Vec<Vec<f32>>>,
     /// Keras's `iterations`: the number of steps taken.
@@ -386,7 +476,7 @@ fn sign(x: f32) -> f32 {
 }
 
 impl KerasOptimizer {
-    fn new(spec: OptimizerSpec, vars: Vec<Var>) -> Result<Self> {
+    fn new(spec: OptimizerSpec, vars: Vec<Var>, names: Vec<String>) -> Result<Self> {
         let n_slots = match spec.kind {
             OptimizerKind::Sgd { momentum, .. } => usize::from(momentum != 0.0),
             OptimizerKind::Adam { amsgrad, .. } | OptimizerKind::AdamW { amsgrad, .. } => {
@@ -414,6 +504,7 @@ impl KerasOptimizer {
         Ok(KerasOptimizer {
             spec,
             vars,
+            names,
             slots,
             iterations: 0,
             u_product: 1.0,
@@ -651,6 +742,74 @@ impl Optimizer for KerasOptimizer {
             var.set(&Tensor::from_vec(w, var.shape(), var.device())?)?;
         }
         self.iterations += 1;
+        Ok(())
+    }
+
+    fn state(&self, m: usize) -> Result<OptimizerState> {
+        let mut variables = Vec::new();
+        for group in self.spec.kind.slot_groups() {
+            for (i, v) in self.vars.iter().enumerate() {
+                let members = v.dim(0)?;
+                for &(slot, si) in &group {
+                    let all = &self.slots[i][si];
+                    let per = all.len() / members;
+                    let name = match self.names.get(i) {
+                        Some(n) => format!("{n}_{slot}"),
+                        None => format!("variable_{i}_{slot}"),
+                    };
+                    variables.push((name, all[m * per..(m + 1) * per].to_vec()));
+                }
+            }
+        }
+        if matches!(self.spec.kind, OptimizerKind::Nadam { .. }) {
+            variables.push(("variable".to_string(), vec![self.u_product]));
+        }
+        let learning_rate = match self.spec.learning_rate {
+            LearningRate::Constant(lr) => Some(lr),
+            _ => None,
+        };
+        Ok(OptimizerState {
+            iterations: self.iterations,
+            learning_rate,
+            variables,
+        })
+    }
+
+    fn set_state(&mut self, state: &OptimizerState) -> Result<()> {
+        let mut values = state.variables.iter();
+        let groups = self.spec.kind.slot_groups();
+        let expected = groups.iter().map(Vec::len).sum::<usize>() * self.vars.len()
+            + usize::from(matches!(self.spec.kind, OptimizerKind::Nadam { .. }));
+        if state.variables.len() != expected {
+            return Err(Error::Mismatch(format!(
+                "the saved {} state has {} variables, this model's needs {expected}",
+                self.spec.keras_class(),
+                state.variables.len()
+            )));
+        }
+        for group in &groups {
+            for (i, v) in self.vars.iter().enumerate() {
+                let members = v.dim(0)?;
+                for &(slot, si) in group {
+                    let (name, vals) = values.next().expect("counted above");
+                    let per = self.slots[i][si].len() / members;
+                    if vals.len() != per {
+                        return Err(Error::Mismatch(format!(
+                            "saved optimizer variable '{name}' has {} values, expected {per} for {slot}",
+                            vals.len()
+                        )));
+                    }
+                    self.slots[i][si] = vals.repeat(members);
+                }
+            }
+        }
+        if matches!(self.spec.kind, OptimizerKind::Nadam { .. }) {
+            let (_, u) = values.next().expect("counted above");
+            self.u_product = *u
+                .first()
+                .ok_or_else(|| Error::Mismatch("Nadam's saved momentum product is empty".into()))?;
+        }
+        self.iterations = state.iterations;
         Ok(())
     }
 }

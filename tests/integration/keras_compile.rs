@@ -6,7 +6,7 @@
 use crate::common::*;
 use keras_transfer::data::csv::read_train_test;
 use keras_transfer::data::targets::read_regression;
-use keras_transfer::{FitConfig, History, Target, fit, load_model};
+use keras_transfer::{FitConfig, History, Target, load_model};
 use serde_json::Value;
 use std::path::Path;
 
@@ -35,6 +35,12 @@ fn flatten(v: &Value) -> Vec<f32> {
 
 /// Fits the case's `model.h5` as the file compiled it; returns the history and the final weights.
 fn fit_case(dir: &Path) -> (History, Vec<Vec<f32>>) {
+    let (h, w, _) = fit_case_model(dir);
+    (h, w)
+}
+
+/// `fit_case`, also returning the fitted model as a compiled `KerasModel` with its optimizer state.
+fn fit_case_model(dir: &Path) -> (History, Vec<Vec<f32>>, keras_transfer::KerasModel) {
     let base = load_model(&dir.join("model.h5")).unwrap();
     let compile = base
         .compile()
@@ -53,9 +59,96 @@ fn fit_case(dir: &Path) -> (History, Vec<Vec<f32>>) {
         ..FitConfig::default()
     }
     .with_compile(compile);
-    let h = fit(&model, &data, None, &cfg, &[0]).unwrap().remove(0);
+    let (mut h, mut s) =
+        keras_transfer::train::fit_from(&model, &data, None, &cfg, &[0], None).unwrap();
     let w = model.weights().unwrap().into_iter().flatten().collect();
-    (h, w)
+    let mut km = keras_transfer::KerasModel::compiled(
+        model.spec().clone(),
+        model.weights().unwrap(),
+        Some(&cfg.compile()),
+    );
+    km.optimizer_state = Some(Ok(s.remove(0)));
+    (h.remove(0), w, km)
+}
+
+/// The optimizer state after 20 epochs equals Keras's `optimizer.variables` (names, order, values);
+/// saved to `.h5` with it, loaded back and fitted one more epoch, the model ends where Keras's
+/// one more epoch from its own saved state ends.
+#[test]
+fn optimizer_state_matches_keras_and_carries_through_h5() {
+    let tmp = tempdir();
+    let mut failures = Vec::new();
+    for dir in cases("keras_compile") {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        if FIT_OPTION_CASES.contains(&name.as_str()) {
+            continue;
+        }
+        let case = read_json(&dir.join("case.json"));
+        let tol = case["tolerance"].as_f64().unwrap() as f32;
+        let (_, _, km) = fit_case_model(&dir);
+        let state = km.optimizer_state.clone().unwrap().unwrap();
+        let keras_vars: Vec<&Value> = case["optimizer_variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(keras_vars[0]["name"], "iteration");
+        assert_eq!(
+            state.iterations,
+            keras_vars[0]["values"].as_u64().unwrap(),
+            "{name}"
+        );
+        let rest: Vec<&&Value> = keras_vars[1..]
+            .iter()
+            .filter(|v| v["name"] != "learning_rate")
+            .collect();
+        assert_eq!(rest.len(), state.variables.len(), "{name}: variable count");
+        let mut ds = 0f32;
+        for (k, (ours, values)) in rest.iter().zip(&state.variables) {
+            let kname = k["name"].as_str().unwrap();
+            assert!(kname.ends_with(ours.as_str()), "{name}: {kname} vs {ours}");
+            ds = ds.max(max_abs_diff(values, &flatten(&k["values"])));
+        }
+        // Through the file and one more epoch.
+        let path = tmp.path().join(format!("{name}.h5"));
+        keras_transfer::save_model(&path, &km).unwrap();
+        let back = load_model(&path).unwrap();
+        let restored = back.optimizer_state.clone().unwrap().unwrap();
+        assert_eq!(restored, state, "{name}: state through .h5");
+        let compile = back.compile().unwrap().unwrap();
+        let csv = dir.join("train.csv");
+        let data = match compile.loss.target() {
+            Target::Numeric => read_regression(&csv, None).unwrap(),
+            _ => read_train_test(&csv, None, None).unwrap().0,
+        };
+        let model = back.to_model().unwrap();
+        let cfg = FitConfig {
+            epochs: 1,
+            batch_size: 32,
+            shuffle: false,
+            ..FitConfig::default()
+        }
+        .with_compile(compile);
+        keras_transfer::train::fit_from(&model, &data, None, &cfg, &[0], Some(&restored)).unwrap();
+        let layers: Vec<&str> = case["model"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap())
+            .collect();
+        let want = layer_weights(&case["after_one_more_epoch"]["weights"], &layers);
+        let w: Vec<Vec<f32>> = model.weights().unwrap().into_iter().flatten().collect();
+        let dw = w
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| max_abs_diff(a, b))
+            .fold(0f32, f32::max);
+        eprintln!("{name}: state {ds:e}, one more epoch {dw:e}");
+        if ds > tol || dw > tol || !ds.is_finite() || !dw.is_finite() {
+            failures.push(format!("{name}: state {ds:e}, one more epoch {dw:e}"));
+        }
+    }
+    assert!(failures.is_empty(), "beyond tolerance: {failures:#?}");
 }
 
 #[test]
