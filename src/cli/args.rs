@@ -105,6 +105,22 @@ pub struct FitArgs {
     /// Seed of random weights and shuffle orders.
     #[arg(long, default_value_t = 0)]
     pub seed: u32,
+    /// Validate on the last fraction of the --train rows, taken before any shuffling (Keras's
+    /// validation_split); not with --test.
+    #[arg(long)]
+    pub validation_split: Option<f64>,
+    /// Stop when the monitored value has not improved for this many epochs (Keras's EarlyStopping).
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// The smallest change that counts as an improvement (EarlyStopping min_delta).
+    #[arg(long, default_value_t = 0.0, requires = "patience")]
+    pub min_delta: f32,
+    /// The history key early stopping watches (val_loss, loss, val_accuracy, ...).
+    #[arg(long, default_value = "val_loss", requires = "patience")]
+    pub monitor: String,
+    /// After early stopping, go back to the weights of the best epoch.
+    #[arg(long, requires = "patience")]
+    pub restore_best_weights: bool,
 }
 
 impl FitArgs {
@@ -177,10 +193,19 @@ impl FitArgs {
             Some(l) if l != base.loss => (l, Some(Metric::default_for(l))),
             _ => (base.loss, base.metric),
         };
+        let early_stopping = self
+            .patience
+            .map(|patience| keras_transfer::train::EarlyStopping {
+                monitor: self.monitor.clone(),
+                min_delta: self.min_delta.abs(),
+                patience,
+                restore_best_weights: self.restore_best_weights,
+            });
         let cfg = FitConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
             shuffle: !self.no_shuffle,
+            early_stopping,
             ..FitConfig::default()
         }
         .with_compile(Compile {
@@ -361,6 +386,39 @@ impl DataArgs {
     /// loss; class labels otherwise (and when no loss was chosen, a numeric label column that looks
     /// like values rather than classes is refused).
     pub fn load_for(
+        &self,
+        default_problem: u32,
+        loss: Loss,
+        loss_chosen: bool,
+    ) -> Result<(Dataset, Option<Dataset>)> {
+        self.load_all(default_problem, loss, loss_chosen)
+    }
+
+    /// `load_for`, then Keras's `validation_split` of the training rows when `split` is given:
+    /// returns the data and whether its second set is a validation split (not a test set).
+    pub fn load_split(
+        &self,
+        default_problem: u32,
+        loss: Loss,
+        loss_chosen: bool,
+        split: Option<f64>,
+    ) -> Result<((Dataset, Option<Dataset>), bool)> {
+        let Some(f) = split else {
+            return Ok((self.load_for(default_problem, loss, loss_chosen)?, false));
+        };
+        if self.train.is_none() || self.test.is_some() {
+            return Err(keras_transfer::Error::invalid(
+                "--validation-split",
+                "needs --train FILE.csv without --test (the split rows are the validation data)",
+            )
+            .into());
+        }
+        let (train, _) = self.load_for(default_problem, loss, loss_chosen)?;
+        let (train, val) = keras_transfer::train::validation_split(&train, f)?;
+        Ok(((train, Some(val)), true))
+    }
+
+    fn load_all(
         &self,
         default_problem: u32,
         loss: Loss,

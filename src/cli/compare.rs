@@ -9,6 +9,17 @@ use keras_transfer::report::{compare_json, compare_lines};
 use keras_transfer::{Arm, CompareConfig, Error, compare};
 
 pub fn run(a: CompareArgs) -> Result<()> {
+    if a.fit.validation_split.is_some() || a.fit.patience.is_some() {
+        return Err(Error::invalid(
+            if a.fit.patience.is_some() {
+                "--patience"
+            } else {
+                "--validation-split"
+            },
+            "is for train and finetune; compare scores every fit on the test data",
+        )
+        .into());
+    }
     let base = load_model(&a.from)?;
     let (train, test) = a.data.load(2)?;
     let test = test

@@ -46,7 +46,9 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
         || a.fit.nesterov
         || file_compile.is_none();
     let cfg = a.fit.config_over(file_compile)?;
-    let data = a.data.load_for(2, cfg.loss, true)?;
+    let (data, split) = a
+        .data
+        .load_split(2, cfg.loss, true, a.fit.validation_split)?;
     let train = &data.0;
     let outputs = match cfg.loss.target() {
         Target::Classes => train.n_classes,
@@ -89,5 +91,8 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
         _ => None,
     };
     let title = format!("Transfer from {from} (fixed={})", a.freeze);
-    crate::cli::train::fit_and_report(&model, &data, &cfg, a.fit.seed, start, &a.output, &title)
+    let second = if split { "Validation" } else { "Test" };
+    crate::cli::train::fit_and_report(
+        &model, &data, &cfg, a.fit.seed, start, &a.output, &title, second,
+    )
 }

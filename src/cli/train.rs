@@ -10,7 +10,9 @@ use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, Target, s
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let cfg = a.fit.config()?;
-    let data = a.data.load_for(1, cfg.loss, a.fit.loss.is_some())?;
+    let (data, split) =
+        a.data
+            .load_split(1, cfg.loss, a.fit.loss.is_some(), a.fit.validation_split)?;
     let (train, _) = &data;
     let outputs = match cfg.loss.target() {
         Target::Numeric => train.n_targets(),
@@ -31,13 +33,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
         Some(p) => format!("MLP on blobs problem {p}"),
         None => "MLP".to_string(),
     };
-    fit_and_report(&model, &data, &cfg, a.fit.seed, None, &a.output, &title)
+    let second = if split { "Validation" } else { "Test" };
+    fit_and_report(
+        &model, &data, &cfg, a.fit.seed, None, &a.output, &title, second,
+    )
 }
 
-/// Fits on the training set of `data` (validating on its test set, when there is one), prints the
-/// tutorial's `Train: ..., Test: ...` line (the compiled metric, accuracy for classifiers), and
+/// Fits on the training set of `data` (validating on its second set, when there is one, called
+/// `second` in the report: Test or Validation), prints the tutorial's `Train: ..., Test: ...` line (the compiled metric, accuracy for classifiers), and
 /// writes the history, the curves and the model where asked. Nothing is written when training
 /// fails. The compile settings it trained with are said on stderr and saved with the model.
+#[allow(clippy::too_many_arguments)]
 pub fn fit_and_report(
     model: &Model,
     (train, test): &(Dataset, Option<Dataset>),
@@ -46,9 +52,13 @@ pub fn fit_and_report(
     start: Option<&OptimizerState>,
     o: &OutputArgs,
     title: &str,
+    second: &str,
 ) -> Result<()> {
     let (mut histories, mut states) = fit_from(model, train, test.as_ref(), cfg, &[seed], start)?;
     let (history, state) = (histories.remove(0), states.remove(0));
+    if history.epochs() < cfg.epochs {
+        eprintln!("early stopping after epoch {}", history.epochs());
+    }
     let metric = cfg
         .metric
         .unwrap_or_else(|| keras_transfer::Metric::default_for(cfg.loss));
@@ -71,7 +81,7 @@ pub fn fit_and_report(
     };
     match test {
         Some(t) => say!(
-            "Train{tag}: {:.3}, Test{tag}: {:.3}",
+            "Train{tag}: {:.3}, {second}{tag}: {:.3}",
             value(train)?,
             value(t)?
         ),

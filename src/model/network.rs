@@ -204,6 +204,31 @@ impl Model {
             .collect()
     }
 
+    /// Sets member `m`'s weights (layer by layer, as `member_weights` gives them).
+    pub fn set_member_weights(&self, m: usize, weights: &[LayerWeights]) -> Result<()> {
+        if m >= self.members || weights.len() != self.layers.len() {
+            return Err(Error::invalid(
+                "member weights",
+                "do not fit the model's members or layers",
+            ));
+        }
+        for (p, w) in self.layers.iter().zip(weights) {
+            for (v, values) in p.vars.iter().zip(w) {
+                let mut all = v.flatten_all()?.to_vec1::<f32>()?;
+                let per = all.len() / self.members;
+                if values.len() != per {
+                    return Err(Error::Mismatch(format!(
+                        "{} values for a weight of {per}",
+                        values.len()
+                    )));
+                }
+                all[m * per..(m + 1) * per].copy_from_slice(values);
+                v.set(&Tensor::from_vec(all, v.shape(), &self.device)?)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The weights of a lone model (member 0).
     pub fn weights(&self) -> Result<Vec<LayerWeights>> {
         self.member_weights(0)

@@ -21,6 +21,105 @@ pub struct FitConfig {
     pub loss: Loss,
     /// The compiled metric (`None`: the history records the loss only).
     pub metric: Option<Metric>,
+    /// Keras's `EarlyStopping` callback, when asked for (lone models only).
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+/// Keras's `EarlyStopping(monitor, min_delta, patience, restore_best_weights)` with `mode="auto"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlyStopping {
+    /// A history key: `val_loss` (Keras's default), `loss`, `accuracy`, `val_accuracy`, `mae`, ...
+    pub monitor: String,
+    pub min_delta: f32,
+    pub patience: usize,
+    pub restore_best_weights: bool,
+}
+
+/// Keras's `validation_split`: the last `fraction` of the rows (before any shuffling) validate,
+/// the first `floor(n * (1 - fraction))` train.
+pub fn validation_split(data: &Dataset, fraction: f64) -> Result<(Dataset, Dataset)> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(Error::invalid(
+            "--validation-split",
+            format!("must be between 0 and 1 (exclusive), got {fraction}"),
+        ));
+    }
+    let at = (data.len() as f64 * (1.0 - fraction)).floor() as usize;
+    data.split_at(at).map_err(|_| {
+        Error::invalid(
+            "--validation-split",
+            format!(
+                "{fraction} of {} rows leaves no rows on one side",
+                data.len()
+            ),
+        )
+    })
+}
+
+/// `EarlyStopping`'s bookkeeping for one lone model.
+struct Stopper<'a> {
+    es: &'a EarlyStopping,
+    /// `less` (loss, errors) or `greater` (accuracies).
+    lower_is_better: bool,
+    best: Option<f32>,
+    wait: usize,
+    best_weights: Option<Vec<crate::model::LayerWeights>>,
+}
+
+impl<'a> Stopper<'a> {
+    fn new(es: &'a EarlyStopping) -> Self {
+        let name = es.monitor.strip_prefix("val_").unwrap_or(&es.monitor);
+        let lower_is_better = !name.contains("acc");
+        Stopper {
+            es,
+            lower_is_better,
+            best: None,
+            wait: 0,
+            best_weights: None,
+        }
+    }
+
+    fn improves(&self, current: f32, reference: Option<f32>) -> bool {
+        let Some(r) = reference else { return true };
+        if self.lower_is_better {
+            current + self.es.min_delta < r
+        } else {
+            current - self.es.min_delta > r
+        }
+    }
+
+    /// Keras's `on_epoch_end` for 0-based `epoch`: true when training should stop.
+    fn epoch_end(&mut self, epoch: usize, h: &History, model: &Model) -> Result<bool> {
+        let current = h
+            .columns()
+            .into_iter()
+            .find(|(k, _)| *k == self.es.monitor)
+            .and_then(|(_, v)| v.last().copied())
+            .ok_or_else(|| {
+                let keys: Vec<String> = h.columns().into_iter().map(|c| c.0).collect();
+                Error::invalid(
+                    "--monitor",
+                    format!(
+                        "'{}' is not recorded (available: {})",
+                        self.es.monitor,
+                        keys.join(", ")
+                    ),
+                )
+            })?;
+        if self.es.restore_best_weights && self.best_weights.is_none() {
+            self.best_weights = Some(model.weights()?);
+        }
+        self.wait += 1;
+        if self.improves(current, self.best) {
+            self.best = Some(current);
+            if self.es.restore_best_weights {
+                self.best_weights = Some(model.weights()?);
+            }
+            self.wait = 0;
+            return Ok(false);
+        }
+        Ok(self.wait >= self.es.patience && epoch > 0)
+    }
 }
 
 impl Default for FitConfig {
@@ -34,6 +133,7 @@ impl Default for FitConfig {
             optimizer: OptimizerSpec::default(),
             loss: Loss::CATEGORICAL,
             metric: Some(Metric::ACCURACY),
+            early_stopping: None,
         }
     }
 }
@@ -338,6 +438,13 @@ pub fn fit_from(
     if let Some(s) = start {
         opt.set_state(s)?;
     }
+    if cfg.early_stopping.is_some() && r != 1 {
+        return Err(Error::invalid(
+            "early stopping",
+            "is for a lone model, not stacked members",
+        ));
+    }
+    let mut stopper = cfg.early_stopping.as_ref().map(Stopper::new);
     let mut rngs: Vec<NumpyRandomState> = seeds.iter().map(|&s| NumpyRandomState::new(s)).collect();
     let n = train.len();
     let mut orders: Vec<Vec<usize>> = vec![(0..n).collect(); r];
@@ -380,6 +487,14 @@ pub fn fit_from(
                 }
             }
         }
+        if let Some(st) = &mut stopper
+            && st.epoch_end(epoch, &histories[0], model)?
+        {
+            break;
+        }
+    }
+    if let Some(w) = stopper.and_then(|s| s.best_weights) {
+        model.set_member_weights(0, &w)?;
     }
     let states = (0..r).map(|m| opt.state(m)).collect::<Result<_>>()?;
     Ok((histories, states))

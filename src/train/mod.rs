@@ -12,7 +12,7 @@ pub mod optimizer;
 pub mod schedule;
 
 pub use compile::Compile;
-pub use fit::{FitConfig, Score, evaluate, fit, fit_from};
+pub use fit::{EarlyStopping, FitConfig, Score, evaluate, fit, fit_from, validation_split};
 pub use history::History;
 pub use loss::{Loss, LossKind, Target};
 pub use metrics::{Metric, MetricKind};

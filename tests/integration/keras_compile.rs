@@ -327,3 +327,85 @@ fn training_configs_round_trip_and_unsupported_settings_are_named() {
         assert!(e.contains(needle), "{needle}: {e}");
     }
 }
+
+/// Keras's `validation_split=0.2`: the last 20 rows validate, before any shuffling; weights and
+/// every history key (val_ included) match Keras's.
+#[test]
+fn validation_split_matches_keras() {
+    let dir = fixture("keras_compile/validation_split");
+    let case = read_json(&dir.join("case.json"));
+    let f = case["fit"]["validation_split"].as_f64().unwrap();
+    let base = load_model(&dir.join("model.h5")).unwrap();
+    let data = read_train_test(&dir.join("train.csv"), None, None)
+        .unwrap()
+        .0;
+    let (train, val) = keras_transfer::train::validation_split(&data, f).unwrap();
+    assert_eq!((train.len(), val.len()), (80, 20));
+    let model = base.to_model().unwrap();
+    let cfg = FitConfig {
+        epochs: 20,
+        shuffle: false,
+        ..FitConfig::default()
+    }
+    .with_compile(base.compile().unwrap().unwrap());
+    let h = keras_transfer::fit(&model, &train, Some(&val), &cfg, &[0])
+        .unwrap()
+        .remove(0);
+    let hist = case["history"].as_object().unwrap();
+    let cols = h.columns();
+    assert_eq!(cols.len(), hist.len());
+    for (key, ours) in cols {
+        let d = max_abs_diff(ours, &f32s(&hist[&key]));
+        assert!(d <= 1e-5, "{key}: {d:e}");
+    }
+    let want = layer_weights(&case["final"], &["dense", "dense_1"]);
+    let w: Vec<Vec<f32>> = model.weights().unwrap().into_iter().flatten().collect();
+    for (a, b) in w.iter().zip(&want) {
+        assert!(max_abs_diff(a, b) <= 1e-5);
+    }
+}
+
+/// Early stopping as Keras's callback: it stops `patience` epochs after the best one, and with
+/// restore_best_weights the model holds exactly the weights a fit of best-epoch length ends with.
+#[test]
+fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
+    let dir = fixture("keras_compile/adam");
+    let base = load_model(&dir.join("model.h5")).unwrap();
+    let data = read_train_test(&dir.join("train.csv"), None, None)
+        .unwrap()
+        .0;
+    let (train, val) = keras_transfer::train::validation_split(&data, 0.3).unwrap();
+    let cfg = FitConfig {
+        epochs: 300,
+        shuffle: false,
+        early_stopping: Some(keras_transfer::train::EarlyStopping {
+            monitor: "val_loss".into(),
+            min_delta: 0.0,
+            patience: 3,
+            restore_best_weights: true,
+        }),
+        ..FitConfig::default()
+    }
+    .with_compile(base.compile().unwrap().unwrap());
+    let model = base.to_model().unwrap();
+    let h = keras_transfer::fit(&model, &train, Some(&val), &cfg, &[0])
+        .unwrap()
+        .remove(0);
+    assert!(h.epochs() < 300, "never stopped");
+    let best = (0..h.epochs())
+        .min_by(|&a, &b| h.val_loss[a].total_cmp(&h.val_loss[b]))
+        .unwrap();
+    assert_eq!(
+        h.epochs(),
+        best + 1 + 3,
+        "stops patience epochs after the best"
+    );
+    let again = base.to_model().unwrap();
+    let plain = FitConfig {
+        epochs: best + 1,
+        early_stopping: None,
+        ..cfg.clone()
+    };
+    keras_transfer::fit(&again, &train, Some(&val), &plain, &[0]).unwrap();
+    assert_eq!(model.weights().unwrap(), again.weights().unwrap());
+}
