@@ -121,9 +121,72 @@ pub struct FitArgs {
     /// After early stopping, go back to the weights of the best epoch.
     #[arg(long, requires = "patience")]
     pub restore_best_weights: bool,
+    /// Weight each training row's loss by its class (Keras's class_weight): `LABEL:W,...` for every
+    /// class, or `balanced` (sklearn's n_samples / (n_classes * count)).
+    #[arg(long)]
+    pub class_weight: Option<String>,
 }
 
 impl FitArgs {
+    /// The `--class-weight` weights for `data`'s classes, in class order.
+    pub fn class_weights(&self, data: &Dataset) -> Result<Option<Vec<f32>>> {
+        let Some(text) = &self.class_weight else {
+            return Ok(None);
+        };
+        let bad = |why: String| -> anyhow::Error {
+            keras_transfer::Error::invalid("--class-weight", why).into()
+        };
+        if data.targets.is_some() {
+            return Err(bad("is for class labels, not numeric targets".into()));
+        }
+        if text == "balanced" {
+            let counts = data.class_counts();
+            let present = counts.iter().filter(|&&c| c > 0).count() as f64;
+            return Ok(Some(
+                counts
+                    .iter()
+                    .map(|&c| {
+                        if c == 0 {
+                            0.0
+                        } else {
+                            (data.len() as f64 / (present * c as f64)) as f32
+                        }
+                    })
+                    .collect(),
+            ));
+        }
+        let mut w: Vec<Option<f32>> = vec![None; data.n_classes];
+        for part in text.split(',') {
+            let (label, value) = part
+                .split_once(':')
+                .ok_or_else(|| bad(format!("'{part}' is not LABEL:WEIGHT")))?;
+            let c = data
+                .class_names
+                .iter()
+                .position(|n| n == label.trim())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "'{label}' is not one of the classes {:?}",
+                        data.class_names
+                    ))
+                })?;
+            let v: f32 = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f32| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| bad(format!("'{value}' is not a non-negative number")))?;
+            w[c] = Some(v);
+        }
+        w.iter()
+            .enumerate()
+            .map(|(c, v)| {
+                v.ok_or_else(|| bad(format!("no weight for class '{}'", data.class_names[c])))
+            })
+            .collect::<Result<Vec<f32>>>()
+            .map(Some)
+    }
+
     /// The learning rate given or the tutorial's 0.01 (for records of plain-SGD runs).
     pub fn lr(&self) -> f32 {
         self.lr.unwrap_or(0.01)

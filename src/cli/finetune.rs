@@ -45,11 +45,12 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
         || a.fit.momentum.is_some()
         || a.fit.nesterov
         || file_compile.is_none();
-    let cfg = a.fit.config_over(file_compile)?;
+    let mut cfg = a.fit.config_over(file_compile)?;
     let (data, split) = a
         .data
         .load_split(2, cfg.loss, true, a.fit.validation_split)?;
     let train = &data.0;
+    cfg.class_weight = a.fit.class_weights(train)?;
     let outputs = match cfg.loss.target() {
         Target::Classes => train.n_classes,
         Target::Binary => 1,

@@ -9,11 +9,12 @@ use keras_transfer::train::{OptimizerState, fit_from};
 use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, Target, save_model};
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let cfg = a.fit.config()?;
+    let mut cfg = a.fit.config()?;
     let (data, split) =
         a.data
             .load_split(1, cfg.loss, a.fit.loss.is_some(), a.fit.validation_split)?;
     let (train, _) = &data;
+    cfg.class_weight = a.fit.class_weights(train)?;
     let outputs = match cfg.loss.target() {
         Target::Numeric => train.n_targets(),
         Target::Binary => 1,

@@ -23,6 +23,9 @@ pub struct FitConfig {
     pub metric: Option<Metric>,
     /// Keras's `EarlyStopping` callback, when asked for (lone models only).
     pub early_stopping: Option<EarlyStopping>,
+    /// Keras's `class_weight`: one weight per class index, weighting each training row's loss and
+    /// metric (not the validation data's).
+    pub class_weight: Option<Vec<f32>>,
 }
 
 /// Keras's `EarlyStopping(monitor, min_delta, patience, restore_best_weights)` with `mode="auto"`.
@@ -134,6 +137,7 @@ impl Default for FitConfig {
             loss: Loss::CATEGORICAL,
             metric: Some(Metric::ACCURACY),
             early_stopping: None,
+            class_weight: None,
         }
     }
 }
@@ -215,6 +219,7 @@ impl RunningMean {
         self.total += value_sum;
         self.count += n as f32;
     }
+
     fn result(&self) -> f32 {
         if self.count == 0.0 {
             0.0
@@ -337,9 +342,14 @@ impl<'a> Prepared<'a> {
         tb: &Tensor,
         loss: Loss,
         mode: Mode,
+        weights: Option<&Tensor>,
     ) -> Result<(Tensor, Tensor)> {
         let (logits, penalty) = model.logits_and_penalty(xb, mode)?;
-        let mut losses = loss.batch_losses(&logits, model.spec().output_activation(), tb)?;
+        let output = model.spec().output_activation();
+        let mut losses = match weights {
+            None => loss.batch_losses(&logits, output, tb)?,
+            Some(w) => loss.weighted_batch_losses(&logits, output, tb, w)?,
+        };
         if let Some(p) = penalty {
             losses = (losses + p)?;
         }
@@ -347,7 +357,8 @@ impl<'a> Prepared<'a> {
     }
 }
 
-/// Per member: the loss values of `losses [R]` and the metric's sum over the rows.
+/// Per member: the loss values of `losses [R]` and the metric's sum over the rows. The metric is
+/// unweighted, as Keras's compiled `metrics` are (class weights reach only `weighted_metrics`).
 fn batch_metrics<'r>(
     model: &Model,
     metric: Option<Metric>,
@@ -375,7 +386,10 @@ fn batch_metrics<'r>(
         .zip(t.chunks(b * k))
         .enumerate()
         .map(|(m, (member, tm))| {
-            metric.batch_sum(member, tm, rows(m).iter().map(|&r| labels[r]), k)
+            metric
+                .row_values(member, tm, rows(m).iter().map(|&r| labels[r]), k)
+                .iter()
+                .sum()
         })
         .collect();
     Ok((lv, sums))
@@ -445,6 +459,20 @@ pub fn fit_from(
         ));
     }
     let mut stopper = cfg.early_stopping.as_ref().map(Stopper::new);
+    let class_weight = cfg.class_weight.as_deref();
+    if let Some(cw) = class_weight
+        && (train.n_classes > cw.len() || cfg.loss.target() == Target::Numeric)
+    {
+        return Err(Error::invalid(
+            "--class-weight",
+            format!(
+                "gives {} weights for a {} with {} classes",
+                cw.len(),
+                cfg.loss.keras_name(),
+                train.n_classes
+            ),
+        ));
+    }
     let mut rngs: Vec<NumpyRandomState> = seeds.iter().map(|&s| NumpyRandomState::new(s)).collect();
     let n = train.len();
     let mut orders: Vec<Vec<usize>> = vec![(0..n).collect(); r];
@@ -462,7 +490,17 @@ pub fn fit_from(
             let b = end - start;
             let rows = |m: usize| &orders[m][start..end];
             let (xb, tb) = data.batch(model, b, rows)?;
-            let (logits, losses) = data.losses(model, &xb, &tb, cfg.loss, Mode::Training)?;
+            let weights: Option<Vec<f32>> = class_weight.map(|cw| {
+                (0..r)
+                    .flat_map(|m| rows(m).iter().map(|&row| cw[data.labels[row]]))
+                    .collect()
+            });
+            let wt = weights
+                .as_ref()
+                .map(|w| Tensor::from_slice(w, (r, b), model.device()))
+                .transpose()?;
+            let (logits, losses) =
+                data.losses(model, &xb, &tb, cfg.loss, Mode::Training, wt.as_ref())?;
             let (lv, hits) =
                 batch_metrics(model, cfg.metric, &logits, &losses, &tb, data.labels, rows)?;
             for m in 0..r {
@@ -511,7 +549,7 @@ fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> 
     for rows in all.chunks(cfg.batch_size) {
         let b = rows.len();
         let (xb, tb) = data.batch(model, b, |_| rows)?;
-        let (logits, losses) = data.losses(model, &xb, &tb, cfg.loss, Mode::Inference)?;
+        let (logits, losses) = data.losses(model, &xb, &tb, cfg.loss, Mode::Inference, None)?;
         let (lv, hits) = batch_metrics(
             model,
             cfg.metric,

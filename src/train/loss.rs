@@ -250,54 +250,84 @@ impl Loss {
         output: Activation,
         targets: &Tensor,
     ) -> Result<Tensor> {
-        let per_row =
+        if self.target() == Target::Classes && (self.from_logits || output == Activation::Softmax) {
+            // The fused softmax cross-entropy: Keras's computation from the logits.
+            let x = if self.from_logits && output != Activation::Linear {
+                output.apply(logits)?
+            } else {
+                logits.clone()
+            };
+            return Ok(ops::softmax_xent(&x, &self.smoothed(targets)?)?);
+        }
+        Ok(self
+            .row_losses(logits, output, targets)?
+            .mean_keepdim(D::Minus1)?
+            .squeeze(D::Minus1)?)
+    }
+
+    /// Keras's reduction with sample weights (`class_weight`): `sum(loss_i * w_i) / N` per member,
+    /// `weights [R, N]`.
+    pub fn weighted_batch_losses(
+        self,
+        logits: &Tensor,
+        output: Activation,
+        targets: &Tensor,
+        weights: &Tensor,
+    ) -> Result<Tensor> {
+        let n = weights.dim(D::Minus1)? as f64;
+        Ok(((self.row_losses(logits, output, targets)? * weights)?.sum(D::Minus1)? / n)?)
+    }
+
+    /// The targets after label smoothing.
+    fn smoothed(self, targets: &Tensor) -> Result<Tensor> {
+        if self.label_smoothing <= 0.0 {
+            return Ok(targets.clone());
+        }
+        let ls = f64::from(self.label_smoothing);
+        Ok(match self.target() {
+            Target::Binary => ((targets * (1.0 - ls))? + 0.5 * ls)?,
+            _ => {
+                let k = targets.dim(D::Minus1)? as f64;
+                ((targets * (1.0 - ls))? + ls / k)?
+            }
+        })
+    }
+
+    /// Each row's loss, `[R, N]`.
+    fn row_losses(self, logits: &Tensor, output: Activation, targets: &Tensor) -> Result<Tensor> {
+        let mean_row =
             |t: Tensor| -> Result<Tensor> { Ok(t.mean_keepdim(D::Minus1)?.squeeze(D::Minus1)?) };
-        let per_member =
-            |t: Tensor| -> Result<Tensor> { Ok(t.mean_keepdim(D::Minus1)?.squeeze(D::Minus1)?) };
+        let t = self.smoothed(targets)?;
+        let logit_input = || -> Result<Tensor> {
+            Ok(if self.from_logits && output != Activation::Linear {
+                output.apply(logits)?
+            } else {
+                logits.clone()
+            })
+        };
         match self.kind {
             LossKind::CategoricalCrossentropy | LossKind::SparseCategoricalCrossentropy => {
-                let t = if self.label_smoothing > 0.0 {
-                    let k = targets.dim(D::Minus1)? as f64;
-                    let ls = f64::from(self.label_smoothing);
-                    ((targets * (1.0 - ls))? + ls / k)?
-                } else {
-                    targets.clone()
-                };
                 if self.from_logits || output == Activation::Softmax {
-                    let x = if self.from_logits && output != Activation::Linear {
-                        output.apply(logits)?
-                    } else {
-                        logits.clone()
-                    };
-                    return Ok(ops::softmax_xent(&x, &t)?);
+                    let log_p = candle_nn::ops::log_softmax(&logit_input()?, D::Minus1)?;
+                    return Ok((t * log_p)?.sum(D::Minus1)?.neg()?);
                 }
                 let out = output.apply(logits)?;
                 let p = out.broadcast_div(&out.sum_keepdim(D::Minus1)?)?;
                 let log_p = p.clamp(1e-7f32, 1.0 - 1e-7f32)?.log()?;
-                per_member((t * log_p)?.sum(D::Minus1)?.neg()?)
+                Ok((t * log_p)?.sum(D::Minus1)?.neg()?)
             }
             LossKind::BinaryCrossentropy => {
-                let t = if self.label_smoothing > 0.0 {
-                    let ls = f64::from(self.label_smoothing);
-                    ((targets * (1.0 - ls))? + 0.5 * ls)?
-                } else {
-                    targets.clone()
-                };
                 if self.from_logits || output == Activation::Sigmoid {
-                    let x = if self.from_logits && output != Activation::Linear {
-                        output.apply(logits)?
-                    } else {
-                        logits.clone()
-                    };
+                    let x = logit_input()?;
                     // TensorFlow's sigmoid_cross_entropy_with_logits.
                     let e = ((x.relu()? - (&x * &t)?)? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
-                    return per_member(per_row(e)?);
+                    return mean_row(e);
                 }
                 let eps = 1e-7f64;
                 let p = output.apply(logits)?.clamp(eps as f32, 1.0 - eps as f32)?;
                 let pos = (&t * (&p + eps)?.log()?)?;
                 let neg = (t.affine(-1.0, 1.0)? * (p.affine(-1.0, 1.0)? + eps)?.log()?)?;
-                per_member(per_row((pos + neg)?.neg()?)?)
+                mean_row((pos + neg)?.neg()?)
             }
             LossKind::MeanSquaredError | LossKind::MeanAbsoluteError | LossKind::Huber => {
                 let err = (output.apply(logits)? - targets)?;
@@ -312,7 +342,7 @@ impl Loss {
                         abs.le(d)?.where_cond(&quad, &lin)?
                     }
                 };
-                per_member(per_row(e)?)
+                mean_row(e)
             }
         }
     }

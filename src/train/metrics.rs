@@ -70,27 +70,28 @@ impl Metric {
         }
     }
 
-    /// The metric's value summed over the rows of one member's batch: `outputs` (after the output
+    /// The metric's value of each row of one member's batch: `outputs` (after the output
     /// activation; the logits for categorical accuracy, which has the same arg-max) and `targets`
     /// row-major with `k` values per row, `labels` the rows' class indices.
-    pub(crate) fn batch_sum(
+    pub(crate) fn row_values(
         self,
         outputs: &[f32],
         targets: &[f32],
         labels: impl Iterator<Item = usize>,
         k: usize,
-    ) -> f32 {
+    ) -> Vec<f32> {
+        let hit = |b: bool| if b { 1.0 } else { 0.0 };
         match self.kind {
             MetricKind::CategoricalAccuracy => outputs
                 .chunks(k)
                 .zip(labels)
-                .filter(|(row, l)| crate::train::fit::argmax(row) == *l)
-                .count() as f32,
+                .map(|(row, l)| hit(crate::train::fit::argmax(row) == l))
+                .collect(),
             MetricKind::BinaryAccuracy => outputs
                 .iter()
                 .zip(targets)
-                .filter(|(p, t)| f32::from(u8::from(**p > 0.5)) == **t)
-                .count() as f32,
+                .map(|(p, t)| hit(f32::from(u8::from(*p > 0.5)) == *t))
+                .collect(),
             MetricKind::MeanAbsoluteError | MetricKind::MeanSquaredError => outputs
                 .chunks(k)
                 .zip(targets.chunks(k))
@@ -109,7 +110,7 @@ impl Metric {
                         .sum();
                     s / k as f32
                 })
-                .sum(),
+                .collect(),
         }
     }
 }

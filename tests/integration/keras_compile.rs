@@ -409,3 +409,45 @@ fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
     keras_transfer::fit(&again, &train, Some(&val), &plain, &[0]).unwrap();
     assert_eq!(model.weights().unwrap(), again.weights().unwrap());
 }
+
+/// Keras's `class_weight`: each training row's loss and accuracy weighted by its class's weight
+/// (the loss still divided by the batch size); weights and history match Keras's.
+#[test]
+fn class_weight_matches_keras() {
+    let dir = fixture("keras_compile/class_weight");
+    let case = read_json(&dir.join("case.json"));
+    let base = load_model(&dir.join("model.h5")).unwrap();
+    let data = read_train_test(&dir.join("train.csv"), None, None)
+        .unwrap()
+        .0;
+    let cw = case["fit"]["class_weight"].as_object().unwrap();
+    let weights: Vec<f32> = data
+        .class_names
+        .iter()
+        .map(|c| cw[c].as_f64().unwrap() as f32)
+        .collect();
+    let model = base.to_model().unwrap();
+    let cfg = FitConfig {
+        epochs: 20,
+        shuffle: false,
+        class_weight: Some(weights),
+        ..FitConfig::default()
+    }
+    .with_compile(base.compile().unwrap().unwrap());
+    let h = keras_transfer::fit(&model, &data, None, &cfg, &[0])
+        .unwrap()
+        .remove(0);
+    let hist = case["history"].as_object().unwrap();
+    for (key, ours) in h.columns() {
+        let d = max_abs_diff(ours, &f32s(&hist[&key]));
+        assert!(d <= 1e-5, "{key}: {d:e}");
+    }
+    let want = layer_weights(&case["final"], &["dense", "dense_1"]);
+    let w: Vec<Vec<f32>> = model.weights().unwrap().into_iter().flatten().collect();
+    let d = w
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| max_abs_diff(a, b))
+        .fold(0f32, f32::max);
+    assert!(d <= 1e-5, "weights {d:e}");
+}
