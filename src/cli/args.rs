@@ -121,6 +121,9 @@ pub struct FitArgs {
     /// After early stopping, go back to the weights of the best epoch.
     #[arg(long, requires = "patience")]
     pub restore_best_weights: bool,
+    /// Print Keras-style per-epoch lines (`Epoch 3/20 - accuracy: ... - loss: ...`) on stderr.
+    #[arg(long)]
+    pub verbose: bool,
     /// Weight each training row's loss by its class (Keras's class_weight): `LABEL:W,...` for every
     /// class, or `balanced` (sklearn's n_samples / (n_classes * count)).
     #[arg(long)]

@@ -41,8 +41,13 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                 .all(|c| c.parse::<i64>().is_ok())
             {
                 // Integer labels name the model's outputs: "0".."K-1".
-                let classes: Vec<String> =
-                    (0..m.spec.output_dim()).map(|c| c.to_string()).collect();
+                // A binary head's one sigmoid unit stands for the two classes 0 and 1.
+                let k = if compile.loss.target() == Target::Binary {
+                    2
+                } else {
+                    m.spec.output_dim()
+                };
+                let classes: Vec<String> = (0..k).map(|c| c.to_string()).collect();
                 read_labelled(
                     path,
                     &LabelSpec {

@@ -94,6 +94,14 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
     let title = format!("Transfer from {from} (fixed={})", a.freeze);
     let second = if split { "Validation" } else { "Test" };
     crate::cli::train::fit_and_report(
-        &model, &data, &cfg, a.fit.seed, start, &a.output, &title, second,
+        &model,
+        &data,
+        &cfg,
+        a.fit.seed,
+        start,
+        &a.output,
+        &title,
+        second,
+        a.fit.verbose,
     )
 }

@@ -5,7 +5,7 @@ use crate::cli::args::{OutputArgs, TrainArgs};
 use crate::cli::output::say;
 use anyhow::{Context, Result};
 use keras_transfer::model::{Activation, LayerSpec};
-use keras_transfer::train::{OptimizerState, fit_from};
+use keras_transfer::train::{OptimizerState, fit_with};
 use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, Target, save_model};
 
 pub fn run(a: TrainArgs) -> Result<()> {
@@ -36,7 +36,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
     };
     let second = if split { "Validation" } else { "Test" };
     fit_and_report(
-        &model, &data, &cfg, a.fit.seed, None, &a.output, &title, second,
+        &model,
+        &data,
+        &cfg,
+        a.fit.seed,
+        None,
+        &a.output,
+        &title,
+        second,
+        a.fit.verbose,
     )
 }
 
@@ -54,8 +62,22 @@ pub fn fit_and_report(
     o: &OutputArgs,
     title: &str,
     second: &str,
+    verbose: bool,
 ) -> Result<()> {
-    let (mut histories, mut states) = fit_from(model, train, test.as_ref(), cfg, &[seed], start)?;
+    let mut progress = |epoch: usize, h: &[keras_transfer::History]| {
+        if verbose {
+            eprintln!("{}", h[0].epoch_line(epoch, cfg.epochs));
+        }
+    };
+    let (mut histories, mut states) = fit_with(
+        model,
+        train,
+        test.as_ref(),
+        cfg,
+        &[seed],
+        start,
+        &mut progress,
+    )?;
     let (history, state) = (histories.remove(0), states.remove(0));
     if history.epochs() < cfg.epochs {
         eprintln!("early stopping after epoch {}", history.epochs());

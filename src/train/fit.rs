@@ -436,6 +436,20 @@ pub fn fit_from(
     seeds: &[u32],
     start: Option<&OptimizerState>,
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
+    fit_with(model, train, val, cfg, seeds, start, &mut |_, _| {})
+}
+
+/// `fit_from`, calling `on_epoch(epoch, histories)` after each epoch (0-based) with the histories
+/// so far (a Keras callback's `on_epoch_end`, for progress lines).
+pub fn fit_with(
+    model: &Model,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &FitConfig,
+    seeds: &[u32],
+    start: Option<&OptimizerState>,
+    on_epoch: &mut dyn FnMut(usize, &[History]),
+) -> Result<(Vec<History>, Vec<OptimizerState>)> {
     cfg.validate()?;
     let r = model.members();
     if seeds.len() != r {
@@ -525,6 +539,7 @@ pub fn fit_from(
                 }
             }
         }
+        on_epoch(epoch, &histories);
         if let Some(st) = &mut stopper
             && st.epoch_end(epoch, &histories[0], model)?
         {

@@ -47,6 +47,18 @@ impl History {
         cols
     }
 
+    /// Keras's per-epoch progress line for 0-based `epoch` of `epochs`:
+    /// `Epoch 3/20 - accuracy: 0.4500 - loss: 1.0630`.
+    pub fn epoch_line(&self, epoch: usize, epochs: usize) -> String {
+        let mut line = format!("Epoch {}/{epochs}", epoch + 1);
+        for (k, v) in self.columns() {
+            if let Some(x) = v.get(epoch) {
+                line.push_str(&format!(" - {k}: {x:.4}"));
+            }
+        }
+        line
+    }
+
     /// Writes the file Keras's `CSVLogger` writes: `epoch,accuracy,loss,val_accuracy,val_loss`
     /// (epochs counted from 0; keys sorted; without validation data the `val_` columns are left out).
     pub fn write_csv(&self, path: &Path) -> Result<()> {

@@ -12,7 +12,9 @@ pub mod optimizer;
 pub mod schedule;
 
 pub use compile::Compile;
-pub use fit::{EarlyStopping, FitConfig, Score, evaluate, fit, fit_from, validation_split};
+pub use fit::{
+    EarlyStopping, FitConfig, Score, evaluate, fit, fit_from, fit_with, validation_split,
+};
 pub use history::History;
 pub use loss::{Loss, LossKind, Target};
 pub use metrics::{Metric, MetricKind};

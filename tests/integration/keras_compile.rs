@@ -451,3 +451,51 @@ fn class_weight_matches_keras() {
         .fold(0f32, f32::max);
     assert!(d <= 1e-5, "weights {d:e}");
 }
+
+/// `--verbose` prints one Keras-style line per epoch on stderr, with the history's keys and values;
+/// `evaluate` of a binary model reads its 0/1 labels and reports Keras's binary accuracy.
+#[test]
+fn verbose_epoch_lines_and_binary_evaluate() {
+    let case_dir = fixture("keras_compile/binary_crossentropy");
+    let case = read_json(&case_dir.join("case.json"));
+    let from = case_dir.join("model.h5");
+    let csv = case_dir.join("train.csv");
+    let (from, csv) = (from.to_str().unwrap(), csv.to_str().unwrap());
+    let dir = tempdir();
+    let out = run(
+        dir.path(),
+        &[
+            "finetune",
+            "--from",
+            from,
+            "--train",
+            csv,
+            "--no-shuffle",
+            "--epochs",
+            "20",
+            "--verbose",
+            "--out",
+            "b.h5",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("Epoch ")).collect();
+    assert_eq!(lines.len(), 20, "{err}");
+    let want = case["history"]["loss"][19].as_f64().unwrap();
+    assert!(
+        lines[19].starts_with("Epoch 20/20 - accuracy: ")
+            && lines[19].contains(&format!("loss: {want:.4}")),
+        "{}",
+        lines[19]
+    );
+    let ev = run(dir.path(), &["evaluate", "--model", "b.h5", "--data", csv]);
+    let text = String::from_utf8_lossy(&ev.stdout);
+    assert!(
+        ev.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ev.stderr)
+    );
+    let acc = case["history"]["accuracy"][19].as_f64().unwrap();
+    assert!(text.contains(&format!("accuracy: {acc:.3}")), "{text}");
+}
