@@ -499,3 +499,46 @@ fn verbose_epoch_lines_and_binary_evaluate() {
     let acc = case["history"]["accuracy"][19].as_f64().unwrap();
     assert!(text.contains(&format!("accuracy: {acc:.3}")), "{text}");
 }
+
+/// Stacked members stay independent under every optimizer option that mixes values (global and
+/// per-variable clipping norms, moments, weight decay): two members fitted together end exactly
+/// where each ends alone.
+#[test]
+fn stacked_members_train_as_if_alone() {
+    for case in [
+        "sgd_global_clipnorm",
+        "sgd_clipnorm",
+        "adamw",
+        "nadam",
+        "rmsprop_centered_momentum",
+    ] {
+        let dir = fixture(&format!("keras_compile/{case}"));
+        let base = load_model(&dir.join("model.h5")).unwrap();
+        let data = read_train_test(&dir.join("train.csv"), None, None)
+            .unwrap()
+            .0;
+        let cfg = FitConfig {
+            epochs: 3,
+            shuffle: true,
+            ..FitConfig::default()
+        }
+        .with_compile(base.compile().unwrap().unwrap());
+        let other = base.spec.draw(5);
+        let stacked =
+            keras_transfer::Model::stack(base.spec.clone(), &[base.weights.clone(), other.clone()])
+                .unwrap();
+        keras_transfer::fit(&stacked, &data, None, &cfg, &[1, 2]).unwrap();
+        for (m, (w, seed)) in [(base.weights.clone(), 1u32), (other, 2)]
+            .into_iter()
+            .enumerate()
+        {
+            let alone = keras_transfer::Model::from_weights(base.spec.clone(), w).unwrap();
+            keras_transfer::fit(&alone, &data, None, &cfg, &[seed]).unwrap();
+            assert_eq!(
+                stacked.member_weights(m).unwrap(),
+                alone.weights().unwrap(),
+                "{case} member {m}"
+            );
+        }
+    }
+}
