@@ -21,9 +21,14 @@ exits non-zero when any check fails.
      Flatten), a Functional chain and more activations: Keras-made .h5 -> Rust predicts like Keras;
      Rust's own files (converted, and fine-tuned by Rust) -> Keras loads them, predicts like Rust and
      fits them further (Keras 3, and tf.keras 2 for the universal dialect)
+  f  compile settings both ways: Rust fine-tunes each fixtures/keras_compile case's Keras-compiled
+     model.h5 for 20 epochs with the file's optimizer and loss and saves it with its optimizer state;
+     Keras 3 loads it (optimizer, loss and state restored) and fits one more epoch, which ends where
+     Rust's own next epoch from that file ends (1e-5)
 """
 
 import argparse
+import json
 import contextlib
 import logging
 import os
@@ -53,6 +58,13 @@ KERAS_EPOCHS = 5      # epochs of the Keras fits (checks b, c)
 FURTHER_EPOCHS = 2    # epochs Keras fits a Rust-made model for
 FINETUNE_EPOCHS = 5   # epochs Keras fine-tunes the study's model.h5 for (check e1)
 FINETUNE_TOL = 1e-5   # max abs weight difference between Rust's and Keras's fine-tuning (check e3)
+# fixtures/keras_compile cases of check f (the fit-option cases are fit settings, not compile ones).
+COMPILE_CASES = ("sgd_momentum", "sgd_nesterov", "adam", "adam_amsgrad", "adamw", "rmsprop",
+                 "rmsprop_centered_momentum", "adagrad", "adadelta", "adamax", "nadam", "lion", "sgd_clipnorm",
+                 "adam_clipvalue", "sgd_global_clipnorm", "sgd_weight_decay", "sgd_exponential_decay",
+                 "adam_cosine_decay", "sgd_piecewise", "sgd_inverse_time", "categorical_from_logits",
+                 "categorical_label_smoothing", "sparse_categorical", "binary_crossentropy", "mse_regression",
+                 "mae_regression", "huber_regression", "l2_kernel", "l1_bias", "l1l2_activity")
 # Warnings Keras gives for its own files too (not about the file's contents).
 BENIGN_WARNINGS = ("compiled metrics have yet to be built",)
 
@@ -578,6 +590,52 @@ class Checks:
                 checks.append((f"l{i}d rust {name} universal .h5 -> tf_keras 2",
                                lambda n=name: self.layers_rust_to_keras(n, "universal", k2)))
         return checks
+    def compile_case(self, case, k):
+        """Check f: Rust's 20 epochs as the file is compiled, then one more epoch in Keras and in Rust."""
+        src = REPO / "fixtures" / "keras_compile" / case
+        meta = json.loads((src / "case.json").read_text())
+        out = self.workdir / f"f-{case}.h5"
+        self.rust.run("finetune", "--from", src / "model.h5", "--train", src / "train.csv", "--no-shuffle",
+                      "--epochs", 20, "--out", out)
+        header, rows = read_csv(src / "train.csv")
+        X = np.array([[float(v) for v in r[:-1]] for r in rows], dtype=np.float32)
+        y = np.array([float(r[-1]) for r in rows])
+        target = meta["train"]["target"]
+        k_out = meta["model"]["layers"][-1]["units"]
+        Y = {"categorical": lambda: one_hot(y, k_out).astype(np.float32),
+             "sparse": lambda: y.astype(np.int64),
+             "binary": lambda: y.reshape(-1, 1).astype(np.float32),
+             "regression": lambda: y.reshape(-1, 1).astype(np.float32)}[target]()
+        m = k.models.load_model(out)
+        ensure(type(m.optimizer).__name__ == meta["compile"]["optimizer_class"],
+               f"Keras loaded optimizer {type(m.optimizer).__name__}")
+        ensure(m.optimizer.get_config() == {**meta["compile"]["optimizer_config"], "name": m.optimizer.name},
+               f"optimizer config {m.optimizer.get_config()} != {meta['compile']['optimizer_config']}")
+        # Keras 3.15's load_model of a .h5 leaves an optimizer that cannot fit (its own files too:
+        # "Unknown variable ... can only be called for the variables it was originally built with").
+        # So the state is put in by hand, in file order, into a fresh optimizer of the loaded config.
+        opt = type(m.optimizer).from_config(m.optimizer.get_config())
+        opt.build(m.trainable_variables)
+        import h5py
+        with h5py.File(out, "r") as f:
+            g = f["optimizer_weights"]
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs["weight_names"]]
+            values = [g[n][()] for n in names]
+        ensure(len(values) == len(opt.variables),
+               f"{len(values)} saved optimizer variables, Keras's optimizer has {len(opt.variables)}")
+        for v, val in zip(opt.variables, values):
+            ensure(tuple(v.shape) == np.shape(val), f"optimizer variable {v.path}: {v.shape} vs {np.shape(val)}")
+            v.assign(val)
+        ensure(int(opt.iterations.numpy()) == 80, f"iterations {int(opt.iterations.numpy())}")
+        m.compile(optimizer=opt, loss=m.loss)
+        m.fit(X, Y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+        again = self.workdir / f"f-{case}-more.h5"
+        self.rust.run("finetune", "--from", out, "--train", src / "train.csv", "--no-shuffle", "--epochs", 1,
+                      "--out", again)
+        r = k.models.load_model(again, compile=False)
+        diff = max(max_abs_diff(a, b) for a, b in zip(r.get_weights(), m.get_weights()))
+        ensure(diff <= FINETUNE_TOL, f"one more epoch: max abs weight difference {diff:.3g} > {FINETUNE_TOL}")
+        return f"{meta['compile']['optimizer_class']}, {target}: one more epoch differs by {diff:.2g}"
 
     def all(self):
         k3, k2 = keras3(), keras2()
@@ -611,6 +669,8 @@ class Checks:
             ("k4 rust .keras -> tf_keras 2 (refused as keras 3's own)", lambda: self.rust_keras_to_tf_keras(k2)),
             ("k5 tf_keras 2 .keras -> rust predict", lambda: self.tf_keras_keras_to_rust(k2)),
             ("k6 keras 3 .keras -> rust convert universal .h5 -> tf_keras 2", lambda: self.keras_archive_via_rust_to_tf_keras(k3, k2)),
+            *[(f"f {c}: rust-fitted .h5 -> keras 3 one more epoch == rust's",
+               lambda c=c: self.compile_case(c, k3)) for c in COMPILE_CASES],
         ]
         checks += self.layer_checks(k3, k2)
         return checks

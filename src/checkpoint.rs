@@ -15,6 +15,11 @@ pub const SPEC_KEY: &str = "keras_transfer.spec";
 pub const FORMAT_KEY: &str = "keras_transfer.format";
 /// The safetensors metadata key holding the learning rate of `training_config`, when known.
 pub const LR_KEY: &str = "keras_transfer.learning_rate";
+/// The safetensors metadata key holding the `training_config` JSON (the compile settings), when
+/// compiled.
+pub const TRAINING_KEY: &str = "keras_transfer.training_config";
+/// The safetensors metadata key holding the optimizer's saved variables as JSON, when known.
+pub const OPTIMIZER_KEY: &str = "keras_transfer.optimizer_state";
 /// The safetensors metadata key holding the source file's `keras_version`.
 pub const VERSION_KEY: &str = "keras_transfer.keras_version";
 /// The safetensors metadata key holding the source file's `backend`.
@@ -120,9 +125,7 @@ pub fn save_model(path: &Path, m: &KerasModel) -> Result<()> {
         FileKind::Safetensors => write_bytes_atomic(path, &to_safetensors_bytes(m)?),
         FileKind::KerasArchive => archive::save_keras(path, m),
         FileKind::WeightsH5 => archive::save_weights_h5(path, m),
-        FileKind::KerasH5 => {
-            keras::save_h5(path, &m.spec, &m.weights, m.format, m.optimizer().as_ref())
-        }
+        FileKind::KerasH5 => keras::save_h5(path, m),
     }
 }
 
@@ -164,6 +167,19 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     meta.insert(BACKEND_KEY.to_string(), m.backend.clone());
     if let Some(lr) = m.learning_rate {
         meta.insert(LR_KEY.to_string(), lr.to_string());
+    }
+    if let Some(tc) = &m.training_config {
+        meta.insert(TRAINING_KEY.to_string(), tc.clone());
+    }
+    if let Some(state) = &m.optimizer_state {
+        let v = match state {
+            Ok(s) => {
+                serde_json::json!({"iterations": s.iterations, "learning_rate": s.learning_rate,
+                "variables": s.variables})
+            }
+            Err(e) => serde_json::json!({"unreadable": e}),
+        };
+        meta.insert(OPTIMIZER_KEY.to_string(), v.to_string());
     }
     safetensors::serialize(views, Some(meta)).map_err(st_err)
 }
@@ -241,7 +257,44 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, S
         backend: md.get(BACKEND_KEY).cloned().unwrap_or_default(),
         format,
         learning_rate,
+        training_config: md.get(TRAINING_KEY).cloned(),
+        optimizer_state: md
+            .get(OPTIMIZER_KEY)
+            .map(|s| optimizer_state_json(s))
+            .transpose()?,
     })
+}
+
+/// The optimizer state as `to_safetensors_bytes` writes it.
+fn optimizer_state_json(
+    s: &str,
+) -> std::result::Result<std::result::Result<crate::train::OptimizerState, String>, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(s).map_err(|e| format!("bad '{OPTIMIZER_KEY}' metadata: {e}"))?;
+    if let Some(e) = v.get("unreadable").and_then(|e| e.as_str()) {
+        return Ok(Err(e.to_string()));
+    }
+    let bad = || format!("bad '{OPTIMIZER_KEY}' metadata");
+    let variables = v["variables"]
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|p| {
+            let name = p[0].as_str()?.to_string();
+            let values = p[1]
+                .as_array()?
+                .iter()
+                .map(|x| x.as_f64().map(|x| x as f32))
+                .collect::<Option<Vec<f32>>>()?;
+            Some((name, values))
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(bad)?;
+    Ok(Ok(crate::train::OptimizerState {
+        iterations: v["iterations"].as_u64().ok_or_else(bad)?,
+        learning_rate: v["learning_rate"].as_f64().map(|x| x as f32),
+        variables,
+    }))
 }
 
 /// Converts between `.h5`, `.keras`, `.weights.h5` and `.safetensors` (any direction, by the file

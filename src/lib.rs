@@ -40,7 +40,10 @@ pub use experiment::compare::{Arm, ArmScores, CompareConfig, compare};
 pub use experiment::finetune::{Transfer, adapt};
 pub use keras::{Format, KerasModel};
 pub use model::{Activation, DenseSpec, Initializer, LayerSpec, LayerWeights, Model, ModelSpec};
-pub use train::{FitConfig, History, Loss, Optimizer, OptimizerSpec, Score, evaluate, fit};
+pub use train::{
+    Compile, FitConfig, History, LearningRate, Loss, LossKind, Metric, MetricKind, Optimizer,
+    OptimizerKind, OptimizerSpec, Score, Target, evaluate, fit,
+};
 
 /// Makes candle's CPU kernels single-threaded. On this project's tiny tensors candle's own threading
 /// costs far more than it gains (docs/candle-and-crates.md#threading); parallelism belongs across

@@ -5,7 +5,10 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use keras_transfer::data::csv::read_train_test;
 use keras_transfer::model::Activation;
-use keras_transfer::{BlobsParams, Dataset, FitConfig, Format, Loss, OptimizerSpec, make_blobs};
+use keras_transfer::train::OptimizerKind;
+use keras_transfer::{
+    BlobsParams, Compile, Dataset, FitConfig, Format, Loss, Metric, OptimizerSpec, make_blobs,
+};
 use std::path::PathBuf;
 
 /// Transfer learning with Keras's semantics and checkpoints, in Rust.
@@ -78,29 +81,206 @@ pub struct FitArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// SGD learning rate.
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
-    pub lr: f32,
+    /// Optimizer (Keras's defaults for its settings), as model.compile(optimizer=NAME): sgd, adam,
+    /// adamw, rmsprop, adagrad, adadelta, adamax, nadam, lion. Default: sgd for train and compare,
+    /// the model file's own for finetune.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning rate (default: the optimizer's; 0.01 for sgd).
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
+    /// Momentum of sgd or rmsprop.
+    #[arg(long, allow_negative_numbers = true)]
+    pub momentum: Option<f64>,
+    /// Nesterov momentum (sgd).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Loss: categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, mse,
+    /// mae, huber (default: categorical_crossentropy for train, the model file's for finetune).
+    #[arg(long)]
+    pub loss: Option<String>,
     /// Keep the training rows in order every epoch (Keras fit(shuffle=False)).
     #[arg(long)]
     pub no_shuffle: bool,
     /// Seed of random weights and shuffle orders.
     #[arg(long, default_value_t = 0)]
     pub seed: u32,
+    /// Validate on the last fraction of the --train rows, taken before any shuffling (Keras's
+    /// validation_split); not with --test.
+    #[arg(long)]
+    pub validation_split: Option<f64>,
+    /// Stop when the monitored value has not improved for this many epochs (Keras's EarlyStopping).
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// The smallest change that counts as an improvement (EarlyStopping min_delta).
+    #[arg(long, default_value_t = 0.0, requires = "patience")]
+    pub min_delta: f32,
+    /// The history key early stopping watches (val_loss, loss, val_accuracy, ...).
+    #[arg(long, default_value = "val_loss", requires = "patience")]
+    pub monitor: String,
+    /// After early stopping, go back to the weights of the best epoch.
+    #[arg(long, requires = "patience")]
+    pub restore_best_weights: bool,
+    /// Print Keras-style per-epoch lines (`Epoch 3/20 - accuracy: ... - loss: ...`) on stderr.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Weight each training row's loss by its class (Keras's class_weight): `LABEL:W,...` for every
+    /// class, or `balanced` (sklearn's n_samples / (n_classes * count)).
+    #[arg(long)]
+    pub class_weight: Option<String>,
 }
 
 impl FitArgs {
-    /// `compile(SGD(lr))` + `fit(epochs, batch_size, shuffle)`.
-    pub fn config(&self) -> FitConfig {
-        FitConfig {
+    /// The `--class-weight` weights for `data`'s classes, in class order.
+    pub fn class_weights(&self, data: &Dataset) -> Result<Option<Vec<f32>>> {
+        let Some(text) = &self.class_weight else {
+            return Ok(None);
+        };
+        let bad = |why: String| -> anyhow::Error {
+            keras_transfer::Error::invalid("--class-weight", why).into()
+        };
+        if data.targets.is_some() {
+            return Err(bad("is for class labels, not numeric targets".into()));
+        }
+        if text == "balanced" {
+            let counts = data.class_counts();
+            let present = counts.iter().filter(|&&c| c > 0).count() as f64;
+            return Ok(Some(
+                counts
+                    .iter()
+                    .map(|&c| {
+                        if c == 0 {
+                            0.0
+                        } else {
+                            (data.len() as f64 / (present * c as f64)) as f32
+                        }
+                    })
+                    .collect(),
+            ));
+        }
+        let mut w: Vec<Option<f32>> = vec![None; data.n_classes];
+        for part in text.split(',') {
+            let (label, value) = part
+                .split_once(':')
+                .ok_or_else(|| bad(format!("'{part}' is not LABEL:WEIGHT")))?;
+            let c = data
+                .class_names
+                .iter()
+                .position(|n| n == label.trim())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "'{label}' is not one of the classes {:?}",
+                        data.class_names
+                    ))
+                })?;
+            let v: f32 = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f32| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| bad(format!("'{value}' is not a non-negative number")))?;
+            w[c] = Some(v);
+        }
+        w.iter()
+            .enumerate()
+            .map(|(c, v)| {
+                v.ok_or_else(|| bad(format!("no weight for class '{}'", data.class_names[c])))
+            })
+            .collect::<Result<Vec<f32>>>()
+            .map(Some)
+    }
+
+    /// The learning rate given or the tutorial's 0.01 (for records of plain-SGD runs).
+    pub fn lr(&self) -> f32 {
+        self.lr.unwrap_or(0.01)
+    }
+
+    /// `compile(...)` from the flags alone (SGD 0.01 and categorical cross-entropy unless told
+    /// otherwise) + `fit(epochs, batch_size, shuffle)`.
+    pub fn config(&self) -> Result<FitConfig> {
+        self.config_over(None)
+    }
+
+    /// The loss the flags ask for, if any.
+    pub fn loss(&self) -> Result<Option<Loss>> {
+        self.loss
+            .as_deref()
+            .map(|n| {
+                Loss::named(n).ok_or_else(|| {
+                    keras_transfer::Error::invalid(
+                        "--loss",
+                        format!("'{n}' is not one of categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, mse, mae, huber"),
+                    )
+                    .into()
+                })
+            })
+            .transpose()
+    }
+
+    /// The fit settings over a model file's compile settings `file` (as `load_model` + `fit`): the
+    /// flags override as `model.compile(...)` would; `--optimizer` starts from that optimizer's
+    /// defaults, `--lr`/`--momentum`/`--nesterov` change the file's (or the default) optimizer.
+    pub fn config_over(&self, file: Option<Compile>) -> Result<FitConfig> {
+        let base = file.unwrap_or_default();
+        let mut optimizer = match &self.optimizer {
+            Some(name) => OptimizerSpec::named(name)?,
+            None => base.optimizer.clone(),
+        };
+        if let Some(lr) = self.lr {
+            optimizer.learning_rate = keras_transfer::LearningRate::Constant(lr);
+        }
+        if self.momentum.is_some() || self.nesterov {
+            match &mut optimizer.kind {
+                OptimizerKind::Sgd { momentum, nesterov } => {
+                    if let Some(m) = self.momentum {
+                        *momentum = m;
+                    }
+                    *nesterov |= self.nesterov;
+                }
+                OptimizerKind::RmsProp { momentum, .. } if !self.nesterov => {
+                    if let Some(m) = self.momentum {
+                        *momentum = m;
+                    }
+                }
+                _ => {
+                    return Err(keras_transfer::Error::invalid(
+                        if self.nesterov {
+                            "--nesterov"
+                        } else {
+                            "--momentum"
+                        },
+                        format!("{} has no such setting", optimizer.keras_class()),
+                    )
+                    .into());
+                }
+            }
+        }
+        let (loss, metric) = match self.loss()? {
+            Some(l) if l != base.loss => (l, Some(Metric::default_for(l))),
+            _ => (base.loss, base.metric),
+        };
+        let early_stopping = self
+            .patience
+            .map(|patience| keras_transfer::train::EarlyStopping {
+                monitor: self.monitor.clone(),
+                min_delta: self.min_delta.abs(),
+                patience,
+                restore_best_weights: self.restore_best_weights,
+            });
+        let cfg = FitConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
             shuffle: !self.no_shuffle,
-            optimizer: OptimizerSpec::Sgd {
-                learning_rate: self.lr,
-            },
-            loss: Loss::CategoricalCrossentropy,
+            early_stopping,
+            ..FitConfig::default()
         }
+        .with_compile(Compile {
+            optimizer,
+            loss,
+            metric,
+        });
+        cfg.validate()?;
+        Ok(cfg)
     }
 }
 
@@ -301,6 +481,78 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
+    /// The train and optional test sets for a fit with `loss`: numeric targets for a regression
+    /// loss; class labels otherwise (and when no loss was chosen, a numeric label column that looks
+    /// like values rather than classes is refused).
+    pub fn load_for(
+        &self,
+        default_problem: u32,
+        loss: Loss,
+        loss_chosen: bool,
+    ) -> Result<(Dataset, Option<Dataset>)> {
+        self.load_all(default_problem, loss, loss_chosen)
+    }
+
+    /// `load_for`, then Keras's `validation_split` of the training rows when `split` is given:
+    /// returns the data and whether its second set is a validation split (not a test set).
+    pub fn load_split(
+        &self,
+        default_problem: u32,
+        loss: Loss,
+        loss_chosen: bool,
+        split: Option<f64>,
+    ) -> Result<((Dataset, Option<Dataset>), bool)> {
+        let Some(f) = split else {
+            return Ok((self.load_for(default_problem, loss, loss_chosen)?, false));
+        };
+        if self.train.is_none() || self.test.is_some() {
+            return Err(keras_transfer::Error::invalid(
+                "--validation-split",
+                "needs --train FILE.csv without --test (the split rows are the validation data)",
+            )
+            .into());
+        }
+        let (train, _) = self.load_for(default_problem, loss, loss_chosen)?;
+        let (train, val) = keras_transfer::train::validation_split(&train, f)?;
+        Ok(((train, Some(val)), true))
+    }
+
+    fn load_all(
+        &self,
+        default_problem: u32,
+        loss: Loss,
+        loss_chosen: bool,
+    ) -> Result<(Dataset, Option<Dataset>)> {
+        use keras_transfer::data::targets::{check_label_is_categorical, read_regression};
+        match (&self.train, loss.target()) {
+            (Some(train), keras_transfer::Target::Numeric) => {
+                let label = self.label.as_deref();
+                let test = self
+                    .test
+                    .as_deref()
+                    .map(|t| read_regression(t, label))
+                    .transpose()?;
+                Ok((read_regression(train, label)?, test))
+            }
+            (None, keras_transfer::Target::Numeric) => Err(keras_transfer::Error::invalid(
+                "--loss",
+                format!(
+                    "{} needs numeric targets: give them with --train FILE.csv",
+                    loss.keras_name()
+                ),
+            )
+            .into()),
+            (Some(train), _) => {
+                let data = self.load(default_problem)?;
+                if !loss_chosen {
+                    check_label_is_categorical(train, &data.0)?;
+                }
+                Ok(data)
+            }
+            (None, _) => self.load(default_problem),
+        }
+    }
+
     /// The train and optional test sets; without --problem or --train, the tutorial problem
     /// `default_problem`.
     pub fn load(&self, default_problem: u32) -> Result<(Dataset, Option<Dataset>)> {

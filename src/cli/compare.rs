@@ -12,6 +12,17 @@ pub fn run(a: CompareArgs) -> Result<()> {
     for p in [&a.plot, &a.json].into_iter().flatten() {
         keras_transfer::fsutil::check_target(p)?;
     }
+    if a.fit.validation_split.is_some() || a.fit.patience.is_some() {
+        return Err(Error::invalid(
+            if a.fit.patience.is_some() {
+                "--patience"
+            } else {
+                "--validation-split"
+            },
+            "is for train and finetune; compare scores every fit on the test data",
+        )
+        .into());
+    }
     let base = load_model(&a.from)?;
     let (train, test) = a.data.load(2)?;
     let test = test
@@ -34,7 +45,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     }
     let cfg = CompareConfig {
         repeats: a.repeats,
-        fit: a.fit.config(),
+        fit: a.fit.config()?,
         seed: a.fit.seed,
         threads: a.threads,
     };
@@ -46,7 +57,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     }
     if let Some(p) = &a.json {
         let meta = serde_json::json!({"model": a.from.display().to_string(), "repeats": a.repeats, "epochs": a.fit.epochs,
-            "batch_size": a.fit.batch_size, "learning_rate": a.fit.lr, "seed": a.fit.seed});
+            "batch_size": a.fit.batch_size, "learning_rate": a.fit.lr(), "seed": a.fit.seed});
         let text = serde_json::to_string_pretty(&compare_json(&results, meta))?;
         keras_transfer::fsutil::write_bytes_atomic(p, text.as_bytes())?;
     }

@@ -5,12 +5,27 @@ use crate::cli::output::say;
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
 use keras_transfer::data::csv::{LabelSpec, read_labelled};
-use keras_transfer::{BlobsParams, Loss, make_blobs};
+use keras_transfer::{BlobsParams, Compile, Metric, Target, make_blobs};
 
 pub fn run(a: EvaluateArgs) -> Result<()> {
     let m = load_model(&a.model)?;
     let model = m.to_model()?;
+    // The loss and metric the model was compiled with (the tutorial's when it was not).
+    let compile = match m.compile() {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => anyhow::bail!(keras_transfer::Error::invalid(
+            "model",
+            format!(
+                "{} is compiled with {e}, which keras-transfer cannot evaluate",
+                a.model.display()
+            )
+        )),
+        None => Compile::default(),
+    };
     let data = match (&a.data, a.problem) {
+        (Some(path), _) if compile.loss.target() == Target::Numeric => {
+            keras_transfer::data::targets::read_regression(path, a.label.as_deref())?
+        }
         (Some(path), _) => {
             let column = a.label.as_deref();
             let labelled = read_labelled(
@@ -26,8 +41,13 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                 .all(|c| c.parse::<i64>().is_ok())
             {
                 // Integer labels name the model's outputs: "0".."K-1".
-                let classes: Vec<String> =
-                    (0..m.spec.output_dim()).map(|c| c.to_string()).collect();
+                // A binary head's one sigmoid unit stands for the two classes 0 and 1.
+                let k = if compile.loss.target() == Target::Binary {
+                    2
+                } else {
+                    m.spec.output_dim()
+                };
+                let classes: Vec<String> = (0..k).map(|c| c.to_string()).collect();
                 read_labelled(
                     path,
                     &LabelSpec {
@@ -46,8 +66,16 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                 .1
         }
     };
-    let s =
-        keras_transfer::evaluate(&model, &data, a.batch_size, Loss::CategoricalCrossentropy)?[0];
-    say!("loss: {:.4}, accuracy: {:.3}", s.loss, s.accuracy);
+    let metric = compile
+        .metric
+        .unwrap_or_else(|| Metric::default_for(compile.loss));
+    let s = keras_transfer::train::fit::evaluate_with(
+        &model,
+        &data,
+        a.batch_size,
+        compile.loss,
+        Some(metric),
+    )?[0];
+    say!("loss: {:.4}, {}: {:.3}", s.loss, metric.key, s.accuracy);
     Ok(())
 }

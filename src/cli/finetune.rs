@@ -1,10 +1,12 @@
 //! `keras-transfer finetune`: a saved model adapted (frozen, re-initialised, extended) and fitted on
-//! new data.
+//! new data, with the model file's compile settings unless the flags re-compile it.
 
 use crate::cli::args::{AdaptArgs, FinetuneArgs};
 use crate::cli::sandbox::load_model_guarded as load_model;
-use anyhow::{Context, Result};
-use keras_transfer::{Transfer, adapt};
+use anyhow::{Context, Result, bail};
+use keras_transfer::experiment::finetune::adapt_weights;
+use keras_transfer::model::{Activation, LayerSpec};
+use keras_transfer::{Model, Target, Transfer};
 
 /// The transfer a command asks for: `freeze` first layers, and the adaptations of `a`.
 pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
@@ -19,10 +21,88 @@ pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
 pub fn run(a: FinetuneArgs) -> Result<()> {
     a.output.check()?;
     let base = load_model(&a.from)?;
-    let data = a.data.load(2)?;
+    let from = a.from.display();
+    let file_compile = match base.compile() {
+        None => {
+            eprintln!("{from} is not compiled: compiling it as the flags say");
+            None
+        }
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) if a.fit.optimizer.is_some() && a.fit.loss.is_some() => {
+            eprintln!(
+                "{from} is compiled with {e}, which is not supported: re-compiled as the flags say"
+            );
+            None
+        }
+        Some(Err(e)) => bail!(keras_transfer::Error::invalid(
+            "model",
+            format!(
+                "{from} is compiled with {e}, which keras-transfer cannot train exactly as Keras; re-compile with --optimizer NAME and --loss NAME"
+            )
+        )),
+    };
+    let recompiled = a.fit.optimizer.is_some()
+        || a.fit.lr.is_some()
+        || a.fit.momentum.is_some()
+        || a.fit.nesterov
+        || file_compile.is_none();
+    let mut cfg = a.fit.config_over(file_compile)?;
+    let (data, split) = a
+        .data
+        .load_split(2, cfg.loss, true, a.fit.validation_split)?;
+    let train = &data.0;
+    cfg.class_weight = a.fit.class_weights(train)?;
+    let outputs = match cfg.loss.target() {
+        Target::Classes => train.n_classes,
+        Target::Binary => 1,
+        Target::Numeric => train.n_targets(),
+    };
     let t = transfer_of(a.freeze, &a.adapt);
-    let model = adapt(&base, &t, data.0.n_features, data.0.n_classes, a.fit.seed)
-        .with_context(|| format!("adapting {}", a.from.display()))?;
-    let title = format!("Transfer from {} (fixed={})", a.from.display(), a.freeze);
-    crate::cli::train::fit_and_report(&model, &data, &a.fit, &a.output, &title)
+    let mut adapted = adapt_weights(&base, &t, train.n_features, outputs, a.fit.seed)
+        .with_context(|| format!("adapting {from}"))?;
+    if t.new_head
+        && let Some(LayerSpec::Dense(last)) = adapted.spec.layers.last_mut()
+        && cfg.loss.pairs_with() != Activation::Softmax
+    {
+        last.activation = cfg.loss.pairs_with();
+    }
+    let changed = adapted.spec != base.spec;
+    let model = Model::from_weights(adapted.spec, adapted.weights)?;
+    // As load_model + fit: the saved optimizer state carries on when the model and its compile
+    // settings are the file's; after a re-compile or a change of layers Keras starts it afresh.
+    let start = match &base.optimizer_state {
+        Some(Ok(s)) if !recompiled && !changed => {
+            let fresh = s.variables.is_empty() && s.iterations == 0;
+            (!fresh).then_some(s)
+        }
+        Some(Ok(s)) if s.iterations > 0 => {
+            eprintln!(
+                "the optimizer starts afresh ({}): the state saved in {from} is not used",
+                if changed {
+                    "layers changed"
+                } else {
+                    "re-compiled"
+                }
+            );
+            None
+        }
+        Some(Err(e)) => {
+            eprintln!("the optimizer starts afresh: {from}'s saved state is not readable ({e})");
+            None
+        }
+        _ => None,
+    };
+    let title = format!("Transfer from {from} (fixed={})", a.freeze);
+    let second = if split { "Validation" } else { "Test" };
+    crate::cli::train::fit_and_report(
+        &model,
+        &data,
+        &cfg,
+        a.fit.seed,
+        start,
+        &a.output,
+        &title,
+        second,
+        a.fit.verbose,
+    )
 }

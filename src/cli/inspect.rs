@@ -30,8 +30,13 @@ pub fn run(a: InspectArgs) -> Result<()> {
     for line in summary_lines(&m.spec) {
         say!("{line}");
     }
-    match m.learning_rate {
-        Some(lr) => say!("Optimizer: SGD, learning rate {lr}"),
+    match m.compile() {
+        Some(Ok(c)) => {
+            say!("Optimizer: {}", c.optimizer.describe());
+            let metric = c.metric.map_or("none", |x| x.key);
+            say!("Loss: {}, metric: {metric}", c.loss.describe());
+        }
+        Some(Err(e)) => say!("Optimizer: compiled with {e}, which keras-transfer cannot train"),
         None => say!("Optimizer: none (the file is not compiled)"),
     }
     Ok(())

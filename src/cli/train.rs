@@ -1,42 +1,115 @@
 //! `keras-transfer train`: a fresh MLP fitted on a blobs problem or the user's CSV, and what a single
 //! fit reports and writes (shared with `finetune`).
 
-use crate::cli::args::{FitArgs, OutputArgs, TrainArgs};
+use crate::cli::args::{OutputArgs, TrainArgs};
 use crate::cli::output::say;
 use anyhow::{Context, Result};
-use keras_transfer::{Dataset, KerasModel, Model, ModelSpec, evaluate, fit, save_model};
+use keras_transfer::model::{Activation, LayerSpec};
+use keras_transfer::train::{OptimizerState, fit_with};
+use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, Target, save_model};
 
 pub fn run(a: TrainArgs) -> Result<()> {
     a.output.check()?;
-    let data = a.data.load(1)?;
+    let mut cfg = a.fit.config()?;
+    let (data, split) =
+        a.data
+            .load_split(1, cfg.loss, a.fit.loss.is_some(), a.fit.validation_split)?;
     let (train, _) = &data;
-    let spec = ModelSpec::classifier(train.n_features, &a.hidden, &a.activation, train.n_classes)?;
+    cfg.class_weight = a.fit.class_weights(train)?;
+    let outputs = match cfg.loss.target() {
+        Target::Numeric => train.n_targets(),
+        Target::Binary => 1,
+        Target::Classes => train.n_classes,
+    };
+    let mut spec = ModelSpec::classifier(train.n_features, &a.hidden, &a.activation, outputs)?;
+    if let Some(LayerSpec::Dense(last)) = spec.layers.last_mut() {
+        // The output layer the loss expects: softmax for classes, sigmoid for binary, linear for
+        // regression (or for a loss computed from logits).
+        let act = cfg.loss.pairs_with();
+        if act != Activation::Softmax {
+            last.activation = act;
+        }
+    }
     let model = Model::new(spec, a.fit.seed)?;
     let title = match a.data.problem.or(a.data.train.is_none().then_some(1)) {
         Some(p) => format!("MLP on blobs problem {p}"),
         None => "MLP".to_string(),
     };
-    fit_and_report(&model, &data, &a.fit, &a.output, &title)
+    let second = if split { "Validation" } else { "Test" };
+    fit_and_report(
+        &model,
+        &data,
+        &cfg,
+        a.fit.seed,
+        None,
+        &a.output,
+        &title,
+        second,
+        a.fit.verbose,
+    )
 }
 
-/// Fits on the training set of `data` (validating on its test set, when there is one), prints the
-/// tutorial's `Train: ..., Test: ...` line, and writes the history, the curves and the model where
-/// asked. Nothing is written when training fails.
+/// Fits on the training set of `data` (validating on its second set, when there is one, called
+/// `second` in the report: Test or Validation), prints the tutorial's `Train: ..., Test: ...` line (the compiled metric, accuracy for classifiers), and
+/// writes the history, the curves and the model where asked. Nothing is written when training
+/// fails. The compile settings it trained with are said on stderr and saved with the model.
+#[allow(clippy::too_many_arguments)]
 pub fn fit_and_report(
     model: &Model,
     (train, test): &(Dataset, Option<Dataset>),
-    f: &FitArgs,
+    cfg: &FitConfig,
+    seed: u32,
+    start: Option<&OptimizerState>,
     o: &OutputArgs,
     title: &str,
+    second: &str,
+    verbose: bool,
 ) -> Result<()> {
-    let cfg = &f.config();
-    let history = fit(model, train, test.as_ref(), cfg, &[f.seed])?.remove(0);
-    let accuracy = |d: &Dataset| -> Result<f32> {
-        Ok(evaluate(model, d, cfg.batch_size, cfg.loss)?[0].accuracy)
+    let mut progress = |epoch: usize, h: &[keras_transfer::History]| {
+        if verbose {
+            eprintln!("{}", h[0].epoch_line(epoch, cfg.epochs));
+        }
+    };
+    let (mut histories, mut states) = fit_with(
+        model,
+        train,
+        test.as_ref(),
+        cfg,
+        &[seed],
+        start,
+        &mut progress,
+    )?;
+    let (history, state) = (histories.remove(0), states.remove(0));
+    if history.epochs() < cfg.epochs {
+        eprintln!("early stopping after epoch {}", history.epochs());
+    }
+    let metric = cfg
+        .metric
+        .unwrap_or_else(|| keras_transfer::Metric::default_for(cfg.loss));
+    let value = |d: &Dataset| -> Result<f32> {
+        Ok(keras_transfer::train::fit::evaluate_with(
+            model,
+            d,
+            cfg.batch_size,
+            cfg.loss,
+            Some(metric),
+        )?[0]
+            .accuracy)
+    };
+    let tag = if metric.kind == keras_transfer::MetricKind::CategoricalAccuracy
+        || metric.kind == keras_transfer::MetricKind::BinaryAccuracy
+    {
+        String::new()
+    } else {
+        format!(" {}", metric.key)
     };
     match test {
-        Some(t) => say!("Train: {:.3}, Test: {:.3}", accuracy(train)?, accuracy(t)?),
-        None => say!("Train: {:.3}", accuracy(train)?),
+        Some(t) => say!(
+            "Train{tag}: {:.3}, {second}{tag}: {:.3}",
+            value(train)?,
+            value(t)?
+        ),
+        None => say!("Train{tag}: {:.3}", value(train)?),
     }
     if let Some(p) = &o.history {
         history
@@ -48,9 +121,13 @@ pub fn fit_and_report(
     }
     if let Some(out) = &o.out {
         let mut saved =
-            KerasModel::new(model.spec().clone(), model.weights()?, Some(&cfg.optimizer));
+            KerasModel::compiled(model.spec().clone(), model.weights()?, Some(&cfg.compile()));
         saved.format = o.format.into();
+        saved.optimizer_state = Some(Ok(state));
         save_model(out, &saved)?;
     }
+    // What it trained with, said once when all went well (on stderr, so that stdout keeps the
+    // tutorial's lines and a failure stays a one-line error).
+    eprintln!("trained with {}", cfg.compile().describe());
     Ok(())
 }

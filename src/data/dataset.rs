@@ -13,6 +13,17 @@ pub struct Dataset {
     pub n_classes: usize,
     /// Name of each class index (the label text in the CSV it came from; "0", "1", ... otherwise).
     pub class_names: Vec<String>,
+    /// Numeric (regression) targets; `None` for class labels.
+    pub targets: Option<Targets>,
+}
+
+/// Numeric targets of a regression dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Targets {
+    /// Row-major, `names.len()` values per row.
+    pub values: Vec<f64>,
+    /// The target columns' names.
+    pub names: Vec<String>,
 }
 
 impl Dataset {
@@ -59,7 +70,43 @@ impl Dataset {
             labels,
             n_classes,
             class_names,
+            targets: None,
         })
+    }
+
+    /// A regression dataset: `targets` row-major, `names.len()` values per row (each named by its
+    /// column). Its `labels` are all 0 and its single "class" is unused.
+    pub fn regression(
+        x: Vec<f64>,
+        n_features: usize,
+        targets: Vec<f64>,
+        names: Vec<String>,
+    ) -> Result<Self> {
+        let t = names.len();
+        if t == 0 || !targets.len().is_multiple_of(t) {
+            return Err(Error::Mismatch(format!(
+                "{} target values are not rows of {t} targets",
+                targets.len()
+            )));
+        }
+        if let Some(i) = targets.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Mismatch(format!(
+                "target of row {} is not a finite number",
+                i / t
+            )));
+        }
+        let n = targets.len() / t;
+        let mut d = Self::new(x, n_features, vec![0; n], 1, Some(vec![names.join(",")]))?;
+        d.targets = Some(Targets {
+            values: targets,
+            names,
+        });
+        Ok(d)
+    }
+
+    /// Number of numeric targets per row (0 for a classification dataset).
+    pub fn n_targets(&self) -> usize {
+        self.targets.as_ref().map_or(0, |t| t.names.len())
     }
 
     /// Number of rows.
@@ -94,6 +141,13 @@ impl Dataset {
             labels: self.labels[lo..hi].to_vec(),
             n_classes: self.n_classes,
             class_names: self.class_names.clone(),
+            targets: self.targets.as_ref().map(|t| {
+                let k = t.names.len();
+                Targets {
+                    values: t.values[lo * k..hi * k].to_vec(),
+                    names: t.names.clone(),
+                }
+            }),
         };
         Ok((part(0, at), part(at, self.len())))
     }

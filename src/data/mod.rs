@@ -3,6 +3,7 @@
 pub mod blobs;
 pub mod csv;
 pub mod dataset;
+pub mod targets;
 
 pub use blobs::{BlobsParams, make_blobs};
-pub use dataset::Dataset;
+pub use dataset::{Dataset, Targets};

@@ -378,8 +378,7 @@ pub fn save_weights_h5(path: &Path, m: &KerasModel) -> Result<()> {
 /// The `compile_config` of config.json for the model's optimizer: Keras 3's `training_config`
 /// (what `config::training_config` writes) with `optimizer_config` as a serialised `optimizer`.
 fn compile_config(m: &KerasModel) -> Option<Value> {
-    let o = m.optimizer()?;
-    let mut t = config::training_config(&o, Format::Keras3);
+    let mut t: Value = serde_json::from_str(&m.training_config_for(Format::Keras3)?).ok()?;
     let obj = t.as_object_mut()?;
     let opt = obj.remove("optimizer_config")?;
     obj.insert(
@@ -583,10 +582,11 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
         }
         None => String::new(),
     };
-    let learning_rate = match root.get("compile_config") {
+    let training_config = match root.get("compile_config") {
         None | Some(Value::Null) => None,
-        Some(c) => config::training_lr(&training_config_of(c).to_string()),
+        Some(c) => Some(training_config_of(c).to_string()),
     };
+    let learning_rate = training_config.as_deref().and_then(config::training_lr);
     let weights_bytes = match read_member(&ctx, &mut zip, WEIGHTS_H5, weights_limit(&spec))? {
         Some(b) => b,
         None if zip.index_for_name("model.weights.npz").is_some() => {
@@ -608,6 +608,8 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
         backend: String::new(),
         format: Format::Keras3,
         learning_rate,
+        training_config,
+        optimizer_state: None,
     })
 }
 

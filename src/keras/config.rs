@@ -5,8 +5,9 @@ use crate::keras::layer_config::{
     check_dtype, check_keys, functional_chain, inbound_node, layer_config, layer_entry,
     parse_activation, parse_layer, require_null,
 };
-use crate::model::{DenseSpec, Initializer, LayerSpec, ModelKind, ModelSpec};
-use crate::train::OptimizerSpec;
+use crate::model::{DenseSpec, Initializer, LayerSpec, ModelKind, ModelSpec, Regularizer};
+use crate::train::schedule::LearningRate;
+use crate::train::{Compile, Loss, Metric, OptimizerKind, OptimizerSpec};
 use serde_json::{Value, json};
 
 /// Which Keras dialect a file is written in.
@@ -185,8 +186,8 @@ fn dense_entry(l: &DenseSpec, _fan_in: usize, format: Format) -> Value {
         "use_bias": l.use_bias,
         "kernel_initializer": initializer_json(&l.kernel_initializer, format),
         "bias_initializer": initializer_json(&l.bias_initializer, format),
-        "kernel_regularizer": null,
-        "bias_regularizer": null,
+        "kernel_regularizer": regularizer_json(l.kernel_regularizer.as_ref(), format),
+        "bias_regularizer": regularizer_json(l.bias_regularizer.as_ref(), format),
         "kernel_constraint": null,
         "bias_constraint": null,
     });
@@ -194,41 +195,303 @@ fn dense_entry(l: &DenseSpec, _fan_in: usize, format: Format) -> Value {
     match format {
         Format::Keras3 => {
             obj.insert("quantization_config".into(), Value::Null);
+            if l.activity_regularizer.is_some() {
+                obj.insert(
+                    "activity_regularizer".into(),
+                    regularizer_json(l.activity_regularizer.as_ref(), format),
+                );
+            }
             k3_object("keras.layers", "Dense", cfg)
         }
         Format::Universal => {
-            obj.insert("activity_regularizer".into(), Value::Null);
+            obj.insert(
+                "activity_regularizer".into(),
+                regularizer_json(l.activity_regularizer.as_ref(), format),
+            );
             json!({"class_name": "Dense", "config": cfg})
         }
     }
 }
 
-/// The `training_config` JSON: the loss, accuracy, and the optimizer with its settings.
-pub fn training_config(optimizer: &OptimizerSpec, format: Format) -> Value {
-    let OptimizerSpec::Sgd { learning_rate } = optimizer;
-    let lr = f64::from(*learning_rate);
+/// A regulariser's config: Keras 3's `{"module": "keras.regularizers", ...}` or Keras 2's
+/// `{"class_name", "config"}`; `null` for none.
+fn regularizer_json(r: Option<&Regularizer>, format: Format) -> Value {
+    let Some(r) = r else { return Value::Null };
+    let cfg = match r.keras_class() {
+        "L1" => json!({"l1": r.l1}),
+        "L2" => json!({"l2": r.l2}),
+        _ => json!({"l1": r.l1, "l2": r.l2}),
+    };
     match format {
-        Format::Keras3 => json!({
-            "loss": "categorical_crossentropy",
-            "loss_weights": null,
-            "metrics": ["accuracy"],
-            "weighted_metrics": null,
-            "run_eagerly": false,
-            "steps_per_execution": 1,
-            "jit_compile": false,
-            "optimizer_config": {"class_name": "SGD", "config": {
-                "name": "SGD", "learning_rate": lr, "weight_decay": null, "clipnorm": null,
-                "global_clipnorm": null, "clipvalue": null, "use_ema": false, "ema_momentum": 0.99,
-                "ema_overwrite_frequency": null, "loss_scale_factor": null,
-                "gradient_accumulation_steps": null, "momentum": 0.0, "nesterov": false}},
-        }),
-        Format::Universal => json!({
-            "loss": "categorical_crossentropy",
-            "metrics": ["accuracy"],
-            "loss_weights": null,
-            "optimizer_config": {"class_name": "SGD", "config": {"learning_rate": lr}},
-        }),
+        Format::Keras3 => k3_object("keras.regularizers", r.keras_class(), cfg),
+        Format::Universal => json!({"class_name": r.keras_class(), "config": cfg}),
     }
+}
+
+/// The optimizer's own hyper-parameters, as its Keras `get_config()` lists them.
+fn optimizer_params(o: &OptimizerSpec) -> Value {
+    match &o.kind {
+        OptimizerKind::Sgd { momentum, nesterov } => {
+            json!({"momentum": momentum, "nesterov": nesterov})
+        }
+        OptimizerKind::Adam {
+            beta_1,
+            beta_2,
+            epsilon,
+            amsgrad,
+        }
+        | OptimizerKind::AdamW {
+            beta_1,
+            beta_2,
+            epsilon,
+            amsgrad,
+        } => json!({"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon, "amsgrad": amsgrad}),
+        OptimizerKind::RmsProp {
+            rho,
+            momentum,
+            epsilon,
+            centered,
+        } => json!({"rho": rho, "momentum": momentum, "epsilon": epsilon, "centered": centered}),
+        OptimizerKind::Adagrad {
+            initial_accumulator_value,
+            epsilon,
+        } => json!({"initial_accumulator_value": initial_accumulator_value, "epsilon": epsilon}),
+        OptimizerKind::Adadelta { rho, epsilon } => json!({"rho": rho, "epsilon": epsilon}),
+        OptimizerKind::Adamax {
+            beta_1,
+            beta_2,
+            epsilon,
+        }
+        | OptimizerKind::Nadam {
+            beta_1,
+            beta_2,
+            epsilon,
+        } => json!({"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon}),
+        OptimizerKind::Lion { beta_1, beta_2 } => json!({"beta_1": beta_1, "beta_2": beta_2}),
+    }
+}
+
+/// The `optimizer_config` of a `training_config`: `{"class_name", "config"}` with every setting.
+pub fn optimizer_config(o: &OptimizerSpec, format: Format) -> Value {
+    let keras3 = format == Format::Keras3;
+    let mut cfg = if keras3 {
+        json!({
+            "name": o.name.clone().unwrap_or_else(|| o.keras_class().to_string()),
+            "learning_rate": o.learning_rate.to_json(true), "weight_decay": o.weight_decay,
+            "clipnorm": o.clipnorm, "global_clipnorm": o.global_clipnorm, "clipvalue": o.clipvalue,
+            "use_ema": false, "ema_momentum": 0.99, "ema_overwrite_frequency": null,
+            "loss_scale_factor": null, "gradient_accumulation_steps": null})
+    } else {
+        let mut c = json!({"learning_rate": o.learning_rate.to_json(false)});
+        if let Some(name) = &o.name {
+            c["name"] = json!(name);
+        }
+        for (k, v) in [
+            ("weight_decay", o.weight_decay),
+            ("clipnorm", o.clipnorm),
+            ("global_clipnorm", o.global_clipnorm),
+            ("clipvalue", o.clipvalue),
+        ] {
+            if let Some(v) = v {
+                c[k] = json!(v);
+            }
+        }
+        c
+    };
+    // A plain SGD keeps the minimal Keras-2 config it always had; anything else lists its settings.
+    if (keras3 || !o.is_plain_sgd())
+        && let (Some(c), Value::Object(p)) = (cfg.as_object_mut(), optimizer_params(o))
+    {
+        c.extend(p);
+    }
+    json!({"class_name": o.keras_class(), "config": cfg})
+}
+
+/// The `training_config` JSON: the loss, the metric, and the optimizer with its settings.
+pub fn training_config(c: &Compile, format: Format) -> Value {
+    let keras3 = format == Format::Keras3;
+    let metrics: Vec<&str> = c.metric.iter().map(|m| m.key).collect();
+    let mut v = json!({
+        "loss": c.loss.to_json(false),
+        "metrics": metrics,
+        "loss_weights": null,
+        "optimizer_config": optimizer_config(&c.optimizer, format),
+    });
+    if keras3 {
+        v["weighted_metrics"] = Value::Null;
+        v["run_eagerly"] = json!(false);
+        v["steps_per_execution"] = json!(1);
+        v["jit_compile"] = json!(false);
+    }
+    v
+}
+
+/// Reads an `optimizer_config` (Keras 3 or tf.keras 2); the error names the setting this tool cannot
+/// apply exactly.
+pub fn parse_optimizer(v: &Value) -> std::result::Result<OptimizerSpec, String> {
+    let class = class_name(v).ok_or_else(|| format!("optimizer {v} has no class_name"))?;
+    let class = class.strip_prefix("Custom>").unwrap_or(class);
+    let empty = json!({});
+    let cfg = v.get("config").unwrap_or(&empty);
+    let mut o = OptimizerSpec::named(class).map_err(|_| {
+        format!("optimizer {class} (supported: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion)")
+    })?;
+    let set = |k: &str| cfg.get(k).filter(|x| !x.is_null());
+    if cfg.get("use_ema").and_then(Value::as_bool) == Some(true) {
+        return Err(format!("optimizer {class} use_ema=True"));
+    }
+    for k in ["loss_scale_factor", "gradient_accumulation_steps"] {
+        if let Some(x) = set(k) {
+            return Err(format!("optimizer {class} {k}={x}"));
+        }
+    }
+    if let Some(d) = set("decay").and_then(Value::as_f64)
+        && d != 0.0
+    {
+        return Err(format!("optimizer {class} legacy decay={d}"));
+    }
+    if let Some(lr) = set("learning_rate").or_else(|| set("lr")) {
+        o.learning_rate = LearningRate::from_json(lr)?;
+    }
+    let opt_num = |k: &str| -> std::result::Result<Option<f64>, String> {
+        match set(k) {
+            None => Ok(None),
+            Some(x) => x
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| format!("optimizer {class} {k}={x} is not a number")),
+        }
+    };
+    o.clipnorm = opt_num("clipnorm")?;
+    o.global_clipnorm = opt_num("global_clipnorm")?;
+    o.clipvalue = opt_num("clipvalue")?;
+    if let Some(wd) = opt_num("weight_decay")? {
+        o.weight_decay = Some(wd);
+    }
+    o.name = cfg.get("name").and_then(Value::as_str).map(str::to_string);
+    let num = |k: &str, d: f64| cfg.get(k).and_then(Value::as_f64).unwrap_or(d);
+    let flag = |k: &str, d: bool| cfg.get(k).and_then(Value::as_bool).unwrap_or(d);
+    o.kind = match o.kind {
+        OptimizerKind::Sgd { momentum, nesterov } => OptimizerKind::Sgd {
+            momentum: num("momentum", momentum),
+            nesterov: flag("nesterov", nesterov),
+        },
+        OptimizerKind::Adam {
+            beta_1,
+            beta_2,
+            epsilon,
+            amsgrad,
+        } => OptimizerKind::Adam {
+            beta_1: num("beta_1", beta_1),
+            beta_2: num("beta_2", beta_2),
+            epsilon: num("epsilon", epsilon),
+            amsgrad: flag("amsgrad", amsgrad),
+        },
+        OptimizerKind::AdamW {
+            beta_1,
+            beta_2,
+            epsilon,
+            amsgrad,
+        } => OptimizerKind::AdamW {
+            beta_1: num("beta_1", beta_1),
+            beta_2: num("beta_2", beta_2),
+            epsilon: num("epsilon", epsilon),
+            amsgrad: flag("amsgrad", amsgrad),
+        },
+        OptimizerKind::RmsProp {
+            rho,
+            momentum,
+            epsilon,
+            centered,
+        } => OptimizerKind::RmsProp {
+            rho: num("rho", rho),
+            momentum: num("momentum", momentum),
+            epsilon: num("epsilon", epsilon),
+            centered: flag("centered", centered),
+        },
+        OptimizerKind::Adagrad {
+            initial_accumulator_value,
+            epsilon,
+        } => OptimizerKind::Adagrad {
+            initial_accumulator_value: num("initial_accumulator_value", initial_accumulator_value),
+            epsilon: num("epsilon", epsilon),
+        },
+        OptimizerKind::Adadelta { rho, epsilon } => OptimizerKind::Adadelta {
+            rho: num("rho", rho),
+            epsilon: num("epsilon", epsilon),
+        },
+        OptimizerKind::Adamax {
+            beta_1,
+            beta_2,
+            epsilon,
+        } => OptimizerKind::Adamax {
+            beta_1: num("beta_1", beta_1),
+            beta_2: num("beta_2", beta_2),
+            epsilon: num("epsilon", epsilon),
+        },
+        OptimizerKind::Nadam {
+            beta_1,
+            beta_2,
+            epsilon,
+        } => OptimizerKind::Nadam {
+            beta_1: num("beta_1", beta_1),
+            beta_2: num("beta_2", beta_2),
+            epsilon: num("epsilon", epsilon),
+        },
+        OptimizerKind::Lion { beta_1, beta_2 } => OptimizerKind::Lion {
+            beta_1: num("beta_1", beta_1),
+            beta_2: num("beta_2", beta_2),
+        },
+    };
+    o.validate()
+        .map_err(|e| format!("optimizer {class}: {e}"))?;
+    Ok(o)
+}
+
+/// Reads a `training_config` string: optimizer, loss and metric. Anything this tool cannot train
+/// exactly as Keras would is an error naming the setting.
+pub fn parse_training_config(text: &str) -> std::result::Result<Compile, String> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| format!("training_config is not JSON ({e})"))?;
+    let optimizer = parse_optimizer(
+        v.get("optimizer_config")
+            .ok_or("training_config has no optimizer_config")?,
+    )?;
+    let loss = match v.get("loss") {
+        None | Some(Value::Null) => return Err("training_config has no loss".into()),
+        Some(l) => Loss::from_json(l)?,
+    };
+    for k in ["loss_weights", "weighted_metrics"] {
+        if let Some(x) = v.get(k).filter(|x| !x.is_null()) {
+            return Err(format!("compile {k}={x}"));
+        }
+    }
+    let names: Vec<String> = match v.get("metrics") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|m| match m {
+                Value::String(s) => Ok(s.clone()),
+                Value::Object(_) => class_name(m)
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("metric {m}")),
+                other => Err(format!("metric {other}")),
+            })
+            .collect::<std::result::Result<_, _>>()?,
+        Some(other) => return Err(format!("metrics {other}")),
+    };
+    let metric = match names.as_slice() {
+        [] => None,
+        [one] => Some(
+            Metric::named(one, loss).ok_or_else(|| format!("metric '{one}' (supported: accuracy, binary_accuracy, categorical_accuracy, mae, mse)"))?,
+        ),
+        more => return Err(format!("metrics {more:?} (at most one metric is supported)")),
+    };
+    Ok(Compile {
+        optimizer,
+        loss,
+        metric,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,15 +571,15 @@ fn parse_dense(cfg: &Value, default_name: String, keras2: bool) -> Res<DenseSpec
             "use_bias",
             "kernel_initializer",
             "bias_initializer",
+            "kernel_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
         ],
     )?;
     require_null(
         "Dense",
         cfg,
         &[
-            "kernel_regularizer",
-            "bias_regularizer",
-            "activity_regularizer",
             "kernel_constraint",
             "bias_constraint",
             "quantization_config",
@@ -336,6 +599,11 @@ fn parse_dense(cfg: &Value, default_name: String, keras2: bool) -> Res<DenseSpec
     };
     let activation = parse_activation(cfg.get("activation"), keras2)?;
     let use_bias = cfg.get("use_bias").and_then(Value::as_bool).unwrap_or(true);
+    for k in ["kernel_constraint", "bias_constraint"] {
+        if let Some(c) = cfg.get(k).filter(|c| !c.is_null()) {
+            return Err(ConfigError::Unsupported(format!("Dense {k} {c}")));
+        }
+    }
     let name = cfg
         .get("name")
         .and_then(Value::as_str)
@@ -355,7 +623,49 @@ fn parse_dense(cfg: &Value, default_name: String, keras2: bool) -> Res<DenseSpec
             .get("trainable")
             .and_then(Value::as_bool)
             .unwrap_or(true),
+        kernel_regularizer: parse_regularizer(cfg.get("kernel_regularizer"), "kernel_regularizer")?,
+        bias_regularizer: parse_regularizer(cfg.get("bias_regularizer"), "bias_regularizer")?,
+        activity_regularizer: parse_regularizer(
+            cfg.get("activity_regularizer"),
+            "activity_regularizer",
+        )?,
     })
+}
+
+/// A Dense layer's regulariser: `L1`, `L2`, `L1L2` (Keras 3 or 2 spelling) or none.
+fn parse_regularizer(v: Option<&Value>, what: &str) -> Res<Option<Regularizer>> {
+    let v = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    let (name, cfg) = match v {
+        Value::String(s) => (s.as_str(), &Value::Null),
+        _ => (
+            class_name(v).unwrap_or(""),
+            v.get("config").unwrap_or(&Value::Null),
+        ),
+    };
+    let num = |k: &str, d: f64| cfg.get(k).and_then(Value::as_f64).unwrap_or(d);
+    let r = match name {
+        "L1" | "l1" => Regularizer {
+            l1: num("l1", 0.01),
+            l2: 0.0,
+        },
+        "L2" | "l2" => Regularizer {
+            l1: 0.0,
+            l2: num("l2", 0.01),
+        },
+        "L1L2" | "l1_l2" => Regularizer {
+            l1: num("l1", 0.0),
+            l2: num("l2", 0.0),
+        },
+        _ => {
+            return Err(ConfigError::Unsupported(format!(
+                "Dense {what} {v} (supported: L1, L2, L1L2)"
+            )));
+        }
+    };
+    Ok(Some(r))
 }
 
 /// Parses a `model_config` string (either dialect) into a `ModelSpec`.
@@ -489,9 +799,11 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
     })
 }
 
-/// The SGD learning rate in a `training_config`, when there is one.
+/// The initial learning rate in a `training_config`, when there is one.
 pub fn training_lr(text: &str) -> Option<f64> {
     let v: Value = serde_json::from_str(text).ok()?;
-    v.pointer("/optimizer_config/config/learning_rate")
-        .and_then(Value::as_f64)
+    let lr = v.pointer("/optimizer_config/config/learning_rate")?;
+    LearningRate::from_json(lr)
+        .ok()
+        .map(|l| f64::from(l.initial()))
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
 use crate::model::{LayerWeights, Model, ModelKind, ModelSpec};
-use crate::train::OptimizerSpec;
+use crate::train::{Compile, OptimizerSpec, OptimizerState};
 use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::{Attribute, Dataset, Group, Location};
 use std::io::Read;
@@ -26,25 +26,52 @@ pub struct KerasModel {
     pub backend: String,
     /// The config's dialect.
     pub format: Format,
-    /// The SGD learning rate in `training_config`, when present.
+    /// The initial learning rate in `training_config`, when present.
     pub learning_rate: Option<f64>,
+    /// The file's `training_config` JSON text (Keras's compile settings), when it was compiled.
+    pub training_config: Option<String>,
+    /// The optimizer's saved variables (`optimizer_weights`) in Keras 3's layout; an error saying
+    /// why when the file holds some this tool cannot read (a tf.keras 2 layout, say).
+    pub optimizer_state: Option<std::result::Result<OptimizerState, String>>,
 }
 
 impl KerasModel {
-    /// A keras-transfer model of this architecture and these weights, compiled with `optimizer`.
+    /// A keras-transfer model of this architecture and these weights, compiled with `optimizer`
+    /// and the tutorial's loss and metric.
     pub fn new(
         spec: ModelSpec,
         weights: Vec<LayerWeights>,
         optimizer: Option<&OptimizerSpec>,
     ) -> Self {
-        KerasModel {
+        let compile = optimizer.map(|o| Compile::with_optimizer(o.clone()));
+        Self::compiled(spec, weights, compile.as_ref())
+    }
+
+    /// A keras-transfer model of this architecture and these weights, compiled with `compile`.
+    pub fn compiled(
+        spec: ModelSpec,
+        weights: Vec<LayerWeights>,
+        compile: Option<&Compile>,
+    ) -> Self {
+        let mut m = KerasModel {
             spec,
             weights,
             keras_version: String::new(),
             backend: String::new(),
             format: Format::Keras3,
-            learning_rate: optimizer.map(|o| f64::from(o.learning_rate())),
-        }
+            learning_rate: None,
+            training_config: None,
+            optimizer_state: None,
+        };
+        m.set_compile(compile);
+        m
+    }
+
+    /// Records `compile` as the model's compile settings (`None`: uncompiled).
+    pub fn set_compile(&mut self, compile: Option<&Compile>) {
+        self.learning_rate = compile.map(|c| f64::from(c.optimizer.learning_rate()));
+        self.training_config =
+            compile.map(|c| config::training_config(c, Format::Keras3).to_string());
     }
 
     /// The lone model these weights describe.
@@ -52,11 +79,29 @@ impl KerasModel {
         Model::from_weights(self.spec.clone(), self.weights.clone())
     }
 
-    /// The optimizer the file's `training_config` names, when it has one.
+    /// The compile settings of the file: `None` when it is not compiled, an error naming the setting
+    /// when it asks for something this tool cannot train exactly.
+    pub fn compile(&self) -> Option<std::result::Result<Compile, String>> {
+        match (&self.training_config, self.learning_rate) {
+            (Some(text), _) => Some(config::parse_training_config(text)),
+            // A file of an earlier keras-transfer that kept only the SGD learning rate.
+            (None, Some(lr)) => Some(Ok(Compile::with_optimizer(OptimizerSpec::sgd(lr as f32)))),
+            (None, None) => None,
+        }
+    }
+
+    /// The optimizer the file's `training_config` names, when it has one this tool can apply.
     pub fn optimizer(&self) -> Option<OptimizerSpec> {
-        self.learning_rate.map(|lr| OptimizerSpec::Sgd {
-            learning_rate: lr as f32,
-        })
+        self.compile().and_then(|c| c.ok()).map(|c| c.optimizer)
+    }
+
+    /// The `training_config` text to write in `format`: re-made in that dialect when understood,
+    /// the file's own text otherwise.
+    pub(crate) fn training_config_for(&self, format: Format) -> Option<String> {
+        match self.compile()? {
+            Ok(c) => Some(config::training_config(&c, format).to_string()),
+            Err(_) => self.training_config.clone(),
+        }
     }
 }
 
@@ -279,9 +324,8 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
     let parsed = config::parse_model_config(&text).map_err(|e| ctx.config_error(e))?;
     let keras_version = read_string(&ctx, &file, "keras_version")?.unwrap_or_default();
     let backend = read_string(&ctx, &file, "backend")?.unwrap_or_default();
-    let learning_rate = read_string(&ctx, &file, "training_config")?
-        .as_deref()
-        .and_then(config::training_lr);
+    let training_config = read_string(&ctx, &file, "training_config")?;
+    let learning_rate = training_config.as_deref().and_then(config::training_lr);
 
     let root: &Group = &file;
     let weights_group = if root.link_exists("model_weights") {
@@ -348,7 +392,57 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         backend,
         format,
         learning_rate,
+        training_config,
+        optimizer_state: read_optimizer_state(&ctx, root)?,
     })
+}
+
+/// Reads `optimizer_weights` as Keras 3's legacy `.h5` writer lays it out: `weight_names` in
+/// `optimizer.variables` order, `<optimizer>/iteration` first.
+fn read_optimizer_state(
+    ctx: &Ctx,
+    root: &Group,
+) -> Result<Option<std::result::Result<OptimizerState, String>>> {
+    if !root.link_exists("optimizer_weights") {
+        return Ok(None);
+    }
+    let g = root
+        .group("optimizer_weights")
+        .map_err(|e| ctx.hdf5("group 'optimizer_weights'", e))?;
+    let names = read_strings(ctx, &g, "weight_names")?;
+    let mut state = OptimizerState::default();
+    for (i, name) in names.iter().enumerate() {
+        let ds: Dataset = g.dataset(name).map_err(|_| {
+            ctx.not_keras(format!(
+                "optimizer_weights names '{name}', but no such dataset exists"
+            ))
+        })?;
+        let leaf = name.rsplit('/').next().unwrap_or(name);
+        if i == 0 {
+            if leaf != "iteration" {
+                return Ok(Some(Err(format!(
+                    "optimizer_weights starts with '{name}', not Keras 3's iteration (a tf.keras 2 layout?)"
+                ))));
+            }
+            let it = ds
+                .read_raw::<i64>()
+                .map_err(|e| ctx.hdf5("optimizer iteration", e))?;
+            state.iterations = it.first().copied().unwrap_or(0).max(0) as u64;
+            continue;
+        }
+        if ds.size() > crate::model::spec::MAX_PARAMS {
+            return Err(ctx.not_keras(format!("optimizer variable '{name}' is too large")));
+        }
+        let values = ds
+            .read_raw::<f32>()
+            .map_err(|e| ctx.hdf5(&format!("optimizer variable '{name}'"), e))?;
+        if i == 1 && leaf == "learning_rate" {
+            state.learning_rate = values.first().copied();
+        } else {
+            state.variables.push((leaf.to_string(), values));
+        }
+    }
+    Ok(Some(Ok(state)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -411,7 +505,8 @@ fn write_file(
     spec: &ModelSpec,
     weights: &[LayerWeights],
     format: Format,
-    optimizer: Option<&OptimizerSpec>,
+    training_config: Option<&str>,
+    optimizer: Option<(&str, &OptimizerState)>,
 ) -> hdf5::Result<()> {
     let f = file_options().create(path)?;
     let version = format.keras_version();
@@ -423,13 +518,11 @@ fn write_file(
         &[&config::model_config(spec, format).to_string()],
         true,
     )?;
-    if let Some(o) = optimizer {
-        write_strings(
-            &f,
-            "training_config",
-            &[&config::training_config(o, format).to_string()],
-            true,
-        )?;
+    if let Some(t) = training_config {
+        write_strings(&f, "training_config", &[t], true)?;
+    }
+    if let Some((name, state)) = optimizer {
+        write_optimizer_state(&f, spec, name, state)?;
     }
     let mw = f.create_group("model_weights")?;
     let names: Vec<&str> = spec.layers.iter().map(|l| l.name()).collect();
@@ -473,22 +566,85 @@ fn write_file(
     f.close()
 }
 
-/// Saves a model as Keras `model.h5` in the given dialect, atomically. The optimizer, when given, is
-/// recorded in `training_config` (a file without one loads in Keras uncompiled).
-pub fn save_h5(
-    path: &Path,
+/// The shape of optimizer variable `name` (`<layer>_<weight>_<slot>`): its model variable's.
+fn slot_shape(spec: &ModelSpec, name: &str) -> Vec<usize> {
+    let mut best: (usize, Vec<usize>) = (0, Vec::new());
+    for (i, l) in spec.layers.iter().enumerate() {
+        for w in l.weights(spec.fan_in(i)) {
+            let prefix = format!("{}_{}_", l.name(), w.name);
+            if name.starts_with(&prefix) && prefix.len() > best.0 {
+                best = (prefix.len(), w.shape.clone());
+            }
+        }
+    }
+    best.1
+}
+
+/// Writes `optimizer_weights` as Keras 3 does: `weight_names` and one dataset per variable under
+/// `<optimizer name>/`.
+fn write_optimizer_state(
+    f: &hdf5::File,
     spec: &ModelSpec,
-    weights: &[LayerWeights],
-    format: Format,
-    optimizer: Option<&OptimizerSpec>,
-) -> Result<()> {
+    opt: &str,
+    state: &OptimizerState,
+) -> hdf5::Result<()> {
+    let g = f.create_group("optimizer_weights")?;
+    let og = g.create_group(opt)?;
+    let mut names = vec![format!("{opt}/iteration")];
+    og.new_dataset::<i64>()
+        .create("iteration")?
+        .write_scalar(&(state.iterations as i64))?;
+    if let Some(lr) = state.learning_rate {
+        names.push(format!("{opt}/learning_rate"));
+        og.new_dataset::<f32>()
+            .create("learning_rate")?
+            .write_scalar(&lr)?;
+    }
+    for (name, values) in &state.variables {
+        names.push(format!("{opt}/{name}"));
+        let shape = slot_shape(spec, name);
+        let shape = if shape.iter().product::<usize>() == values.len() {
+            shape
+        } else {
+            vec![values.len()]
+        };
+        let shape = if name == "variable" && values.len() == 1 {
+            Vec::new()
+        } else {
+            shape
+        };
+        og.new_dataset::<f32>()
+            .shape(shape.as_slice())
+            .create(name.as_str())?
+            .write_raw(values)?;
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    write_strings(&g, "weight_names", &refs, false)
+}
+
+/// Saves a model as Keras `model.h5` in its dialect (`m.format`), atomically. Its compile settings,
+/// when it has any, are recorded in `training_config` (a file without one loads in Keras
+/// uncompiled).
+pub fn save_h5(path: &Path, m: &KerasModel) -> Result<()> {
     let target: PathBuf = path.to_path_buf();
+    let tc = m.training_config_for(m.format);
+    let (spec, weights, format) = (&m.spec, &m.weights, m.format);
     config::writable(spec, format).map_err(|found| Error::Unsupported {
         path: target.clone(),
         found,
     })?;
+    // Keras 3's layout of the optimizer's variables; written with Keras 3 files it can be read back.
+    let opt_name = m.optimizer().map(|o| {
+        o.name
+            .clone()
+            .unwrap_or_else(|| o.keras_class().to_lowercase())
+    });
+    let state = match (&m.optimizer_state, &opt_name, format) {
+        (Some(Ok(s)), Some(n), Format::Keras3) => Some((n.as_str(), s)),
+        _ => None,
+    };
     write_atomic(path, |tmp| {
-        write_file(tmp, spec, weights, format, optimizer).map_err(|e| Error::Hdf5 {
+        write_file(tmp, spec, weights, format, tc.as_deref(), state).map_err(|e| Error::Hdf5 {
             path: target.clone(),
             reason: format!("writing: {e}"),
         })

@@ -21,6 +21,47 @@ pub struct DenseSpec {
     /// Keras's `trainable` flag: false for a frozen layer.
     #[serde(default = "yes")]
     pub trainable: bool,
+    /// `kernel_regularizer`: its penalty on the kernel is added to the loss while the layer trains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
+    /// `bias_regularizer`, likewise on the bias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_regularizer: Option<Regularizer>,
+    /// `activity_regularizer`: its penalty on the layer's output, divided by the batch size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_regularizer: Option<Regularizer>,
+}
+
+/// Keras's `L1`, `L2` and `L1L2` regularisers: `l1 * sum(|x|) + l2 * sum(x^2)` in float32.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Regularizer {
+    pub l1: f64,
+    pub l2: f64,
+}
+
+impl Regularizer {
+    /// Keras's class name: `L1`, `L2` or `L1L2`.
+    pub fn keras_class(&self) -> &'static str {
+        match (self.l1 != 0.0, self.l2 != 0.0) {
+            (true, false) => "L1",
+            (false, true) => "L2",
+            _ => "L1L2",
+        }
+    }
+
+    /// The penalty of each member of `x [R, ...]`, `[R]`.
+    pub fn penalty(&self, x: &Tensor) -> Result<Tensor> {
+        let r = x.dim(0)?;
+        let flat = x.reshape((r, ()))?;
+        let mut total = Tensor::zeros(r, candle_core::DType::F32, x.device())?;
+        if self.l1 != 0.0 {
+            total = (total + (flat.abs()?.sum(1)? * f64::from(self.l1 as f32))?)?;
+        }
+        if self.l2 != 0.0 {
+            total = (total + (flat.sqr()?.sum(1)? * f64::from(self.l2 as f32))?)?;
+        }
+        Ok(total)
+    }
 }
 
 impl DenseSpec {
@@ -39,6 +80,9 @@ impl DenseSpec {
             kernel_initializer,
             bias_initializer: Initializer::Zeros,
             trainable: true,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+            activity_regularizer: None,
         }
     }
 }

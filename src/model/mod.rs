@@ -20,7 +20,7 @@ pub mod spec;
 pub use activation::Activation;
 pub use activation_layer::{ActivationLayerSpec, LeakyReluSpec};
 pub use batchnorm::BatchNormSpec;
-pub use dense::DenseSpec;
+pub use dense::{DenseSpec, Regularizer};
 pub use dropout::DropoutSpec;
 pub use flatten::FlattenSpec;
 pub use init::Initializer;

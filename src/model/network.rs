@@ -212,6 +212,31 @@ impl Model {
             .collect()
     }
 
+    /// Sets member `m`'s weights (layer by layer, as `member_weights` gives them).
+    pub fn set_member_weights(&self, m: usize, weights: &[LayerWeights]) -> Result<()> {
+        if m >= self.members || weights.len() != self.layers.len() {
+            return Err(Error::invalid(
+                "member weights",
+                "do not fit the model's members or layers",
+            ));
+        }
+        for (p, w) in self.layers.iter().zip(weights) {
+            for (v, values) in p.vars.iter().zip(w) {
+                let mut all = v.flatten_all()?.to_vec1::<f32>()?;
+                let per = all.len() / self.members;
+                if values.len() != per {
+                    return Err(Error::Mismatch(format!(
+                        "{} values for a weight of {per}",
+                        values.len()
+                    )));
+                }
+                all[m * per..(m + 1) * per].copy_from_slice(values);
+                v.set(&Tensor::from_vec(all, v.shape(), &self.device)?)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The weights of a lone model (member 0).
     pub fn weights(&self) -> Result<Vec<LayerWeights>> {
         self.member_weights(0)
@@ -221,12 +246,53 @@ impl Model {
     /// r's rows go through member r's weights. In training mode, layers with state (batch
     /// normalisation's moving statistics) update it.
     pub fn logits(&self, x: &Tensor, f: &mut Forward) -> Result<Tensor> {
+        Ok(self.logits_and_penalty(x, f)?.0)
+    }
+
+    /// The logits and the penalties Keras adds to the loss for this batch (`model.losses`), `[R]`:
+    /// the activity regularisers on each layer's output (divided by the batch size) and the weight
+    /// regularisers of the trainable layers. `None` when no layer has a regulariser.
+    pub fn logits_and_penalty(
+        &self,
+        x: &Tensor,
+        f: &mut Forward,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let last = self.layers.len() - 1;
         let mut h = x.clone();
+        let mut penalty: Option<Tensor> = None;
+        let mut add = |p: Tensor| -> Result<()> {
+            penalty = Some(match penalty.take() {
+                Some(t) => (t + p)?,
+                None => p,
+            });
+            Ok(())
+        };
         for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
             h = l.forward(&h, p, f, i == last)?;
+            let LayerSpec::Dense(d) = l else { continue };
+            if let Some(reg) = &d.activity_regularizer {
+                let out = if i == last {
+                    d.activation.apply(&h)?
+                } else {
+                    h.clone()
+                };
+                let n = out.dim(1)?.max(1) as f64;
+                add((reg.penalty(&out)? / n)?)?;
+            }
         }
-        Ok(h)
+        for (l, p) in self.spec.layers.iter().zip(&self.layers) {
+            let LayerSpec::Dense(d) = l else { continue };
+            if !d.trainable {
+                continue;
+            }
+            if let Some(reg) = &d.kernel_regularizer {
+                add(reg.penalty(&p.vars[0])?)?;
+            }
+            if let (Some(reg), Some(b)) = (&d.bias_regularizer, p.vars.get(1)) {
+                add(reg.penalty(b)?)?;
+            }
+        }
+        Ok((h, penalty))
     }
 
     /// The model's outputs (after the last activation), `[R, N, output_dim]`, in inference mode.

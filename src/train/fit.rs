@@ -6,7 +6,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Forward, Mode, Model};
 use crate::rng::NumpyRandomState;
-use crate::train::{History, Loss, OptimizerSpec};
+use crate::train::{Compile, History, Loss, Metric, OptimizerSpec, OptimizerState, Target};
 use candle_core::{D, Tensor};
 
 /// How to train: Keras's `compile(optimizer, loss)` plus `fit(epochs, batch_size, shuffle)`. Which
@@ -19,22 +19,149 @@ pub struct FitConfig {
     pub shuffle: bool,
     pub optimizer: OptimizerSpec,
     pub loss: Loss,
+    /// The compiled metric (`None`: the history records the loss only).
+    pub metric: Option<Metric>,
+    /// Keras's `EarlyStopping` callback, when asked for (lone models only).
+    pub early_stopping: Option<EarlyStopping>,
+    /// Keras's `class_weight`: one weight per class index, weighting each training row's loss and
+    /// metric (not the validation data's).
+    pub class_weight: Option<Vec<f32>>,
+}
+
+/// Keras's `EarlyStopping(monitor, min_delta, patience, restore_best_weights)` with `mode="auto"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlyStopping {
+    /// A history key: `val_loss` (Keras's default), `loss`, `accuracy`, `val_accuracy`, `mae`, ...
+    pub monitor: String,
+    pub min_delta: f32,
+    pub patience: usize,
+    pub restore_best_weights: bool,
+}
+
+/// Keras's `validation_split`: the last `fraction` of the rows (before any shuffling) validate,
+/// the first `floor(n * (1 - fraction))` train.
+pub fn validation_split(data: &Dataset, fraction: f64) -> Result<(Dataset, Dataset)> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(Error::invalid(
+            "--validation-split",
+            format!("must be between 0 and 1 (exclusive), got {fraction}"),
+        ));
+    }
+    let at = (data.len() as f64 * (1.0 - fraction)).floor() as usize;
+    data.split_at(at).map_err(|_| {
+        Error::invalid(
+            "--validation-split",
+            format!(
+                "{fraction} of {} rows leaves no rows on one side",
+                data.len()
+            ),
+        )
+    })
+}
+
+/// `EarlyStopping`'s bookkeeping for one lone model.
+struct Stopper<'a> {
+    es: &'a EarlyStopping,
+    /// `less` (loss, errors) or `greater` (accuracies).
+    lower_is_better: bool,
+    best: Option<f32>,
+    wait: usize,
+    best_weights: Option<Vec<crate::model::LayerWeights>>,
+}
+
+impl<'a> Stopper<'a> {
+    fn new(es: &'a EarlyStopping) -> Self {
+        let name = es.monitor.strip_prefix("val_").unwrap_or(&es.monitor);
+        let lower_is_better = !name.contains("acc");
+        Stopper {
+            es,
+            lower_is_better,
+            best: None,
+            wait: 0,
+            best_weights: None,
+        }
+    }
+
+    fn improves(&self, current: f32, reference: Option<f32>) -> bool {
+        let Some(r) = reference else { return true };
+        if self.lower_is_better {
+            current + self.es.min_delta < r
+        } else {
+            current - self.es.min_delta > r
+        }
+    }
+
+    /// Keras's `on_epoch_end` for 0-based `epoch`: true when training should stop.
+    fn epoch_end(&mut self, epoch: usize, h: &History, model: &Model) -> Result<bool> {
+        let current = h
+            .columns()
+            .into_iter()
+            .find(|(k, _)| *k == self.es.monitor)
+            .and_then(|(_, v)| v.last().copied())
+            .ok_or_else(|| {
+                let keys: Vec<String> = h.columns().into_iter().map(|c| c.0).collect();
+                Error::invalid(
+                    "--monitor",
+                    format!(
+                        "'{}' is not recorded (available: {})",
+                        self.es.monitor,
+                        keys.join(", ")
+                    ),
+                )
+            })?;
+        if self.es.restore_best_weights && self.best_weights.is_none() {
+            self.best_weights = Some(model.weights()?);
+        }
+        self.wait += 1;
+        if self.improves(current, self.best) {
+            self.best = Some(current);
+            if self.es.restore_best_weights {
+                self.best_weights = Some(model.weights()?);
+            }
+            self.wait = 0;
+            return Ok(false);
+        }
+        Ok(self.wait >= self.es.patience && epoch > 0)
+    }
 }
 
 impl Default for FitConfig {
-    /// The tutorial's settings: 100 epochs, batches of 32, shuffled, SGD 0.01, categorical cross-entropy.
+    /// The tutorial's settings: 100 epochs, batches of 32, shuffled, SGD 0.01, categorical
+    /// cross-entropy, accuracy.
     fn default() -> Self {
         Self {
             epochs: 100,
             batch_size: 32,
             shuffle: true,
             optimizer: OptimizerSpec::default(),
-            loss: Loss::default(),
+            loss: Loss::CATEGORICAL,
+            metric: Some(Metric::ACCURACY),
+            early_stopping: None,
+            class_weight: None,
         }
     }
 }
 
 impl FitConfig {
+    /// The compile settings this fit trains with.
+    pub fn compile(&self) -> Compile {
+        Compile {
+            optimizer: self.optimizer.clone(),
+            loss: self.loss,
+            metric: self.metric,
+        }
+    }
+
+    /// These fit settings with `c`'s optimizer, loss and metric.
+    pub fn with_compile(self, c: Compile) -> Self {
+        FitConfig {
+            optimizer: c.optimizer,
+            loss: c.loss,
+            metric: c.metric,
+            ..self
+        }
+    }
+
     /// Checks batch size, epochs and the optimizer's settings.
     pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
@@ -63,10 +190,12 @@ pub(crate) fn check_loss(epoch: usize, loss: f32) -> Result<()> {
     }
 }
 
-/// Loss and accuracy as Keras's `evaluate` reports them.
+/// Loss and metric as Keras's `evaluate` reports them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score {
     pub loss: f32,
+    /// The compiled metric's value (accuracy for the tutorial; MAE or MSE for regression; 0 when
+    /// compiled without a metric).
     pub accuracy: f32,
 }
 
@@ -93,6 +222,7 @@ impl RunningMean {
         self.total += value_sum;
         self.count += n as f32;
     }
+
     fn result(&self) -> f32 {
         if self.count == 0.0 {
             0.0
@@ -102,16 +232,20 @@ impl RunningMean {
     }
 }
 
-/// A dataset checked against a model, as float32 rows ready to gather into batches.
+/// A dataset checked against a model and loss, as float32 rows and targets ready to gather into
+/// batches.
 struct Prepared<'a> {
     x: Vec<f32>,
+    /// Float32 targets per row, `k` per row, for the numeric and binary losses (empty for classes).
+    y: Vec<f32>,
     labels: &'a [usize],
     d: usize,
     k: usize,
+    target: Target,
 }
 
 impl<'a> Prepared<'a> {
-    fn new(model: &Model, data: &'a Dataset) -> Result<Self> {
+    fn new(model: &Model, data: &'a Dataset, loss: Loss) -> Result<Self> {
         let spec = model.spec();
         if data.n_features != spec.input_dim {
             return Err(Error::Mismatch(format!(
@@ -119,22 +253,62 @@ impl<'a> Prepared<'a> {
                 data.n_features, spec.input_dim
             )));
         }
-        if data.n_classes > spec.output_dim() {
-            return Err(Error::Mismatch(format!(
-                "the data has {} classes but the model has {} outputs (use --new-head to replace the output layer)",
-                data.n_classes,
-                spec.output_dim()
-            )));
-        }
+        let k = spec.output_dim();
+        let target = loss.target();
+        loss.check_output(spec.output_activation(), k)?;
+        let y = match (target, &data.targets) {
+            (Target::Numeric, Some(t)) => {
+                if t.names.len() != k {
+                    return Err(Error::Mismatch(format!(
+                        "the data has {} target columns but the model has {k} outputs",
+                        t.names.len()
+                    )));
+                }
+                t.values.iter().map(|&v| v as f32).collect()
+            }
+            (Target::Numeric, None) => {
+                return Err(Error::Mismatch(format!(
+                    "the loss {} needs numeric targets, but the data has class labels",
+                    loss.keras_name()
+                )));
+            }
+            (_, Some(_)) => {
+                return Err(Error::Mismatch(format!(
+                    "the loss {} needs class labels, but the data has numeric targets",
+                    loss.keras_name()
+                )));
+            }
+            (Target::Binary, None) => {
+                if data.n_classes > 2 {
+                    return Err(Error::Mismatch(format!(
+                        "binary_crossentropy needs two classes (0/1), the data has {}",
+                        data.n_classes
+                    )));
+                }
+                data.labels.iter().map(|&l| l as f32).collect()
+            }
+            (Target::Classes, None) => {
+                if data.n_classes > k {
+                    return Err(Error::Mismatch(format!(
+                        "the data has {} classes but the model has {k} outputs (use --new-head to replace the output layer)",
+                        data.n_classes
+                    )));
+                }
+                Vec::new()
+            }
+        };
         Ok(Self {
             x: data.features_f32(),
+            y,
             labels: &data.labels,
             d: data.n_features,
-            k: spec.output_dim(),
+            k,
+            target,
         })
     }
 
-    /// Inputs `[R, b, d]` and one-hot targets `[R, b, k]`: member m gets rows `rows(m)`.
+    /// Inputs `[R, b, d]` and targets `[R, b, k]` (one-hot for classes): member m gets rows
+    /// `rows(m)`.
     fn batch<'r>(
         &self,
         model: &Model,
@@ -147,7 +321,12 @@ impl<'a> Prepared<'a> {
         for m in 0..r {
             for (j, &row) in rows(m).iter().enumerate() {
                 xb.extend_from_slice(&self.x[row * self.d..(row + 1) * self.d]);
-                tb[(m * b + j) * self.k + self.labels[row]] = 1.0;
+                let at = (m * b + j) * self.k;
+                match self.target {
+                    Target::Classes => tb[at + self.labels[row]] = 1.0,
+                    _ => tb[at..at + self.k]
+                        .copy_from_slice(&self.y[row * self.k..(row + 1) * self.k]),
+                }
             }
         }
         let dev = model.device();
@@ -156,31 +335,67 @@ impl<'a> Prepared<'a> {
             Tensor::from_vec(tb, (r, b, self.k), dev)?,
         ))
     }
+
+    /// The batch's loss per member (the compiled loss plus the model's penalties, as Keras's
+    /// `compute_loss`), and the logits.
+    fn losses(
+        &self,
+        model: &Model,
+        xb: &Tensor,
+        tb: &Tensor,
+        loss: Loss,
+        f: &mut Forward,
+        weights: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let (logits, penalty) = model.logits_and_penalty(xb, f)?;
+        let output = model.spec().output_activation();
+        let mut losses = match weights {
+            None => loss.batch_losses(&logits, output, tb)?,
+            Some(w) => loss.weighted_batch_losses(&logits, output, tb, w)?,
+        };
+        if let Some(p) = penalty {
+            losses = (losses + p)?;
+        }
+        Ok((logits, losses))
+    }
 }
 
-/// Per member: the loss values of `losses [R]` and the number of rows whose arg-max logit is the true
-/// class.
+/// Per member: the loss values of `losses [R]` and the metric's sum over the rows. The metric is
+/// unweighted, as Keras's compiled `metrics` are (class weights reach only `weighted_metrics`).
 fn batch_metrics<'r>(
+    model: &Model,
+    metric: Option<Metric>,
     logits: &Tensor,
     losses: &Tensor,
+    targets: &Tensor,
     labels: &[usize],
     rows: impl Fn(usize) -> &'r [usize],
-) -> Result<(Vec<f32>, Vec<usize>)> {
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let lv = losses.to_vec1::<f32>()?;
+    let Some(metric) = metric else {
+        return Ok((lv, vec![0.0; logits.dim(0)?]));
+    };
     let k = logits.dim(D::Minus1)?;
     let b = logits.dim(1)?;
-    let v = logits.flatten_all()?.to_vec1::<f32>()?;
-    let hits = v
+    let out = if metric.kind == crate::train::MetricKind::CategoricalAccuracy {
+        logits.clone()
+    } else {
+        model.spec().output_activation().apply(logits)?
+    };
+    let v = out.flatten_all()?.to_vec1::<f32>()?;
+    let t = targets.flatten_all()?.to_vec1::<f32>()?;
+    let sums = v
         .chunks(b * k)
+        .zip(t.chunks(b * k))
         .enumerate()
-        .map(|(m, member)| {
-            member
-                .chunks(k)
-                .zip(rows(m))
-                .filter(|(row, r)| argmax(row) == labels[**r])
-                .count()
+        .map(|(m, (member, tm))| {
+            metric
+                .row_values(member, tm, rows(m).iter().map(|&r| labels[r]), k)
+                .iter()
+                .sum()
         })
         .collect();
-    Ok((losses.to_vec1::<f32>()?, hits))
+    Ok((lv, sums))
 }
 
 /// Trains every member of `model` in place on `train` as Keras's `fit` would train it alone, member m
@@ -193,6 +408,51 @@ pub fn fit(
     cfg: &FitConfig,
     seeds: &[u32],
 ) -> Result<Vec<History>> {
+    Ok(fit_from(model, train, val, cfg, seeds, None)?.0)
+}
+
+/// The names Keras gives the optimizer's per-variable state: `<layer>_<weight>` for each variable
+/// the optimizer is handed (the order of `Model::trainable_vars`).
+pub fn trainable_names(model: &Model) -> Vec<String> {
+    let spec = model.spec();
+    let mut names = Vec::new();
+    for (i, l) in spec.layers.iter().enumerate() {
+        if !l.trainable() {
+            continue;
+        }
+        for w in l.weights(spec.fan_in(i)) {
+            if w.trainable {
+                names.push(format!("{}_{}", l.name(), w.name));
+            }
+        }
+    }
+    names
+}
+
+/// `fit`, continuing the optimizer from `start` (a saved state, as `load_model` + `fit` does) when
+/// given, and returning each member's optimizer state at the end with the histories.
+pub fn fit_from(
+    model: &Model,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &FitConfig,
+    seeds: &[u32],
+    start: Option<&OptimizerState>,
+) -> Result<(Vec<History>, Vec<OptimizerState>)> {
+    fit_with(model, train, val, cfg, seeds, start, &mut |_, _| {})
+}
+
+/// `fit_from`, calling `on_epoch(epoch, histories)` after each epoch (0-based) with the histories
+/// so far (a Keras callback's `on_epoch_end`, for progress lines).
+pub fn fit_with(
+    model: &Model,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &FitConfig,
+    seeds: &[u32],
+    start: Option<&OptimizerState>,
+    on_epoch: &mut dyn FnMut(usize, &[History]),
+) -> Result<(Vec<History>, Vec<OptimizerState>)> {
     cfg.validate()?;
     let r = model.members();
     if seeds.len() != r {
@@ -201,10 +461,35 @@ pub fn fit(
             format!("{} seeds for {r} members", seeds.len()),
         ));
     }
-    let data = Prepared::new(model, train)?;
-    let val = val.map(|v| Prepared::new(model, v)).transpose()?;
-    let output = model.spec().output_activation();
-    let mut opt = cfg.optimizer.build(model.trainable_vars())?;
+    let data = Prepared::new(model, train, cfg.loss)?;
+    let val = val.map(|v| Prepared::new(model, v, cfg.loss)).transpose()?;
+    let mut opt = cfg
+        .optimizer
+        .build_named(model.trainable_vars(), trainable_names(model))?;
+    if let Some(s) = start {
+        opt.set_state(s)?;
+    }
+    if cfg.early_stopping.is_some() && r != 1 {
+        return Err(Error::invalid(
+            "early stopping",
+            "is for a lone model, not stacked members",
+        ));
+    }
+    let mut stopper = cfg.early_stopping.as_ref().map(Stopper::new);
+    let class_weight = cfg.class_weight.as_deref();
+    if let Some(cw) = class_weight
+        && (train.n_classes > cw.len() || cfg.loss.target() == Target::Numeric)
+    {
+        return Err(Error::invalid(
+            "--class-weight",
+            format!(
+                "gives {} weights for a {} with {} classes",
+                cw.len(),
+                cfg.loss.keras_name(),
+                train.n_classes
+            ),
+        ));
+    }
     let mut rngs: Vec<NumpyRandomState> = seeds.iter().map(|&s| NumpyRandomState::new(s)).collect();
     // Dropout masks come from streams of their own, so that the shuffle order does not depend on
     // whether the model has dropout.
@@ -228,38 +513,61 @@ pub fn fit(
             let b = end - start;
             let rows = |m: usize| &orders[m][start..end];
             let (xb, tb) = data.batch(model, b, rows)?;
+            let weights: Option<Vec<f32>> = class_weight.map(|cw| {
+                (0..r)
+                    .flat_map(|m| rows(m).iter().map(|&row| cw[data.labels[row]]))
+                    .collect()
+            });
+            let wt = weights
+                .as_ref()
+                .map(|w| Tensor::from_slice(w, (r, b), model.device()))
+                .transpose()?;
             let mut f = Forward {
                 mode: Mode::Training,
                 rngs: Some(&mut dropout),
             };
-            let logits = model.logits(&xb, &mut f)?;
-            let losses = cfg.loss.batch_losses(&logits, output, &tb)?;
-            let (lv, hits) = batch_metrics(&logits, &losses, data.labels, rows)?;
+            let (logits, losses) = data.losses(model, &xb, &tb, cfg.loss, &mut f, wt.as_ref())?;
+            let (lv, hits) =
+                batch_metrics(model, cfg.metric, &logits, &losses, &tb, data.labels, rows)?;
             for m in 0..r {
                 check_loss(epoch + 1, lv[m])?;
                 loss[m].add(lv[m] * b as f32, b);
-                acc[m].add(hits[m] as f32, b);
+                acc[m].add(hits[m], b);
             }
             opt.backward_step(&losses)?;
         }
         for m in 0..r {
+            histories[m].metric = cfg.metric.map(|x| x.key);
             histories[m].loss.push(loss[m].result());
-            histories[m].accuracy.push(acc[m].result());
+            if cfg.metric.is_some() {
+                histories[m].accuracy.push(acc[m].result());
+            }
         }
         if let Some(v) = &val {
             for (h, s) in histories.iter_mut().zip(score(model, v, cfg)?) {
                 h.val_loss.push(s.loss);
-                h.val_accuracy.push(s.accuracy);
+                if cfg.metric.is_some() {
+                    h.val_accuracy.push(s.accuracy);
+                }
             }
         }
+        on_epoch(epoch, &histories);
+        if let Some(st) = &mut stopper
+            && st.epoch_end(epoch, &histories[0], model)?
+        {
+            break;
+        }
     }
-    Ok(histories)
+    if let Some(w) = stopper.and_then(|s| s.best_weights) {
+        model.set_member_weights(0, &w)?;
+    }
+    let states = (0..r).map(|m| opt.state(m)).collect::<Result<_>>()?;
+    Ok((histories, states))
 }
 
 /// Loss and accuracy of every member over `data`, in batches as Keras's `evaluate` goes.
 fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> {
     let r = model.members();
-    let output = model.spec().output_activation();
     let (mut loss, mut acc) = (
         vec![RunningMean::default(); r],
         vec![RunningMean::default(); r],
@@ -268,12 +576,20 @@ fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> 
     for rows in all.chunks(cfg.batch_size) {
         let b = rows.len();
         let (xb, tb) = data.batch(model, b, |_| rows)?;
-        let logits = model.logits(&xb, &mut Forward::inference())?;
-        let losses = cfg.loss.batch_losses(&logits, output, &tb)?;
-        let (lv, hits) = batch_metrics(&logits, &losses, data.labels, |_| rows)?;
+        let (logits, losses) =
+            data.losses(model, &xb, &tb, cfg.loss, &mut Forward::inference(), None)?;
+        let (lv, hits) = batch_metrics(
+            model,
+            cfg.metric,
+            &logits,
+            &losses,
+            &tb,
+            data.labels,
+            |_| rows,
+        )?;
         for m in 0..r {
             loss[m].add(lv[m] * b as f32, b);
-            acc[m].add(hits[m] as f32, b);
+            acc[m].add(hits[m], b);
         }
     }
     Ok(loss
@@ -286,13 +602,30 @@ fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> 
         .collect())
 }
 
-/// `model.evaluate(x, y, batch_size)` for every member: the loss and accuracy over `data` with the
-/// current weights.
+/// `model.evaluate(x, y, batch_size)` for every member: the loss and the metric Keras compiles
+/// next to `loss` by default (accuracy; MAE for regression) over `data` with the current weights.
 pub fn evaluate(
     model: &Model,
     data: &Dataset,
     batch_size: usize,
     loss: Loss,
+) -> Result<Vec<Score>> {
+    evaluate_with(
+        model,
+        data,
+        batch_size,
+        loss,
+        Some(Metric::default_for(loss)),
+    )
+}
+
+/// `evaluate` with the given metric.
+pub fn evaluate_with(
+    model: &Model,
+    data: &Dataset,
+    batch_size: usize,
+    loss: Loss,
+    metric: Option<Metric>,
 ) -> Result<Vec<Score>> {
     if batch_size == 0 {
         return Err(Error::invalid("--batch-size", "must be at least 1"));
@@ -300,7 +633,8 @@ pub fn evaluate(
     let cfg = FitConfig {
         batch_size,
         loss,
+        metric,
         ..FitConfig::default()
     };
-    score(model, &Prepared::new(model, data)?, &cfg)
+    score(model, &Prepared::new(model, data, loss)?, &cfg)
 }

@@ -9,12 +9,15 @@ use std::path::Path;
 pub struct History {
     /// Running mean of the batch losses over the epoch, taken while the weights move.
     pub loss: Vec<f32>,
-    /// Running categorical accuracy over the epoch.
+    /// Running mean of the compiled metric over the epoch (accuracy for the tutorial; empty when
+    /// compiled without a metric).
     pub accuracy: Vec<f32>,
     /// Loss on the validation data after each epoch (empty without validation data).
     pub val_loss: Vec<f32>,
-    /// Accuracy on the validation data after each epoch.
+    /// The metric on the validation data after each epoch.
     pub val_accuracy: Vec<f32>,
+    /// The metric's history key (`accuracy`, `mae`, ...); `None` reads as `accuracy`.
+    pub metric: Option<&'static str>,
 }
 
 impl History {
@@ -23,23 +26,50 @@ impl History {
         self.loss.len()
     }
 
-    /// Writes the file Keras's `CSVLogger` writes: `epoch,accuracy,loss,val_accuracy,val_loss`
-    /// (epochs counted from 0; without validation data the `val_` columns are left out).
-    pub fn write_csv(&self, path: &Path) -> Result<()> {
-        let with_val = self.val_loss.len() == self.loss.len() && !self.val_loss.is_empty();
-        let mut header = vec!["epoch", "accuracy", "loss"];
-        if with_val {
-            header.extend(["val_accuracy", "val_loss"]);
+    /// The metric's key as Keras's `history.history` names it.
+    pub fn metric_key(&self) -> &'static str {
+        self.metric.unwrap_or("accuracy")
+    }
+
+    /// Every recorded series under its Keras key, in Keras CSVLogger's (sorted) column order.
+    pub fn columns(&self) -> Vec<(String, &[f32])> {
+        let mut cols: Vec<(String, &[f32])> = vec![("loss".into(), &self.loss)];
+        if self.accuracy.len() == self.loss.len() && !self.accuracy.is_empty() {
+            cols.push((self.metric_key().into(), &self.accuracy));
         }
-        let header: Vec<String> = header.into_iter().map(String::from).collect();
+        if self.val_loss.len() == self.loss.len() && !self.val_loss.is_empty() {
+            cols.push(("val_loss".into(), &self.val_loss));
+            if self.val_accuracy.len() == self.loss.len() {
+                cols.push((format!("val_{}", self.metric_key()), &self.val_accuracy));
+            }
+        }
+        cols.sort_by(|a, b| a.0.cmp(&b.0));
+        cols
+    }
+
+    /// Keras's per-epoch progress line for 0-based `epoch` of `epochs`:
+    /// `Epoch 3/20 - accuracy: 0.4500 - loss: 1.0630`.
+    pub fn epoch_line(&self, epoch: usize, epochs: usize) -> String {
+        let mut line = format!("Epoch {}/{epochs}", epoch + 1);
+        for (k, v) in self.columns() {
+            if let Some(x) = v.get(epoch) {
+                line.push_str(&format!(" - {k}: {x:.4}"));
+            }
+        }
+        line
+    }
+
+    /// Writes the file Keras's `CSVLogger` writes: `epoch,accuracy,loss,val_accuracy,val_loss`
+    /// (epochs counted from 0; keys sorted; without validation data the `val_` columns are left out).
+    pub fn write_csv(&self, path: &Path) -> Result<()> {
+        let cols = self.columns();
+        let mut header = vec!["epoch".to_string()];
+        header.extend(cols.iter().map(|c| c.0.clone()));
         let mut cells: Vec<String> = Vec::with_capacity(self.epochs() * header.len());
         for e in 0..self.epochs() {
             cells.push(e.to_string());
-            cells.push(f64::from(self.accuracy[e]).to_string());
-            cells.push(f64::from(self.loss[e]).to_string());
-            if with_val {
-                cells.push(f64::from(self.val_accuracy[e]).to_string());
-                cells.push(f64::from(self.val_loss[e]).to_string());
+            for (_, v) in &cols {
+                cells.push(f64::from(v[e]).to_string());
             }
         }
         write_table(path, &header, &cells)

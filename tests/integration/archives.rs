@@ -127,9 +127,7 @@ fn odd_model() -> KerasModel {
     KerasModel::new(
         m.spec().clone(),
         m.weights().unwrap(),
-        Some(&keras_transfer::OptimizerSpec::Sgd {
-            learning_rate: 0.03,
-        }),
+        Some(&keras_transfer::OptimizerSpec::sgd(0.03)),
     )
 }
 

@@ -197,14 +197,13 @@ pub fn blobs_params(p: &Value) -> keras_transfer::data::BlobsParams {
 
 /// Saves a model as Keras HDF5 in `format`, compiled with the tutorial's SGD 0.01.
 pub fn save_h5_model(path: &Path, m: &keras_transfer::Model, format: keras_transfer::Format) {
-    keras_transfer::keras::save_h5(
-        path,
-        m.spec(),
-        &m.weights().unwrap(),
-        format,
+    let mut km = keras_transfer::KerasModel::new(
+        m.spec().clone(),
+        m.weights().unwrap(),
         Some(&keras_transfer::OptimizerSpec::default()),
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    );
+    km.format = format;
+    keras_transfer::keras::save_h5(path, &km).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
 /// Makes a FIFO at `path` (a target that must never be replaced by a regular file).

@@ -330,7 +330,9 @@ fn stacked_members_with_dropout_and_batch_normalization_equal_lone_fits() {
     use keras_transfer::model::{DropoutSpec, LayerSpec};
     let case = fixture("keras_layers/batchnorm_train");
     let meta = read_json(&case.join("case.json"));
-    let config = meta["files"]["model.keras"]["config_json"].as_str().unwrap();
+    let config = meta["files"]["model.keras"]["config_json"]
+        .as_str()
+        .unwrap();
     let mut spec = parse_model_config(config).unwrap().spec;
     spec.layers.insert(
         2,
@@ -354,7 +356,11 @@ fn stacked_members_with_dropout_and_batch_normalization_equal_lone_fits() {
     for (m, &s) in seeds.iter().enumerate() {
         let lone = Model::new(spec.clone(), s).unwrap();
         let h = fit(&lone, &data, Some(&data), &cfg, &[s]).unwrap();
-        assert_eq!(stacked.member_weights(m).unwrap(), lone.weights().unwrap(), "member {m}");
+        assert_eq!(
+            stacked.member_weights(m).unwrap(),
+            lone.weights().unwrap(),
+            "member {m}"
+        );
         assert_eq!(hs[m], h[0], "history of member {m}");
     }
 }

@@ -9,6 +9,7 @@ mod archives;
 mod common;
 mod csv_input;
 mod hostile;
+mod keras_compile;
 mod keras_h5;
 mod keras_layers;
 mod recorded;

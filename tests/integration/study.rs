@@ -338,7 +338,7 @@ fn stacked_members_get_the_bits_of_lone_fits() {
         spec.freeze_only(&frozen).unwrap();
         let stacked = Model::new_members(spec.clone(), &seeds).unwrap();
         let hs = fit(&stacked, &train, Some(&test), &cfg, &seeds).unwrap();
-        let scores = evaluate(&stacked, &test, 32, Loss::CategoricalCrossentropy).unwrap();
+        let scores = evaluate(&stacked, &test, 32, Loss::CATEGORICAL).unwrap();
         for (m, &s) in seeds.iter().enumerate() {
             let lone = Model::new(spec.clone(), s).unwrap();
             let h = fit(&lone, &train, Some(&test), &cfg, &[s]).unwrap();
@@ -348,7 +348,7 @@ fn stacked_members_get_the_bits_of_lone_fits() {
                 "member {m}, frozen {frozen:?}"
             );
             assert_eq!(hs[m], h[0], "history of member {m}, frozen {frozen:?}");
-            let lone_score = evaluate(&lone, &test, 32, Loss::CategoricalCrossentropy).unwrap()[0];
+            let lone_score = evaluate(&lone, &test, 32, Loss::CATEGORICAL).unwrap()[0];
             assert_eq!(scores[m].accuracy.to_bits(), lone_score.accuracy.to_bits());
             assert_eq!(scores[m].loss.to_bits(), lone_score.loss.to_bits());
         }

@@ -57,11 +57,9 @@ fn config(case: &Value, epochs: usize) -> FitConfig {
     FitConfig {
         epochs,
         batch_size: case["batch_size"].as_u64().unwrap() as usize,
-        optimizer: OptimizerSpec::Sgd {
-            learning_rate: case["lr"].as_f64().unwrap() as f32,
-        },
+        optimizer: OptimizerSpec::sgd(case["lr"].as_f64().unwrap() as f32),
         shuffle: false,
-        loss: Loss::CategoricalCrossentropy,
+        ..FitConfig::default()
     }
 }
 
@@ -132,7 +130,7 @@ fn hundred_epochs_match_keras() {
             );
         }
         for (set, data) in [("train", &train), ("test", &test)] {
-            let s = evaluate(&mlp, data, 32, Loss::CategoricalCrossentropy).unwrap()[0];
+            let s = evaluate(&mlp, data, 32, Loss::CATEGORICAL).unwrap()[0];
             let want = f32s(&case["evaluate"][set]);
             assert!(
                 (s.loss - want[0]).abs() <= TOL_HISTORY,
@@ -261,7 +259,7 @@ fn divergence_stops_with_the_epoch() {
         None,
         &FitConfig {
             epochs: 50,
-            optimizer: OptimizerSpec::Sgd { learning_rate: 1e6 },
+            optimizer: OptimizerSpec::sgd(1e6),
             ..FitConfig::default()
         },
         &[1],

@@ -1,0 +1,116 @@
+//! Metrics as Keras names and computes them: `accuracy` (categorical or binary by the loss, as
+//! Keras resolves it), `binary_accuracy`, `categorical_accuracy`, `mae`, `mse` and their long names.
+//! Each is a per-row value summed over a batch; the history keeps their running mean.
+
+use crate::train::loss::{Loss, Target};
+
+/// How a metric is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// The arg-max output is the true class.
+    CategoricalAccuracy,
+    /// The sigmoid output, thresholded at 0.5, equals the 0/1 label.
+    BinaryAccuracy,
+    /// Mean absolute error of a row.
+    MeanAbsoluteError,
+    /// Mean squared error of a row.
+    MeanSquaredError,
+}
+
+/// A compiled metric: how it is computed and the key Keras records it under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    pub kind: MetricKind,
+    /// The history key (the name the metric was compiled with).
+    pub key: &'static str,
+}
+
+impl Metric {
+    /// The tutorial's `accuracy` on a softmax classifier.
+    pub const ACCURACY: Metric = Metric {
+        kind: MetricKind::CategoricalAccuracy,
+        key: "accuracy",
+    };
+
+    /// The metric `name` as `compile(metrics=[name])` resolves it next to `loss`; `None` when this
+    /// tool does not compute it.
+    pub fn named(name: &str, loss: Loss) -> Option<Self> {
+        let (kind, key) = match name {
+            "accuracy" | "acc" => {
+                let kind = match loss.target() {
+                    Target::Binary => MetricKind::BinaryAccuracy,
+                    _ => MetricKind::CategoricalAccuracy,
+                };
+                (kind, if name == "acc" { "acc" } else { "accuracy" })
+            }
+            "categorical_accuracy" => (MetricKind::CategoricalAccuracy, "categorical_accuracy"),
+            "sparse_categorical_accuracy" => (
+                MetricKind::CategoricalAccuracy,
+                "sparse_categorical_accuracy",
+            ),
+            "binary_accuracy" => (MetricKind::BinaryAccuracy, "binary_accuracy"),
+            "mae" => (MetricKind::MeanAbsoluteError, "mae"),
+            "mean_absolute_error" => (MetricKind::MeanAbsoluteError, "mean_absolute_error"),
+            "mse" => (MetricKind::MeanSquaredError, "mse"),
+            "mean_squared_error" => (MetricKind::MeanSquaredError, "mean_squared_error"),
+            _ => return None,
+        };
+        Some(Metric { kind, key })
+    }
+
+    /// The metric a fresh model compiled with `loss` reports: accuracy for classification, MAE for
+    /// regression.
+    pub fn default_for(loss: Loss) -> Self {
+        match loss.target() {
+            Target::Numeric => Metric {
+                kind: MetricKind::MeanAbsoluteError,
+                key: "mae",
+            },
+            _ => Metric::named("accuracy", loss).unwrap_or(Metric::ACCURACY),
+        }
+    }
+
+    /// The metric's value of each row of one member's batch: `outputs` (after the output
+    /// activation; the logits for categorical accuracy, which has the same arg-max) and `targets`
+    /// row-major with `k` values per row, `labels` the rows' class indices.
+    pub(crate) fn row_values(
+        self,
+        outputs: &[f32],
+        targets: &[f32],
+        labels: impl Iterator<Item = usize>,
+        k: usize,
+    ) -> Vec<f32> {
+        let hit = |b: bool| if b { 1.0 } else { 0.0 };
+        match self.kind {
+            MetricKind::CategoricalAccuracy => outputs
+                .chunks(k)
+                .zip(labels)
+                .map(|(row, l)| hit(crate::train::fit::argmax(row) == l))
+                .collect(),
+            MetricKind::BinaryAccuracy => outputs
+                .iter()
+                .zip(targets)
+                .map(|(p, t)| hit(f32::from(u8::from(*p > 0.5)) == *t))
+                .collect(),
+            MetricKind::MeanAbsoluteError | MetricKind::MeanSquaredError => outputs
+                .chunks(k)
+                .zip(targets.chunks(k))
+                .map(|(o, t)| {
+                    let s: f32 = o
+                        .iter()
+                        .zip(t)
+                        .map(|(a, b)| {
+                            let e = a - b;
+                            if self.kind == MetricKind::MeanAbsoluteError {
+                                e.abs()
+                            } else {
+                                e * e
+                            }
+                        })
+                        .sum();
+                    s / k as f32
+                })
+                .collect(),
+        }
+    }
+}
