@@ -522,6 +522,41 @@ class Checks:
         ensure(all(np.isfinite(loss)), f"tf.keras 2 fit gave loss {loss}")
         return f"max|dp| {diff:.2g}; compiled SGD(learning_rate={lr:.3g}); fit {FURTHER_EPOCHS} epochs ok{warning_note(warns)}"
 
+    def rust_archives_of_keras_layers(self, k):
+        """k7: every fixtures/keras_layers model.h5 that Rust reads, written by Rust as .keras and
+        .weights.h5: Keras 3 loads both (load_model; load_weights into a fresh copy), predicts what Keras
+        predicted for the original (predictions.csv) and fits the archive further. Refused cases are
+        listed, not checked (the layers Rust reads grow elsewhere)."""
+        import glob
+        done, refused = [], []
+        for case in sorted(glob.glob(str(REPO / "fixtures/keras_layers/*/"))):
+            case = Path(case)
+            if not (case / "predictions.csv").exists():
+                continue
+            X = np.array(read_float_csv(case / "inputs.csv")[1], dtype=np.float32)
+            P = read_float_csv(case / "predictions.csv")[1]
+            arch, weights = self.workdir / f"{case.name}.keras", self.workdir / f"{case.name}.weights.h5"
+            try:
+                self.rust.run("convert", case / "model.h5", arch)
+            except CheckFailed:
+                refused.append(case.name)
+                continue
+            self.rust.run("convert", case / "model.h5", weights)
+            warns = []
+            with captured_warnings(warns):
+                model = k.models.load_model(str(arch))
+                fresh = k.models.clone_model(model)
+                fresh.load_weights(str(weights))
+            d1 = compare(f"{case.name}: Keras on Rust's .keras vs Keras's predictions", model.predict(X, verbose=0), P)
+            d2 = compare(f"{case.name}: Keras on Rust's .weights.h5", fresh.predict(X, verbose=0), P)
+            model.compile(**COMPILE)
+            Y = one_hot(np.argmax(P, axis=1), P.shape[1])
+            with captured_warnings(warns):
+                loss = model.fit(X, Y, epochs=FURTHER_EPOCHS, verbose=0).history["loss"]
+            ensure(all(np.isfinite(loss)), f"{case.name}: Keras fit gave loss {loss}")
+            done.append(f"{case.name} {max(d1, d2):.2g}")
+        return f"{len(done)} cases, max|dp|: {', '.join(done)}; refused by Rust: {', '.join(refused) or 'none'}"
+
     # ---- the list
 
     # ---- group l: the layers around Dense
@@ -669,6 +704,7 @@ class Checks:
             ("k4 rust .keras -> tf_keras 2 (refused as keras 3's own)", lambda: self.rust_keras_to_tf_keras(k2)),
             ("k5 tf_keras 2 .keras -> rust predict", lambda: self.tf_keras_keras_to_rust(k2)),
             ("k6 keras 3 .keras -> rust convert universal .h5 -> tf_keras 2", lambda: self.keras_archive_via_rust_to_tf_keras(k3, k2)),
+            ("k7 keras_layers fixtures -> rust .keras / .weights.h5 -> keras 3", lambda: self.rust_archives_of_keras_layers(k3)),
             *[(f"f {c}: rust-fitted .h5 -> keras 3 one more epoch == rust's",
                lambda c=c: self.compile_case(c, k3)) for c in COMPILE_CASES],
         ]

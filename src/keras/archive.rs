@@ -367,13 +367,25 @@ pub fn load_weights_h5(path: &Path, spec: &ModelSpec) -> Result<Vec<LayerWeights
 /// Writes the weights of `m` as a Keras 3 weights file that `model.load_weights` accepts, atomically.
 pub fn save_weights_h5(path: &Path, m: &KerasModel) -> Result<()> {
     check_weights(m, path)?;
-    let cfg = config::model_config(&m.spec, Format::Keras3);
+    let cfg = archive_model_config(&m.spec);
     let compile = compile_config(m);
     write_bytes_atomic(path, &weights_image(m, &cfg, compile.as_ref())?)
 }
 
 // ---------------------------------------------------------------------------------------------
 // The archive
+
+/// config.json's model: the Keras 3 `model_config`, with a Functional model's class named as
+/// `saving_lib` names it (its deserialiser refuses the short `keras.Functional` that legacy `.h5`
+/// loading accepts; Keras writes `keras.src.models.functional` and `registered_name` `Functional`).
+fn archive_model_config(spec: &ModelSpec) -> Value {
+    let mut cfg = config::model_config(spec, Format::Keras3);
+    if cfg["class_name"] == "Functional" && cfg["module"] == "keras" {
+        cfg["module"] = json!("keras.src.models.functional");
+        cfg["registered_name"] = json!("Functional");
+    }
+    cfg
+}
 
 /// The `compile_config` of config.json for the model's optimizer: Keras 3's `training_config`
 /// (what `config::training_config` writes) with `optimizer_config` as a serialised `optimizer`.
@@ -439,7 +451,7 @@ fn utc_stamp(secs: i64) -> String {
 /// `compile_config` when the model has an optimizer) and model.weights.h5, stored uncompressed in
 /// that order, as Keras writes them.
 pub fn keras_bytes(m: &KerasModel) -> Result<Vec<u8>> {
-    let mut cfg = config::model_config(&m.spec, Format::Keras3);
+    let mut cfg = archive_model_config(&m.spec);
     let compile = compile_config(m);
     if let (Some(c), Some(obj)) = (&compile, cfg.as_object_mut()) {
         obj.insert("compile_config".into(), c.clone());
