@@ -1,6 +1,7 @@
 //! Checkpoints by file type: Keras `model.h5` (see `keras`) and safetensors with the architecture in
 //! its metadata, and `convert` between them.
 
+use crate::data::DataSchema;
 use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::{self, Format, KerasModel};
@@ -19,6 +20,8 @@ pub const LR_KEY: &str = "keras_transfer.learning_rate";
 pub const VERSION_KEY: &str = "keras_transfer.keras_version";
 /// The safetensors metadata key holding the source file's `backend`.
 pub const BACKEND_KEY: &str = "keras_transfer.backend";
+/// The safetensors metadata key holding the data's names (`DataSchema::to_metadata_json`), when known.
+pub const DATA_KEY: &str = "keras_transfer.data";
 
 /// True when the path names a safetensors file (by extension).
 pub fn is_safetensors(path: &Path) -> bool {
@@ -41,7 +44,7 @@ pub fn save_model(path: &Path, m: &KerasModel) -> Result<()> {
     if is_safetensors(path) {
         write_bytes_atomic(path, &to_safetensors_bytes(m)?)
     } else {
-        keras::save_h5(path, &m.spec, &m.weights, m.format, m.optimizer().as_ref())
+        keras::save_keras_model(path, m)
     }
 }
 
@@ -83,6 +86,9 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     meta.insert(BACKEND_KEY.to_string(), m.backend.clone());
     if let Some(lr) = m.learning_rate {
         meta.insert(LR_KEY.to_string(), lr.to_string());
+    }
+    if let Some(d) = &m.data {
+        meta.insert(DATA_KEY.to_string(), d.to_metadata_json().to_string());
     }
     safetensors::serialize(views, Some(meta)).map_err(st_err)
 }
@@ -153,7 +159,21 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, S
                 .ok_or_else(|| format!("bad learning rate '{s}' in '{LR_KEY}'"))?,
         ),
     };
+    let data = match md.get(DATA_KEY) {
+        None => None,
+        Some(s) => {
+            let v: serde_json::Value =
+                serde_json::from_str(s).map_err(|e| format!("bad '{DATA_KEY}' metadata: {e}"))?;
+            let d = DataSchema::from_metadata_json(&v)
+                .map_err(|e| format!("bad '{DATA_KEY}' metadata: {e}"))?
+                .ok_or_else(|| format!("'{DATA_KEY}' metadata names no features"))?;
+            d.check(spec.input_dim, spec.output_dim())
+                .map_err(|e| format!("its stored data names do not fit the model: {e}"))?;
+            Some(d)
+        }
+    };
     Ok(KerasModel {
+        data,
         spec,
         weights,
         keras_version: md.get(VERSION_KEY).cloned().unwrap_or_default(),

@@ -47,7 +47,8 @@ pub fn fit_and_report(
     }
     if let Some(out) = &o.out {
         let mut saved =
-            KerasModel::new(model.spec().clone(), model.weights()?, Some(&cfg.optimizer));
+            KerasModel::new(model.spec().clone(), model.weights()?, Some(&cfg.optimizer))
+                .with_data(train.schema());
         saved.format = o.format.into();
         save_model(out, &saved)?;
     }

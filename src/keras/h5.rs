@@ -4,6 +4,8 @@
 //! Every declared size is checked against the config before any data is read, and files are written
 //! to a temporary file beside the target, then renamed.
 
+use crate::data::DataSchema;
+use crate::data::schema::{CLASSES_KEY, FEATURES_KEY, LABEL_KEY};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
@@ -28,6 +30,9 @@ pub struct KerasModel {
     pub format: Format,
     /// The SGD learning rate in `training_config`, when present.
     pub learning_rate: Option<f64>,
+    /// The feature, label and class names the model was trained with (keras-transfer stores them
+    /// as `keras_transfer_*` root attributes, which Keras ignores); `None` for a file Keras made.
+    pub data: Option<DataSchema>,
 }
 
 impl KerasModel {
@@ -44,6 +49,15 @@ impl KerasModel {
             backend: String::new(),
             format: Format::Keras3,
             learning_rate: optimizer.map(|o| f64::from(o.learning_rate())),
+            data: None,
+        }
+    }
+
+    /// The same model, recording the names of the data it was trained with.
+    pub fn with_data(self, data: DataSchema) -> Self {
+        KerasModel {
+            data: Some(data),
+            ..self
         }
     }
 
@@ -281,6 +295,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
     let learning_rate = read_string(&ctx, &file, "training_config")?
         .as_deref()
         .and_then(config::training_lr);
+    let data = read_schema(&ctx, &file)?;
 
     let root: &Group = &file;
     let weights_group = if root.link_exists("model_weights") {
@@ -340,6 +355,11 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
     } else {
         Format::Universal
     };
+    if let Some(d) = &data {
+        d.check(spec.input_dim, spec.output_dim()).map_err(|e| {
+            ctx.not_keras(format!("its stored data names do not fit the model: {e}"))
+        })?;
+    }
     Ok(KerasModel {
         spec,
         weights,
@@ -347,7 +367,28 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         backend,
         format,
         learning_rate,
+        data,
     })
+}
+
+/// The `keras_transfer_*` root attributes holding the data's names, when the file has them.
+fn read_schema(ctx: &Ctx, file: &Group) -> Result<Option<DataSchema>> {
+    let names = file
+        .attr_names()
+        .map_err(|e| ctx.hdf5("attribute list", e))?;
+    if !names.iter().any(|n| n == FEATURES_KEY) {
+        return Ok(None);
+    }
+    let classes = if names.iter().any(|n| n == CLASSES_KEY) {
+        read_strings(ctx, file, CLASSES_KEY)?
+    } else {
+        Vec::new()
+    };
+    Ok(Some(DataSchema {
+        features: read_strings(ctx, file, FEATURES_KEY)?,
+        label: read_string(ctx, file, LABEL_KEY)?,
+        classes,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,6 +432,10 @@ fn write_strings(loc: &Location, name: &str, values: &[&str], scalar: bool) -> h
 
 /// Creates the groups of a `/`-separated dataset path under `g` and returns the innermost group and
 /// the dataset's own name.
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 fn nested<'a>(g: &Group, wname: &'a str) -> hdf5::Result<(Group, &'a str)> {
     let mut parts: Vec<&str> = wname.split('/').collect();
     let leaf = parts.pop().unwrap_or(wname);
@@ -411,8 +456,18 @@ fn write_file(
     weights: &[LayerWeights],
     format: Format,
     optimizer: Option<&OptimizerSpec>,
+    data: Option<&DataSchema>,
 ) -> hdf5::Result<()> {
     let f = file_options().create(path)?;
+    if let Some(d) = data {
+        write_strings(&f, FEATURES_KEY, &refs(&d.features), false)?;
+        if !d.classes.is_empty() {
+            write_strings(&f, CLASSES_KEY, &refs(&d.classes), false)?;
+        }
+        if let Some(l) = &d.label {
+            write_strings(&f, LABEL_KEY, &[l], true)?;
+        }
+    }
     let version = format.keras_version();
     write_strings(&f, "keras_version", &[version], true)?;
     write_strings(&f, "backend", &["tensorflow"], true)?;
@@ -471,9 +526,32 @@ pub fn save_h5(
     format: Format,
     optimizer: Option<&OptimizerSpec>,
 ) -> Result<()> {
+    atomically(path, |tmp| {
+        write_file(tmp, spec, weights, format, optimizer, None)
+    })
+}
+
+/// Saves a whole `KerasModel` as Keras `model.h5` in its dialect, with its optimizer and, as
+/// `keras_transfer_*` root attributes Keras ignores, the names of its data.
+pub fn save_keras_model(path: &Path, m: &KerasModel) -> Result<()> {
+    let optimizer = m.optimizer();
+    atomically(path, |tmp| {
+        write_file(
+            tmp,
+            &m.spec,
+            &m.weights,
+            m.format,
+            optimizer.as_ref(),
+            m.data.as_ref(),
+        )
+    })
+}
+
+/// Runs an HDF5 writer on a temporary file renamed over `path` once it succeeded.
+fn atomically(path: &Path, write: impl FnOnce(&Path) -> hdf5::Result<()>) -> Result<()> {
     let target: PathBuf = path.to_path_buf();
     write_atomic(path, |tmp| {
-        write_file(tmp, spec, weights, format, optimizer).map_err(|e| Error::Hdf5 {
+        write(tmp).map_err(|e| Error::Hdf5 {
             path: target.clone(),
             reason: format!("writing: {e}"),
         })

@@ -5,4 +5,4 @@ pub mod config;
 pub mod h5;
 
 pub use config::Format;
-pub use h5::{KerasModel, load_h5, save_h5};
+pub use h5::{KerasModel, load_h5, save_h5, save_keras_model};

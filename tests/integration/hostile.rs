@@ -523,7 +523,7 @@ fn bad_data_and_flags_each_have_their_message() {
                 csv("nan.csv", "a,b,y\n1,nan,0\n2,3,1\n"),
             ],
             3,
-            "not a finite number",
+            "line 2, column 'b': missing value",
         ),
         (
             vec![

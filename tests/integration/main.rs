@@ -7,6 +7,7 @@ mod cli;
 mod architecture;
 mod common;
 mod csv_input;
+mod data_files;
 mod hostile;
 mod keras_h5;
 mod recorded;

@@ -1,0 +1,656 @@
+//! Parsing a CSV file's bytes into one float array: the dialect (delimiter, BOM, CRLF, quotes, a pandas
+//! index column, a trailing empty column), the header, the columns picked by the caller, missing
+//! values, and label texts interned per distinct value. Files without quotes are split by hand and
+//! parsed on every core, each thread writing its rows straight into the one output array; files with
+//! quotes go through the `csv` crate.
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A float type the parser writes: every value is parsed from its decimal text to `f64` exactly
+/// (correctly rounded), then rounded once to the target type, as numpy's `loadtxt(...).astype(float32)`
+/// and Keras's float32 cast do.
+pub trait Element: Copy + Send + Sync + Default + 'static {
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+impl Element for f64 {
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+impl Element for f32 {
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+/// What to do with a missing value (an empty field or one of pandas' default NA markers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Missing {
+    /// Refuse the file, naming the line and column (the default).
+    #[default]
+    Error,
+    /// Leave out every row with a missing value.
+    Drop,
+    /// Fill a missing feature with its column's mean over the rows that have it (float64).
+    Mean,
+    /// Fill a missing feature with 0.
+    Zero,
+}
+
+/// How to read a file: its delimiter (`None`: detected from the header among `,` `;` tab `|`) and what
+/// to do with missing values.
+#[derive(Debug, Clone, Default)]
+pub struct Dialect {
+    pub delimiter: Option<u8>,
+    pub missing: Missing,
+}
+
+/// The markers pandas' `read_csv` takes for a missing value by default, besides the empty field.
+pub const NA_MARKERS: &[&str] = &[
+    "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+    "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+fn is_missing(field: &[u8]) -> bool {
+    field.is_empty() || NA_MARKERS.iter().any(|m| m.as_bytes() == field)
+}
+
+/// A file's header after its dialect was recognised.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// Column names, without a pandas index column or a trailing unnamed column.
+    pub names: Vec<String>,
+    pub delimiter: u8,
+    /// Raw fields per row (including a dropped index or trailing column).
+    raw_width: usize,
+    /// Raw position of `names[0]` (1 when an index column was dropped).
+    offset: usize,
+    /// Byte offset where the data rows start, and the 1-based line number of the first one.
+    data_start: usize,
+    first_line: u64,
+    /// What was recognised and dropped, one line each, to tell the user once.
+    pub notes: Vec<String>,
+}
+
+/// The role of a raw column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Feature `j` of the output rows.
+    Feature(usize),
+    Label,
+    Skip,
+}
+
+/// A parsed table: the picked features (row-major, `width` per row) and, when a label column was
+/// picked, each row's label as an index into `label_values` (distinct trimmed texts, in order of
+/// first appearance, each with the line it first appears on).
+#[derive(Debug)]
+pub struct Parsed<T> {
+    pub x: Vec<T>,
+    pub width: usize,
+    pub rows: usize,
+    pub label_ids: Vec<u32>,
+    pub label_values: Vec<(String, u64)>,
+    /// What was done that the user should hear of (rows dropped, values filled).
+    pub notes: Vec<String>,
+}
+
+pub(crate) fn csv_err(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Csv {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads the whole file (refusing a directory or a FIFO by name).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(csv_err(path, "is a directory, expected a CSV file"));
+    }
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// The delimiter among `,` `;` tab `|` that occurs most often (outside quotes) in the header line;
+/// a comma when none does (a one-column file).
+fn sniff_delimiter(line: &[u8]) -> u8 {
+    let mut counts = [0usize; 4];
+    let mut quoted = false;
+    for &b in line {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted && let Some(i) = CANDIDATES.iter().position(|&c| c == b) {
+            counts[i] += 1;
+        }
+    }
+    let best = (0..4).max_by_key(|&i| (counts[i], 4 - i)).unwrap_or(0);
+    if counts[best] == 0 {
+        b','
+    } else {
+        CANDIDATES[best]
+    }
+}
+
+/// Where the first line ends (after its `\n`), counting quoted newlines as inside the line.
+fn end_of_first_record(bytes: &[u8]) -> usize {
+    let mut quoted = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => return i + 1,
+            _ => {}
+        }
+    }
+    bytes.len()
+}
+
+fn describe_csv_error(e: &csv::Error, first_line: u64) -> String {
+    let line =
+        |p: &Option<csv::Position>| p.as_ref().map(|p| p.line()).unwrap_or(0) + first_line - 1;
+    match e.kind() {
+        csv::ErrorKind::Utf8 { pos, .. } => format!("line {}: not valid UTF-8 text", line(pos)),
+        _ => e.to_string(),
+    }
+}
+
+/// Recognises the dialect and reads the header: BOM, delimiter, a pandas index column (an unnamed
+/// first column), a trailing unnamed column; refuses unnamed or duplicate columns.
+pub fn read_header(path: &Path, bytes: &[u8], dialect: &Dialect) -> Result<Header> {
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let body = &bytes[bom..];
+    // Blank lines before the header are skipped, as the csv crate and pandas do.
+    let lead = body
+        .iter()
+        .position(|b| !matches!(b, b'\n' | b'\r'))
+        .unwrap_or(body.len());
+    let blank_lines = body[..lead].iter().filter(|&&b| b == b'\n').count() as u64;
+    let rest = &body[lead..];
+    if rest.is_empty() {
+        return Err(csv_err(
+            path,
+            "the file is empty; expected a header row and data rows",
+        ));
+    }
+    let end = end_of_first_record(rest);
+    let delimiter = dialect
+        .delimiter
+        .unwrap_or_else(|| sniff_delimiter(&rest[..end]));
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delimiter)
+        .from_reader(&rest[..end]);
+    let mut rec = csv::StringRecord::new();
+    rdr.read_record(&mut rec)
+        .map_err(|e| csv_err(path, describe_csv_error(&e, 1 + blank_lines)))?;
+    let mut names: Vec<String> = rec.iter().map(|s| s.trim().to_string()).collect();
+    let raw_width = names.len();
+    let mut notes = Vec::new();
+    let mut offset = 0;
+    if names.len() > 1 && names[0].is_empty() {
+        names.remove(0);
+        offset = 1;
+        notes.push(
+            "the first column has no name: taken as a pandas index column and left out".to_string(),
+        );
+    }
+    if names.len() > 1 && names.last().is_some_and(String::is_empty) {
+        names.pop();
+        notes.push("the last column has no name and is left out (a trailing delimiter)".into());
+    }
+    if names.iter().all(String::is_empty) {
+        return Err(csv_err(
+            path,
+            "the file is empty; expected a header row and data rows",
+        ));
+    }
+    if let Some(j) = names.iter().position(String::is_empty) {
+        return Err(csv_err(
+            path,
+            format!("column {} of the header has no name", j + 1 + offset),
+        ));
+    }
+    if let Some(d) = crate::data::schema::first_duplicate(&names) {
+        return Err(csv_err(
+            path,
+            format!("two columns are named '{d}'; column names must differ"),
+        ));
+    }
+    let header_lines = rest[..end].iter().filter(|&&b| b == b'\n').count() as u64;
+    Ok(Header {
+        names,
+        delimiter,
+        raw_width,
+        offset,
+        data_start: bom + lead + end,
+        first_line: 1 + blank_lines + header_lines.max(1),
+        notes,
+    })
+}
+
+impl Header {
+    /// The raw column roles for `roles` given per named column.
+    fn raw_roles(&self, roles: &[Role]) -> Vec<Role> {
+        let mut raw = vec![Role::Skip; self.raw_width];
+        raw[self.offset..self.offset + roles.len()].copy_from_slice(roles);
+        raw
+    }
+}
+
+/// Interns label texts: each distinct text gets an id, in order of first appearance.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Box<[u8]>, u32>,
+    values: Vec<(String, u64)>,
+}
+
+impl Interner {
+    fn id(&mut self, text: &[u8], line: u64) -> std::result::Result<u32, String> {
+        if let Some(&id) = self.ids.get(text) {
+            return Ok(id);
+        }
+        let s = std::str::from_utf8(text)
+            .map_err(|_| format!("line {line}: the label is not valid UTF-8 text"))?;
+        let id = self.values.len() as u32;
+        self.values.push((s.to_string(), line));
+        self.ids.insert(text.into(), id);
+        Ok(id)
+    }
+}
+
+/// One thread's share of the rows, written into its own slice of the output.
+struct Chunk<'a, T> {
+    roles: &'a [Role],
+    names: &'a [String],
+    offset: usize,
+    width: usize,
+    missing: Missing,
+    has_label: bool,
+    out: &'a mut [T],
+    rows: usize,
+    dropped: usize,
+    filled: usize,
+    labels: Vec<u32>,
+    interner: Interner,
+}
+
+fn trim(mut f: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t' | b'\r', rest @ ..] = f {
+        f = rest;
+    }
+    while let [rest @ .., b' ' | b'\t' | b'\r'] = f {
+        f = rest;
+    }
+    f
+}
+
+impl<T: Element> Chunk<'_, T> {
+    fn column(&self, raw: usize) -> &str {
+        &self.names[raw - self.offset]
+    }
+
+    /// Takes one row's fields. A row with one field more than the header whose last field is empty
+    /// (a trailing delimiter on data rows only) is accepted.
+    fn row<'f>(
+        &mut self,
+        line: u64,
+        n_fields: usize,
+        fields: impl Iterator<Item = &'f [u8]>,
+    ) -> std::result::Result<(), String> {
+        let raw_width = self.roles.len();
+        if n_fields != raw_width && n_fields != raw_width + 1 {
+            return Err(format!(
+                "line {line}: ragged row with {n_fields} fields, expected {raw_width} like the header"
+            ));
+        }
+        let base = self.rows * self.width;
+        let mut missing_at = None;
+        let mut label = None;
+        for (j, field) in fields.enumerate() {
+            let field = trim(field);
+            let Some(&role) = self.roles.get(j) else {
+                if !field.is_empty() {
+                    return Err(format!(
+                        "line {line}: ragged row with {n_fields} fields, expected {raw_width} like the header"
+                    ));
+                }
+                continue;
+            };
+            match role {
+                Role::Skip => {}
+                Role::Label => {
+                    if is_missing(field) {
+                        missing_at.get_or_insert(j);
+                    } else {
+                        label = Some(self.interner.id(field, line)?);
+                    }
+                }
+                Role::Feature(k) => {
+                    if is_missing(field) {
+                        missing_at.get_or_insert(j);
+                        self.out[base + k] = T::from_f64(f64::NAN);
+                        continue;
+                    }
+                    let v = std::str::from_utf8(field)
+                        .ok()
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .ok_or_else(|| {
+                            let text = String::from_utf8_lossy(field);
+                            format!(
+                                "line {line}, column '{}': '{text}' is not a number{}",
+                                self.column(j),
+                                if text.contains(',') {
+                                    " (decimal commas are not read: write a point)"
+                                } else {
+                                    ""
+                                }
+                            )
+                        })?;
+                    if !v.is_finite() {
+                        return Err(format!(
+                            "line {line}, column '{}': {} is not a finite number",
+                            self.column(j),
+                            String::from_utf8_lossy(field)
+                        ));
+                    }
+                    self.out[base + k] = T::from_f64(v);
+                }
+            }
+        }
+        if let Some(j) = missing_at {
+            let is_label = self.roles[j] == Role::Label;
+            match self.missing {
+                Missing::Drop => {
+                    self.dropped += 1;
+                    return Ok(());
+                }
+                Missing::Error if !is_label => {
+                    return Err(format!(
+                        "line {line}, column '{}': missing value; use --missing drop|mean|zero to leave out or fill such rows",
+                        self.column(j)
+                    ));
+                }
+                _ if is_label => {
+                    return Err(format!(
+                        "line {line}: empty label in column '{}'{}",
+                        self.column(j),
+                        if self.missing == Missing::Error {
+                            "; use --missing drop to leave out such rows"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                Missing::Zero => {
+                    for v in &mut self.out[base..base + self.width] {
+                        if v.to_f64().is_nan() {
+                            *v = T::from_f64(0.0);
+                            self.filled += 1;
+                        }
+                    }
+                }
+                _ => self.filled += 1, // Mean: filled once the means are known.
+            }
+        }
+        if self.has_label {
+            self.labels.push(label.unwrap_or(0));
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Splits unquoted text by hand: lines at `\n` (a `\r` before it is trimmed), fields at the
+    /// delimiter; blank lines are skipped.
+    fn plain(
+        &mut self,
+        text: &[u8],
+        first_line: u64,
+        delimiter: u8,
+    ) -> std::result::Result<(), String> {
+        for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+            if line.is_empty() || line == b"\r" {
+                continue;
+            }
+            let n = memchr::memchr_iter(delimiter, line).count() + 1;
+            self.row(first_line + i as u64, n, line.split(|&b| b == delimiter))?;
+        }
+        Ok(())
+    }
+
+    /// Reads quoted CSV through the csv crate.
+    fn quoted(
+        &mut self,
+        text: &[u8],
+        first_line: u64,
+        delimiter: u8,
+    ) -> std::result::Result<(), String> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .from_reader(text);
+        let mut rec = csv::ByteRecord::new();
+        loop {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(false) => return Ok(()),
+                Ok(true) => {
+                    let line = rec.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
+                    self.row(line, rec.len(), rec.iter())?;
+                }
+                Err(e) => return Err(describe_csv_error(&e, first_line)),
+            }
+        }
+    }
+}
+
+/// Threads the unquoted parse uses: one per core (at most 8), one for small files.
+fn threads_for(len: usize) -> usize {
+    if len < (1 << 20) {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
+}
+
+/// Parses the data rows of `bytes` (after `header`), with raw column roles `roles` per named column.
+/// Features go to `width` columns of one `T` array; the label column's texts are interned.
+pub fn parse<T: Element>(
+    path: &Path,
+    bytes: &[u8],
+    header: &Header,
+    roles: &[Role],
+    missing: Missing,
+) -> Result<Parsed<T>> {
+    let raw_roles = header.raw_roles(roles);
+    let width = roles
+        .iter()
+        .filter(|r| matches!(r, Role::Feature(_)))
+        .count();
+    let has_label = roles.contains(&Role::Label);
+    let data = &bytes[header.data_start..];
+    let quoted = memchr::memchr(b'"', data).is_some();
+    let n_threads = if quoted { 1 } else { threads_for(data.len()) };
+    // Chunk boundaries just after a newline, and each chunk's first line number.
+    let mut bounds = vec![0usize];
+    for t in 1..n_threads {
+        let guess = (data.len() * t / n_threads).max(*bounds.last().unwrap_or(&0));
+        let at = memchr::memchr(b'\n', &data[guess..]).map_or(data.len(), |p| guess + p + 1);
+        bounds.push(at);
+    }
+    bounds.push(data.len());
+    let pieces: Vec<&[u8]> = bounds.windows(2).map(|w| &data[w[0]..w[1]]).collect();
+    let line_counts: Vec<usize> = pieces
+        .iter()
+        .map(|p| memchr::memchr_iter(b'\n', p).count())
+        .collect();
+    // Every chunk's rows fit in (its newlines + 1) rows of the output; the rows are moved together
+    // afterwards, in place. `vec![0; n]` of floats is calloc'd: untouched pages cost no memory.
+    let capacity: Vec<usize> = line_counts.iter().map(|n| n + 1).collect();
+    let mut x = vec![T::default(); capacity.iter().sum::<usize>() * width];
+    let mut slices = Vec::new();
+    let mut rest: &mut [T] = &mut x;
+    for c in &capacity {
+        let (a, b) = std::mem::take(&mut rest).split_at_mut(c * width);
+        slices.push(a);
+        rest = b;
+    }
+    let mut first_lines = vec![header.first_line];
+    for n in &line_counts {
+        first_lines.push(first_lines.last().unwrap_or(&0) + *n as u64);
+    }
+    let run = |text: &[u8], out: &mut [T], first_line: u64| {
+        let mut c = Chunk {
+            roles: &raw_roles,
+            names: &header.names,
+            offset: header.offset,
+            width,
+            missing,
+            has_label,
+            out,
+            rows: 0,
+            dropped: 0,
+            filled: 0,
+            labels: Vec::new(),
+            interner: Interner::default(),
+        };
+        let r = if quoted {
+            c.quoted(text, first_line, header.delimiter)
+        } else {
+            c.plain(text, first_line, header.delimiter)
+        };
+        r.map(|()| (c.rows, c.dropped, c.filled, c.labels, c.interner.values))
+    };
+    let results: Vec<_> = if pieces.len() == 1 {
+        vec![run(pieces[0], slices.remove(0), first_lines[0])]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = pieces
+                .iter()
+                .zip(slices)
+                .zip(&first_lines)
+                .map(|((text, out), &line)| s.spawn(move || run(text, out, line)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("a parser thread failed".into()))
+                })
+                .collect()
+        })
+    };
+    // Move each chunk's rows down after the previous chunk's, merge the label interners.
+    let mut rows = 0;
+    let (mut dropped, mut filled) = (0, 0);
+    let mut label_ids = Vec::new();
+    let mut label_values: Vec<(String, u64)> = Vec::new();
+    let mut global: HashMap<String, u32> = HashMap::new();
+    let mut start = 0;
+    for (r, cap) in results.into_iter().zip(&capacity) {
+        let (n, d, f, ids, values) = r.map_err(|reason| csv_err(path, reason))?;
+        x.copy_within(start * width..(start + n) * width, rows * width);
+        let remap: Vec<u32> = values
+            .into_iter()
+            .map(|(v, line)| {
+                *global.entry(v.clone()).or_insert_with(|| {
+                    label_values.push((v, line));
+                    (label_values.len() - 1) as u32
+                })
+            })
+            .collect();
+        label_ids.extend(ids.iter().map(|&i| remap[i as usize]));
+        rows += n;
+        dropped += d;
+        filled += f;
+        start += cap;
+    }
+    x.truncate(rows * width);
+    x.shrink_to_fit();
+    if rows == 0 {
+        return Err(csv_err(
+            path,
+            if dropped > 0 {
+                "has no rows left once the rows with missing values are dropped"
+            } else {
+                "has a header but no data rows"
+            },
+        ));
+    }
+    let mut notes = Vec::new();
+    if dropped > 0 {
+        notes.push(format!("left out {dropped} rows with missing values"));
+    }
+    if missing == Missing::Mean && filled > 0 {
+        fill_means(path, &mut x, width, roles, &header.names)?;
+        notes.push(format!(
+            "filled the missing values of {filled} rows with their column's mean"
+        ));
+    } else if missing == Missing::Zero && filled > 0 {
+        notes.push(format!("filled {filled} missing values with 0"));
+    }
+    Ok(Parsed {
+        x,
+        width,
+        rows,
+        label_ids,
+        label_values,
+        notes,
+    })
+}
+
+/// Replaces each NaN (a missing value) by its column's mean over the present values.
+fn fill_means<T: Element>(
+    path: &Path,
+    x: &mut [T],
+    width: usize,
+    roles: &[Role],
+    names: &[String],
+) -> Result<()> {
+    let mut sums = vec![(0f64, 0usize); width];
+    for row in x.chunks_exact(width) {
+        for (s, v) in sums.iter_mut().zip(row) {
+            let v = v.to_f64();
+            if !v.is_nan() {
+                s.0 += v;
+                s.1 += 1;
+            }
+        }
+    }
+    if let Some(k) = sums.iter().position(|s| s.1 == 0) {
+        let name = roles
+            .iter()
+            .position(|r| *r == Role::Feature(k))
+            .map_or("?", |j| names[j].as_str());
+        return Err(csv_err(
+            path,
+            format!("column '{name}' has no values to take the mean of"),
+        ));
+    }
+    let means: Vec<T> = sums.iter().map(|s| T::from_f64(s.0 / s.1 as f64)).collect();
+    for row in x.chunks_exact_mut(width) {
+        for (v, m) in row.iter_mut().zip(&means) {
+            if v.to_f64().is_nan() {
+                *v = *m;
+            }
+        }
+    }
+    Ok(())
+}
