@@ -13,10 +13,13 @@ exits non-zero when any check fails.
   d  `keras-transfer blobs` equals sklearn's make_blobs bit for bit
   e  transfer learning across the two: Keras fine-tunes the study's Rust-made model.h5 with frozen
      layers (Keras 3 and tf.keras 2), and Rust's `finetune` of a Keras-made file equals Keras's
+  f  a Rust model trained on named columns and classes stores the names (keras_transfer_* root
+     attributes) and still loads unchanged in Keras 3 and tf.keras 2, predicting like Rust
 """
 
 import argparse
 import contextlib
+import csv
 import logging
 import os
 import random
@@ -33,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from common import (
-    COMPILE, ODD_LAYERS, REPO, TUTORIAL_LAYERS, blobs_problem, build_mlp, keras2, keras3, max_abs_diff,
+    COMPILE, ODD_LAYERS, REPO, TUTORIAL_LAYERS, blobs_problem, build_mlp, fnum, keras2, keras3, max_abs_diff,
     odd_problem, one_hot, p_header, random_inputs, read_csv, read_float_csv, write_csv, write_xy_csv,
     x_header,
 )
@@ -92,15 +95,21 @@ class Rust:
         ensure(m, f"train printed no `Train: .., Test: ..` line: {stdout.strip()[-300:]!r}")
         return float(m.group(1)), float(m.group(2))
 
-    def predict(self, model, X):
-        """The model's predictions for the rows of X, via `keras-transfer predict`."""
+    def predict(self, model, X, names=None):
+        """The model's predictions for the rows of X (columns named `names`, default x0, x1, ...), via
+        `keras-transfer predict`, which writes `predicted,p_<class>,...`."""
         self.calls += 1
         tag = f"{Path(model).stem}-{self.calls}"
         inp, out = self.workdir / f"{tag}.in.csv", self.workdir / f"{tag}.out.csv"
-        write_csv(inp, x_header(X.shape[1]), X)
+        write_csv(inp, names or x_header(X.shape[1]), X)
         self.run("predict", "--model", model, "--input", inp, "--output", out)
-        header, P = read_float_csv(out)
-        ensure(header == p_header(P.shape[1]), f"predict wrote header {header}")
+        header, rows = read_csv(out)
+        ensure(header[0] == "predicted" and all(h.startswith("p_") for h in header[1:]),
+               f"predict wrote header {header}")
+        P = np.array([[float(v) for v in row[1:]] for row in rows], dtype=np.float64)
+        classes = [h[2:] for h in header[1:]]
+        ensure([classes[i] for i in P.argmax(axis=1)] == [row[0] for row in rows],
+               "predict's `predicted` column is not the class of the largest probability")
         return P
 
 
@@ -144,7 +153,7 @@ def check_rust_model_in_keras(k, path, data, printed, note):
     with captured_warnings(warns):
         model = k.models.load_model(str(path))
     X = random_inputs(17, N_INPUTS, trX.shape[1])
-    diff = compare("Keras vs Rust predictions", model.predict(X, verbose=0), rust.predict(path, X))
+    diff = compare("Keras vs Rust predictions", model.predict(X, verbose=0), rust.predict(path, X, data.get("names")))
     for (name, x, y), acc in zip(((" train", trX, trY), (" test", teX, teY)), printed):
         got = keras_accuracy(model, x, y)
         ensure(abs(got - acc) <= 1.0 / len(x) + 5e-4, f"Keras{name} accuracy {got:.3f}, Rust printed {acc:.3f}")
@@ -349,6 +358,37 @@ class Checks:
         return (f"freeze {frozen}, {epochs} epochs: max|dw| {diff:.2g}; Rust printed Train {m.group(1)}, "
                 f"Test {m.group(2)}, Keras agrees{warning_note(warns)}")
 
+    # ---- f: data names stored in the model
+
+    def names_in_keras(self, fmt, k):
+        """Rust trains on named, reordered columns with string classes; the .h5 holds the names as
+        root attributes, Keras k loads it unchanged and predicts like Rust."""
+        import h5py
+
+        trX, trY, teX, teY = odd_problem()
+        names, classes = ["width", "height", "depth", "weight"], ["no", "yes"]
+        header = names[:2] + ["answer"] + names[2:]
+        files = []
+        for tag, X, y in (("train", trX, trY), ("test", teX, teY)):
+            path = self.workdir / f"named_{tag}.csv"
+            rows = [[fnum(v) for v in x[:2]] + [classes[int(t)]] + [fnum(v) for v in x[2:]] for x, t in zip(X, y)]
+            with open(path, "w", newline="") as f:
+                w = csv.writer(f, lineterminator="\n")
+                w.writerow(header)
+                w.writerows(rows)
+            files.append(path)
+        path = self.workdir / f"rust_named_{fmt}.h5"
+        printed = self.rust.train(path, ["--train", files[0], "--test", files[1], "--label", "answer"], fmt,
+                                  [6, 4, 3], ["tanh", "sigmoid", "relu"], epochs=KERAS_EPOCHS)
+        with h5py.File(path, "r") as f:
+            text = lambda v: v.decode() if isinstance(v, bytes) else str(v)
+            stored = ([text(v) for v in f.attrs["keras_transfer_feature_names"]],
+                      text(f.attrs["keras_transfer_label_name"]),
+                      [text(v) for v in f.attrs["keras_transfer_class_names"]])
+        ensure(stored == (names, "answer", classes), f"stored names {stored}")
+        data = dict(rust=self.rust, arrays=(trX, one_hot(trY, 2), teX, one_hot(teY, 2)), names=names)
+        return check_rust_model_in_keras(k, path, data, printed, f"names {stored[0]} / {stored[2]} stored")
+
     # ---- the list
 
     def all(self):
@@ -377,6 +417,9 @@ class Checks:
             ("e1 rust study model.h5 -> keras 3 transfer (fixed=0,1,2)", lambda: self.study_transfer(k3)),
             ("e2 rust universal .h5 -> tf_keras 2 transfer (fixed=1)", lambda: self.rust_file_transfer(k2)),
             ("e3 rust finetune of a keras 3 .h5 == keras 3 fine-tuning", lambda: self.finetune_vs_keras(k3)),
+            ("f1 rust keras3 .h5 with data names -> keras 3", lambda: self.names_in_keras("keras3", k3)),
+            ("f2 rust universal .h5 with data names -> keras 3", lambda: self.names_in_keras("universal", k3)),
+            ("f3 rust universal .h5 with data names -> tf_keras 2", lambda: self.names_in_keras("universal", k2)),
         ]
         return checks
 
