@@ -3,7 +3,7 @@
 //! parsed by `ingest`.
 
 use crate::data::Dataset;
-use crate::data::ingest::{Dialect, Role, csv_err, parse, read_bytes, read_header};
+use crate::data::ingest::{Dialect, Role, csv_err, parse, read_file_header};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use std::collections::BTreeSet;
@@ -150,8 +150,7 @@ fn list(names: &[String]) -> String {
 /// Reads a CSV as `spec` says: dialect recognised (delimiter, BOM, CRLF, quotes, a pandas index
 /// column, a trailing empty column), columns picked by name, missing values handled.
 pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
-    let bytes = read_bytes(path)?;
-    let header = read_header(path, &bytes, &spec.dialect)?;
+    let header = read_file_header(path, &spec.dialect)?;
     let names = &header.names;
     let find = |name: &str| names.iter().position(|h| h == name);
     let mut roles = vec![None; names.len()];
@@ -273,8 +272,7 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
             "needs at least one feature column besides the label column",
         ));
     }
-    let parsed = parse::<f64>(path, &bytes, &header, &roles, spec.dialect.missing)?;
-    drop(bytes);
+    let parsed = parse::<f64>(path, &header, &roles, spec.dialect.missing)?;
     let mut notes = header.notes.clone();
     notes.extend(parsed.notes);
     Ok(Table {
@@ -333,10 +331,9 @@ pub fn read_features(path: &Path, width: usize, drop: Option<&str>) -> Result<(V
 /// parsed exactly, then rounded once to float32), in parallel, with no other copy of the values:
 /// the column names, the values and the row count.
 pub fn read_numeric_f32(path: &Path, dialect: &Dialect) -> Result<(Vec<String>, Vec<f32>, usize)> {
-    let bytes = read_bytes(path)?;
-    let header = read_header(path, &bytes, dialect)?;
+    let header = read_file_header(path, dialect)?;
     let roles: Vec<Role> = (0..header.names.len()).map(Role::Feature).collect();
-    let parsed = parse::<f32>(path, &bytes, &header, &roles, dialect.missing)?;
+    let parsed = parse::<f32>(path, &header, &roles, dialect.missing)?;
     Ok((header.names, parsed.x, parsed.rows))
 }
 

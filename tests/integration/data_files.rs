@@ -587,14 +587,14 @@ fn bad_headers_and_single_class_training_sets_are_refused() {
     assert_fails(&out, 2, &["--delimiter", "one ASCII character"]);
 }
 
-/// A file big enough to be parsed on several threads gives what the one-thread csv-crate path
-/// gives (the same rows written with quotes), and errors name the right line.
+/// A file big enough to be parsed on several threads, block after block, gives what the one-thread
+/// csv-crate path gives (the same rows written with quotes), and errors name the right line.
 #[test]
 fn the_parallel_parse_equals_the_quoted_one() {
     let dir = tempdir();
     let d = dir.path();
     let b = make_blobs(&BlobsParams {
-        n_samples: 40_000,
+        n_samples: 100_000,
         n_features: 5,
         centers: 4,
         ..BlobsParams::tutorial(11)
@@ -612,7 +612,10 @@ fn the_parallel_parse_equals_the_quoted_one() {
             b.data.labels[i]
         );
     }
-    assert!(plain.len() > 2 << 20, "big enough for several threads");
+    assert!(
+        plain.len() > 9 << 20,
+        "big enough for several threads and several 4 MiB blocks per thread"
+    );
     let p = read_dataset(&write(d, "plain.csv", &plain), &ReadSpec::default())
         .unwrap()
         .0;
