@@ -130,31 +130,36 @@ fn main() {
     write_data(&path);
     let mb = std::fs::metadata(&path).expect("size").len() as f64 / 1e6;
     let exe = std::env::current_exe().expect("own path");
-    let mut rows = Vec::new();
-    for (name, what) in WORKLOADS {
-        let mut best = (f64::INFINITY, 0.0, 0.0, 0.0);
-        for _ in 0..runs {
-            let out = Command::new(&exe)
-                .arg("--one")
-                .arg(name)
-                .arg(&path)
-                .output()
-                .expect("child");
-            let v: Vec<f64> = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            assert!(
-                out.status.success() && v.len() == 4,
-                "{name}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            if v[0] < best.0 {
-                best = (v[0], v[1], v[2], v[3]);
-            }
+    // Per workload, the best of `runs` child runs: (wall s, peak KiB, CPU s, checksum).
+    let child = |name: &str| -> [f64; 4] {
+        let out = Command::new(&exe)
+            .arg("--one")
+            .arg(name)
+            .arg(&path)
+            .output()
+            .expect("child");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut v = [0f64; 4];
+        let mut n = 0;
+        for (slot, word) in v.iter_mut().zip(text.split_whitespace()) {
+            *slot = word.parse().unwrap_or(f64::NAN);
+            n += 1;
         }
-        rows.push((name, what, best));
-    }
+        if !out.status.success() || n != 4 {
+            panic!("{name}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        v
+    };
+    let rows: Vec<(&str, &str, [f64; 4])> = WORKLOADS
+        .iter()
+        .map(|&(name, what)| {
+            let best = (0..runs)
+                .map(|_| child(name))
+                .min_by(|a, b| a[0].total_cmp(&b[0]))
+                .expect("at least one run");
+            (name, what, best)
+        })
+        .collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "ingest bench: {ROWS} x {FEATURES} + label, {mb:.1} MB, {cores} cores, best of {runs} runs, each in its own process\n"
@@ -163,8 +168,8 @@ fn main() {
         "| workload | what | wall (s) | MB/s | vs baseline | CPU (s) | MB per CPU s | peak RSS (MiB) |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    let base = rows[0].2.0;
-    for (name, what, (secs, kib, cpu, _)) in &rows {
+    let base = rows[0].2[0];
+    for (name, what, [secs, kib, cpu, _]) in &rows {
         println!(
             "| {name} | {what} | {secs:.3} | {:.0} | {:.2}x | {cpu:.2} | {:.0} | {:.1} |",
             mb / secs,
@@ -175,7 +180,7 @@ fn main() {
     }
     let sums: Vec<String> = rows[1..]
         .iter()
-        .map(|(n, _, b)| format!("{n} {}", b.3))
+        .map(|(n, _, b)| format!("{n} {}", b[3]))
         .collect();
     println!("\nchecksums (sum of the values read): {}", sums.join(", "));
 }
