@@ -7,7 +7,8 @@ use keras_transfer::data::csv::{ReadSpec, read_train_test_with};
 use keras_transfer::data::ingest::{Dialect, Missing};
 use keras_transfer::model::Activation;
 use keras_transfer::{
-    BlobsParams, DataSchema, Dataset, FitConfig, Format, Loss, OptimizerSpec, make_blobs,
+    BlobsParams, DataSchema, Dataset, FitConfig, Format, KerasModel, Loss, OptimizerSpec,
+    make_blobs,
 };
 use std::path::{Path, PathBuf};
 
@@ -283,10 +284,27 @@ impl CsvArgs {
     }
 }
 
-/// Tells the user, on stderr, what the reader recognised or did (one line each).
+/// What the readers recognised or did, told once the command has succeeded (a failing command
+/// prints its one error line only).
+static NOTES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Queues notes for the user (one line each, each said once).
 pub fn tell(notes: &[String]) {
-    for n in notes {
-        eprintln!("note: {n}");
+    if let Ok(mut q) = NOTES.lock() {
+        for n in notes {
+            if !q.contains(n) {
+                q.push(n.clone());
+            }
+        }
+    }
+}
+
+/// Prints the queued notes on stderr.
+pub fn flush_notes() {
+    if let Ok(mut q) = NOTES.lock() {
+        for n in q.drain(..) {
+            eprintln!("note: {n}");
+        }
     }
 }
 
@@ -294,10 +312,10 @@ pub fn tell(notes: &[String]) {
 /// else (a file Keras made) by position, said once on stderr.
 pub fn model_names<'m>(model_path: &Path, data: Option<&'m DataSchema>) -> Option<&'m DataSchema> {
     if data.is_none() {
-        eprintln!(
-            "note: {} stores no column or class names (a file keras-transfer did not write): columns are taken by position and integer labels as output indices",
+        tell(&[format!(
+            "{} stores no column or class names (a file keras-transfer did not write): columns are taken by position and integer labels as output indices",
             model_path.display()
-        );
+        )]);
     }
     data
 }
@@ -366,6 +384,22 @@ impl DataArgs {
     /// `default_problem`.
     pub fn load(&self, default_problem: u32) -> Result<(Dataset, Option<Dataset>)> {
         self.load_for(default_problem, None, false, 0)
+    }
+
+    /// `load_for` the model `base` read from `path` (its names, or by position when it has none,
+    /// said once on stderr when CSV files are read).
+    pub fn load_for_model(
+        &self,
+        default_problem: u32,
+        path: &Path,
+        base: &KerasModel,
+        new_head: bool,
+    ) -> Result<(Dataset, Option<Dataset>)> {
+        let names = match &self.train {
+            Some(_) => model_names(path, base.data.as_ref()),
+            None => base.data.as_ref(),
+        };
+        self.load_for(default_problem, names, new_head, base.spec.output_dim())
     }
 
     /// `load` for fine-tuning a model that knows its data's names (`names`): the CSV columns are

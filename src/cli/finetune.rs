@@ -18,13 +18,7 @@ pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
 
 pub fn run(a: FinetuneArgs) -> Result<()> {
     let base = load_model(&a.from)?;
-    let names = match &a.data.train {
-        Some(_) => crate::cli::args::model_names(&a.from, base.data.as_ref()),
-        None => base.data.as_ref(),
-    };
-    let data = a
-        .data
-        .load_for(2, names, a.adapt.new_head, base.spec.output_dim())?;
+    let data = a.data.load_for_model(2, &a.from, &base, a.adapt.new_head)?;
     let t = transfer_of(a.freeze, &a.adapt);
     let model = adapt(&base, &t, data.0.n_features, data.0.n_classes, a.fit.seed)
         .with_context(|| format!("adapting {}", a.from.display()))?;

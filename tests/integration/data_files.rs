@@ -190,6 +190,25 @@ fn reordered_columns_give_identical_predictions_and_class_names() {
         );
         assert!(SPECIES.contains(&r["species"].as_str().unwrap()));
     }
+    // compare reads its files by the base model's names too.
+    ok(&run(
+        d,
+        &[
+            "compare",
+            "--from",
+            "m.h5",
+            "--train",
+            "shuffled.csv",
+            "--test",
+            "shuffled.csv",
+            "--repeats",
+            "1",
+            "--epochs",
+            "1",
+            "--freeze",
+            "1",
+        ],
+    ));
     // Evaluate: same accuracy whatever the order.
     let e1 = ok(&run(
         d,
