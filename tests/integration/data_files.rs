@@ -642,6 +642,14 @@ fn the_parallel_parse_equals_the_quoted_one() {
         .unwrap()
         .0;
     assert_eq!(p, q);
+    // Quotes first met in a late block: the whole file is read again through the csv crate.
+    let late = format!("{plain}\"1\",2,3,4,5,0\n");
+    let l = read_dataset(&write(d, "late.csv", &late), &ReadSpec::default())
+        .unwrap()
+        .0;
+    assert_eq!(l.len(), p.len() + 1);
+    assert_eq!(l.x[..p.x.len()], p.x[..]);
+    assert_eq!(l.x[p.x.len()..], [1.0, 2.0, 3.0, 4.0, 5.0]);
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&p.x), bits(&b.data.x));
     assert_eq!(p.labels, b.data.labels);
