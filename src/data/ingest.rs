@@ -73,41 +73,49 @@ const POW10: [f64; 23] = [
 /// power of ten, so a single IEEE operation gives the correctly rounded double, the same one
 /// `str::parse::<f64>` gives. `None` for anything else (the caller falls back to `str::parse`).
 pub fn fast_f64(s: &[u8]) -> Option<f64> {
+    let n = s.len();
     let (neg, mut i) = match s.first()? {
         b'-' => (true, 1),
         b'+' => (false, 1),
         _ => (false, 0),
     };
+    // Digits before and after the point, into one integer (wrapping: more than 19 digits, leading
+    // zeros included, are refused below before the value is used).
     let mut mant: u64 = 0;
-    let mut digits = 0u32; // significant digits taken into `mant`
-    let mut any = false;
-    let mut exp: i32 = 0;
-    let mut seen_point = false;
-    while i < s.len() {
-        let b = s[i];
-        if b.is_ascii_digit() {
-            any = true;
-            if mant != 0 || b != b'0' {
-                digits += 1;
-                if digits > 19 {
-                    return None;
-                }
-                mant = mant * 10 + u64::from(b - b'0');
-            }
-            if seen_point {
-                exp -= 1;
-            }
-        } else if b == b'.' && !seen_point {
-            seen_point = true;
-        } else {
-            break;
-        }
+    let zeros_start = i;
+    while i < n && s[i] == b'0' {
+        i += 1; // leading zeros are not significant digits
+    }
+    let mut seen = i > zeros_start;
+    let int_start = i;
+    while i < n && s[i].is_ascii_digit() {
+        mant = mant.wrapping_mul(10).wrapping_add(u64::from(s[i] - b'0'));
         i += 1;
     }
-    if !any {
+    let mut digits = i - int_start;
+    seen |= digits > 0;
+    let mut exp: i32 = 0;
+    if i < n && s[i] == b'.' {
+        i += 1;
+        let point = i;
+        if digits == 0 {
+            while i < n && s[i] == b'0' {
+                i += 1; // zeros right after the point of a number below 1: not significant either
+            }
+        }
+        let frac_start = i;
+        while i < n && s[i].is_ascii_digit() {
+            mant = mant.wrapping_mul(10).wrapping_add(u64::from(s[i] - b'0'));
+            i += 1;
+        }
+        digits += i - frac_start;
+        seen |= i > point;
+        exp = -((i - point) as i32);
+    }
+    if !seen || digits > 19 {
         return None;
     }
-    if i < s.len() {
+    if i < n {
         if s[i] | 0x20 != b'e' {
             return None;
         }
@@ -125,11 +133,11 @@ pub fn fast_f64(s: &[u8]) -> Option<f64> {
         };
         let start = i;
         let mut e: i32 = 0;
-        while i < s.len() && s[i].is_ascii_digit() && i - start < 5 {
+        while i < n && s[i].is_ascii_digit() && i - start < 5 {
             e = e * 10 + i32::from(s[i] - b'0');
             i += 1;
         }
-        if i == start || i < s.len() {
+        if i == start || i < n {
             return None;
         }
         exp += if eneg { -e } else { e };
