@@ -10,6 +10,7 @@ mod csv_input;
 mod data_files;
 mod hostile;
 mod keras_h5;
+mod keras_layers;
 mod recorded;
 mod study;
 
