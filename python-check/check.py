@@ -17,6 +17,8 @@ exits non-zero when any check fails.
      load_weights), predicting like Rust and fitted further; Keras-written .keras / .weights.h5 predicted
      by Rust; what tf.keras 2 makes of a Rust .keras, and Rust of a tf.keras 2 .keras; a Keras 3
      .keras converted by Rust for tf.keras 2, compile settings kept
+  n  a Rust model trained on named columns and classes stores the names (keras_transfer_* root
+     attributes) and still loads unchanged in Keras 3 and tf.keras 2, predicting like Rust
   l  the layers around Dense (Dropout, BatchNormalization, LayerNormalization, Activation, LeakyReLU,
      Flatten), a Functional chain and more activations: Keras-made .h5 -> Rust predicts like Keras;
      Rust's own files (converted, and fine-tuned by Rust) -> Keras loads them, predicts like Rust and
@@ -30,6 +32,7 @@ exits non-zero when any check fails.
 import argparse
 import json
 import contextlib
+import csv
 import logging
 import os
 import random
@@ -46,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from common import (
-    COMPILE, ODD_LAYERS, REPO, TUTORIAL_LAYERS, blobs_problem, build_mlp, keras2, keras3, max_abs_diff,
+    COMPILE, ODD_LAYERS, REPO, TUTORIAL_LAYERS, blobs_problem, build_mlp, fnum, keras2, keras3, max_abs_diff,
     odd_problem, one_hot, p_header, random_inputs, read_csv, read_float_csv, write_csv, write_xy_csv,
     x_header,
 )
@@ -143,15 +146,21 @@ class Rust:
         ensure(m, f"train printed no `Train: .., Test: ..` line: {stdout.strip()[-300:]!r}")
         return float(m.group(1)), float(m.group(2))
 
-    def predict(self, model, X):
-        """The model's predictions for the rows of X, via `keras-transfer predict`."""
+    def predict(self, model, X, names=None):
+        """The model's predictions for the rows of X (columns named `names`, default x0, x1, ...), via
+        `keras-transfer predict`, which writes `predicted,p_<class>,...`."""
         self.calls += 1
         tag = f"{Path(model).stem}-{self.calls}"
         inp, out = self.workdir / f"{tag}.in.csv", self.workdir / f"{tag}.out.csv"
-        write_csv(inp, x_header(X.shape[1]), X)
+        write_csv(inp, names or x_header(X.shape[1]), X)
         self.run("predict", "--model", model, "--input", inp, "--output", out)
-        header, P = read_float_csv(out)
-        ensure(header == p_header(P.shape[1]), f"predict wrote header {header}")
+        header, rows = read_csv(out)
+        ensure(header[0] == "predicted" and all(h.startswith("p_") for h in header[1:]),
+               f"predict wrote header {header}")
+        P = np.array([[float(v) for v in row[1:]] for row in rows], dtype=np.float64)
+        classes = [h[2:] for h in header[1:]]
+        ensure([classes[i] for i in P.argmax(axis=1)] == [row[0] for row in rows],
+               "predict's `predicted` column is not the class of the largest probability")
         return P
 
 
@@ -195,7 +204,7 @@ def check_rust_model_in_keras(k, path, data, printed, note):
     with captured_warnings(warns):
         model = k.models.load_model(str(path))
     X = random_inputs(17, N_INPUTS, trX.shape[1])
-    diff = compare("Keras vs Rust predictions", model.predict(X, verbose=0), rust.predict(path, X))
+    diff = compare("Keras vs Rust predictions", model.predict(X, verbose=0), rust.predict(path, X, data.get("names")))
     for (name, x, y), acc in zip(((" train", trX, trY), (" test", teX, teY)), printed):
         got = keras_accuracy(model, x, y)
         ensure(abs(got - acc) <= 1.0 / len(x) + 5e-4, f"Keras{name} accuracy {got:.3f}, Rust printed {acc:.3f}")
@@ -556,6 +565,36 @@ class Checks:
             ensure(all(np.isfinite(loss)), f"{case.name}: Keras fit gave loss {loss}")
             done.append(f"{case.name} {max(d1, d2):.2g}")
         return f"{len(done)} cases, max|dp|: {', '.join(done)}; refused by Rust: {', '.join(refused) or 'none'}"
+    # ---- n: data names stored in the model
+
+    def names_in_keras(self, fmt, k):
+        """Rust trains on named, reordered columns with string classes; the .h5 holds the names as
+        root attributes, Keras k loads it unchanged and predicts like Rust."""
+        import h5py
+
+        trX, trY, teX, teY = odd_problem()
+        names, classes = ["width", "height", "depth", "weight"], ["no", "yes"]
+        header = names[:2] + ["answer"] + names[2:]
+        files = []
+        for tag, X, y in (("train", trX, trY), ("test", teX, teY)):
+            path = self.workdir / f"named_{tag}.csv"
+            rows = [[fnum(v) for v in x[:2]] + [classes[int(t)]] + [fnum(v) for v in x[2:]] for x, t in zip(X, y)]
+            with open(path, "w", newline="") as f:
+                w = csv.writer(f, lineterminator="\n")
+                w.writerow(header)
+                w.writerows(rows)
+            files.append(path)
+        path = self.workdir / f"rust_named_{fmt}.h5"
+        printed = self.rust.train(path, ["--train", files[0], "--test", files[1], "--label", "answer"], fmt,
+                                  [6, 4, 3], ["tanh", "sigmoid", "relu"], epochs=KERAS_EPOCHS)
+        with h5py.File(path, "r") as f:
+            text = lambda v: v.decode() if isinstance(v, bytes) else str(v)
+            stored = ([text(v) for v in f.attrs["keras_transfer_feature_names"]],
+                      text(f.attrs["keras_transfer_label_name"]),
+                      [text(v) for v in f.attrs["keras_transfer_class_names"]])
+        ensure(stored == (names, "answer", classes), f"stored names {stored}")
+        data = dict(rust=self.rust, arrays=(trX, one_hot(trY, 2), teX, one_hot(teY, 2)), names=names)
+        return check_rust_model_in_keras(k, path, data, printed, f"names {stored[0]} / {stored[2]} stored")
 
     # ---- the list
 
@@ -707,6 +746,9 @@ class Checks:
             ("k7 keras_layers fixtures -> rust .keras / .weights.h5 -> keras 3", lambda: self.rust_archives_of_keras_layers(k3)),
             *[(f"f {c}: rust-fitted .h5 -> keras 3 one more epoch == rust's",
                lambda c=c: self.compile_case(c, k3)) for c in COMPILE_CASES],
+            ("n1 rust keras3 .h5 with data names -> keras 3", lambda: self.names_in_keras("keras3", k3)),
+            ("n2 rust universal .h5 with data names -> keras 3", lambda: self.names_in_keras("universal", k3)),
+            ("n3 rust universal .h5 with data names -> tf_keras 2", lambda: self.names_in_keras("universal", k2)),
         ]
         checks += self.layer_checks(k3, k2)
         return checks

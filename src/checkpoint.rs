@@ -1,6 +1,7 @@
 //! Checkpoints by file name: Keras `.h5`/`.hdf5`, Keras 3 `.keras` archives and `.weights.h5` weights
 //! files (see `keras`), and safetensors with the architecture in its metadata; `convert` between them.
 
+use crate::data::DataSchema;
 use crate::error::{Error, Result};
 use crate::fsutil::{check_target, write_bytes_atomic};
 use crate::keras::{self, Format, KerasModel, archive};
@@ -24,6 +25,8 @@ pub const OPTIMIZER_KEY: &str = "keras_transfer.optimizer_state";
 pub const VERSION_KEY: &str = "keras_transfer.keras_version";
 /// The safetensors metadata key holding the source file's `backend`.
 pub const BACKEND_KEY: &str = "keras_transfer.backend";
+/// The safetensors metadata key holding the data's names (`DataSchema::to_metadata_json`), when known.
+pub const DATA_KEY: &str = "keras_transfer.data";
 
 /// A model file's format, picked by its name as Keras picks it (by suffix, case-insensitively).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +184,9 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
         };
         meta.insert(OPTIMIZER_KEY.to_string(), v.to_string());
     }
+    if let Some(d) = &m.data {
+        meta.insert(DATA_KEY.to_string(), d.to_metadata_json().to_string());
+    }
     safetensors::serialize(views, Some(meta)).map_err(st_err)
 }
 
@@ -250,7 +256,21 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, S
                 .ok_or_else(|| format!("bad learning rate '{s}' in '{LR_KEY}'"))?,
         ),
     };
+    let data = match md.get(DATA_KEY) {
+        None => None,
+        Some(s) => {
+            let v: serde_json::Value =
+                serde_json::from_str(s).map_err(|e| format!("bad '{DATA_KEY}' metadata: {e}"))?;
+            let d = DataSchema::from_metadata_json(&v)
+                .map_err(|e| format!("bad '{DATA_KEY}' metadata: {e}"))?
+                .ok_or_else(|| format!("'{DATA_KEY}' metadata names no features"))?;
+            d.check(spec.input_dim, spec.output_dim())
+                .map_err(|e| format!("its stored data names do not fit the model: {e}"))?;
+            Some(d)
+        }
+    };
     Ok(KerasModel {
+        data,
         spec,
         weights,
         keras_version: md.get(VERSION_KEY).cloned().unwrap_or_default(),

@@ -34,7 +34,7 @@ pub mod study;
 pub mod train;
 
 pub use checkpoint::{FileKind, load_model, load_model_with_weights, save_model};
-pub use data::{BlobsParams, Dataset, make_blobs};
+pub use data::{BlobsParams, DataSchema, Dataset, make_blobs};
 pub use error::{Error, Result};
 pub use experiment::compare::{Arm, ArmScores, CompareConfig, compare};
 pub use experiment::finetune::{Transfer, adapt};

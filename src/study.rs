@@ -186,10 +186,11 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
         epochs: opts.epochs,
         ..FitConfig::default()
     };
-    let save = |path: &Path, m: &Model| -> Result<()> {
+    let save = |path: &Path, m: &Model, data: &Dataset| -> Result<()> {
         save_model(
             path,
-            &KerasModel::new(m.spec().clone(), m.weights()?, Some(&cfg.optimizer)),
+            &KerasModel::new(m.spec().clone(), m.weights()?, Some(&cfg.optimizer))
+                .with_data(data.schema()),
         )
     };
     let mut singles = Vec::new();
@@ -205,7 +206,7 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
         "problem1_curves.png",
     )?);
     let model_h5 = dir.join("model.h5");
-    save(&model_h5, &m1)?;
+    save(&model_h5, &m1, &p1.0)?;
     // Problem 2, standalone and with transfer from the saved file (read back, as the tutorial does).
     let m2 = Model::new(ModelSpec::tutorial(), opts.seed.wrapping_add(1))?;
     singles.push(single(
@@ -269,7 +270,7 @@ pub fn run_study(opts: &StudyOptions, log: &mut dyn FnMut(&str)) -> Result<Study
     let m2b = Model::new(ModelSpec::tutorial(), opts.seed.wrapping_add(2))?;
     fit(&m2b, &p2.0, None, &cfg, &[opts.seed.wrapping_add(2)])?;
     let model2_h5 = dir.join("model_problem2.h5");
-    save(&model2_h5, &m2b)?;
+    save(&model2_h5, &m2b, &p2.0)?;
     let base2 = load_model(&model2_h5)?;
     let reverse = compare(&base2, &arms, &p1.0, &p1.1, &ccfg, &|| {})?;
     publish(

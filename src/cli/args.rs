@@ -3,13 +3,15 @@
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use keras_transfer::data::csv::read_train_test;
+use keras_transfer::data::csv::{ReadSpec, read_train_test_with};
+use keras_transfer::data::ingest::{Dialect, Missing};
 use keras_transfer::model::Activation;
 use keras_transfer::train::OptimizerKind;
 use keras_transfer::{
-    BlobsParams, Compile, Dataset, FitConfig, Format, Loss, Metric, OptimizerSpec, make_blobs,
+    BlobsParams, Compile, DataSchema, Dataset, FitConfig, Format, KerasModel, Loss, Metric,
+    OptimizerSpec, make_blobs,
 };
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Transfer learning with Keras's semantics and checkpoints, in Rust.
 #[derive(Parser)]
@@ -397,9 +399,11 @@ pub struct EvaluateArgs {
     /// A labelled CSV to evaluate on (header row; label column by --label, default the last).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Name of the label column.
+    /// Name of the label column (default: the model's, else the last column).
     #[arg(long)]
     pub label: Option<String>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
 }
@@ -409,15 +413,119 @@ pub struct PredictArgs {
     /// The model file (.h5 or .safetensors).
     #[arg(long)]
     pub model: PathBuf,
-    /// Input CSV: a header and one column per model input.
+    /// Input CSV: a header and the model's input columns (by name when the model knows them).
     #[arg(long)]
     pub input: PathBuf,
-    /// Output CSV (`p0,...`); standard output when absent.
+    /// Output file: per row the predicted class and each class's probability (`predicted,p_<class>,...`);
+    /// standard output when absent.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// A column of the input to ignore (e.g. the label).
+    /// A column of the input to carry through to the output (e.g. the label or an id); not a feature.
     #[arg(long)]
     pub label: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+/// How `predict` writes its rows.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A header and one line per row.
+    Csv,
+    /// A JSON array with one object per row, keyed like the CSV's columns.
+    Json,
+}
+
+/// How the CSV files are read: their dialect, missing values and columns to leave out.
+#[derive(Args, Clone, Default)]
+pub struct CsvArgs {
+    /// Field delimiter of the CSV files: a character, or `tab` (default: detected from the header
+    /// among , ; tab |).
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// What to do with a missing value (an empty field, NA, NaN, null, ...): refuse the file (the
+    /// default), drop its row, or fill it with its column's mean or with zero.
+    #[arg(long, value_enum, default_value = "error")]
+    pub missing: MissingArg,
+    /// Columns of the CSV files to leave out, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub ignore: Vec<String>,
+}
+
+/// `--missing`.
+#[derive(Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MissingArg {
+    #[default]
+    Error,
+    Drop,
+    Mean,
+    Zero,
+}
+
+fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" && s != "\r" => {
+            Ok(s.as_bytes()[0])
+        }
+        _ => Err(format!(
+            "'{s}' is not a delimiter: give one ASCII character such as , ; | or the word tab"
+        )),
+    }
+}
+
+impl CsvArgs {
+    /// The dialect these flags ask for.
+    pub fn dialect(&self) -> Dialect {
+        Dialect {
+            delimiter: self.delimiter,
+            missing: match self.missing {
+                MissingArg::Error => Missing::Error,
+                MissingArg::Drop => Missing::Drop,
+                MissingArg::Mean => Missing::Mean,
+                MissingArg::Zero => Missing::Zero,
+            },
+        }
+    }
+}
+
+/// What the readers recognised or did, told once the command has succeeded (a failing command
+/// prints its one error line only).
+static NOTES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Queues notes for the user (one line each, each said once).
+pub fn tell(notes: &[String]) {
+    if let Ok(mut q) = NOTES.lock() {
+        for n in notes {
+            if !q.contains(n) {
+                q.push(n.clone());
+            }
+        }
+    }
+}
+
+/// Prints the queued notes on stderr.
+pub fn flush_notes() {
+    if let Ok(mut q) = NOTES.lock() {
+        for n in q.drain(..) {
+            eprintln!("note: {n}");
+        }
+    }
+}
+
+/// The reading of a data file for a loaded model: by the model's stored names when it has them;
+/// else (a file Keras made) by position, said once on stderr.
+pub fn model_names<'m>(model_path: &Path, data: Option<&'m DataSchema>) -> Option<&'m DataSchema> {
+    if data.is_none() {
+        tell(&[format!(
+            "{} stores no column or class names (a file keras-transfer did not write): columns are taken by position and integer labels as output indices",
+            model_path.display()
+        )]);
+    }
+    data
 }
 
 #[derive(Args)]
@@ -472,9 +580,11 @@ pub struct DataArgs {
     /// Test (validation) data CSV, same columns as --train.
     #[arg(long, requires = "train")]
     pub test: Option<PathBuf>,
-    /// Name of the label column in the CSV files.
+    /// Name of the label column in the CSV files (default: a base model's, else the last column).
     #[arg(long)]
     pub label: Option<String>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
     /// Rows of the blobs problem used for training; the rest are the test set.
     #[arg(long, default_value_t = 500)]
     pub split: usize,
@@ -556,12 +666,105 @@ impl DataArgs {
     /// The train and optional test sets; without --problem or --train, the tutorial problem
     /// `default_problem`.
     pub fn load(&self, default_problem: u32) -> Result<(Dataset, Option<Dataset>)> {
+        self.load_named(default_problem, None, false, 0)
+    }
+
+    /// `load_for` the model `base` read from `path` (its names, or by position when it has none,
+    /// said once on stderr when CSV files are read).
+    pub fn load_for_model(
+        &self,
+        default_problem: u32,
+        path: &Path,
+        base: &KerasModel,
+        new_head: bool,
+    ) -> Result<(Dataset, Option<Dataset>)> {
+        let names = match &self.train {
+            Some(_) => model_names(path, base.data.as_ref()),
+            None => base.data.as_ref(),
+        };
+        // A binary head's one sigmoid unit stands for the two classes 0 and 1.
+        let binary = matches!(base.compile(), Some(Ok(c)) if c.loss.target() == keras_transfer::Target::Binary);
+        let outputs = if binary { 2 } else { base.spec.output_dim() };
+        self.load_named(default_problem, names, new_head, outputs)
+    }
+
+    /// `load_for_model`, or numeric targets for a regression `loss`, then Keras's
+    /// `validation_split` of the training rows when `split` is given (see `load_split`).
+    pub fn load_split_for_model(
+        &self,
+        default_problem: u32,
+        path: &Path,
+        base: &KerasModel,
+        new_head: bool,
+        loss: Loss,
+        split: Option<f64>,
+    ) -> Result<((Dataset, Option<Dataset>), bool)> {
+        if loss.target() == keras_transfer::Target::Numeric {
+            return self.load_split(default_problem, loss, true, split);
+        }
+        let data = self.load_for_model(default_problem, path, base, new_head)?;
+        let Some(f) = split else {
+            return Ok((data, false));
+        };
+        if self.train.is_none() || self.test.is_some() {
+            return Err(keras_transfer::Error::invalid(
+                "--validation-split",
+                "needs --train FILE.csv without --test (the split rows are the validation data)",
+            )
+            .into());
+        }
+        let (train, val) = keras_transfer::train::validation_split(&data.0, f)?;
+        Ok(((train, Some(val)), true))
+    }
+
+    /// `load` for fine-tuning a model that knows its data's names (`names`): the CSV columns are
+    /// picked by the model's feature names, and, unless `new_head`, the labels mapped through its
+    /// classes. A model without names (`outputs` outputs) takes the columns by position and, unless
+    /// `new_head`, integer labels as output indices.
+    pub fn load_named(
+        &self,
+        default_problem: u32,
+        names: Option<&DataSchema>,
+        new_head: bool,
+        outputs: usize,
+    ) -> Result<(Dataset, Option<Dataset>)> {
         if let Some(path) = &self.train {
-            return Ok(read_train_test(
-                path,
-                self.test.as_deref(),
-                self.label.as_deref(),
-            )?);
+            let mut spec = ReadSpec {
+                label: self.label.as_deref(),
+                ignore: &self.csv.ignore,
+                dialect: self.csv.dialect(),
+                unknown_label_hint: "; to train a new output layer for the new classes, use --new-head",
+                ..ReadSpec::default()
+            };
+            let outputs_by_index: Vec<String> = (0..outputs).map(|k| k.to_string()).collect();
+            if let Some(n) = names {
+                spec.features = Some(&n.features);
+                spec.label = spec.label.or(n.label.as_deref());
+                if !new_head && !n.classes.is_empty() {
+                    spec.classes = Some(&n.classes);
+                }
+            } else if !new_head && outputs > 0 {
+                spec.classes = Some(&outputs_by_index);
+            }
+            let read = read_train_test_with(path, self.test.as_deref(), &spec);
+            let (train, test, notes) = match read {
+                // A model without names on non-integer labels: the file's own sorted classes.
+                Err(_) if names.is_none() && spec.classes.is_some() => {
+                    let spec = ReadSpec {
+                        classes: None,
+                        ..spec.clone()
+                    };
+                    let (train, test, notes) =
+                        read_train_test_with(path, self.test.as_deref(), &spec)?;
+                    if train.class_names.iter().all(|c| c.parse::<i64>().is_ok()) {
+                        read?;
+                    }
+                    (train, test, notes)
+                }
+                r => r?,
+            };
+            tell(&notes);
+            return Ok((train, test));
         }
         let seed = self.problem.unwrap_or(default_problem);
         let blobs = make_blobs(&BlobsParams::tutorial(seed))?;

@@ -24,7 +24,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
         .into());
     }
     let base = load_model(&a.from)?;
-    let (train, test) = a.data.load(2)?;
+    let (train, test) = a.data.load_for_model(2, &a.from, &base, a.adapt.new_head)?;
     let test = test
         .ok_or_else(|| Error::invalid("--test", "compare needs test data to score the models"))?;
     let mut arms = Vec::new();

@@ -47,9 +47,14 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
         || a.fit.nesterov
         || file_compile.is_none();
     let mut cfg = a.fit.config_over(file_compile)?;
-    let (data, split) = a
-        .data
-        .load_split(2, cfg.loss, true, a.fit.validation_split)?;
+    let (data, split) = a.data.load_split_for_model(
+        2,
+        &a.from,
+        &base,
+        a.adapt.new_head,
+        cfg.loss,
+        a.fit.validation_split,
+    )?;
     let train = &data.0;
     cfg.class_weight = a.fit.class_weights(train)?;
     let outputs = match cfg.loss.target() {

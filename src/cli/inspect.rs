@@ -39,5 +39,16 @@ pub fn run(a: InspectArgs) -> Result<()> {
         Some(Err(e)) => say!("Optimizer: compiled with {e}, which keras-transfer cannot train"),
         None => say!("Optimizer: none (the file is not compiled)"),
     }
+    match &m.data {
+        Some(d) => {
+            say!("Inputs: {}", d.features.join(", "));
+            say!(
+                "Label: {}; classes: {}",
+                d.label.as_deref().unwrap_or("-"),
+                d.classes.join(", ")
+            );
+        }
+        None => say!("Data names: none (CSV columns are read by position)"),
+    }
     Ok(())
 }

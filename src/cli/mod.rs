@@ -56,7 +56,7 @@ pub fn run() -> Result<()> {
             return Err(Usage(format!("{first} (see keras-transfer --help)")).into());
         }
     };
-    match cli.command {
+    let result = match cli.command {
         Command::Blobs(a) => blobs::run(a),
         Command::Train(a) => train::run(a),
         Command::Inspect(a) => inspect::run(a),
@@ -66,7 +66,11 @@ pub fn run() -> Result<()> {
         Command::Finetune(a) => finetune::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Tutorial(a) => tutorial::run(a),
+    };
+    if result.is_ok() {
+        args::flush_notes();
     }
+    result
 }
 
 /// The process exit code for an error: the library error's own code (`Error::exit_code`), 2 for a

@@ -1,10 +1,15 @@
-//! `keras-transfer predict`: a saved model's class probabilities for the rows of a CSV file.
+//! `keras-transfer predict`: per row of a CSV file, a saved model's predicted class (by name) and each
+//! class's probability (`p_<class>`), as CSV or JSON, with a column of the input carried through.
 
-use crate::cli::args::PredictArgs;
-use crate::cli::output::say;
+use crate::cli::args::{OutputFormat, PredictArgs, model_names, tell};
+use crate::cli::output::emit;
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
-use keras_transfer::data::csv::{read_features, write_table};
+use keras_transfer::Error;
+use keras_transfer::data::csv::{ReadSpec, check_width, read_table};
+use keras_transfer::data::ingest::Missing;
+use keras_transfer::fsutil::write_bytes_atomic;
+use keras_transfer::train::fit::argmax;
 
 pub fn run(a: PredictArgs) -> Result<()> {
     if let Some(out) = &a.output {
@@ -12,21 +17,81 @@ pub fn run(a: PredictArgs) -> Result<()> {
     }
     let m = load_model(&a.model)?;
     let model = m.to_model()?;
-    let (x, _rows) = read_features(&a.input, m.spec.input_dim, a.label.as_deref())?;
-    let p = model.predict(&x)?;
-    let header: Vec<String> = (0..m.spec.output_dim()).map(|k| format!("p{k}")).collect();
+    let dialect = a.csv.dialect();
+    if dialect.missing == Missing::Drop {
+        return Err(Error::invalid(
+            "--missing",
+            "drop would leave rows out of predict's output; use mean or zero to fill them",
+        )
+        .into());
+    }
+    let names = model_names(&a.model, m.data.as_ref());
+    let spec = ReadSpec {
+        label: a.label.as_deref(),
+        features: names.map(|n| n.features.as_slice()),
+        ignore: &a.csv.ignore,
+        skip_if_present: names
+            .and_then(|n| n.label.as_deref())
+            .filter(|l| Some(*l) != a.label.as_deref()),
+        dialect,
+        ..ReadSpec::default()
+    };
+    let table = read_table(&a.input, &spec)?;
+    tell(&table.notes);
+    check_width(&table, m.spec.input_dim)?;
+    let p = model.predict(&table.x)?;
+    let k = m.spec.output_dim();
+    let classes: Vec<String> = match names {
+        Some(n) if n.classes.len() == k => n.classes.clone(),
+        _ => (0..k).map(|c| c.to_string()).collect(),
+    };
+    let mut columns: Vec<String> = table.label_name.iter().cloned().collect();
+    columns.push("predicted".into());
+    columns.extend(classes.iter().map(|c| format!("p_{c}")));
+    // Each row's values as text: the carried label (a string), the predicted class (a string),
+    // then the probabilities (numbers, shortest float32 form).
+    let rows = p.chunks(k).enumerate().map(|(i, probs)| {
+        let mut strings: Vec<&str> = table.label_text(i).into_iter().collect();
+        strings.push(&classes[argmax(probs)]);
+        (
+            strings,
+            probs.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+        )
+    });
+    let text = match a.format {
+        OutputFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(&columns)?;
+            for (strings, numbers) in rows {
+                w.write_record(strings.iter().map(|s| s.to_string()).chain(numbers))?;
+            }
+            w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        OutputFormat::Json => {
+            let mut out = String::from("[\n");
+            for (i, (strings, numbers)) in rows.enumerate() {
+                let fields: Vec<String> = columns
+                    .iter()
+                    .zip(
+                        strings
+                            .iter()
+                            .map(|s| serde_json::to_string(s).unwrap_or_default())
+                            .chain(numbers),
+                    )
+                    .map(|(c, v)| format!("{}: {v}", serde_json::to_string(c).unwrap_or_default()))
+                    .collect();
+                let sep = if i + 1 < table.rows { "," } else { "" };
+                out.push_str(&format!("  {{{}}}{sep}\n", fields.join(", ")));
+            }
+            out.push_str("]\n");
+            out.into_bytes()
+        }
+    };
     match &a.output {
-        Some(out) => write_table(out, &header, &p)?,
+        Some(out) => write_bytes_atomic(out, &text)?,
         None => {
-            say!("{}", header.join(","));
-            for row in p.chunks(header.len()) {
-                say!(
-                    "{}",
-                    row.iter()
-                        .map(|v| v.to_string())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
+            for line in String::from_utf8_lossy(&text).lines() {
+                emit(line).map_err(|e| anyhow::anyhow!("writing to standard output: {e}"))?;
             }
         }
     }

@@ -121,7 +121,8 @@ pub fn fit_and_report(
     }
     if let Some(out) = &o.out {
         let mut saved =
-            KerasModel::compiled(model.spec().clone(), model.weights()?, Some(&cfg.compile()));
+            KerasModel::compiled(model.spec().clone(), model.weights()?, Some(&cfg.compile()))
+                .with_data(train.schema());
         saved.format = o.format.into();
         saved.optimizer_state = Some(Ok(state));
         save_model(out, &saved)?;

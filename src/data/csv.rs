@@ -1,13 +1,41 @@
-//! CSV I/O: a user's labelled data (header row, label column by name), feature-only inputs, and
-//! float tables written in the shortest round-trip form.
+//! CSV I/O: a user's labelled data (header row, columns and labels by name, any common dialect),
+//! feature-only inputs, and float tables written in the shortest round-trip form. The bytes are
+//! parsed by `ingest`.
 
 use crate::data::Dataset;
+use crate::data::ingest::{Dialect, Role, csv_err, parse, read_file_header};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// How to read the label column of a labelled CSV.
+/// Which columns of a CSV to read, and how. `Default` reads the last column as labels and every
+/// other column as a feature, in a detected dialect.
+#[derive(Debug, Clone, Default)]
+pub struct ReadSpec<'a> {
+    /// The label column's name; `None`: the last column (when `labelled`).
+    pub label: Option<&'a str>,
+    /// Whether the file must have a label column. When false, `label` names a column to carry along
+    /// (not a feature), and no column is a label by default.
+    pub labelled: bool,
+    /// The feature columns by name, in input order (a model's stored names): any other column that
+    /// is not the label or ignored is an error. `None`: every column but the label and the ignored
+    /// ones, in file order.
+    pub features: Option<&'a [String]>,
+    /// Columns to leave out (`--ignore`); each must exist.
+    pub ignore: &'a [String],
+    /// A column left out when present and not missed when absent (a model's own label column in a
+    /// `predict` input).
+    pub skip_if_present: Option<&'a str>,
+    /// The known classes in index order (a model's): a label outside them is an error. `None`: the
+    /// file's own distinct labels, sorted (numerically when every label is an integer).
+    pub classes: Option<&'a [String]>,
+    /// Added to the error for a label outside `classes` (e.g. how to train a new output layer).
+    pub unknown_label_hint: &'a str,
+    pub dialect: Dialect,
+}
+
+/// How to read the label column of a labelled CSV (the older, narrower form of `ReadSpec`).
 #[derive(Debug, Clone, Default)]
 pub struct LabelSpec<'a> {
     /// The label column's header name; `None` means the last column.
@@ -36,194 +64,303 @@ pub fn sorted_classes<'a>(labels: impl IntoIterator<Item = &'a String>) -> Vec<S
     v
 }
 
-/// A parsed CSV: header and rows of raw fields, with their line numbers.
-struct RawCsv {
-    header: Vec<String>,
-    rows: Vec<(u64, Vec<String>)>,
+/// A CSV read by `read_table`: the picked features and, when there is one, the label column's text
+/// per row (interned).
+#[derive(Debug)]
+pub struct Table {
+    pub path: PathBuf,
+    /// The feature columns' names, in the order of `x`'s columns.
+    pub feature_names: Vec<String>,
+    /// Row-major features, `feature_names.len()` per row.
+    pub x: Vec<f64>,
+    pub rows: usize,
+    /// The label column's name, when one was read.
+    pub label_name: Option<String>,
+    /// Per row, an index into `label_values` (empty without a label column).
+    pub label_ids: Vec<u32>,
+    /// The label column's distinct texts, in order of first appearance, each with its first line.
+    pub label_values: Vec<(String, u64)>,
+    /// What the reader recognised or did that the user should hear once (index column dropped,
+    /// rows with missing values dropped, ...).
+    pub notes: Vec<String>,
 }
 
-fn csv_err(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Csv {
-        path: path.to_path_buf(),
-        reason: reason.into(),
+impl Table {
+    /// The label text of row `i` (as written, trimmed), when a label column was read.
+    pub fn label_text(&self, i: usize) -> Option<&str> {
+        self.label_ids
+            .get(i)
+            .map(|&id| self.label_values[id as usize].0.as_str())
+    }
+
+    /// The distinct labels, canonicalised (integers in their plain form).
+    pub fn distinct_labels(&self) -> Vec<String> {
+        self.label_values
+            .iter()
+            .map(|(v, _)| canonical_label(v))
+            .collect()
+    }
+
+    /// The labelled data set, with `classes` as the class list (each row's label must be one of
+    /// them; `hint` is added to the error for one that is not).
+    pub fn into_dataset(self, classes: Vec<String>, hint: &str) -> Result<Dataset> {
+        let label_name = self.label_name.clone().ok_or_else(|| {
+            Error::Internal(format!(
+                "{}: read without a label column",
+                self.path.display()
+            ))
+        })?;
+        let index = self
+            .label_values
+            .iter()
+            .map(|(v, line)| {
+                let name = canonical_label(v);
+                classes.iter().position(|c| *c == name).ok_or_else(|| {
+                    csv_err(
+                        &self.path,
+                        format!(
+                            "line {line}: label '{name}' is not among the known classes [{}]{hint}",
+                            classes.join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        let labels = self
+            .label_ids
+            .iter()
+            .map(|&id| index[id as usize])
+            .collect();
+        let n_classes = classes.len();
+        Dataset::new(
+            self.x,
+            self.feature_names.len(),
+            labels,
+            n_classes,
+            Some(classes),
+        )?
+        .with_names(self.feature_names, &label_name)
     }
 }
 
-fn read_raw(path: &Path) -> Result<RawCsv> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(csv_err(path, "is a directory, expected a CSV file"));
-    }
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .trim(csv::Trim::All)
-        .from_reader(file);
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| csv_err(path, describe_csv_error(&e)))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    if header.is_empty() || header.iter().all(|h| h.is_empty()) {
-        return Err(csv_err(
-            path,
-            "the file is empty; expected a header row and data rows",
-        ));
-    }
-    let mut rows = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| csv_err(path, describe_csv_error(&e)))?;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        rows.push((line, rec.iter().map(str::to_string).collect()));
-    }
-    if rows.is_empty() {
-        return Err(csv_err(path, "has a header but no data rows"));
-    }
-    Ok(RawCsv { header, rows })
+fn list(names: &[String]) -> String {
+    names.join(", ")
 }
 
-fn describe_csv_error(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            pos,
-            expected_len,
-            len,
-        } => format!(
-            "line {}: ragged row with {len} fields, expected {expected_len} like the header",
-            pos.as_ref().map(|p| p.line()).unwrap_or(0)
-        ),
-        csv::ErrorKind::Utf8 { pos, .. } => {
-            format!(
-                "line {}: not valid UTF-8 text",
-                pos.as_ref().map(|p| p.line()).unwrap_or(0)
-            )
-        }
-        _ => e.to_string(),
-    }
-}
-
-fn parse_feature(path: &Path, line: u64, column: &str, raw: &str) -> Result<f64> {
-    let v: f64 = raw.parse().map_err(|_| {
-        csv_err(
-            path,
-            format!("line {line}, column '{column}': '{raw}' is not a number"),
-        )
-    })?;
-    if !v.is_finite() {
-        return Err(csv_err(
-            path,
-            format!("line {line}, column '{column}': {raw} is not a finite number"),
-        ));
-    }
-    Ok(v)
-}
-
-fn label_index(header: &[String], column: Option<&str>, path: &Path) -> Result<usize> {
-    match column {
-        None => Ok(header.len() - 1),
-        Some(name) => header.iter().position(|h| h == name).ok_or_else(|| {
+/// Reads a CSV as `spec` says: dialect recognised (delimiter, BOM, CRLF, quotes, a pandas index
+/// column, a trailing empty column), columns picked by name, missing values handled.
+pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
+    let header = read_file_header(path, &spec.dialect)?;
+    let names = &header.names;
+    let find = |name: &str| names.iter().position(|h| h == name);
+    let mut roles = vec![None; names.len()];
+    for name in spec.ignore {
+        let j = find(name).ok_or_else(|| {
             csv_err(
                 path,
                 format!(
-                    "no label column '{name}'; the header has: {}",
-                    header.join(", ")
+                    "--ignore names '{name}', which is not a column; the header has: {}",
+                    list(names)
                 ),
             )
-        }),
+        })?;
+        roles[j] = Some(Role::Skip);
     }
-}
-
-/// Reads a labelled CSV: a header row, numeric feature columns, and one label column.
-pub fn read_labelled(path: &Path, spec: &LabelSpec) -> Result<Dataset> {
-    let raw = read_raw(path)?;
-    let li = label_index(&raw.header, spec.column, path)?;
-    if raw.header.len() < 2 {
+    let label = match (spec.label, spec.labelled) {
+        (Some(name), labelled) => match find(name) {
+            Some(j) => Some(j),
+            None if labelled => {
+                return Err(csv_err(
+                    path,
+                    format!("no label column '{name}'; the header has: {}", list(names)),
+                ));
+            }
+            None => {
+                return Err(csv_err(
+                    path,
+                    format!(
+                        "no column '{name}' (--label); the header has: {}",
+                        list(names)
+                    ),
+                ));
+            }
+        },
+        (None, true) => (0..names.len()).rev().find(|&j| roles[j].is_none()),
+        (None, false) => None,
+    };
+    if let Some(j) = label {
+        if roles[j].is_some() {
+            return Err(csv_err(
+                path,
+                format!("the label column '{}' is also in --ignore", names[j]),
+            ));
+        }
+        roles[j] = Some(Role::Label);
+    }
+    if let Some(j) = spec.skip_if_present.and_then(&find) {
+        roles[j].get_or_insert(Role::Skip);
+    }
+    match spec.features {
+        Some(wanted) => {
+            for (k, name) in wanted.iter().enumerate() {
+                let j = find(name).ok_or_else(|| {
+                    csv_err(
+                        path,
+                        format!(
+                            "lacks the column '{name}' the model takes as input {}; the header has: {}",
+                            k + 1,
+                            list(names)
+                        ),
+                    )
+                })?;
+                match roles[j] {
+                    None => roles[j] = Some(Role::Feature(k)),
+                    Some(Role::Label) => {
+                        return Err(csv_err(
+                            path,
+                            format!(
+                                "'{name}' is the label column here but one of the model's inputs"
+                            ),
+                        ));
+                    }
+                    Some(_) => {
+                        return Err(csv_err(
+                            path,
+                            format!("--ignore names '{name}', one of the model's inputs"),
+                        ));
+                    }
+                }
+            }
+            let extra: Vec<&str> = (0..names.len())
+                .filter(|&j| roles[j].is_none())
+                .map(|j| names[j].as_str())
+                .collect();
+            if !extra.is_empty() {
+                return Err(csv_err(
+                    path,
+                    format!(
+                        "has column(s) {} that the model does not take; leave them out with --ignore {}",
+                        extra
+                            .iter()
+                            .map(|e| format!("'{e}'"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        extra.join(",")
+                    ),
+                ));
+            }
+        }
+        None => {
+            for (k, r) in roles.iter_mut().filter(|r| r.is_none()).enumerate() {
+                *r = Some(Role::Feature(k));
+            }
+        }
+    }
+    let roles: Vec<Role> = roles.into_iter().map(|r| r.unwrap_or(Role::Skip)).collect();
+    let mut feature_names = vec![String::new(); roles.len()];
+    let mut width = 0;
+    for (j, r) in roles.iter().enumerate() {
+        if let Role::Feature(k) = r {
+            feature_names[*k] = names[j].clone();
+            width += 1;
+        }
+    }
+    feature_names.truncate(width);
+    if width == 0 {
         return Err(csv_err(
             path,
             "needs at least one feature column besides the label column",
         ));
     }
-    let n_features = raw.header.len() - 1;
-    let mut x = Vec::with_capacity(raw.rows.len() * n_features);
-    let mut names = Vec::with_capacity(raw.rows.len());
-    for (line, fields) in &raw.rows {
-        for (j, field) in fields.iter().enumerate() {
-            if j == li {
-                if field.is_empty() {
-                    return Err(csv_err(path, format!("line {line}: empty label")));
-                }
-                names.push(canonical_label(field));
-            } else {
-                x.push(parse_feature(path, *line, &raw.header[j], field)?);
-            }
-        }
-    }
-    let classes: Vec<String> = match spec.classes {
-        Some(c) => c.to_vec(),
-        None => sorted_classes(&names),
+    let parsed = parse::<f64>(path, &header, &roles, spec.dialect.missing)?;
+    let mut notes = header.notes.clone();
+    notes.extend(parsed.notes);
+    Ok(Table {
+        path: path.to_path_buf(),
+        feature_names,
+        x: parsed.x,
+        rows: parsed.rows,
+        label_name: label.map(|j| names[j].clone()),
+        label_ids: parsed.label_ids,
+        label_values: parsed.label_values,
+        notes,
+    })
+}
+
+/// Reads a labelled CSV as a data set: `spec.classes` (or the file's own sorted labels) as classes.
+/// Returns the notes of `Table::notes` with it.
+pub fn read_dataset(path: &Path, spec: &ReadSpec) -> Result<(Dataset, Vec<String>)> {
+    let spec = ReadSpec {
+        labelled: true,
+        ..spec.clone()
     };
-    let mut labels = Vec::with_capacity(names.len());
-    for (name, (line, _)) in names.iter().zip(&raw.rows) {
-        let idx = classes.iter().position(|c| c == name).ok_or_else(|| {
-            csv_err(
-                path,
-                format!(
-                    "line {line}: label '{name}' is not among the known classes [{}]",
-                    classes.join(", ")
-                ),
-            )
-        })?;
-        labels.push(idx);
-    }
-    let n_classes = classes.len();
-    Dataset::new(x, n_features, labels, n_classes, Some(classes))
+    let t = read_table(path, &spec)?;
+    let classes = match spec.classes {
+        Some(c) => c.to_vec(),
+        None => sorted_classes(&t.distinct_labels()),
+    };
+    let notes = t.notes.clone();
+    Ok((t.into_dataset(classes, spec.unknown_label_hint)?, notes))
+}
+
+/// Reads a labelled CSV: a header row, numeric feature columns, and one label column.
+pub fn read_labelled(path: &Path, spec: &LabelSpec) -> Result<Dataset> {
+    let spec = ReadSpec {
+        label: spec.column,
+        classes: spec.classes,
+        ..ReadSpec::default()
+    };
+    Ok(read_dataset(path, &spec)?.0)
 }
 
 /// Reads a feature-only CSV for prediction: every column is a feature except `drop` (a label column to
 /// ignore). The column count must equal `width` (the model's inputs).
 pub fn read_features(path: &Path, width: usize, drop: Option<&str>) -> Result<(Vec<f64>, usize)> {
-    let raw = read_raw(path)?;
-    let skip = match drop {
-        Some(name) => Some(label_index(&raw.header, Some(name), path)?),
-        None => None,
-    };
-    let n_cols = raw.header.len() - usize::from(skip.is_some());
-    if n_cols != width {
-        return Err(csv_err(
-            path,
-            format!(
-                "has {n_cols} feature columns ({}), the model expects {width} inputs{}",
-                raw.header
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| Some(*j) != skip)
-                    .map(|(_, h)| h.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if skip.is_none() && n_cols > width {
-                    "; use --label NAME to drop a label column"
-                } else {
-                    ""
-                }
-            ),
-        ));
+    let t = read_table(
+        path,
+        &ReadSpec {
+            label: drop,
+            ..ReadSpec::default()
+        },
+    )?;
+    check_width(&t, width)?;
+    Ok((t.x, t.rows))
+}
+
+/// Reads a CSV whose every column is numeric straight into one row-major float32 array (each value
+/// parsed exactly, then rounded once to float32), in parallel, with no other copy of the values:
+/// the column names, the values and the row count.
+pub fn read_numeric_f32(path: &Path, dialect: &Dialect) -> Result<(Vec<String>, Vec<f32>, usize)> {
+    let header = read_file_header(path, dialect)?;
+    let roles: Vec<Role> = (0..header.names.len()).map(Role::Feature).collect();
+    let parsed = parse::<f32>(path, &header, &roles, dialect.missing)?;
+    Ok((header.names, parsed.x, parsed.rows))
+}
+
+/// Refuses a table whose feature count is not the model's input count, listing its columns.
+pub fn check_width(t: &Table, width: usize) -> Result<()> {
+    let n = t.feature_names.len();
+    if n == width {
+        return Ok(());
     }
-    let mut x = Vec::with_capacity(raw.rows.len() * width);
-    for (line, fields) in &raw.rows {
-        for (j, field) in fields.iter().enumerate() {
-            if Some(j) != skip {
-                x.push(parse_feature(path, *line, &raw.header[j], field)?);
+    Err(csv_err(
+        &t.path,
+        format!(
+            "has {n} feature columns ({}), the model expects {width} inputs{}",
+            list(&t.feature_names),
+            if t.label_name.is_none() && n > width {
+                "; use --label NAME to drop a label column"
+            } else {
+                ""
             }
-        }
-    }
-    Ok((x, raw.rows.len()))
+        ),
+    ))
 }
 
 /// Writes a dataset as `x0,...,x{F-1},y` with shortest round-trip floats and integer labels.
 pub fn write_dataset(path: &Path, data: &Dataset) -> Result<()> {
-    let mut header: Vec<String> = (0..data.n_features).map(|j| format!("x{j}")).collect();
-    header.push("y".into());
+    let mut header = data.feature_names.clone();
+    header.push(data.label_name.clone());
     write_atomic(path, |tmp| {
         let mut w = csv::Writer::from_path(tmp).map_err(|e| csv_err(path, e.to_string()))?;
         w.write_record(&header)
@@ -264,22 +401,72 @@ pub fn read_train_test(
     test: Option<&Path>,
     column: Option<&str>,
 ) -> Result<(Dataset, Option<Dataset>)> {
-    let spec = LabelSpec {
-        column,
-        classes: None,
+    let spec = ReadSpec {
+        label: column,
+        ..ReadSpec::default()
     };
-    let first = read_labelled(train, &spec)?;
-    let Some(test) = test else {
-        return Ok((first, None));
+    let (train, test, _) = read_train_test_with(train, test, &spec)?;
+    Ok((train, test))
+}
+
+/// `read_train_test` with every setting of `ReadSpec`: the test file's features are picked by the
+/// training file's column names (or `spec.features`), in any order. Without `spec.classes`, a
+/// training file with a single class is refused. Returns the notes of both files, each naming its file.
+pub fn read_train_test_with(
+    train: &Path,
+    test: Option<&Path>,
+    spec: &ReadSpec,
+) -> Result<(Dataset, Option<Dataset>, Vec<String>)> {
+    let spec = ReadSpec {
+        labelled: true,
+        ..spec.clone()
     };
-    let other = read_labelled(test, &spec)?;
-    let classes = sorted_classes(first.class_names.iter().chain(&other.class_names));
-    let spec = LabelSpec {
-        column,
-        classes: Some(&classes),
+    let first = read_table(train, &spec)?;
+    let mut notes: Vec<String> = first
+        .notes
+        .iter()
+        .map(|n| format!("{}: {n}", train.display()))
+        .collect();
+    let names = first.feature_names.clone();
+    let label = first.label_name.clone();
+    let other = match test {
+        Some(test) => {
+            let t = read_table(
+                test,
+                &ReadSpec {
+                    features: Some(&names),
+                    label: label.as_deref(),
+                    ..spec.clone()
+                },
+            )?;
+            notes.extend(t.notes.iter().map(|n| format!("{}: {n}", test.display())));
+            Some(t)
+        }
+        None => None,
     };
-    Ok((
-        read_labelled(train, &spec)?,
-        Some(read_labelled(test, &spec)?),
-    ))
+    let classes = match spec.classes {
+        Some(c) => c.to_vec(),
+        None => {
+            let own = first.distinct_labels();
+            if own.len() < 2 {
+                return Err(csv_err(
+                    train,
+                    format!(
+                        "every row has the label '{}' in column '{}'; a classifier needs at least two classes",
+                        own.first().map_or("", String::as_str),
+                        label.as_deref().unwrap_or("?")
+                    ),
+                ));
+            }
+            let mut all = own;
+            if let Some(o) = &other {
+                all.extend(o.distinct_labels());
+            }
+            sorted_classes(&all)
+        }
+    };
+    let hint = spec.unknown_label_hint;
+    let train = first.into_dataset(classes.clone(), hint)?;
+    let test = other.map(|o| o.into_dataset(classes, hint)).transpose()?;
+    Ok((train, test, notes))
 }

@@ -1,5 +1,7 @@
-//! The `Dataset` type: features, integer class labels, the class count; the tutorial's split; one-hot targets.
+//! The `Dataset` type: features, integer class labels, the class count, the column and class names;
+//! the tutorial's split; one-hot targets.
 
+use crate::data::schema::{DataSchema, first_duplicate};
 use crate::error::{Error, Result};
 
 /// Row-major features with one class label per row.
@@ -15,6 +17,11 @@ pub struct Dataset {
     pub class_names: Vec<String>,
     /// Numeric (regression) targets; `None` for class labels.
     pub targets: Option<Targets>,
+    /// Name of each feature column (the CSV header's; "x0", "x1", ... otherwise, as `blobs --csv`
+    /// writes them).
+    pub feature_names: Vec<String>,
+    /// Name of the label column ("y" unless a CSV said otherwise).
+    pub label_name: String,
 }
 
 /// Numeric targets of a regression dataset.
@@ -71,6 +78,8 @@ impl Dataset {
             n_classes,
             class_names,
             targets: None,
+            feature_names: (0..n_features).map(|j| format!("x{j}")).collect(),
+            label_name: "y".to_string(),
         })
     }
 
@@ -107,6 +116,36 @@ impl Dataset {
     /// Number of numeric targets per row (0 for a classification dataset).
     pub fn n_targets(&self) -> usize {
         self.targets.as_ref().map_or(0, |t| t.names.len())
+    }
+
+    /// The same data with these feature and label column names (one per feature, all different).
+    pub fn with_names(self, feature_names: Vec<String>, label_name: &str) -> Result<Self> {
+        if feature_names.len() != self.n_features {
+            return Err(Error::Mismatch(format!(
+                "{} feature names for {} features",
+                feature_names.len(),
+                self.n_features
+            )));
+        }
+        if let Some(d) = first_duplicate(&feature_names) {
+            return Err(Error::Mismatch(format!(
+                "the feature name '{d}' appears twice"
+            )));
+        }
+        Ok(Self {
+            feature_names,
+            label_name: label_name.to_string(),
+            ..self
+        })
+    }
+
+    /// The names a model trained on this data keeps: features, label column, classes.
+    pub fn schema(&self) -> DataSchema {
+        DataSchema {
+            features: self.feature_names.clone(),
+            label: Some(self.label_name.clone()),
+            classes: self.class_names.clone(),
+        }
     }
 
     /// Number of rows.
@@ -148,6 +187,8 @@ impl Dataset {
                     names: t.names.clone(),
                 }
             }),
+            feature_names: self.feature_names.clone(),
+            label_name: self.label_name.clone(),
         };
         Ok((part(0, at), part(at, self.len())))
     }

@@ -1,9 +1,13 @@
-//! Data: sklearn-exact blobs problems, the `Dataset` type, its split and one-hot targets, and CSV I/O.
+//! Data: sklearn-exact blobs problems, the `Dataset` type, its split and one-hot targets, CSV I/O, and
+//! the names a model keeps of its data (`DataSchema`).
 
 pub mod blobs;
 pub mod csv;
 pub mod dataset;
+pub mod ingest;
+pub mod schema;
 pub mod targets;
 
 pub use blobs::{BlobsParams, make_blobs};
 pub use dataset::{Dataset, Targets};
+pub use schema::DataSchema;

@@ -457,8 +457,16 @@ pub fn keras_bytes(m: &KerasModel) -> Result<Vec<u8>> {
         obj.insert("compile_config".into(), c.clone());
     }
     let weights = weights_image(m, &cfg, compile.as_ref())?;
-    let metadata =
+    let mut metadata =
         json!({"keras_version": Format::Keras3.keras_version(), "date_saved": date_saved()});
+    // The data's names, in keys Keras ignores.
+    if let (Some(obj), Some(names)) = (
+        metadata.as_object_mut(),
+        m.data.as_ref().map(|d| d.to_metadata_json()),
+    ) && let Some(n) = names.as_object()
+    {
+        obj.extend(n.clone());
+    }
     let zip_err = |e: zip::result::ZipError| Error::Internal(format!("writing the archive: {e}"));
     let io_err = |e: std::io::Error| Error::Internal(format!("writing the archive: {e}"));
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -584,15 +592,20 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
         .map_err(|_| ctx.not_keras(format!("{CONFIG_JSON} is not UTF-8")))?;
     let parsed = config::parse_model_config(text).map_err(|e| ctx.config_error(e))?;
     let spec = parsed.spec;
-    let keras_version = match read_member(&ctx, &mut zip, METADATA_JSON, MAX_JSON)? {
+    let (keras_version, data) = match read_member(&ctx, &mut zip, METADATA_JSON, MAX_JSON)? {
         Some(b) => {
             let md = json_member(&ctx, &b, METADATA_JSON)?;
             if !md.is_object() {
                 return Err(ctx.not_keras(format!("{METADATA_JSON} is not a JSON object")));
             }
-            md["keras_version"].as_str().unwrap_or_default().to_string()
+            let data = crate::data::DataSchema::from_metadata_json(&md)
+                .map_err(|e| ctx.not_keras(format!("{METADATA_JSON}: {e}")))?;
+            (
+                md["keras_version"].as_str().unwrap_or_default().to_string(),
+                data,
+            )
         }
-        None => String::new(),
+        None => (String::new(), None),
     };
     let training_config = match root.get("compile_config") {
         None | Some(Value::Null) => None,
@@ -622,6 +635,7 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
         learning_rate,
         training_config,
         optimizer_state: None,
+        data,
     })
 }
 

@@ -4,6 +4,8 @@
 //! Every declared size is checked against the config before any data is read, and files are written
 //! to a temporary file beside the target, then renamed.
 
+use crate::data::DataSchema;
+use crate::data::schema::{CLASSES_KEY, FEATURES_KEY, LABEL_KEY};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
@@ -33,6 +35,9 @@ pub struct KerasModel {
     /// The optimizer's saved variables (`optimizer_weights`) in Keras 3's layout; an error saying
     /// why when the file holds some this tool cannot read (a tf.keras 2 layout, say).
     pub optimizer_state: Option<std::result::Result<OptimizerState, String>>,
+    /// The feature, label and class names the model was trained with (keras-transfer stores them
+    /// as `keras_transfer_*` root attributes, which Keras ignores); `None` for a file Keras made.
+    pub data: Option<DataSchema>,
 }
 
 impl KerasModel {
@@ -62,6 +67,7 @@ impl KerasModel {
             learning_rate: None,
             training_config: None,
             optimizer_state: None,
+            data: None,
         };
         m.set_compile(compile);
         m
@@ -72,6 +78,14 @@ impl KerasModel {
         self.learning_rate = compile.map(|c| f64::from(c.optimizer.learning_rate()));
         self.training_config =
             compile.map(|c| config::training_config(c, Format::Keras3).to_string());
+    }
+
+    /// The same model, recording the names of the data it was trained with.
+    pub fn with_data(self, data: DataSchema) -> Self {
+        KerasModel {
+            data: Some(data),
+            ..self
+        }
     }
 
     /// The lone model these weights describe.
@@ -326,6 +340,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
     let backend = read_string(&ctx, &file, "backend")?.unwrap_or_default();
     let training_config = read_string(&ctx, &file, "training_config")?;
     let learning_rate = training_config.as_deref().and_then(config::training_lr);
+    let data = read_schema(&ctx, &file)?;
 
     let root: &Group = &file;
     let weights_group = if root.link_exists("model_weights") {
@@ -385,6 +400,11 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
     } else {
         Format::Universal
     };
+    if let Some(d) = &data {
+        d.check(spec.input_dim, spec.output_dim()).map_err(|e| {
+            ctx.not_keras(format!("its stored data names do not fit the model: {e}"))
+        })?;
+    }
     Ok(KerasModel {
         spec,
         weights,
@@ -394,6 +414,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         learning_rate,
         training_config,
         optimizer_state: read_optimizer_state(&ctx, root)?,
+        data,
     })
 }
 
@@ -445,6 +466,26 @@ fn read_optimizer_state(
     Ok(Some(Ok(state)))
 }
 
+/// The `keras_transfer_*` root attributes holding the data's names, when the file has them.
+fn read_schema(ctx: &Ctx, file: &Group) -> Result<Option<DataSchema>> {
+    let names = file
+        .attr_names()
+        .map_err(|e| ctx.hdf5("attribute list", e))?;
+    if !names.iter().any(|n| n == FEATURES_KEY) {
+        return Ok(None);
+    }
+    let classes = if names.iter().any(|n| n == CLASSES_KEY) {
+        read_strings(ctx, file, CLASSES_KEY)?
+    } else {
+        Vec::new()
+    };
+    Ok(Some(DataSchema {
+        features: read_strings(ctx, file, FEATURES_KEY)?,
+        label: read_string(ctx, file, LABEL_KEY)?,
+        classes,
+    }))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writing
 
@@ -486,6 +527,10 @@ fn write_strings(loc: &Location, name: &str, values: &[&str], scalar: bool) -> h
 
 /// Creates the groups of a `/`-separated dataset path under `g` and returns the innermost group and
 /// the dataset's own name.
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 fn nested<'a>(g: &Group, wname: &'a str) -> hdf5::Result<(Group, &'a str)> {
     let mut parts: Vec<&str> = wname.split('/').collect();
     let leaf = parts.pop().unwrap_or(wname);
@@ -507,8 +552,18 @@ fn write_file(
     format: Format,
     training_config: Option<&str>,
     optimizer: Option<(&str, &OptimizerState)>,
+    data: Option<&DataSchema>,
 ) -> hdf5::Result<()> {
     let f = file_options().create(path)?;
+    if let Some(d) = data {
+        write_strings(&f, FEATURES_KEY, &refs(&d.features), false)?;
+        if !d.classes.is_empty() {
+            write_strings(&f, CLASSES_KEY, &refs(&d.classes), false)?;
+        }
+        if let Some(l) = &d.label {
+            write_strings(&f, LABEL_KEY, &[l], true)?;
+        }
+    }
     let version = format.keras_version();
     write_strings(&f, "keras_version", &[version], true)?;
     write_strings(&f, "backend", &["tensorflow"], true)?;
@@ -644,7 +699,16 @@ pub fn save_h5(path: &Path, m: &KerasModel) -> Result<()> {
         _ => None,
     };
     write_atomic(path, |tmp| {
-        write_file(tmp, spec, weights, format, tc.as_deref(), state).map_err(|e| Error::Hdf5 {
+        write_file(
+            tmp,
+            spec,
+            weights,
+            format,
+            tc.as_deref(),
+            state,
+            m.data.as_ref(),
+        )
+        .map_err(|e| Error::Hdf5 {
             path: target.clone(),
             reason: format!("writing: {e}"),
         })

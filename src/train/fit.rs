@@ -200,7 +200,7 @@ pub struct Score {
 }
 
 /// The index of the first largest value (numpy's and TensorFlow's `argmax`).
-pub(crate) fn argmax(row: &[f32]) -> usize {
+pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (i, &v) in row.iter().enumerate() {
         if v > row[best] {

@@ -281,9 +281,17 @@ fn inspect_predict_and_finetune_take_keras_archives() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (_, got) = read_csv_f64(&d.join("p.csv"));
+    // predict writes the predicted class, then each class's probability as p_<class>.
+    let (header, rows) = read_csv_f64(&d.join("p.csv"));
+    let probs: Vec<usize> = (0..header.len())
+        .filter(|&j| header[j].starts_with("p_"))
+        .collect();
+    let got: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| probs.iter().map(|&j| r[j]).collect::<Vec<_>>())
+        .collect();
     let (_, want) = read_csv_f64(&case.join("predictions.csv"));
-    let got: Vec<f32> = got.concat().iter().map(|&v| v as f32).collect();
+    let got: Vec<f32> = got.iter().map(|&v| v as f32).collect();
     let want: Vec<f32> = want.concat().iter().map(|&v| v as f32).collect();
     assert!(max_abs_diff(&got, &want) <= TOL_PREDICT);
     // Fine-tuned from a .keras into a .keras: the architecture of the 4-feature model, refitted.

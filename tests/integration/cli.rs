@@ -58,10 +58,14 @@ fn train_prints_the_tutorial_line_and_saves_a_model_that_predicts() {
         ],
     ));
     let p = std::fs::read_to_string(d.join("p.csv")).unwrap();
-    assert!(p.starts_with("p0,p1,p2\n"));
+    assert!(p.starts_with("y,predicted,p_0,p_1,p_2\n"), "{p}");
     assert_eq!(p.lines().count(), 11);
     for row in p.lines().skip(1) {
-        let s: f64 = row.split(',').map(|v| v.parse::<f64>().unwrap()).sum();
+        let s: f64 = row
+            .split(',')
+            .skip(2)
+            .map(|v| v.parse::<f64>().unwrap())
+            .sum();
         assert!((s - 1.0).abs() < 1e-5, "{row}");
     }
     let ev = ok(&run(d, &["evaluate", "--model", "m.h5", "--data", "x.csv"]));

@@ -52,7 +52,12 @@ fn every_bad_csv_has_its_message() {
             None,
             "'abc' is not a number",
         ),
-        ("nan.csv", "x0,x1,y\n1,NaN,0\n", None, "not a finite number"),
+        (
+            "nan.csv",
+            "x0,x1,y\n1,NaN,0\n",
+            None,
+            "line 2, column 'x1': missing value",
+        ),
         ("inf.csv", "x0,x1,y\n1,inf,0\n", None, "not a finite number"),
         (
             "huge.csv",

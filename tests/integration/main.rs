@@ -8,6 +8,7 @@ mod architecture;
 mod archives;
 mod common;
 mod csv_input;
+mod data_files;
 mod hostile;
 mod keras_compile;
 mod keras_h5;

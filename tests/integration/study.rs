@@ -308,8 +308,19 @@ fn the_tutorial_writes_every_figure_table_and_model() {
     for f in ["comparison.json", "reverse.json", "extensions.json"] {
         read_json(&s.join(f));
     }
-    load_h5(&s.join("model.h5")).unwrap();
-    load_h5(&s.join("model_problem2.h5")).unwrap();
+    for f in ["model.h5", "model_problem2.h5"] {
+        // The study's models keep the names of the blobs data they were trained on.
+        let names = load_h5(&s.join(f)).unwrap().data.unwrap();
+        assert_eq!(
+            (names.features, names.label, names.classes),
+            (
+                vec!["x0".to_string(), "x1".into()],
+                Some("y".to_string()),
+                vec!["0".to_string(), "1".into(), "2".into()]
+            ),
+            "{f}"
+        );
+    }
     let report = std::fs::read_to_string(s.join("report.md")).unwrap();
     for needle in [
         "![Comparison](comparison_box.png)",
