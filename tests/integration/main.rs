@@ -11,5 +11,6 @@ mod hostile;
 mod keras_h5;
 mod recorded;
 mod study;
+mod threads;
 
 mod training;
