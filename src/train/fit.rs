@@ -243,7 +243,14 @@ pub fn fit(
     Ok(histories)
 }
 
-/// Loss and accuracy of every member over `data`, in batches as Keras's `evaluate` goes.
+/// Rows `score` sends through the model at once (rounded down to whole batches): large enough for the
+/// wide kernels to use every core, small enough to keep the activations small.
+const SCORE_ROWS: usize = 4096;
+
+/// Loss and accuracy of every member over `data`, in batches as Keras's `evaluate` goes: the mean loss
+/// of each batch, averaged over the batches weighted by their sizes. The forward pass runs over spans
+/// of many batches (each row's outputs do not depend on the rows around it), and the loss of every
+/// batch of a span comes from one call, the span's logits reshaped to one "member" per batch.
 fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> {
     let r = model.members();
     let output = model.spec().output_activation();
@@ -251,16 +258,44 @@ fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> 
         vec![RunningMean::default(); r],
         vec![RunningMean::default(); r],
     );
+    let b = cfg.batch_size;
+    let k = data.k;
     let all: Vec<usize> = (0..data.labels.len()).collect();
-    for rows in all.chunks(cfg.batch_size) {
-        let b = rows.len();
-        let (xb, tb) = data.batch(model, b, |_| rows)?;
-        let logits = model.logits(&xb, Mode::Inference)?;
-        let losses = cfg.loss.batch_losses(&logits, output, &tb)?;
-        let (lv, hits) = batch_metrics(&logits, &losses, data.labels, |_| rows)?;
-        for m in 0..r {
-            loss[m].add(lv[m] * b as f32, b);
-            acc[m].add(hits[m] as f32, b);
+    for span in all.chunks((SCORE_ROWS / b).max(1) * b) {
+        let (xs, ts) = data.batch(model, span.len(), |_| span)?;
+        let logits = model.logits(&xs, Mode::Inference)?;
+        // The span's whole batches, then its last, shorter batch (only the data's last span has one).
+        let whole = span.len() / b * b;
+        for (first, len, size) in [
+            (0, whole, b),
+            (whole, span.len() - whole, span.len() - whole),
+        ] {
+            if len == 0 {
+                continue;
+            }
+            let nb = len / size;
+            let part = |t: &Tensor| -> Result<Tensor> {
+                Ok(t.narrow(1, first, len)?
+                    .contiguous()?
+                    .reshape((r * nb, size, k))?)
+            };
+            let lp = part(&logits)?;
+            let lv = cfg
+                .loss
+                .batch_losses(&lp, output, &part(&ts)?)?
+                .to_vec1::<f32>()?;
+            let values = lp.flatten_all()?.to_vec1::<f32>()?;
+            for (j, (row_values, lm)) in values.chunks(size * k).zip(&lv).enumerate() {
+                let (m, batch) = (j / nb, j % nb);
+                let rows = &span[first + batch * size..][..size];
+                let hits = row_values
+                    .chunks(k)
+                    .zip(rows)
+                    .filter(|(v, row)| argmax(v) == data.labels[**row])
+                    .count();
+                loss[m].add(lm * size as f32, size);
+                acc[m].add(hits as f32, size);
+            }
         }
     }
     Ok(loss
