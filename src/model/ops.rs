@@ -593,6 +593,57 @@ mod tests {
         }
     }
 
+    /// The cross-over between the width-specialised loops and the GEMM path, forward plus backward
+    /// of one square layer: `cargo test --release crossover -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a timing, not a check"]
+    fn crossover() {
+        let time = |f: &mut dyn FnMut()| {
+            let t = std::time::Instant::now();
+            let mut reps = 0;
+            while t.elapsed().as_secs_f64() < 0.2 {
+                f();
+                reps += 1;
+            }
+            t.elapsed().as_secs_f64() / reps as f64 * 1e6
+        };
+        println!("| batch | width | loops (us) | gemm (us) |");
+        for n in [32, 256] {
+            for w in [4, 8, 12, 16, 32, 64] {
+                let d = Dims {
+                    r: 1,
+                    n,
+                    i: w,
+                    o: w,
+                };
+                let x = vec![0.5f32; n * w];
+                let wt = vec![0.25f32; w * w];
+                let (mut out, mut dw, mut db, mut dx) = (
+                    vec![0f32; n * w],
+                    vec![0f32; w * w],
+                    vec![0f32; w],
+                    vec![0f32; n * w],
+                );
+                let mut loops = || {
+                    out.fill(0.0);
+                    by_shape!(w, w, dense_fwd(d, Fused::Relu, &x, &wt, &wt[..w], &mut out));
+                    by_shape!(
+                        w,
+                        w,
+                        dense_bwd(d, Fused::Relu, &x, &wt, &out, &x, &mut dw, &mut db, &mut dx)
+                    );
+                };
+                let a = time(&mut loops);
+                let mut gemm = || {
+                    wide::forward(d, Fused::Relu, &x, &wt, &wt[..w], &mut out);
+                    wide::backward(d, Fused::Relu, &x, &wt, &out, &x, &mut dw, &mut db, &mut dx);
+                };
+                let b = time(&mut gemm);
+                println!("| {n} | {w} | {a:.2} | {b:.2} |");
+            }
+        }
+    }
+
     #[test]
     fn mismatched_shapes_are_errors() {
         let mut rng = NumpyRandomState::new(13);
