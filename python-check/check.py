@@ -13,6 +13,10 @@ exits non-zero when any check fails.
   d  `keras-transfer blobs` equals sklearn's make_blobs bit for bit
   e  transfer learning across the two: Keras fine-tunes the study's Rust-made model.h5 with frozen
      layers (Keras 3 and tf.keras 2), and Rust's `finetune` of a Keras-made file equals Keras's
+  l  the layers around Dense (Dropout, BatchNormalization, LayerNormalization, Activation, LeakyReLU,
+     Flatten), a Functional chain and more activations: Keras-made .h5 -> Rust predicts like Keras;
+     Rust's own files (converted, and fine-tuned by Rust) -> Keras loads them, predicts like Rust and
+     fits them further (Keras 3, and tf.keras 2 for the universal dialect)
 """
 
 import argparse
@@ -60,6 +64,37 @@ EXTRA_ACTIVATIONS = ("elu", "selu", "softplus", "softsign", "swish", "gelu")
 def ensure(cond, msg):
     if not cond:
         raise CheckFailed(msg)
+
+
+# The layer mixes of group l: (name, builder(k) -> model on 4 inputs with 2 outputs, writable in the
+# universal (Keras 2) dialect).
+def _sequential(k, *layers):
+    return k.Sequential([k.Input((4,)), *layers])
+
+
+def _functional(k):
+    L = k.layers
+    inputs = k.Input((4,), name="features")
+    h = L.Dense(6, activation="relu")(inputs)
+    h = L.BatchNormalization(momentum=0.9)(h)
+    h = L.Dropout(0.2)(h)
+    return k.Model(inputs, L.Dense(2, activation="softmax")(h), name="chain")
+
+
+LAYER_MIXES = (
+    ("dropout_batchnorm", lambda k: _sequential(
+        k, k.layers.Dense(6, activation="relu"), k.layers.BatchNormalization(momentum=0.9, epsilon=1e-3),
+        k.layers.Dropout(0.3), k.layers.Dense(2, activation="softmax")), True),
+    ("layernorm_activation", lambda k: _sequential(
+        k, k.layers.Flatten(), k.layers.Dense(5), k.layers.LayerNormalization(), k.layers.Activation("tanh"),
+        k.layers.Dense(4), k.layers.LeakyReLU(negative_slope=0.2), k.layers.Dense(2),
+        k.layers.Activation("softmax")), True),
+    ("functional_chain", _functional, True),
+    ("activations_more", lambda k: _sequential(
+        k, k.layers.Dense(4, activation="relu6"), k.layers.Dense(4, activation="mish"),
+        k.layers.Dense(4, activation="hard_sigmoid"), k.layers.Dense(4, activation="hard_silu"),
+        k.layers.Dense(4, activation="leaky_relu"), k.layers.Dense(2, activation="softmax")), False),
+)
 
 
 # =========================================================================== shared helpers
@@ -351,6 +386,73 @@ class Checks:
 
     # ---- the list
 
+    # ---- group l: the layers around Dense
+
+    def keras_layer_file(self, name):
+        """A Keras 3 model of the named mix, fitted a little and saved as .h5 (made once)."""
+        path = self.workdir / f"keras_{name}.h5"
+        if not path.exists():
+            k = keras3()
+            k.utils.set_random_seed(11)
+            build = next(b for n, b, _ in LAYER_MIXES if n == name)
+            model = build(k)
+            model.compile(**COMPILE)
+            trX, trY = self.odd()["arrays"][:2]
+            model.fit(trX, trY, epochs=3, batch_size=16, verbose=0)
+            with captured_warnings([]):
+                model.save(str(path))
+        return path
+
+    def layers_keras_to_rust(self, name):
+        k = keras3()
+        path = self.keras_layer_file(name)
+        with captured_warnings([]):
+            model = k.models.load_model(str(path))
+        X = random_inputs(29, N_INPUTS, 4)
+        diff = compare("Rust vs Keras predictions", self.rust.predict(path, X), model.predict(X, verbose=0))
+        return f"max|dp| {diff:.2g}"
+
+    def layers_rust_to_keras(self, name, fmt, k, finetune=False):
+        """Rust writes the model (converted, or fine-tuned by Rust); Keras loads it, predicts like Rust
+        and fits it further."""
+        src = self.keras_layer_file(name)
+        out = self.workdir / f"rust_{name}_{fmt}{'_ft' if finetune else ''}.h5"
+        if finetune:
+            # Keras counts a Functional model's InputLayer as its first layer; so does --freeze.
+            freeze = 2 if name.startswith("functional") else 1
+            self.rust.run("finetune", "--from", src, *self.odd()["args"], "--freeze", freeze, "--epochs", 3,
+                          "--out", out, "--format", fmt, "--seed", 4)
+        else:
+            self.rust.run("convert", src, out, "--format", fmt)
+        warns = []
+        with captured_warnings(warns):
+            model = k.models.load_model(str(out))
+        X = random_inputs(31, N_INPUTS, 4)
+        diff = compare("Keras vs Rust predictions", model.predict(X, verbose=0), self.rust.predict(out, X))
+        if finetune:
+            first = next(l for l in model.layers if l.weights)
+            ensure(not first.trainable, f"the frozen first layer {first.name} is saved as non-trainable")
+        model.compile(**COMPILE)
+        trX, trY = self.odd()["arrays"][:2]
+        with captured_warnings(warns):
+            loss = model.fit(trX, trY, epochs=FURTHER_EPOCHS, verbose=0).history["loss"]
+        ensure(all(np.isfinite(loss)), f"Keras fit gave loss {loss}")
+        return f"max|dp| {diff:.2g}, fit {FURTHER_EPOCHS} epochs ok"
+
+    def layer_checks(self, k3, k2):
+        checks = []
+        for i, (name, _, universal) in enumerate(LAYER_MIXES, start=1):
+            checks += [
+                (f"l{i}a keras 3 {name} .h5 -> rust predict", lambda n=name: self.layers_keras_to_rust(n)),
+                (f"l{i}b rust {name} keras3 .h5 -> keras 3", lambda n=name: self.layers_rust_to_keras(n, "keras3", k3)),
+                (f"l{i}c rust-finetuned {name} keras3 .h5 -> keras 3",
+                 lambda n=name: self.layers_rust_to_keras(n, "keras3", k3, finetune=True)),
+            ]
+            if universal:
+                checks.append((f"l{i}d rust {name} universal .h5 -> tf_keras 2",
+                               lambda n=name: self.layers_rust_to_keras(n, "universal", k2)))
+        return checks
+
     def all(self):
         k3, k2 = keras3(), keras2()
         checks = [
@@ -378,6 +480,7 @@ class Checks:
             ("e2 rust universal .h5 -> tf_keras 2 transfer (fixed=1)", lambda: self.rust_file_transfer(k2)),
             ("e3 rust finetune of a keras 3 .h5 == keras 3 fine-tuning", lambda: self.finetune_vs_keras(k3)),
         ]
+        checks += self.layer_checks(k3, k2)
         return checks
 
 

@@ -373,14 +373,14 @@ def keras_h5_bad_fixtures():
 
     k.utils.set_random_seed(301)
     bad("conv_layer", k.Sequential([k.Input((8, 1)), L.Conv1D(2, 3), L.Flatten(), L.Dense(2, activation="softmax")]),
-        "layer Conv1D (only Dense layers are supported)")
-    bad("dropout_layer", k.Sequential([k.Input((2,)), L.Dense(5, activation="relu"), L.Dropout(0.5),
-                                       L.Dense(3, activation="softmax")]),
-        "layer Dropout (only Dense layers are supported)")
+        "layer Conv1D")
+    bad("noise_layer", k.Sequential([k.Input((2,)), L.Dense(5, activation="relu"), L.GaussianNoise(0.1),
+                                     L.Dense(3, activation="softmax")]),
+        "layer GaussianNoise")
     inputs = k.Input((2,))
-    outputs = L.Dense(3, activation="softmax")(L.Dense(5, activation="relu")(inputs))
-    bad("functional", k.Model(inputs, outputs),
-        "functional model (Functional)")
+    outputs = L.Dense(3, activation="softmax")(L.Add()([L.Dense(5)(inputs), L.Dense(5)(inputs)]))
+    bad("functional_merge", k.Model(inputs, outputs),
+        "a Functional model that branches")
     bad("keras_zip", build_mlp(k, 2, TUTORIAL_LAYERS),
         "a Keras 3 .keras zip archive", filename="model.keras")
 

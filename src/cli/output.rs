@@ -47,7 +47,14 @@ pub fn summary_lines(spec: &ModelSpec) -> Vec<String> {
         "Trainable".into(),
     ]];
     rows.push([
-        format!("input ({} features)", spec.input_dim),
+        match &spec.kind {
+            keras_transfer::model::ModelKind::Functional { input_name } => {
+                format!("{input_name} (InputLayer)")
+            }
+            keras_transfer::model::ModelKind::Sequential => {
+                format!("input ({} features)", spec.input_dim)
+            }
+        },
         "".into(),
         format!("(None, {})", spec.input_dim),
         "0".into(),

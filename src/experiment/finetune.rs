@@ -3,19 +3,24 @@
 
 use crate::error::{Error, Result};
 use crate::keras::KerasModel;
-use crate::model::{Activation, DenseSpec, Initializer, LayerSpec, LayerWeights, Model, ModelSpec};
+use crate::model::{
+    Activation, DenseSpec, Initializer, LayerSpec, LayerWeights, Model, ModelKind, ModelSpec,
+};
 use crate::rng::NumpyRandomState;
 
 /// How to adapt a loaded model (the tutorial's transfer variants and its extensions).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Transfer {
     /// The first `freeze` layers are frozen (their `trainable` flag cleared), the others trained.
+    /// Layers are counted as Keras's `model.layers` counts them: for a Functional model the input
+    /// layer is the first.
     pub freeze: usize,
-    /// Layers to re-initialise with fresh random weights, by position from 1.
+    /// Layers to re-initialise with fresh random weights, by position from 1 (counted as `freeze`).
     pub reinit: Vec<usize>,
     /// Insert a new ReLU hidden layer of this width right after the frozen layers.
     pub add_hidden: Option<usize>,
-    /// Replace the output layer with a fresh softmax layer of the data's class count.
+    /// Replace the output layer (the last Dense layer) with a fresh one of the data's class count,
+    /// keeping its activation.
     pub new_head: bool,
 }
 
@@ -29,13 +34,34 @@ pub struct Adapted {
 impl Transfer {
     /// Checks the request against a model of `spec`'s architecture and data of `n_inputs` features and
     /// `n_classes` classes, and returns the adapted architecture with the layers to draw afresh.
+    /// Also returns where a new hidden layer was inserted.
     fn plan(
         &self,
         spec: &ModelSpec,
         n_inputs: usize,
         n_classes: usize,
-    ) -> Result<(ModelSpec, Vec<bool>)> {
+    ) -> Result<(ModelSpec, Vec<bool>, Option<usize>)> {
         let mut spec = spec.clone();
+        // Keras's model.layers of a Functional model starts with its InputLayer.
+        let offset = usize::from(matches!(spec.kind, ModelKind::Functional { .. }));
+        let t = &Transfer {
+            freeze: self.freeze.saturating_sub(offset),
+            reinit: self
+                .reinit
+                .iter()
+                .map(|&l| {
+                    if offset == 1 && l == 1 {
+                        Err(Error::invalid(
+                            "--reinit",
+                            "layer 1 of a Functional model is its input layer, which has no weights",
+                        ))
+                    } else {
+                        Ok(l - offset.min(l))
+                    }
+                })
+                .collect::<Result<_>>()?,
+            ..self.clone()
+        };
         let n = spec.layers.len();
         if n_inputs != spec.input_dim {
             return Err(Error::Mismatch(format!(
@@ -43,65 +69,81 @@ impl Transfer {
                 spec.input_dim
             )));
         }
-        if self.freeze > n {
+        if t.freeze > n {
             return Err(Error::invalid(
                 "--freeze",
-                format!("{} is more than the model's {n} layers", self.freeze),
+                format!("{} is more than the model's {n} layers", t.freeze),
             ));
         }
-        if let Some(&bad) = self.reinit.iter().find(|&&l| l == 0 || l > n) {
+        if let Some(&bad) = t.reinit.iter().find(|&&l| l == 0 || l > n) {
             return Err(Error::invalid(
                 "--reinit",
                 format!("layer {bad} does not exist; the model's layers are 1..={n}"),
             ));
         }
-        if let Some(&l) = self.reinit.iter().find(|&&l| l <= self.freeze) {
+        if let Some(&l) = t.reinit.iter().find(|&&l| l <= t.freeze) {
             return Err(Error::invalid(
                 "--reinit",
                 format!(
                     "layer {l} is frozen (--freeze {}); re-initialising it would freeze random weights",
-                    self.freeze
+                    t.freeze
                 ),
             ));
         }
         let mut fresh = vec![false; n];
-        for &l in &self.reinit {
+        for &l in &t.reinit {
             fresh[l - 1] = true;
         }
-        if spec.output_dim() != n_classes && !self.new_head {
+        if spec.output_dim() != n_classes && !t.new_head {
             return Err(Error::Mismatch(format!(
                 "the model has {} outputs but the data has {n_classes} classes (add --new-head to replace the output layer)",
                 spec.output_dim()
             )));
         }
-        if self.new_head {
-            if self.freeze == n {
+        let fan_ins: Vec<usize> = (0..n).map(|i| spec.fan_in(i)).collect();
+        if t.new_head {
+            if t.freeze == n {
                 return Err(Error::invalid(
                     "--new-head",
                     "the output layer is frozen (--freeze equals the layer count)",
                 ));
             }
-            let last = spec
-                .layers
-                .last_mut()
-                .expect("validated: at least one layer");
-            *last = LayerSpec::Dense(DenseSpec::new(
-                last.name(),
+            // The head is the last Dense layer; it keeps its activation (a softmax after it in an
+            // Activation layer stays where it is).
+            let h = (0..n)
+                .rev()
+                .find(|&i| matches!(spec.layers[i], LayerSpec::Dense(_)))
+                .ok_or_else(|| Error::invalid("--new-head", "the model has no Dense layer"))?;
+            if h < t.freeze {
+                return Err(Error::invalid(
+                    "--new-head",
+                    format!(
+                        "the output Dense layer {} is frozen (--freeze {})",
+                        h + 1,
+                        t.freeze
+                    ),
+                ));
+            }
+            let LayerSpec::Dense(old) = &spec.layers[h] else {
+                unreachable!("found as Dense above")
+            };
+            spec.layers[h] = LayerSpec::Dense(DenseSpec::new(
+                old.name.clone(),
                 n_classes,
-                Activation::Softmax,
+                old.activation,
                 Initializer::GlorotUniform,
             ));
-            fresh[n - 1] = true;
+            fresh[h] = true;
         }
-        if let Some(units) = self.add_hidden {
-            let at = self.freeze;
+        let mut old_fan_in: Vec<Option<usize>> = fan_ins.into_iter().map(Some).collect();
+        if let Some(units) = t.add_hidden {
+            let at = t.freeze;
             if at == n {
                 return Err(Error::invalid(
                     "--add-hidden",
                     "all layers are frozen; there is no layer after which the new one could feed",
                 ));
             }
-            let old_fan_in = spec.fan_in(at);
             let layer = DenseSpec::new(
                 spec.fresh_name(),
                 units,
@@ -110,16 +152,19 @@ impl Transfer {
             );
             spec.layers.insert(at, LayerSpec::Dense(layer));
             fresh.insert(at, true);
-            // The layer after the new one now reads `units` values; if that changes its fan-in, its
-            // weights cannot be kept.
-            if units != old_fan_in {
-                fresh[at + 1] = true;
+            old_fan_in.insert(at, None);
+        }
+        // A layer whose input width changed (after a new hidden or output layer) cannot keep its
+        // weights.
+        for (i, old) in old_fan_in.iter().enumerate() {
+            if *old != Some(spec.fan_in(i)) {
+                fresh[i] = true;
             }
         }
-        let frozen: Vec<usize> = (0..self.freeze).collect();
+        let frozen: Vec<usize> = (0..t.freeze).collect();
         spec.freeze_only(&frozen)?;
         spec.validate()?;
-        Ok((spec, fresh))
+        Ok((spec, fresh, t.add_hidden.map(|_| t.freeze)))
     }
 }
 
@@ -132,13 +177,16 @@ pub fn adapt_weights(
     n_classes: usize,
     seed: u32,
 ) -> Result<Adapted> {
-    let (spec, fresh) = t.plan(&base.spec, n_inputs, n_classes)?;
+    let (spec, fresh, inserted_at) = t.plan(&base.spec, n_inputs, n_classes)?;
     let mut kept = base.weights.iter();
     let mut rng = NumpyRandomState::new(seed);
     let mut weights = Vec::with_capacity(spec.layers.len());
     for (i, &f) in fresh.iter().enumerate() {
-        let inserted = t.add_hidden.is_some() && i == t.freeze;
-        let old = if inserted { None } else { kept.next() };
+        let old = if inserted_at == Some(i) {
+            None
+        } else {
+            kept.next()
+        };
         weights.push(match (f, old) {
             (false, Some(w)) => w.clone(),
             _ => Vec::new(),

@@ -1,7 +1,11 @@
 //! Keras's JSON configs: `model_config` (a Sequential model) in the Keras 3 and Keras 2 dialects, and
 //! `training_config`, to and from `ModelSpec`. Each layer type's config is written and read here.
 
-use crate::model::{Activation, DenseSpec, Initializer, LayerSpec, ModelSpec};
+use crate::keras::layer_config::{
+    check_dtype, check_keys, functional_chain, inbound_node, layer_config, layer_entry,
+    parse_activation, parse_layer, require_null,
+};
+use crate::model::{DenseSpec, Initializer, LayerSpec, ModelKind, ModelSpec};
 use crate::train::OptimizerSpec;
 use serde_json::{Value, json};
 
@@ -41,11 +45,11 @@ fn malformed<T>(msg: impl Into<String>) -> Res<T> {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-fn k3_object(module: &str, class: &str, config: Value) -> Value {
+pub(crate) fn k3_object(module: &str, class: &str, config: Value) -> Value {
     json!({"module": module, "class_name": class, "config": config, "registered_name": null})
 }
 
-fn k3_policy() -> Value {
+pub(crate) fn k3_policy() -> Value {
     k3_object("keras", "DTypePolicy", json!({"name": "float32"}))
 }
 
@@ -68,7 +72,7 @@ fn initializer_config(init: &Initializer) -> Value {
     }
 }
 
-fn initializer_json(init: &Initializer, format: Format) -> Value {
+pub(crate) fn initializer_json(init: &Initializer, format: Format) -> Value {
     match format {
         Format::Keras3 => k3_object(
             "keras.initializers",
@@ -81,52 +85,66 @@ fn initializer_json(init: &Initializer, format: Format) -> Value {
     }
 }
 
-/// The `model_config` JSON of a Sequential model in the given dialect.
+/// Checks that every layer of `spec` can be written in `format`; the reason when one cannot.
+pub fn writable(spec: &ModelSpec, format: Format) -> std::result::Result<(), String> {
+    spec.layers
+        .iter()
+        .try_for_each(|l| crate::keras::layer_config::writable(l, format))
+}
+
+/// The `model_config` JSON of a model in the given dialect: Sequential, or Functional for a chain
+/// that came from a Functional model.
 pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
     let batch = json!([null, spec.input_dim]);
+    let functional = match &spec.kind {
+        ModelKind::Functional { input_name } => Some(input_name.as_str()),
+        ModelKind::Sequential => None,
+    };
     let mut layers = Vec::with_capacity(spec.layers.len() + 1);
-    match format {
-        Format::Keras3 => layers.push(k3_object(
+    let input_name = functional.unwrap_or(match format {
+        Format::Keras3 => "input_layer",
+        Format::Universal => "dense_input",
+    });
+    let mut input = match format {
+        Format::Keras3 => k3_object(
             "keras.layers",
             "InputLayer",
-            json!({"batch_shape": batch, "dtype": "float32", "sparse": false, "ragged": false, "name": "input_layer"}),
-        )),
-        Format::Universal => layers.push(json!({"class_name": "InputLayer", "config": {
-            "batch_input_shape": batch, "dtype": "float32", "sparse": false, "ragged": false, "name": "dense_input"}})),
+            json!({"batch_shape": batch, "dtype": "float32", "sparse": false, "ragged": false, "name": input_name}),
+        ),
+        Format::Universal => json!({"class_name": "InputLayer", "config": {
+            "batch_input_shape": batch, "dtype": "float32", "sparse": false, "ragged": false, "name": input_name}}),
+    };
+    if functional.is_some() {
+        input["name"] = json!(input_name);
+        input["inbound_nodes"] = json!([]);
     }
+    layers.push(input);
+    let mut previous = input_name.to_string();
     for (i, layer) in spec.layers.iter().enumerate() {
-        let LayerSpec::Dense(l) = layer;
-        let mut cfg = json!({
-            "name": l.name,
-            "trainable": l.trainable,
-            "dtype": if format == Format::Keras3 { k3_policy() } else { json!("float32") },
-            "units": l.units,
-            "activation": l.activation.keras_name(),
-            "use_bias": l.use_bias,
-            "kernel_initializer": initializer_json(&l.kernel_initializer, format),
-            "bias_initializer": initializer_json(&l.bias_initializer, format),
-            "kernel_regularizer": null,
-            "bias_regularizer": null,
-            "kernel_constraint": null,
-            "bias_constraint": null,
-        });
-        let obj = cfg.as_object_mut().expect("a JSON object literal");
-        let layer = match format {
-            Format::Keras3 => {
-                obj.insert("quantization_config".into(), Value::Null);
-                let mut v = k3_object("keras.layers", "Dense", cfg);
-                v["build_config"] = json!({"input_shape": [null, spec.fan_in(i)]});
-                v
-            }
-            Format::Universal => {
-                obj.insert("activity_regularizer".into(), Value::Null);
-                json!({"class_name": "Dense", "config": cfg})
-            }
+        let mut entry = match layer {
+            LayerSpec::Dense(l) => dense_entry(l, spec.fan_in(i), format),
+            other => layer_entry(other.class_name(), layer_config(other, format), format),
         };
-        layers.push(layer);
+        if let Some(obj) = entry.as_object_mut() {
+            if format == Format::Keras3 && !layer.weights(spec.fan_in(i)).is_empty() {
+                obj.insert(
+                    "build_config".into(),
+                    json!({"input_shape": [null, spec.fan_in(i)]}),
+                );
+            }
+            if functional.is_some() {
+                obj.insert("name".into(), json!(layer.name()));
+                obj.insert(
+                    "inbound_nodes".into(),
+                    inbound_node(&previous, spec.fan_in(i), format),
+                );
+            }
+        }
+        previous = layer.name().to_string();
+        layers.push(entry);
     }
-    match format {
-        Format::Keras3 => {
+    match (format, functional) {
+        (Format::Keras3, None) => {
             let mut v = k3_object(
                 "keras",
                 "Sequential",
@@ -135,9 +153,52 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
             v["build_config"] = json!({"input_shape": batch});
             v
         }
-        Format::Universal => {
+        (Format::Universal, None) => {
             json!({"class_name": "Sequential", "config": {"name": "sequential", "layers": layers},
             "keras_version": format.keras_version(), "backend": "tensorflow"})
+        }
+        (Format::Keras3, Some(input)) => {
+            let output = previous;
+            k3_object(
+                "keras",
+                "Functional",
+                json!({"name": "functional", "trainable": true, "layers": layers,
+                    "input_layers": [input, 0, 0], "output_layers": [output, 0, 0]}),
+            )
+        }
+        (Format::Universal, Some(input)) => {
+            json!({"class_name": "Functional", "config": {"name": "functional", "layers": layers,
+                "input_layers": [[input, 0, 0]], "output_layers": [[previous, 0, 0]]},
+                "keras_version": format.keras_version(), "backend": "tensorflow"})
+        }
+    }
+}
+
+/// A Dense layer's entry in the dialect.
+fn dense_entry(l: &DenseSpec, _fan_in: usize, format: Format) -> Value {
+    let mut cfg = json!({
+        "name": l.name,
+        "trainable": l.trainable,
+        "dtype": if format == Format::Keras3 { k3_policy() } else { json!("float32") },
+        "units": l.units,
+        "activation": l.activation.keras_name(),
+        "use_bias": l.use_bias,
+        "kernel_initializer": initializer_json(&l.kernel_initializer, format),
+        "bias_initializer": initializer_json(&l.bias_initializer, format),
+        "kernel_regularizer": null,
+        "bias_regularizer": null,
+        "kernel_constraint": null,
+        "bias_constraint": null,
+    });
+    let obj = cfg.as_object_mut().expect("a JSON object literal");
+    match format {
+        Format::Keras3 => {
+            obj.insert("quantization_config".into(), Value::Null);
+            k3_object("keras.layers", "Dense", cfg)
+        }
+        Format::Universal => {
+            obj.insert("activity_regularizer".into(), Value::Null);
+            json!({"class_name": "Dense", "config": cfg})
         }
     }
 }
@@ -201,7 +262,7 @@ fn input_width(shape: &Value, what: &str) -> Res<usize> {
     }
 }
 
-fn parse_initializer(v: Option<&Value>, default: Initializer) -> Res<Initializer> {
+pub(crate) fn parse_initializer(v: Option<&Value>, default: Initializer) -> Res<Initializer> {
     let Some(v) = v else { return Ok(default) };
     let (name, cfg) = match v {
         Value::Null => return Ok(default),
@@ -236,7 +297,32 @@ fn parse_initializer(v: Option<&Value>, default: Initializer) -> Res<Initializer
     })
 }
 
-fn parse_dense(cfg: &Value, default_name: String) -> Res<DenseSpec> {
+fn parse_dense(cfg: &Value, default_name: String, keras2: bool) -> Res<DenseSpec> {
+    check_dtype("Dense", cfg)?;
+    check_keys(
+        "Dense",
+        cfg,
+        &[
+            "units",
+            "activation",
+            "use_bias",
+            "kernel_initializer",
+            "bias_initializer",
+        ],
+    )?;
+    require_null(
+        "Dense",
+        cfg,
+        &[
+            "kernel_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "bias_constraint",
+            "quantization_config",
+            "lora_rank",
+        ],
+    )?;
     let units = match cfg.get("units") {
         Some(u) => match u.as_u64() {
             Some(u) if u > 0 && u <= crate::model::spec::MAX_UNITS as u64 => u as usize,
@@ -248,12 +334,7 @@ fn parse_dense(cfg: &Value, default_name: String) -> Res<DenseSpec> {
         },
         None => return malformed("a Dense layer has no 'units'"),
     };
-    let activation = match cfg.get("activation") {
-        None | Some(Value::Null) => Activation::Linear,
-        Some(Value::String(s)) => Activation::from_keras(s)
-            .ok_or_else(|| ConfigError::Unsupported(format!("activation '{s}'")))?,
-        Some(other) => return Err(ConfigError::Unsupported(format!("activation {other}"))),
-    };
+    let activation = parse_activation(cfg.get("activation"), keras2)?;
     let use_bias = cfg.get("use_bias").and_then(Value::as_bool).unwrap_or(true);
     let name = cfg
         .get("name")
@@ -283,19 +364,6 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         .map_err(|e| ConfigError::Malformed(format!("model_config is not JSON ({e})")))?;
     let class = class_name(&root)
         .ok_or_else(|| ConfigError::Malformed("model_config has no class_name".into()))?;
-    match class {
-        "Sequential" => {}
-        "Functional" | "Model" => {
-            return Err(ConfigError::Unsupported(format!(
-                "a functional model ({class}); only Sequential models of Dense layers are supported"
-            )));
-        }
-        other => {
-            return Err(ConfigError::Unsupported(format!(
-                "model class '{other}'; only Sequential models are supported"
-            )));
-        }
-    }
     let cfg = root
         .get("config")
         .ok_or_else(|| ConfigError::Malformed("model_config has no config".into()))?;
@@ -307,58 +375,94 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
             .and_then(Value::as_array)
             .ok_or_else(|| ConfigError::Malformed("model_config has no layer list".into()))?,
     };
+    // The dialect decides what some names mean (hard_sigmoid), so it is settled first: Keras 3
+    // objects carry a module, its input layers a batch_shape, its dtypes are policy objects.
+    let keras3_dialect = root.get("module").is_some()
+        || layers.iter().any(|l| {
+            l.pointer("/config/batch_shape").is_some()
+                || l.pointer("/config/dtype").is_some_and(Value::is_object)
+        });
+    let keras2 = !keras3_dialect;
+    let (input_layer, chain, kind): (Option<&Value>, Vec<&Value>, ModelKind) = match class {
+        "Sequential" => {
+            let input = layers.iter().find(|l| class_name(l) == Some("InputLayer"));
+            let rest = layers
+                .iter()
+                .filter(|l| class_name(l) != Some("InputLayer"))
+                .collect();
+            (input, rest, ModelKind::Sequential)
+        }
+        "Functional" | "Model" => {
+            let (input, chain) = functional_chain(layers)?;
+            let input_name = input
+                .get("name")
+                .or_else(|| input.pointer("/config/name"))
+                .and_then(Value::as_str)
+                .unwrap_or("input_layer")
+                .to_string();
+            (Some(input), chain, ModelKind::Functional { input_name })
+        }
+        other => {
+            return Err(ConfigError::Unsupported(format!(
+                "model class '{other}'; only Sequential models and Functional chains are supported"
+            )));
+        }
+    };
     // Name an unsupported layer before anything else about it (its input shape, say).
-    if let Some(other) = layers
+    const KNOWN: &[&str] = &[
+        "Dense",
+        "Dropout",
+        "BatchNormalization",
+        "LayerNormalization",
+        "Activation",
+        "LeakyReLU",
+        "Flatten",
+    ];
+    if let Some(other) = chain
         .iter()
-        .filter_map(class_name)
-        .find(|c| !matches!(*c, "InputLayer" | "Dense"))
+        .filter_map(|l| class_name(l))
+        .find(|c| !KNOWN.contains(c))
     {
         return Err(ConfigError::Unsupported(format!(
-            "layer {other} (only Dense layers are supported)"
+            "layer {other} (supported: {})",
+            KNOWN.join(", ")
         )));
     }
-    let mut keras3_dialect = root.get("module").is_some();
     let mut input_dim: Option<usize> = None;
-    let mut dense = Vec::new();
-    for layer in layers {
-        let lc = layer.get("config").unwrap_or(&Value::Null);
-        match class_name(layer) {
-            Some("InputLayer") => {
-                if let Some(s) = lc.get("batch_shape") {
-                    keras3_dialect = true;
-                    input_dim = Some(input_width(s, "InputLayer batch_shape")?);
-                } else if let Some(s) = lc.get("batch_input_shape") {
-                    input_dim = Some(input_width(s, "InputLayer batch_input_shape")?);
-                } else {
-                    return malformed("InputLayer has no batch_shape or batch_input_shape");
-                }
-            }
-            Some("Dense") => {
-                if let (true, None, Some(s)) = (
-                    dense.is_empty(),
-                    input_dim,
-                    lc.get("batch_input_shape")
-                        .or_else(|| lc.get("batch_shape")),
-                ) {
-                    input_dim = Some(input_width(s, "Dense batch_input_shape")?);
-                }
-                dense.push(LayerSpec::Dense(parse_dense(
-                    lc,
-                    crate::model::spec::dense_name(dense.len()),
-                )?));
-            }
-            Some(other) => {
-                return Err(ConfigError::Unsupported(format!(
-                    "layer {other} (only Dense layers are supported)"
-                )));
-            }
-            None => return malformed("a layer without class_name"),
+    if let Some(l) = input_layer {
+        let lc = l.get("config").unwrap_or(&Value::Null);
+        check_dtype("InputLayer", lc)?;
+        if let Some(s) = lc.get("batch_shape") {
+            input_dim = Some(input_width(s, "InputLayer batch_shape")?);
+        } else if let Some(s) = lc.get("batch_input_shape") {
+            input_dim = Some(input_width(s, "InputLayer batch_input_shape")?);
+        } else {
+            return malformed("InputLayer has no batch_shape or batch_input_shape");
+        }
+        if lc.get("sparse").and_then(Value::as_bool) == Some(true) {
+            return Err(ConfigError::Unsupported("a sparse InputLayer".into()));
         }
     }
-    if dense.is_empty() {
-        return Err(ConfigError::Unsupported(
-            "a model with no Dense layers".into(),
-        ));
+    let mut parsed = Vec::with_capacity(chain.len());
+    for (i, layer) in chain.iter().enumerate() {
+        let lc = layer.get("config").unwrap_or(&Value::Null);
+        if let (0, None, Some(s)) = (
+            i,
+            input_dim,
+            lc.get("batch_input_shape")
+                .or_else(|| lc.get("batch_shape")),
+        ) {
+            input_dim = Some(input_width(s, "batch_input_shape of the first layer")?);
+        }
+        let default_name = crate::model::spec::dense_name(i);
+        parsed.push(match class_name(layer) {
+            Some("Dense") => LayerSpec::Dense(parse_dense(lc, default_name, keras2)?),
+            Some(other) => parse_layer(other, lc, default_name, keras2)?,
+            None => return malformed("a layer without class_name"),
+        });
+    }
+    if parsed.is_empty() {
+        return Err(ConfigError::Unsupported("a model with no layers".into()));
     }
     let input_dim = match input_dim {
         Some(d) => d,
@@ -374,7 +478,8 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
     };
     let spec = ModelSpec {
         input_dim,
-        layers: dense,
+        layers: parsed,
+        kind,
     };
     spec.validate()
         .map_err(|e| ConfigError::Malformed(e.to_string()))?;

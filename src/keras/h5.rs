@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
-use crate::model::{LayerWeights, Model, ModelSpec};
+use crate::model::{LayerWeights, Model, ModelKind, ModelSpec};
 use crate::train::OptimizerSpec;
 use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::{Attribute, Dataset, Group, Location};
@@ -438,11 +438,21 @@ fn write_file(
     for (i, (l, w)) in spec.layers.iter().zip(weights).enumerate() {
         let g = mw.create_group(l.name())?;
         let specs = l.weights(spec.fan_in(i));
+        if specs.is_empty() {
+            // Keras writes an empty float64 array for a layer without weights.
+            g.new_attr::<f64>().shape([0]).create("weight_names")?;
+            continue;
+        }
         let wnames: Vec<String> = specs
             .iter()
-            .map(|s| match format {
-                Format::Keras3 => format!("sequential/{}/{}", l.name(), s.name),
-                Format::Universal => format!("{}/{}:0", l.name(), s.name),
+            .map(|s| match (format, &spec.kind) {
+                (Format::Keras3, ModelKind::Sequential) => {
+                    format!("sequential/{}/{}", l.name(), s.name)
+                }
+                (Format::Keras3, ModelKind::Functional { .. }) => {
+                    format!("{}/{}", l.name(), s.name)
+                }
+                (Format::Universal, _) => format!("{}/{}:0", l.name(), s.name),
             })
             .collect();
         let refs: Vec<&str> = wnames.iter().map(String::as_str).collect();
@@ -472,6 +482,10 @@ pub fn save_h5(
     optimizer: Option<&OptimizerSpec>,
 ) -> Result<()> {
     let target: PathBuf = path.to_path_buf();
+    config::writable(spec, format).map_err(|found| Error::Unsupported {
+        path: target.clone(),
+        found,
+    })?;
     write_atomic(path, |tmp| {
         write_file(tmp, spec, weights, format, optimizer).map_err(|e| Error::Hdf5 {
             path: target.clone(),

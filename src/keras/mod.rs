@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod h5;
+pub(crate) mod layer_config;
 
 pub use config::Format;
 pub use h5::{KerasModel, load_h5, save_h5};

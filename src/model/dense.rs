@@ -2,10 +2,10 @@
 //! forward pass through the fused candle op.
 
 use crate::error::Result;
-use crate::model::layer::WeightSpec;
+use crate::model::layer::{Forward, Layer, WeightSpec, named_layer, yes};
 use crate::model::ops;
 use crate::model::{Activation, Initializer};
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 /// One Dense layer: Keras's `Dense(units, activation, use_bias, kernel_initializer, bias_initializer)`.
@@ -21,10 +21,6 @@ pub struct DenseSpec {
     /// Keras's `trainable` flag: false for a frozen layer.
     #[serde(default = "yes")]
     pub trainable: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl DenseSpec {
@@ -45,9 +41,21 @@ impl DenseSpec {
             trainable: true,
         }
     }
+}
 
-    /// The weights in Keras's order: kernel `(in, out)`, then the bias when the layer has one.
-    pub(crate) fn weights(&self, fan_in: usize) -> Vec<WeightSpec> {
+impl Layer for DenseSpec {
+    named_layer!("Dense");
+
+    fn output_dim(&self, _input: usize) -> usize {
+        self.units
+    }
+
+    fn activation(&self) -> Option<Activation> {
+        Some(self.activation)
+    }
+
+    /// Kernel `(in, out)`, then the bias when the layer has one.
+    fn weights(&self, fan_in: usize) -> Vec<WeightSpec> {
         let fans = (fan_in, self.units);
         let mut w = vec![WeightSpec {
             name: "kernel",
@@ -68,21 +76,22 @@ impl DenseSpec {
         w
     }
 
-    /// `act(x · kernel + bias)` for `x [R, N, in]` and stacked weights `[R, in, out]`, `[R, out]`
-    /// (`zero_bias` stands in for a layer without one). The activation is left out (the result is
-    /// linear) when `linear` is set: the model's last layer gives its logits that way.
-    pub(crate) fn forward(
+    /// `act(x · kernel + bias)` for stacked weights `[R, in, out]`, `[R, out]` (a layer without a bias
+    /// gets a constant zero one after its kernel).
+    fn forward(
         &self,
         x: &Tensor,
-        kernel: &Tensor,
-        bias: &Tensor,
-        linear: bool,
+        w: &[Tensor],
+        _vars: &[Var],
+        _f: &mut Forward,
+        logits: bool,
     ) -> Result<Tensor> {
-        let act = if linear {
+        let act = if logits {
             Activation::Linear
         } else {
             self.activation
         };
+        let (kernel, bias) = (&w[0], &w[1]);
         Ok(match act.fused() {
             Some(f) => ops::dense(x, kernel, bias, f)?,
             None => act.apply(&ops::dense(x, kernel, bias, ops::Fused::Linear)?)?,

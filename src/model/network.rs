@@ -3,7 +3,7 @@
 //! where variables are created.
 
 use crate::error::{Error, Result};
-use crate::model::layer::{LayerParams, Mode};
+use crate::model::layer::{Forward, LayerParams};
 use crate::model::{LayerSpec, ModelSpec};
 use crate::rng::NumpyRandomState;
 use candle_core::{DType, Device, Tensor, Var};
@@ -122,13 +122,21 @@ impl Model {
                 data.insert(var_name(l.name(), w.name), var.clone());
                 vars.push(var);
             }
-            let zero_bias = match l {
+            let consts = match l {
                 LayerSpec::Dense(d) if !d.use_bias => {
-                    Some(Tensor::zeros((r, d.units), DType::F32, &device)?)
+                    vec![Tensor::zeros((r, d.units), DType::F32, &device)?]
                 }
-                _ => None,
+                _ => Vec::new(),
             };
-            layers.push(LayerParams { vars, zero_bias });
+            let detached = specs
+                .iter()
+                .map(|w| !(l.trainable() && w.trainable))
+                .collect();
+            layers.push(LayerParams {
+                vars,
+                detached,
+                consts,
+            });
         }
         drop(data);
         Ok(Model {
@@ -209,13 +217,14 @@ impl Model {
         self.member_weights(0)
     }
 
-    /// The last layer's pre-activation output (the logits) for `x [R, N, input_dim]`: member r's rows
-    /// go through member r's weights.
-    pub fn logits(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    /// The last layer's output before its activation (the logits) for `x [R, N, input_dim]`: member
+    /// r's rows go through member r's weights. In training mode, layers with state (batch
+    /// normalisation's moving statistics) update it.
+    pub fn logits(&self, x: &Tensor, f: &mut Forward) -> Result<Tensor> {
         let last = self.layers.len() - 1;
         let mut h = x.clone();
         for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
-            h = l.forward(&h, p, mode, i == last)?;
+            h = l.forward(&h, p, f, i == last)?;
         }
         Ok(h)
     }
@@ -224,7 +233,7 @@ impl Model {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.spec
             .output_activation()
-            .apply(&self.logits(x, Mode::Inference)?)
+            .apply(&self.logits(x, &mut Forward::inference())?)
     }
 
     /// `model.predict` for a lone model: the outputs for row-major inputs (f64 values are cast to

@@ -5,12 +5,25 @@ use crate::error::{Error, Result};
 use crate::model::{Activation, DenseSpec, Initializer, LayerSpec};
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// A Sequential model: an input width and a stack of layers.
+/// How the layers are wired in Keras: a `Sequential` model, or a `Functional` one that is a single
+/// chain from its input layer (named here) to its output.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ModelKind {
+    #[default]
+    Sequential,
+    Functional {
+        input_name: String,
+    },
+}
+
+/// A model that is a chain of layers: an input width and the layers in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
     pub input_dim: usize,
     #[serde(deserialize_with = "stored_layers")]
     pub layers: Vec<LayerSpec>,
+    #[serde(default)]
+    pub kind: ModelKind,
 }
 
 /// Reads layers written with their class name, or as bare Dense layers (files of version 0.1).
@@ -49,10 +62,13 @@ pub fn dense_name(i: usize) -> String {
 pub struct SummaryRow {
     /// `name (Type)`.
     pub layer: String,
+    /// The layer's activation, "" for a layer without one.
     pub activation: String,
     /// `(None, width)`.
     pub output_shape: String,
     pub params: usize,
+    /// Of `params`, those training changes.
+    pub trainable_params: usize,
     pub trainable: bool,
 }
 
@@ -96,7 +112,11 @@ impl ModelSpec {
             Activation::Softmax,
             Initializer::GlorotUniform,
         )));
-        let spec = ModelSpec { input_dim, layers };
+        let spec = ModelSpec {
+            input_dim,
+            layers,
+            kind: ModelKind::Sequential,
+        };
         spec.validate()?;
         Ok(spec)
     }
@@ -162,11 +182,12 @@ impl ModelSpec {
         self.fan_in(self.layers.len())
     }
 
-    /// The activation of the output layer (what the loss pairs with).
+    /// The activation of the output layer (what the loss pairs with); linear when the last layer has
+    /// none.
     pub fn output_activation(&self) -> Activation {
         self.layers
             .last()
-            .map(LayerSpec::activation)
+            .and_then(LayerSpec::activation)
             .unwrap_or(Activation::Linear)
     }
 
@@ -175,6 +196,20 @@ impl ModelSpec {
         self.layers[i]
             .weights(self.fan_in(i))
             .iter()
+            .map(|w| w.len())
+            .sum()
+    }
+
+    /// The parameters of layer `i` that training changes: its trainable weights, when the layer is
+    /// not frozen.
+    pub fn trainable_count(&self, i: usize) -> usize {
+        let l = &self.layers[i];
+        if !l.trainable() {
+            return 0;
+        }
+        l.weights(self.fan_in(i))
+            .iter()
+            .filter(|w| w.trainable)
             .map(|w| w.len())
             .sum()
     }
@@ -210,18 +245,22 @@ impl ModelSpec {
             .enumerate()
             .map(|(i, l)| SummaryRow {
                 layer: format!("{} ({})", l.name(), l.class_name()),
-                activation: l.activation().keras_name().to_string(),
+                activation: l
+                    .activation()
+                    .map(|a| a.keras_name().to_string())
+                    .unwrap_or_default(),
                 output_shape: format!("(None, {})", l.output_dim(self.fan_in(i))),
                 params: self.param_count(i),
+                trainable_params: self.trainable_count(i),
                 trainable: l.trainable(),
             })
             .collect()
     }
 
-    /// `(total, trainable)` parameter counts.
+    /// `(total, trainable)` parameter counts, as Keras's `model.summary()` gives them.
     pub fn param_totals(&self) -> (usize, usize) {
-        self.summary().iter().fold((0, 0), |(t, tr), r| {
-            (t + r.params, tr + if r.trainable { r.params } else { 0 })
-        })
+        self.summary()
+            .iter()
+            .fold((0, 0), |(t, tr), r| (t + r.params, tr + r.trainable_params))
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{Mode, Model};
+use crate::model::{Forward, Mode, Model};
 use crate::rng::NumpyRandomState;
 use crate::train::{History, Loss, OptimizerSpec};
 use candle_core::{D, Tensor};
@@ -46,6 +46,9 @@ impl FitConfig {
         self.optimizer.validate()
     }
 }
+
+/// Member m's dropout masks come from `NumpyRandomState(seeds[m] ^ DROPOUT_STREAM)`.
+pub const DROPOUT_STREAM: u32 = 0x5eed_d0d0;
 
 /// A batch loss above this means training has blown up: cross-entropy that high needs logits
 /// thousands apart, which no sound fit reaches. Together with NaN and infinity it stops training.
@@ -203,6 +206,12 @@ pub fn fit(
     let output = model.spec().output_activation();
     let mut opt = cfg.optimizer.build(model.trainable_vars())?;
     let mut rngs: Vec<NumpyRandomState> = seeds.iter().map(|&s| NumpyRandomState::new(s)).collect();
+    // Dropout masks come from streams of their own, so that the shuffle order does not depend on
+    // whether the model has dropout.
+    let mut dropout: Vec<NumpyRandomState> = seeds
+        .iter()
+        .map(|&s| NumpyRandomState::new(s ^ DROPOUT_STREAM))
+        .collect();
     let n = train.len();
     let mut orders: Vec<Vec<usize>> = vec![(0..n).collect(); r];
     let mut histories = vec![History::default(); r];
@@ -219,7 +228,11 @@ pub fn fit(
             let b = end - start;
             let rows = |m: usize| &orders[m][start..end];
             let (xb, tb) = data.batch(model, b, rows)?;
-            let logits = model.logits(&xb, Mode::Training)?;
+            let mut f = Forward {
+                mode: Mode::Training,
+                rngs: Some(&mut dropout),
+            };
+            let logits = model.logits(&xb, &mut f)?;
             let losses = cfg.loss.batch_losses(&logits, output, &tb)?;
             let (lv, hits) = batch_metrics(&logits, &losses, data.labels, rows)?;
             for m in 0..r {
@@ -263,7 +276,7 @@ fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> 
     let all: Vec<usize> = (0..data.labels.len()).collect();
     for span in all.chunks((SCORE_ROWS / b).max(1) * b) {
         let (xs, ts) = data.batch(model, span.len(), |_| span)?;
-        let logits = model.logits(&xs, Mode::Inference)?;
+        let logits = model.logits(&xs, &mut Forward::inference())?;
         // The span's whole batches, then its last, shorter batch (only the data's last span has one).
         let whole = span.len() / b * b;
         for (first, len, size) in [

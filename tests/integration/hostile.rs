@@ -348,7 +348,7 @@ fn corpus() -> Corpus {
         ("config_units_negative", "\"units\":5", "\"units\":-5"),
         ("config_units_zero", "\"units\":5", "\"units\":0"),
         ("config_units_text", "\"units\":5", "\"units\":\"five\""),
-        ("config_activation", "\"relu\"", "\"mish\""),
+        ("config_activation", "\"relu\"", "\"sparsemax\""),
         (
             "config_input_shape",
             "\"batch_shape\":[null,2]",

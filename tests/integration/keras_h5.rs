@@ -23,7 +23,9 @@ fn keras_made_files_predict_as_keras_did() {
             case.display()
         );
         for (l, want) in m.spec.layers.iter().zip(meta["layers"].as_array().unwrap()) {
-            let LayerSpec::Dense(l) = l;
+            let LayerSpec::Dense(l) = l else {
+                panic!("a Dense layer expected")
+            };
             assert_eq!(l.units as u64, want["units"].as_u64().unwrap());
             assert_eq!(
                 l.activation.keras_name(),
@@ -60,7 +62,9 @@ fn odd_model(seed: u32) -> Model {
         2,
     )
     .unwrap();
-    let LayerSpec::Dense(l) = &mut spec.layers[1];
+    let LayerSpec::Dense(l) = &mut spec.layers[1] else {
+        panic!("a Dense layer expected")
+    };
     l.use_bias = false;
     Model::new(spec, seed).unwrap()
 }
@@ -106,8 +110,8 @@ fn load_err(path: &Path) -> Error {
 fn keras_files_we_do_not_support_are_named() {
     for (case, needle) in [
         ("conv_layer/model.h5", "Conv1D"),
-        ("dropout_layer/model.h5", "Dropout"),
-        ("functional/model.h5", "functional"),
+        ("noise_layer/model.h5", "GaussianNoise"),
+        ("functional_merge/model.h5", "branches"),
         ("keras_zip/model.keras", ".keras zip"),
     ] {
         let e = load_err(&fixture(&format!("keras_h5_bad/{case}")));
@@ -231,8 +235,8 @@ fn broken_configs_are_clear_errors() {
             "units",
         ),
         (
-            Box::new(|c: &str| c.replace("\"relu\"", "\"mish\"")),
-            "mish",
+            Box::new(|c: &str| c.replace("\"relu\"", "\"sparsemax\"")),
+            "sparsemax",
         ),
     ] {
         with_config(&src, &bad, edit);

@@ -9,6 +9,7 @@ mod common;
 mod csv_input;
 mod hostile;
 mod keras_h5;
+mod keras_layers;
 mod recorded;
 mod study;
 mod threads;

@@ -32,7 +32,9 @@ fn spec_of(case: &Value) -> ModelSpec {
     )
     .unwrap();
     for (l, want) in spec.layers.iter_mut().zip(layers) {
-        let LayerSpec::Dense(l) = l;
+        let LayerSpec::Dense(l) = l else {
+            panic!("a Dense layer expected")
+        };
         l.use_bias = want["use_bias"].as_bool().unwrap_or(true);
         l.activation = want["activation"].as_str().unwrap().parse().unwrap();
     }
