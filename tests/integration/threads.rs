@@ -1,6 +1,7 @@
 //! A single fit of a wide model uses every core of the pool it runs in, and gives the same bits on
 //! 1, 2 and 4 threads (and outside any pool, on the fused ops' own pool): the wide Dense kernels
-//! split their work into chunks fixed by the shapes, never by the thread count.
+//! split their work into chunks fixed by the shapes, never by the thread count. Stacked wide members
+//! (compare) equal their lone fits bit for bit.
 
 use keras_transfer::data::{BlobsParams, make_blobs};
 use keras_transfer::model::{Activation, Model, ModelSpec};
@@ -58,4 +59,36 @@ fn a_wide_fit_gives_the_same_bits_on_1_2_and_4_threads() {
         fit_bits() == one,
         "outside a pool (the ops' own pool) the bits differ"
     );
+}
+
+/// Stacked members of a wide model (as `compare` trains them) give each lone fit's bits: the wide
+/// kernels chunk every member exactly as they chunk a lone model.
+#[test]
+fn wide_stacked_members_equal_lone_fits() {
+    let p = BlobsParams {
+        n_samples: 700,
+        n_features: 20,
+        ..BlobsParams::tutorial(6)
+    };
+    let (train, val) = make_blobs(&p).unwrap().data.split_at(600).unwrap();
+    let spec = ModelSpec::classifier(20, &[64, 32], &[Activation::Tanh], 3).unwrap();
+    let cfg = FitConfig {
+        epochs: 2,
+        batch_size: 200,
+        ..FitConfig::default()
+    };
+    let seeds = [3, 4];
+    let stacked = Model::new_members(spec.clone(), &seeds).unwrap();
+    let hs = fit(&stacked, &train, Some(&val), &cfg, &seeds).unwrap();
+    for (m, &seed) in seeds.iter().enumerate() {
+        let lone = Model::new(spec.clone(), seed).unwrap();
+        let h = fit(&lone, &train, Some(&val), &cfg, &[seed])
+            .unwrap()
+            .remove(0);
+        assert_eq!(hs[m], h, "member {m}'s history");
+        assert!(
+            stacked.member_weights(m).unwrap() == lone.weights().unwrap(),
+            "member {m}'s weights differ from its lone fit"
+        );
+    }
 }
