@@ -1,8 +1,8 @@
 //! The model: Keras layers described as Keras describes them (`layer` lists the types, one file each:
 //! `dense`, `dropout`, `batchnorm`, `layernorm`, `activation_layer`, `flatten`), their activations
 //! and seeded initialisers, the whole architecture (`spec`), the fused candle ops the layers compute
-//! with (`ops`), and `Model`, the candle `VarMap` holding the weights of one model or of R stacked
-//! ones (`network`).
+//! with (`ops`, with GEMM kernels for wide layers in `wide`), and `Model`, the candle `VarMap` holding
+//! the weights of one model or of R stacked ones (`network`).
 
 pub mod activation;
 pub mod activation_layer;
@@ -16,6 +16,7 @@ pub mod layernorm;
 pub mod network;
 pub(crate) mod ops;
 pub mod spec;
+mod wide;
 
 pub use activation::Activation;
 pub use activation_layer::{ActivationLayerSpec, LeakyReluSpec};

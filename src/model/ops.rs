@@ -6,6 +6,7 @@
 //! the same float operations, in the same order, as a single model would, so batched and sequential
 //! training give the same bits.
 
+use super::wide;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -24,11 +25,22 @@ fn msg(m: String) -> candle_core::Error {
 
 /// Sizes of a (possibly batched) Dense application.
 #[derive(Clone, Copy)]
-struct Dims {
-    r: usize,
-    n: usize,
-    i: usize,
-    o: usize,
+pub(crate) struct Dims {
+    pub(crate) r: usize,
+    pub(crate) n: usize,
+    pub(crate) i: usize,
+    pub(crate) o: usize,
+}
+
+/// Layers up to this wide (inputs and outputs) take the width-specialised loops, whose float
+/// operations and their order are fixed (the tutorial's and every Keras fixture's layers are this
+/// narrow); wider layers take the blocked GEMM path (`wide`).
+const NARROW: usize = 8;
+
+impl Dims {
+    fn is_wide(&self) -> bool {
+        self.i > NARROW || self.o > NARROW
+    }
 }
 
 fn dense_dims(x: &Shape, w: &Shape, b: &Shape) -> Result<Dims> {
@@ -59,7 +71,7 @@ pub enum Fused {
 /// `act(x · w + b)`, fused.
 pub struct Dense(pub Fused);
 
-fn activate(a: Fused, v: f32) -> f32 {
+pub(crate) fn activate(a: Fused, v: f32) -> f32 {
     match a {
         Fused::Relu => {
             if v > 0.0 {
@@ -76,7 +88,7 @@ fn activate(a: Fused, v: f32) -> f32 {
 
 /// The derivative of the activation, from its output `y` (TensorFlow's gradients: ReLU passes
 /// nothing at exactly 0).
-fn activation_grad(a: Fused, y: f32) -> f32 {
+pub(crate) fn activation_grad(a: Fused, y: f32) -> f32 {
     match a {
         Fused::Relu => {
             if y > 0.0 {
@@ -246,7 +258,11 @@ impl CustomOp3 for Dense {
             slice(s3, l3, "b")?,
         );
         let mut out = vec![0f32; d.r * d.n * d.o];
-        by_shape!(d.i, d.o, dense_fwd(d, self.0, x, w, b, &mut out));
+        if d.is_wide() {
+            wide::forward(d, self.0, x, w, b, &mut out);
+        } else {
+            by_shape!(d.i, d.o, dense_fwd(d, self.0, x, w, b, &mut out));
+        }
         let shape = if l1.shape().rank() == 2 {
             Shape::from((d.n, d.o))
         } else {
@@ -277,11 +293,15 @@ impl CustomOp3 for Dense {
             with_values(w, |ws| {
                 with_values(res, |ys| {
                     with_values(&grad, |gs| {
-                        by_shape!(
-                            d.i,
-                            d.o,
-                            dense_bwd(d, self.0, xs, ws, ys, gs, &mut dw, &mut db, &mut dx)
-                        )
+                        if d.is_wide() {
+                            wide::backward(d, self.0, xs, ws, ys, gs, &mut dw, &mut db, &mut dx)
+                        } else {
+                            by_shape!(
+                                d.i,
+                                d.o,
+                                dense_bwd(d, self.0, xs, ws, ys, gs, &mut dw, &mut db, &mut dx)
+                            )
+                        }
                     })
                 })
             })
@@ -492,7 +512,15 @@ mod tests {
     fn fused_dense_matches_the_candle_composition_forward_and_backward() {
         let mut rng = NumpyRandomState::new(11);
         for act in [Fused::Linear, Fused::Relu, Fused::Tanh, Fused::Sigmoid] {
-            for (r, n, i, o) in [(0, 7, 3, 5), (3, 4, 9, 2), (2, 33, 12, 10)] {
+            // Narrow (the width-specialised loops) and wide (the GEMM chunks; several chunks of rows
+            // and of kernel rows, a partial last one).
+            for (r, n, i, o) in [
+                (0, 7, 3, 5),
+                (3, 4, 9, 2),
+                (2, 33, 12, 10),
+                (0, 150, 37, 20),
+                (2, 70, 20, 64),
+            ] {
                 let (xs, ws, bs): (Vec<usize>, Vec<usize>, Vec<usize>) = if r == 0 {
                     (vec![n, i], vec![i, o], vec![o])
                 } else {
@@ -562,6 +590,57 @@ mod tests {
                 .unwrap();
             let d = max_diff(gf.get(&logits).unwrap(), gp.get(&logits).unwrap());
             assert!(d < 1e-6, "gradient {shape:?} differs by {d}");
+        }
+    }
+
+    /// The cross-over between the width-specialised loops and the GEMM path, forward plus backward
+    /// of one square layer: `cargo test --release crossover -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a timing, not a check"]
+    fn crossover() {
+        let time = |f: &mut dyn FnMut()| {
+            let t = std::time::Instant::now();
+            let mut reps = 0;
+            while t.elapsed().as_secs_f64() < 0.2 {
+                f();
+                reps += 1;
+            }
+            t.elapsed().as_secs_f64() / reps as f64 * 1e6
+        };
+        println!("| batch | width | loops (us) | gemm (us) |");
+        for n in [32, 256] {
+            for w in [4, 8, 12, 16, 32, 64] {
+                let d = Dims {
+                    r: 1,
+                    n,
+                    i: w,
+                    o: w,
+                };
+                let x = vec![0.5f32; n * w];
+                let wt = vec![0.25f32; w * w];
+                let (mut out, mut dw, mut db, mut dx) = (
+                    vec![0f32; n * w],
+                    vec![0f32; w * w],
+                    vec![0f32; w],
+                    vec![0f32; n * w],
+                );
+                let mut loops = || {
+                    out.fill(0.0);
+                    by_shape!(w, w, dense_fwd(d, Fused::Relu, &x, &wt, &wt[..w], &mut out));
+                    by_shape!(
+                        w,
+                        w,
+                        dense_bwd(d, Fused::Relu, &x, &wt, &out, &x, &mut dw, &mut db, &mut dx)
+                    );
+                };
+                let a = time(&mut loops);
+                let mut gemm = || {
+                    wide::forward(d, Fused::Relu, &x, &wt, &wt[..w], &mut out);
+                    wide::backward(d, Fused::Relu, &x, &wt, &out, &x, &mut dw, &mut db, &mut dx);
+                };
+                let b = time(&mut gemm);
+                println!("| {n} | {w} | {a:.2} | {b:.2} |");
+            }
         }
     }
 

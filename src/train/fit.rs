@@ -565,7 +565,8 @@ pub fn fit_with(
     Ok((histories, states))
 }
 
-/// Loss and accuracy of every member over `data`, in batches as Keras's `evaluate` goes.
+/// Loss and accuracy of every member over `data`, in batches as Keras's `evaluate` goes: the mean loss
+/// of each batch, averaged over the batches weighted by their sizes.
 fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> {
     let r = model.members();
     let (mut loss, mut acc) = (

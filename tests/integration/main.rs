@@ -15,5 +15,6 @@ mod keras_h5;
 mod keras_layers;
 mod recorded;
 mod study;
+mod threads;
 
 mod training;

@@ -1,0 +1,94 @@
+//! A single fit of a wide model uses every core of the pool it runs in, and gives the same bits on
+//! 1, 2 and 4 threads (and outside any pool, on the fused ops' own pool): the wide Dense kernels
+//! split their work into chunks fixed by the shapes, never by the thread count. Stacked wide members
+//! (compare) equal their lone fits bit for bit.
+
+use keras_transfer::data::{BlobsParams, make_blobs};
+use keras_transfer::model::{Activation, Model, ModelSpec};
+use keras_transfer::train::{FitConfig, History, evaluate, fit};
+
+/// The bits of every weight, the history and a final evaluation after a 2-epoch fit of a 20-64-64-3
+/// MLP at batch 256 (products of 256 x 64 x 64: wide and large enough to run in parallel).
+fn fit_bits() -> (Vec<u32>, History, Vec<u32>) {
+    let p = BlobsParams {
+        n_samples: 1400,
+        n_features: 20,
+        ..BlobsParams::tutorial(5)
+    };
+    let (train, val) = make_blobs(&p).unwrap().data.split_at(1100).unwrap();
+    let spec = ModelSpec::classifier(20, &[64, 64], &[Activation::Relu], 3).unwrap();
+    let model = Model::new(spec, 3).unwrap();
+    let cfg = FitConfig {
+        epochs: 2,
+        batch_size: 256,
+        ..FitConfig::default()
+    };
+    let h = fit(&model, &train, Some(&val), &cfg, &[3])
+        .unwrap()
+        .remove(0);
+    let s = evaluate(&model, &val, 300, cfg.loss).unwrap()[0];
+    let w = model
+        .weights()
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(f32::to_bits)
+        .collect();
+    (w, h, vec![s.loss.to_bits(), s.accuracy.to_bits()])
+}
+
+#[test]
+fn a_wide_fit_gives_the_same_bits_on_1_2_and_4_threads() {
+    let on = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(fit_bits)
+    };
+    let one = on(1);
+    assert!(one.1.loss.iter().all(|l| l.is_finite()), "{:?}", one.1);
+    for threads in [2, 4] {
+        let other = on(threads);
+        assert!(other.0 == one.0, "weights differ on {threads} threads");
+        assert_eq!(other.1, one.1, "history differs on {threads} threads");
+        assert_eq!(other.2, one.2, "evaluation differs on {threads} threads");
+    }
+    assert!(
+        fit_bits() == one,
+        "outside a pool (the ops' own pool) the bits differ"
+    );
+}
+
+/// Stacked members of a wide model (as `compare` trains them) give each lone fit's bits: the wide
+/// kernels chunk every member exactly as they chunk a lone model.
+#[test]
+fn wide_stacked_members_equal_lone_fits() {
+    let p = BlobsParams {
+        n_samples: 700,
+        n_features: 20,
+        ..BlobsParams::tutorial(6)
+    };
+    let (train, val) = make_blobs(&p).unwrap().data.split_at(600).unwrap();
+    let spec = ModelSpec::classifier(20, &[64, 32], &[Activation::Tanh], 3).unwrap();
+    let cfg = FitConfig {
+        epochs: 2,
+        batch_size: 200,
+        ..FitConfig::default()
+    };
+    let seeds = [3, 4];
+    let stacked = Model::new_members(spec.clone(), &seeds).unwrap();
+    let hs = fit(&stacked, &train, Some(&val), &cfg, &seeds).unwrap();
+    for (m, &seed) in seeds.iter().enumerate() {
+        let lone = Model::new(spec.clone(), seed).unwrap();
+        let h = fit(&lone, &train, Some(&val), &cfg, &[seed])
+            .unwrap()
+            .remove(0);
+        assert_eq!(hs[m], h, "member {m}'s history");
+        assert!(
+            stacked.member_weights(m).unwrap() == lone.weights().unwrap(),
+            "member {m}'s weights differ from its lone fit"
+        );
+    }
+}
