@@ -50,11 +50,8 @@ impl LearningRate {
                 decay_rate,
                 staircase,
             } => {
-                let mut p = s / *decay_steps as f32;
-                if *staircase {
-                    p = p.floor();
-                }
-                *initial as f32 * (*decay_rate as f32).powf(p)
+                *initial as f32
+                    * (*decay_rate as f32).powf(decay_progress(s, *decay_steps, *staircase))
             }
             LearningRate::InverseTimeDecay {
                 initial,
@@ -62,11 +59,8 @@ impl LearningRate {
                 decay_rate,
                 staircase,
             } => {
-                let mut p = s / *decay_steps as f32;
-                if *staircase {
-                    p = p.floor();
-                }
-                *initial as f32 / (1.0 + *decay_rate as f32 * p)
+                *initial as f32
+                    / (1.0 + *decay_rate as f32 * decay_progress(s, *decay_steps, *staircase))
             }
             LearningRate::PiecewiseConstantDecay { boundaries, values } => {
                 let step = step as i64;
@@ -254,4 +248,10 @@ impl LearningRate {
         };
         Ok(lr)
     }
+}
+
+/// `step / decay_steps` in float32, floored for a staircase schedule (Keras's `p`).
+fn decay_progress(s: f32, decay_steps: f64, staircase: bool) -> f32 {
+    let p = s / decay_steps as f32;
+    if staircase { p.floor() } else { p }
 }
