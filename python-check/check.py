@@ -631,7 +631,8 @@ class Checks:
         out = self.workdir / f"rust_{name}_{fmt}{'_ft' if finetune else ''}.h5"
         if finetune:
             # Keras counts a Functional model's InputLayer as its first layer; so does --freeze.
-            freeze = 2 if name.startswith("functional") else 1
+            # --freeze counts Keras's model.layers: a Functional model's InputLayer, a leading Flatten.
+            freeze = 2 if name in ("functional_chain", "layernorm_activation") else 1
             self.rust.run("finetune", "--from", src, *self.odd()["args"], "--freeze", freeze, "--epochs", 3,
                           "--out", out, "--format", fmt, "--seed", 4)
         else:

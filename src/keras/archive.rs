@@ -487,6 +487,16 @@ pub fn keras_bytes(m: &KerasModel) -> Result<Vec<u8>> {
 /// Writes `m` as a Keras 3 `.keras` archive, atomically.
 pub fn save_keras(path: &Path, m: &KerasModel) -> Result<()> {
     check_weights(m, path)?;
+    // Keras 3 rebuilds the compile settings of an archive, so ones this tool does not understand
+    // cannot be passed on as they are (an .h5 file keeps them as text).
+    if let Some(Err(e)) = m.compile() {
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            found: format!(
+                "compile settings ({e}) that cannot be written into a Keras 3 archive; write .h5"
+            ),
+        });
+    }
     write_bytes_atomic(path, &keras_bytes(m)?)
 }
 

@@ -468,16 +468,26 @@ pub fn parse_training_config(text: &str) -> std::result::Result<Compile, String>
     }
     let names: Vec<String> = match v.get("metrics") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|m| match m {
-                Value::String(s) => Ok(s.clone()),
-                Value::Object(_) => class_name(m)
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("metric {m}")),
-                other => Err(format!("metric {other}")),
-            })
-            .collect::<std::result::Result<_, _>>()?,
+        // tf.keras 2 nests one list per output: `[[...]]` for a single-output model.
+        Some(Value::Array(a)) => match a.as_slice() {
+            [Value::Array(inner)] => inner,
+            _ => a,
+        }
+        .iter()
+        .map(|m| match m {
+            Value::String(s) => Ok(s.clone()),
+            // tf.keras 2's MeanMetricWrapper names the metric function it wraps.
+            Value::Object(_) if class_name(m) == Some("MeanMetricWrapper") => m
+                .pointer("/config/fn")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| format!("metric {m}")),
+            Value::Object(_) => class_name(m)
+                .map(str::to_string)
+                .ok_or_else(|| format!("metric {m}")),
+            other => Err(format!("metric {other}")),
+        })
+        .collect::<std::result::Result<_, _>>()?,
         Some(other) => return Err(format!("metrics {other}")),
     };
     let metric = match names.as_slice() {
