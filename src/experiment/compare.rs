@@ -116,7 +116,12 @@ pub fn run_members(
             Model::stack(spec, &members)?
         }
     };
-    fit(&model, train, None, fit_cfg, seeds)?;
+    // The histories are not used: no per-step metric to compute.
+    let quiet = FitConfig {
+        metric: None,
+        ..fit_cfg.clone()
+    };
+    fit(&model, train, None, &quiet, seeds)?;
     Ok(evaluate(&model, test, fit_cfg.batch_size, fit_cfg.loss)?
         .into_iter()
         .map(|s| f64::from(s.accuracy))
