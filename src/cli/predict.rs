@@ -45,14 +45,23 @@ pub fn run(a: PredictArgs) -> Result<()> {
         Some(n) if n.classes.len() == k => n.classes.clone(),
         _ => (0..k).map(|c| c.to_string()).collect(),
     };
+    // A regression model's outputs are its targets' values, under the targets' names.
+    let numeric =
+        matches!(m.compile(), Some(Ok(c)) if c.loss.target() == keras_transfer::Target::Numeric);
     let mut columns: Vec<String> = table.label_name.iter().cloned().collect();
-    columns.push("predicted".into());
-    columns.extend(classes.iter().map(|c| format!("p_{c}")));
+    if numeric {
+        columns.extend(classes.iter().map(|c| format!("predicted_{c}")));
+    } else {
+        columns.push("predicted".into());
+        columns.extend(classes.iter().map(|c| format!("p_{c}")));
+    }
     // Each row's values as text: the carried label (a string), the predicted class (a string),
-    // then the probabilities (numbers, shortest float32 form).
+    // then the probabilities (numbers, shortest float32 form); or the regression outputs.
     let rows = p.chunks(k).enumerate().map(|(i, probs)| {
         let mut strings: Vec<&str> = table.label_text(i).into_iter().collect();
-        strings.push(&classes[argmax(probs)]);
+        if !numeric {
+            strings.push(&classes[argmax(probs)]);
+        }
         (
             strings,
             probs.iter().map(|v| v.to_string()).collect::<Vec<_>>(),

@@ -80,7 +80,15 @@ pub fn read_regression(path: &Path, column: Option<&str>) -> Result<Dataset> {
             if j == at { y.push(v) } else { x.push(v) }
         }
     }
-    Dataset::regression(x, header.len() - 1, y, vec![header[at].clone()])
+    let features: Vec<String> = header
+        .iter()
+        .enumerate()
+        .filter(|&(j, _)| j != at)
+        .map(|(_, h)| h.clone())
+        .collect();
+    // The model keeps the CSV's column names, as for class labels.
+    Dataset::regression(x, header.len() - 1, y, vec![header[at].clone()])?
+        .with_names(features, &header[at])
 }
 
 /// Refuses to guess: when the classes read from `path` are all numbers and more than

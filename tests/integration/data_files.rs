@@ -693,3 +693,60 @@ fn float32_parse_rounds_once_from_the_exact_decimal() {
     }
     assert_eq!(b.data.features_f32()[..4], [x[0], x[1], x[3], x[4]]);
 }
+
+#[test]
+fn a_regression_model_keeps_its_column_names_and_predicts_its_target_by_name() {
+    let dir = crate::common::tempdir();
+    let d = dir.path();
+    // y = 2a - b, on columns named a, b and target.
+    let mut text = String::from("a,b,target\n");
+    for i in 0..120 {
+        let (a, b) = ((i % 11) as f64 / 5.0 - 1.0, (i % 7) as f64 / 3.0 - 1.0);
+        text.push_str(&format!("{a},{b},{}\n", 2.0 * a - b));
+    }
+    std::fs::write(d.join("r.csv"), &text).unwrap();
+    // The same rows with the columns in another order.
+    let mut swapped = String::from("target,b,a\n");
+    for line in text.lines().skip(1) {
+        let v: Vec<&str> = line.split(',').collect();
+        swapped.push_str(&format!("{},{},{}\n", v[2], v[1], v[0]));
+    }
+    std::fs::write(d.join("s.csv"), &swapped).unwrap();
+    let out = crate::common::run(
+        d,
+        &[
+            "train", "--train", "r.csv", "--loss", "mse", "--epochs", "3", "--out", "r.h5",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (input, output) in [("r.csv", "p.csv"), ("s.csv", "q.csv")] {
+        let out = crate::common::run(
+            d,
+            &[
+                "predict", "--model", "r.h5", "--input", input, "--output", output,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let p = std::fs::read_to_string(d.join("p.csv")).unwrap();
+    assert_eq!(p.lines().next(), Some("predicted_target"), "{p}");
+    assert_eq!(p.lines().count(), 121);
+    // The columns are picked by name: reordered input, identical predictions.
+    assert_eq!(p, std::fs::read_to_string(d.join("q.csv")).unwrap());
+    // And they are the model's own outputs.
+    let m = keras_transfer::load_model(&d.join("r.h5")).unwrap();
+    let (_, rows) = crate::common::read_csv_f64(&d.join("r.csv"));
+    let x: Vec<f64> = rows.iter().flat_map(|r| r[..2].to_vec()).collect();
+    let want = m.to_model().unwrap().predict(&x).unwrap();
+    let (_, got) = crate::common::read_csv_f64(&d.join("p.csv"));
+    let got: Vec<f32> = got.concat().iter().map(|&v| v as f32).collect();
+    assert_eq!(got, want);
+}
