@@ -18,7 +18,9 @@ exits non-zero when any check fails.
      by Rust; what tf.keras 2 makes of a Rust .keras, and Rust of a tf.keras 2 .keras; a Keras 3
      .keras converted by Rust for tf.keras 2, compile settings kept
   n  a Rust model trained on named columns and classes stores the names (keras_transfer_* root
-     attributes) and still loads unchanged in Keras 3 and tf.keras 2, predicting like Rust
+     attributes) and still loads unchanged in Keras 3 and tf.keras 2, predicting like Rust; a Rust
+     regression model (--loss mse, numeric target) predicts in Keras 3 and tf.keras 2 what Rust
+     predicts and fits further
   l  the layers around Dense (Dropout, BatchNormalization, LayerNormalization, Activation, LeakyReLU,
      Flatten), a Functional chain and more activations: Keras-made .h5 -> Rust predicts like Keras;
      Rust's own files (converted, and fine-tuned by Rust) -> Keras loads them, predicts like Rust and
@@ -596,6 +598,37 @@ class Checks:
         data = dict(rust=self.rust, arrays=(trX, one_hot(trY, 2), teX, one_hot(teY, 2)), names=names)
         return check_rust_model_in_keras(k, path, data, printed, f"names {stored[0]} / {stored[2]} stored")
 
+    def regression_in_keras(self, fmt, k):
+        """n4/n5: Rust trains a regression model (--loss mse) on a numeric target; Keras k loads the
+        file, predicts what Rust predicts (1e-6) and fits it further."""
+        rng = np.random.RandomState(5)
+        X = rng.uniform(-2, 2, size=(200, 3))
+        y = 2 * X[:, 0] - X[:, 1] + 0.5 * X[:, 2] ** 2 + 0.1 * rng.normal(size=200)
+        src = self.workdir / "regression.csv"
+        write_csv(src, ["a", "b", "c", "target"], np.column_stack([X, y]))
+        path = self.workdir / f"rust_regression_{fmt}.h5"
+        self.rust.run("train", "--train", src, "--loss", "mse", "--hidden", "8,4", "--epochs", 10,
+                      "--out", path, "--format", fmt, "--seed", 3)
+        out = self.workdir / f"regression_{fmt}_pred.csv"
+        self.rust.run("predict", "--model", path, "--input", src, "--output", out)
+        header, P = read_float_csv(out)
+        ensure(header == ["predicted_target"], f"predict wrote header {header}")
+        warns = []
+        with captured_warnings(warns):
+            compiled = None
+            try:
+                compiled = k.models.load_model(str(path))
+            except Exception as e:  # noqa: BLE001 - reported, then loaded without compiling
+                compiled = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
+            model = k.models.load_model(str(path), compile=False)
+        diff = compare("Keras vs Rust regression predictions", model.predict(X.astype(np.float32), verbose=0), P)
+        model.compile(loss="mse", optimizer="sgd")
+        with captured_warnings(warns):
+            loss = model.fit(X, y, epochs=FURTHER_EPOCHS, verbose=0).history["loss"]
+        ensure(all(np.isfinite(loss)), f"Keras fit gave loss {loss}")
+        how = "compiled as saved" if not isinstance(compiled, str) else f"load_model compiled: {compiled}"
+        return f"max|dp| {diff:.2g}, fit {FURTHER_EPOCHS} epochs ok; {how}"
+
     # ---- the list
 
     # ---- group l: the layers around Dense
@@ -750,6 +783,8 @@ class Checks:
             ("n1 rust keras3 .h5 with data names -> keras 3", lambda: self.names_in_keras("keras3", k3)),
             ("n2 rust universal .h5 with data names -> keras 3", lambda: self.names_in_keras("universal", k3)),
             ("n3 rust universal .h5 with data names -> tf_keras 2", lambda: self.names_in_keras("universal", k2)),
+            ("n4 rust regression keras3 .h5 -> keras 3", lambda: self.regression_in_keras("keras3", k3)),
+            ("n5 rust regression universal .h5 -> tf_keras 2", lambda: self.regression_in_keras("universal", k2)),
         ]
         checks += self.layer_checks(k3, k2)
         return checks
