@@ -110,14 +110,20 @@ fn flat(v: &Value) -> Vec<f32> {
     }
 }
 
-#[test]
-fn batch_normalization_trains_as_keras_trains_it() {
+/// The batchnorm_train fixture: its folder, its case.json and the architecture Keras saved.
+fn batchnorm_train_case() -> (std::path::PathBuf, Value, ModelSpec) {
     let case = fixture("keras_layers/batchnorm_train");
     let meta = read_json(&case.join("case.json"));
     let config = meta["files"]["model.keras"]["config_json"]
         .as_str()
         .unwrap();
     let spec = parse_model_config(config).unwrap().spec;
+    (case, meta, spec)
+}
+
+#[test]
+fn batch_normalization_trains_as_keras_trains_it() {
+    let (case, meta, spec) = batchnorm_train_case();
     let model = Model::from_weights(spec.clone(), named_weights(&spec, &meta["initial"])).unwrap();
     let (_, rows) = read_csv_f64(&case.join("train.csv"));
     let x: Vec<f64> = rows.iter().flat_map(|r| r[..4].to_vec()).collect();
@@ -160,12 +166,7 @@ fn batch_normalization_trains_as_keras_trains_it() {
 #[test]
 fn a_frozen_batch_normalization_layer_keeps_its_statistics() {
     // Keras runs a non-trainable BatchNormalization in inference mode even inside fit.
-    let case = fixture("keras_layers/batchnorm_train");
-    let meta = read_json(&case.join("case.json"));
-    let config = meta["files"]["model.keras"]["config_json"]
-        .as_str()
-        .unwrap();
-    let mut spec = parse_model_config(config).unwrap().spec;
+    let (_, meta, mut spec) = batchnorm_train_case();
     spec.freeze_only(&[1]).unwrap();
     let initial = named_weights(&spec, &meta["initial"]);
     let model = Model::from_weights(spec.clone(), initial.clone()).unwrap();
@@ -328,12 +329,7 @@ fn transfer_adaptations_work_on_models_with_these_layers() {
 #[test]
 fn stacked_members_with_dropout_and_batch_normalization_equal_lone_fits() {
     use keras_transfer::model::{DropoutSpec, LayerSpec};
-    let case = fixture("keras_layers/batchnorm_train");
-    let meta = read_json(&case.join("case.json"));
-    let config = meta["files"]["model.keras"]["config_json"]
-        .as_str()
-        .unwrap();
-    let mut spec = parse_model_config(config).unwrap().spec;
+    let (case, _, mut spec) = batchnorm_train_case();
     spec.layers.insert(
         2,
         LayerSpec::Dropout(DropoutSpec {
