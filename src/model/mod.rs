@@ -29,3 +29,4 @@ pub use layer::{Forward, Layer, LayerSpec, Mode, WeightSpec};
 pub use layernorm::LayerNormSpec;
 pub use network::{LayerWeights, Model, var_name};
 pub use spec::{ModelKind, ModelSpec, SummaryRow};
+pub use wide::on_every_core;

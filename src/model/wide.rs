@@ -3,7 +3,7 @@
 //! of threads.
 //!
 //! Determinism: every output element is written by exactly one chunk, and the chunks are a fixed
-//! function of the shapes (`ROWS` batch rows, `COLS` kernel rows), never of the thread count. Each
+//! function of the shapes (`span`: about `CHUNK_MACS` multiply-adds each), never of the thread count. Each
 //! chunk is one single-threaded `gemm` call, so an element's summation order depends only on the
 //! shapes; which thread runs a chunk, or whether the chunks run in parallel at all, changes nothing.
 //! Nothing is reduced across chunks (the kernel gradient is split along its input rows, each summing
@@ -12,18 +12,31 @@
 //! Threads: inside a rayon pool (compare's, or a test's `ThreadPool::install`) the chunks run on
 //! that pool; elsewhere on this module's own pool with one thread per core (the global rayon pool is
 //! kept at one thread for candle, docs/candle-and-crates.md#threading). Chunks only go parallel when
-//! a product has at least `PAR_MIN_MACS` multiply-adds; below that the join costs more than it gains.
+//! a region (a forward product, or a layer's two backward products) has at least `PAR_MIN_MACS`
+//! multiply-adds: on this project's 2-core machines a smaller region loses more to handing work to
+//! the other core than it gains (`wide_timing` below measures it).
 
 use super::ops::{Dims, Fused, activate, activation_grad};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
-/// Batch rows per chunk of the forward pass and of the input gradient.
-const ROWS: usize = 64;
-/// Kernel rows (inputs) per chunk of the kernel gradient.
-const COLS: usize = 16;
-/// Products smaller than this many multiply-adds run their chunks on the calling thread.
-const PAR_MIN_MACS: usize = 1 << 18;
+/// About this many multiply-adds per chunk: a product is cut into `ceil(macs / CHUNK_MACS)` chunks,
+/// so small ones stay one `gemm` call (every chunk repacks the operand it shares with the others).
+const CHUNK_MACS: usize = 1 << 20;
+/// Regions with fewer multiply-adds run their chunks on the calling thread. Measured with
+/// `cargo test --release --lib wide_timing -- --ignored --nocapture` (serial against parallel per
+/// shape): at batch 256, 64-wide layers (1-2M multiply-adds a region) ran slower split across the
+/// two cores than on one; 128-wide and wider ran faster split.
+const PAR_MIN_MACS: usize = 1 << 22;
+/// Chunks hold a multiple of this many rows (the GEMM micro-kernel's height).
+const GRANULE: usize = 16;
+
+/// Rows per chunk when `len` rows of a product of `macs` multiply-adds are cut into chunks of about
+/// `per` multiply-adds: a function of the shapes only.
+fn span(len: usize, macs: usize, per: usize) -> usize {
+    let parts = macs.div_ceil(per).max(1);
+    len.div_ceil(parts).next_multiple_of(GRANULE).max(1)
+}
 
 /// A row-major or transposed view of a matrix in a slice: element (r, c) is `data[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
@@ -96,7 +109,7 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: Mat, b: Mat) {
 
 /// This module's pool: one thread per core (`None` when it cannot be built; then chunks run on the
 /// calling thread).
-fn own_pool() -> Option<&'static rayon::ThreadPool> {
+pub(crate) fn own_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
     POOL.get_or_init(|| {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -161,7 +174,7 @@ fn times_grad(y: &[f32], g: &[f32], grad: impl Fn(f32) -> f32) -> Vec<f32> {
 pub(crate) fn forward(d: Dims, act: Fused, x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
     let (i, o) = (d.i, d.o);
     run(
-        chunks(out, d.r, d.n, ROWS, o),
+        chunks(out, d.r, d.n, span(d.n, d.n * i * o, CHUNK_MACS), o),
         d.r * d.n * i * o,
         |(r, start, chunk)| {
             let rows = chunk.len() / o;
@@ -214,34 +227,130 @@ pub(crate) fn backward(
             }
         }
     }
-    let macs = d.r * d.n * i * o;
-    // dw[r][ii, :] = sum over rows n of x[r, n, ii] * dp[r, n, :], COLS kernel rows per chunk.
-    run(chunks(dw, d.r, i, COLS, o), macs, |(r, first, chunk)| {
-        let cols = chunk.len() / o;
-        let xr = &x[r * d.n * i..(r + 1) * d.n * i];
-        matmul(
-            cols,
-            o,
-            d.n,
-            chunk,
-            Mat::transposed(&xr[first..], i),
-            Mat::row_major(&dp[r * d.n * o..(r + 1) * d.n * o], o),
+    // One parallel region for both products (each joined region costs more than a small product
+    // gains from a second core): the kernel gradient in chunks of COLS kernel rows, the input
+    // gradient in chunks of ROWS batch rows.
+    let macs = d.n * i * o;
+    let mut jobs: Vec<Grad> = chunks(dw, d.r, i, span(i, macs, CHUNK_MACS), o)
+        .into_iter()
+        .map(|(r, first, chunk)| Grad::Kernel(r, first, chunk))
+        .collect();
+    let with_dx = !dx.is_empty();
+    if with_dx {
+        jobs.extend(
+            chunks(dx, d.r, d.n, span(d.n, macs, CHUNK_MACS), i)
+                .into_iter()
+                .map(|(r, start, chunk)| Grad::Input(r, start, chunk)),
         );
-    });
-    if dx.is_empty() {
-        return;
     }
-    // dx[r, n, :] = dp[r, n, :] · w[r]ᵀ, ROWS batch rows per chunk.
-    run(chunks(dx, d.r, d.n, ROWS, i), macs, |(r, start, chunk)| {
-        let rows = chunk.len() / i;
-        let p0 = (r * d.n + start) * o;
-        matmul(
-            rows,
-            i,
-            o,
-            chunk,
-            Mat::row_major(&dp[p0..p0 + rows * o], o),
-            Mat::transposed(&w[r * i * o..(r + 1) * i * o], o),
-        );
+    let region = d.r * macs * if with_dx { 2 } else { 1 };
+    run(jobs, region, |job| match job {
+        // dw[r][ii, :] = sum over rows n of x[r, n, ii] * dp[r, n, :].
+        Grad::Kernel(r, first, chunk) => {
+            let cols = chunk.len() / o;
+            let xr = &x[r * d.n * i..(r + 1) * d.n * i];
+            matmul(
+                cols,
+                o,
+                d.n,
+                chunk,
+                Mat::transposed(&xr[first..], i),
+                Mat::row_major(&dp[r * d.n * o..(r + 1) * d.n * o], o),
+            );
+        }
+        // dx[r, n, :] = dp[r, n, :] · w[r]ᵀ.
+        Grad::Input(r, start, chunk) => {
+            let rows = chunk.len() / i;
+            let p0 = (r * d.n + start) * o;
+            matmul(
+                rows,
+                i,
+                o,
+                chunk,
+                Mat::row_major(&dp[p0..p0 + rows * o], o),
+                Mat::transposed(&w[r * i * o..(r + 1) * i * o], o),
+            );
+        }
     });
+}
+
+/// One chunk of the backward pass: (member, first kernel row or batch row, the chunk's values).
+enum Grad<'a> {
+    Kernel(usize, usize, &'a mut [f32]),
+    Input(usize, usize, &'a mut [f32]),
+}
+
+/// Runs `f` with the calling thread as one of the workers of this module's pool (unless it already
+/// runs in a rayon pool), so that the pool's idle workers never compete with it for a core.
+pub fn on_every_core<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match own_pool() {
+        Some(pool) if rayon::current_thread_index().is_none() => pool.install(f),
+        _ => f(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where splitting a product across the cores starts to pay: times the forward and backward
+    /// pass of one Dense layer per shape on one thread and on this module's pool (best of 5).
+    /// Run with `cargo test --release --lib wide_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn wide_timing() {
+        let serial = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        let Some(par) = own_pool() else { return };
+        let shapes = [
+            (256, 20, 64),
+            (256, 64, 64),
+            (256, 64, 3),
+            (32, 64, 64),
+            (64, 128, 128),
+            (256, 128, 128),
+            (32, 256, 256),
+            (256, 256, 256),
+        ];
+        for (n, i, o) in shapes {
+            let d = Dims { r: 1, n, i, o };
+            let x: Vec<f32> = (0..n * i).map(|v| (v % 7) as f32 * 0.1).collect();
+            let w: Vec<f32> = (0..i * o).map(|v| (v % 5) as f32 * 0.1).collect();
+            let b = vec![0.1f32; o];
+            let mut out = vec![0f32; n * o];
+            let (mut dw, mut db, mut dx) = (vec![0f32; i * o], vec![0f32; o], vec![0f32; n * i]);
+            let reps = (1usize << 32).div_ceil(n * i * o * 4).clamp(50, 5000);
+            let mut best = [f64::MAX; 4];
+            for _ in 0..5 {
+                for (p, pool) in [&serial, par].into_iter().enumerate() {
+                    let (f, bw) = pool.install(|| {
+                        let t = std::time::Instant::now();
+                        for _ in 0..reps {
+                            forward(d, Fused::Relu, &x, &w, &b, &mut out);
+                        }
+                        let f = t.elapsed().as_secs_f64();
+                        let y = out.clone();
+                        let t = std::time::Instant::now();
+                        for _ in 0..reps {
+                            backward(d, Fused::Relu, &x, &w, &y, &y, &mut dw, &mut db, &mut dx);
+                        }
+                        (f, t.elapsed().as_secs_f64())
+                    });
+                    best[p] = best[p].min(f * 1e6 / reps as f64);
+                    best[2 + p] = best[2 + p].min(bw * 1e6 / reps as f64);
+                }
+            }
+            eprintln!(
+                "n {n} x {i} -> {o} ({} MACs): forward {:.1} us on one thread, {:.1} on the pool; \
+                 backward {:.1} / {:.1}",
+                n * i * o,
+                best[0],
+                best[1],
+                best[2],
+                best[3]
+            );
+        }
+    }
 }

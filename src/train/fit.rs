@@ -451,7 +451,19 @@ pub fn fit_with(
     cfg: &FitConfig,
     seeds: &[u32],
     start: Option<&OptimizerState>,
-    on_epoch: &mut dyn FnMut(usize, &[History]),
+    on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
+) -> Result<(Vec<History>, Vec<OptimizerState>)> {
+    crate::model::on_every_core(|| fit_inner(model, train, val, cfg, seeds, start, on_epoch))
+}
+
+fn fit_inner(
+    model: &Model,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &FitConfig,
+    seeds: &[u32],
+    start: Option<&OptimizerState>,
+    on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
     cfg.validate()?;
     let r = model.members();
@@ -637,5 +649,5 @@ pub fn evaluate_with(
         metric,
         ..FitConfig::default()
     };
-    score(model, &Prepared::new(model, data, loss)?, &cfg)
+    crate::model::on_every_core(|| score(model, &Prepared::new(model, data, loss)?, &cfg))
 }
