@@ -233,15 +233,15 @@ mod baseline {
                 b3: [0.0; K],
             };
             for i in 0..I {
-                n.w1[i].copy_from_slice(&w[0][0][i * H..(i + 1) * H]);
+                n.w1[i].copy_from_slice(&f32s(&w[0][0][i * H..(i + 1) * H]));
             }
             for i in 0..H {
-                n.w2[i].copy_from_slice(&w[1][0][i * H..(i + 1) * H]);
-                n.w3[i].copy_from_slice(&w[2][0][i * K..(i + 1) * K]);
+                n.w2[i].copy_from_slice(&f32s(&w[1][0][i * H..(i + 1) * H]));
+                n.w3[i].copy_from_slice(&f32s(&w[2][0][i * K..(i + 1) * K]));
             }
-            n.b1.copy_from_slice(&w[0][1]);
-            n.b2.copy_from_slice(&w[1][1]);
-            n.b3.copy_from_slice(&w[2][1]);
+            n.b1.copy_from_slice(&f32s(&w[0][1]));
+            n.b2.copy_from_slice(&f32s(&w[1][1]));
+            n.b3.copy_from_slice(&f32s(&w[2][1]));
             n
         }
 
@@ -418,4 +418,9 @@ mod baseline {
                 .sum()
         })
     }
+}
+
+/// A float32 model's weights (kept as f64 by `LayerWeights`, exactly) as f32.
+fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
 }

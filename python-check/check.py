@@ -25,6 +25,10 @@ exits non-zero when any check fails.
      Flatten), a Functional chain and more activations: Keras-made .h5 -> Rust predicts like Keras;
      Rust's own files (converted, and fine-tuned by Rust) -> Keras loads them, predicts like Rust and
      fits them further (Keras 3, and tf.keras 2 for the universal dialect)
+  g  float64 models kept float64: Rust writes the Keras-made float64 MLP of fixtures/keras_float64/sgd in
+     every format (keras3 and universal .h5, .keras, .weights.h5); Keras 3 (and tf.keras 2 for the
+     universal .h5), under set_floatx("float64"), loads it with float64 weights, predicts within 1e-12
+     of what Rust predicts, and fits it further
   f  compile settings both ways: Rust fine-tunes each fixtures/keras_compile case's Keras-compiled
      model.h5 for 20 epochs with the file's optimizer and loss and saves it with its optimizer state;
      Keras 3 loads it (optimizer, loss and state restored) and fits one more epoch, which ends where
@@ -745,6 +749,50 @@ class Checks:
         ensure(diff <= FINETUNE_TOL, f"one more epoch: max abs weight difference {diff:.3g} > {FINETUNE_TOL}")
         return f"{meta['compile']['optimizer_class']}, {target}: one more epoch differs by {diff:.2g}"
 
+    def float64_in_keras(self, k, out, fmt=None):
+        """Check g: Rust converts the Keras-made float64 model to `out`; Keras, in float64, loads it
+        (float64 weights), predicts what Rust predicts within 1e-12 and fits it one more epoch."""
+        src = REPO / "fixtures" / "keras_float64" / "sgd"
+        path = self.workdir / out
+        extra = ["--format", fmt] if fmt else []
+        self.rust.run("convert", src / "model.keras", path, *extra)
+        rust_model = path
+        if out.endswith(".weights.h5"):
+            rust_model = self.workdir / "g-arch.h5"
+            self.rust.run("convert", src / "model.keras", rust_model)
+        preds = self.workdir / f"g-{out}.csv"
+        self.rust.run("predict", "--model", rust_model, "--input", src / "inputs.csv", "--output", preds)
+        header, rows = read_csv(preds)
+        rust = np.array([[float(v) for v in r[1:]] for r in rows], dtype=np.float64)
+        _, inputs = read_float_csv(src / "inputs.csv")
+        _, train = read_float_csv(src / "train.csv")
+        X, y = train[:, :4], train[:, 4].astype(np.int64)
+        old = k.backend.floatx()
+        k.backend.set_floatx("float64")
+        try:
+            if out.endswith(".weights.h5"):
+                L = k.layers
+                m = k.Sequential([k.Input((4,), dtype="float64"), L.Dense(6, activation="relu"),
+                                  L.BatchNormalization(momentum=0.9), L.Dense(3, activation="softmax")])
+                m.load_weights(path)
+                m.compile(optimizer=k.optimizers.SGD(learning_rate=0.05), loss="categorical_crossentropy")
+            else:
+                m = k.models.load_model(path)
+            dtypes = sorted({str(np.asarray(v).dtype) for v in m.weights})
+            ensure(dtypes == ["float64"], f"Keras loaded weights of dtypes {dtypes}")
+            got = np.asarray(m.predict(inputs, verbose=0))
+            ensure(got.dtype == np.float64, f"Keras predicted {got.dtype}")
+            diff = max_abs_diff(got, rust)
+            ensure(diff <= 1e-12, f"predictions differ from Rust's by {diff:.3g} > 1e-12")
+            before = [np.array(w) for w in m.get_weights()]
+            h = m.fit(X, one_hot(y, 3), epochs=1, batch_size=32, shuffle=False, verbose=0)
+            moved = max(max_abs_diff(a, b) for a, b in zip(before, m.get_weights()))
+            loss = h.history["loss"][0]
+            ensure(np.isfinite(loss) and moved > 0, f"fit: loss {loss}, weights moved {moved}")
+        finally:
+            k.backend.set_floatx(old)
+        return f"float64 weights, predictions within {diff:.2g} of Rust's; one more epoch: loss {loss:.4f}"
+
     def all(self):
         k3, k2 = keras3(), keras2()
         checks = [
@@ -780,6 +828,14 @@ class Checks:
             ("k7 keras_layers fixtures -> rust .keras / .weights.h5 -> keras 3", lambda: self.rust_archives_of_keras_layers(k3)),
             *[(f"f {c}: rust-fitted .h5 -> keras 3 one more epoch == rust's",
                lambda c=c: self.compile_case(c, k3)) for c in COMPILE_CASES],
+            ("g1 rust float64 keras3 .h5 -> keras 3", lambda: self.float64_in_keras(k3, "g-k3.h5", "keras3")),
+            ("g2 rust float64 universal .h5 -> keras 3",
+             lambda: self.float64_in_keras(k3, "g-universal.h5", "universal")),
+            ("g3 rust float64 universal .h5 -> tf_keras 2",
+             lambda: self.float64_in_keras(k2, "g-universal2.h5", "universal")),
+            ("g4 rust float64 .keras -> keras 3", lambda: self.float64_in_keras(k3, "g.keras")),
+            ("g5 rust float64 .weights.h5 -> keras 3 load_weights",
+             lambda: self.float64_in_keras(k3, "g.weights.h5")),
             ("n1 rust keras3 .h5 with data names -> keras 3", lambda: self.names_in_keras("keras3", k3)),
             ("n2 rust universal .h5 with data names -> keras 3", lambda: self.names_in_keras("universal", k3)),
             ("n3 rust universal .h5 with data names -> tf_keras 2", lambda: self.names_in_keras("universal", k2)),

@@ -5,7 +5,7 @@ use crate::data::DataSchema;
 use crate::error::{Error, Result};
 use crate::fsutil::{check_target, write_bytes_atomic};
 use crate::keras::{self, Format, KerasModel, archive};
-use crate::model::{LayerWeights, ModelSpec, var_name};
+use crate::model::{FloatDtype, LayerWeights, ModelSpec, var_name};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
@@ -132,29 +132,33 @@ pub fn save_model(path: &Path, m: &KerasModel) -> Result<()> {
     }
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// The little-endian bytes of `v` in `dtype`, and the safetensors dtype they are.
+fn value_bytes(v: &[f64], dtype: FloatDtype) -> (Dtype, Vec<u8>) {
+    match dtype {
+        FloatDtype::Float32 => (
+            Dtype::F32,
+            v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
+        ),
+        FloatDtype::Float64 => (Dtype::F64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+    }
 }
 
-/// A model as safetensors bytes: one float32 tensor per weight, `<layer>/<weight>` (a Dense kernel is
-/// `(in, out)`), the architecture as JSON in the metadata, with the dialect, learning rate and Keras
-/// version.
+/// A model as safetensors bytes: one tensor per weight in the model's dtype (F32 or F64),
+/// `<layer>/<weight>` (a Dense kernel is `(in, out)`), the architecture (its dtype included) as JSON
+/// in the metadata, with the dialect, learning rate and Keras version.
 pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     let spec = &m.spec;
-    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut owned: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = Vec::new();
     for (i, (l, w)) in spec.layers.iter().zip(&m.weights).enumerate() {
         for (s, values) in l.weights(spec.fan_in(i)).iter().zip(w) {
-            owned.push((
-                var_name(l.name(), s.name),
-                s.shape.clone(),
-                f32_bytes(values),
-            ));
+            let (dtype, bytes) = value_bytes(values, spec.dtype);
+            owned.push((var_name(l.name(), s.name), s.shape.clone(), dtype, bytes));
         }
     }
     let st_err = |e: safetensors::SafeTensorError| Error::invalid("safetensors", e.to_string());
     let views = owned
         .iter()
-        .map(|(n, s, d)| TensorView::new(Dtype::F32, s.clone(), d).map(|v| (n.clone(), v)))
+        .map(|(n, s, t, d)| TensorView::new(*t, s.clone(), d).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(st_err)?;
     let mut meta = HashMap::new();
@@ -217,19 +221,29 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, S
     let spec: ModelSpec =
         serde_json::from_str(spec_json).map_err(|e| format!("bad architecture metadata: {e}"))?;
     spec.validate().map_err(|e| e.to_string())?;
-    let read = |name: &str, shape: &[usize]| -> std::result::Result<Vec<f32>, String> {
+    let want = value_bytes(&[], spec.dtype).0;
+    let read = |name: &str, shape: &[usize]| -> std::result::Result<Vec<f64>, String> {
         let t = st.tensor(name).map_err(|_| format!("no tensor '{name}'"))?;
-        if t.dtype() != Dtype::F32 || t.shape() != shape {
+        if t.dtype() != want || t.shape() != shape {
             return Err(format!(
-                "tensor '{name}' is {:?} {:?}, expected F32 {shape:?}",
+                "tensor '{name}' is {:?} {:?}, expected {want:?} {shape:?} (the architecture's dtype is {})",
                 t.dtype(),
-                t.shape()
+                t.shape(),
+                spec.dtype.keras_name()
             ));
         }
-        Ok(t.data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        Ok(match want {
+            Dtype::F64 => t
+                .data()
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                .collect(),
+            _ => t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .collect(),
+        })
     };
     let weights = spec
         .layers

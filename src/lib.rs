@@ -39,7 +39,9 @@ pub use error::{Error, Result};
 pub use experiment::compare::{Arm, ArmScores, CompareConfig, compare};
 pub use experiment::finetune::{Transfer, adapt};
 pub use keras::{Format, KerasModel};
-pub use model::{Activation, DenseSpec, Initializer, LayerSpec, LayerWeights, Model, ModelSpec};
+pub use model::{
+    Activation, DenseSpec, FloatDtype, Initializer, LayerSpec, LayerWeights, Model, ModelSpec,
+};
 pub use train::{
     Compile, FitConfig, History, LearningRate, Loss, LossKind, Metric, MetricKind, Optimizer,
     OptimizerKind, OptimizerSpec, Score, Target, evaluate, fit,

@@ -56,16 +56,22 @@ pub fn run(a: PredictArgs) -> Result<()> {
         columns.extend(classes.iter().map(|c| format!("p_{c}")));
     }
     // Each row's values as text: the carried label (a string), the predicted class (a string),
-    // then the probabilities (numbers, shortest float32 form); or the regression outputs.
+    // then the probabilities (numbers, the shortest form of the model's dtype: float32 or
+    // float64); or the regression outputs.
+    let float64 = m.spec.dtype == keras_transfer::FloatDtype::Float64;
     let rows = p.chunks(k).enumerate().map(|(i, probs)| {
         let mut strings: Vec<&str> = table.label_text(i).into_iter().collect();
         if !numeric {
             strings.push(&classes[argmax(probs)]);
         }
-        (
-            strings,
-            probs.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
-        )
+        let text = |&v: &f64| {
+            if float64 {
+                v.to_string()
+            } else {
+                (v as f32).to_string()
+            }
+        };
+        (strings, probs.iter().map(text).collect::<Vec<_>>())
     });
     let text = match a.format {
         OutputFormat::Csv => {

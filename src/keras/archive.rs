@@ -11,8 +11,8 @@
 use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::config::{self, Format};
-use crate::keras::h5::{Ctx, KerasModel, read_weight};
-use crate::model::{LayerWeights, ModelSpec};
+use crate::keras::h5::{Ctx, KerasModel, read_weight, write_values};
+use crate::model::{FloatDtype, LayerWeights, ModelSpec};
 use hdf5::types::VarLenUnicode;
 use serde_json::{Value, json};
 use std::io::{Read, Seek, Write};
@@ -231,7 +231,7 @@ fn read_weights_image(ctx: &Ctx, bytes: &[u8], spec: &ModelSpec) -> Result<Vec<L
         let mut lw = LayerWeights::new();
         if let Some(g) = &vars {
             for (k, w) in specs.iter().enumerate() {
-                let values = read_weight(ctx, g, l.name(), &k.to_string(), &w.shape)?;
+                let values = read_weight(ctx, g, l.name(), &k.to_string(), &w.shape, spec.dtype)?;
                 if values.iter().any(|v| !v.is_finite()) {
                     return Err(ctx.not_keras(format!(
                         "layer '{}' holds NaN or infinite weights",
@@ -282,10 +282,7 @@ fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) 
                 .zip(&m.weights[i])
                 .enumerate()
             {
-                vars.new_dataset::<f32>()
-                    .shape(w.shape.as_slice())
-                    .create(k.to_string().as_str())?
-                    .write_raw(values)?;
+                write_values(&vars, &k.to_string(), &w.shape, values, spec.dtype)?;
             }
         }
         if let (Some(c), Some(lr)) = (compile, m.learning_rate) {
@@ -295,10 +292,19 @@ fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) 
                 .shape(())
                 .create("0")?
                 .write_scalar(&0i64)?;
-            vars.new_dataset::<f32>()
-                .shape(())
-                .create("1")?
-                .write_scalar(&(lr as f32))?;
+            // The learning rate in the model's dtype, as Keras's optimizer keeps it.
+            match spec.dtype {
+                FloatDtype::Float32 => vars
+                    .new_dataset::<f32>()
+                    .shape(())
+                    .create("1")?
+                    .write_scalar(&(lr as f32))?,
+                FloatDtype::Float64 => vars
+                    .new_dataset::<f64>()
+                    .shape(())
+                    .create("1")?
+                    .write_scalar(&lr)?,
+            }
         }
         let top = f.create_group("vars")?;
         let model_name = model_config
@@ -621,7 +627,11 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
         None | Some(Value::Null) => None,
         Some(c) => Some(training_config_of(c).to_string()),
     };
-    let learning_rate = training_config.as_deref().and_then(config::training_lr);
+    let lr_of = match spec.dtype {
+        FloatDtype::Float32 => config::training_lr,
+        FloatDtype::Float64 => config::training_lr_exact,
+    };
+    let learning_rate = training_config.as_deref().and_then(lr_of);
     let weights_bytes = match read_member(&ctx, &mut zip, WEIGHTS_H5, weights_limit(&spec))? {
         Some(b) => b,
         None if zip.index_for_name("model.weights.npz").is_some() => {

@@ -2,10 +2,12 @@
 //! `training_config`, to and from `ModelSpec`. Each layer type's config is written and read here.
 
 use crate::keras::layer_config::{
-    check_dtype, check_keys, functional_chain, inbound_node, layer_config, layer_entry,
-    parse_activation, parse_layer, require_null,
+    check_dtype, check_keys, dtype_json, functional_chain, inbound_node, layer_config, layer_entry,
+    model_dtype, parse_activation, parse_layer, require_null,
 };
-use crate::model::{DenseSpec, Initializer, LayerSpec, ModelKind, ModelSpec, Regularizer};
+use crate::model::{
+    DenseSpec, FloatDtype, Initializer, LayerSpec, ModelKind, ModelSpec, Regularizer,
+};
 use crate::train::schedule::LearningRate;
 use crate::train::{Compile, Loss, Metric, OptimizerKind, OptimizerSpec};
 use serde_json::{Value, json};
@@ -50,8 +52,8 @@ pub(crate) fn k3_object(module: &str, class: &str, config: Value) -> Value {
     json!({"module": module, "class_name": class, "config": config, "registered_name": null})
 }
 
-pub(crate) fn k3_policy() -> Value {
-    k3_object("keras", "DTypePolicy", json!({"name": "float32"}))
+pub(crate) fn k3_policy(dtype: FloatDtype) -> Value {
+    k3_object("keras", "DTypePolicy", json!({"name": dtype.keras_name()}))
 }
 
 fn initializer_config(init: &Initializer) -> Value {
@@ -110,10 +112,10 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
         Format::Keras3 => k3_object(
             "keras.layers",
             "InputLayer",
-            json!({"batch_shape": batch, "dtype": "float32", "sparse": false, "ragged": false, "name": input_name}),
+            json!({"batch_shape": batch, "dtype": spec.dtype.keras_name(), "sparse": false, "ragged": false, "name": input_name}),
         ),
         Format::Universal => json!({"class_name": "InputLayer", "config": {
-            "batch_input_shape": batch, "dtype": "float32", "sparse": false, "ragged": false, "name": input_name}}),
+            "batch_input_shape": batch, "dtype": spec.dtype.keras_name(), "sparse": false, "ragged": false, "name": input_name}}),
     };
     if functional.is_some() {
         input["name"] = json!(input_name);
@@ -123,8 +125,12 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
     let mut previous = input_name.to_string();
     for (i, layer) in spec.layers.iter().enumerate() {
         let mut entry = match layer {
-            LayerSpec::Dense(l) => dense_entry(l, spec.fan_in(i), format),
-            other => layer_entry(other.class_name(), layer_config(other, format), format),
+            LayerSpec::Dense(l) => dense_entry(l, spec.dtype, format),
+            other => layer_entry(
+                other.class_name(),
+                layer_config(other, spec.dtype, format),
+                format,
+            ),
         };
         if let Some(obj) = entry.as_object_mut() {
             if format == Format::Keras3 && !layer.weights(spec.fan_in(i)).is_empty() {
@@ -137,7 +143,7 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
                 obj.insert("name".into(), json!(layer.name()));
                 obj.insert(
                     "inbound_nodes".into(),
-                    inbound_node(&previous, spec.fan_in(i), format),
+                    inbound_node(&previous, spec.fan_in(i), spec.dtype, format),
                 );
             }
         }
@@ -149,7 +155,7 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
             let mut v = k3_object(
                 "keras",
                 "Sequential",
-                json!({"name": "sequential", "trainable": true, "dtype": k3_policy(), "layers": layers}),
+                json!({"name": "sequential", "trainable": true, "dtype": k3_policy(spec.dtype), "layers": layers}),
             );
             v["build_config"] = json!({"input_shape": batch});
             v
@@ -176,11 +182,11 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
 }
 
 /// A Dense layer's entry in the dialect.
-fn dense_entry(l: &DenseSpec, _fan_in: usize, format: Format) -> Value {
+fn dense_entry(l: &DenseSpec, dtype: FloatDtype, format: Format) -> Value {
     let mut cfg = json!({
         "name": l.name,
         "trainable": l.trainable,
-        "dtype": if format == Format::Keras3 { k3_policy() } else { json!("float32") },
+        "dtype": dtype_json(dtype, format),
         "units": l.units,
         "activation": l.activation.keras_name(),
         "use_bias": l.use_bias,
@@ -748,6 +754,19 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
             KNOWN.join(", ")
         )));
     }
+    let dtype = {
+        let mut all: Vec<(&str, &Value)> = Vec::with_capacity(chain.len() + 1);
+        if let Some(l) = input_layer {
+            all.push(("InputLayer", l.get("config").unwrap_or(&Value::Null)));
+        }
+        for l in &chain {
+            all.push((
+                class_name(l).unwrap_or("?"),
+                l.get("config").unwrap_or(&Value::Null),
+            ));
+        }
+        model_dtype(&all)?
+    };
     let mut input_dim: Option<usize> = None;
     if let Some(l) = input_layer {
         let lc = l.get("config").unwrap_or(&Value::Null);
@@ -800,6 +819,7 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         input_dim,
         layers: parsed,
         kind,
+        dtype,
     };
     spec.validate()
         .map_err(|e| ConfigError::Malformed(e.to_string()))?;
@@ -807,6 +827,19 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         spec,
         keras3_dialect,
     })
+}
+
+/// The constant learning rate in a `training_config` exactly as the file writes it (the Python
+/// double a float64 model's optimizer keeps); a schedule's initial rate as `training_lr` gives it.
+pub fn training_lr_exact(text: &str) -> Option<f64> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    match v
+        .pointer("/optimizer_config/config/learning_rate")?
+        .as_f64()
+    {
+        Some(lr) => Some(lr),
+        None => training_lr(text),
+    }
 }
 
 /// The initial learning rate in a `training_config`, when there is one.

@@ -9,9 +9,11 @@ use crate::data::schema::{CLASSES_KEY, FEATURES_KEY, LABEL_KEY};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
-use crate::model::{LayerWeights, Model, ModelKind, ModelSpec};
+use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
-use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
+use hdf5::types::{
+    FixedAscii, FixedUnicode, FloatSize, TypeDescriptor, VarLenAscii, VarLenUnicode,
+};
 use hdf5::{Attribute, Dataset, Group, Location};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -289,14 +291,17 @@ fn read_string(ctx: &Ctx, loc: &Location, name: &str) -> Result<Option<String>> 
     }
 }
 
-/// Reads one weight after checking its declared shape and type against the config.
+/// Reads one weight after checking its declared shape and float type against the config (a float64
+/// dataset in a float32 model, or the reverse, is refused: Keras would cast it, this tool never
+/// changes a precision silently).
 pub(crate) fn read_weight(
     ctx: &Ctx,
     group: &Group,
     layer: &str,
     wname: &str,
     expected: &[usize],
-) -> Result<Vec<f32>> {
+    dtype: FloatDtype,
+) -> Result<Vec<f64>> {
     let ds: Dataset = group.dataset(wname).map_err(|_| {
         ctx.not_keras(format!(
             "layer '{layer}' names weight '{wname}', but no such dataset exists"
@@ -316,13 +321,48 @@ pub(crate) fn read_weight(
         .dtype()
         .and_then(|t| t.to_descriptor())
         .map_err(|e| ctx.hdf5(&format!("weight '{wname}' type"), e))?;
-    if !matches!(desc, TypeDescriptor::Float(_)) {
+    let found = match desc {
+        TypeDescriptor::Float(FloatSize::U4) => FloatDtype::Float32,
+        TypeDescriptor::Float(FloatSize::U8) => FloatDtype::Float64,
+        _ => {
+            return Err(ctx.not_keras(format!(
+                "layer '{layer}' weight '{wname}' holds {desc:?} values, expected floats"
+            )));
+        }
+    };
+    if found != dtype {
         return Err(ctx.not_keras(format!(
-            "layer '{layer}' weight '{wname}' holds {desc:?} values, expected floats"
+            "layer '{layer}' weight '{wname}' holds {} values, but the model's config says {}",
+            found.keras_name(),
+            dtype.keras_name()
         )));
     }
-    ds.read_raw::<f32>()
+    ds.read_raw::<f64>()
         .map_err(|e| ctx.hdf5(&format!("layer '{layer}' weight '{wname}'"), e))
+}
+
+/// Writes `values` as the dataset `name` of `shape` in `g`, as float32 or float64 values.
+pub(crate) fn write_values(
+    g: &Group,
+    name: &str,
+    shape: &[usize],
+    values: &[f64],
+    dtype: FloatDtype,
+) -> hdf5::Result<()> {
+    match dtype {
+        FloatDtype::Float32 => {
+            let v: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+            g.new_dataset::<f32>()
+                .shape(shape)
+                .create(name)?
+                .write_raw(&v)
+        }
+        FloatDtype::Float64 => g
+            .new_dataset::<f64>()
+            .shape(shape)
+            .create(name)?
+            .write_raw(values),
+    }
 }
 
 /// Opens a Keras `model.h5` (written by Keras 3, tf.keras 2 or this tool) and reads its architecture
@@ -339,7 +379,11 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
     let keras_version = read_string(&ctx, &file, "keras_version")?.unwrap_or_default();
     let backend = read_string(&ctx, &file, "backend")?.unwrap_or_default();
     let training_config = read_string(&ctx, &file, "training_config")?;
-    let learning_rate = training_config.as_deref().and_then(config::training_lr);
+    let lr_of = match parsed.spec.dtype {
+        FloatDtype::Float32 => config::training_lr,
+        FloatDtype::Float64 => config::training_lr_exact,
+    };
+    let learning_rate = training_config.as_deref().and_then(lr_of);
     let data = read_schema(&ctx, &file)?;
 
     let root: &Group = &file;
@@ -363,6 +407,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         }
     }
     let spec = parsed.spec;
+    let spec_dtype = spec.dtype;
     // Keras matches weights to layers by order: the layers that have weights, in order.
     let with_weights: Vec<usize> = (0..spec.layers.len())
         .filter(|&i| !spec.layers[i].weights(spec.fan_in(i)).is_empty())
@@ -388,7 +433,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
             )));
         }
         for (w, wname) in specs.iter().zip(wnames) {
-            let values = read_weight(&ctx, g, lname, wname, &w.shape)?;
+            let values = read_weight(&ctx, g, lname, wname, &w.shape, spec.dtype)?;
             if values.iter().any(|v| !v.is_finite()) {
                 return Err(ctx.not_keras(format!("layer '{lname}' holds NaN or infinite weights")));
             }
@@ -413,7 +458,12 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         format,
         learning_rate,
         training_config,
-        optimizer_state: read_optimizer_state(&ctx, root)?,
+        optimizer_state: match (spec_dtype, read_optimizer_state(&ctx, root)?) {
+            (FloatDtype::Float64, Some(_)) => Some(Err(
+                "a float64 model's optimizer state is not read yet (it is kept as float32)".into(),
+            )),
+            (_, state) => state,
+        },
         data,
     })
 }
@@ -608,10 +658,7 @@ fn write_file(
         write_strings(&g, "weight_names", &refs, false)?;
         for ((s, wname), values) in specs.iter().zip(&wnames).zip(w) {
             let (wg, leaf) = nested(&g, wname)?;
-            wg.new_dataset::<f32>()
-                .shape(s.shape.as_slice())
-                .create(leaf)?
-                .write_raw(values)?;
+            write_values(&wg, leaf, &s.shape, values, spec.dtype)?;
         }
     }
     // Keras writes an empty group for the model's own (layer-less) variables.

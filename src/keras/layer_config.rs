@@ -10,8 +10,8 @@ use crate::keras::config::{
     ConfigError, Format, initializer_json, k3_object, k3_policy, parse_initializer,
 };
 use crate::model::{
-    Activation, ActivationLayerSpec, BatchNormSpec, DropoutSpec, FlattenSpec, Initializer,
-    LayerNormSpec, LayerSpec, LeakyReluSpec,
+    Activation, ActivationLayerSpec, BatchNormSpec, DropoutSpec, FlattenSpec, FloatDtype,
+    Initializer, LayerNormSpec, LayerSpec, LeakyReluSpec,
 };
 use serde_json::{Value, json};
 
@@ -61,22 +61,59 @@ pub(crate) fn require_null(class: &str, cfg: &Value, keys: &[&str]) -> Res<()> {
     Ok(())
 }
 
-/// The layer's dtype must be float32 (a string or a DTypePolicy object); anything else is refused.
-pub(crate) fn check_dtype(class: &str, cfg: &Value) -> Res<()> {
+/// The layer's dtype (a string or a DTypePolicy object): float32 or float64, `None` when the config
+/// gives none. Any other dtype or policy (float16, bfloat16, `mixed_float16`, a quantized policy) is
+/// refused, naming the layer.
+pub(crate) fn check_dtype(class: &str, cfg: &Value) -> Res<Option<FloatDtype>> {
     let name = match cfg.get("dtype") {
-        None | Some(Value::Null) => return Ok(()),
+        None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.as_str(),
         Some(v) => v
             .pointer("/config/name")
             .and_then(Value::as_str)
             .unwrap_or("an unknown policy"),
     };
-    if name == "float32" {
-        Ok(())
-    } else {
-        unsupported(format!(
-            "{class} dtype '{name}' (this tool computes in float32 only)"
-        ))
+    match FloatDtype::from_keras(name) {
+        Some(d) => Ok(Some(d)),
+        None => {
+            let layer = cfg.get("name").and_then(Value::as_str).unwrap_or("?");
+            unsupported(format!(
+                "{class} '{layer}' dtype '{name}' (this tool computes in float32 or float64 only)"
+            ))
+        }
+    }
+}
+
+/// The dtype of a model: the one its input layer and every layer agree on (float32 when none
+/// names one). Layers of different dtypes are refused, naming the first that differs.
+pub(crate) fn model_dtype(layers: &[(&str, &Value)]) -> Res<FloatDtype> {
+    let mut first: Option<(String, FloatDtype)> = None;
+    for (class, cfg) in layers {
+        let Some(d) = check_dtype(class, cfg)? else {
+            continue;
+        };
+        let name = cfg.get("name").and_then(Value::as_str).unwrap_or("?");
+        match &first {
+            None => first = Some((name.to_string(), d)),
+            Some((other, d0)) if *d0 != d => {
+                return unsupported(format!(
+                    "a model mixing dtypes: {class} '{name}' is {}, '{other}' is {} (every layer must be float32, or every layer float64)",
+                    d.keras_name(),
+                    d0.keras_name()
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(first.map_or(FloatDtype::Float32, |(_, d)| d))
+}
+
+/// A layer's `dtype` entry for a model of `dtype`, in `format`'s dialect (a DTypePolicy object in
+/// Keras 3, the dtype's name in Keras 2).
+pub(crate) fn dtype_json(dtype: FloatDtype, format: Format) -> Value {
+    match format {
+        Format::Keras3 => k3_policy(dtype),
+        Format::Universal => json!(dtype.keras_name()),
     }
 }
 
@@ -281,12 +318,9 @@ pub(crate) fn writable(l: &LayerSpec, format: Format) -> std::result::Result<(),
     Ok(())
 }
 
-/// The config object of a layer other than Dense, in `format`'s dialect.
-pub(crate) fn layer_config(l: &LayerSpec, format: Format) -> Value {
-    let dtype = match format {
-        Format::Keras3 => k3_policy(),
-        Format::Universal => json!("float32"),
-    };
+/// The config object of a layer other than Dense of a model of `dtype`, in `format`'s dialect.
+pub(crate) fn layer_config(l: &LayerSpec, dtype: FloatDtype, format: Format) -> Value {
+    let dtype = dtype_json(dtype, format);
     let mut cfg = json!({"name": l.name(), "trainable": l.trainable(), "dtype": dtype});
     let extra = match l {
         LayerSpec::Dense(_) => json!({}),
@@ -345,10 +379,10 @@ pub(crate) fn layer_entry(class: &str, cfg: Value, format: Format) -> Value {
 }
 
 /// The inbound node of a Functional layer that reads the output of layer `from`.
-pub(crate) fn inbound_node(from: &str, width: usize, format: Format) -> Value {
+pub(crate) fn inbound_node(from: &str, width: usize, dtype: FloatDtype, format: Format) -> Value {
     match format {
         Format::Keras3 => json!([{"args": [{"class_name": "__keras_tensor__", "config": {
-            "shape": [null, width], "dtype": "float32", "keras_history": [from, 0, 0]}}],
+            "shape": [null, width], "dtype": dtype.keras_name(), "keras_history": [from, 0, 0]}}],
             "kwargs": {}}]),
         Format::Universal => json!([[[from, 0, 0, {}]]]),
     }

@@ -49,16 +49,19 @@ impl Regularizer {
         }
     }
 
-    /// The penalty of each member of `x [R, ...]`, `[R]`.
+    /// The penalty of each member of `x [R, ...]`, `[R]`, in `x`'s dtype (the factors as Keras casts
+    /// them: to float32 in a float32 model, kept in a float64 one).
     pub fn penalty(&self, x: &Tensor) -> Result<Tensor> {
         let r = x.dim(0)?;
         let flat = x.reshape((r, ()))?;
-        let mut total = Tensor::zeros(r, candle_core::DType::F32, x.device())?;
+        let f64_model = x.dtype() == candle_core::DType::F64;
+        let factor = |v: f64| if f64_model { v } else { f64::from(v as f32) };
+        let mut total = Tensor::zeros(r, x.dtype(), x.device())?;
         if self.l1 != 0.0 {
-            total = (total + (flat.abs()?.sum(1)? * f64::from(self.l1 as f32))?)?;
+            total = (total + (flat.abs()?.sum(1)? * factor(self.l1))?)?;
         }
         if self.l2 != 0.0 {
-            total = (total + (flat.sqr()?.sum(1)? * f64::from(self.l2 as f32))?)?;
+            total = (total + (flat.sqr()?.sum(1)? * factor(self.l2))?)?;
         }
         Ok(total)
     }

@@ -27,6 +27,6 @@ pub use flatten::FlattenSpec;
 pub use init::Initializer;
 pub use layer::{Forward, Layer, LayerSpec, Mode, WeightSpec};
 pub use layernorm::LayerNormSpec;
-pub use network::{LayerWeights, Model, var_name};
-pub use spec::{ModelKind, ModelSpec, SummaryRow};
+pub use network::{LayerWeights, Model, values_of, values_tensor, var_name};
+pub use spec::{FloatDtype, ModelKind, ModelSpec, SummaryRow};
 pub use wide::on_every_core;

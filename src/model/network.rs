@@ -10,8 +10,10 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 
 /// One layer's weights for one model, in Keras's order (`LayerSpec::weights`): for Dense, the kernel
-/// in Keras's `(in, out)` orientation, row-major, then the bias when the layer has one.
-pub type LayerWeights = Vec<Vec<f32>>;
+/// in Keras's `(in, out)` orientation, row-major, then the bias when the layer has one. The values
+/// are kept as f64, which holds a float32 model's values exactly and a float64 model's losslessly;
+/// the spec's `dtype` says which they are (and what a file gets).
+pub type LayerWeights = Vec<Vec<f64>>;
 
 /// R models of one architecture (R = 1 for a lone model), their weights stacked in a `VarMap` under
 /// Keras-like names (`dense/kernel` is `[R, in, out]`, `dense/bias` is `[R, out]`).
@@ -40,7 +42,10 @@ impl ModelSpec {
         self.layers[i]
             .weights(self.fan_in(i))
             .iter()
-            .map(|w| w.initializer.draw(rng, w.fans.0, w.fans.1, w.len()))
+            .map(|w| {
+                let v = w.initializer.draw(rng, w.fans.0, w.fans.1, w.len());
+                v.into_iter().map(f64::from).collect()
+            })
             .collect()
     }
 
@@ -86,6 +91,7 @@ impl Model {
             )));
         }
         let device = Device::Cpu;
+        let dtype = spec.dtype.candle();
         let varmap = VarMap::new();
         let mut layers = Vec::with_capacity(spec.layers.len());
         let mut data = varmap.data().lock().map_err(|_| poisoned())?;
@@ -118,13 +124,13 @@ impl Model {
                 }
                 let mut shape = vec![r];
                 shape.extend_from_slice(&w.shape);
-                let var = Var::from_tensor(&Tensor::from_vec(values, shape, &device)?)?;
+                let var = Var::from_tensor(&values_tensor(values, shape, dtype, &device)?)?;
                 data.insert(var_name(l.name(), w.name), var.clone());
                 vars.push(var);
             }
             let consts = match l {
                 LayerSpec::Dense(d) if !d.use_bias => {
-                    vec![Tensor::zeros((r, d.units), DType::F32, &device)?]
+                    vec![Tensor::zeros((r, d.units), dtype, &device)?]
                 }
                 _ => Vec::new(),
             };
@@ -203,12 +209,7 @@ impl Model {
         }
         self.layers
             .iter()
-            .map(|p| {
-                p.vars
-                    .iter()
-                    .map(|v| Ok(v.get(m)?.flatten_all()?.to_vec1::<f32>()?))
-                    .collect()
-            })
+            .map(|p| p.vars.iter().map(|v| values_of(&v.get(m)?)).collect())
             .collect()
     }
 
@@ -222,7 +223,7 @@ impl Model {
         }
         for (p, w) in self.layers.iter().zip(weights) {
             for (v, values) in p.vars.iter().zip(w) {
-                let mut all = v.flatten_all()?.to_vec1::<f32>()?;
+                let mut all = values_of(v.as_tensor())?;
                 let per = all.len() / self.members;
                 if values.len() != per {
                     return Err(Error::Mismatch(format!(
@@ -231,7 +232,7 @@ impl Model {
                     )));
                 }
                 all[m * per..(m + 1) * per].copy_from_slice(values);
-                v.set(&Tensor::from_vec(all, v.shape(), &self.device)?)?;
+                v.set(&values_tensor(all, v.shape(), v.dtype(), &self.device)?)?;
             }
         }
         Ok(())
@@ -302,9 +303,10 @@ impl Model {
             .apply(&self.logits(x, &mut Forward::inference())?)
     }
 
-    /// `model.predict` for a lone model: the outputs for row-major inputs (f64 values are cast to
-    /// float32 as Keras does), row-major.
-    pub fn predict(&self, x: &[f64]) -> Result<Vec<f32>> {
+    /// `model.predict` for a lone model: the outputs for row-major inputs, row-major. The inputs are
+    /// cast to the model's dtype as Keras casts them (float64 values to float32 for a float32 model;
+    /// a float64 model takes them as they are); the outputs are the model's dtype's values.
+    pub fn predict(&self, x: &[f64]) -> Result<Vec<f64>> {
         let d = self.spec.input_dim;
         if !x.len().is_multiple_of(d) {
             return Err(Error::Mismatch(format!(
@@ -315,10 +317,44 @@ impl Model {
         if self.members != 1 {
             return Err(Error::invalid("predict", "needs a lone model"));
         }
-        let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-        let t = Tensor::from_vec(xs, (1, x.len() / d, d), &self.device)?;
-        Ok(self.forward(&t)?.flatten_all()?.to_vec1::<f32>()?)
+        let t = values_tensor(
+            x.to_vec(),
+            (1, x.len() / d, d),
+            self.spec.dtype.candle(),
+            &self.device,
+        )?;
+        values_of(&self.forward(&t)?)
     }
+}
+
+/// A tensor of `dtype` (F32 or F64) holding `values` (rounded to nearest for F32).
+pub fn values_tensor(
+    values: Vec<f64>,
+    shape: impl Into<candle_core::Shape>,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
+    Ok(match dtype {
+        DType::F64 => Tensor::from_vec(values, shape, device)?,
+        _ => {
+            let v: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
+            Tensor::from_vec(v, shape, device)?.to_dtype(dtype)?
+        }
+    })
+}
+
+/// A float tensor's values, flattened, as f64 (exact for F32 and F64).
+pub fn values_of(t: &Tensor) -> Result<Vec<f64>> {
+    Ok(match t.dtype() {
+        DType::F64 => t.flatten_all()?.to_vec1::<f64>()?,
+        _ => t
+            .flatten_all()?
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+    })
 }
 
 #[cfg(test)]

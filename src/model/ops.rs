@@ -5,18 +5,48 @@
 //! once (`x [R, N, in]`, `w [R, in, out]`, `b [R, out]`); member r of an ensemble computes exactly
 //! the same float operations, in the same order, as a single model would, so batched and sequential
 //! training give the same bits.
+//!
+//! Both ops compute in their tensors' float type, float32 or float64 (`Real`): the same code, with
+//! the same operations in the same order, for either.
 
 use super::wide;
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor, WithDType,
+};
+use num_traits::Zero;
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
+/// The float types the fused ops compute in: f32 and f64.
+pub(crate) trait Real: WithDType + num_traits::Float + std::iter::Sum {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
+    let data = s.as_slice::<T>()?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
         None => Err(candle_core::Error::Msg(format!(
-            "{what}: the fused MLP ops need contiguous float32 tensors"
+            "{what}: the fused MLP ops need contiguous tensors"
         ))),
     }
+}
+
+/// Runs `$body` with `$T` the float type of storage `$s` (f32 or f64); other types are an error.
+macro_rules! by_dtype {
+    ($s:expr, $T:ident => $body:expr) => {
+        match $s {
+            CpuStorage::F32(_) => {
+                type $T = f32;
+                $body
+            }
+            CpuStorage::F64(_) => {
+                type $T = f64;
+                $body
+            }
+            _ => Err(msg(
+                "the fused MLP ops compute in float32 or float64 only".to_string()
+            )),
+        }
+    };
 }
 
 fn msg(m: String) -> candle_core::Error {
@@ -71,35 +101,35 @@ pub enum Fused {
 /// `act(x · w + b)`, fused.
 pub struct Dense(pub Fused);
 
-pub(crate) fn activate(a: Fused, v: f32) -> f32 {
+pub(crate) fn activate<T: Real>(a: Fused, v: T) -> T {
     match a {
         Fused::Relu => {
-            if v > 0.0 {
+            if v > T::zero() {
                 v
             } else {
-                0.0
+                T::zero()
             }
         }
         Fused::Tanh => v.tanh(),
-        Fused::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+        Fused::Sigmoid => T::one() / (T::one() + (-v).exp()),
         Fused::Linear => v,
     }
 }
 
 /// The derivative of the activation, from its output `y` (TensorFlow's gradients: ReLU passes
 /// nothing at exactly 0).
-pub(crate) fn activation_grad(a: Fused, y: f32) -> f32 {
+pub(crate) fn activation_grad<T: Real>(a: Fused, y: T) -> T {
     match a {
         Fused::Relu => {
-            if y > 0.0 {
-                1.0
+            if y > T::zero() {
+                T::one()
             } else {
-                0.0
+                T::zero()
             }
         }
-        Fused::Tanh => 1.0 - y * y,
-        Fused::Sigmoid => y * (1.0 - y),
-        Fused::Linear => 1.0,
+        Fused::Tanh => T::one() - y * y,
+        Fused::Sigmoid => y * (T::one() - y),
+        Fused::Linear => T::one(),
     }
 }
 
@@ -109,15 +139,15 @@ pub(crate) fn activation_grad(a: Fused, y: f32) -> f32 {
 macro_rules! by_width {
     ($I:tt, $o:expr, $f:ident($($a:expr),*)) => {
         match $o {
-            1 => $f::<$I, 1>($($a),*),
-            2 => $f::<$I, 2>($($a),*),
-            3 => $f::<$I, 3>($($a),*),
-            4 => $f::<$I, 4>($($a),*),
-            5 => $f::<$I, 5>($($a),*),
-            6 => $f::<$I, 6>($($a),*),
-            7 => $f::<$I, 7>($($a),*),
-            8 => $f::<$I, 8>($($a),*),
-            _ => $f::<$I, 0>($($a),*),
+            1 => $f::<_, $I, 1>($($a),*),
+            2 => $f::<_, $I, 2>($($a),*),
+            3 => $f::<_, $I, 3>($($a),*),
+            4 => $f::<_, $I, 4>($($a),*),
+            5 => $f::<_, $I, 5>($($a),*),
+            6 => $f::<_, $I, 6>($($a),*),
+            7 => $f::<_, $I, 7>($($a),*),
+            8 => $f::<_, $I, 8>($($a),*),
+            _ => $f::<_, $I, 0>($($a),*),
         }
     };
 }
@@ -140,13 +170,13 @@ macro_rules! by_shape {
 }
 
 /// Forward kernel: `out[r, n, :] = act(x[r, n, :] · w[r] + b[r])`, summing over inputs in order.
-fn dense_fwd<const I: usize, const O: usize>(
+fn dense_fwd<T: Real, const I: usize, const O: usize>(
     d: Dims,
     act: Fused,
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    out: &mut [f32],
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    out: &mut [T],
 ) {
     let o = if O == 0 { d.o } else { O };
     let i = if I == 0 { d.i } else { I };
@@ -173,20 +203,20 @@ fn dense_fwd<const I: usize, const O: usize>(
 /// Backward kernel: from the output `y` and its gradient `g`, the gradients of `w`, `b` and (when
 /// `dx` is not empty) `x`, each summed over the batch rows in order.
 #[allow(clippy::too_many_arguments)]
-fn dense_bwd<const I: usize, const O: usize>(
+fn dense_bwd<T: Real, const I: usize, const O: usize>(
     d: Dims,
     act: Fused,
-    x: &[f32],
-    w: &[f32],
-    y: &[f32],
-    g: &[f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    dx: &mut [f32],
+    x: &[T],
+    w: &[T],
+    y: &[T],
+    g: &[T],
+    dw: &mut [T],
+    db: &mut [T],
+    dx: &mut [T],
 ) {
     let o = if O == 0 { d.o } else { O };
     let i = if I == 0 { d.i } else { I };
-    let mut dp_buf = [0f32; 8];
+    let mut dp_buf = [T::zero(); 8];
     let mut dp_vec = Vec::new();
     for r in 0..d.r {
         let dwr = &mut dw[r * i * o..][..i * o];
@@ -195,10 +225,10 @@ fn dense_bwd<const I: usize, const O: usize>(
         for n in 0..d.n {
             let row = r * d.n + n;
             let (yn, gn) = (&y[row * o..][..o], &g[row * o..][..o]);
-            let dp: &mut [f32] = if o <= 8 {
+            let dp: &mut [T] = if o <= 8 {
                 &mut dp_buf[..o]
             } else {
-                dp_vec.resize(o, 0.0);
+                dp_vec.resize(o, T::zero());
                 &mut dp_vec[..]
             };
             for k in 0..o {
@@ -217,7 +247,7 @@ fn dense_bwd<const I: usize, const O: usize>(
             if !dx.is_empty() {
                 for (ii, a) in dx[row * i..][..i].iter_mut().enumerate() {
                     let wi = &wr[ii * o..][..o];
-                    let mut s = 0f32;
+                    let mut s = T::zero();
                     for k in 0..o {
                         s += wi[k] * dp[k];
                     }
@@ -228,8 +258,8 @@ fn dense_bwd<const I: usize, const O: usize>(
     }
 }
 
-/// Runs `f` on a tensor's float32 values without copying them.
-fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+/// Runs `f` on a tensor's values (of type `T`) without copying them.
+fn with_values<T: Real, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         candle_core::Storage::Cpu(cpu) => Ok(f(slice(cpu, layout, "tensor")?)),
@@ -252,23 +282,25 @@ impl CustomOp3 for Dense {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let d = dense_dims(l1.shape(), l2.shape(), l3.shape())?;
-        let (x, w, b) = (
-            slice(s1, l1, "x")?,
-            slice(s2, l2, "w")?,
-            slice(s3, l3, "b")?,
-        );
-        let mut out = vec![0f32; d.r * d.n * d.o];
-        if d.is_wide() {
-            wide::forward(d, self.0, x, w, b, &mut out);
-        } else {
-            by_shape!(d.i, d.o, dense_fwd(d, self.0, x, w, b, &mut out));
-        }
         let shape = if l1.shape().rank() == 2 {
             Shape::from((d.n, d.o))
         } else {
             Shape::from((d.r, d.n, d.o))
         };
-        Ok((CpuStorage::F32(out), shape))
+        by_dtype!(s1, T => {
+            let (x, w, b) = (
+                slice::<T>(s1, l1, "x")?,
+                slice::<T>(s2, l2, "w")?,
+                slice::<T>(s3, l3, "b")?,
+            );
+            let mut out = vec![T::zero(); d.r * d.n * d.o];
+            if d.is_wide() {
+                wide::forward(d, self.0, x, w, b, &mut out);
+            } else {
+                by_shape!(d.i, d.o, dense_fwd(d, self.0, x, w, b, &mut out));
+            }
+            Ok((T::to_cpu_storage_owned(out), shape))
+        })
     }
 
     fn bwd(
@@ -279,17 +311,34 @@ impl CustomOp3 for Dense {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        match x.dtype() {
+            candle_core::DType::F64 => self.backward::<f64>(x, w, b, res, grad),
+            _ => self.backward::<f32>(x, w, b, res, grad),
+        }
+    }
+}
+
+impl Dense {
+    /// The gradients of `x`, `w` and `b` in the tensors' float type `T`.
+    fn backward<T: Real>(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let d = dense_dims(x.shape(), w.shape(), b.shape())?;
-        let mut dw = vec![0f32; d.r * d.i * d.o];
-        let mut db = vec![0f32; d.r * d.o];
+        let mut dw = vec![T::zero(); d.r * d.i * d.o];
+        let mut db = vec![T::zero(); d.r * d.o];
         let want_dx = x.track_op();
         let mut dx = if want_dx {
-            vec![0f32; d.r * d.n * d.i]
+            vec![T::zero(); d.r * d.n * d.i]
         } else {
             Vec::new()
         };
         let grad = grad.contiguous()?;
-        with_values(x, |xs| {
+        with_values::<T, _>(x, |xs| {
             with_values(w, |ws| {
                 with_values(res, |ys| {
                     with_values(&grad, |gs| {
@@ -331,7 +380,8 @@ pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, act: Fused) -> Result<Tensor> {
 /// The forward pass keeps the softmax it computed, so the backward pass needs no second `exp`.
 #[derive(Default)]
 pub struct SoftmaxXent {
-    probs: std::sync::Mutex<Vec<f32>>,
+    /// The softmax of the forward pass, as f64 (exact for float32 values too).
+    probs: std::sync::Mutex<Vec<f64>>,
 }
 
 fn xent_dims(l: &Shape, t: &Shape) -> Result<(usize, usize, usize)> {
@@ -350,8 +400,11 @@ fn xent_dims(l: &Shape, t: &Shape) -> Result<(usize, usize, usize)> {
 }
 
 /// The row's maximum and the sum of `exp(l - max)`.
-fn row_stats(row: &[f32]) -> (f32, f32) {
-    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+fn row_stats<T: Real>(row: &[T]) -> (T, T) {
+    let m = row
+        .iter()
+        .copied()
+        .fold(T::neg_infinity(), <T as num_traits::Float>::max);
     (m, row.iter().map(|&v| (v - m).exp()).sum())
 }
 
@@ -368,36 +421,15 @@ impl CustomOp2 for SoftmaxXent {
         targets_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (r, n, k) = xent_dims(logits_layout.shape(), targets_layout.shape())?;
-        let l = slice(logits, logits_layout, "logits")?;
-        let t = slice(targets, targets_layout, "targets")?;
-        let mut out = vec![0f32; r];
-        let mut probs = vec![0f32; r * n * k];
-        for (m, o) in out.iter_mut().enumerate() {
-            let mut total = 0f32;
-            for row in m * n..(m + 1) * n {
-                let lr = &l[row * k..(row + 1) * k];
-                let p = &mut probs[row * k..(row + 1) * k];
-                let mx = lr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                for (pk, &lk) in p.iter_mut().zip(lr) {
-                    *pk = (lk - mx).exp();
-                }
-                let s: f32 = p.iter().sum();
-                let log_s = s.ln();
-                total += t[row * k..(row + 1) * k]
-                    .iter()
-                    .zip(lr)
-                    .map(|(&tk, &lk)| tk * (log_s - (lk - mx)))
-                    .sum::<f32>();
-                for pk in p.iter_mut() {
-                    *pk /= s;
-                }
+        by_dtype!(logits, T => {
+            let l = slice::<T>(logits, logits_layout, "logits")?;
+            let t = slice::<T>(targets, targets_layout, "targets")?;
+            let (out, probs) = xent_forward(r, n, k, l, t);
+            if let Ok(mut cache) = self.probs.lock() {
+                *cache = probs.iter().map(|&p| WithDType::to_f64(p)).collect();
             }
-            *o = total / n as f32;
-        }
-        if let Ok(mut cache) = self.probs.lock() {
-            *cache = probs;
-        }
-        Ok((CpuStorage::F32(out), Shape::from(r)))
+            Ok((T::to_cpu_storage_owned(out), Shape::from(r)))
+        })
     }
 
     fn bwd(
@@ -407,18 +439,67 @@ impl CustomOp2 for SoftmaxXent {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        match logits.dtype() {
+            candle_core::DType::F64 => self.backward::<f64>(logits, targets, grad),
+            _ => self.backward::<f32>(logits, targets, grad),
+        }
+    }
+}
+
+/// The per-member mean losses and the softmax of every row, in `T`.
+fn xent_forward<T: Real>(r: usize, n: usize, k: usize, l: &[T], t: &[T]) -> (Vec<T>, Vec<T>) {
+    let mut out = vec![T::zero(); r];
+    let mut probs = vec![T::zero(); r * n * k];
+    for (m, o) in out.iter_mut().enumerate() {
+        let mut total = T::zero();
+        for row in m * n..(m + 1) * n {
+            let lr = &l[row * k..(row + 1) * k];
+            let p = &mut probs[row * k..(row + 1) * k];
+            let mx = lr
+                .iter()
+                .copied()
+                .fold(T::neg_infinity(), <T as num_traits::Float>::max);
+            for (pk, &lk) in p.iter_mut().zip(lr) {
+                *pk = (lk - mx).exp();
+            }
+            let s: T = p.iter().copied().sum();
+            let log_s = s.ln();
+            total += t[row * k..(row + 1) * k]
+                .iter()
+                .zip(lr)
+                .map(|(&tk, &lk)| tk * (log_s - (lk - mx)))
+                .sum::<T>();
+            for pk in p.iter_mut() {
+                *pk /= s;
+            }
+        }
+        *o = total / <T as WithDType>::from_f64(n as f64);
+    }
+    (out, probs)
+}
+
+impl SoftmaxXent {
+    /// The gradient of the logits in the tensors' float type `T`.
+    fn backward<T: Real>(
+        &self,
+        logits: &Tensor,
+        targets: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (r, n, k) = xent_dims(logits.shape(), targets.shape())?;
-        let g = grad.flatten_all()?.to_vec1::<f32>()?;
-        let mut dl = vec![0f32; r * n * k];
-        let mut probs = self
+        let g = grad.flatten_all()?.to_vec1::<T>()?;
+        let mut dl = vec![T::zero(); r * n * k];
+        let cached = self
             .probs
             .lock()
             .map(|mut p| std::mem::take(&mut *p))
             .unwrap_or_default();
-        if probs.len() != dl.len() {
+        let probs: Vec<T> = if cached.len() == dl.len() {
+            cached.into_iter().map(<T as WithDType>::from_f64).collect()
+        } else {
             // A second backward pass over the same graph: recompute what the forward pass kept.
-            probs = with_values(logits, |l| softmax_rows(l, k))?;
-        }
+            with_values(logits, |l| softmax_rows(l, k))?
+        };
         if g.len() != r {
             return Err(msg(format!(
                 "softmax cross-entropy: {} gradients for {r} models",
@@ -434,8 +515,8 @@ impl CustomOp2 for SoftmaxXent {
 }
 
 /// The softmax of each `k`-wide row, computed as the forward pass computes it.
-fn softmax_rows(l: &[f32], k: usize) -> Vec<f32> {
-    let mut p = vec![0f32; l.len()];
+fn softmax_rows<T: Real>(l: &[T], k: usize) -> Vec<T> {
+    let mut p = vec![T::zero(); l.len()];
     for (pr, lr) in p.chunks_mut(k).zip(l.chunks(k)) {
         let (mx, s) = row_stats(lr);
         for (pk, &lk) in pr.iter_mut().zip(lr) {
@@ -446,9 +527,9 @@ fn softmax_rows(l: &[f32], k: usize) -> Vec<f32> {
 }
 
 /// `(p - t) * g / n` per row from the forward pass's softmax `p`.
-fn xent_grad_from(n: usize, k: usize, p: &[f32], t: &[f32], g: &[f32], dl: &mut [f32]) {
+fn xent_grad_from<T: Real>(n: usize, k: usize, p: &[T], t: &[T], g: &[T], dl: &mut [T]) {
     for (m, &gm) in g.iter().enumerate() {
-        let scale = gm * (1.0 / n as f32);
+        let scale = gm * (T::one() / <T as WithDType>::from_f64(n as f64));
         let range = m * n * k..(m + 1) * n * k;
         for ((d, &pk), &tk) in dl[range.clone()]
             .iter_mut()

@@ -16,6 +16,51 @@ pub enum ModelKind {
     },
 }
 
+/// The float type a model's weights are kept and computed in: Keras's `float32` (the default) or
+/// `float64` (every layer's dtype, or `keras.config.set_floatx("float64")`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FloatDtype {
+    #[default]
+    Float32,
+    Float64,
+}
+
+impl FloatDtype {
+    /// Keras's name: `float32` or `float64`.
+    pub fn keras_name(self) -> &'static str {
+        match self {
+            FloatDtype::Float32 => "float32",
+            FloatDtype::Float64 => "float64",
+        }
+    }
+
+    /// The dtype of Keras's name, when this tool computes in it.
+    pub fn from_keras(name: &str) -> Option<Self> {
+        match name {
+            "float32" => Some(FloatDtype::Float32),
+            "float64" => Some(FloatDtype::Float64),
+            _ => None,
+        }
+    }
+
+    /// The candle dtype of the model's tensors.
+    pub fn candle(self) -> candle_core::DType {
+        match self {
+            FloatDtype::Float32 => candle_core::DType::F32,
+            FloatDtype::Float64 => candle_core::DType::F64,
+        }
+    }
+
+    /// `v` as this dtype holds it (float32 rounds to nearest, float64 keeps it).
+    pub fn round(self, v: f64) -> f64 {
+        match self {
+            FloatDtype::Float32 => f64::from(v as f32),
+            FloatDtype::Float64 => v,
+        }
+    }
+}
+
 /// A model that is a chain of layers: an input width and the layers in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
@@ -24,6 +69,9 @@ pub struct ModelSpec {
     pub layers: Vec<LayerSpec>,
     #[serde(default)]
     pub kind: ModelKind,
+    /// The float type of every weight and computation (float32 when a stored spec omits it).
+    #[serde(default)]
+    pub dtype: FloatDtype,
 }
 
 /// Reads layers written with their class name, or as bare Dense layers (files of version 0.1).
@@ -45,7 +93,7 @@ fn stored_layers<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Lay
 
 /// The largest width of a layer this tool accepts (guards allocations against absurd configs).
 pub const MAX_UNITS: usize = 1 << 20;
-/// The most parameters a model may have (64 Mi float32 values, 256 MiB).
+/// The most parameters a model may have (64 Mi values: 256 MiB as float32, 512 MiB as float64).
 pub const MAX_PARAMS: usize = 1 << 26;
 
 /// The Keras auto-name of the `i`-th Dense layer: `dense`, `dense_1`, `dense_2`, ...
@@ -116,6 +164,7 @@ impl ModelSpec {
             input_dim,
             layers,
             kind: ModelKind::Sequential,
+            dtype: FloatDtype::Float32,
         };
         spec.validate()?;
         Ok(spec)

@@ -16,7 +16,7 @@
 //! multiply-adds: on this project's 2-core machines a smaller region loses more to handing work to
 //! the other core than it gains (`wide_timing` below measures it).
 
-use super::ops::{Dims, Fused, activate, activation_grad};
+use super::ops::{Dims, Fused, Real, activate, activation_grad};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
@@ -40,21 +40,21 @@ fn span(len: usize, macs: usize, per: usize) -> usize {
 
 /// A row-major or transposed view of a matrix in a slice: element (r, c) is `data[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
+struct Mat<'a, T> {
+    data: &'a [T],
     rs: usize,
     cs: usize,
 }
 
-impl<'a> Mat<'a> {
-    fn row_major(data: &'a [f32], cols: usize) -> Self {
+impl<'a, T> Mat<'a, T> {
+    fn row_major(data: &'a [T], cols: usize) -> Self {
         Mat {
             data,
             rs: cols,
             cs: 1,
         }
     }
-    fn transposed(data: &'a [f32], cols: usize) -> Self {
+    fn transposed(data: &'a [T], cols: usize) -> Self {
         Mat {
             data,
             rs: 1,
@@ -68,7 +68,7 @@ impl<'a> Mat<'a> {
 }
 
 /// `dst[m, n] = a[m, k] · b[k, n]`, `dst` row-major with `n` columns, on the calling thread.
-fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: Mat, b: Mat) {
+fn matmul<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], a: Mat<T>, b: Mat<T>) {
     assert!(
         dst.len() >= m * n && a.holds(m, k) && b.holds(k, n),
         "wide dense: a product outside its buffers"
@@ -77,7 +77,7 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: Mat, b: Mat) {
         return;
     }
     if k == 0 {
-        dst[..m * n].fill(0.0);
+        dst[..m * n].fill(T::zero());
         return;
     }
     // SAFETY: the assert above keeps every index gemm reads or writes inside the slices; `dst` does
@@ -97,8 +97,8 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: Mat, b: Mat) {
             b.data.as_ptr(),
             b.cs as isize,
             b.rs as isize,
-            0.0,
-            1.0,
+            T::zero(),
+            T::one(),
             false,
             false,
             false,
@@ -124,13 +124,13 @@ pub(crate) fn own_pool() -> Option<&'static rayon::ThreadPool> {
 
 /// The fixed chunks of `buf` (`members` matrices of `rows x width`, row-major): each member's rows in
 /// runs of `per` (the last one shorter), as (member, first row, the chunk's values).
-fn chunks(
-    buf: &mut [f32],
+fn chunks<T>(
+    buf: &mut [T],
     members: usize,
     rows: usize,
     per: usize,
     width: usize,
-) -> Vec<(usize, usize, &mut [f32])> {
+) -> Vec<(usize, usize, &mut [T])> {
     let mut jobs = Vec::new();
     for (r, member) in buf.chunks_mut(rows * width).take(members).enumerate() {
         for (c, chunk) in member.chunks_mut(per * width).enumerate() {
@@ -156,7 +156,7 @@ fn run<T: Send>(jobs: Vec<T>, macs: usize, f: impl Fn(T) + Sync + Send) {
 /// `row[k] = act(row[k] + b[k])` for every row of `chunk` (`act` known at compile time, so the loop
 /// vectorises).
 #[inline(always)]
-fn add_bias(chunk: &mut [f32], b: &[f32], act: impl Fn(f32) -> f32) {
+fn add_bias<T: Real>(chunk: &mut [T], b: &[T], act: impl Fn(T) -> T) {
     for row in chunk.chunks_exact_mut(b.len()) {
         for (v, &bk) in row.iter_mut().zip(b) {
             *v = act(*v + bk);
@@ -166,12 +166,12 @@ fn add_bias(chunk: &mut [f32], b: &[f32], act: impl Fn(f32) -> f32) {
 
 /// `g[k] * act'(y[k])`, elementwise.
 #[inline(always)]
-fn times_grad(y: &[f32], g: &[f32], grad: impl Fn(f32) -> f32) -> Vec<f32> {
+fn times_grad<T: Real>(y: &[T], g: &[T], grad: impl Fn(T) -> T) -> Vec<T> {
     y.iter().zip(g).map(|(&yk, &gk)| gk * grad(yk)).collect()
 }
 
 /// `out[r, n, :] = act(x[r, n, :] · w[r] + b[r])`.
-pub(crate) fn forward(d: Dims, act: Fused, x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
+pub(crate) fn forward<T: Real>(d: Dims, act: Fused, x: &[T], w: &[T], b: &[T], out: &mut [T]) {
     let (i, o) = (d.i, d.o);
     run(
         chunks(out, d.r, d.n, span(d.n, d.n * i * o, CHUNK_MACS), o),
@@ -201,16 +201,16 @@ pub(crate) fn forward(d: Dims, act: Fused, x: &[f32], w: &[f32], b: &[f32], out:
 /// From the output `y` and its gradient `g`: the gradients of `w`, `b` and (when `dx` is not empty)
 /// `x`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn backward(
+pub(crate) fn backward<T: Real>(
     d: Dims,
     act: Fused,
-    x: &[f32],
-    w: &[f32],
-    y: &[f32],
-    g: &[f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    dx: &mut [f32],
+    x: &[T],
+    w: &[T],
+    y: &[T],
+    g: &[T],
+    dw: &mut [T],
+    db: &mut [T],
+    dx: &mut [T],
 ) {
     let (i, o) = (d.i, d.o);
     // The pre-activation gradient, and the bias gradient summed over the rows in order.
@@ -231,7 +231,7 @@ pub(crate) fn backward(
     // gains from a second core): the kernel gradient in chunks of COLS kernel rows, the input
     // gradient in chunks of ROWS batch rows.
     let macs = d.n * i * o;
-    let mut jobs: Vec<Grad> = chunks(dw, d.r, i, span(i, macs, CHUNK_MACS), o)
+    let mut jobs: Vec<Grad<T>> = chunks(dw, d.r, i, span(i, macs, CHUNK_MACS), o)
         .into_iter()
         .map(|(r, first, chunk)| Grad::Kernel(r, first, chunk))
         .collect();
@@ -275,9 +275,9 @@ pub(crate) fn backward(
 }
 
 /// One chunk of the backward pass: (member, first kernel row or batch row, the chunk's values).
-enum Grad<'a> {
-    Kernel(usize, usize, &'a mut [f32]),
-    Input(usize, usize, &'a mut [f32]),
+enum Grad<'a, T> {
+    Kernel(usize, usize, &'a mut [T]),
+    Input(usize, usize, &'a mut [T]),
 }
 
 /// Runs `f` with the calling thread as one of the workers of this module's pool (unless it already

@@ -4,10 +4,10 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{Forward, Mode, Model};
+use crate::model::{FloatDtype, Forward, Mode, Model};
 use crate::rng::NumpyRandomState;
 use crate::train::{Compile, History, Loss, Metric, OptimizerSpec, OptimizerState, Target};
-use candle_core::{D, Tensor};
+use candle_core::{D, DType, Tensor};
 
 /// How to train: Keras's `compile(optimizer, loss)` plus `fit(epochs, batch_size, shuffle)`. Which
 /// layers train is the model's own business (their `trainable` flags).
@@ -200,7 +200,7 @@ pub struct Score {
 }
 
 /// The index of the first largest value (numpy's and TensorFlow's `argmax`).
-pub fn argmax(row: &[f32]) -> usize {
+pub fn argmax<T: PartialOrd + Copy>(row: &[T]) -> usize {
     let mut best = 0;
     for (i, &v) in row.iter().enumerate() {
         if v > row[best] {
@@ -232,10 +232,14 @@ impl RunningMean {
     }
 }
 
-/// A dataset checked against a model and loss, as float32 rows and targets ready to gather into
-/// batches.
+/// A dataset checked against a model and loss, as rows and targets in the model's dtype ready to
+/// gather into batches (a float64 model reads the dataset's f64 rows as they are).
 struct Prepared<'a> {
+    /// The rows as float32, for a float32 model (empty for a float64 one).
     x: Vec<f32>,
+    /// The dataset's own f64 rows, which a float64 model takes as they are.
+    x64: &'a [f64],
+    dtype: FloatDtype,
     /// Float32 targets per row, `k` per row, for the numeric and binary losses (empty for classes).
     y: Vec<f32>,
     labels: &'a [usize],
@@ -256,6 +260,7 @@ impl<'a> Prepared<'a> {
         let k = spec.output_dim();
         let target = loss.target();
         loss.check_output(spec.output_activation(), k)?;
+        loss.check_dtype(spec.dtype)?;
         let y = match (target, &data.targets) {
             (Target::Numeric, Some(t)) => {
                 if t.names.len() != k {
@@ -297,8 +302,15 @@ impl<'a> Prepared<'a> {
                 Vec::new()
             }
         };
+        let dtype = spec.dtype;
         Ok(Self {
-            x: data.features_f32(),
+            x: if dtype == FloatDtype::Float32 {
+                data.features_f32()
+            } else {
+                Vec::new()
+            },
+            x64: &data.x,
+            dtype,
             y,
             labels: &data.labels,
             d: data.n_features,
@@ -316,11 +328,17 @@ impl<'a> Prepared<'a> {
         rows: impl Fn(usize) -> &'r [usize],
     ) -> Result<(Tensor, Tensor)> {
         let r = model.members();
-        let mut xb = Vec::with_capacity(r * b * self.d);
+        let f64_rows = self.dtype == FloatDtype::Float64;
+        let mut xb = Vec::with_capacity(if f64_rows { 0 } else { r * b * self.d });
+        let mut xb64 = Vec::with_capacity(if f64_rows { r * b * self.d } else { 0 });
         let mut tb = vec![0f32; r * b * self.k];
         for m in 0..r {
             for (j, &row) in rows(m).iter().enumerate() {
-                xb.extend_from_slice(&self.x[row * self.d..(row + 1) * self.d]);
+                if f64_rows {
+                    xb64.extend_from_slice(&self.x64[row * self.d..(row + 1) * self.d]);
+                } else {
+                    xb.extend_from_slice(&self.x[row * self.d..(row + 1) * self.d]);
+                }
                 let at = (m * b + j) * self.k;
                 match self.target {
                     Target::Classes => tb[at + self.labels[row]] = 1.0,
@@ -330,6 +348,14 @@ impl<'a> Prepared<'a> {
             }
         }
         let dev = model.device();
+        if f64_rows {
+            // The targets are 0/1 or float32-rounded numbers here: float64 models train only on
+            // classes (see `fit_inner`), so the cast is exact.
+            return Ok((
+                Tensor::from_vec(xb64, (r, b, self.d), dev)?,
+                Tensor::from_vec(tb, (r, b, self.k), dev)?.to_dtype(DType::F64)?,
+            ));
+        }
         Ok((
             Tensor::from_vec(xb, (r, b, self.d), dev)?,
             Tensor::from_vec(tb, (r, b, self.k), dev)?,
@@ -371,7 +397,8 @@ fn batch_metrics<'r>(
     labels: &[usize],
     rows: impl Fn(usize) -> &'r [usize],
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    let lv = losses.to_vec1::<f32>()?;
+    // History and metrics are kept as float32 (a float64 model's are rounded to float32 here).
+    let lv = losses.to_dtype(DType::F32)?.to_vec1::<f32>()?;
     let Some(metric) = metric else {
         return Ok((lv, vec![0.0; logits.dim(0)?]));
     };
@@ -382,8 +409,11 @@ fn batch_metrics<'r>(
     } else {
         model.spec().output_activation().apply(logits)?
     };
-    let v = out.flatten_all()?.to_vec1::<f32>()?;
-    let t = targets.flatten_all()?.to_vec1::<f32>()?;
+    let v = out.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let t = targets
+        .flatten_all()?
+        .to_dtype(DType::F32)?
+        .to_vec1::<f32>()?;
     let sums = v
         .chunks(b * k)
         .zip(t.chunks(b * k))
@@ -466,6 +496,12 @@ fn fit_inner(
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
     cfg.validate()?;
+    if model.spec().dtype == FloatDtype::Float64 {
+        return Err(Error::invalid(
+            "model",
+            "training a float64 model is not supported yet (its optimizer and loss would compute in float32); inspect, predict, evaluate and convert keep it float64",
+        ));
+    }
     let r = model.members();
     if seeds.len() != r {
         return Err(Error::invalid(

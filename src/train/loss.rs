@@ -278,6 +278,30 @@ impl Loss {
         Ok(((self.row_losses(logits, output, targets)? * weights)?.sum(D::Minus1)? / n)?)
     }
 
+    /// Refuses what this loss cannot compute exactly in a model of `dtype`: a float64 model's
+    /// numeric targets and label smoothing would pass through float32 here.
+    pub fn check_dtype(self, dtype: crate::model::FloatDtype) -> Result<()> {
+        if dtype == crate::model::FloatDtype::Float32 {
+            return Ok(());
+        }
+        if self.target() == Target::Numeric {
+            return Err(Error::invalid(
+                "--loss",
+                format!(
+                    "{} on a float64 model is not supported yet (its targets are kept as float32)",
+                    self.keras_name()
+                ),
+            ));
+        }
+        if self.label_smoothing > 0.0 {
+            return Err(Error::invalid(
+                "label_smoothing",
+                "on a float64 model is not supported yet (it is kept as float32)",
+            ));
+        }
+        Ok(())
+    }
+
     /// The targets after label smoothing.
     fn smoothed(self, targets: &Tensor) -> Result<Tensor> {
         if self.label_smoothing <= 0.0 {
@@ -313,7 +337,13 @@ impl Loss {
                 }
                 let out = output.apply(logits)?;
                 let p = out.broadcast_div(&out.sum_keepdim(D::Minus1)?)?;
-                let log_p = p.clamp(1e-7f32, 1.0 - 1e-7f32)?.log()?;
+                let p = if p.dtype() == candle_core::DType::F64 {
+                    // Keras clips with the Python double epsilon 1e-7 in a float64 model.
+                    p.clamp(1e-7f64, 1.0 - 1e-7f64)?
+                } else {
+                    p.clamp(1e-7f32, 1.0 - 1e-7f32)?
+                };
+                let log_p = p.log()?;
                 Ok((t * log_p)?.sum(D::Minus1)?.neg()?)
             }
             LossKind::BinaryCrossentropy => {
@@ -324,7 +354,12 @@ impl Loss {
                     return mean_row(e);
                 }
                 let eps = 1e-7f64;
-                let p = output.apply(logits)?.clamp(eps as f32, 1.0 - eps as f32)?;
+                let p = output.apply(logits)?;
+                let p = if p.dtype() == candle_core::DType::F64 {
+                    p.clamp(eps, 1.0 - eps)?
+                } else {
+                    p.clamp(eps as f32, 1.0 - eps as f32)?
+                };
                 let pos = (&t * (&p + eps)?.log()?)?;
                 let neg = (t.affine(-1.0, 1.0)? * (p.affine(-1.0, 1.0)? + eps)?.log()?)?;
                 mean_row((pos + neg)?.neg()?)

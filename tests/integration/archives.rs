@@ -78,7 +78,7 @@ fn keras_compile_archives_hold_the_weights_of_their_h5_and_of_the_fit() {
         assert_eq!(h5.learning_rate, k.learning_rate, "{}", case.display());
         // After Keras's fit, with the optimizer's variables in the archive too.
         let fitted = load_model(&case.join("fitted.keras")).unwrap_or_else(|e| panic!("{e}"));
-        let want: Vec<Vec<Vec<f32>>> = fitted
+        let want: Vec<Vec<Vec<f64>>> = fitted
             .spec
             .layers
             .iter()
@@ -96,11 +96,8 @@ fn keras_compile_archives_hold_the_weights_of_their_h5_and_of_the_fit() {
     }
 }
 
-fn flat(v: &serde_json::Value) -> Vec<f32> {
-    match v {
-        serde_json::Value::Array(a) => a.iter().flat_map(flat).collect(),
-        x => vec![x.as_f64().unwrap() as f32],
-    }
+fn flat(v: &serde_json::Value) -> Vec<f64> {
+    crate::common::flat_f64s(v)
 }
 
 /// Every keras_layers case this tool reads as `.h5` it must read as `.keras` and `.weights.h5` too,

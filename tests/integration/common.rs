@@ -58,17 +58,17 @@ pub fn json_weights(v: &Value) -> Vec<LayerWeights> {
                 .as_array()
                 .expect("[kernel, bias]")
                 .iter()
-                .map(flat_f32s)
+                .map(flat_f64s)
                 .collect()
         })
         .collect()
 }
 
-/// A nested list of numbers, flattened row-major.
-fn flat_f32s(v: &Value) -> Vec<f32> {
+/// A nested list of numbers, flattened row-major (exact doubles, as the fixtures write them).
+pub fn flat_f64s(v: &Value) -> Vec<f64> {
     match v {
-        Value::Array(items) => items.iter().flat_map(flat_f32s).collect(),
-        x => vec![x.as_f64().expect("a number") as f32],
+        Value::Array(items) => items.iter().flat_map(flat_f64s).collect(),
+        x => vec![x.as_f64().expect("a number")],
     }
 }
 
@@ -80,13 +80,18 @@ pub fn f32s(v: &Value) -> Vec<f32> {
         .collect()
 }
 
-/// Largest absolute difference between two equally long float lists.
-pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+/// Largest absolute difference between two equally long float lists (f32 or f64), computed in f64.
+pub fn max_abs_diff<A: Copy + Into<f64>, B: Copy + Into<f64>>(a: &[A], b: &[B]) -> f32 {
+    max_abs_diff_f64(a, b) as f32
+}
+
+/// `max_abs_diff` as f64, for float64 tolerances.
+pub fn max_abs_diff_f64<A: Copy + Into<f64>, B: Copy + Into<f64>>(a: &[A], b: &[B]) -> f64 {
     assert_eq!(a.len(), b.len(), "length mismatch");
     a.iter()
         .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+        .map(|(&x, &y)| (x.into() - y.into()).abs())
+        .fold(0.0, f64::max)
 }
 
 /// Largest difference between two sets of layer weights.

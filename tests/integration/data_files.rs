@@ -748,5 +748,6 @@ fn a_regression_model_keeps_its_column_names_and_predicts_its_target_by_name() {
     let want = m.to_model().unwrap().predict(&x).unwrap();
     let (_, got) = crate::common::read_csv_f64(&d.join("p.csv"));
     let got: Vec<f32> = got.concat().iter().map(|&v| v as f32).collect();
+    let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
     assert_eq!(got, want);
 }

@@ -61,7 +61,13 @@ fn fit_case_model(dir: &Path) -> (History, Vec<Vec<f32>>, keras_transfer::KerasM
     .with_compile(compile);
     let (mut h, mut s) =
         keras_transfer::train::fit_from(&model, &data, None, &cfg, &[0], None).unwrap();
-    let w = model.weights().unwrap().into_iter().flatten().collect();
+    let w = model
+        .weights()
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|v| v.into_iter().map(|x| x as f32).collect())
+        .collect();
     let mut km = keras_transfer::KerasModel::compiled(
         model.spec().clone(),
         model.weights().unwrap(),
@@ -137,7 +143,7 @@ fn optimizer_state_matches_keras_and_carries_through_h5() {
             .map(|l| l["name"].as_str().unwrap())
             .collect();
         let want = layer_weights(&case["after_one_more_epoch"]["weights"], &layers);
-        let w: Vec<Vec<f32>> = model.weights().unwrap().into_iter().flatten().collect();
+        let w: Vec<Vec<f64>> = model.weights().unwrap().into_iter().flatten().collect();
         let dw = w
             .iter()
             .zip(&want)
@@ -359,7 +365,7 @@ fn validation_split_matches_keras() {
         assert!(d <= 1e-5, "{key}: {d:e}");
     }
     let want = layer_weights(&case["final"], &["dense", "dense_1"]);
-    let w: Vec<Vec<f32>> = model.weights().unwrap().into_iter().flatten().collect();
+    let w: Vec<Vec<f64>> = model.weights().unwrap().into_iter().flatten().collect();
     for (a, b) in w.iter().zip(&want) {
         assert!(max_abs_diff(a, b) <= 1e-5);
     }
@@ -443,7 +449,7 @@ fn class_weight_matches_keras() {
         assert!(d <= 1e-5, "{key}: {d:e}");
     }
     let want = layer_weights(&case["final"], &["dense", "dense_1"]);
-    let w: Vec<Vec<f32>> = model.weights().unwrap().into_iter().flatten().collect();
+    let w: Vec<Vec<f64>> = model.weights().unwrap().into_iter().flatten().collect();
     let d = w
         .iter()
         .zip(&want)

@@ -15,12 +15,11 @@ const TOL_PREDICT: f32 = 1e-6;
 
 /// Cases that must be refused, and a piece of the message.
 const REFUSED: &[(&str, &str)] = &[
-    ("float64", "dtype 'float64'"),
     ("functional_branch", "branches"),
     ("gelu_approximate", "custom or parametrised function"),
 ];
 
-fn predict_file(model: &Path, case: &Path) -> Vec<f32> {
+fn predict_file(model: &Path, case: &Path) -> Vec<f64> {
     let m = load_h5(model).unwrap_or_else(|e| panic!("{e}"));
     let (_, inputs) = read_csv_f64(&case.join("inputs.csv"));
     m.to_model().unwrap().predict(&inputs.concat()).unwrap()
@@ -103,11 +102,8 @@ fn named_weights(spec: &ModelSpec, v: &Value) -> Vec<LayerWeights> {
         .collect()
 }
 
-fn flat(v: &Value) -> Vec<f32> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(flat).collect(),
-        x => vec![x.as_f64().unwrap() as f32],
-    }
+fn flat(v: &Value) -> Vec<f64> {
+    flat_f64s(v)
 }
 
 /// The batchnorm_train fixture: its folder, its case.json and the architecture Keras saved.
@@ -232,6 +228,7 @@ fn dropout_is_inverted_and_seeded_in_training_and_absent_in_inference() {
     use keras_transfer::model::{DropoutSpec, Forward, LayerSpec, Mode};
     use keras_transfer::rng::NumpyRandomState;
     let spec = ModelSpec {
+        dtype: Default::default(),
         input_dim: 1,
         layers: vec![
             LayerSpec::Dropout(DropoutSpec {

@@ -33,7 +33,7 @@ fn fit_bits() -> (Vec<u32>, History, Vec<u32>) {
         .into_iter()
         .flatten()
         .flatten()
-        .map(f32::to_bits)
+        .map(|v| (v as f32).to_bits())
         .collect();
     (w, h, vec![s.loss.to_bits(), s.accuracy.to_bits()])
 }

@@ -240,7 +240,7 @@ fn initializers_draw_within_keras_limits() {
     let glorot = (6.0f32 / 43.0).sqrt();
     for (layer, limit) in [(0, he1), (1, he2), (2, glorot)] {
         let k = &w[layer][0];
-        let max = k.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let max = k.iter().fold(0f32, |m, v| m.max(v.abs() as f32));
         assert!(
             max <= limit && max > 0.8 * limit,
             "layer {layer}: max |w| {max} vs limit {limit}"

@@ -1,0 +1,335 @@
+//! float64 models kept float64 end to end (fixtures/keras_float64, made by Keras 3.15 under
+//! `set_floatx("float64")` and by tf.keras 2): read from every format, predicted within 1e-12 of
+//! Keras, written back as float64 in every format (HDF5 float64 datasets, safetensors F64) and read
+//! back bit for bit; dtype mismatches and dtypes this tool cannot compute in are clean errors.
+//!
+//! Tolerance: 1e-12 on the predictions. Keras and this tool compute the same float64 operations in
+//! possibly different orders (TensorFlow's matmul, BatchNormalization's fused form), which moves a
+//! result by a few units of 2^-52 (about 1e-16 each); the softmax outputs are below 1, so the sum of
+//! such errors stays many orders of magnitude under 1e-12. A float32 round trip anywhere (inputs,
+//! weights or arithmetic) moves the predictions by about 1e-8, which the tests check they would see.
+
+use crate::common::*;
+use keras_transfer::keras::config::parse_model_config;
+use keras_transfer::{FloatDtype, KerasModel, load_model, load_model_with_weights, save_model};
+use std::path::{Path, PathBuf};
+
+const TOL_PREDICT: f64 = 1e-12;
+
+fn case(name: &str) -> PathBuf {
+    fixture("keras_float64").join(name)
+}
+
+fn inputs(case: &Path) -> Vec<f64> {
+    read_csv_f64(&case.join("inputs.csv")).1.concat()
+}
+
+fn predictions(case: &Path) -> Vec<f64> {
+    read_csv_f64(&case.join("predictions.csv")).1.concat()
+}
+
+fn predict(m: &KerasModel, x: &[f64]) -> Vec<f64> {
+    m.to_model().unwrap().predict(x).unwrap()
+}
+
+/// The files of a case as keras-transfer reads them: each model file, and the weights file read
+/// into the `.h5`'s architecture.
+fn read_all(case: &Path) -> Vec<(String, KerasModel)> {
+    let mut out = Vec::new();
+    for f in ["model.h5", "model.keras"] {
+        if case.join(f).exists() {
+            let m = load_model(&case.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+            out.push((f.to_string(), m));
+        }
+    }
+    if case.join("model.weights.h5").exists() {
+        let m = load_model_with_weights(&case.join("model.h5"), &case.join("model.weights.h5"))
+            .unwrap_or_else(|e| panic!("model.weights.h5: {e}"));
+        out.push(("model.weights.h5".to_string(), m));
+    }
+    out
+}
+
+#[test]
+fn keras_made_float64_models_read_as_float64_and_predict_within_1e_12() {
+    for name in ["sgd", "adam", "k2"] {
+        let c = case(name);
+        let (x, want) = (inputs(&c), predictions(&c));
+        let files = read_all(&c);
+        assert!(!files.is_empty(), "{name}");
+        for (f, m) in files {
+            assert_eq!(m.spec.dtype, FloatDtype::Float64, "{name}/{f}");
+            let got = predict(&m, &x);
+            let d = max_abs_diff_f64(&got, &want);
+            assert!(d <= TOL_PREDICT, "{name}/{f}: {d:e} off Keras");
+            // The test can see a float32 round trip of the inputs: it moves the predictions by far
+            // more than the tolerance.
+            let x32: Vec<f64> = x.iter().map(|&v| f64::from(v as f32)).collect();
+            let d32 = max_abs_diff_f64(&predict(&m, &x32), &want);
+            assert!(
+                d32 > 1e3 * TOL_PREDICT,
+                "{name}/{f}: float32 inputs only {d32:e} off"
+            );
+        }
+    }
+}
+
+#[test]
+fn float64_weights_keep_every_bit_of_keras_s_values() {
+    let c = case("sgd");
+    let meta = read_json(&c.join("case.json"));
+    let m = load_model(&c.join("model.keras")).unwrap();
+    for (i, l) in m.spec.layers.iter().enumerate() {
+        for (w, got) in l.weights(m.spec.fan_in(i)).iter().zip(&m.weights[i]) {
+            let want = flat_f64s(&meta["initial"][l.name()][w.name]);
+            assert_eq!(got, &want, "{}/{}", l.name(), w.name);
+            assert!(
+                want.iter().any(|&v| f64::from(v as f32) != v),
+                "the fixture's {}/{} are not float32 values",
+                l.name(),
+                w.name
+            );
+        }
+    }
+}
+
+/// Whether every dataset in an HDF5 file (or an archive's model.weights.h5) holding weights is
+/// float64; returns the count of float datasets.
+fn float_datasets(path: &Path) -> (usize, usize) {
+    let f = hdf5::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut counts = (0, 0);
+    fn walk(g: &hdf5::Group, counts: &mut (usize, usize)) {
+        for ds in g.datasets().unwrap() {
+            if let Ok(hdf5::types::TypeDescriptor::Float(size)) =
+                ds.dtype().and_then(|t| t.to_descriptor())
+            {
+                if size as usize == 8 {
+                    counts.0 += 1;
+                } else {
+                    counts.1 += 1;
+                }
+            }
+        }
+        for sub in g.groups().unwrap() {
+            walk(&sub, counts);
+        }
+    }
+    walk(&f, &mut counts);
+    counts
+}
+
+#[test]
+fn float64_models_are_written_as_float64_in_every_format_and_read_back_bit_for_bit() {
+    let c = case("sgd");
+    let m = load_model(&c.join("model.keras")).unwrap();
+    let x = inputs(&c);
+    let want = predictions(&c);
+    let dir = tempdir();
+    let d = dir.path();
+    for (out, format) in [
+        ("k3.h5", keras_transfer::Format::Keras3),
+        ("universal.h5", keras_transfer::Format::Universal),
+        ("m.keras", keras_transfer::Format::Keras3),
+        ("m.safetensors", keras_transfer::Format::Keras3),
+    ] {
+        let p = d.join(out);
+        save_model(
+            &p,
+            &KerasModel {
+                format,
+                ..m.clone()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{out}: {e}"));
+        let back = load_model(&p).unwrap_or_else(|e| panic!("{out}: {e}"));
+        assert_eq!(back.spec.dtype, FloatDtype::Float64, "{out}");
+        assert_eq!(back.weights, m.weights, "{out}: weights changed");
+        let got = predict(&back, &x);
+        assert!(max_abs_diff_f64(&got, &want) <= TOL_PREDICT, "{out}");
+        if out.ends_with(".h5") {
+            let (f64s, f32s) = float_datasets(&p);
+            assert!(
+                f64s >= 8 && f32s == 0,
+                "{out}: {f64s} float64, {f32s} float32 datasets"
+            );
+        }
+    }
+    // A weights file: float64 datasets, read into the float64 architecture bit for bit.
+    let w = d.join("m.weights.h5");
+    save_model(&w, &m).unwrap();
+    let (f64s, f32s) = float_datasets(&w);
+    assert!(
+        f64s >= 8 && f32s == 0,
+        "weights: {f64s} float64, {f32s} float32 datasets"
+    );
+    let back = load_model_with_weights(&d.join("k3.h5"), &w).unwrap();
+    assert_eq!(back.weights, m.weights);
+    // The configs say float64 in both dialects.
+    for out in ["k3.h5", "universal.h5"] {
+        let back = load_model(&d.join(out)).unwrap();
+        assert_eq!(back.spec.dtype, FloatDtype::Float64, "{out}");
+    }
+}
+
+#[test]
+fn a_weights_file_of_the_other_dtype_is_refused_naming_both() {
+    let c = case("sgd");
+    let m64 = load_model(&c.join("model.keras")).unwrap();
+    let dir = tempdir();
+    let d = dir.path();
+    // The same architecture in float32: its weights rounded, its config saying float32.
+    let mut m32 = m64.clone();
+    m32.spec.dtype = FloatDtype::Float32;
+    for v in m32.weights.iter_mut().flatten().flatten() {
+        *v = f64::from(*v as f32);
+    }
+    save_model(&d.join("m32.h5"), &m32).unwrap();
+    save_model(&d.join("m32.weights.h5"), &m32).unwrap();
+    save_model(&d.join("m64.weights.h5"), &m64).unwrap();
+    let e = load_model_with_weights(&c.join("model.h5"), &d.join("m32.weights.h5"))
+        .err()
+        .unwrap_or_else(|| panic!("float32 weights in a float64 model"));
+    let msg = e.to_string();
+    assert!(msg.contains("float32") && msg.contains("float64"), "{msg}");
+    assert_eq!(e.exit_code(), 3, "{msg}");
+    let e = load_model_with_weights(&d.join("m32.h5"), &d.join("m64.weights.h5"))
+        .err()
+        .unwrap_or_else(|| panic!("float64 weights in a float32 model"));
+    assert!(e.to_string().contains("holds float64 values"), "{e}");
+    // The same through the CLI: one line, exit 3.
+    let out = run(
+        d,
+        &["convert", "m32.h5", "x.h5", "--weights", "m64.weights.h5"],
+    );
+    assert_fails(&out, 3, &["float64", "float32"]);
+    assert!(!d.join("x.h5").exists());
+    // A .h5 whose config says float64 but whose datasets are float32 (edited in place).
+    let p = d.join("edited.h5");
+    std::fs::copy(c.join("model.h5"), &p).unwrap();
+    {
+        let f = h5_open_rw(&p);
+        let g = f.group("model_weights/dense/sequential/dense").unwrap();
+        let bias: Vec<f64> = g.dataset("bias").unwrap().read_raw().unwrap();
+        g.unlink("bias").unwrap();
+        let b32: Vec<f32> = bias.iter().map(|&v| v as f32).collect();
+        g.new_dataset::<f32>()
+            .shape([b32.len()])
+            .create("bias")
+            .unwrap()
+            .write_raw(&b32)
+            .unwrap();
+    }
+    let e = load_model(&p)
+        .err()
+        .unwrap_or_else(|| panic!("a float32 bias in a float64 model"));
+    assert!(
+        e.to_string()
+            .contains("holds float32 values, but the model's config says float64"),
+        "{e}"
+    );
+    std::fs::write(d.join("x.csv"), "x0,x1,x2,x3\n1,2,3,4\n").unwrap();
+    let out = run(d, &["predict", "--model", "edited.h5", "--input", "x.csv"]);
+    assert_fails(&out, 3, &["edited.h5", "float32", "float64"]);
+}
+
+/// A Keras 3 model_config with the given dtype on the input and on each of two Dense layers.
+fn config(input: &str, a: serde_json::Value, b: serde_json::Value) -> String {
+    let dense = |name: &str, dtype: serde_json::Value| {
+        serde_json::json!({"module": "keras.layers", "class_name": "Dense", "config": {
+            "name": name, "trainable": true, "dtype": dtype, "units": 3, "activation": "relu",
+            "use_bias": true}})
+    };
+    serde_json::json!({"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 2],
+            "dtype": input, "name": "in"}},
+        dense("first", a), dense("second", b)]}})
+    .to_string()
+}
+
+fn policy(name: &str) -> serde_json::Value {
+    serde_json::json!({"module": "keras", "class_name": "DTypePolicy", "config": {"name": name}})
+}
+
+#[test]
+fn mixed_dtypes_and_dtypes_this_tool_cannot_compute_in_are_refused_naming_the_layer() {
+    let ok = parse_model_config(&config("float64", policy("float64"), "float64".into())).unwrap();
+    assert_eq!(ok.spec.dtype, FloatDtype::Float64);
+    let ok = parse_model_config(&config("float32", policy("float32"), policy("float32"))).unwrap();
+    assert_eq!(ok.spec.dtype, FloatDtype::Float32);
+    for (cfg, needles) in [
+        (
+            config("float64", policy("float64"), policy("float32")),
+            vec!["mixing dtypes", "'second' is float32", "float64"],
+        ),
+        (
+            config("float32", policy("float64"), policy("float64")),
+            vec!["mixing dtypes", "'first' is float64", "'in' is float32"],
+        ),
+        (
+            config("float32", policy("mixed_float16"), policy("float32")),
+            vec!["'first'", "dtype 'mixed_float16'"],
+        ),
+        (
+            config("float16", policy("float16"), policy("float16")),
+            vec!["InputLayer 'in'", "dtype 'float16'"],
+        ),
+        (
+            config("float32", policy("float32"), policy("bfloat16")),
+            vec!["'second'", "dtype 'bfloat16'"],
+        ),
+    ] {
+        let e = format!(
+            "{:?}",
+            parse_model_config(&cfg)
+                .err()
+                .unwrap_or_else(|| panic!("refused"))
+        );
+        for n in needles {
+            assert!(e.contains(n), "lacks '{n}': {e}");
+        }
+    }
+}
+
+#[test]
+fn fine_tuning_a_float64_model_is_refused_rather_than_done_in_float32() {
+    let c = case("sgd");
+    let dir = tempdir();
+    let d = dir.path();
+    for f in ["model.keras", "train.csv"] {
+        std::fs::copy(c.join(f), d.join(f)).unwrap();
+    }
+    let out = run(
+        d,
+        &[
+            "finetune",
+            "--from",
+            "model.keras",
+            "--train",
+            "train.csv",
+            "--label",
+            "label",
+            "--out",
+            "x.keras",
+        ],
+    );
+    assert_fails(&out, 2, &["float64"]);
+    assert!(!d.join("x.keras").exists());
+    // Evaluating it computes in float64 and works.
+    let out = run(
+        d,
+        &[
+            "evaluate",
+            "--model",
+            "model.keras",
+            "--data",
+            "train.csv",
+            "--label",
+            "label",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
