@@ -180,6 +180,17 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     }
     if let Some(state) = &m.optimizer_state {
         let v = match state {
+            // A float32 model's values as float32 numbers (their shortest float32 text), a
+            // float64 model's as doubles.
+            Ok(s) if spec.dtype == FloatDtype::Float32 => {
+                let variables: Vec<(&String, Vec<f32>)> = s
+                    .variables
+                    .iter()
+                    .map(|(n, v)| (n, v.iter().map(|&x| x as f32).collect()))
+                    .collect();
+                serde_json::json!({"iterations": s.iterations,
+                "learning_rate": s.learning_rate.map(|x| x as f32), "variables": variables})
+            }
             Ok(s) => {
                 serde_json::json!({"iterations": s.iterations, "learning_rate": s.learning_rate,
                 "variables": s.variables})
@@ -318,15 +329,15 @@ fn optimizer_state_json(
             let values = p[1]
                 .as_array()?
                 .iter()
-                .map(|x| x.as_f64().map(|x| x as f32))
-                .collect::<Option<Vec<f32>>>()?;
+                .map(|x| x.as_f64())
+                .collect::<Option<Vec<f64>>>()?;
             Some((name, values))
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(bad)?;
     Ok(Ok(crate::train::OptimizerState {
         iterations: v["iterations"].as_u64().ok_or_else(bad)?,
-        learning_rate: v["learning_rate"].as_f64().map(|x| x as f32),
+        learning_rate: v["learning_rate"].as_f64(),
         variables,
     }))
 }

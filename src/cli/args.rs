@@ -88,9 +88,10 @@ pub struct FitArgs {
     /// the model file's own for finetune.
     #[arg(long)]
     pub optimizer: Option<String>,
-    /// Learning rate (default: the optimizer's; 0.01 for sgd).
+    /// Learning rate (default: the optimizer's; 0.01 for sgd). Kept as the double given (Keras's
+    /// Python float): a float64 model's optimizer uses it as it is, a float32 model's rounded.
     #[arg(long, allow_negative_numbers = true)]
-    pub lr: Option<f32>,
+    pub lr: Option<f64>,
     /// Momentum of sgd or rmsprop.
     #[arg(long, allow_negative_numbers = true)]
     pub momentum: Option<f64>,
@@ -194,7 +195,7 @@ impl FitArgs {
 
     /// The learning rate given or the tutorial's 0.01 (for records of plain-SGD runs).
     pub fn lr(&self) -> f32 {
-        self.lr.unwrap_or(0.01)
+        self.lr.map_or(0.01, |v| v as f32)
     }
 
     /// `compile(...)` from the flags alone (SGD 0.01 and categorical cross-entropy unless told

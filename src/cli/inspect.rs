@@ -24,8 +24,9 @@ pub fn run(a: InspectArgs) -> Result<()> {
         m.keras_version.clone()
     };
     say!(
-        "{}: {kind}, keras_version {version}, {layout} layout",
-        a.file.display()
+        "{}: {kind}, keras_version {version}, {layout} layout, {} weights",
+        a.file.display(),
+        m.spec.dtype.keras_name()
     );
     for line in summary_lines(&m.spec) {
         say!("{line}");

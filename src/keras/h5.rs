@@ -407,7 +407,6 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         }
     }
     let spec = parsed.spec;
-    let spec_dtype = spec.dtype;
     // Keras matches weights to layers by order: the layers that have weights, in order.
     let with_weights: Vec<usize> = (0..spec.layers.len())
         .filter(|&i| !spec.layers[i].weights(spec.fan_in(i)).is_empty())
@@ -458,12 +457,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         format,
         learning_rate,
         training_config,
-        optimizer_state: match (spec_dtype, read_optimizer_state(&ctx, root)?) {
-            (FloatDtype::Float64, Some(_)) => Some(Err(
-                "a float64 model's optimizer state is not read yet (it is kept as float32)".into(),
-            )),
-            (_, state) => state,
-        },
+        optimizer_state: read_optimizer_state(&ctx, root)?,
         data,
     })
 }
@@ -505,7 +499,7 @@ fn read_optimizer_state(
             return Err(ctx.not_keras(format!("optimizer variable '{name}' is too large")));
         }
         let values = ds
-            .read_raw::<f32>()
+            .read_raw::<f64>()
             .map_err(|e| ctx.hdf5(&format!("optimizer variable '{name}'"), e))?;
         if i == 1 && leaf == "learning_rate" {
             state.learning_rate = values.first().copied();
@@ -698,9 +692,16 @@ fn write_optimizer_state(
         .write_scalar(&(state.iterations as i64))?;
     if let Some(lr) = state.learning_rate {
         names.push(format!("{opt}/learning_rate"));
-        og.new_dataset::<f32>()
-            .create("learning_rate")?
-            .write_scalar(&lr)?;
+        match spec.dtype {
+            FloatDtype::Float32 => og
+                .new_dataset::<f32>()
+                .create("learning_rate")?
+                .write_scalar(&(lr as f32))?,
+            FloatDtype::Float64 => og
+                .new_dataset::<f64>()
+                .create("learning_rate")?
+                .write_scalar(&lr)?,
+        }
     }
     for (name, values) in &state.variables {
         names.push(format!("{opt}/{name}"));
@@ -715,10 +716,7 @@ fn write_optimizer_state(
         } else {
             shape
         };
-        og.new_dataset::<f32>()
-            .shape(shape.as_slice())
-            .create(name.as_str())?
-            .write_raw(values)?;
+        write_values(&og, name, &shape, values, spec.dtype)?;
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     write_strings(&g, "weight_names", &refs, false)

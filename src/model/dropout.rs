@@ -35,8 +35,12 @@ impl Layer for DropoutSpec {
                 rngs.len()
             )));
         }
-        let keep = (1.0 - self.rate) as f32;
-        let scale = 1.0 / keep;
+        // The scale in the model's dtype: float32 `1 / (1 - rate)` or the float64 one.
+        let scale = if x.dtype() == candle_core::DType::F64 {
+            1.0 / (1.0 - self.rate)
+        } else {
+            f64::from(1.0 / ((1.0 - self.rate) as f32))
+        };
         let mut mask = Vec::with_capacity(r * n * c);
         for rng in rngs.iter_mut() {
             for _ in 0..n * c {
@@ -47,7 +51,7 @@ impl Layer for DropoutSpec {
                 });
             }
         }
-        let mask = Tensor::from_vec(mask, (r, n, c), x.device())?;
+        let mask = crate::model::values_tensor(mask, (r, n, c), x.dtype(), x.device())?;
         Ok((x * mask)?)
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{FloatDtype, Forward, Mode, Model};
+use crate::model::{FloatDtype, Forward, Mode, Model, values_tensor};
 use crate::rng::NumpyRandomState;
 use crate::train::{Compile, History, Loss, Metric, OptimizerSpec, OptimizerState, Target};
 use candle_core::{D, DType, Tensor};
@@ -240,8 +240,9 @@ struct Prepared<'a> {
     /// The dataset's own f64 rows, which a float64 model takes as they are.
     x64: &'a [f64],
     dtype: FloatDtype,
-    /// Float32 targets per row, `k` per row, for the numeric and binary losses (empty for classes).
-    y: Vec<f32>,
+    /// Targets per row (in the model's dtype, kept as f64), `k` per row, for the numeric and binary
+    /// losses (empty for classes).
+    y: Vec<f64>,
     labels: &'a [usize],
     d: usize,
     k: usize,
@@ -269,7 +270,7 @@ impl<'a> Prepared<'a> {
                         t.names.len()
                     )));
                 }
-                t.values.iter().map(|&v| v as f32).collect()
+                t.values.iter().map(|&v| spec.dtype.round(v)).collect()
             }
             (Target::Numeric, None) => {
                 return Err(Error::Mismatch(format!(
@@ -290,7 +291,7 @@ impl<'a> Prepared<'a> {
                         data.n_classes
                     )));
                 }
-                data.labels.iter().map(|&l| l as f32).collect()
+                data.labels.iter().map(|&l| l as f64).collect()
             }
             (Target::Classes, None) => {
                 if data.n_classes > k {
@@ -331,7 +332,7 @@ impl<'a> Prepared<'a> {
         let f64_rows = self.dtype == FloatDtype::Float64;
         let mut xb = Vec::with_capacity(if f64_rows { 0 } else { r * b * self.d });
         let mut xb64 = Vec::with_capacity(if f64_rows { r * b * self.d } else { 0 });
-        let mut tb = vec![0f32; r * b * self.k];
+        let mut tb = vec![0f64; r * b * self.k];
         for m in 0..r {
             for (j, &row) in rows(m).iter().enumerate() {
                 if f64_rows {
@@ -348,18 +349,11 @@ impl<'a> Prepared<'a> {
             }
         }
         let dev = model.device();
+        let targets = values_tensor(tb, (r, b, self.k), self.dtype.candle(), dev)?;
         if f64_rows {
-            // The targets are 0/1 or float32-rounded numbers here: float64 models train only on
-            // classes (see `fit_inner`), so the cast is exact.
-            return Ok((
-                Tensor::from_vec(xb64, (r, b, self.d), dev)?,
-                Tensor::from_vec(tb, (r, b, self.k), dev)?.to_dtype(DType::F64)?,
-            ));
+            return Ok((Tensor::from_vec(xb64, (r, b, self.d), dev)?, targets));
         }
-        Ok((
-            Tensor::from_vec(xb, (r, b, self.d), dev)?,
-            Tensor::from_vec(tb, (r, b, self.k), dev)?,
-        ))
+        Ok((Tensor::from_vec(xb, (r, b, self.d), dev)?, targets))
     }
 
     /// The batch's loss per member (the compiled loss plus the model's penalties, as Keras's
@@ -496,10 +490,10 @@ fn fit_inner(
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
     cfg.validate()?;
-    if model.spec().dtype == FloatDtype::Float64 {
+    if model.spec().dtype == FloatDtype::Float64 && cfg.class_weight.is_some() {
         return Err(Error::invalid(
-            "model",
-            "training a float64 model is not supported yet (its optimizer and loss would compute in float32); inspect, predict, evaluate and convert keep it float64",
+            "--class-weight",
+            "on a float64 model is not supported yet (class weights are kept as float32)",
         ));
     }
     let r = model.members();

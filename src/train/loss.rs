@@ -278,19 +278,16 @@ impl Loss {
         Ok(((self.row_losses(logits, output, targets)? * weights)?.sum(D::Minus1)? / n)?)
     }
 
-    /// Refuses what this loss cannot compute exactly in a model of `dtype`: a float64 model's
-    /// numeric targets and label smoothing would pass through float32 here.
+    /// Refuses what this loss cannot compute exactly in a model of `dtype`: label smoothing and
+    /// Huber's delta are kept as float32 here, which a float64 model would see.
     pub fn check_dtype(self, dtype: crate::model::FloatDtype) -> Result<()> {
         if dtype == crate::model::FloatDtype::Float32 {
             return Ok(());
         }
-        if self.target() == Target::Numeric {
+        if self.kind == LossKind::Huber {
             return Err(Error::invalid(
                 "--loss",
-                format!(
-                    "{} on a float64 model is not supported yet (its targets are kept as float32)",
-                    self.keras_name()
-                ),
+                "huber on a float64 model is not supported yet (its delta is kept as float32)",
             ));
         }
         if self.label_smoothing > 0.0 {

@@ -4,10 +4,11 @@
 
 use serde_json::{Value, json};
 
-/// An optimizer's `learning_rate`: a float32 constant or a schedule of the step count.
+/// An optimizer's `learning_rate`: a constant (the double the config gives; a float32 model's
+/// optimizer uses it rounded to float32, a float64 model's as it is) or a schedule of the step count.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LearningRate {
-    Constant(f32),
+    Constant(f64),
     /// `ExponentialDecay`: `initial * rate ^ (step / decay_steps)` (floored when `staircase`).
     ExponentialDecay {
         initial: f64,
@@ -43,7 +44,7 @@ impl LearningRate {
     pub fn at(&self, step: u64) -> f32 {
         let s = step as f32;
         match self {
-            LearningRate::Constant(lr) => *lr,
+            LearningRate::Constant(lr) => *lr as f32,
             LearningRate::ExponentialDecay {
                 initial,
                 decay_steps,
@@ -101,6 +102,15 @@ impl LearningRate {
         }
     }
 
+    /// The learning rate of a float64 model's optimizer (Keras keeps it as the config's double); a
+    /// schedule is not evaluated in float64 here (`None`).
+    pub fn constant_f64(&self) -> Option<f64> {
+        match self {
+            LearningRate::Constant(lr) => Some(*lr),
+            _ => None,
+        }
+    }
+
     /// The rate at step 0 (what a one-line summary shows).
     pub fn initial(&self) -> f32 {
         self.at(0)
@@ -129,7 +139,7 @@ impl LearningRate {
     /// object (Keras 3's `{"module", "class_name", "config", "registered_name"}` when `keras3`).
     pub fn to_json(&self, keras3: bool) -> Value {
         let (class, config) = match self {
-            LearningRate::Constant(lr) => return json!(f64::from(*lr)),
+            LearningRate::Constant(lr) => return json!(*lr),
             LearningRate::ExponentialDecay {
                 initial,
                 decay_steps,
@@ -177,7 +187,7 @@ impl LearningRate {
     /// Reads an optimizer config's `learning_rate`; the error names what is not supported.
     pub fn from_json(v: &Value) -> Result<Self, String> {
         if let Some(lr) = v.as_f64() {
-            return Ok(LearningRate::Constant(lr as f32));
+            return Ok(LearningRate::Constant(lr));
         }
         let class = v
             .get("class_name")
