@@ -291,7 +291,7 @@ fn mixed_dtypes_and_dtypes_this_tool_cannot_compute_in_are_refused_naming_the_la
 }
 
 #[test]
-fn the_cli_fine_tunes_a_float64_sgd_model_as_float64_and_refuses_adam() {
+fn the_cli_fine_tunes_float64_models_as_float64_and_refuses_unchecked_optimizers() {
     let dir = tempdir();
     let d = dir.path();
     for name in ["sgd", "adam"] {
@@ -329,8 +329,25 @@ fn the_cli_fine_tunes_a_float64_sgd_model_as_float64_and_refuses_adam() {
     assert!(diff <= 1e-10, "the CLI's epoch is {diff:e} off Keras's");
     let a: Vec<String> = args("adam").to_vec();
     let out = run(d, &a.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_fails(&out, 2, &["Adam", "float64"]);
-    assert!(!d.join("adam-out.keras").exists());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = load_model(&d.join("adam-out.keras")).unwrap();
+    let meta = read_json(&case("adam").join("case.json"));
+    let diff = diff_named(&m, &meta["final"]);
+    assert!(
+        diff <= 1e-10,
+        "the CLI's Adam epoch is {diff:e} off Keras's"
+    );
+    // An optimizer not checked in float64 is refused, naming it, and nothing is written.
+    let mut a: Vec<String> = args("sgd").to_vec();
+    a.last_mut().unwrap().replace_range(.., "rms.keras");
+    a.extend(["--optimizer".to_string(), "rmsprop".to_string()]);
+    let out = run(d, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_fails(&out, 2, &["RMSprop", "float64"]);
+    assert!(!d.join("rms.keras").exists());
     // inspect says the dtype.
     let out = run(d, &["inspect", "sgd-out.keras"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -397,14 +414,14 @@ fn diff_named(m: &KerasModel, v: &serde_json::Value) -> f64 {
     d
 }
 
-/// One epoch of SGD on a float64 model tracks Keras's float64 epoch within 1e-10 (the same float64
-/// operations up to summation order, about 1e-16 each over 4 steps: measured 2.2e-16; the same
-/// epoch in float32 lands about 5e-7 away, `float32_fit_max_abs_diff` in case.json, which the
-/// tolerance tells apart by three orders of magnitude).
+/// One epoch of SGD and of Adam on a float64 model tracks Keras's float64 epoch within 1e-10 (the
+/// same float64 operations up to summation order, about 1e-16 each over 4 steps; the same epoch in
+/// float32 lands 2e-7 to 5e-7 away, `float32_fit_max_abs_diff` in case.json, which the tolerance
+/// tells apart by three orders of magnitude).
 #[test]
-fn one_float64_epoch_of_sgd_tracks_keras_within_1e_10() {
+fn one_float64_epoch_of_sgd_and_adam_tracks_keras_within_1e_10() {
     const TOL_FIT: f64 = 1e-10;
-    for name in ["sgd"] {
+    for name in ["sgd", "adam"] {
         let c = case(name);
         let meta = read_json(&c.join("case.json"));
         let f32_gap = meta["float32_fit_max_abs_diff"].as_f64().unwrap();
@@ -449,13 +466,14 @@ fn one_float64_epoch_of_sgd_tracks_keras_within_1e_10() {
     }
 }
 
-/// Optimizers other than plain SGD are refused on a float64 model: this tool's float64 Adam ended
-/// 2.7e-7 away from Keras's on the `adam` fixture, so it is not offered until it matches.
+/// Optimizers other than plain SGD and plain Adam (not checked against Keras in float64) are
+/// refused on a float64 model, naming the optimizer.
 #[test]
 fn a_float64_model_with_another_optimizer_is_refused() {
     let c = case("adam");
     let base = load_model(&c.join("model.keras")).unwrap();
-    let compile = base.compile().expect("compiled").unwrap();
+    let mut compile = base.compile().expect("compiled").unwrap();
+    compile.optimizer = keras_transfer::OptimizerSpec::named("RMSprop").unwrap();
     let data = keras_transfer::data::csv::read_train_test(&c.join("train.csv"), None, None)
         .unwrap()
         .0;
@@ -466,7 +484,31 @@ fn a_float64_model_with_another_optimizer_is_refused() {
         .unwrap_or_else(|| panic!("Adam on a float64 model trained"));
     let msg = e.to_string();
     assert!(
-        msg.contains("Adam") && msg.contains("on a float64 model is not supported yet"),
+        msg.contains("RMSprop") && msg.contains("on a float64 model is not supported yet"),
         "{msg}"
     );
+}
+
+/// A safetensors file whose architecture says one dtype and whose tensors hold the other is refused,
+/// naming the tensor and both dtypes (the metadata edited in place: same length, same layout).
+#[test]
+fn a_safetensors_file_whose_tensors_contradict_its_dtype_is_refused() {
+    let m = load_model(&case("sgd").join("model.keras")).unwrap();
+    let bytes = keras_transfer::checkpoint::to_safetensors_bytes(&m).unwrap();
+    // The architecture is a JSON string inside the header's JSON: its quotes are escaped.
+    let (from, to) = (br#"\"dtype\":\"float64\""#, br#"\"dtype\":\"float32\""#);
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the architecture's dtype in the metadata");
+    let mut edited = bytes.clone();
+    edited[at..at + to.len()].copy_from_slice(to);
+    let e = keras_transfer::checkpoint::from_safetensors_bytes(&edited)
+        .err()
+        .unwrap_or_else(|| panic!("F64 tensors read as a float32 model"));
+    assert!(e.contains("F64") && e.contains("float32"), "{e}");
+    let dir = tempdir();
+    std::fs::write(dir.path().join("m.safetensors"), &edited).unwrap();
+    let out = run(dir.path(), &["inspect", "m.safetensors"]);
+    assert_fails(&out, 3, &["m.safetensors", "F64"]);
 }
