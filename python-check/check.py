@@ -258,6 +258,28 @@ def fit_frozen(k, path, frozen, X, Y, epochs, warns, **fit_kwargs):
     return model, before, after
 
 
+def restore_h5_optimizer(m, path, iterations):
+    """Recompiles `m` (loaded from the .h5 `path`) with its optimizer's saved state. Keras 3.15's
+    load_model of a .h5 leaves an optimizer that cannot fit (its own files too: "Unknown variable ...
+    can only be called for the variables it was originally built with"), so the state is put in by
+    hand, in file order, into a fresh optimizer of the loaded config; it must have taken `iterations`
+    steps."""
+    import h5py
+    opt = type(m.optimizer).from_config(m.optimizer.get_config())
+    opt.build(m.trainable_variables)
+    with h5py.File(path, "r") as f:
+        g = f["optimizer_weights"]
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs["weight_names"]]
+        values = [g[n][()] for n in names]
+    ensure(len(values) == len(opt.variables),
+           f"{len(values)} saved optimizer variables, Keras's optimizer has {len(opt.variables)}")
+    for v, val in zip(opt.variables, values):
+        ensure(tuple(v.shape) == np.shape(val), f"optimizer variable {v.path}: {v.shape} vs {np.shape(val)}")
+        v.assign(val)
+    ensure(int(opt.iterations.numpy()) == iterations, f"iterations {int(opt.iterations.numpy())}")
+    m.compile(optimizer=opt, loss=m.loss)
+
+
 def check_frozen(before, after, frozen):
     """The first `frozen` layers kept their weights bit for bit; every other layer moved."""
     ensure(len(before) == 3, f"{len(before)} layers, expected the tutorial's 3 Dense layers")
@@ -725,23 +747,7 @@ class Checks:
                f"Keras loaded optimizer {type(m.optimizer).__name__}")
         ensure(m.optimizer.get_config() == {**meta["compile"]["optimizer_config"], "name": m.optimizer.name},
                f"optimizer config {m.optimizer.get_config()} != {meta['compile']['optimizer_config']}")
-        # Keras 3.15's load_model of a .h5 leaves an optimizer that cannot fit (its own files too:
-        # "Unknown variable ... can only be called for the variables it was originally built with").
-        # So the state is put in by hand, in file order, into a fresh optimizer of the loaded config.
-        opt = type(m.optimizer).from_config(m.optimizer.get_config())
-        opt.build(m.trainable_variables)
-        import h5py
-        with h5py.File(out, "r") as f:
-            g = f["optimizer_weights"]
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs["weight_names"]]
-            values = [g[n][()] for n in names]
-        ensure(len(values) == len(opt.variables),
-               f"{len(values)} saved optimizer variables, Keras's optimizer has {len(opt.variables)}")
-        for v, val in zip(opt.variables, values):
-            ensure(tuple(v.shape) == np.shape(val), f"optimizer variable {v.path}: {v.shape} vs {np.shape(val)}")
-            v.assign(val)
-        ensure(int(opt.iterations.numpy()) == 80, f"iterations {int(opt.iterations.numpy())}")
-        m.compile(optimizer=opt, loss=m.loss)
+        restore_h5_optimizer(m, out, 80)
         m.fit(X, Y, epochs=1, batch_size=32, shuffle=False, verbose=0)
         again = self.workdir / f"f-{case}-more.h5"
         self.rust.run("finetune", "--from", out, "--train", src / "train.csv", "--no-shuffle", "--epochs", 1,
@@ -774,8 +780,11 @@ class Checks:
         try:
             if out.endswith(".weights.h5"):
                 L = k.layers
-                m = k.Sequential([k.Input((4,), dtype="float64"), L.Dense(6, activation="relu"),
-                                  L.BatchNormalization(momentum=0.9), L.Dense(3, activation="softmax")])
+                # dtype on every layer: the global dtype policy, once set, does not follow set_floatx
+                f64 = dict(dtype="float64")
+                m = k.Sequential([k.Input((4,), dtype="float64"), L.Dense(6, activation="relu", **f64),
+                                  L.BatchNormalization(momentum=0.9, **f64),
+                                  L.Dense(3, activation="softmax", **f64)])
                 m.load_weights(path)
                 m.compile(optimizer=k.optimizers.SGD(learning_rate=0.05), loss="categorical_crossentropy")
             else:
@@ -820,21 +829,7 @@ class Checks:
                        for name, ws in meta["final"].items()
                        for i, w in enumerate(ws[v] for v in ws))
             ensure(diff <= 1e-10, f"Rust's epoch is {diff:.3g} off Keras's float64 epoch")
-            # As in check f: Keras 3.15's load_model of a .h5 leaves an optimizer that cannot fit, so
-            # the saved state goes by hand, in file order, into a fresh optimizer of the loaded config.
-            opt = type(m.optimizer).from_config(m.optimizer.get_config())
-            opt.build(m.trainable_variables)
-            with h5py.File(out, "r") as f:
-                g = f["optimizer_weights"]
-                names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs["weight_names"]]
-                values = [g[n][()] for n in names]
-            ensure(len(values) == len(opt.variables),
-                   f"{len(values)} saved optimizer variables, Keras's optimizer has {len(opt.variables)}")
-            for v, val in zip(opt.variables, values):
-                ensure(tuple(v.shape) == np.shape(val), f"optimizer variable {v.path}: {v.shape} vs {np.shape(val)}")
-                v.assign(val)
-            ensure(int(opt.iterations.numpy()) == 4, f"iterations {int(opt.iterations.numpy())}")
-            m.compile(optimizer=opt, loss=m.loss)
+            restore_h5_optimizer(m, out, 4)
             h = m.fit(X, one_hot(y, 3), epochs=1, batch_size=32, shuffle=False, verbose=0)
             loss = h.history["loss"][0]
             ensure(np.isfinite(loss), f"fit: loss {loss}")
