@@ -802,8 +802,18 @@ pub struct TrainArgs {
     /// Hidden activation: one for all hidden layers, or one per hidden layer (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "relu")]
     pub activation: Vec<Activation>,
+    /// The model's float type: float32 (Keras's default) or float64 (every layer, the data, the loss
+    /// and the optimizer in float64, as Keras under `keras.config.set_floatx("float64")`).
+    #[arg(long, default_value = "float32", value_parser = parse_dtype)]
+    pub dtype: keras_transfer::FloatDtype,
     #[command(flatten)]
     pub fit: FitArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+fn parse_dtype(s: &str) -> std::result::Result<keras_transfer::FloatDtype, String> {
+    keras_transfer::FloatDtype::from_keras(s).ok_or_else(|| {
+        format!("'{s}' is not float32 or float64 (the dtypes keras-transfer computes in)")
+    })
 }

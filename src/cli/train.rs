@@ -30,6 +30,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             last.activation = act;
         }
     }
+    spec.dtype = a.dtype;
     let model = Model::new(spec, a.fit.seed)?;
     let title = match a.data.problem.or(a.data.train.is_none().then_some(1)) {
         Some(p) => format!("MLP on blobs problem {p}"),

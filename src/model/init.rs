@@ -1,6 +1,7 @@
 //! Keras's weight initialisers, drawn from the project's own seeded generator (candle's CPU one
 //! cannot be seeded).
 
+use crate::model::FloatDtype;
 use crate::rng::NumpyRandomState;
 use serde::{Deserialize, Serialize};
 
@@ -49,17 +50,21 @@ impl Initializer {
         }
     }
 
-    /// Draws `count` float32 values for a weight of a layer with the given fans (a kernel is drawn
-    /// row-major in Keras's `(fan_in, fan_out)` orientation, so `count = fan_in * fan_out`).
+    /// Draws `count` values for a weight of a layer with the given fans (a kernel is drawn
+    /// row-major in Keras's `(fan_in, fan_out)` orientation, so `count = fan_in * fan_out`), each
+    /// rounded to `dtype` (float32 values for a float32 model, the doubles for a float64 one).
     pub fn draw(
         &self,
         rng: &mut NumpyRandomState,
         fan_in: usize,
         fan_out: usize,
         count: usize,
-    ) -> Vec<f32> {
+        dtype: FloatDtype,
+    ) -> Vec<f64> {
         let uniform = |rng: &mut NumpyRandomState, lo: f64, hi: f64| {
-            (0..count).map(|_| rng.uniform(lo, hi) as f32).collect()
+            (0..count)
+                .map(|_| dtype.round(rng.uniform(lo, hi)))
+                .collect()
         };
         let truncated = |rng: &mut NumpyRandomState, std: f64| {
             (0..count)
@@ -67,7 +72,7 @@ impl Initializer {
                     loop {
                         let g = rng.gauss();
                         if g.abs() <= 2.0 {
-                            break (g * std) as f32;
+                            break dtype.round(g * std);
                         }
                     }
                 })
@@ -91,11 +96,11 @@ impl Initializer {
             }
             Initializer::RandomUniform { minval, maxval } => uniform(rng, minval, maxval),
             Initializer::RandomNormal { mean, stddev } => (0..count)
-                .map(|_| rng.normal(mean, stddev) as f32)
+                .map(|_| dtype.round(rng.normal(mean, stddev)))
                 .collect(),
             Initializer::Zeros => vec![0.0; count],
             Initializer::Ones => vec![1.0; count],
-            Initializer::Constant { value } => vec![value as f32; count],
+            Initializer::Constant { value } => vec![dtype.round(value); count],
         }
     }
 }

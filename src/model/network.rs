@@ -43,8 +43,8 @@ impl ModelSpec {
             .weights(self.fan_in(i))
             .iter()
             .map(|w| {
-                let v = w.initializer.draw(rng, w.fans.0, w.fans.1, w.len());
-                v.into_iter().map(f64::from).collect()
+                w.initializer
+                    .draw(rng, w.fans.0, w.fans.1, w.len(), self.dtype)
             })
             .collect()
     }

@@ -447,7 +447,7 @@ impl OptimizerSpec {
             return Err(Error::invalid(
                 "optimizer",
                 format!(
-                    "{} on a float64 model is not supported yet (only plain SGD trains a float64 model exactly as Keras does here)",
+                    "{} on a float64 model is not supported yet (plain SGD and Adam train a float64 model exactly as Keras does here)",
                     self.describe()
                 ),
             ));

@@ -512,3 +512,51 @@ fn a_safetensors_file_whose_tensors_contradict_its_dtype_is_refused() {
     let out = run(dir.path(), &["inspect", "m.safetensors"]);
     assert_fails(&out, 3, &["m.safetensors", "F64"]);
 }
+
+/// `train --dtype float64` builds, trains and saves a float64 model: its weights are doubles (drawn
+/// and trained in float64, not float32 values), it reads back float64, and the same run in float32
+/// gives other weights; a dtype this tool cannot compute in is a usage error.
+#[test]
+fn train_dtype_float64_trains_and_saves_a_float64_model() {
+    let dir = tempdir();
+    let d = dir.path();
+    let base = ["train", "--problem", "1", "--epochs", "3", "--seed", "3"];
+    let out = run(
+        d,
+        &[&base[..], &["--dtype", "float64", "--out", "m64.h5"]].concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(d, &[&base[..], &["--out", "m32.h5"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (m64, m32) = (
+        load_model(&d.join("m64.h5")).unwrap(),
+        load_model(&d.join("m32.h5")).unwrap(),
+    );
+    assert_eq!(m64.spec.dtype, FloatDtype::Float64);
+    assert_eq!(m32.spec.dtype, FloatDtype::Float32);
+    let w64: Vec<f64> = m64.weights.concat().concat();
+    let w32: Vec<f64> = m32.weights.concat().concat();
+    assert!(
+        w64.iter().any(|&v| f64::from(v as f32) != v),
+        "float32 values in a float64 model"
+    );
+    assert!(w32.iter().all(|&v| f64::from(v as f32) == v));
+    let d6 = max_abs_diff_f64(&w64, &w32);
+    assert!(
+        d6 > 0.0 && d6 < 1e-3,
+        "float64 and float32 runs differ by {d6:e}"
+    );
+    let out = run(
+        d,
+        &[&base[..], &["--dtype", "bfloat16", "--out", "x.h5"]].concat(),
+    );
+    assert_fails(&out, 2, &["bfloat16", "float64"]);
+}
