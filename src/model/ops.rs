@@ -725,6 +725,83 @@ mod tests {
         }
     }
 
+    /// The same ops in float64 (a float64 model's): forward and gradients against candle's own
+    /// float64 composition, to float64 precision; narrow and wide layers.
+    #[test]
+    fn fused_ops_compute_in_float64_too() {
+        let mut rng = NumpyRandomState::new(14);
+        let f64var = |rng: &mut NumpyRandomState, shape: &[usize]| {
+            let n: usize = shape.iter().product();
+            let v: Vec<f64> = (0..n).map(|_| rng.uniform(-1.5, 1.5)).collect();
+            Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
+        };
+        let diff = |a: &Tensor, b: &Tensor| -> f64 {
+            (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        for act in [Fused::Linear, Fused::Relu, Fused::Tanh, Fused::Sigmoid] {
+            for (r, n, i, o) in [(2, 7, 3, 5), (2, 40, 20, 12)] {
+                let (x, w, b) = (
+                    f64var(&mut rng, &[r, n, i]),
+                    f64var(&mut rng, &[r, i, o]),
+                    f64var(&mut rng, &[r, o]),
+                );
+                let g = f64var(&mut rng, &[r, n, o]);
+                let fused = dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), act).unwrap();
+                assert_eq!(fused.dtype(), candle_core::DType::F64);
+                let plain = reference_dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), act);
+                assert!(diff(&fused, &plain) < 1e-13, "{act:?} forward");
+                let gf = (&fused * g.as_tensor())
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                let gp = (&plain * g.as_tensor())
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                for v in [&x, &w, &b] {
+                    let d = diff(gf.get(v).unwrap(), gp.get(v).unwrap());
+                    assert!(d < 1e-12, "{act:?}: gradient differs by {d}");
+                }
+            }
+        }
+        let logits = f64var(&mut rng, &[3, 6, 4]);
+        let mut t = vec![0f64; 72];
+        for row in 0..18 {
+            t[row * 4 + (row * 5 + 1) % 4] = 1.0;
+        }
+        let t = Tensor::from_vec(t, (3, 6, 4), &Device::Cpu).unwrap();
+        let fused = softmax_xent(logits.as_tensor(), &t).unwrap();
+        let log_p = candle_nn::ops::log_softmax(logits.as_tensor(), D::Minus1).unwrap();
+        let plain = (&t * log_p)
+            .unwrap()
+            .sum(D::Minus1)
+            .unwrap()
+            .neg()
+            .unwrap()
+            .mean(D::Minus1)
+            .unwrap();
+        assert!(
+            diff(&fused, &plain) < 1e-14,
+            "softmax cross-entropy forward"
+        );
+        let gf = fused.sum_all().unwrap().backward().unwrap();
+        let gp = plain.sum_all().unwrap().backward().unwrap();
+        assert!(diff(gf.get(&logits).unwrap(), gp.get(&logits).unwrap()) < 1e-14);
+    }
+
     #[test]
     fn mismatched_shapes_are_errors() {
         let mut rng = NumpyRandomState::new(13);
