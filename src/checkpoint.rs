@@ -111,12 +111,7 @@ pub fn load_model_with_weights(model: &Path, weights: &Path) -> Result<KerasMode
             ),
         ));
     }
-    let m = load_model(model)?;
-    let loaded = archive::load_weights_h5(weights, &m.spec)?;
-    Ok(KerasModel {
-        weights: loaded,
-        ..m
-    })
+    archive::load_weights_h5(weights, &load_model(model)?)
 }
 
 /// Saves a model by the target's name (`FileKind`): Keras HDF5 in `m.format`, a Keras 3 `.keras`

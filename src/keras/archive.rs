@@ -11,8 +11,11 @@
 use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::config::{self, Format};
-use crate::keras::h5::{Ctx, KerasModel, read_weight};
+use crate::keras::h5::{Ctx, KerasModel, read_string, read_weight};
 use crate::model::{LayerWeights, ModelSpec};
+use crate::train::optimizer::trainable_variables;
+use crate::train::{Compile, LearningRate, OptimizerSpec, OptimizerState};
+use hdf5::types::TypeDescriptor;
 use hdf5::types::VarLenUnicode;
 use serde_json::{Value, json};
 use std::io::{Read, Seek, Write};
@@ -188,13 +191,17 @@ fn make_image(build: impl FnOnce(&hdf5::File) -> hdf5::Result<()>) -> hdf5::Resu
 // ---------------------------------------------------------------------------------------------
 // The weights file (`model.weights.h5`, `x.weights.h5`)
 
-/// Reads a Keras 3 weights file (as bytes) into the layers of `spec`, checking every group, count
-/// and shape against the architecture first. `ctx` names the file in errors.
-fn read_weights_image(ctx: &Ctx, bytes: &[u8], spec: &ModelSpec) -> Result<Vec<LayerWeights>> {
+/// Opens a Keras 3 weights file given as bytes. `ctx` names the file in errors.
+fn open_weights_image(ctx: &Ctx, bytes: &[u8]) -> Result<hdf5::File> {
     if !bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
         return Err(ctx.not_keras("not an HDF5 file (no HDF5 signature at its start)"));
     }
-    let file = open_image(bytes).map_err(|e| ctx.hdf5("cannot open the weights", e))?;
+    open_image(bytes).map_err(|e| ctx.hdf5("cannot open the weights", e))
+}
+
+/// Reads the layers of `spec` from a Keras 3 weights file, checking every group, count and shape
+/// against the architecture first. `ctx` names the file in errors.
+fn read_layer_weights(ctx: &Ctx, file: &hdf5::File, spec: &ModelSpec) -> Result<Vec<LayerWeights>> {
     let mut weights = Vec::with_capacity(spec.layers.len());
     for ((i, l), path) in spec.layers.iter().enumerate().zip(layer_paths(spec)) {
         let specs = l.weights(spec.fan_in(i));
@@ -267,7 +274,7 @@ fn optimizer_name(compile: &Value) -> String {
 
 /// A Keras 3 weights file as bytes: every layer's `vars` group (with its `name` attribute, empty
 /// for layers without weights), the model's own empty `vars`, and, for a compiled model, the
-/// optimizer as Keras has it freshly compiled (`iteration` 0 and the learning rate).
+/// optimizer's variables (`write_optimizer_vars`).
 fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) -> Result<Vec<u8>> {
     let spec = &m.spec;
     let image = make_image(|f| {
@@ -288,17 +295,8 @@ fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) 
                     .write_raw(values)?;
             }
         }
-        if let (Some(c), Some(lr)) = (compile, m.learning_rate) {
-            let vars = f.create_group("optimizer")?.create_group("vars")?;
-            write_name(&vars, &optimizer_name(c))?;
-            vars.new_dataset::<i64>()
-                .shape(())
-                .create("0")?
-                .write_scalar(&0i64)?;
-            vars.new_dataset::<f32>()
-                .shape(())
-                .create("1")?
-                .write_scalar(&(lr as f32))?;
+        if let Some(c) = compile {
+            write_optimizer_vars(f, m, c)?;
         }
         let top = f.create_group("vars")?;
         let model_name = model_config
@@ -308,6 +306,275 @@ fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) 
         write_name(&top, model_name)
     });
     image.map_err(|e| Error::Internal(format!("building the weights file in memory: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The optimizer's variables (`optimizer/vars/<i>`)
+
+/// Where a Keras 3 weights file keeps the optimizer's variables, `optimizer.variables` in order
+/// (Keras's `save_own_variables`: `0` the iteration count, `1` the learning rate, then the slots).
+const OPTIMIZER_VARS: &str = "optimizer/vars";
+
+/// What Keras's `optimizer.variables` holds once the optimizer is built on a model of `spec`, in
+/// order, `(name, shape)`: `iteration`, `learning_rate` (a constant rate only), then the slots
+/// (`OptimizerSpec::slot_variables` on the model's trainable variables).
+pub fn optimizer_layout(spec: &ModelSpec, opt: &OptimizerSpec) -> Vec<(String, Vec<usize>)> {
+    let mut layout = vec![("iteration".to_string(), Vec::new())];
+    if opt.has_learning_rate_variable() {
+        layout.push(("learning_rate".to_string(), Vec::new()));
+    }
+    layout.extend(opt.slot_variables(&trainable_variables(spec)));
+    layout
+}
+
+/// Reads the optimizer's variables of a Keras 3 weights file, checked first against what the
+/// compiled optimizer builds on this architecture (`optimizer_layout`): their count, the optimizer's
+/// name, each variable's shape and type, and the learning rate. A mismatch is an error naming the
+/// file and the variable (Keras's `load_model` would skip such a state with a warning and train
+/// afresh; this tool never resets silently). `None` when the file holds no optimizer variables, or
+/// only those of an optimizer compiled but never built (iteration 0: a fresh optimizer, as Keras
+/// loads it). `Some(Err(why))` for a state Keras 3 does not restore either: tf.keras 2's layout
+/// (`keras2`), a model that is not compiled (or with settings this tool cannot train), or an
+/// optimizer built before layers were frozen; with `strict` false (a `.weights.h5` file put into
+/// another model's architecture, as `model.load_weights` does) also for the variables of another
+/// optimizer or count, which Keras skips.
+fn read_optimizer_vars(
+    ctx: &Ctx,
+    file: &hdf5::File,
+    spec: &ModelSpec,
+    compile: Option<std::result::Result<Compile, String>>,
+    keras2: bool,
+    strict: bool,
+) -> Result<Option<std::result::Result<OptimizerState, String>>> {
+    if !file.link_exists("optimizer") || !file.link_exists(OPTIMIZER_VARS) {
+        return Ok(None);
+    }
+    let g = file
+        .group(OPTIMIZER_VARS)
+        .map_err(|e| ctx.hdf5(&format!("group '{OPTIMIZER_VARS}'"), e))?;
+    let n = g
+        .member_names()
+        .map_err(|e| ctx.hdf5(&format!("group '{OPTIMIZER_VARS}'"), e))?
+        .len();
+    let opt = match compile {
+        None => {
+            return Ok(Some(Err(format!(
+                "it holds {n} optimizer variables but no compile settings"
+            ))));
+        }
+        Some(Err(e)) => return Ok(Some(Err(format!("compiled with {e}")))),
+        Some(Ok(c)) => c.optimizer,
+    };
+    if keras2 {
+        return Ok(Some(Err(
+            "tf.keras 2's optimizer layout, which Keras 3 does not restore either".into(),
+        )));
+    }
+    let want = keras_optimizer_name(&opt);
+    if let (Some(saved), Some(_)) = (read_string(ctx, &g, "name")?, &opt.name)
+        && saved != want
+    {
+        let why = format!(
+            "'{OPTIMIZER_VARS}' holds the variables of optimizer '{saved}', but the model is compiled with {} '{want}'",
+            opt.keras_class()
+        );
+        return if strict {
+            Err(ctx.not_keras(why))
+        } else {
+            Ok(Some(Err(why)))
+        };
+    }
+    let layout = optimizer_layout(spec, &opt);
+    if n != layout.len() {
+        // model.compile() then save(): the optimizer is not built yet, so the file holds the
+        // iteration count and the learning rate only; load_model builds it afresh.
+        if n <= 2 && read_iterations(ctx, &g)? == 0 {
+            return Ok(None);
+        }
+        // Built, then layers frozen without a re-compile: Keras skips the state (with a warning).
+        let mut unfrozen = spec.clone();
+        unfrozen.freeze_only(&[])?;
+        if optimizer_layout(&unfrozen, &opt).len() == n {
+            return Ok(Some(Err(format!(
+                "its {n} optimizer variables were built before some layers were frozen; {} on this model has {}",
+                opt.keras_class(),
+                layout.len()
+            ))));
+        }
+        let why = format!(
+            "'{OPTIMIZER_VARS}' holds {n} variables, but {} on this model has {} (iteration{}, then {} state variables for its {} trainable weights)",
+            opt.keras_class(),
+            layout.len(),
+            if opt.has_learning_rate_variable() {
+                ", learning_rate"
+            } else {
+                ""
+            },
+            layout.len() - 1 - usize::from(opt.has_learning_rate_variable()),
+            trainable_variables(spec).len()
+        );
+        return if strict {
+            Err(ctx.not_keras(why))
+        } else {
+            Ok(Some(Err(why)))
+        };
+    }
+    let mut state = OptimizerState {
+        iterations: read_iterations(ctx, &g)?,
+        ..OptimizerState::default()
+    };
+    for (i, (name, shape)) in layout.iter().enumerate().skip(1) {
+        let values = read_optimizer_var(ctx, &g, i, name, shape)?;
+        if name == "learning_rate" && i == 1 {
+            if let LearningRate::Constant(lr) = opt.learning_rate
+                && values[0] != lr
+            {
+                return Err(ctx.not_keras(format!(
+                    "optimizer variable '{OPTIMIZER_VARS}/1' (learning_rate) is {}, but the compiled learning rate is {lr}",
+                    values[0]
+                )));
+            }
+            state.learning_rate = Some(values[0]);
+        } else {
+            state.variables.push((name.clone(), values));
+        }
+    }
+    Ok(Some(Ok(state)))
+}
+
+/// The name Keras gives an optimizer (and its `vars` group): its config's `name`, else its class
+/// in lower case.
+fn keras_optimizer_name(o: &OptimizerSpec) -> String {
+    o.name
+        .clone()
+        .unwrap_or_else(|| o.keras_class().to_lowercase())
+}
+
+/// `optimizer/vars/0`: Keras's `iterations`, an integer scalar.
+fn read_iterations(ctx: &Ctx, g: &hdf5::Group) -> Result<u64> {
+    let what = format!("optimizer variable '{OPTIMIZER_VARS}/0' (iteration)");
+    let ds = g
+        .dataset("0")
+        .map_err(|_| ctx.not_keras(format!("{what} is missing")))?;
+    let desc = ds
+        .dtype()
+        .and_then(|t| t.to_descriptor())
+        .map_err(|e| ctx.hdf5(&format!("{what} type"), e))?;
+    if !matches!(
+        desc,
+        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)
+    ) || !ds.shape().is_empty()
+    {
+        return Err(ctx.not_keras(format!(
+            "{what} is {desc:?} of shape {:?}, expected an integer scalar",
+            ds.shape()
+        )));
+    }
+    let it = ds.read_scalar::<i64>().map_err(|e| ctx.hdf5(&what, e))?;
+    u64::try_from(it).map_err(|_| ctx.not_keras(format!("{what} is {it}, a negative step count")))
+}
+
+/// `optimizer/vars/<i>`, a float variable of `shape`, checked before it is read.
+fn read_optimizer_var(
+    ctx: &Ctx,
+    g: &hdf5::Group,
+    i: usize,
+    name: &str,
+    shape: &[usize],
+) -> Result<Vec<f32>> {
+    let what = format!("optimizer variable '{OPTIMIZER_VARS}/{i}' ({name})");
+    let ds = g
+        .dataset(&i.to_string())
+        .map_err(|_| ctx.not_keras(format!("{what} is missing")))?;
+    if ds.shape() != shape {
+        return Err(ctx.not_keras(format!(
+            "{what} has shape {:?}, the compiled optimizer needs {shape:?} on this model",
+            ds.shape()
+        )));
+    }
+    let desc = ds
+        .dtype()
+        .and_then(|t| t.to_descriptor())
+        .map_err(|e| ctx.hdf5(&format!("{what} type"), e))?;
+    if !matches!(desc, TypeDescriptor::Float(_)) {
+        return Err(ctx.not_keras(format!("{what} holds {desc:?} values, expected floats")));
+    }
+    let values = ds.read_raw::<f32>().map_err(|e| ctx.hdf5(&what, e))?;
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(ctx.not_keras(format!("{what} holds NaN or infinite values")));
+    }
+    Ok(values)
+}
+
+/// The optimizer state a `.keras` or `.weights.h5` file of `m` holds: `Ok(Some)`, `m`'s own, when
+/// it is what `m`'s compiled optimizer builds on its architecture; `Ok(None)` when `m` has no
+/// state (or a fresh one), written as Keras writes a freshly compiled optimizer; `Err(why)` when
+/// `m` has a state that cannot be written.
+pub fn archived_state(m: &KerasModel) -> std::result::Result<Option<&OptimizerState>, String> {
+    let s = match &m.optimizer_state {
+        None => return Ok(None),
+        Some(Err(e)) => return Err(e.clone()),
+        Some(Ok(s)) if s.variables.is_empty() && s.iterations == 0 => return Ok(None),
+        Some(Ok(s)) => s,
+    };
+    let opt = m
+        .optimizer()
+        .ok_or("the model's compile settings are not ones this tool can rebuild")?;
+    let slots = opt.slot_variables(&trainable_variables(&m.spec));
+    let fits = slots.len() == s.variables.len()
+        && slots
+            .iter()
+            .zip(&s.variables)
+            .all(|((_, shape), (_, v))| shape.iter().product::<usize>() == v.len())
+        && s.learning_rate.is_some() == opt.has_learning_rate_variable();
+    if fits {
+        Ok(Some(s))
+    } else {
+        Err(format!(
+            "its {} saved variables are not the {} that {} builds on this model",
+            s.variables.len(),
+            slots.len(),
+            opt.keras_class()
+        ))
+    }
+}
+
+/// Writes `optimizer/vars`: `m`'s optimizer state when `archived_state` keeps it (iteration,
+/// learning rate, each slot in the variable's shape), else a freshly compiled optimizer's
+/// (iteration 0 and the learning rate), as Keras's `save_own_variables` lays them out.
+fn write_optimizer_vars(f: &hdf5::File, m: &KerasModel, compile: &Value) -> hdf5::Result<()> {
+    let vars = f.create_group("optimizer")?.create_group("vars")?;
+    write_name(&vars, &optimizer_name(compile))?;
+    let opt = m.optimizer();
+    let state = archived_state(m).ok().flatten();
+    vars.new_dataset::<i64>()
+        .shape(())
+        .create("0")?
+        .write_scalar(&(state.map_or(0, |s| s.iterations) as i64))?;
+    let lr = match (state, &opt) {
+        (Some(s), _) => s.learning_rate,
+        (None, Some(o)) => o.has_learning_rate_variable().then(|| o.learning_rate()),
+        (None, None) => m.learning_rate.map(|v| v as f32),
+    };
+    let mut k = 1;
+    if let Some(lr) = lr {
+        vars.new_dataset::<f32>()
+            .shape(())
+            .create("1")?
+            .write_scalar(&lr)?;
+        k = 2;
+    }
+    if let (Some(s), Some(o)) = (state, &opt) {
+        let slots = o.slot_variables(&trainable_variables(&m.spec));
+        for ((_, shape), (_, values)) in slots.iter().zip(&s.variables) {
+            vars.new_dataset::<f32>()
+                .shape(shape.as_slice())
+                .create(k.to_string().as_str())?
+                .write_raw(values)?;
+            k += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Checks the weights hold one value list per weight of the architecture, of the right sizes.
@@ -356,12 +623,24 @@ fn read_bounded(ctx: &Ctx, path: &Path, limit: u64, what: &str) -> Result<Vec<u8
     Ok(bytes)
 }
 
-/// Reads a standalone Keras 3 weights file (`model.save_weights("x.weights.h5")`) into the layers of
-/// `spec`, by Keras's layout (`layers/<path>/vars/<i>`).
-pub fn load_weights_h5(path: &Path, spec: &ModelSpec) -> Result<Vec<LayerWeights>> {
+/// Reads a standalone Keras 3 weights file (`model.save_weights("x.weights.h5")`) into the
+/// architecture of `m`, as `model.load_weights` does: the layers by Keras's layout
+/// (`layers/<path>/vars/<i>`), and the optimizer's variables when the file holds those `m`'s
+/// compiled optimizer builds (otherwise `m`'s own optimizer state stays, as Keras skips them).
+pub fn load_weights_h5(path: &Path, m: &KerasModel) -> Result<KerasModel> {
     let ctx = Ctx { path };
-    let bytes = read_bounded(&ctx, path, weights_limit(spec), "a .weights.h5 file")?;
-    read_weights_image(&ctx, &bytes, spec)
+    let bytes = read_bounded(&ctx, path, weights_limit(&m.spec), "a .weights.h5 file")?;
+    let file = open_weights_image(&ctx, &bytes)?;
+    let weights = read_layer_weights(&ctx, &file, &m.spec)?;
+    let state = read_optimizer_vars(&ctx, &file, &m.spec, m.compile(), false, false)?;
+    Ok(KerasModel {
+        weights,
+        optimizer_state: match state {
+            Some(Ok(s)) => Some(Ok(s)),
+            _ => m.optimizer_state.clone(),
+        },
+        ..m.clone()
+    })
 }
 
 /// Writes the weights of `m` as a Keras 3 weights file that `model.load_weights` accepts, atomically.
@@ -635,7 +914,18 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
     let wctx = Ctx {
         path: Path::new(&member),
     };
-    let weights = read_weights_image(&wctx, &weights_bytes, &spec)?;
+    let file = open_weights_image(&wctx, &weights_bytes)?;
+    let weights = read_layer_weights(&wctx, &file, &spec)?;
+    let optimizer_state = read_optimizer_vars(
+        &wctx,
+        &file,
+        &spec,
+        training_config
+            .as_deref()
+            .map(config::parse_training_config),
+        keras_version.starts_with("2."),
+        true,
+    )?;
     Ok(KerasModel {
         spec,
         weights,
@@ -644,7 +934,7 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
         format: Format::Keras3,
         learning_rate,
         training_config,
-        optimizer_state: None,
+        optimizer_state,
         data,
     })
 }

@@ -270,7 +270,7 @@ fn read_strings(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
 }
 
 /// The one string of a scalar string attribute, or `None` when the attribute is absent.
-fn read_string(ctx: &Ctx, loc: &Location, name: &str) -> Result<Option<String>> {
+pub(crate) fn read_string(ctx: &Ctx, loc: &Location, name: &str) -> Result<Option<String>> {
     if !loc
         .attr_names()
         .map_err(|e| ctx.hdf5("attribute list", e))?
