@@ -294,3 +294,94 @@ fn finetune_from_a_keras_archive_continues_its_optimizer() {
         .unwrap();
     assert_eq!(s.iterations, keras_after[0]["values"].as_u64().unwrap());
 }
+
+/// Keras's weights of `case_weights` (`{layer: {weight: values}}`) in `m`'s layer and weight order.
+fn keras_named(case_weights: &Value, m: &KerasModel) -> Vec<Vec<f32>> {
+    let spec = &m.spec;
+    let mut out = Vec::new();
+    for (i, l) in spec.layers.iter().enumerate() {
+        for w in l.weights(spec.fan_in(i)) {
+            out.push(flat(&case_weights[l.name()][w.name]));
+        }
+    }
+    out
+}
+
+/// fixtures/keras_archive's optimizer cases (Keras-made, 2 epochs): the archive's variables read
+/// exactly (none for BatchNormalization's moving statistics or a frozen layer), and `finetune` one
+/// more epoch ends where Keras's `load_model` + `fit` ended, weights and optimizer variables. An
+/// optimizer built before a layer was frozen is not restored, as Keras does not restore it: the
+/// fine-tune says so and starts afresh, as Keras does. (`--freeze` gives the file's own frozen
+/// layers: without it `finetune` trains every layer, a change of the model that restarts the
+/// optimizer.)
+#[test]
+fn keras_archive_optimizer_cases_continue_as_keras() {
+    let tmp = tempdir();
+    for name in [
+        "adam_batchnorm",
+        "sgd_momentum_frozen",
+        "adam_frozen_after_fit",
+    ] {
+        let dir = fixture(&format!("keras_archive/{name}"));
+        let case = read_json(&dir.join("case.json"));
+        let m = load_model(&dir.join("model.keras")).unwrap();
+        let restores = case["load_model"]["restores_optimizer"].as_bool().unwrap();
+        match &m.optimizer_state {
+            Some(Ok(s)) if restores => {
+                assert_state_is_keras(name, s, case["optimizer_variables"].as_array().unwrap())
+            }
+            Some(Err(e)) if !restores => assert!(e.contains("frozen"), "{name}: {e}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        // `--freeze N` sets the layers' trainable flags (model.layers[:N] frozen, the rest trained):
+        // the file's own, for a fit as load_model + fit.
+        let frozen = m.spec.layers.iter().take_while(|l| !l.trainable()).count();
+        assert!(m.spec.layers[frozen..].iter().all(|l| l.trainable()));
+        let out_name = format!("{name}.keras");
+        let out = run(
+            tmp.path(),
+            &[
+                "finetune",
+                "--from",
+                dir.join("model.keras").to_str().unwrap(),
+                "--train",
+                dir.join("train.csv").to_str().unwrap(),
+                "--no-shuffle",
+                "--epochs",
+                "1",
+                "--batch-size",
+                &case["fit"]["batch_size"].to_string(),
+                "--freeze",
+                &frozen.to_string(),
+                "--out",
+                &out_name,
+            ],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {err}");
+        assert_eq!(err.contains("afresh"), !restores, "{name}: {err}");
+        let more = load_model(&tmp.path().join(&out_name)).unwrap();
+        let after = &case["after_one_more_epoch"];
+        let got: Vec<Vec<f32>> = more.weights.iter().flatten().cloned().collect();
+        let dw = diff(&got, &keras_named(&after["weights"], &more));
+        let s = more.optimizer_state.clone().unwrap().unwrap();
+        let keras_vars = after["optimizer_variables"].as_array().unwrap();
+        assert_eq!(s.iterations, keras_vars[0]["values"].as_u64().unwrap());
+        let slots: Vec<&Value> = keras_vars
+            .iter()
+            .filter(|v| v["name"] != "iteration" && v["name"] != "learning_rate")
+            .collect();
+        assert_eq!(slots.len(), s.variables.len(), "{name}");
+        let ds = s
+            .variables
+            .iter()
+            .zip(&slots)
+            .map(|((_, v), k)| max_abs_diff(v, &flat(&k["values"])))
+            .fold(0f32, f32::max);
+        eprintln!("{name}: one more epoch: weights {dw:e}, optimizer variables {ds:e}");
+        assert!(
+            dw <= TOL && ds <= TOL,
+            "{name}: weights {dw:e}, state {ds:e}"
+        );
+    }
+}
