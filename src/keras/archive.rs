@@ -455,7 +455,7 @@ fn read_iterations(ctx: &Ctx, g: &hdf5::Group) -> Result<u64> {
     let what = format!("optimizer variable '{OPTIMIZER_VARS}/0' (iteration)");
     let ds = g
         .dataset("0")
-        .map_err(|_| ctx.not_keras(format!("{what} is missing")))?;
+        .map_err(|_| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
     let desc = ds
         .dtype()
         .and_then(|t| t.to_descriptor())
@@ -485,7 +485,7 @@ fn read_optimizer_var(
     let what = format!("optimizer variable '{OPTIMIZER_VARS}/{i}' ({name})");
     let ds = g
         .dataset(&i.to_string())
-        .map_err(|_| ctx.not_keras(format!("{what} is missing")))?;
+        .map_err(|_| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
     if ds.shape() != shape {
         return Err(ctx.not_keras(format!(
             "{what} has shape {:?}, the compiled optimizer needs {shape:?} on this model",
