@@ -671,6 +671,16 @@ fn archive_model_config(spec: &ModelSpec) -> Value {
 fn compile_config(m: &KerasModel) -> Option<Value> {
     let mut t: Value = serde_json::from_str(&m.training_config_for(Format::Keras3)?).ok()?;
     let obj = t.as_object_mut()?;
+    // saving_lib deserialises a loss or metric object by its module (a legacy training_config's
+    // `{"class_name": "Huber", ...}` is refused: "Could not locate class 'Huber'").
+    if let Some(loss) = obj.get_mut("loss") {
+        with_module(loss, "keras.losses");
+    }
+    if let Some(Value::Array(metrics)) = obj.get_mut("metrics") {
+        metrics
+            .iter_mut()
+            .for_each(|m| with_module(m, "keras.metrics"));
+    }
     let opt = obj.remove("optimizer_config")?;
     obj.insert(
         "optimizer".into(),
@@ -678,6 +688,18 @@ fn compile_config(m: &KerasModel) -> Option<Value> {
                "config": opt["config"], "registered_name": null}),
     );
     Some(t)
+}
+
+/// A serialised Keras object (`{"class_name": ..., "config": ...}`) as saving_lib writes it, with
+/// its `module` and `registered_name`; strings (`"mse"`) stay as they are.
+fn with_module(v: &mut Value, module: &str) {
+    if let Some(o) = v.as_object_mut()
+        && o.contains_key("class_name")
+        && !o.contains_key("module")
+    {
+        o.insert("module".into(), json!(module));
+        o.entry("registered_name").or_insert(Value::Null);
+    }
 }
 
 /// The reverse: a config.json `compile_config` as a legacy `training_config`, so that it is read by
