@@ -312,6 +312,35 @@ fn optimizer_state_json(
     }))
 }
 
+/// Why the optimizer state of `m` will not be in `output` written in `format` (by `convert_model`),
+/// when `m` has a state that the target cannot hold; `None` when it is kept, or there is none to
+/// keep. `.h5` (Keras 3 dialect), `.keras`, `.weights.h5` and `.safetensors` hold a state of
+/// Keras 3's layout.
+pub fn optimizer_state_lost(
+    m: &KerasModel,
+    output: &Path,
+    format: Option<Format>,
+) -> Option<String> {
+    let state = match &m.optimizer_state {
+        None => return None,
+        Some(Ok(s)) if s.variables.is_empty() && s.iterations == 0 => return None,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return Some(format!("the input's state is not readable ({e})")),
+    };
+    match FileKind::of(output)? {
+        FileKind::Safetensors => None,
+        FileKind::KerasArchive | FileKind::WeightsH5 => archive::archived_state(m).err(),
+        FileKind::KerasH5 if format.unwrap_or(m.format) == Format::Universal => Some(format!(
+            "the universal dialect holds none (tf.keras 2's layout differs; {} steps dropped)",
+            state.iterations
+        )),
+        FileKind::KerasH5 => m
+            .optimizer()
+            .is_none()
+            .then(|| "the model's compile settings are not ones this tool can rebuild".into()),
+    }
+}
+
 /// Converts between `.h5`, `.keras`, `.weights.h5` and `.safetensors` (any direction, by the file
 /// names), keeping the architecture, the dialect of an `.h5` (unless `format` says otherwise) and the
 /// optimizer. A model without an

@@ -185,13 +185,38 @@ fn our_archives_and_weights_files_keep_the_optimizer_state() {
 }
 
 /// `convert` keeps the optimizer state between every pair of formats (`.h5`, `.keras`,
-/// `.safetensors`, and `.weights.h5` put back into an architecture with `--weights`).
+/// `.safetensors`, and `.weights.h5` put back into an architecture with `--weights`); a target that
+/// cannot hold it (the universal `.h5` dialect) is written without it, said once on stderr.
 #[test]
 fn convert_keeps_the_optimizer_state_between_every_pair_of_formats() {
     let tmp = tempdir();
     let d = tmp.path();
     let src = fixture("keras_compile/adam/fitted.keras");
     let original = load_model(&src).unwrap();
+    let out = run(
+        d,
+        &[
+            "convert",
+            src.to_str().unwrap(),
+            "u.h5",
+            "--format",
+            "universal",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        err.matches("optimizer state is not kept").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("u.h5") && err.contains("universal"), "{err}");
+    assert!(
+        load_model(&d.join("u.h5"))
+            .unwrap()
+            .optimizer_state
+            .is_none()
+    );
     let exts = ["h5", "keras", "safetensors"];
     for a in exts {
         let first = format!("first.{a}");
