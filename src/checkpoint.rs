@@ -329,15 +329,13 @@ pub fn optimizer_state_lost(
     };
     match FileKind::of(output)? {
         FileKind::Safetensors => None,
-        FileKind::KerasArchive | FileKind::WeightsH5 => archive::archived_state(m).err(),
         FileKind::KerasH5 if format.unwrap_or(m.format) == Format::Universal => Some(format!(
             "the universal dialect holds none (tf.keras 2's layout differs; {} steps dropped)",
             state.iterations
         )),
-        FileKind::KerasH5 => m
-            .optimizer()
-            .is_none()
-            .then(|| "the model's compile settings are not ones this tool can rebuild".into()),
+        FileKind::KerasArchive | FileKind::WeightsH5 | FileKind::KerasH5 => {
+            keras::h5::archived_state(m).err()
+        }
     }
 }
 

@@ -11,10 +11,13 @@
 use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::config::{self, Format};
-use crate::keras::h5::{Ctx, KerasModel, read_string, read_weight};
+use crate::keras::h5::{
+    Ctx, KerasModel, archived_state, keras_optimizer_name, optimizer_layout, read_string,
+    read_weight,
+};
 use crate::model::{LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
-use crate::train::{Compile, LearningRate, OptimizerSpec, OptimizerState};
+use crate::train::{Compile, LearningRate, OptimizerState};
 use hdf5::types::TypeDescriptor;
 use hdf5::types::VarLenUnicode;
 use serde_json::{Value, json};
@@ -315,18 +318,6 @@ fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) 
 /// (Keras's `save_own_variables`: `0` the iteration count, `1` the learning rate, then the slots).
 const OPTIMIZER_VARS: &str = "optimizer/vars";
 
-/// What Keras's `optimizer.variables` holds once the optimizer is built on a model of `spec`, in
-/// order, `(name, shape)`: `iteration`, `learning_rate` (a constant rate only), then the slots
-/// (`OptimizerSpec::slot_variables` on the model's trainable variables).
-pub fn optimizer_layout(spec: &ModelSpec, opt: &OptimizerSpec) -> Vec<(String, Vec<usize>)> {
-    let mut layout = vec![("iteration".to_string(), Vec::new())];
-    if opt.has_learning_rate_variable() {
-        layout.push(("learning_rate".to_string(), Vec::new()));
-    }
-    layout.extend(opt.slot_variables(&trainable_variables(spec)));
-    layout
-}
-
 /// Reads the optimizer's variables of a Keras 3 weights file, checked first against what the
 /// compiled optimizer builds on this architecture (`optimizer_layout`): their count, the optimizer's
 /// name, each variable's shape and type, and the learning rate. A mismatch is an error naming the
@@ -442,14 +433,6 @@ fn read_optimizer_vars(
     Ok(Some(Ok(state)))
 }
 
-/// The name Keras gives an optimizer (and its `vars` group): its config's `name`, else its class
-/// in lower case.
-fn keras_optimizer_name(o: &OptimizerSpec) -> String {
-    o.name
-        .clone()
-        .unwrap_or_else(|| o.keras_class().to_lowercase())
-}
-
 /// `optimizer/vars/0`: Keras's `iterations`, an integer scalar.
 fn read_iterations(ctx: &Ctx, g: &hdf5::Group) -> Result<u64> {
     let what = format!("optimizer variable '{OPTIMIZER_VARS}/0' (iteration)");
@@ -504,39 +487,6 @@ fn read_optimizer_var(
         return Err(ctx.not_keras(format!("{what} holds NaN or infinite values")));
     }
     Ok(values)
-}
-
-/// The optimizer state a `.keras` or `.weights.h5` file of `m` holds: `Ok(Some)`, `m`'s own, when
-/// it is what `m`'s compiled optimizer builds on its architecture; `Ok(None)` when `m` has no
-/// state (or a fresh one), written as Keras writes a freshly compiled optimizer; `Err(why)` when
-/// `m` has a state that cannot be written.
-pub fn archived_state(m: &KerasModel) -> std::result::Result<Option<&OptimizerState>, String> {
-    let s = match &m.optimizer_state {
-        None => return Ok(None),
-        Some(Err(e)) => return Err(e.clone()),
-        Some(Ok(s)) if s.variables.is_empty() && s.iterations == 0 => return Ok(None),
-        Some(Ok(s)) => s,
-    };
-    let opt = m
-        .optimizer()
-        .ok_or("the model's compile settings are not ones this tool can rebuild")?;
-    let slots = opt.slot_variables(&trainable_variables(&m.spec));
-    let fits = slots.len() == s.variables.len()
-        && slots
-            .iter()
-            .zip(&s.variables)
-            .all(|((_, shape), (_, v))| shape.iter().product::<usize>() == v.len())
-        && s.learning_rate.is_some() == opt.has_learning_rate_variable();
-    if fits {
-        Ok(Some(s))
-    } else {
-        Err(format!(
-            "its {} saved variables are not the {} that {} builds on this model",
-            s.variables.len(),
-            slots.len(),
-            opt.keras_class()
-        ))
-    }
 }
 
 /// Writes `optimizer/vars`: `m`'s optimizer state when `archived_state` keeps it (iteration,

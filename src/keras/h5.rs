@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
 use crate::model::{LayerWeights, Model, ModelKind, ModelSpec};
+use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
 use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::{Attribute, Dataset, Group, Location};
@@ -551,7 +552,7 @@ fn write_file(
     weights: &[LayerWeights],
     format: Format,
     training_config: Option<&str>,
-    optimizer: Option<(&str, &OptimizerState)>,
+    optimizer: Option<SavedOptimizer>,
     data: Option<&DataSchema>,
 ) -> hdf5::Result<()> {
     let f = file_options().create(path)?;
@@ -576,8 +577,8 @@ fn write_file(
     if let Some(t) = training_config {
         write_strings(&f, "training_config", &[t], true)?;
     }
-    if let Some((name, state)) = optimizer {
-        write_optimizer_state(&f, spec, name, state)?;
+    if let Some(o) = optimizer {
+        write_optimizer_state(&f, &o)?;
     }
     let mw = f.create_group("model_weights")?;
     let names: Vec<&str> = spec.layers.iter().map(|l| l.name()).collect();
@@ -621,28 +622,71 @@ fn write_file(
     f.close()
 }
 
-/// The shape of optimizer variable `name` (`<layer>_<weight>_<slot>`): its model variable's.
-fn slot_shape(spec: &ModelSpec, name: &str) -> Vec<usize> {
-    let mut best: (usize, Vec<usize>) = (0, Vec::new());
-    for (i, l) in spec.layers.iter().enumerate() {
-        for w in l.weights(spec.fan_in(i)) {
-            let prefix = format!("{}_{}_", l.name(), w.name);
-            if name.starts_with(&prefix) && prefix.len() > best.0 {
-                best = (prefix.len(), w.shape.clone());
-            }
-        }
+/// What Keras's `optimizer.variables` holds once the optimizer is built on a model of `spec`, in
+/// order, `(name, shape)`: `iteration`, `learning_rate` (a constant rate only), then the slots
+/// (`OptimizerSpec::slot_variables` on the model's trainable variables).
+pub fn optimizer_layout(spec: &ModelSpec, opt: &OptimizerSpec) -> Vec<(String, Vec<usize>)> {
+    let mut layout = vec![("iteration".to_string(), Vec::new())];
+    if opt.has_learning_rate_variable() {
+        layout.push(("learning_rate".to_string(), Vec::new()));
     }
-    best.1
+    layout.extend(opt.slot_variables(&trainable_variables(spec)));
+    layout
+}
+
+/// The optimizer state a Keras 3 file of `m` holds: `Ok(Some)`, `m`'s own, when
+/// it is what `m`'s compiled optimizer builds on its architecture; `Ok(None)` when `m` has no
+/// state (or a fresh one), written as Keras writes a freshly compiled optimizer; `Err(why)` when
+/// `m` has a state that cannot be written.
+pub fn archived_state(m: &KerasModel) -> std::result::Result<Option<&OptimizerState>, String> {
+    let s = match &m.optimizer_state {
+        None => return Ok(None),
+        Some(Err(e)) => return Err(e.clone()),
+        Some(Ok(s)) if s.variables.is_empty() && s.iterations == 0 => return Ok(None),
+        Some(Ok(s)) => s,
+    };
+    let opt = m
+        .optimizer()
+        .ok_or("the model's compile settings are not ones this tool can rebuild")?;
+    let slots = opt.slot_variables(&trainable_variables(&m.spec));
+    let fits = slots.len() == s.variables.len()
+        && slots
+            .iter()
+            .zip(&s.variables)
+            .all(|((_, shape), (_, v))| shape.iter().product::<usize>() == v.len())
+        && s.learning_rate.is_some() == opt.has_learning_rate_variable();
+    if fits {
+        Ok(Some(s))
+    } else {
+        Err(format!(
+            "its {} saved variables are not the {} that {} builds on this model",
+            s.variables.len(),
+            slots.len(),
+            opt.keras_class()
+        ))
+    }
+}
+
+/// The name Keras gives an optimizer (and its `vars` group): its config's `name`, else its class
+/// in lower case.
+pub(crate) fn keras_optimizer_name(o: &OptimizerSpec) -> String {
+    o.name
+        .clone()
+        .unwrap_or_else(|| o.keras_class().to_lowercase())
+}
+
+/// An optimizer state to write: the optimizer's Keras name, the state, and each slot variable's
+/// shape (`OptimizerSpec::slot_variables`).
+struct SavedOptimizer<'a> {
+    name: String,
+    state: &'a OptimizerState,
+    shapes: Vec<Vec<usize>>,
 }
 
 /// Writes `optimizer_weights` as Keras 3 does: `weight_names` and one dataset per variable under
 /// `<optimizer name>/`.
-fn write_optimizer_state(
-    f: &hdf5::File,
-    spec: &ModelSpec,
-    opt: &str,
-    state: &OptimizerState,
-) -> hdf5::Result<()> {
+fn write_optimizer_state(f: &hdf5::File, o: &SavedOptimizer) -> hdf5::Result<()> {
+    let (opt, state) = (o.name.as_str(), o.state);
     let g = f.create_group("optimizer_weights")?;
     let og = g.create_group(opt)?;
     let mut names = vec![format!("{opt}/iteration")];
@@ -655,19 +699,8 @@ fn write_optimizer_state(
             .create("learning_rate")?
             .write_scalar(&lr)?;
     }
-    for (name, values) in &state.variables {
+    for ((name, values), shape) in state.variables.iter().zip(&o.shapes) {
         names.push(format!("{opt}/{name}"));
-        let shape = slot_shape(spec, name);
-        let shape = if shape.iter().product::<usize>() == values.len() {
-            shape
-        } else {
-            vec![values.len()]
-        };
-        let shape = if name == "variable" && values.len() == 1 {
-            Vec::new()
-        } else {
-            shape
-        };
         og.new_dataset::<f32>()
             .shape(shape.as_slice())
             .create(name.as_str())?
@@ -688,16 +721,22 @@ pub fn save_h5(path: &Path, m: &KerasModel) -> Result<()> {
         path: target.clone(),
         found,
     })?;
-    // Keras 3's layout of the optimizer's variables; written with Keras 3 files it can be read back.
-    let opt_name = m.optimizer().map(|o| {
-        o.name
-            .clone()
-            .unwrap_or_else(|| o.keras_class().to_lowercase())
-    });
-    let state = match (&m.optimizer_state, &opt_name, format) {
-        (Some(Ok(s)), Some(n), Format::Keras3) => Some((n.as_str(), s)),
+    // Keras 3's layout of the optimizer's variables, in Keras 3 files, when the state is the one
+    // the compiled optimizer builds on this model (a fresh one: the step count and rate only).
+    let state = match (format, m.optimizer(), archived_state(m), &m.optimizer_state) {
+        (Format::Keras3, Some(o), Ok(Some(s)), _) => Some((o, s)),
+        (Format::Keras3, Some(o), Ok(None), Some(Ok(s))) => Some((o, s)),
         _ => None,
     };
+    let state = state.map(|(o, s)| SavedOptimizer {
+        name: keras_optimizer_name(&o),
+        state: s,
+        shapes: o
+            .slot_variables(&trainable_variables(spec))
+            .into_iter()
+            .map(|(_, shape)| shape)
+            .collect(),
+    });
     write_atomic(path, |tmp| {
         write_file(
             tmp,
