@@ -410,3 +410,53 @@ fn keras_archive_optimizer_cases_continue_as_keras() {
         );
     }
 }
+
+/// The shapes of `optimizer_weights`'s datasets of an `.h5`, in `weight_names` order.
+fn h5_optimizer_shapes(path: &Path) -> Vec<Vec<usize>> {
+    let f = hdf5::File::open(path).unwrap();
+    let g = f.group("optimizer_weights").unwrap();
+    let names: Vec<hdf5::types::VarLenUnicode> = match g.attr("weight_names").unwrap().read_raw() {
+        Ok(v) => v,
+        Err(_) => {
+            let fixed: Vec<hdf5::types::FixedAscii<256>> =
+                g.attr("weight_names").unwrap().read_raw().unwrap();
+            fixed.iter().map(|s| s.as_str().parse().unwrap()).collect()
+        }
+    };
+    names
+        .iter()
+        .map(|n| g.dataset(n.as_str()).unwrap().shape())
+        .collect()
+}
+
+/// A Keras-made `.h5`'s optimizer state (Keras's own `sequential_dense_kernel_momentum` names) is
+/// the state of its `.keras` twin, and is written back, to `.h5` and `.keras`, in the shapes Keras
+/// gave it.
+#[test]
+fn a_keras_h5_state_converts_in_keras_shapes() {
+    let dir = fixture("keras_archive/adam_batchnorm");
+    let tmp = tempdir();
+    let h5 = load_model(&dir.join("model.h5")).unwrap();
+    let keras = load_model(&dir.join("model.keras")).unwrap();
+    let (a, b) = (
+        h5.optimizer_state.clone().unwrap().unwrap(),
+        keras.optimizer_state.clone().unwrap().unwrap(),
+    );
+    assert_eq!(a.iterations, b.iterations);
+    let values = |s: &OptimizerState| -> Vec<Vec<f32>> {
+        s.variables.iter().map(|(_, v)| v.clone()).collect()
+    };
+    assert_eq!(values(&a), values(&b));
+    let out = tmp.path().join("again.h5");
+    save_model(&out, &h5).unwrap();
+    assert_eq!(
+        h5_optimizer_shapes(&out),
+        h5_optimizer_shapes(&dir.join("model.h5"))
+    );
+    let k = tmp.path().join("again.keras");
+    save_model(&k, &h5).unwrap();
+    assert_eq!(
+        load_model(&k).unwrap().optimizer_state,
+        keras.optimizer_state
+    );
+}
