@@ -460,3 +460,28 @@ fn a_keras_h5_state_converts_in_keras_shapes() {
         keras.optimizer_state
     );
 }
+
+/// A model Keras compiled but never fitted has an optimizer that is not built yet: its archive holds
+/// the iteration count (0) and the learning rate only, which Keras's `load_model` skips for a fresh
+/// optimizer (case.json lists the datasets). It reads as no state, and is written back the same way.
+#[test]
+fn a_compiled_unfitted_archive_has_no_state() {
+    for case in ["adam", "nadam", "sgd_momentum", "adam_cosine_decay"] {
+        let dir = fixture(&format!("keras_compile/{case}"));
+        let meta = read_json(&dir.join("case.json"));
+        let datasets: Vec<&str> = meta["files"]["model.keras"]["weights_h5_datasets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .filter(|d| d.starts_with("optimizer/"))
+            .collect();
+        assert!(datasets.len() <= 2, "{case}: {datasets:?}");
+        let m = load_model(&dir.join("model.keras")).unwrap();
+        assert_eq!(m.optimizer_state, None, "{case}");
+        let tmp = tempdir();
+        let out = tmp.path().join("m.keras");
+        save_model(&out, &m).unwrap();
+        assert_eq!(load_model(&out).unwrap().optimizer_state, None, "{case}");
+    }
+}
