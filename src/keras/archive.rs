@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::config::{self, Format};
 use crate::keras::h5::{
-    Ctx, KerasModel, archived_state, keras_optimizer_name, optimizer_layout, read_string,
-    read_weight,
+    Ctx, KerasModel, SavedCount, archived_state, keras_optimizer_name, optimizer_layout,
+    read_string, read_weight, saved_count,
 };
 use crate::model::{LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
@@ -375,41 +375,21 @@ fn read_optimizer_vars(
             Ok(Some(Err(why)))
         };
     }
-    let layout = optimizer_layout(spec, &opt);
-    if n != layout.len() {
-        // model.compile() then save(): the optimizer is not built yet, so the file holds the
-        // iteration count and the learning rate only; load_model builds it afresh.
-        if n <= 2 && read_iterations(ctx, &g)? == 0 {
-            return Ok(None);
-        }
-        // Built, then layers frozen without a re-compile: Keras skips the state (with a warning).
-        let mut unfrozen = spec.clone();
-        unfrozen.freeze_only(&[])?;
-        if optimizer_layout(&unfrozen, &opt).len() == n {
-            return Ok(Some(Err(format!(
-                "its {n} optimizer variables were built before some layers were frozen; {} on this model has {}",
+    let layout = match saved_count(spec, &opt, n, OPTIMIZER_VARS)? {
+        SavedCount::Fits(layout) => layout,
+        // model.compile() then save(): load_model builds the optimizer afresh.
+        SavedCount::NotBuilt if read_iterations(ctx, &g)? == 0 => return Ok(None),
+        SavedCount::BuiltBeforeFreeze(why) => return Ok(Some(Err(why))),
+        SavedCount::NotBuilt => {
+            return Err(ctx.not_keras(format!(
+                "'{OPTIMIZER_VARS}' holds {n} variables after steps were taken; {} on this model has {}",
                 opt.keras_class(),
-                layout.len()
-            ))));
+                optimizer_layout(spec, &opt).len()
+            )));
         }
-        let why = format!(
-            "'{OPTIMIZER_VARS}' holds {n} variables, but {} on this model has {} (iteration{}, then {} state variables for its {} trainable weights)",
-            opt.keras_class(),
-            layout.len(),
-            if opt.has_learning_rate_variable() {
-                ", learning_rate"
-            } else {
-                ""
-            },
-            layout.len() - 1 - usize::from(opt.has_learning_rate_variable()),
-            trainable_variables(spec).len()
-        );
-        return if strict {
-            Err(ctx.not_keras(why))
-        } else {
-            Ok(Some(Err(why)))
-        };
-    }
+        SavedCount::Other(why) if strict => return Err(ctx.not_keras(why)),
+        SavedCount::Other(why) => return Ok(Some(Err(why))),
+    };
     let mut state = OptimizerState {
         iterations: read_iterations(ctx, &g)?,
         ..OptimizerState::default()

@@ -406,6 +406,14 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
             ctx.not_keras(format!("its stored data names do not fit the model: {e}"))
         })?;
     }
+    let optimizer_state = read_optimizer_state(
+        &ctx,
+        root,
+        &spec,
+        training_config
+            .as_deref()
+            .map(config::parse_training_config),
+    )?;
     Ok(KerasModel {
         spec,
         weights,
@@ -414,16 +422,20 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         format,
         learning_rate,
         training_config,
-        optimizer_state: read_optimizer_state(&ctx, root)?,
+        optimizer_state,
         data,
     })
 }
 
 /// Reads `optimizer_weights` as Keras 3's legacy `.h5` writer lays it out: `weight_names` in
-/// `optimizer.variables` order, `<optimizer>/iteration` first.
+/// `optimizer.variables` order, `<optimizer>/iteration` first. With compile settings this tool
+/// understands, the count and shapes are checked against what the optimizer builds on `spec`
+/// (`saved_count`), as for a `.keras` archive.
 fn read_optimizer_state(
     ctx: &Ctx,
     root: &Group,
+    spec: &ModelSpec,
+    compile: Option<std::result::Result<Compile, String>>,
 ) -> Result<Option<std::result::Result<OptimizerState, String>>> {
     if !root.link_exists("optimizer_weights") {
         return Ok(None);
@@ -433,12 +445,14 @@ fn read_optimizer_state(
         .map_err(|e| ctx.hdf5("group 'optimizer_weights'", e))?;
     let names = read_strings(ctx, &g, "weight_names")?;
     let mut state = OptimizerState::default();
+    let mut shapes = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         let ds: Dataset = g.dataset(name).map_err(|_| {
             ctx.not_keras(format!(
                 "optimizer_weights names '{name}', but no such dataset exists"
             ))
         })?;
+        shapes.push(ds.shape());
         let leaf = name.rsplit('/').next().unwrap_or(name);
         if i == 0 {
             if leaf != "iteration" {
@@ -462,6 +476,26 @@ fn read_optimizer_state(
             state.learning_rate = values.first().copied();
         } else {
             state.variables.push((leaf.to_string(), values));
+        }
+    }
+    if let Some(Ok(c)) = compile {
+        let opt = &c.optimizer;
+        match saved_count(spec, opt, names.len(), "optimizer_weights")? {
+            SavedCount::Fits(layout) => {
+                for ((want, got), name) in layout.iter().zip(&shapes).zip(&names) {
+                    if &want.1 != got {
+                        return Err(ctx.not_keras(format!(
+                            "optimizer_weights '{name}' has shape {got:?}, {} on this model needs {:?} ({})",
+                            opt.keras_class(),
+                            want.1,
+                            want.0
+                        )));
+                    }
+                }
+            }
+            SavedCount::NotBuilt => {}
+            SavedCount::BuiltBeforeFreeze(why) => return Ok(Some(Err(why))),
+            SavedCount::Other(why) => return Err(ctx.not_keras(why)),
         }
     }
     Ok(Some(Ok(state)))
@@ -632,6 +666,52 @@ pub fn optimizer_layout(spec: &ModelSpec, opt: &OptimizerSpec) -> Vec<(String, V
     }
     layout.extend(opt.slot_variables(&trainable_variables(spec)));
     layout
+}
+
+/// How `n` saved optimizer variables compare with those `opt` builds on a model of `spec`
+/// (`optimizer_layout`), for the file's `group` of them.
+pub(crate) enum SavedCount {
+    /// As many as the layout has (its names and shapes).
+    Fits(Vec<(String, Vec<usize>)>),
+    /// At most the step count and the learning rate: an optimizer compiled but not built yet.
+    NotBuilt,
+    /// As many as it builds with every layer trainable: built before some layers were frozen,
+    /// without a re-compile (Keras's `load_model` skips such a state, with a warning).
+    BuiltBeforeFreeze(String),
+    /// Any other count: the message says what was expected.
+    Other(String),
+}
+
+pub(crate) fn saved_count(
+    spec: &ModelSpec,
+    opt: &OptimizerSpec,
+    n: usize,
+    group: &str,
+) -> Result<SavedCount> {
+    let layout = optimizer_layout(spec, opt);
+    if n == layout.len() {
+        return Ok(SavedCount::Fits(layout));
+    }
+    if n <= 2 {
+        return Ok(SavedCount::NotBuilt);
+    }
+    let mut unfrozen = spec.clone();
+    unfrozen.freeze_only(&[])?;
+    let class = opt.keras_class();
+    if optimizer_layout(&unfrozen, opt).len() == n {
+        return Ok(SavedCount::BuiltBeforeFreeze(format!(
+            "its {n} optimizer variables were built before some layers were frozen; {class} on this model has {}",
+            layout.len()
+        )));
+    }
+    let lr = opt.has_learning_rate_variable();
+    Ok(SavedCount::Other(format!(
+        "'{group}' holds {n} variables, but {class} on this model has {} (iteration{}, then {} state variables for its {} trainable weights)",
+        layout.len(),
+        if lr { ", learning_rate" } else { "" },
+        layout.len() - 1 - usize::from(lr),
+        trainable_variables(spec).len()
+    )))
 }
 
 /// The optimizer state a Keras 3 file of `m` holds: `Ok(Some)`, `m`'s own, when

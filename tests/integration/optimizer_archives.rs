@@ -332,8 +332,8 @@ fn keras_named(case_weights: &Value, m: &KerasModel) -> Vec<Vec<f32>> {
     out
 }
 
-/// fixtures/keras_archive's optimizer cases (Keras-made, 2 epochs): the archive's variables read
-/// exactly (none for BatchNormalization's moving statistics or a frozen layer), and `finetune` one
+/// fixtures/keras_archive's optimizer cases (Keras-made, 2 epochs; each as `.keras` and as legacy
+/// `.h5`): the saved variables read exactly (none for BatchNormalization's moving statistics or a frozen layer), and `finetune` one
 /// more epoch ends where Keras's `load_model` + `fit` ended, weights and optimizer variables. An
 /// optimizer built before a layer was frozen is not restored, as Keras does not restore it: the
 /// fine-tune says so and starts afresh, as Keras does. (`--freeze` gives the file's own frozen
@@ -347,67 +347,69 @@ fn keras_archive_optimizer_cases_continue_as_keras() {
         "sgd_momentum_frozen",
         "adam_frozen_after_fit",
     ] {
-        let dir = fixture(&format!("keras_archive/{name}"));
-        let case = read_json(&dir.join("case.json"));
-        let m = load_model(&dir.join("model.keras")).unwrap();
-        let restores = case["load_model"]["restores_optimizer"].as_bool().unwrap();
-        match &m.optimizer_state {
-            Some(Ok(s)) if restores => {
-                assert_state_is_keras(name, s, case["optimizer_variables"].as_array().unwrap())
+        for file in ["model.keras", "model.h5"] {
+            let dir = fixture(&format!("keras_archive/{name}"));
+            let case = read_json(&dir.join("case.json"));
+            let m = load_model(&dir.join(file)).unwrap();
+            let restores = case["load_model"]["restores_optimizer"].as_bool().unwrap();
+            match &m.optimizer_state {
+                Some(Ok(s)) if restores => {
+                    assert_state_is_keras(name, s, case["optimizer_variables"].as_array().unwrap())
+                }
+                Some(Err(e)) if !restores => assert!(e.contains("frozen"), "{name}: {e}"),
+                other => panic!("{name}: {other:?}"),
             }
-            Some(Err(e)) if !restores => assert!(e.contains("frozen"), "{name}: {e}"),
-            other => panic!("{name}: {other:?}"),
+            // `--freeze N` sets the layers' trainable flags (model.layers[:N] frozen, the rest trained):
+            // the file's own, for a fit as load_model + fit.
+            let frozen = m.spec.layers.iter().take_while(|l| !l.trainable()).count();
+            assert!(m.spec.layers[frozen..].iter().all(|l| l.trainable()));
+            let out_name = format!("{name}-{file}");
+            let out = run(
+                tmp.path(),
+                &[
+                    "finetune",
+                    "--from",
+                    dir.join(file).to_str().unwrap(),
+                    "--train",
+                    dir.join("train.csv").to_str().unwrap(),
+                    "--no-shuffle",
+                    "--epochs",
+                    "1",
+                    "--batch-size",
+                    &case["fit"]["batch_size"].to_string(),
+                    "--freeze",
+                    &frozen.to_string(),
+                    "--out",
+                    &out_name,
+                ],
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{name}: {err}");
+            assert_eq!(err.contains("afresh"), !restores, "{name}: {err}");
+            let more = load_model(&tmp.path().join(&out_name)).unwrap();
+            let after = &case["after_one_more_epoch"];
+            let got: Vec<Vec<f32>> = more.weights.iter().flatten().cloned().collect();
+            let dw = diff(&got, &keras_named(&after["weights"], &more));
+            let s = more.optimizer_state.clone().unwrap().unwrap();
+            let keras_vars = after["optimizer_variables"].as_array().unwrap();
+            assert_eq!(s.iterations, keras_vars[0]["values"].as_u64().unwrap());
+            let slots: Vec<&Value> = keras_vars
+                .iter()
+                .filter(|v| v["name"] != "iteration" && v["name"] != "learning_rate")
+                .collect();
+            assert_eq!(slots.len(), s.variables.len(), "{name}");
+            let ds = s
+                .variables
+                .iter()
+                .zip(&slots)
+                .map(|((_, v), k)| max_abs_diff(v, &flat(&k["values"])))
+                .fold(0f32, f32::max);
+            eprintln!("{name} {file}: one more epoch: weights {dw:e}, optimizer variables {ds:e}");
+            assert!(
+                dw <= TOL && ds <= TOL,
+                "{name} {file}: weights {dw:e}, state {ds:e}"
+            );
         }
-        // `--freeze N` sets the layers' trainable flags (model.layers[:N] frozen, the rest trained):
-        // the file's own, for a fit as load_model + fit.
-        let frozen = m.spec.layers.iter().take_while(|l| !l.trainable()).count();
-        assert!(m.spec.layers[frozen..].iter().all(|l| l.trainable()));
-        let out_name = format!("{name}.keras");
-        let out = run(
-            tmp.path(),
-            &[
-                "finetune",
-                "--from",
-                dir.join("model.keras").to_str().unwrap(),
-                "--train",
-                dir.join("train.csv").to_str().unwrap(),
-                "--no-shuffle",
-                "--epochs",
-                "1",
-                "--batch-size",
-                &case["fit"]["batch_size"].to_string(),
-                "--freeze",
-                &frozen.to_string(),
-                "--out",
-                &out_name,
-            ],
-        );
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{name}: {err}");
-        assert_eq!(err.contains("afresh"), !restores, "{name}: {err}");
-        let more = load_model(&tmp.path().join(&out_name)).unwrap();
-        let after = &case["after_one_more_epoch"];
-        let got: Vec<Vec<f32>> = more.weights.iter().flatten().cloned().collect();
-        let dw = diff(&got, &keras_named(&after["weights"], &more));
-        let s = more.optimizer_state.clone().unwrap().unwrap();
-        let keras_vars = after["optimizer_variables"].as_array().unwrap();
-        assert_eq!(s.iterations, keras_vars[0]["values"].as_u64().unwrap());
-        let slots: Vec<&Value> = keras_vars
-            .iter()
-            .filter(|v| v["name"] != "iteration" && v["name"] != "learning_rate")
-            .collect();
-        assert_eq!(slots.len(), s.variables.len(), "{name}");
-        let ds = s
-            .variables
-            .iter()
-            .zip(&slots)
-            .map(|((_, v), k)| max_abs_diff(v, &flat(&k["values"])))
-            .fold(0f32, f32::max);
-        eprintln!("{name}: one more epoch: weights {dw:e}, optimizer variables {ds:e}");
-        assert!(
-            dw <= TOL && ds <= TOL,
-            "{name}: weights {dw:e}, state {ds:e}"
-        );
     }
 }
 
@@ -415,14 +417,7 @@ fn keras_archive_optimizer_cases_continue_as_keras() {
 fn h5_optimizer_shapes(path: &Path) -> Vec<Vec<usize>> {
     let f = hdf5::File::open(path).unwrap();
     let g = f.group("optimizer_weights").unwrap();
-    let names: Vec<hdf5::types::VarLenUnicode> = match g.attr("weight_names").unwrap().read_raw() {
-        Ok(v) => v,
-        Err(_) => {
-            let fixed: Vec<hdf5::types::FixedAscii<256>> =
-                g.attr("weight_names").unwrap().read_raw().unwrap();
-            fixed.iter().map(|s| s.as_str().parse().unwrap()).collect()
-        }
-    };
+    let names = hdf5_names(&g);
     names
         .iter()
         .map(|n| g.dataset(n.as_str()).unwrap().shape())
@@ -483,5 +478,73 @@ fn a_compiled_unfitted_archive_has_no_state() {
         let out = tmp.path().join("m.keras");
         save_model(&out, &m).unwrap();
         assert_eq!(load_model(&out).unwrap().optimizer_state, None, "{case}");
+    }
+}
+
+/// A legacy `.h5`'s `optimizer_weights` is checked as an archive's is: a slot of the wrong shape, or
+/// a count the compiled optimizer does not build, is an error naming the file and what is wrong.
+#[test]
+fn a_legacy_h5_with_ill_fitting_optimizer_weights_is_refused() {
+    use hdf5::types::VarLenUnicode;
+    let src = fixture("keras_archive/adam_batchnorm/model.h5");
+    let tmp = tempdir();
+    type Edit = fn(&hdf5::Group);
+    let edits: [(&str, Edit, &str); 2] = [
+        (
+            "shape",
+            |g| {
+                let a = g.group("adam").unwrap();
+                a.unlink("sequential_dense_kernel_velocity").unwrap();
+                a.new_dataset::<f32>()
+                    .shape([24])
+                    .create("sequential_dense_kernel_velocity")
+                    .unwrap();
+            },
+            "'adam/sequential_dense_kernel_velocity' has shape [24], Adam on this model needs [4, 6]",
+        ),
+        (
+            "count",
+            |g| {
+                let mut names = hdf5_names(g);
+                names.pop();
+                g.delete_attr("weight_names").unwrap();
+                g.new_attr::<VarLenUnicode>()
+                    .shape([names.len()])
+                    .create("weight_names")
+                    .unwrap()
+                    .write_raw(&names)
+                    .unwrap();
+            },
+            "'optimizer_weights' holds 13 variables, but Adam on this model has 14",
+        ),
+    ];
+    for (what, edit, needle) in edits {
+        let p = tmp.path().join(format!("{what}.h5"));
+        std::fs::copy(&src, &p).unwrap();
+        {
+            let f = h5_open_rw(&p);
+            edit(&f.group("optimizer_weights").unwrap());
+        }
+        let e = load_model(&p).unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        let e = e.to_string();
+        assert!(
+            e.contains(&*p.to_string_lossy()) && e.contains(needle),
+            "{what}: {e}"
+        );
+    }
+}
+
+/// The `weight_names` of an `optimizer_weights` group, as Keras writes them (any string type).
+fn hdf5_names(g: &hdf5::Group) -> Vec<hdf5::types::VarLenUnicode> {
+    let a = g.attr("weight_names").unwrap();
+    let parse = |s: &str| s.parse().unwrap();
+    if let Ok(v) = a.read_raw::<hdf5::types::VarLenUnicode>() {
+        v
+    } else if let Ok(v) = a.read_raw::<hdf5::types::VarLenAscii>() {
+        v.iter().map(|s| parse(s.as_str())).collect()
+    } else {
+        let v = a.read_raw::<hdf5::types::FixedAscii<256>>().unwrap();
+        v.iter().map(|s| parse(s.as_str())).collect()
     }
 }
