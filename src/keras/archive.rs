@@ -6,7 +6,8 @@
 //! Everything here is generic over `LayerSpec::weights`: layer `i`'s weights are the datasets
 //! `layers/<path>/vars/0..n` in that order, where `<path>` is the snake-case class name made unique
 //! per class (`dense`, `dense_1`, `batch_normalization`, ...), exactly as Keras's `saving_lib` names
-//! them. Every declared size is checked before anything is decompressed or read.
+//! them; the optimizer's variables are `optimizer/vars/0..n` in `optimizer.variables` order. Every
+//! declared size is checked before anything is decompressed or read.
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
