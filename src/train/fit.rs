@@ -414,19 +414,10 @@ pub fn fit(
 /// The names Keras gives the optimizer's per-variable state: `<layer>_<weight>` for each variable
 /// the optimizer is handed (the order of `Model::trainable_vars`).
 pub fn trainable_names(model: &Model) -> Vec<String> {
-    let spec = model.spec();
-    let mut names = Vec::new();
-    for (i, l) in spec.layers.iter().enumerate() {
-        if !l.trainable() {
-            continue;
-        }
-        for w in l.weights(spec.fan_in(i)) {
-            if w.trainable {
-                names.push(format!("{}_{}", l.name(), w.name));
-            }
-        }
-    }
-    names
+    crate::train::optimizer::trainable_variables(model.spec())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// `fit`, continuing the optimizer from `start` (a saved state, as `load_model` + `fit` does) when

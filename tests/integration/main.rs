@@ -13,6 +13,7 @@ mod hostile;
 mod keras_compile;
 mod keras_h5;
 mod keras_layers;
+mod optimizer_archives;
 mod recorded;
 mod study;
 mod threads;
