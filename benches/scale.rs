@@ -6,7 +6,8 @@
 //! --epochs 5 --batch-size B` process (CSV parsing, fit with per-epoch validation, final evaluation),
 //! the CSV ingest alone, the fit alone (per epoch and in GFLOP/s), and a baseline measured in the same
 //! run: the same model and training written with plain candle ops (matmul, broadcast_add, relu,
-//! log_softmax, candle's SGD) on candle's default threads. Each workload runs in a process of its own
+//! log_softmax, candle's SGD) on candle's default threads; and what one epoch's validation costs
+//! against a single forward pass over the validation rows. Each workload runs in a process of its own
 //! so its peak RSS (VmHWM; for the `train` process, its rusage maximum) is its own; times are the best
 //! of `--runs` (default 3). `--data DIR` keeps the CSV files in DIR (for python-check/time_keras.py).
 
@@ -160,6 +161,42 @@ fn run_one(name: &str, dir: &Path) -> Measured {
                 check,
             }
         }
+        "val" => {
+            // What validation costs (`evaluate` over the validation rows in batches, scored as `fit`
+            // scores each epoch, which also reuses its float32 copy of the rows) against one
+            // inference forward pass over the same rows; both start from the Dataset; best of 5.
+            let (_, val) = read_train_test(&train_csv, Some(&val_csv), None).expect("csv");
+            let val = val.expect("validation set");
+            let model = Model::new(spec(), 1).expect("model");
+            let (mut eval, mut fwd) = (f64::INFINITY, f64::INFINITY);
+            for _ in 0..5 {
+                let e = Instant::now();
+                keras_transfer::train::evaluate(
+                    &model,
+                    &val,
+                    batch,
+                    keras_transfer::Loss::CATEGORICAL,
+                )
+                .expect("evaluate");
+                eval = eval.min(e.elapsed().as_secs_f64());
+                // From the same Dataset: its rows as one float32 tensor, then the forward pass.
+                let f = Instant::now();
+                let x = candle_core::Tensor::from_vec(
+                    val.features_f32(),
+                    (1, val.len(), FEATURES),
+                    model.device(),
+                )
+                .expect("tensor");
+                keras_transfer::model::on_every_core(|| model.forward(&x).expect("forward"));
+                fwd = fwd.min(f.elapsed().as_secs_f64());
+            }
+            Measured {
+                secs: eval,
+                kib: peak_rss_kib(),
+                fit_secs: fwd,
+                check: eval / fwd,
+            }
+        }
         other => panic!("unknown workload {other}"),
     }
 }
@@ -199,7 +236,7 @@ fn main() {
     let exe = std::env::current_exe().expect("own path");
     let mut names = vec!["ingest_0".to_string()];
     for b in BATCHES {
-        names.extend(["train", "fit", "candle"].map(|k| format!("{k}_{b}")));
+        names.extend(["train", "fit", "candle", "val"].map(|k| format!("{k}_{b}")));
     }
     let mut best = std::collections::BTreeMap::new();
     for name in &names {
@@ -272,6 +309,17 @@ fn main() {
             c.fit_secs,
             f.fit_secs / c.fit_secs,
             t.check,
+        );
+    }
+    println!();
+    for b in BATCHES {
+        let v = &best[&format!("val_{b}")];
+        println!(
+            "per-epoch validation at batch {b} (evaluate over the {N_VAL} validation rows): {:.1} ms; \
+             one forward pass over them: {:.1} ms; {:.2}x",
+            v.secs * 1e3,
+            v.fit_secs * 1e3,
+            v.secs / v.fit_secs
         );
     }
 }

@@ -16,7 +16,10 @@ exits non-zero when any check fails.
   k  Keras 3's own files both ways: Rust-written .keras / .weights.h5 loaded by Keras 3 (load_model,
      load_weights), predicting like Rust and fitted further; Keras-written .keras / .weights.h5 predicted
      by Rust; what tf.keras 2 makes of a Rust .keras, and Rust of a tf.keras 2 .keras; a Keras 3
-     .keras converted by Rust for tf.keras 2, compile settings kept
+     .keras converted by Rust for tf.keras 2, compile settings kept; the optimizer's variables in
+     .keras archives both ways: a Rust-fitted .keras (each keras_compile optimizer) restored by Keras 3's
+     load_model (and load_weights) bit for bit and one more Keras epoch equal to Rust's; a Keras-fitted
+     .keras continued by Rust as Keras continues it
   n  a Rust model trained on named columns and classes stores the names (keras_transfer_* root
      attributes) and still loads unchanged in Keras 3 and tf.keras 2, predicting like Rust; a Rust
      regression model (--loss mse, numeric target) predicts in Keras 3 and tf.keras 2 what Rust
@@ -289,6 +292,48 @@ def check_frozen(before, after, frozen):
             ensure(same, f"frozen layer {i} changed (max abs {max(max_abs_diff(x, y) for x, y in zip(b, a)):.3g})")
         else:
             ensure(not same, f"trainable layer {i} did not change")
+
+
+def compile_case_arrays(src, meta):
+    """(X, targets as the case fed them to fit) of a fixtures/keras_compile case."""
+    header, rows = read_csv(src / "train.csv")
+    X = np.array([[float(v) for v in r[:-1]] for r in rows], dtype=np.float32)
+    y = np.array([float(r[-1]) for r in rows])
+    k_out = meta["model"]["layers"][-1]["units"]
+    Y = {"categorical": lambda: one_hot(y, k_out).astype(np.float32),
+         "sparse": lambda: y.astype(np.int64),
+         "binary": lambda: y.reshape(-1, 1).astype(np.float32),
+         "regression": lambda: y.reshape(-1, 1).astype(np.float32)}[meta["train"]["target"]]()
+    return X, Y
+
+
+def archive_optimizer_values(path):
+    """optimizer/vars/<i> of a .keras archive's model.weights.h5 (or of a .weights.h5), in order."""
+    import h5py
+    import io
+    import zipfile
+    if str(path).endswith(".keras"):
+        with zipfile.ZipFile(path) as z:
+            data = io.BytesIO(z.read("model.weights.h5"))
+    else:
+        data = open(path, "rb")
+    with h5py.File(data, "r") as f:
+        g = f["optimizer/vars"]
+        return [np.asarray(g[str(i)][()]) for i in range(len(g))]
+
+
+def h5_optimizer_values(path):
+    """optimizer_weights of a legacy .h5, in weight_names order."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        g = f["optimizer_weights"]
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs["weight_names"]]
+        return [np.asarray(g[n][()]) for n in names]
+
+
+def same_bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype.kind == b.dtype.kind and a.tobytes() == b.astype(a.dtype).tobytes()
 
 
 def warning_note(warns):
@@ -733,15 +778,8 @@ class Checks:
         out = self.workdir / f"f-{case}.h5"
         self.rust.run("finetune", "--from", src / "model.h5", "--train", src / "train.csv", "--no-shuffle",
                       "--epochs", 20, "--out", out)
-        header, rows = read_csv(src / "train.csv")
-        X = np.array([[float(v) for v in r[:-1]] for r in rows], dtype=np.float32)
-        y = np.array([float(r[-1]) for r in rows])
+        X, Y = compile_case_arrays(src, meta)
         target = meta["train"]["target"]
-        k_out = meta["model"]["layers"][-1]["units"]
-        Y = {"categorical": lambda: one_hot(y, k_out).astype(np.float32),
-             "sparse": lambda: y.astype(np.int64),
-             "binary": lambda: y.reshape(-1, 1).astype(np.float32),
-             "regression": lambda: y.reshape(-1, 1).astype(np.float32)}[target]()
         m = k.models.load_model(out)
         ensure(type(m.optimizer).__name__ == meta["compile"]["optimizer_class"],
                f"Keras loaded optimizer {type(m.optimizer).__name__}")
@@ -837,6 +875,81 @@ class Checks:
             k.backend.set_floatx(old)
         return f"{meta['compile']['optimizer']}: Rust's epoch {diff:.2g} off Keras's; Keras fits on, loss {loss:.4f}"
 
+    # ---- k8-k9: the optimizer's variables in .keras archives
+
+    def rust_archive_optimizer_in_keras(self, case, k):
+        """k8: Rust fits a Keras-compiled model.keras 20 epochs and saves a .keras; Keras 3's load_model
+        restores its optimizer (no skipped variables), optimizer.variables equal Rust's state (its own
+        .h5 conversion's optimizer_weights) bit for bit, and one more Keras epoch equals Rust's next
+        epoch from the archive (1e-6). Its .weights.h5 restores the same state through load_weights."""
+        src = REPO / "fixtures" / "keras_compile" / case
+        meta = json.loads((src / "case.json").read_text())
+        out, as_h5 = self.workdir / f"k8-{case}.keras", self.workdir / f"k8-{case}.h5"
+        weights = self.workdir / f"k8-{case}.weights.h5"
+        self.rust.run("finetune", "--from", src / "model.keras", "--train", src / "train.csv", "--no-shuffle",
+                      "--epochs", 20, "--out", out)
+        self.rust.run("convert", out, as_h5)
+        self.rust.run("convert", out, weights)
+        rust_state = h5_optimizer_values(as_h5)
+        warns = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            m = k.models.load_model(str(out))
+        skipped = [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
+        ensure(not skipped, f"Keras skipped the optimizer's variables: {skipped}")
+        got = [np.asarray(v.numpy()) for v in m.optimizer.variables]
+        ensure(len(got) == len(rust_state), f"Keras has {len(got)} optimizer variables, Rust saved {len(rust_state)}")
+        bad = [v.path for v, a, b in zip(m.optimizer.variables, got, rust_state) if not same_bits(a, b)]
+        ensure(not bad, f"optimizer variables differ from Rust's: {bad[:4]}")
+        ensure(int(m.optimizer.iterations.numpy()) == 80, f"iterations {int(m.optimizer.iterations.numpy())}")
+        # the same state through model.load_weights into the untrained, compiled archive
+        w = k.models.load_model(str(src / "model.keras"))
+        with captured_warnings(warns):
+            w.load_weights(str(weights))
+        bad = [v.path for v, b in zip(w.optimizer.variables, rust_state) if not same_bits(v.numpy(), b)]
+        ensure(len(w.optimizer.variables) == len(rust_state) and not bad,
+               f"load_weights of Rust's .weights.h5: optimizer variables differ: {bad[:4]}")
+        X, Y = compile_case_arrays(src, meta)
+        m.fit(X, Y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+        again = self.workdir / f"k8-{case}-more.keras"
+        self.rust.run("finetune", "--from", out, "--train", src / "train.csv", "--no-shuffle", "--epochs", 1,
+                      "--out", again)
+        r = k.models.load_model(str(again), compile=False)
+        diff = max(max_abs_diff(a, b) for a, b in zip(r.get_weights(), m.get_weights()))
+        ensure(diff <= TOL, f"one more epoch: max abs weight difference {diff:.3g} > {TOL}")
+        return (f"{meta['compile']['optimizer_class']}: {len(got)} optimizer variables restored bit for bit "
+                f"(and via load_weights); one more epoch differs by {diff:.2g}{warning_note(warns)}")
+
+    def keras_archive_optimizer_in_rust(self, k, name, layers, make_optimizer, frozen):
+        """k9: Keras 3 fits a model 2 epochs and saves a .keras; Rust's finetune of it for one more epoch
+        (--freeze giving the file's own frozen layers) equals Keras's load_model + fit (1e-6)."""
+        k.utils.set_random_seed(41)
+        model = k.Sequential([k.Input((4,)), *layers(k)])
+        model.compile(optimizer=make_optimizer(k), loss="categorical_crossentropy", metrics=["accuracy"])
+        trX, trY = self.odd()["arrays"][:2]
+        fit_args = dict(batch_size=16, shuffle=False, verbose=0)
+        model.fit(trX, trY, epochs=2, **fit_args)
+        path = self.workdir / f"k9-{name}.keras"
+        model.save(str(path))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            m = k.models.load_model(str(path))
+        skipped = [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
+        ensure(not skipped, f"Keras skipped its own optimizer variables: {skipped}")
+        m.fit(trX, trY, epochs=1, **fit_args)
+        out = self.workdir / f"k9-{name}-rust.keras"
+        data = self.odd()
+        self.rust.run("finetune", "--from", path, *data["args"], "--no-shuffle", "--epochs", 1, "--batch-size", 16,
+                      "--freeze", frozen, "--out", out)
+        r = k.models.load_model(str(out))
+        diff = max(max_abs_diff(a, b) for a, b in zip(r.get_weights(), m.get_weights()))
+        ensure(diff <= TOL, f"one more epoch: max abs weight difference {diff:.3g} > {TOL}")
+        sdiff = max(max_abs_diff(np.asarray(a.numpy(), dtype=np.float64), np.asarray(b.numpy(), dtype=np.float64))
+                    for a, b in zip(r.optimizer.variables, m.optimizer.variables))
+        ensure(len(r.optimizer.variables) == len(m.optimizer.variables) and sdiff <= TOL,
+               f"optimizer variables after the epoch differ by {sdiff:.3g}")
+        return f"weights differ by {diff:.2g}, optimizer variables by {sdiff:.2g}"
+
     def all(self):
         k3, k2 = keras3(), keras2()
         checks = [
@@ -870,6 +983,20 @@ class Checks:
             ("k5 tf_keras 2 .keras -> rust predict", lambda: self.tf_keras_keras_to_rust(k2)),
             ("k6 keras 3 .keras -> rust convert universal .h5 -> tf_keras 2", lambda: self.keras_archive_via_rust_to_tf_keras(k3, k2)),
             ("k7 keras_layers fixtures -> rust .keras / .weights.h5 -> keras 3", lambda: self.rust_archives_of_keras_layers(k3)),
+            *[(f"k8 {c}: rust-fitted .keras -> keras 3 optimizer restored, one more epoch == rust's",
+               lambda c=c: self.rust_archive_optimizer_in_keras(c, k3)) for c in COMPILE_CASES],
+            # BatchNormalization first: a Dense bias just before it has no gradient but rounding noise,
+            # which Adam scales up to steps of the learning rate (Keras and Rust then differ by 5e-4).
+            ("k9a keras 3 Adam + BatchNormalization .keras -> rust one more epoch == keras's",
+             lambda: self.keras_archive_optimizer_in_rust(
+                 k3, "adam_bn", lambda k: [k.layers.BatchNormalization(), k.layers.Dense(6, activation="relu"),
+                                           k.layers.Dense(2, activation="softmax")],
+                 lambda k: k.optimizers.Adam(learning_rate=0.01), 0)),
+            ("k9b keras 3 SGD momentum, frozen first layer .keras -> rust one more epoch == keras's",
+             lambda: self.keras_archive_optimizer_in_rust(
+                 k3, "sgd_frozen", lambda k: [k.layers.Dense(6, activation="relu", trainable=False),
+                                              k.layers.Dense(2, activation="softmax")],
+                 lambda k: k.optimizers.SGD(learning_rate=0.05, momentum=0.9), 1)),
             *[(f"f {c}: rust-fitted .h5 -> keras 3 one more epoch == rust's",
                lambda c=c: self.compile_case(c, k3)) for c in COMPILE_CASES],
             ("g1 rust float64 keras3 .h5 -> keras 3", lambda: self.float64_in_keras(k3, "g-k3.h5", "keras3")),

@@ -111,12 +111,7 @@ pub fn load_model_with_weights(model: &Path, weights: &Path) -> Result<KerasMode
             ),
         ));
     }
-    let m = load_model(model)?;
-    let loaded = archive::load_weights_h5(weights, &m.spec)?;
-    Ok(KerasModel {
-        weights: loaded,
-        ..m
-    })
+    archive::load_weights_h5(weights, &load_model(model)?)
 }
 
 /// Saves a model by the target's name (`FileKind`): Keras HDF5 in `m.format`, a Keras 3 `.keras`
@@ -340,6 +335,33 @@ fn optimizer_state_json(
         learning_rate: v["learning_rate"].as_f64(),
         variables,
     }))
+}
+
+/// Why the optimizer state of `m` will not be in `output` written in `format` (by `convert_model`),
+/// when `m` has a state that the target cannot hold; `None` when it is kept, or there is none to
+/// keep. `.h5` (Keras 3 dialect), `.keras`, `.weights.h5` and `.safetensors` hold a state of
+/// Keras 3's layout.
+pub fn optimizer_state_lost(
+    m: &KerasModel,
+    output: &Path,
+    format: Option<Format>,
+) -> Option<String> {
+    let state = match &m.optimizer_state {
+        None => return None,
+        Some(Ok(s)) if s.variables.is_empty() && s.iterations == 0 => return None,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return Some(format!("the input's state is not readable ({e})")),
+    };
+    match FileKind::of(output)? {
+        FileKind::Safetensors => None,
+        FileKind::KerasH5 if format.unwrap_or(m.format) == Format::Universal => Some(format!(
+            "the universal dialect holds none (tf.keras 2's layout differs; {} steps dropped)",
+            state.iterations
+        )),
+        FileKind::KerasArchive | FileKind::WeightsH5 | FileKind::KerasH5 => {
+            keras::h5::archived_state(m).err()
+        }
+    }
 }
 
 /// Converts between `.h5`, `.keras`, `.weights.h5` and `.safetensors` (any direction, by the file

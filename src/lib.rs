@@ -44,7 +44,7 @@ pub use model::{
 };
 pub use train::{
     Compile, FitConfig, History, LearningRate, Loss, LossKind, Metric, MetricKind, Optimizer,
-    OptimizerKind, OptimizerSpec, Score, Target, evaluate, fit,
+    OptimizerKind, OptimizerSpec, OptimizerState, Score, Target, evaluate, fit,
 };
 
 /// Makes candle's CPU kernels single-threaded. On this project's tiny tensors candle's own threading

@@ -6,13 +6,20 @@
 //! Everything here is generic over `LayerSpec::weights`: layer `i`'s weights are the datasets
 //! `layers/<path>/vars/0..n` in that order, where `<path>` is the snake-case class name made unique
 //! per class (`dense`, `dense_1`, `batch_normalization`, ...), exactly as Keras's `saving_lib` names
-//! them. Every declared size is checked before anything is decompressed or read.
+//! them; the optimizer's variables are `optimizer/vars/0..n` in `optimizer.variables` order. Every
+//! declared size is checked before anything is decompressed or read.
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::config::{self, Format};
-use crate::keras::h5::{Ctx, KerasModel, read_weight, write_values};
+use crate::keras::h5::{
+    Ctx, KerasModel, SavedCount, archived_state, float_dtype, keras_optimizer_name,
+    optimizer_layout, read_string, read_weight, saved_count, write_values,
+};
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
+use crate::train::optimizer::trainable_variables;
+use crate::train::{Compile, LearningRate, OptimizerState};
+use hdf5::types::TypeDescriptor;
 use hdf5::types::VarLenUnicode;
 use serde_json::{Value, json};
 use std::io::{Read, Seek, Write};
@@ -188,13 +195,17 @@ fn make_image(build: impl FnOnce(&hdf5::File) -> hdf5::Result<()>) -> hdf5::Resu
 // ---------------------------------------------------------------------------------------------
 // The weights file (`model.weights.h5`, `x.weights.h5`)
 
-/// Reads a Keras 3 weights file (as bytes) into the layers of `spec`, checking every group, count
-/// and shape against the architecture first. `ctx` names the file in errors.
-fn read_weights_image(ctx: &Ctx, bytes: &[u8], spec: &ModelSpec) -> Result<Vec<LayerWeights>> {
+/// Opens a Keras 3 weights file given as bytes. `ctx` names the file in errors.
+fn open_weights_image(ctx: &Ctx, bytes: &[u8]) -> Result<hdf5::File> {
     if !bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
         return Err(ctx.not_keras("not an HDF5 file (no HDF5 signature at its start)"));
     }
-    let file = open_image(bytes).map_err(|e| ctx.hdf5("cannot open the weights", e))?;
+    open_image(bytes).map_err(|e| ctx.hdf5("cannot open the weights", e))
+}
+
+/// Reads the layers of `spec` from a Keras 3 weights file, checking every group, count and shape
+/// against the architecture first. `ctx` names the file in errors.
+fn read_layer_weights(ctx: &Ctx, file: &hdf5::File, spec: &ModelSpec) -> Result<Vec<LayerWeights>> {
     let mut weights = Vec::with_capacity(spec.layers.len());
     for ((i, l), path) in spec.layers.iter().enumerate().zip(layer_paths(spec)) {
         let specs = l.weights(spec.fan_in(i));
@@ -267,7 +278,7 @@ fn optimizer_name(compile: &Value) -> String {
 
 /// A Keras 3 weights file as bytes: every layer's `vars` group (with its `name` attribute, empty
 /// for layers without weights), the model's own empty `vars`, and, for a compiled model, the
-/// optimizer as Keras has it freshly compiled (`iteration` 0 and the learning rate).
+/// optimizer's variables (`write_optimizer_vars`).
 fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) -> Result<Vec<u8>> {
     let spec = &m.spec;
     let image = make_image(|f| {
@@ -285,26 +296,8 @@ fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) 
                 write_values(&vars, &k.to_string(), &w.shape, values, spec.dtype)?;
             }
         }
-        if let (Some(c), Some(lr)) = (compile, m.learning_rate) {
-            let vars = f.create_group("optimizer")?.create_group("vars")?;
-            write_name(&vars, &optimizer_name(c))?;
-            vars.new_dataset::<i64>()
-                .shape(())
-                .create("0")?
-                .write_scalar(&0i64)?;
-            // The learning rate in the model's dtype, as Keras's optimizer keeps it.
-            match spec.dtype {
-                FloatDtype::Float32 => vars
-                    .new_dataset::<f32>()
-                    .shape(())
-                    .create("1")?
-                    .write_scalar(&(lr as f32))?,
-                FloatDtype::Float64 => vars
-                    .new_dataset::<f64>()
-                    .shape(())
-                    .create("1")?
-                    .write_scalar(&lr)?,
-            }
+        if let Some(c) = compile {
+            write_optimizer_vars(f, m, c)?;
         }
         let top = f.create_group("vars")?;
         let model_name = model_config
@@ -314,6 +307,218 @@ fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) 
         write_name(&top, model_name)
     });
     image.map_err(|e| Error::Internal(format!("building the weights file in memory: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The optimizer's variables (`optimizer/vars/<i>`)
+
+/// Where a Keras 3 weights file keeps the optimizer's variables, `optimizer.variables` in order
+/// (Keras's `save_own_variables`: `0` the iteration count, `1` the learning rate, then the slots).
+const OPTIMIZER_VARS: &str = "optimizer/vars";
+
+/// Reads the optimizer's variables of a Keras 3 weights file, checked first against what the
+/// compiled optimizer builds on this architecture (`optimizer_layout`): their count, the optimizer's
+/// name, each variable's shape and type, and the learning rate. A mismatch is an error naming the
+/// file and the variable (Keras's `load_model` would skip such a state with a warning and train
+/// afresh; this tool never resets silently). `None` when the file holds no optimizer variables, or
+/// only those of an optimizer compiled but never built (iteration 0: a fresh optimizer, as Keras
+/// loads it). `Some(Err(why))` for a state Keras 3 does not restore either: tf.keras 2's layout
+/// (`keras2`), a model that is not compiled (or with settings this tool cannot train), or an
+/// optimizer built before layers were frozen; with `strict` false (a `.weights.h5` file put into
+/// another model's architecture, as `model.load_weights` does) also for the variables of another
+/// optimizer or count, which Keras skips.
+fn read_optimizer_vars(
+    ctx: &Ctx,
+    file: &hdf5::File,
+    spec: &ModelSpec,
+    compile: Option<std::result::Result<Compile, String>>,
+    keras2: bool,
+    strict: bool,
+) -> Result<Option<std::result::Result<OptimizerState, String>>> {
+    if !file.link_exists("optimizer") || !file.link_exists(OPTIMIZER_VARS) {
+        return Ok(None);
+    }
+    let g = file
+        .group(OPTIMIZER_VARS)
+        .map_err(|e| ctx.hdf5(&format!("group '{OPTIMIZER_VARS}'"), e))?;
+    let n = g
+        .member_names()
+        .map_err(|e| ctx.hdf5(&format!("group '{OPTIMIZER_VARS}'"), e))?
+        .len();
+    let opt = match compile {
+        None => {
+            return Ok(Some(Err(format!(
+                "it holds {n} optimizer variables but no compile settings"
+            ))));
+        }
+        Some(Err(e)) => return Ok(Some(Err(format!("compiled with {e}")))),
+        Some(Ok(c)) => c.optimizer,
+    };
+    if keras2 {
+        return Ok(Some(Err(
+            "tf.keras 2's optimizer layout, which Keras 3 does not restore either".into(),
+        )));
+    }
+    let want = keras_optimizer_name(&opt);
+    if let (Some(saved), Some(_)) = (read_string(ctx, &g, "name")?, &opt.name)
+        && saved != want
+    {
+        let why = format!(
+            "'{OPTIMIZER_VARS}' holds the variables of optimizer '{saved}', but the model is compiled with {} '{want}'",
+            opt.keras_class()
+        );
+        return if strict {
+            Err(ctx.not_keras(why))
+        } else {
+            Ok(Some(Err(why)))
+        };
+    }
+    let layout = match saved_count(spec, &opt, n, OPTIMIZER_VARS)? {
+        SavedCount::Fits(layout) => layout,
+        // model.compile() then save(): load_model builds the optimizer afresh.
+        SavedCount::NotBuilt if read_iterations(ctx, &g)? == 0 => return Ok(None),
+        SavedCount::BuiltBeforeFreeze(why) => return Ok(Some(Err(why))),
+        SavedCount::NotBuilt => {
+            return Err(ctx.not_keras(format!(
+                "'{OPTIMIZER_VARS}' holds {n} variables after steps were taken; {} on this model has {}",
+                opt.keras_class(),
+                optimizer_layout(spec, &opt).len()
+            )));
+        }
+        SavedCount::Other(why) if strict => return Err(ctx.not_keras(why)),
+        SavedCount::Other(why) => return Ok(Some(Err(why))),
+    };
+    let mut state = OptimizerState {
+        iterations: read_iterations(ctx, &g)?,
+        ..OptimizerState::default()
+    };
+    for (i, (name, shape)) in layout.iter().enumerate().skip(1) {
+        // The learning rate is made in Keras's floatx (float32 or float64, whatever the model's
+        // dtype); the slots take their variable's dtype, the model's.
+        let lr_var = name == "learning_rate" && i == 1;
+        let (values, found) = read_optimizer_var(ctx, &g, i, name, shape)?;
+        if !lr_var && found != spec.dtype {
+            return Err(ctx.not_keras(format!(
+                "optimizer variable '{OPTIMIZER_VARS}/{i}' ({name}) holds {} values, but the model is {}",
+                found.keras_name(),
+                spec.dtype.keras_name()
+            )));
+        }
+        if lr_var {
+            // The compiled rate as the variable's dtype holds it.
+            if let LearningRate::Constant(lr) = opt.learning_rate
+                && values[0] != found.round(lr)
+            {
+                return Err(ctx.not_keras(format!(
+                    "optimizer variable '{OPTIMIZER_VARS}/1' (learning_rate) is {}, but the compiled learning rate is {lr}",
+                    values[0]
+                )));
+            }
+            state.learning_rate = Some(values[0]);
+        } else {
+            state.variables.push((name.clone(), values));
+        }
+    }
+    Ok(Some(Ok(state)))
+}
+
+/// `optimizer/vars/0`: Keras's `iterations`, an integer scalar.
+fn read_iterations(ctx: &Ctx, g: &hdf5::Group) -> Result<u64> {
+    let what = format!("optimizer variable '{OPTIMIZER_VARS}/0' (iteration)");
+    let ds = g
+        .dataset("0")
+        .map_err(|_| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
+    let desc = ds
+        .dtype()
+        .and_then(|t| t.to_descriptor())
+        .map_err(|e| ctx.hdf5(&format!("{what} type"), e))?;
+    if !matches!(
+        desc,
+        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)
+    ) || !ds.shape().is_empty()
+    {
+        return Err(ctx.not_keras(format!(
+            "{what} is {desc:?} of shape {:?}, expected an integer scalar",
+            ds.shape()
+        )));
+    }
+    let it = ds.read_scalar::<i64>().map_err(|e| ctx.hdf5(&what, e))?;
+    u64::try_from(it).map_err(|_| ctx.not_keras(format!("{what} is {it}, a negative step count")))
+}
+
+/// `optimizer/vars/<i>`, a float variable of `shape`, checked before it is read.
+fn read_optimizer_var(
+    ctx: &Ctx,
+    g: &hdf5::Group,
+    i: usize,
+    name: &str,
+    shape: &[usize],
+) -> Result<(Vec<f64>, FloatDtype)> {
+    let what = format!("optimizer variable '{OPTIMIZER_VARS}/{i}' ({name})");
+    let ds = g
+        .dataset(&i.to_string())
+        .map_err(|_| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
+    if ds.shape() != shape {
+        return Err(ctx.not_keras(format!(
+            "{what} has shape {:?}, the compiled optimizer needs {shape:?} on this model",
+            ds.shape()
+        )));
+    }
+    let found = float_dtype(ctx, &ds, &what)?;
+    let values = ds.read_raw::<f64>().map_err(|e| ctx.hdf5(&what, e))?;
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(ctx.not_keras(format!("{what} holds NaN or infinite values")));
+    }
+    Ok((values, found))
+}
+
+/// Writes `optimizer/vars`: `m`'s optimizer state when `archived_state` keeps it (iteration,
+/// learning rate, each slot in the variable's shape), else a freshly compiled optimizer's
+/// (iteration 0 and the learning rate), as Keras's `save_own_variables` lays them out.
+fn write_optimizer_vars(f: &hdf5::File, m: &KerasModel, compile: &Value) -> hdf5::Result<()> {
+    let vars = f.create_group("optimizer")?.create_group("vars")?;
+    write_name(&vars, &optimizer_name(compile))?;
+    let opt = m.optimizer();
+    let state = archived_state(m).ok().flatten();
+    vars.new_dataset::<i64>()
+        .shape(())
+        .create("0")?
+        .write_scalar(&(state.map_or(0, |s| s.iterations) as i64))?;
+    // The learning rate and the slots in the model's dtype, as Keras's optimizer keeps them.
+    let dtype = m.spec.dtype;
+    let lr = match (state, &opt) {
+        (Some(s), _) => s.learning_rate,
+        (None, Some(o)) => o.has_learning_rate_variable().then(|| {
+            o.learning_rate
+                .constant_f64()
+                .map_or(f64::from(o.learning_rate()), |lr| dtype.round(lr))
+        }),
+        (None, None) => m.learning_rate,
+    };
+    let mut k = 1;
+    if let Some(lr) = lr {
+        match dtype {
+            FloatDtype::Float32 => vars
+                .new_dataset::<f32>()
+                .shape(())
+                .create("1")?
+                .write_scalar(&(lr as f32))?,
+            FloatDtype::Float64 => vars
+                .new_dataset::<f64>()
+                .shape(())
+                .create("1")?
+                .write_scalar(&lr)?,
+        }
+        k = 2;
+    }
+    if let (Some(s), Some(o)) = (state, &opt) {
+        let slots = o.slot_variables(&trainable_variables(&m.spec));
+        for ((_, shape), (_, values)) in slots.iter().zip(&s.variables) {
+            write_values(&vars, &k.to_string(), shape, values, dtype)?;
+            k += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Checks the weights hold one value list per weight of the architecture, of the right sizes.
@@ -362,12 +567,24 @@ fn read_bounded(ctx: &Ctx, path: &Path, limit: u64, what: &str) -> Result<Vec<u8
     Ok(bytes)
 }
 
-/// Reads a standalone Keras 3 weights file (`model.save_weights("x.weights.h5")`) into the layers of
-/// `spec`, by Keras's layout (`layers/<path>/vars/<i>`).
-pub fn load_weights_h5(path: &Path, spec: &ModelSpec) -> Result<Vec<LayerWeights>> {
+/// Reads a standalone Keras 3 weights file (`model.save_weights("x.weights.h5")`) into the
+/// architecture of `m`, as `model.load_weights` does: the layers by Keras's layout
+/// (`layers/<path>/vars/<i>`), and the optimizer's variables when the file holds those `m`'s
+/// compiled optimizer builds (otherwise `m`'s own optimizer state stays, as Keras skips them).
+pub fn load_weights_h5(path: &Path, m: &KerasModel) -> Result<KerasModel> {
     let ctx = Ctx { path };
-    let bytes = read_bounded(&ctx, path, weights_limit(spec), "a .weights.h5 file")?;
-    read_weights_image(&ctx, &bytes, spec)
+    let bytes = read_bounded(&ctx, path, weights_limit(&m.spec), "a .weights.h5 file")?;
+    let file = open_weights_image(&ctx, &bytes)?;
+    let weights = read_layer_weights(&ctx, &file, &m.spec)?;
+    let state = read_optimizer_vars(&ctx, &file, &m.spec, m.compile(), false, false)?;
+    Ok(KerasModel {
+        weights,
+        optimizer_state: match state {
+            Some(Ok(s)) => Some(Ok(s)),
+            _ => m.optimizer_state.clone(),
+        },
+        ..m.clone()
+    })
 }
 
 /// Writes the weights of `m` as a Keras 3 weights file that `model.load_weights` accepts, atomically.
@@ -398,6 +615,16 @@ fn archive_model_config(spec: &ModelSpec) -> Value {
 fn compile_config(m: &KerasModel) -> Option<Value> {
     let mut t: Value = serde_json::from_str(&m.training_config_for(Format::Keras3)?).ok()?;
     let obj = t.as_object_mut()?;
+    // saving_lib deserialises a loss or metric object by its module (a legacy training_config's
+    // `{"class_name": "Huber", ...}` is refused: "Could not locate class 'Huber'").
+    if let Some(loss) = obj.get_mut("loss") {
+        with_module(loss, "keras.losses");
+    }
+    if let Some(Value::Array(metrics)) = obj.get_mut("metrics") {
+        metrics
+            .iter_mut()
+            .for_each(|m| with_module(m, "keras.metrics"));
+    }
     let opt = obj.remove("optimizer_config")?;
     obj.insert(
         "optimizer".into(),
@@ -405,6 +632,18 @@ fn compile_config(m: &KerasModel) -> Option<Value> {
                "config": opt["config"], "registered_name": null}),
     );
     Some(t)
+}
+
+/// A serialised Keras object (`{"class_name": ..., "config": ...}`) as saving_lib writes it, with
+/// its `module` and `registered_name`; strings (`"mse"`) stay as they are.
+fn with_module(v: &mut Value, module: &str) {
+    if let Some(o) = v.as_object_mut()
+        && o.contains_key("class_name")
+        && !o.contains_key("module")
+    {
+        o.insert("module".into(), json!(module));
+        o.entry("registered_name").or_insert(Value::Null);
+    }
 }
 
 /// The reverse: a config.json `compile_config` as a legacy `training_config`, so that it is read by
@@ -645,7 +884,18 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
     let wctx = Ctx {
         path: Path::new(&member),
     };
-    let weights = read_weights_image(&wctx, &weights_bytes, &spec)?;
+    let file = open_weights_image(&wctx, &weights_bytes)?;
+    let weights = read_layer_weights(&wctx, &file, &spec)?;
+    let optimizer_state = read_optimizer_vars(
+        &wctx,
+        &file,
+        &spec,
+        training_config
+            .as_deref()
+            .map(config::parse_training_config),
+        keras_version.starts_with("2."),
+        true,
+    )?;
     Ok(KerasModel {
         spec,
         weights,
@@ -654,7 +904,7 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
         format: Format::Keras3,
         learning_rate,
         training_config,
-        optimizer_state: None,
+        optimizer_state,
         data,
     })
 }

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
 use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
+use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
 use hdf5::types::{
     FixedAscii, FixedUnicode, FloatSize, TypeDescriptor, VarLenAscii, VarLenUnicode,
@@ -272,7 +273,7 @@ fn read_strings(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
 }
 
 /// The one string of a scalar string attribute, or `None` when the attribute is absent.
-fn read_string(ctx: &Ctx, loc: &Location, name: &str) -> Result<Option<String>> {
+pub(crate) fn read_string(ctx: &Ctx, loc: &Location, name: &str) -> Result<Option<String>> {
     if !loc
         .attr_names()
         .map_err(|e| ctx.hdf5("attribute list", e))?
@@ -317,19 +318,7 @@ pub(crate) fn read_weight(
             found: shape,
         });
     }
-    let desc = ds
-        .dtype()
-        .and_then(|t| t.to_descriptor())
-        .map_err(|e| ctx.hdf5(&format!("weight '{wname}' type"), e))?;
-    let found = match desc {
-        TypeDescriptor::Float(FloatSize::U4) => FloatDtype::Float32,
-        TypeDescriptor::Float(FloatSize::U8) => FloatDtype::Float64,
-        _ => {
-            return Err(ctx.not_keras(format!(
-                "layer '{layer}' weight '{wname}' holds {desc:?} values, expected floats"
-            )));
-        }
-    };
+    let found = float_dtype(ctx, &ds, &format!("layer '{layer}' weight '{wname}'"))?;
     if found != dtype {
         return Err(ctx.not_keras(format!(
             "layer '{layer}' weight '{wname}' holds {} values, but the model's config says {}",
@@ -339,6 +328,20 @@ pub(crate) fn read_weight(
     }
     ds.read_raw::<f64>()
         .map_err(|e| ctx.hdf5(&format!("layer '{layer}' weight '{wname}'"), e))
+}
+
+/// The float type of a dataset (`what` names it in errors): float32 or float64; anything else
+/// (integers, strings, other float sizes) is an error.
+pub(crate) fn float_dtype(ctx: &Ctx, ds: &Dataset, what: &str) -> Result<FloatDtype> {
+    let desc = ds
+        .dtype()
+        .and_then(|t| t.to_descriptor())
+        .map_err(|e| ctx.hdf5(&format!("{what} type"), e))?;
+    match desc {
+        TypeDescriptor::Float(FloatSize::U4) => Ok(FloatDtype::Float32),
+        TypeDescriptor::Float(FloatSize::U8) => Ok(FloatDtype::Float64),
+        _ => Err(ctx.not_keras(format!("{what} holds {desc:?} values, expected floats"))),
+    }
 }
 
 /// Writes `values` as the dataset `name` of `shape` in `g`, as float32 or float64 values.
@@ -449,6 +452,14 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
             ctx.not_keras(format!("its stored data names do not fit the model: {e}"))
         })?;
     }
+    let optimizer_state = read_optimizer_state(
+        &ctx,
+        root,
+        &spec,
+        training_config
+            .as_deref()
+            .map(config::parse_training_config),
+    )?;
     Ok(KerasModel {
         spec,
         weights,
@@ -457,16 +468,20 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         format,
         learning_rate,
         training_config,
-        optimizer_state: read_optimizer_state(&ctx, root)?,
+        optimizer_state,
         data,
     })
 }
 
 /// Reads `optimizer_weights` as Keras 3's legacy `.h5` writer lays it out: `weight_names` in
-/// `optimizer.variables` order, `<optimizer>/iteration` first.
+/// `optimizer.variables` order, `<optimizer>/iteration` first. With compile settings this tool
+/// understands, the count and shapes are checked against what the optimizer builds on `spec`
+/// (`saved_count`), as for a `.keras` archive.
 fn read_optimizer_state(
     ctx: &Ctx,
     root: &Group,
+    spec: &ModelSpec,
+    compile: Option<std::result::Result<Compile, String>>,
 ) -> Result<Option<std::result::Result<OptimizerState, String>>> {
     if !root.link_exists("optimizer_weights") {
         return Ok(None);
@@ -476,12 +491,14 @@ fn read_optimizer_state(
         .map_err(|e| ctx.hdf5("group 'optimizer_weights'", e))?;
     let names = read_strings(ctx, &g, "weight_names")?;
     let mut state = OptimizerState::default();
+    let mut shapes = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         let ds: Dataset = g.dataset(name).map_err(|_| {
             ctx.not_keras(format!(
                 "optimizer_weights names '{name}', but no such dataset exists"
             ))
         })?;
+        shapes.push(ds.shape());
         let leaf = name.rsplit('/').next().unwrap_or(name);
         if i == 0 {
             if leaf != "iteration" {
@@ -505,6 +522,26 @@ fn read_optimizer_state(
             state.learning_rate = values.first().copied();
         } else {
             state.variables.push((leaf.to_string(), values));
+        }
+    }
+    if let Some(Ok(c)) = compile {
+        let opt = &c.optimizer;
+        match saved_count(spec, opt, names.len(), "optimizer_weights")? {
+            SavedCount::Fits(layout) => {
+                for ((want, got), name) in layout.iter().zip(&shapes).zip(&names) {
+                    if &want.1 != got {
+                        return Err(ctx.not_keras(format!(
+                            "optimizer_weights '{name}' has shape {got:?}, {} on this model needs {:?} ({})",
+                            opt.keras_class(),
+                            want.1,
+                            want.0
+                        )));
+                    }
+                }
+            }
+            SavedCount::NotBuilt => {}
+            SavedCount::BuiltBeforeFreeze(why) => return Ok(Some(Err(why))),
+            SavedCount::Other(why) => return Err(ctx.not_keras(why)),
         }
     }
     Ok(Some(Ok(state)))
@@ -595,7 +632,7 @@ fn write_file(
     weights: &[LayerWeights],
     format: Format,
     training_config: Option<&str>,
-    optimizer: Option<(&str, &OptimizerState)>,
+    optimizer: Option<SavedOptimizer>,
     data: Option<&DataSchema>,
 ) -> hdf5::Result<()> {
     let f = file_options().create(path)?;
@@ -620,8 +657,8 @@ fn write_file(
     if let Some(t) = training_config {
         write_strings(&f, "training_config", &[t], true)?;
     }
-    if let Some((name, state)) = optimizer {
-        write_optimizer_state(&f, spec, name, state)?;
+    if let Some(o) = optimizer {
+        write_optimizer_state(&f, &o)?;
     }
     let mw = f.create_group("model_weights")?;
     let names: Vec<&str> = spec.layers.iter().map(|l| l.name()).collect();
@@ -662,28 +699,119 @@ fn write_file(
     f.close()
 }
 
-/// The shape of optimizer variable `name` (`<layer>_<weight>_<slot>`): its model variable's.
-fn slot_shape(spec: &ModelSpec, name: &str) -> Vec<usize> {
-    let mut best: (usize, Vec<usize>) = (0, Vec::new());
-    for (i, l) in spec.layers.iter().enumerate() {
-        for w in l.weights(spec.fan_in(i)) {
-            let prefix = format!("{}_{}_", l.name(), w.name);
-            if name.starts_with(&prefix) && prefix.len() > best.0 {
-                best = (prefix.len(), w.shape.clone());
-            }
-        }
+/// What Keras's `optimizer.variables` holds once the optimizer is built on a model of `spec`, in
+/// order, `(name, shape)`: `iteration`, `learning_rate` (a constant rate only), then the slots
+/// (`OptimizerSpec::slot_variables` on the model's trainable variables).
+pub fn optimizer_layout(spec: &ModelSpec, opt: &OptimizerSpec) -> Vec<(String, Vec<usize>)> {
+    let mut layout = vec![("iteration".to_string(), Vec::new())];
+    if opt.has_learning_rate_variable() {
+        layout.push(("learning_rate".to_string(), Vec::new()));
     }
-    best.1
+    layout.extend(opt.slot_variables(&trainable_variables(spec)));
+    layout
+}
+
+/// How `n` saved optimizer variables compare with those `opt` builds on a model of `spec`
+/// (`optimizer_layout`), for the file's `group` of them.
+pub(crate) enum SavedCount {
+    /// As many as the layout has (its names and shapes).
+    Fits(Vec<(String, Vec<usize>)>),
+    /// At most the step count and the learning rate: an optimizer compiled but not built yet.
+    NotBuilt,
+    /// As many as it builds with every layer trainable: built before some layers were frozen,
+    /// without a re-compile (Keras's `load_model` skips such a state, with a warning).
+    BuiltBeforeFreeze(String),
+    /// Any other count: the message says what was expected.
+    Other(String),
+}
+
+pub(crate) fn saved_count(
+    spec: &ModelSpec,
+    opt: &OptimizerSpec,
+    n: usize,
+    group: &str,
+) -> Result<SavedCount> {
+    let layout = optimizer_layout(spec, opt);
+    if n == layout.len() {
+        return Ok(SavedCount::Fits(layout));
+    }
+    if n <= 2 {
+        return Ok(SavedCount::NotBuilt);
+    }
+    let mut unfrozen = spec.clone();
+    unfrozen.freeze_only(&[])?;
+    let class = opt.keras_class();
+    if optimizer_layout(&unfrozen, opt).len() == n {
+        return Ok(SavedCount::BuiltBeforeFreeze(format!(
+            "its {n} optimizer variables were built before some layers were frozen; {class} on this model has {}",
+            layout.len()
+        )));
+    }
+    let lr = opt.has_learning_rate_variable();
+    Ok(SavedCount::Other(format!(
+        "'{group}' holds {n} variables, but {class} on this model has {} (iteration{}, then {} state variables for its {} trainable weights)",
+        layout.len(),
+        if lr { ", learning_rate" } else { "" },
+        layout.len() - 1 - usize::from(lr),
+        trainable_variables(spec).len()
+    )))
+}
+
+/// The optimizer state a Keras 3 file of `m` holds: `Ok(Some)`, `m`'s own, when
+/// it is what `m`'s compiled optimizer builds on its architecture; `Ok(None)` when `m` has no
+/// state (or a fresh one), written as Keras writes a freshly compiled optimizer; `Err(why)` when
+/// `m` has a state that cannot be written.
+pub fn archived_state(m: &KerasModel) -> std::result::Result<Option<&OptimizerState>, String> {
+    let s = match &m.optimizer_state {
+        None => return Ok(None),
+        Some(Err(e)) => return Err(e.clone()),
+        Some(Ok(s)) if s.variables.is_empty() && s.iterations == 0 => return Ok(None),
+        Some(Ok(s)) => s,
+    };
+    let opt = m
+        .optimizer()
+        .ok_or("the model's compile settings are not ones this tool can rebuild")?;
+    let slots = opt.slot_variables(&trainable_variables(&m.spec));
+    let fits = slots.len() == s.variables.len()
+        && slots
+            .iter()
+            .zip(&s.variables)
+            .all(|((_, shape), (_, v))| shape.iter().product::<usize>() == v.len())
+        && s.learning_rate.is_some() == opt.has_learning_rate_variable();
+    if fits {
+        Ok(Some(s))
+    } else {
+        Err(format!(
+            "its {} saved variables are not the {} that {} builds on this model",
+            s.variables.len(),
+            slots.len(),
+            opt.keras_class()
+        ))
+    }
+}
+
+/// The name Keras gives an optimizer (and its `vars` group): its config's `name`, else its class
+/// in lower case.
+pub(crate) fn keras_optimizer_name(o: &OptimizerSpec) -> String {
+    o.name
+        .clone()
+        .unwrap_or_else(|| o.keras_class().to_lowercase())
+}
+
+/// An optimizer state to write: the optimizer's Keras name, the state, and each slot variable's
+/// shape (`OptimizerSpec::slot_variables`).
+struct SavedOptimizer<'a> {
+    name: String,
+    state: &'a OptimizerState,
+    shapes: Vec<Vec<usize>>,
+    /// The model's dtype, which the variables are written in.
+    dtype: FloatDtype,
 }
 
 /// Writes `optimizer_weights` as Keras 3 does: `weight_names` and one dataset per variable under
 /// `<optimizer name>/`.
-fn write_optimizer_state(
-    f: &hdf5::File,
-    spec: &ModelSpec,
-    opt: &str,
-    state: &OptimizerState,
-) -> hdf5::Result<()> {
+fn write_optimizer_state(f: &hdf5::File, o: &SavedOptimizer) -> hdf5::Result<()> {
+    let (opt, state) = (o.name.as_str(), o.state);
     let g = f.create_group("optimizer_weights")?;
     let og = g.create_group(opt)?;
     let mut names = vec![format!("{opt}/iteration")];
@@ -692,7 +820,7 @@ fn write_optimizer_state(
         .write_scalar(&(state.iterations as i64))?;
     if let Some(lr) = state.learning_rate {
         names.push(format!("{opt}/learning_rate"));
-        match spec.dtype {
+        match o.dtype {
             FloatDtype::Float32 => og
                 .new_dataset::<f32>()
                 .create("learning_rate")?
@@ -703,20 +831,9 @@ fn write_optimizer_state(
                 .write_scalar(&lr)?,
         }
     }
-    for (name, values) in &state.variables {
+    for ((name, values), shape) in state.variables.iter().zip(&o.shapes) {
         names.push(format!("{opt}/{name}"));
-        let shape = slot_shape(spec, name);
-        let shape = if shape.iter().product::<usize>() == values.len() {
-            shape
-        } else {
-            vec![values.len()]
-        };
-        let shape = if name == "variable" && values.len() == 1 {
-            Vec::new()
-        } else {
-            shape
-        };
-        write_values(&og, name, &shape, values, spec.dtype)?;
+        write_values(&og, name, shape, values, o.dtype)?;
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     write_strings(&g, "weight_names", &refs, false)
@@ -733,16 +850,23 @@ pub fn save_h5(path: &Path, m: &KerasModel) -> Result<()> {
         path: target.clone(),
         found,
     })?;
-    // Keras 3's layout of the optimizer's variables; written with Keras 3 files it can be read back.
-    let opt_name = m.optimizer().map(|o| {
-        o.name
-            .clone()
-            .unwrap_or_else(|| o.keras_class().to_lowercase())
-    });
-    let state = match (&m.optimizer_state, &opt_name, format) {
-        (Some(Ok(s)), Some(n), Format::Keras3) => Some((n.as_str(), s)),
+    // Keras 3's layout of the optimizer's variables, in Keras 3 files, when the state is the one
+    // the compiled optimizer builds on this model (a fresh one: the step count and rate only).
+    let state = match (format, m.optimizer(), archived_state(m), &m.optimizer_state) {
+        (Format::Keras3, Some(o), Ok(Some(s)), _) => Some((o, s)),
+        (Format::Keras3, Some(o), Ok(None), Some(Ok(s))) => Some((o, s)),
         _ => None,
     };
+    let state = state.map(|(o, s)| SavedOptimizer {
+        name: keras_optimizer_name(&o),
+        state: s,
+        shapes: o
+            .slot_variables(&trainable_variables(spec))
+            .into_iter()
+            .map(|(_, shape)| shape)
+            .collect(),
+        dtype: spec.dtype,
+    });
     write_atomic(path, |tmp| {
         write_file(
             tmp,

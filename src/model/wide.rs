@@ -164,10 +164,55 @@ fn add_bias<T: Real>(chunk: &mut [T], b: &[T], act: impl Fn(T) -> T) {
     }
 }
 
-/// `g[k] * act'(y[k])`, elementwise.
+// The elementwise loops below are compiled for AVX-512 and AVX2 as well as the baseline and
+// picked at run time (`multiversion`). Each element's operations are the same scalar ones in every
+// version (Rust never fuses a multiply and an add on its own), so the bits do not depend on which
+// version runs; only the number of lanes does.
+
+/// `act(chunk + b)` row by row, in place.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn bias_and_activation<T: Real>(chunk: &mut [T], b: &[T], act: Fused) {
+    match act {
+        Fused::Linear => add_bias(chunk, b, |v| activate(Fused::Linear, v)),
+        Fused::Relu => add_bias(chunk, b, |v| activate(Fused::Relu, v)),
+        Fused::Tanh => add_bias(chunk, b, |v| activate(Fused::Tanh, v)),
+        Fused::Sigmoid => add_bias(chunk, b, |v| activate(Fused::Sigmoid, v)),
+    }
+}
+
+/// `dp[k] = g[k] * act'(y[k])`, elementwise.
 #[inline(always)]
-fn times_grad<T: Real>(y: &[T], g: &[T], grad: impl Fn(T) -> T) -> Vec<T> {
-    y.iter().zip(g).map(|(&yk, &gk)| gk * grad(yk)).collect()
+fn times_grad<T: Real>(y: &[T], g: &[T], dp: &mut [T], grad: impl Fn(T) -> T) {
+    for ((d, &yk), &gk) in dp.iter_mut().zip(y).zip(g) {
+        *d = gk * grad(yk);
+    }
+}
+
+/// The pre-activation gradient `dp` from the output `y` and its gradient `g`, and the bias
+/// gradient `db` (`o` values per member): each member's `n` rows of `dp` summed in order.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn pre_activation_grad<T: Real>(
+    act: Fused,
+    y: &[T],
+    g: &[T],
+    dp: &mut [T],
+    db: &mut [T],
+    n: usize,
+    o: usize,
+) {
+    match act {
+        Fused::Linear => times_grad(y, g, dp, |v| activation_grad(Fused::Linear, v)),
+        Fused::Relu => times_grad(y, g, dp, |v| activation_grad(Fused::Relu, v)),
+        Fused::Tanh => times_grad(y, g, dp, |v| activation_grad(Fused::Tanh, v)),
+        Fused::Sigmoid => times_grad(y, g, dp, |v| activation_grad(Fused::Sigmoid, v)),
+    }
+    for (dbr, dpr) in db.chunks_mut(o).zip(dp.chunks(n * o)) {
+        for row in dpr.chunks(o) {
+            for (a, &v) in dbr.iter_mut().zip(row) {
+                *a += v;
+            }
+        }
+    }
 }
 
 /// `out[r, n, :] = act(x[r, n, :] · w[r] + b[r])`.
@@ -187,13 +232,7 @@ pub(crate) fn forward<T: Real>(d: Dims, act: Fused, x: &[T], w: &[T], b: &[T], o
                 Mat::row_major(&x[x0..x0 + rows * i], i),
                 Mat::row_major(&w[r * i * o..(r + 1) * i * o], o),
             );
-            let br = &b[r * o..(r + 1) * o];
-            match act {
-                Fused::Linear => add_bias(chunk, br, |v| activate(Fused::Linear, v)),
-                Fused::Relu => add_bias(chunk, br, |v| activate(Fused::Relu, v)),
-                Fused::Tanh => add_bias(chunk, br, |v| activate(Fused::Tanh, v)),
-                Fused::Sigmoid => add_bias(chunk, br, |v| activate(Fused::Sigmoid, v)),
-            }
+            bias_and_activation(chunk, &b[r * o..(r + 1) * o], act);
         },
     );
 }
@@ -213,23 +252,11 @@ pub(crate) fn backward<T: Real>(
     dx: &mut [T],
 ) {
     let (i, o) = (d.i, d.o);
-    // The pre-activation gradient, and the bias gradient summed over the rows in order.
-    let dp = match act {
-        Fused::Linear => times_grad(y, g, |v| activation_grad(Fused::Linear, v)),
-        Fused::Relu => times_grad(y, g, |v| activation_grad(Fused::Relu, v)),
-        Fused::Tanh => times_grad(y, g, |v| activation_grad(Fused::Tanh, v)),
-        Fused::Sigmoid => times_grad(y, g, |v| activation_grad(Fused::Sigmoid, v)),
-    };
-    for (dbr, dpr) in db.chunks_mut(o).zip(dp.chunks(d.n * o)) {
-        for row in dpr.chunks(o) {
-            for (a, &v) in dbr.iter_mut().zip(row) {
-                *a += v;
-            }
-        }
-    }
-    // One parallel region for both products (each joined region costs more than a small product
-    // gains from a second core): the kernel gradient in chunks of COLS kernel rows, the input
-    // gradient in chunks of ROWS batch rows.
+    let mut dp = vec![T::zero(); y.len()];
+    pre_activation_grad(act, y, g, &mut dp, db, d.n, o);
+    // One region for both products (each joined region costs more than a small product gains from
+    // a second core): the kernel gradient in chunks of its input rows, the input gradient in chunks
+    // of batch rows, each about CHUNK_MACS multiply-adds.
     let macs = d.n * i * o;
     let mut jobs: Vec<Grad<T>> = chunks(dw, d.r, i, span(i, macs, CHUNK_MACS), o)
         .into_iter()

@@ -438,19 +438,10 @@ pub fn fit(
 /// The names Keras gives the optimizer's per-variable state: `<layer>_<weight>` for each variable
 /// the optimizer is handed (the order of `Model::trainable_vars`).
 pub fn trainable_names(model: &Model) -> Vec<String> {
-    let spec = model.spec();
-    let mut names = Vec::new();
-    for (i, l) in spec.layers.iter().enumerate() {
-        if !l.trainable() {
-            continue;
-        }
-        for w in l.weights(spec.fan_in(i)) {
-            if w.trainable {
-                names.push(format!("{}_{}", l.name(), w.name));
-            }
-        }
-    }
-    names
+    crate::train::optimizer::trainable_variables(model.spec())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// `fit`, continuing the optimizer from `start` (a saved state, as `load_model` + `fit` does) when
@@ -607,32 +598,66 @@ fn fit_inner(
     Ok((histories, states))
 }
 
+/// Rows per member that `score` runs through the model at once (rounded down to whole batches).
+const SPAN_ROWS: usize = 4096;
+
 /// Loss and accuracy of every member over `data`, in batches as Keras's `evaluate` goes: the mean loss
-/// of each batch, averaged over the batches weighted by their sizes.
+/// of each batch (plus the model's penalties), averaged over the batches weighted by their sizes.
+///
+/// The forward pass runs over spans of whole batches (about `SPAN_ROWS` rows), and each span's
+/// logits are then viewed as one "member" per batch, `[R * batches, batch, k]`, so that the loss and
+/// the metric are computed per batch exactly as batch-by-batch evaluation computes them, in one call
+/// per span. Every layer computes each row on its own in inference mode, so the logits do not depend
+/// on how the rows are grouped. An activity regulariser's penalty depends on the batch's rows, so a
+/// model with one is scored one batch at a time.
 fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> {
     let r = model.members();
+    let bs = cfg.batch_size;
     let (mut loss, mut acc) = (
         vec![RunningMean::default(); r],
         vec![RunningMean::default(); r],
     );
-    let all: Vec<usize> = (0..data.labels.len()).collect();
-    for rows in all.chunks(cfg.batch_size) {
-        let b = rows.len();
-        let (xb, tb) = data.batch(model, b, |_| rows)?;
-        let (logits, losses) =
-            data.losses(model, &xb, &tb, cfg.loss, &mut Forward::inference(), None)?;
-        let (lv, hits) = batch_metrics(
-            model,
-            cfg.metric,
-            &logits,
-            &losses,
-            &tb,
-            data.labels,
-            |_| rows,
-        )?;
-        for m in 0..r {
-            loss[m].add(lv[m] * b as f32, b);
-            acc[m].add(hits[m], b);
+    let n = data.labels.len();
+    let all: Vec<usize> = (0..n).collect();
+    let output = model.spec().output_activation();
+    let per_batch = model.spec().layers.iter().any(|l| match l {
+        crate::model::LayerSpec::Dense(d) => d.activity_regularizer.is_some(),
+        _ => false,
+    });
+    let span_rows = if per_batch {
+        bs
+    } else {
+        (SPAN_ROWS / bs).max(1) * bs
+    };
+    for span in all.chunks(span_rows) {
+        let (xs, ts) = data.batch(model, span.len(), |_| span)?;
+        let (logits, penalty) = model.logits_and_penalty(&xs, &mut Forward::inference())?;
+        let k = logits.dim(D::Minus1)?;
+        let whole = span.len() / bs * bs;
+        // The span's whole batches, then its last, shorter batch (if any).
+        for (lo, hi, b) in [(0, whole, bs), (whole, span.len(), span.len() - whole)] {
+            if hi == lo {
+                continue;
+            }
+            let nb = (hi - lo) / b;
+            let view = |t: &Tensor| t.narrow(1, lo, hi - lo)?.reshape((r * nb, b, k));
+            let (lg, tg) = (view(&logits)?, view(&ts)?);
+            let mut losses = cfg.loss.batch_losses(&lg, output, &tg)?;
+            if let Some(p) = &penalty {
+                losses = losses
+                    .reshape((r, nb))?
+                    .broadcast_add(&p.reshape((r, 1))?)?
+                    .flatten_all()?;
+            }
+            let rows = |g: usize| &span[lo + (g % nb) * b..lo + (g % nb + 1) * b];
+            let (lv, hits) =
+                batch_metrics(model, cfg.metric, &lg, &losses, &tg, data.labels, rows)?;
+            for m in 0..r {
+                for j in 0..nb {
+                    loss[m].add(lv[m * nb + j] * b as f32, b);
+                    acc[m].add(hits[m * nb + j], b);
+                }
+            }
         }
     }
     Ok(loss

@@ -6,6 +6,7 @@
 //! norm is taken per member.
 
 use crate::error::{Error, Result};
+use crate::model::ModelSpec;
 use crate::model::ops::Real;
 use crate::train::schedule::LearningRate;
 use candle_core::{DType, Tensor, Var, WithDType};
@@ -151,6 +152,24 @@ impl OptimizerKind {
     }
 }
 
+/// The model variables an optimizer is built on, as Keras's `model.trainable_variables` lists them:
+/// the trainable weights of the layers whose `trainable` flag is set, in layer order, each as
+/// `(<layer>_<weight>, shape)` (the order of `Model::trainable_vars`).
+pub fn trainable_variables(spec: &ModelSpec) -> Vec<(String, Vec<usize>)> {
+    let mut vars = Vec::new();
+    for (i, l) in spec.layers.iter().enumerate() {
+        if !l.trainable() {
+            continue;
+        }
+        for w in l.weights(spec.fan_in(i)) {
+            if w.trainable {
+                vars.push((format!("{}_{}", l.name(), w.name), w.shape.clone()));
+            }
+        }
+    }
+    vars
+}
+
 /// Keras's class names, in the order `OptimizerSpec::named` knows them.
 pub const OPTIMIZER_CLASSES: &[&str] = &[
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion",
@@ -273,6 +292,32 @@ impl OptimizerSpec {
             }
         };
         Ok(Self::with_kind(kind, lr))
+    }
+
+    /// True when Keras keeps the learning rate as one of the optimizer's variables (a constant rate;
+    /// a schedule is no variable).
+    pub fn has_learning_rate_variable(&self) -> bool {
+        matches!(self.learning_rate, LearningRate::Constant(_))
+    }
+
+    /// The optimizer's state variables once Keras has built it on model variables `vars`
+    /// (`trainable_variables`), after `iteration` and the learning rate: each
+    /// `add_optimizer_variables` group's slots interleaved per variable, `<var>_<slot>` with the
+    /// variable's shape, then Nadam's scalar momentum-schedule product `variable`. The names and
+    /// order of `Optimizer::state`.
+    pub fn slot_variables(&self, vars: &[(String, Vec<usize>)]) -> Vec<(String, Vec<usize>)> {
+        let mut out = Vec::new();
+        for group in self.kind.slot_groups() {
+            for (name, shape) in vars {
+                for &(slot, _) in &group {
+                    out.push((format!("{name}_{slot}"), shape.clone()));
+                }
+            }
+        }
+        if matches!(self.kind, OptimizerKind::Nadam { .. }) {
+            out.push(("variable".to_string(), Vec::new()));
+        }
+        out
     }
 
     /// Keras's class name of the optimizer.

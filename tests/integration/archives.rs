@@ -848,6 +848,130 @@ fn corpus() -> Corpus {
             &[],
         ),
     );
+    // Optimizer variables that do not fit the compiled optimizer on this architecture (Keras's own
+    // Adam archive after 20 epochs: optimizer/vars/0 iteration, 1 learning rate, 2..9 the slots).
+    let adam = members_of(&fixture("keras_compile/adam/fitted.keras"));
+    type Edit = fn(&hdf5::Group);
+    let opt_edits: [(&str, Edit); 14] = [
+        ("a slot missing", |g| g.unlink("9").unwrap()),
+        ("a slot too many", |g| {
+            g.new_dataset::<f32>().shape([3]).create("10").unwrap();
+        }),
+        ("a slot of the wrong shape", |g| {
+            g.unlink("3").unwrap();
+            g.new_dataset::<f32>().shape([5, 6]).create("3").unwrap();
+        }),
+        ("a slot of integers", |g| {
+            g.unlink("2").unwrap();
+            g.new_dataset::<i32>().shape([4, 6]).create("2").unwrap();
+        }),
+        ("a slot of strings", |g| {
+            g.unlink("2").unwrap();
+            g.new_dataset::<hdf5::types::VarLenUnicode>()
+                .shape([4, 6])
+                .create("2")
+                .unwrap();
+        }),
+        ("a NaN slot", |g| {
+            g.unlink("8").unwrap();
+            g.new_dataset::<f32>()
+                .shape([3])
+                .create("8")
+                .unwrap()
+                .write_raw(&[f32::NAN; 3])
+                .unwrap();
+        }),
+        ("a group where a slot should be", |g| {
+            g.unlink("4").unwrap();
+            g.create_group("4").unwrap();
+        }),
+        ("a slot of an absurd declared shape", |g| {
+            g.unlink("5").unwrap();
+            g.new_dataset::<f32>()
+                .shape([1usize << 40, 1 << 20])
+                .create("5")
+                .unwrap();
+        }),
+        ("the iteration count as a float", |g| {
+            g.unlink("0").unwrap();
+            g.new_dataset::<f32>()
+                .shape(())
+                .create("0")
+                .unwrap()
+                .write_scalar(&80.0f32)
+                .unwrap();
+        }),
+        ("a negative iteration count", |g| {
+            g.unlink("0").unwrap();
+            g.new_dataset::<i64>()
+                .shape(())
+                .create("0")
+                .unwrap()
+                .write_scalar(&-5i64)
+                .unwrap();
+        }),
+        ("the iteration count as a vector", |g| {
+            g.unlink("0").unwrap();
+            g.new_dataset::<i64>().shape([2]).create("0").unwrap();
+        }),
+        ("a learning rate other than the compiled one", |g| {
+            g.unlink("1").unwrap();
+            g.new_dataset::<f32>()
+                .shape(())
+                .create("1")
+                .unwrap()
+                .write_scalar(&0.5f32)
+                .unwrap();
+        }),
+        ("a learning rate as a vector", |g| {
+            g.unlink("1").unwrap();
+            g.new_dataset::<f32>().shape([2]).create("1").unwrap();
+        }),
+        ("the variables of another optimizer (by name)", |g| {
+            g.delete_attr("name").unwrap();
+            g.new_attr::<hdf5::types::VarLenUnicode>()
+                .create("name")
+                .unwrap()
+                .write_scalar(&"adamax".parse::<hdf5::types::VarLenUnicode>().unwrap())
+                .unwrap();
+        }),
+    ];
+    for (what, edit) in opt_edits {
+        let bytes = weights_edit(&adam, &tmp, "opt", |f| {
+            edit(&f.group("optimizer/vars").unwrap())
+        });
+        add(&format!("optimizer: {what}"), bytes);
+    }
+    // compile_config naming another optimizer than the variables are of.
+    let compiled_as = |class: &str, extra: serde_json::Value| {
+        config_edit(&adam, |v| {
+            let o = &mut v["compile_config"]["optimizer"];
+            o["class_name"] = class.into();
+            if let Some(obj) = o["config"].as_object_mut() {
+                for (k, x) in extra.as_object().unwrap() {
+                    obj.insert(k.clone(), x.clone());
+                }
+            }
+        })
+    };
+    add(
+        "optimizer: compiled as SGD with momentum, Adam's variables",
+        compiled_as(
+            "SGD",
+            serde_json::json!({"momentum": 0.9, "nesterov": false}),
+        ),
+    );
+    add(
+        "optimizer: compiled as Adam with amsgrad, plain Adam's variables",
+        compiled_as("Adam", serde_json::json!({"amsgrad": true})),
+    );
+    add(
+        "optimizer: compiled as RMSprop (named adam), Adam's variables",
+        compiled_as(
+            "RMSprop",
+            serde_json::json!({"rho": 0.9, "momentum": 0.0, "centered": false}),
+        ),
+    );
 
     let mut files = Vec::new();
     for (i, (what, bytes)) in raw.into_iter().enumerate() {
@@ -930,6 +1054,26 @@ fn damaged_archives_through_inspect_predict_evaluate_and_finetune() {
         runs.into_iter().flat_map(|r| r.join().unwrap()).collect()
     });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The damaged optimizer variables are refused for what they are: `inspect` (which needs no data)
+/// names the optimizer variable or group, whatever else the file holds.
+#[test]
+fn damaged_optimizer_variables_are_named() {
+    let c = corpus();
+    let mut seen = 0;
+    for (what, path) in c.files.iter().filter(|(w, _)| w.starts_with("optimizer:")) {
+        let out = run(&c.root, &["inspect", path.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        eprintln!("{what}: {}", err.trim_end());
+        assert_eq!(out.status.code(), Some(3), "{what}: {err}");
+        assert!(
+            err.contains("optimizer/vars") || err.contains("optimizer variable"),
+            "{what}: {err}"
+        );
+        seen += 1;
+    }
+    assert!(seen >= 17, "{seen} optimizer cases");
 }
 
 /// Zip bombs (300 MiB of zeros in a few hundred KiB), including one whose header claims 1000 bytes,

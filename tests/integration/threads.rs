@@ -7,8 +7,9 @@ use keras_transfer::data::{BlobsParams, make_blobs};
 use keras_transfer::model::{Activation, Model, ModelSpec};
 use keras_transfer::train::{FitConfig, History, evaluate, fit};
 
-/// The bits of every weight, the history and a final evaluation after a 2-epoch fit of a 20-64-64-3
-/// MLP at batch 256 (products of 256 x 64 x 64: wide and large enough to run in parallel).
+/// The bits of every weight, the history and a final evaluation after a 2-epoch fit of a
+/// 20-160-160-3 MLP at batch 256 (products of 256 x 160 x 160, 6.5M multiply-adds: wide and large
+/// enough to be cut into chunks and run in parallel, which starts at 4M).
 fn fit_bits() -> (Vec<u32>, History, Vec<u32>) {
     let p = BlobsParams {
         n_samples: 1400,
@@ -16,7 +17,7 @@ fn fit_bits() -> (Vec<u32>, History, Vec<u32>) {
         ..BlobsParams::tutorial(5)
     };
     let (train, val) = make_blobs(&p).unwrap().data.split_at(1100).unwrap();
-    let spec = ModelSpec::classifier(20, &[64, 64], &[Activation::Relu], 3).unwrap();
+    let spec = ModelSpec::classifier(20, &[160, 160], &[Activation::Relu], 3).unwrap();
     let model = Model::new(spec, 3).unwrap();
     let cfg = FitConfig {
         epochs: 2,

@@ -270,3 +270,62 @@ fn divergence_stops_with_the_epoch() {
         "{err}"
     );
 }
+
+/// `evaluate` runs the forward pass over spans of many batches, but must report what Keras's
+/// batch-by-batch evaluation reports: the size-weighted mean of each batch's mean loss (plus the
+/// penalties) and of its metric, accumulated in float32 batch after batch. Checked against
+/// evaluating each batch on its own, over more rows than one span, with a short last batch, with a
+/// kernel regulariser and with an activity regulariser (whose penalty depends on the batch's rows),
+/// for a narrow (tutorial-width) and a wide (GEMM) model.
+#[test]
+fn evaluation_over_spans_equals_batch_by_batch_evaluation() {
+    let p = BlobsParams {
+        n_samples: 5000,
+        ..BlobsParams::tutorial(1)
+    };
+    let data = make_blobs(&p).unwrap().data;
+    let reg = keras_transfer::model::Regularizer { l1: 0.01, l2: 0.01 };
+    for hidden in [5usize, 40] {
+        for (kernel, activity) in [(None, None), (Some(reg), None), (None, Some(reg))] {
+            let mut spec = ModelSpec::classifier(2, &[hidden], &[Activation::Relu], 3).unwrap();
+            if let LayerSpec::Dense(d) = &mut spec.layers[0] {
+                d.kernel_regularizer = kernel;
+                d.activity_regularizer = activity;
+            }
+            let model = Model::new(spec, 3).unwrap();
+            let bs = 32;
+            let whole = evaluate(&model, &data, bs, Loss::CATEGORICAL).unwrap()[0];
+            let (mut loss, mut acc, mut count) = (0f32, 0f32, 0f32);
+            for start in (0..data.len()).step_by(bs) {
+                let end = (start + bs).min(data.len());
+                let rest = if start == 0 {
+                    data.clone()
+                } else {
+                    data.split_at(start).unwrap().1
+                };
+                let batch = if end < data.len() {
+                    rest.split_at(end - start).unwrap().0
+                } else {
+                    rest
+                };
+                let s = evaluate(&model, &batch, bs, Loss::CATEGORICAL).unwrap()[0];
+                let b = (end - start) as f32;
+                loss += s.loss * b;
+                acc += s.accuracy * b;
+                count += b;
+            }
+            let what = format!("hidden {hidden}, kernel {kernel:?}, activity {activity:?}");
+            assert_eq!(
+                whole.loss.to_bits(),
+                (loss / count).to_bits(),
+                "loss, {what}"
+            );
+            assert!(
+                (whole.accuracy - acc / count).abs() < 1e-6,
+                "accuracy {} against {}, {what}",
+                whole.accuracy,
+                acc / count
+            );
+        }
+    }
+}
