@@ -33,7 +33,8 @@ exits non-zero when any check fails.
      universal .h5), under set_floatx("float64"), loads it with float64 weights, predicts within 1e-12
      of what Rust predicts, and fits it further; Rust's one-epoch SGD and Adam fine-tunes of the
      Keras-made float64 models are saved as float64 (weights and optimizer state), equal Keras's own
-     float64 epoch within 1e-10, and load and fit further in Keras 3
+     float64 epoch within 1e-10, and load and fit further in Keras 3; as .keras, Keras restores their
+     float64 optimizer variables bit for bit
   f  compile settings both ways: Rust fine-tunes each fixtures/keras_compile case's Keras-compiled
      model.h5 for 20 epochs with the file's optimizer and loss and saves it with its optimizer state;
      Keras 3 loads it (optimizer, loss and state restored) and fits one more epoch, which ends where
@@ -827,6 +828,12 @@ class Checks:
                 m.compile(optimizer=k.optimizers.SGD(learning_rate=0.05), loss="categorical_crossentropy")
             else:
                 m = k.models.load_model(path)
+                if out.endswith(".h5") and k is keras3():
+                    import h5py
+                    with h5py.File(path, "r") as f:
+                        has_state = "optimizer_weights" in f
+                    if has_state:  # a Keras 3 .h5 of a compiled model: its (fresh) optimizer state
+                        restore_h5_optimizer(m, path, 0)
             dtypes = sorted({str(np.asarray(v).dtype) for v in m.weights})
             ensure(dtypes == ["float64"], f"Keras loaded weights of dtypes {dtypes}")
             got = np.asarray(m.predict(inputs, verbose=0))
@@ -871,6 +878,22 @@ class Checks:
             h = m.fit(X, one_hot(y, 3), epochs=1, batch_size=32, shuffle=False, verbose=0)
             loss = h.history["loss"][0]
             ensure(np.isfinite(loss), f"fit: loss {loss}")
+            # The same fine-tune as a .keras: Keras restores its optimizer's float64 variables, equal to
+            # the .h5's optimizer_weights bit for bit.
+            arch = self.workdir / f"g-{case}-tuned.keras"
+            self.rust.run("convert", out, arch)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                a = k.models.load_model(str(arch))
+            skipped = [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
+            ensure(not skipped, f"Keras skipped the optimizer's variables: {skipped}")
+            slots = [v for v in a.optimizer.variables if v.path.split("/")[-1] not in ("iteration", "learning_rate")]
+            kinds = {str(np.asarray(v.numpy()).dtype) for v in slots}
+            ensure(not slots or kinds == {"float64"}, f"optimizer slots of dtypes {kinds}")
+            want = h5_optimizer_values(out)
+            got = [np.asarray(v.numpy()) for v in a.optimizer.variables]
+            bad = [v.path for v, x, y in zip(a.optimizer.variables, got, want) if not same_bits(x, y)]
+            ensure(len(got) == len(want) and not bad, f"optimizer variables differ from the .h5's: {bad[:4]}")
         finally:
             k.backend.set_floatx(old)
         return f"{meta['compile']['optimizer']}: Rust's epoch {diff:.2g} off Keras's; Keras fits on, loss {loss:.4f}"
