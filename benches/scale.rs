@@ -341,10 +341,12 @@ mod baseline {
             .enumerate()
             .flat_map(|(l, w)| {
                 let (i, o) = (if l == 0 { FEATURES } else { 64 }, w[1].len());
+                // The drawn weights are float32 values held as f64.
+                let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
                 [
-                    Var::from_tensor(&Tensor::from_vec(w[0].clone(), (i, o), &dev).unwrap())
+                    Var::from_tensor(&Tensor::from_vec(f32s(&w[0]), (i, o), &dev).unwrap())
                         .unwrap(),
-                    Var::from_tensor(&Tensor::from_vec(w[1].clone(), o, &dev).unwrap()).unwrap(),
+                    Var::from_tensor(&Tensor::from_vec(f32s(&w[1]), o, &dev).unwrap()).unwrap(),
                 ]
             })
             .collect();
