@@ -381,7 +381,8 @@ pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, act: Fused) -> Result<Tensor> {
 #[derive(Default)]
 pub struct SoftmaxXent {
     /// The softmax of the forward pass, as f64 (exact for float32 values too).
-    probs: std::sync::Mutex<Vec<f64>>,
+    /// The forward pass's softmax, in the logits' float type (`None` once taken).
+    probs: std::sync::Mutex<Option<CpuStorage>>,
 }
 
 fn xent_dims(l: &Shape, t: &Shape) -> Result<(usize, usize, usize)> {
@@ -426,7 +427,7 @@ impl CustomOp2 for SoftmaxXent {
             let t = slice::<T>(targets, targets_layout, "targets")?;
             let (out, probs) = xent_forward(r, n, k, l, t);
             if let Ok(mut cache) = self.probs.lock() {
-                *cache = probs.iter().map(|&p| WithDType::to_f64(p)).collect();
+                *cache = Some(T::to_cpu_storage_owned(probs));
             }
             Ok((T::to_cpu_storage_owned(out), Shape::from(r)))
         })
@@ -492,10 +493,12 @@ impl SoftmaxXent {
         let cached = self
             .probs
             .lock()
-            .map(|mut p| std::mem::take(&mut *p))
+            .ok()
+            .and_then(|mut p| p.take())
+            .and_then(|c| T::cpu_storage_data(c).ok())
             .unwrap_or_default();
         let probs: Vec<T> = if cached.len() == dl.len() {
-            cached.into_iter().map(<T as WithDType>::from_f64).collect()
+            cached
         } else {
             // A second backward pass over the same graph: recompute what the forward pass kept.
             with_values(logits, |l| softmax_rows(l, k))?

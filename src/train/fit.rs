@@ -4,7 +4,7 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{FloatDtype, Forward, Mode, Model, values_tensor};
+use crate::model::{FloatDtype, Forward, Mode, Model};
 use crate::rng::NumpyRandomState;
 use crate::train::{Compile, History, Loss, Metric, OptimizerSpec, OptimizerState, Target};
 use candle_core::{D, DType, Tensor};
@@ -329,31 +329,68 @@ impl<'a> Prepared<'a> {
         rows: impl Fn(usize) -> &'r [usize],
     ) -> Result<(Tensor, Tensor)> {
         let r = model.members();
-        let f64_rows = self.dtype == FloatDtype::Float64;
-        let mut xb = Vec::with_capacity(if f64_rows { 0 } else { r * b * self.d });
-        let mut xb64 = Vec::with_capacity(if f64_rows { r * b * self.d } else { 0 });
-        let mut tb = vec![0f64; r * b * self.k];
+        let dev = model.device();
+        let shape = (r, b, self.k);
+        if self.dtype == FloatDtype::Float64 {
+            let xb = self.gather(self.x64, r, b, &rows);
+            let tb = self.targets(r, b, &rows, |v| v);
+            return Ok((
+                Tensor::from_vec(xb, (r, b, self.d), dev)?,
+                Tensor::from_vec(tb, shape, dev)?,
+            ));
+        }
+        let xb = self.gather(&self.x, r, b, &rows);
+        let tb = self.targets(r, b, &rows, |v| v as f32);
+        Ok((
+            Tensor::from_vec(xb, (r, b, self.d), dev)?,
+            Tensor::from_vec(tb, shape, dev)?,
+        ))
+    }
+
+    /// The rows `rows(m)` of `x` for every member, member after member.
+    fn gather<'r, T: Copy>(
+        &self,
+        x: &[T],
+        r: usize,
+        b: usize,
+        rows: &impl Fn(usize) -> &'r [usize],
+    ) -> Vec<T> {
+        let mut xb = Vec::with_capacity(r * b * self.d);
+        for m in 0..r {
+            for &row in rows(m) {
+                xb.extend_from_slice(&x[row * self.d..(row + 1) * self.d]);
+            }
+        }
+        xb
+    }
+
+    /// The targets of rows `rows(m)` for every member (one-hot for classes), in the model's float
+    /// type (`cast` from the f64 they are kept in, exactly).
+    fn targets<'r, T: Copy + Default + From<u8>>(
+        &self,
+        r: usize,
+        b: usize,
+        rows: &impl Fn(usize) -> &'r [usize],
+        cast: impl Fn(f64) -> T,
+    ) -> Vec<T> {
+        let mut tb = vec![T::default(); r * b * self.k];
         for m in 0..r {
             for (j, &row) in rows(m).iter().enumerate() {
-                if f64_rows {
-                    xb64.extend_from_slice(&self.x64[row * self.d..(row + 1) * self.d]);
-                } else {
-                    xb.extend_from_slice(&self.x[row * self.d..(row + 1) * self.d]);
-                }
                 let at = (m * b + j) * self.k;
                 match self.target {
-                    Target::Classes => tb[at + self.labels[row]] = 1.0,
-                    _ => tb[at..at + self.k]
-                        .copy_from_slice(&self.y[row * self.k..(row + 1) * self.k]),
+                    Target::Classes => tb[at + self.labels[row]] = T::from(1u8),
+                    _ => {
+                        for (t, &y) in tb[at..at + self.k]
+                            .iter_mut()
+                            .zip(&self.y[row * self.k..(row + 1) * self.k])
+                        {
+                            *t = cast(y);
+                        }
+                    }
                 }
             }
         }
-        let dev = model.device();
-        let targets = values_tensor(tb, (r, b, self.k), self.dtype.candle(), dev)?;
-        if f64_rows {
-            return Ok((Tensor::from_vec(xb64, (r, b, self.d), dev)?, targets));
-        }
-        Ok((Tensor::from_vec(xb, (r, b, self.d), dev)?, targets))
+        tb
     }
 
     /// The batch's loss per member (the compiled loss plus the model's penalties, as Keras's
