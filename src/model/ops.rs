@@ -577,6 +577,16 @@ mod tests {
     }
 
     /// `act(x · w + b)` with candle's own ops.
+    /// The gradients of `sum(out * g)`: every output element weighted differently.
+    fn weighted_grads(out: &Tensor, g: &Var) -> candle_core::backprop::GradStore {
+        (out * g.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap()
+    }
+
     fn reference_dense(x: &Tensor, w: &Tensor, b: &Tensor, act: Fused) -> Tensor {
         let b = if x.rank() == 3 {
             b.unsqueeze(1).unwrap()
@@ -620,18 +630,7 @@ mod tests {
                 let fused = dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), act).unwrap();
                 let plain = reference_dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), act);
                 assert!(max_diff(&fused, &plain) < 1e-5, "{act:?} forward");
-                let gf = (&fused * g.as_tensor())
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
-                let gp = (&plain * g.as_tensor())
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
+                let (gf, gp) = (weighted_grads(&fused, &g), weighted_grads(&plain, &g));
                 for (name, v) in [("x", &x), ("w", &w), ("b", &b)] {
                     let d = max_diff(gf.get(v).unwrap(), gp.get(v).unwrap());
                     assert!(d < 1e-4, "{act:?} r={r}: gradient of {name} differs by {d}");
@@ -762,18 +761,7 @@ mod tests {
                 assert_eq!(fused.dtype(), candle_core::DType::F64);
                 let plain = reference_dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), act);
                 assert!(diff(&fused, &plain) < 1e-13, "{act:?} forward");
-                let gf = (&fused * g.as_tensor())
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
-                let gp = (&plain * g.as_tensor())
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
+                let (gf, gp) = (weighted_grads(&fused, &g), weighted_grads(&plain, &g));
                 for v in [&x, &w, &b] {
                     let d = diff(gf.get(v).unwrap(), gp.get(v).unwrap());
                     assert!(d < 1e-12, "{act:?}: gradient differs by {d}");
