@@ -563,7 +563,8 @@ mod tests {
         Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    /// The largest absolute difference, in f64 (exact for float32 and float64 tensors).
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
         (a - b)
             .unwrap()
             .abs()
@@ -572,11 +573,12 @@ mod tests {
             .unwrap()
             .max(0)
             .unwrap()
-            .to_scalar::<f32>()
+            .to_dtype(candle_core::DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
             .unwrap()
     }
 
-    /// `act(x · w + b)` with candle's own ops.
     /// The gradients of `sum(out * g)`: every output element weighted differently.
     fn weighted_grads(out: &Tensor, g: &Var) -> candle_core::backprop::GradStore {
         (out * g.as_tensor())
@@ -587,6 +589,7 @@ mod tests {
             .unwrap()
     }
 
+    /// `act(x · w + b)` with candle's own ops.
     fn reference_dense(x: &Tensor, w: &Tensor, b: &Tensor, act: Fused) -> Tensor {
         let b = if x.rank() == 3 {
             b.unsqueeze(1).unwrap()
@@ -737,18 +740,7 @@ mod tests {
             let v: Vec<f64> = (0..n).map(|_| rng.uniform(-1.5, 1.5)).collect();
             Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
         };
-        let diff = |a: &Tensor, b: &Tensor| -> f64 {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f64>()
-                .unwrap()
-        };
+        let diff = max_diff;
         for act in [Fused::Linear, Fused::Relu, Fused::Tanh, Fused::Sigmoid] {
             for (r, n, i, o) in [(2, 7, 3, 5), (2, 40, 20, 12)] {
                 let (x, w, b) = (
