@@ -272,7 +272,8 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, S
         Some(s) => Some(
             s.parse::<f64>()
                 .ok()
-                .filter(|v| v.is_finite() && *v > 0.0)
+                // 0 is a valid rate (a warm-up schedule starts there); negative or non-finite is not.
+                .filter(|v| v.is_finite() && *v >= 0.0)
                 .ok_or_else(|| format!("bad learning rate '{s}' in '{LR_KEY}'"))?,
         ),
     };

@@ -13,6 +13,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Writing an output failed at the operating-system level: disk full, quota, file size limit,
+    /// read-only file system, no permission (the machine's state, not the input's).
+    #[error("{path}: cannot write: {source}")]
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
     /// A CSV file is malformed (ragged row, non-numeric value, NaN, unknown column...).
     #[error("{path}: {reason}")]
     Csv { path: PathBuf, reason: String },
@@ -53,9 +61,9 @@ pub enum Error {
     #[error("{0}")]
     Mismatch(String),
 
-    /// The loss became NaN or infinite during training.
+    /// The loss became NaN or infinite during training (Keras's TerminateOnNaN rule).
     #[error(
-        "training diverged at epoch {epoch}: the loss reached {loss:e} (NaN, infinite or above 1e4); try a smaller --lr"
+        "training diverged at epoch {epoch}: the loss became {loss} (not finite); try a smaller --lr"
     )]
     Diverged { epoch: usize, loss: f32 },
 
@@ -83,7 +91,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// The process exit code for this error: 2 for a bad flag or parameter, 3 for bad input data or
-    /// files, 4 when training diverged, 1 for anything else (internal errors).
+    /// files, 4 when training diverged, 5 when the machine refused to take an output (disk full, quota,
+    /// file size limit, read-only file system, permission), 1 for anything else (internal errors).
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Invalid { .. } => 2,
@@ -96,6 +105,7 @@ impl Error {
             | Error::Safetensors { .. }
             | Error::Mismatch(_) => 3,
             Error::Diverged { .. } => 4,
+            Error::Output { .. } => 5,
             Error::Plot { .. } | Error::Candle(_) | Error::Internal(_) => 1,
         }
     }
@@ -105,6 +115,14 @@ impl Error {
         Error::Invalid {
             what: what.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// An `Output` error: writing `path` failed.
+    pub fn output(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Output {
+            path: path.into(),
+            source,
         }
     }
 

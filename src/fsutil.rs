@@ -30,7 +30,7 @@ pub fn check_target(target: &Path) -> Result<()> {
     }
     match std::fs::metadata(target) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(target, e)),
+        Err(e) => Err(Error::output(target, e)),
         Ok(m) if m.is_dir() => bad(format!("{shown} is a folder, expected a file name")),
         Ok(m) if !m.is_file() => bad(format!(
             "{shown} exists and is not a regular file (a device or FIFO); refusing to replace it"
@@ -60,32 +60,142 @@ where
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", name.to_string_lossy()))
-        .suffix(&suffix)
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(target, e))?
-        .into_temp_path();
-    write(&tmp)?;
-    // Temporary files are created private (0600); the result is an ordinary file like any other.
+    // The mode the result gets: an existing target's own (a private 0600 model stays private);
+    // for a new file, what `open(..., 0666)` gives under the process's umask, as any other tool's
+    // output would. The temporary file is created with that umask-filtered 0666 so it is known.
+    #[cfg(unix)]
+    let existing_mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(target)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(&suffix);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io(target, e))?;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    // On disk before the rename, so that even a power cut leaves the old file or the whole new one.
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io(target, e))?;
-    tmp.persist(target)
-        .map_err(|e| Error::io(target, e.error))?;
-    Ok(())
+    let tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| Error::output(target, e))?
+        .into_temp_path();
+    let pending = Pending::register(&tmp);
+    // The temporary file is removed (on failure) or renamed before it leaves the pending list.
+    let result = (move || -> Result<()> {
+        #[cfg(unix)]
+        let mode = {
+            use std::os::unix::fs::PermissionsExt;
+            match existing_mode {
+                Some(m) => m,
+                None => {
+                    std::fs::metadata(&tmp)
+                        .map_err(|e| Error::output(target, e))?
+                        .permissions()
+                        .mode()
+                        & 0o7777
+                }
+            }
+        };
+        match write(&tmp) {
+            Err(e @ Error::Output { .. }) => return Err(e),
+            Err(e) => return Err(environment_cause(target, &tmp).unwrap_or(e)),
+            Ok(()) => {}
+        }
+        // A writer may have replaced the file it was given: the mode is set on what is there now.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::output(target, e))?;
+        }
+        // On disk before the rename, so that even a power cut leaves the old file or the whole new one.
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::output(target, e))?;
+        tmp.persist(target)
+            .map_err(|e| Error::output(target, e.error))?;
+        Ok(())
+    })();
+    drop(pending);
+    result
+}
+
+/// When a writer failed with an error of its own (an HDF5, CSV or PNG library's, which does not keep
+/// the operating system's reason): whether the file system refuses to grow `tmp` (disk full, quota,
+/// file size limit, read-only). Probes by appending a block to the temporary file, which is removed
+/// anyway; `None` when the probe succeeds (the writer's own error stands).
+fn environment_cause(target: &Path, tmp: &Path) -> Option<Error> {
+    use std::io::Write;
+    let probe = std::fs::OpenOptions::new()
+        .append(true)
+        .open(tmp)
+        .and_then(|mut f| {
+            f.write_all(&[0u8; 65536])?;
+            f.sync_all()
+        });
+    match probe {
+        Err(e) if is_environment(&e) => Some(Error::output(target, e)),
+        _ => None,
+    }
+}
+
+/// Whether an I/O error comes from the machine rather than the input: no space, quota exceeded, a
+/// file size limit, a read-only file system, no permission.
+pub fn is_environment(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::StorageFull
+            | K::QuotaExceeded
+            | K::FileTooLarge
+            | K::ReadOnlyFilesystem
+            | K::PermissionDenied
+    )
+}
+
+/// Temporary files being written, removed by `remove_pending` when the process is interrupted.
+static PENDING: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// A temporary file's place in `PENDING`, for as long as it may be left behind.
+struct Pending(std::path::PathBuf);
+
+impl Pending {
+    fn register(path: &Path) -> Pending {
+        if let Ok(mut p) = PENDING.lock() {
+            p.push(path.to_path_buf());
+        }
+        Pending(path.to_path_buf())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Ok(mut p) = PENDING.lock()
+            && let Some(i) = p.iter().position(|x| *x == self.0)
+        {
+            p.swap_remove(i);
+        }
+    }
+}
+
+/// Removes every temporary file still being written (for a signal handler: SIGINT, SIGTERM). Targets
+/// are untouched: they hold the old file or, once renamed, the whole new one.
+pub fn remove_pending() {
+    let list = match PENDING.lock() {
+        Ok(p) => p.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    for p in list {
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 /// Writes `bytes` to `target` atomically.
 pub fn write_bytes_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(target, |tmp| {
-        std::fs::write(tmp, bytes).map_err(|e| Error::io(target, e))
+        std::fs::write(tmp, bytes).map_err(|e| Error::output(target, e))
     })
 }

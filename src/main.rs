@@ -13,7 +13,31 @@ fn main() -> ExitCode {
         let weights = args.get(3).map(std::path::Path::new);
         return cli::sandbox::reader_main(std::path::Path::new(&args[2]), weights);
     }
-    match cli::run() {
+    clean_up_on_signals();
+    // A bug must still end as one error line and exit code 1, never as a panic's 101 and backtrace
+    // hint (nor a panic of its own when stderr cannot be written).
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: internal error (please report it): {}{place}",
+            what.replace('\n', " ")
+        );
+    }));
+    let result = match std::panic::catch_unwind(cli::run) {
+        Ok(r) => r,
+        Err(_) => return ExitCode::from(1),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Not eprintln!: a closed stderr must not turn an error into a panic.
@@ -21,6 +45,28 @@ fn main() -> ExitCode {
             ExitCode::from(cli::exit_code(&e))
         }
     }
+}
+
+/// On SIGINT, SIGTERM and SIGHUP: remove the temporary files being written (the targets keep the
+/// old file or the whole new one) and exit with 128 + the signal's number (130, 143, 129), as a
+/// shell reports a process the signal ended. The handler runs on a thread of `signal-hook`'s
+/// iterator, so it may lock and remove files (no async-signal-safety limits); it ends the process
+/// with `_exit`, without running exit handlers under the main thread's feet.
+fn clean_up_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                keras_transfer::fsutil::remove_pending();
+                // SAFETY: _exit ends the process at once; it is async-signal-safe and touches no
+                // Rust state.
+                unsafe { libc::_exit(128 + sig) };
+            }
+        });
 }
 
 /// The error and its causes on one line.

@@ -65,9 +65,16 @@ pub struct TutorialArgs {
 /// How a loaded model is adapted before fine-tuning.
 #[derive(Args, Clone)]
 pub struct AdaptArgs {
-    /// Re-initialise these Dense layers randomly (positions from 1, as `inspect` lists them).
+    /// Re-initialise these layers randomly: positions from 1 in Keras's `model.layers` (as `inspect`
+    /// lists them; every layer counts). Any layer with weights (Dense, BatchNormalization, ...); a
+    /// layer without weights (Dropout, Activation, ...) is refused.
     #[arg(long, value_delimiter = ',')]
     pub reinit: Vec<usize>,
+    /// Train layers the file saved frozen (`trainable=False`) again: `all`, or layer names
+    /// (comma-separated, as `inspect` lists them). By default the file's flags stand, as after
+    /// Keras's load_model.
+    #[arg(long, value_delimiter = ',')]
+    pub unfreeze: Vec<String>,
     /// Insert a new ReLU hidden layer of this width right after the frozen layers.
     #[arg(long)]
     pub add_hidden: Option<usize>,
@@ -336,12 +343,15 @@ pub fn check_format(format: FormatArg, kind: keras_transfer::checkpoint::FileKin
 
 #[derive(Args)]
 pub struct FinetuneArgs {
-    /// The model to start from (Keras .h5, from Keras or this tool, or .safetensors).
+    /// The model to start from: a Keras .h5/.hdf5 or .keras file (from Keras or this tool), or a
+    /// .safetensors file this tool wrote.
     #[arg(long)]
     pub from: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Freeze the first N Dense layers.
+    /// Freeze the first N layers of Keras's `model.layers`, as `inspect` lists them: every layer
+    /// counts (BatchNormalization, Dropout, ...), and a Functional model's InputLayer is layer 1.
+    /// Layers the file saved frozen stay frozen too (see --unfreeze).
     #[arg(long, default_value_t = 0)]
     pub freeze: usize,
     #[command(flatten)]
@@ -354,7 +364,8 @@ pub struct FinetuneArgs {
 
 #[derive(Args)]
 pub struct CompareArgs {
-    /// The model the transfer configurations start from.
+    /// The model the transfer configurations start from: a Keras .h5/.hdf5 or .keras file, or a
+    /// .safetensors file this tool wrote.
     #[arg(long)]
     pub from: PathBuf,
     #[command(flatten)]
@@ -362,7 +373,8 @@ pub struct CompareArgs {
     /// Fits per configuration.
     #[arg(long, default_value_t = 30)]
     pub repeats: usize,
-    /// Transfer configurations: the numbers of frozen layers to try.
+    /// Transfer configurations: the numbers of first layers to freeze (counted as `finetune
+    /// --freeze` counts them), one configuration each.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     pub freeze: Vec<usize>,
     /// Leave out the standalone model.
@@ -385,13 +397,15 @@ pub struct CompareArgs {
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// A Keras .h5 or a .safetensors model file.
+    /// A model file: Keras .h5/.hdf5 or .keras (from Keras or this tool), or a .safetensors file
+    /// this tool wrote. A .weights.h5 holds no architecture: put it into one with `convert --weights`.
     pub file: PathBuf,
 }
 
 #[derive(Args)]
 pub struct EvaluateArgs {
-    /// The model file (.h5 or .safetensors).
+    /// The model file: Keras .h5/.hdf5 or .keras, or a .safetensors file this tool wrote (a
+    /// .weights.h5 holds no architecture: put it into one with `convert --weights`).
     #[arg(long)]
     pub model: PathBuf,
     /// The tutorial blobs problem with this random_state; its test half (rows 500..) is evaluated.
@@ -411,7 +425,8 @@ pub struct EvaluateArgs {
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// The model file (.h5 or .safetensors).
+    /// The model file: Keras .h5/.hdf5 or .keras, or a .safetensors file this tool wrote (a
+    /// .weights.h5 holds no architecture: put it into one with `convert --weights`).
     #[arg(long)]
     pub model: PathBuf,
     /// Input CSV: a header and the model's input columns (by name when the model knows them).
@@ -512,7 +527,7 @@ pub fn tell(notes: &[String]) {
 pub fn flush_notes() {
     if let Ok(mut q) = NOTES.lock() {
         for n in q.drain(..) {
-            eprintln!("note: {n}");
+            crate::cli::output::tell_err!("note: {n}");
         }
     }
 }

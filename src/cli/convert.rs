@@ -18,7 +18,7 @@ pub fn run(a: ConvertArgs) -> Result<()> {
     convert_model(&m, &a.output, format)?;
     // The optimizer's state travels wherever the target holds it; said once when it does not.
     if let Some(why) = optimizer_state_lost(&m, &a.output, format) {
-        eprintln!(
+        crate::cli::output::tell_err!(
             "note: {}: the optimizer state is not kept: {why}",
             a.output.display()
         );

@@ -10,8 +10,14 @@ use keras_transfer::{Model, Target, Transfer};
 
 /// The transfer a command asks for: `freeze` first layers, and the adaptations of `a`.
 pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
+    use keras_transfer::experiment::finetune::Unfreeze;
     Transfer {
         freeze,
+        unfreeze: match a.unfreeze.as_slice() {
+            [] => Unfreeze::Nothing,
+            [all] if all == "all" => Unfreeze::All,
+            names => Unfreeze::Named(names.to_vec()),
+        },
         reinit: a.reinit.clone(),
         add_hidden: a.add_hidden,
         new_head: a.new_head,
@@ -24,12 +30,12 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
     let from = a.from.display();
     let file_compile = match base.compile() {
         None => {
-            eprintln!("{from} is not compiled: compiling it as the flags say");
+            crate::cli::output::tell_err!("{from} is not compiled: compiling it as the flags say");
             None
         }
         Some(Ok(c)) => Some(c),
         Some(Err(e)) if a.fit.optimizer.is_some() && a.fit.loss.is_some() => {
-            eprintln!(
+            crate::cli::output::tell_err!(
                 "{from} is compiled with {e}, which is not supported: re-compiled as the flags say"
             );
             None
@@ -81,7 +87,7 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
             (!fresh).then_some(s)
         }
         Some(Ok(s)) if s.iterations > 0 => {
-            eprintln!(
+            crate::cli::output::tell_err!(
                 "the optimizer starts afresh ({}): the state saved in {from} is not used",
                 if changed {
                     "layers changed"
@@ -92,7 +98,9 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
             None
         }
         Some(Err(e)) => {
-            eprintln!("the optimizer starts afresh: {from}'s saved state is not readable ({e})");
+            crate::cli::output::tell_err!(
+                "the optimizer starts afresh: {from}'s saved state is not readable ({e})"
+            );
             None
         }
         _ => None,

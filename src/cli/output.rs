@@ -22,6 +22,16 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+/// `eprintln!` that cannot panic: a standard error that cannot be written (`2>/dev/full`, closed)
+/// loses the line, and the command goes on.
+macro_rules! tell_err {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+pub(crate) use tell_err;
+
 /// A progress bar on stderr, drawn only when stderr is a terminal.
 pub fn progress_bar(len: u64) -> indicatif::ProgressBar {
     use std::io::IsTerminal;

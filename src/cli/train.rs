@@ -68,7 +68,7 @@ pub fn fit_and_report(
 ) -> Result<()> {
     let mut progress = |epoch: usize, h: &[keras_transfer::History]| {
         if verbose {
-            eprintln!("{}", h[0].epoch_line(epoch, cfg.epochs));
+            crate::cli::output::tell_err!("{}", h[0].epoch_line(epoch, cfg.epochs));
         }
     };
     let (mut histories, mut states) = fit_with(
@@ -82,7 +82,7 @@ pub fn fit_and_report(
     )?;
     let (history, state) = (histories.remove(0), states.remove(0));
     if history.epochs() < cfg.epochs {
-        eprintln!("early stopping after epoch {}", history.epochs());
+        crate::cli::output::tell_err!("early stopping after epoch {}", history.epochs());
     }
     let metric = cfg
         .metric
@@ -130,6 +130,6 @@ pub fn fit_and_report(
     }
     // What it trained with, said once when all went well (on stderr, so that stdout keeps the
     // tutorial's lines and a failure stays a one-line error).
-    eprintln!("trained with {}", cfg.compile().describe());
+    crate::cli::output::tell_err!("trained with {}", cfg.compile().describe());
     Ok(())
 }

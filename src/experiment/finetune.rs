@@ -8,13 +8,28 @@ use crate::model::{
 };
 use crate::rng::NumpyRandomState;
 
+/// Which of a file's frozen layers (saved with `trainable=False`) to train again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Unfreeze {
+    /// None: the file's flags stand, as after Keras's `load_model`.
+    #[default]
+    Nothing,
+    /// Every layer (`for l in model.layers: l.trainable = True`).
+    All,
+    /// The layers of these names.
+    Named(Vec<String>),
+}
+
 /// How to adapt a loaded model (the tutorial's transfer variants and its extensions).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Transfer {
-    /// The first `freeze` layers are frozen (their `trainable` flag cleared), the others trained.
-    /// Layers are counted as Keras's `model.layers` counts them: for a Functional model the input
-    /// layer is the first.
+    /// The first `freeze` layers are frozen (their `trainable` flag cleared) on top of the layers
+    /// the file saved frozen, as the tutorial's `model.layers[i].trainable = False` does after
+    /// `load_model`. Layers are counted as Keras's `model.layers` counts them: every layer
+    /// (BatchNormalization, Dropout, ... included), and for a Functional model the input layer first.
     pub freeze: usize,
+    /// The file's frozen layers to train again (applied before `freeze`).
+    pub unfreeze: Unfreeze,
     /// Layers to re-initialise with fresh random weights, by position from 1 (counted as `freeze`).
     pub reinit: Vec<usize>,
     /// Insert a new ReLU hidden layer of this width right after the frozen layers.
@@ -81,12 +96,52 @@ impl Transfer {
                 format!("layer {bad} does not exist; the model's layers are 1..={n}"),
             ));
         }
-        if let Some(&l) = t.reinit.iter().find(|&&l| l <= t.freeze) {
+        // The file's flags, less what is unfrozen, plus the first `freeze` layers.
+        if let Unfreeze::Named(names) = &t.unfreeze
+            && let Some(bad) = names
+                .iter()
+                .find(|name| !spec.layers.iter().any(|l| l.name() == name.as_str()))
+        {
+            let known: Vec<&str> = spec.layers.iter().map(|l| l.name()).collect();
+            return Err(Error::invalid(
+                "--unfreeze",
+                format!(
+                    "no layer is named '{bad}'; the model's layers are {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        let mut frozen: Vec<usize> = (0..n)
+            .filter(|&i| {
+                let l = &spec.layers[i];
+                let thawed = match &t.unfreeze {
+                    Unfreeze::Nothing => false,
+                    Unfreeze::All => true,
+                    Unfreeze::Named(names) => names.iter().any(|x| x == l.name()),
+                };
+                i < t.freeze || (!l.trainable() && !thawed)
+            })
+            .collect();
+        if let Some(&l) = t.reinit.iter().find(|&&l| frozen.contains(&(l - 1))) {
             return Err(Error::invalid(
                 "--reinit",
                 format!(
-                    "layer {l} is frozen (--freeze {}); re-initialising it would freeze random weights",
-                    t.freeze
+                    "layer {} is frozen (by --freeze or in the file); re-initialising it would freeze random weights",
+                    l + offset
+                ),
+            ));
+        }
+        if let Some(&l) = t
+            .reinit
+            .iter()
+            .find(|&&l| spec.layers[l - 1].weights(spec.fan_in(l - 1)).is_empty())
+        {
+            return Err(Error::invalid(
+                "--reinit",
+                format!(
+                    "layer {} ({}) has no weights to re-initialise",
+                    l + offset,
+                    spec.layers[l - 1].name()
                 ),
             ));
         }
@@ -153,6 +208,9 @@ impl Transfer {
             spec.layers.insert(at, LayerSpec::Dense(layer));
             fresh.insert(at, true);
             old_fan_in.insert(at, None);
+            for f in frozen.iter_mut().filter(|f| **f >= at) {
+                *f += 1;
+            }
         }
         // A layer whose input width changed (after a new hidden or output layer) cannot keep its
         // weights.
@@ -161,7 +219,14 @@ impl Transfer {
                 fresh[i] = true;
             }
         }
-        let frozen: Vec<usize> = (0..t.freeze).collect();
+        // A new output layer is trained whatever the old one's flag.
+        if t.new_head
+            && let Some(h) = (0..spec.layers.len())
+                .rev()
+                .find(|&i| matches!(spec.layers[i], LayerSpec::Dense(_)))
+        {
+            frozen.retain(|&f| f != h);
+        }
         spec.freeze_only(&frozen)?;
         spec.validate()?;
         Ok((spec, fresh, t.add_hidden.map(|_| t.freeze)))

@@ -397,10 +397,11 @@ impl OptimizerSpec {
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         let lr = self.learning_rate();
-        if !(lr.is_finite() && lr > 0.0) {
+        // 0 is valid, as in Keras (a warm-up schedule starts there); negative or non-finite is not.
+        if !(lr.is_finite() && lr >= 0.0) {
             return Err(Error::invalid(
                 "--lr",
-                format!("must be a positive number, got {lr}"),
+                format!("must be a number >= 0, got {lr}"),
             ));
         }
         let positive = |what: &str, v: Option<f64>| match v {

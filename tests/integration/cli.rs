@@ -143,3 +143,114 @@ fn a_failed_save_leaves_the_old_file_alone() {
         .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
+
+/// `finetune --from FILE ARGS --out out.h5` in a fresh folder: the saved weights and stderr.
+fn finetuned(
+    file: &std::path::Path,
+    args: &[&str],
+) -> (Vec<keras_transfer::model::LayerWeights>, String) {
+    let dir = tempdir();
+    let mut all = vec!["finetune", "--from", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", "out.h5"]);
+    let out = run(dir.path(), &all);
+    ok(&out);
+    let m = keras_transfer::load_model(&dir.path().join("out.h5")).unwrap();
+    (m.weights, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Largest difference relative to the larger magnitude (at least 1) of the two.
+fn rel_diff(
+    a: &[keras_transfer::model::LayerWeights],
+    b: &[keras_transfer::model::LayerWeights],
+) -> f64 {
+    a.iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .flat_map(|(x, y)| x.iter().zip(y))
+        .map(|(&x, &y)| (x - y).abs() / x.abs().max(y.abs()).max(1.0))
+        .fold(0.0, f64::max)
+}
+
+/// Targets in the hundreds (a price): the first losses are near 1e5, finite, and Keras trains on. So
+/// must finetune, with Keras's numbers (load_model + fit 3 epochs, shuffle=False).
+#[test]
+fn a_regression_with_large_losses_trains_as_keras() {
+    let case = fixture("cli/prices");
+    let c = read_json(&case.join("case.json"));
+    let train = case.join("train.csv");
+    for file in ["model.keras", "model.h5"] {
+        let (w, _) = finetuned(
+            &case.join(file),
+            &[
+                "--train",
+                train.to_str().unwrap(),
+                "--label",
+                "price",
+                "--epochs",
+                "3",
+                "--no-shuffle",
+            ],
+        );
+        let d = rel_diff(&w, &json_weights(&c["final"]));
+        assert!(d < 1e-5, "{file}: {d}");
+    }
+}
+
+/// A file saved with its first layer `trainable=False`: finetune keeps it frozen by default, as
+/// Keras's load_model + fit does, and matches Keras's weights; `--unfreeze all` trains it.
+#[test]
+fn a_files_frozen_layers_stay_frozen_unless_unfrozen() {
+    let case = fixture("cli/frozen");
+    let c = read_json(&case.join("case.json"));
+    let keras = json_weights(&c["final"]);
+    let initial = json_weights(&c["initial"]);
+    for file in ["model.keras", "model.h5"] {
+        let (w, _) = finetuned(&case.join(file), &["--epochs", "3", "--no-shuffle"]);
+        assert_eq!(w[0], initial[0], "{file}: the frozen layer moved");
+        let d = weights_diff(&w, &keras);
+        assert!(d < 1e-5, "{file}: {d} from Keras's");
+    }
+    let (w, _) = finetuned(
+        &case.join("model.keras"),
+        &["--epochs", "3", "--no-shuffle", "--unfreeze", "all"],
+    );
+    assert_ne!(w[0], initial[0], "--unfreeze all left layer 1 frozen");
+    let out = ok(&run(&case, &["inspect", "model.keras"]));
+    let line = out.lines().find(|l| l.starts_with("dense ")).unwrap();
+    assert!(line.trim_end().ends_with("no"), "{line}");
+}
+
+/// A warm-up schedule that starts at learning rate 0: inspect and predict work (the rate is never
+/// needed), and finetune follows Keras's fit.
+#[test]
+fn a_schedule_starting_at_learning_rate_0_is_valid() {
+    let case = fixture("cli/warmup");
+    let c = read_json(&case.join("case.json"));
+    for file in ["model.keras", "model.h5"] {
+        let out = ok(&run(&case, &["inspect", file]));
+        assert!(out.contains("CosineDecay"), "{out}");
+        let out = ok(&run(
+            &case,
+            &["predict", "--model", file, "--input", "inputs.csv"],
+        ));
+        let probs: Vec<Vec<f64>> = out
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').skip(1).map(|v| v.parse().unwrap()).collect())
+            .collect();
+        let want: Vec<Vec<f64>> = c["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(flat_f64s)
+            .collect();
+        assert_eq!(probs.len(), want.len());
+        for (p, w) in probs.iter().zip(&want) {
+            assert!(max_abs_diff(p, w) < 1e-6, "{file}: {p:?} vs {w:?}");
+        }
+        let (w, _) = finetuned(&case.join(file), &["--epochs", "3", "--no-shuffle"]);
+        let d = weights_diff(&w, &json_weights(&c["final"]));
+        assert!(d < 1e-5, "{file}: {d} from Keras's");
+    }
+}

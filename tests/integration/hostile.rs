@@ -619,7 +619,6 @@ fn bad_data_and_flags_each_have_their_message() {
             2,
             "--epochs",
         ),
-        (vec!["train".into(), "--lr".into(), "0".into()], 2, "--lr"),
         (
             vec!["train".into(), "--lr".into(), "-0.5".into()],
             2,

@@ -15,6 +15,7 @@ mod keras_float64;
 mod keras_h5;
 mod keras_layers;
 mod optimizer_archives;
+mod process;
 mod recorded;
 mod study;
 mod threads;
