@@ -5,9 +5,19 @@ mod cli;
 use std::io::Write;
 use std::process::ExitCode;
 
+/// The stack of the command's thread and of every thread it starts: 64 MiB, reserved address space
+/// that is only backed by memory as it is used. Enough for keras_transfer::model::spec::MAX_LAYERS.
+const STACK: usize = 64 << 20;
+
 fn main() -> ExitCode {
     // SAFETY: nothing else runs yet; this is the first statement of the process.
     unsafe { keras_transfer::single_threaded_candle() };
+    // Every thread std or rayon starts gets STACK bytes of stack unless told otherwise: a deep model's
+    // training recurses once per layer (see MAX_LAYERS).
+    if std::env::var_os("RUST_MIN_STACK").is_none() {
+        // SAFETY: as above, no other thread runs yet.
+        unsafe { std::env::set_var("RUST_MIN_STACK", STACK.to_string()) };
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if (args.len() == 3 || args.len() == 4) && args[1] == cli::sandbox::READ_ARG {
         let weights = args.get(3).map(std::path::Path::new);
@@ -33,9 +43,20 @@ fn main() -> ExitCode {
             what.replace('\n', " ")
         );
     }));
-    let result = match std::panic::catch_unwind(cli::run) {
-        Ok(r) => r,
-        Err(_) => return ExitCode::from(1),
+    // The command runs on a thread with a known, large stack (the main thread's is the system's).
+    let worker = std::thread::Builder::new()
+        .name("main".into())
+        .stack_size(STACK)
+        .spawn(cli::run);
+    let result = match worker.map(|h| h.join()) {
+        Ok(Ok(r)) => r,
+        // A panic: the hook has said it on one line.
+        Ok(Err(_)) => return ExitCode::from(1),
+        // No thread could be started: run where we are.
+        Err(_) => match std::panic::catch_unwind(cli::run) {
+            Ok(r) => r,
+            Err(_) => return ExitCode::from(1),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -57,8 +57,8 @@ pub struct TutorialArgs {
     /// Problem-1 model it makes: see the README.
     #[arg(long, default_value_t = 7)]
     pub seed: u32,
-    /// Worker threads (default: one per core); results do not depend on it.
-    #[arg(long, default_value_t = 0)]
+    /// Worker threads, at most 256 (default: one per core); results do not depend on it.
+    #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
 }
 
@@ -384,8 +384,8 @@ pub struct CompareArgs {
     pub adapt: AdaptArgs,
     #[command(flatten)]
     pub fit: FitArgs,
-    /// Worker threads (default: one per core); results do not depend on it.
-    #[arg(long, default_value_t = 0)]
+    /// Worker threads, at most 256 (default: one per core); results do not depend on it.
+    #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
     /// Draw the box-and-whisker plot to this PNG.
     #[arg(long)]
@@ -479,6 +479,23 @@ pub enum MissingArg {
     Drop,
     Mean,
     Zero,
+}
+
+/// The most hidden layers `train --hidden` builds (a model file may hold up to
+/// `keras_transfer::model::spec::MAX_LAYERS` layers).
+pub const MAX_HIDDEN: usize = 10_000;
+
+/// The most worker threads `--threads` may ask for: far more than any machine's cores, far fewer
+/// than a system's thread limit.
+pub const MAX_THREADS: usize = 256;
+
+fn parse_threads(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n <= MAX_THREADS => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a thread count from 0 (one per core) to {MAX_THREADS}"
+        )),
+    }
 }
 
 fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
@@ -811,7 +828,7 @@ impl From<FormatArg> for Format {
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Hidden layer widths, comma-separated.
+    /// Hidden layer widths, comma-separated (at most 10,000 layers).
     #[arg(long, value_delimiter = ',', default_value = "5,5")]
     pub hidden: Vec<usize>,
     /// Hidden activation: one for all hidden layers, or one per hidden layer (comma-separated).

@@ -21,6 +21,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
         Target::Binary => 1,
         Target::Classes => train.n_classes,
     };
+    if a.hidden.len() > crate::cli::args::MAX_HIDDEN {
+        return Err(keras_transfer::Error::invalid(
+            "--hidden",
+            format!(
+                "{} hidden layers is more than this flag's limit of {}",
+                a.hidden.len(),
+                crate::cli::args::MAX_HIDDEN
+            ),
+        )
+        .into());
+    }
     let mut spec = ModelSpec::classifier(train.n_features, &a.hidden, &a.activation, outputs)?;
     if let Some(LayerSpec::Dense(last)) = spec.layers.last_mut() {
         // The output layer the loss expects: softmax for classes, sigmoid for binary, linear for

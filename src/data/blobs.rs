@@ -16,6 +16,11 @@ pub struct BlobsParams {
     pub random_state: u32,
 }
 
+/// The most centers (classes) `make_blobs` draws: one class each, as wide as the widest layer.
+pub const MAX_CENTERS: usize = 1 << 20;
+/// The most center coordinates (centers x features) it draws: 16 Mi doubles, 128 MiB.
+pub const MAX_CENTER_VALUES: usize = 1 << 24;
+
 impl BlobsParams {
     /// The tutorial's problem: 1000 samples, 3 centers, 2 features, std 2.0, the given random_state.
     pub fn tutorial(seed: u32) -> Self {
@@ -49,6 +54,19 @@ impl BlobsParams {
         let (lo, hi) = self.center_box;
         if !lo.is_finite() || !hi.is_finite() {
             return Err(Error::invalid("center_box", "bounds must be finite"));
+        }
+        // The centers are drawn before any sample: K x F doubles, and one class (a name and a count)
+        // per center.
+        if self.centers > MAX_CENTERS
+            || self.centers.saturating_mul(self.n_features) > MAX_CENTER_VALUES
+        {
+            return Err(Error::invalid(
+                "--centers",
+                format!(
+                    "{} centers of {} features is too many (at most {MAX_CENTERS} centers and {MAX_CENTER_VALUES} center values)",
+                    self.centers, self.n_features
+                ),
+            ));
         }
         let cells = self.n_samples.checked_mul(self.n_features);
         if cells.is_none_or(|c| c > 1 << 27) {

@@ -204,3 +204,49 @@ fn sigint_and_sigterm_leave_no_temporary_file() {
     }
     assert!(signalled > 0, "no run was interrupted");
 }
+
+/// Flags that would exhaust the machine are refused with their limit named: `--threads` (at most
+/// 256), `blobs --centers` (a 16 GB allocation), `--hidden` beyond the layer limit.
+#[test]
+fn flags_that_would_exhaust_the_machine_are_refused_with_their_limit() {
+    let dir = tempdir();
+    let d = dir.path();
+    let too_deep = vec!["1"; 10_001].join(",");
+    for (args, flag, limit) in [
+        (vec!["compare", "--threads", "100000", "--repeats", "1"], "--threads", "256"),
+        (vec!["tutorial", "--threads", "100000"], "--threads", "256"),
+        (vec!["blobs", "--seed", "1", "--centers", "1000000000"], "--centers", "1048576"),
+        (
+            vec!["blobs", "--seed", "1", "--centers", "100000", "--features", "1000"],
+            "--centers",
+            "16777216",
+        ),
+        (vec!["train", "--hidden", &too_deep], "--hidden", "10000"),
+    ] {
+        let out = run_limited(d, &args, 30);
+        assert_fails(&out, 2, &[flag, limit]);
+    }
+}
+
+/// 10,000 one-unit hidden layers (`--hidden`'s limit) train and are saved (the recursion over the
+/// layers' graph once overflowed the stack and aborted with 134). Not as .h5: its `layer_names`
+/// attribute would pass HDF5's 64 KiB object header limit (Keras splits such attributes; this
+/// tool does not yet).
+#[test]
+fn a_model_of_ten_thousand_layers_trains() {
+    let dir = tempdir();
+    let hidden = vec!["1"; 10_000].join(",");
+    let out = run_limited(
+        dir.path(),
+        &["train", "--hidden", &hidden, "--epochs", "1", "--split", "64", "--out", "deep.keras"],
+        300,
+    );
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = keras_transfer::load_model(&dir.path().join("deep.keras")).unwrap();
+    assert_eq!(m.spec.layers.len(), 10_001);
+}
