@@ -14,13 +14,11 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     // The loss and metric the model was compiled with (the tutorial's when it was not).
     let compile = match m.compile() {
         Some(Ok(c)) => c,
-        Some(Err(e)) => anyhow::bail!(keras_transfer::Error::invalid(
-            "model",
-            format!(
-                "{} is compiled with {e}, which keras-transfer cannot evaluate",
-                a.model.display()
-            )
-        )),
+        // The file's problem (exit 3), not the command line's.
+        Some(Err(e)) => anyhow::bail!(keras_transfer::Error::Unsupported {
+            path: a.model.clone(),
+            found: format!("compiled with {e}, which keras-transfer cannot evaluate"),
+        }),
         None => Compile::default(),
     };
     let data = match (&a.data, a.problem) {

@@ -40,12 +40,13 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
             );
             None
         }
-        Some(Err(e)) => bail!(keras_transfer::Error::invalid(
-            "model",
-            format!(
-                "{from} is compiled with {e}, which keras-transfer cannot train exactly as Keras; re-compile with --optimizer NAME and --loss NAME"
-            )
-        )),
+        // The file's problem (exit 3), not the command line's.
+        Some(Err(e)) => bail!(keras_transfer::Error::Unsupported {
+            path: a.from.clone(),
+            found: format!(
+                "compiled with {e}, which keras-transfer cannot train exactly as Keras; re-compile with --optimizer NAME and --loss NAME"
+            ),
+        }),
     };
     let recompiled = a.fit.optimizer.is_some()
         || a.fit.lr.is_some()

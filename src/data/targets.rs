@@ -97,6 +97,21 @@ pub fn read_regression(path: &Path, column: Option<&str>) -> Result<Dataset> {
 pub fn check_label_is_categorical(path: &Path, data: &Dataset) -> Result<()> {
     let values: Option<Vec<f64>> = data.class_names.iter().map(|c| c.parse().ok()).collect();
     let Some(values) = values else { return Ok(()) };
+    // A label 'inf' or 'nan' is bad data (exit 3), not a question of which loss to use.
+    if let Some(bad) = data
+        .class_names
+        .iter()
+        .zip(&values)
+        .find(|(_, v)| !v.is_finite())
+    {
+        return Err(Error::Csv {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the label column holds '{}', which is not a finite number",
+                bad.0
+            ),
+        });
+    }
     let fractional = values.iter().any(|v| v.fract() != 0.0);
     if fractional || values.len() > MAX_GUESSED_CLASSES {
         return Err(Error::invalid(

@@ -849,3 +849,27 @@ fn a_closed_standard_output_is_no_crash_and_files_still_get_written() {
     }
     assert!(dir.path().join("study/report.md").is_file());
 }
+
+/// Problems of a file are bad input (exit 3), never usage (2): a broken `training_config` through
+/// finetune and evaluate, a label `inf` in a training CSV.
+#[test]
+fn a_files_problems_are_exit_3() {
+    let dir = tempdir();
+    let d = dir.path();
+    let src = fixture("keras_h5/k3_tutorial/model.h5");
+    for (name, config) in [
+        ("broken.h5", "{broken"),
+        ("no_optimizer.h5", "{\"loss\": 5}"),
+    ] {
+        edited(&src, d, name, |f| {
+            set_str_attr(f, "training_config", config)
+        });
+        let out = run_limited(d, &["finetune", "--from", name, "--epochs", "1"], 30);
+        assert_fails(&out, 3, &[name, "training_config"]);
+        let out = run_limited(d, &["evaluate", "--model", name, "--problem", "2"], 30);
+        assert_fails(&out, 3, &[name, "training_config"]);
+    }
+    std::fs::write(d.join("inf.csv"), "x0,x1,y\n1,2,inf\n3,4,0\n5,6,1\n").unwrap();
+    let out = run_limited(d, &["train", "--train", "inf.csv", "--epochs", "1"], 30);
+    assert_fails(&out, 3, &["inf.csv", "'inf'"]);
+}

@@ -213,11 +213,27 @@ fn flags_that_would_exhaust_the_machine_are_refused_with_their_limit() {
     let d = dir.path();
     let too_deep = vec!["1"; 10_001].join(",");
     for (args, flag, limit) in [
-        (vec!["compare", "--threads", "100000", "--repeats", "1"], "--threads", "256"),
-        (vec!["tutorial", "--threads", "100000"], "--threads", "256"),
-        (vec!["blobs", "--seed", "1", "--centers", "1000000000"], "--centers", "1048576"),
         (
-            vec!["blobs", "--seed", "1", "--centers", "100000", "--features", "1000"],
+            vec!["compare", "--threads", "100000", "--repeats", "1"],
+            "--threads",
+            "256",
+        ),
+        (vec!["tutorial", "--threads", "100000"], "--threads", "256"),
+        (
+            vec!["blobs", "--seed", "1", "--centers", "1000000000"],
+            "--centers",
+            "1048576",
+        ),
+        (
+            vec![
+                "blobs",
+                "--seed",
+                "1",
+                "--centers",
+                "100000",
+                "--features",
+                "1000",
+            ],
             "--centers",
             "16777216",
         ),
@@ -238,7 +254,17 @@ fn a_model_of_ten_thousand_layers_trains() {
     let hidden = vec!["1"; 10_000].join(",");
     let out = run_limited(
         dir.path(),
-        &["train", "--hidden", &hidden, "--epochs", "1", "--split", "64", "--out", "deep.keras"],
+        &[
+            "train",
+            "--hidden",
+            &hidden,
+            "--epochs",
+            "1",
+            "--split",
+            "64",
+            "--out",
+            "deep.keras",
+        ],
         300,
     );
     assert!(
