@@ -200,11 +200,6 @@ impl FitArgs {
             .map(Some)
     }
 
-    /// The learning rate given or the tutorial's 0.01 (for records of plain-SGD runs).
-    pub fn lr(&self) -> f32 {
-        self.lr.map_or(0.01, |v| v as f32)
-    }
-
     /// `compile(...)` from the flags alone (SGD 0.01 and categorical cross-entropy unless told
     /// otherwise) + `fit(epochs, batch_size, shuffle)`.
     pub fn config(&self) -> Result<FitConfig> {

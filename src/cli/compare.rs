@@ -56,8 +56,13 @@ pub fn run(a: CompareArgs) -> Result<()> {
         say!("{line}");
     }
     if let Some(p) = &a.json {
+        // The compile settings every fit ran with, as Keras's training_config writes them; the
+        // learning rate as given (a double), null under a schedule (its config is in `compile`).
+        let compile = cfg.fit.compile();
         let meta = serde_json::json!({"model": a.from.display().to_string(), "repeats": a.repeats, "epochs": a.fit.epochs,
-            "batch_size": a.fit.batch_size, "learning_rate": a.fit.lr(), "seed": a.fit.seed});
+            "batch_size": a.fit.batch_size, "learning_rate": compile.optimizer.learning_rate.constant_f64(),
+            "compile": keras_transfer::keras::config::training_config(&compile, keras_transfer::Format::Keras3),
+            "shuffle": cfg.fit.shuffle, "seed": a.fit.seed});
         let text = serde_json::to_string_pretty(&compare_json(&results, meta))?;
         keras_transfer::fsutil::write_bytes_atomic(p, text.as_bytes())?;
     }

@@ -254,3 +254,43 @@ fn a_schedule_starting_at_learning_rate_0_is_valid() {
         assert!(d < 1e-5, "{file}: {d} from Keras's");
     }
 }
+
+/// `compare --json` records the compile settings that ran: the optimizer's class and config with its
+/// learning rate (Adam's default 0.001 here as the float32 that ran, which is also what Keras 3's
+/// get_config reports; not the tutorial's 0.01), and the loss.
+#[test]
+fn compare_json_records_the_compile_settings_that_ran() {
+    let dir = tempdir();
+    let model = fixture("keras_h5/k3_tutorial/model.h5");
+    ok(&run(
+        dir.path(),
+        &[
+            "compare",
+            "--from",
+            model.to_str().unwrap(),
+            "--repeats",
+            "1",
+            "--epochs",
+            "1",
+            "--optimizer",
+            "adam",
+            "--json",
+            "c.json",
+        ],
+    ));
+    let v = read_json(&dir.path().join("c.json"));
+    let meta = &v["meta"];
+    let adam_lr = f64::from(0.001f32);
+    assert_eq!(meta["learning_rate"].as_f64(), Some(adam_lr), "{meta}");
+    let compile = &meta["compile"];
+    assert_eq!(compile["optimizer_config"]["class_name"], "Adam", "{meta}");
+    assert_eq!(
+        compile["optimizer_config"]["config"]["learning_rate"].as_f64(),
+        Some(adam_lr)
+    );
+    assert_eq!(
+        compile["optimizer_config"]["config"]["beta_1"].as_f64(),
+        Some(0.9)
+    );
+    assert_eq!(compile["loss"], "categorical_crossentropy", "{meta}");
+}
