@@ -294,3 +294,53 @@ fn compare_json_records_the_compile_settings_that_ran() {
     );
     assert_eq!(compile["loss"], "categorical_crossentropy", "{meta}");
 }
+
+/// Help names every model format and says what `--freeze` counts; `--reinit` of a layer without
+/// weights (a Dropout) is refused, naming it, instead of silently doing nothing.
+#[test]
+fn help_says_what_the_flags_count_and_reinit_refuses_a_layer_without_weights() {
+    let dir = tempdir();
+    let d = dir.path();
+    let help = ok(&run(d, &["finetune", "--help"]));
+    for needle in [
+        "model.layers",
+        "BatchNormalization",
+        "InputLayer",
+        ".keras",
+        ".safetensors",
+        "--unfreeze",
+    ] {
+        assert!(
+            help.contains(needle),
+            "finetune --help lacks {needle}: {help}"
+        );
+    }
+    for cmd in ["inspect", "evaluate", "predict"] {
+        let help = ok(&run(d, &[cmd, "--help"]));
+        assert!(
+            help.contains(".keras") && help.contains(".safetensors"),
+            "{cmd} --help: {help}"
+        );
+    }
+    let mut csv = String::from("x0,x1,x2,x3,y\n");
+    for i in 0..6 {
+        csv.push_str(&format!("{i},1,2,3,{}\n", i % 3));
+    }
+    std::fs::write(d.join("t.csv"), csv).unwrap();
+    let model = fixture("keras_layers/dropout/model.keras");
+    let out = run(
+        d,
+        &[
+            "finetune",
+            "--from",
+            model.to_str().unwrap(),
+            "--train",
+            "t.csv",
+            "--epochs",
+            "1",
+            "--reinit",
+            "2",
+        ],
+    );
+    assert_fails(&out, 2, &["--reinit", "dropout", "no weights"]);
+}
