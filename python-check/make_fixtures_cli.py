@@ -37,6 +37,27 @@ def layer_weights(model):
             if layer.get_weights()]
 
 
+def save_both(model, d):
+    """model.keras (reproducible, as make_fixtures_more.py pins it) and model.h5 in d."""
+    with pinned_save_time():
+        model.save(d / "model.keras")
+    model.save(d / "model.h5")
+
+
+def tutorial_model(k, case, seed, optimizer, frozen=()):
+    """A fresh fixtures/cli/CASE folder and the tutorial's MLP drawn from `seed`, its layers `frozen`
+    (indices) set trainable=False, compiled with `optimizer` and the tutorial's loss, saved as both."""
+    fresh_sessions(k)
+    d = case_dir("cli", case)
+    k.utils.set_random_seed(seed)
+    model = build_mlp(k, 2, TUTORIAL_LAYERS)
+    for i in frozen:
+        model.layers[i].trainable = False
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+    save_both(model, d)
+    return d, model
+
+
 def fit_loaded(k, path, X, Y):
     model = k.models.load_model(path)
     h = model.fit(X, Y, epochs=EPOCHS, batch_size=BATCH, shuffle=False, verbose=0)
@@ -53,9 +74,7 @@ def prices(k):
     k.utils.set_random_seed(3)
     model = k.Sequential([k.Input((4,)), k.layers.Dense(8, activation="relu"), k.layers.Dense(1)])
     model.compile(optimizer=k.optimizers.SGD(1e-4), loss=k.losses.MeanSquaredError())
-    with pinned_save_time():
-        model.save(d / "model.keras")
-    model.save(d / "model.h5")
+    save_both(model, d)
     model, hist = fit_loaded(k, d / "model.keras", X, price)
     write_case_json(d, dict(label="price", epochs=EPOCHS, batch_size=BATCH, shuffle=False,
                             history_loss=hist["loss"], final=layer_weights(model)))
@@ -63,15 +82,7 @@ def prices(k):
 
 
 def frozen(k, X, Y):
-    fresh_sessions(k)
-    d = case_dir("cli", "frozen")
-    k.utils.set_random_seed(5)
-    model = build_mlp(k, 2, TUTORIAL_LAYERS)
-    model.layers[0].trainable = False
-    model.compile(optimizer=k.optimizers.Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
-    with pinned_save_time():
-        model.save(d / "model.keras")
-    model.save(d / "model.h5")
+    d, model = tutorial_model(k, "frozen", 5, k.optimizers.Adam(0.01), frozen=[0])
     initial = layer_weights(model)
     fresh_sessions(k)
     m, _ = fit_loaded(k, d / "model.keras", X, Y)
@@ -83,15 +94,8 @@ def frozen(k, X, Y):
 
 
 def warmup(k, X, Y):
-    fresh_sessions(k)
-    d = case_dir("cli", "warmup")
-    k.utils.set_random_seed(6)
-    model = build_mlp(k, 2, TUTORIAL_LAYERS)
     schedule = k.optimizers.schedules.CosineDecay(0.0, decay_steps=100, warmup_target=0.02, warmup_steps=20)
-    model.compile(optimizer=k.optimizers.SGD(schedule), loss="categorical_crossentropy", metrics=["accuracy"])
-    with pinned_save_time():
-        model.save(d / "model.keras")
-    model.save(d / "model.h5")
+    d, model = tutorial_model(k, "warmup", 6, k.optimizers.SGD(schedule))
     inputs = X[:5]
     write_csv(d / "inputs.csv", x_header(2), inputs.tolist())
     predictions = model.predict(inputs, verbose=0)

@@ -5,9 +5,10 @@ mod cli;
 use std::io::Write;
 use std::process::ExitCode;
 
-/// The stack of the command's thread and of every thread it starts: 64 MiB, reserved address space
-/// that is only backed by memory as it is used. Enough for keras_transfer::model::spec::MAX_LAYERS.
-const STACK: usize = 64 << 20;
+/// The stack of the command's thread and of every thread it starts (but the small helpers: signals,
+/// pipes): 32 MiB, reserved address space that is only backed by memory as it is used (it counts
+/// against `ulimit -v`). Enough for keras_transfer::model::spec::MAX_LAYERS.
+const STACK: usize = 32 << 20;
 
 fn main() -> ExitCode {
     // SAFETY: nothing else runs yet; this is the first statement of the process.
@@ -80,6 +81,7 @@ fn clean_up_on_signals() {
     };
     let _ = std::thread::Builder::new()
         .name("signals".into())
+        .stack_size(256 << 10)
         .spawn(move || {
             if let Some(sig) = signals.forever().next() {
                 keras_transfer::fsutil::remove_pending();

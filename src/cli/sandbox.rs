@@ -79,12 +79,19 @@ pub fn reader_main(path: &Path, weights: Option<&Path>) -> ExitCode {
     }
 }
 
-fn reader_thread(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        buf
-    })
+/// A thread that collects a pipe; a small stack of its own (it only copies bytes), not the large
+/// one the binary gives threads that may train.
+fn reader_thread(
+    mut r: impl Read + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<Vec<u8>>> {
+    std::thread::Builder::new()
+        .name("model-reader-pipe".into())
+        .stack_size(256 << 10)
+        .spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
 }
 
 /// Loads a model file; Keras `.h5` and `.keras` files are read in a child process (see the module
@@ -115,13 +122,13 @@ pub fn load_with_weights_guarded(path: &Path, weights: Option<&Path>) -> Result<
             .stdout
             .take()
             .ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?,
-    );
+    )?;
     let err = reader_thread(
         child
             .stderr
             .take()
             .ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?,
-    );
+    )?;
     let start = Instant::now();
     let limit = limit(
         &[Some(path), weights]

@@ -94,9 +94,9 @@ fn stored_layers<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Lay
 /// The largest width of a layer this tool accepts (guards allocations against absurd configs).
 pub const MAX_UNITS: usize = 1 << 20;
 /// The most layers a model may have: training walks the layers' graph recursively (candle's backward
-/// pass and the graph's drop), about 400 bytes of stack per layer, and the binary gives its threads
-/// 64 MiB of stack (`main.rs`): 100,000 layers fit with room to spare.
-pub const MAX_LAYERS: usize = 100_000;
+/// pass and the graph's drop), at most about 400 bytes of stack per layer, and the binary gives its
+/// threads 32 MiB of stack (`main.rs`): 50,000 layers (20 MB) fit with room to spare.
+pub const MAX_LAYERS: usize = 50_000;
 /// The most parameters a model may have (64 Mi values: 256 MiB as float32, 512 MiB as float64).
 pub const MAX_PARAMS: usize = 1 << 26;
 
