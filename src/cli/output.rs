@@ -4,11 +4,14 @@
 use keras_transfer::ModelSpec;
 
 /// Prints a line of output. A closed standard output (`keras-transfer ... | head`) is not an error:
-/// the output is dropped and the work (writing files, say) goes on.
-pub fn emit(line: &str) -> std::io::Result<()> {
+/// the output is dropped and the work (writing files, say) goes on. Any other failure (`>/dev/full`,
+/// a full disk) is an output that could not be written (exit 5).
+pub fn emit(line: &str) -> keras_transfer::Result<()> {
     use std::io::Write;
     match writeln!(std::io::stdout().lock(), "{line}") {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(keras_transfer::Error::output("standard output", e))
+        }
         _ => Ok(()),
     }
 }
@@ -16,8 +19,7 @@ pub fn emit(line: &str) -> std::io::Result<()> {
 /// `println!` through `emit`.
 macro_rules! say {
     ($($t:tt)*) => {
-        $crate::cli::output::emit(&format!($($t)*))
-            .map_err(|e| anyhow::anyhow!("writing to standard output: {e}"))?
+        $crate::cli::output::emit(&format!($($t)*))?
     };
 }
 pub(crate) use say;

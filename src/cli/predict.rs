@@ -106,7 +106,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         Some(out) => write_bytes_atomic(out, &text)?,
         None => {
             for line in String::from_utf8_lossy(&text).lines() {
-                emit(line).map_err(|e| anyhow::anyhow!("writing to standard output: {e}"))?;
+                emit(line)?;
             }
         }
     }

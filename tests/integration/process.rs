@@ -119,6 +119,38 @@ fn a_full_disk_is_exit_5_naming_the_file_and_leaves_nothing() {
     }
 }
 
+/// `>/dev/full`: the standard output cannot take the lines: exit 5, naming it.
+#[test]
+fn a_full_standard_output_is_exit_5() {
+    let dir = tempdir();
+    let model = fixture("keras_h5/k3_tutorial/model.h5");
+    std::fs::write(dir.path().join("x.csv"), "x0,x1\n1,2\n3,4\n").unwrap();
+    for args in [
+        vec![
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            "x.csv",
+        ],
+        vec!["inspect", model.to_str().unwrap()],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_keras-transfer"))
+            .args(&args)
+            .current_dir(dir.path())
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+            )
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_fails(&out, 5, &["standard output", "cannot write"]);
+    }
+}
+
 /// `2>/dev/full`: the notes and the error line are lost, but the command neither panics (101) nor
 /// changes its outcome.
 #[test]
