@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use keras_transfer::data::csv::{ReadSpec, read_train_test_with};
+use keras_transfer::data::classes::classes_for_labels;
+use keras_transfer::data::csv::{ReadSpec, read_train_test_tables};
 use keras_transfer::data::ingest::{Dialect, Missing};
 use keras_transfer::model::Activation;
 use keras_transfer::train::OptimizerKind;
@@ -403,6 +404,10 @@ pub struct EvaluateArgs {
     /// Name of the label column (default: the model's, else the last column).
     #[arg(long)]
     pub label: Option<String>,
+    /// The model's classes in output order, comma-separated or `@FILE` (one per line): needed for text
+    /// labels on a model that stores no class names.
+    #[arg(long)]
+    pub classes: Option<String>,
     #[command(flatten)]
     pub csv: CsvArgs,
     #[arg(long, default_value_t = 32)]
@@ -427,8 +432,19 @@ pub struct PredictArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: OutputFormat,
+    /// The model's classes in output order, comma-separated or `@FILE` (one per line), to name the
+    /// outputs of a model that stores no class names.
+    #[arg(long)]
+    pub classes: Option<String>,
     #[command(flatten)]
     pub csv: CsvArgs,
+}
+
+/// `--classes` read: `None` when not given.
+pub fn class_list(given: Option<&str>) -> Result<Option<Vec<String>>> {
+    Ok(given
+        .map(keras_transfer::data::classes::parse_class_list)
+        .transpose()?)
 }
 
 /// How `predict` writes its rows.
@@ -454,6 +470,10 @@ pub struct CsvArgs {
     /// Columns of the CSV files to leave out, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub ignore: Vec<String>,
+    /// Whether the values feed a float64 model (set by the command, not a flag): otherwise a value
+    /// beyond float32's range is refused.
+    #[arg(skip)]
+    pub float64: bool,
 }
 
 /// `--missing`.
@@ -489,6 +509,7 @@ impl CsvArgs {
                 MissingArg::Mean => Missing::Mean,
                 MissingArg::Zero => Missing::Zero,
             },
+            float64: self.float64,
         }
     }
 }
@@ -584,6 +605,10 @@ pub struct DataArgs {
     /// Name of the label column in the CSV files (default: a base model's, else the last column).
     #[arg(long)]
     pub label: Option<String>,
+    /// The classes in output order, comma-separated or `@FILE` (one per line): needed for text labels
+    /// on a model that stores no class names; for a new model, the order of its outputs.
+    #[arg(long)]
+    pub classes: Option<String>,
     #[command(flatten)]
     pub csv: CsvArgs,
     /// Rows of the blobs problem used for training; the rest are the test set.
@@ -634,25 +659,9 @@ impl DataArgs {
         loss: Loss,
         loss_chosen: bool,
     ) -> Result<(Dataset, Option<Dataset>)> {
-        use keras_transfer::data::targets::{check_label_is_categorical, read_regression};
+        use keras_transfer::data::targets::check_label_is_categorical;
         match (&self.train, loss.target()) {
-            (Some(train), keras_transfer::Target::Numeric) => {
-                let label = self.label.as_deref();
-                let test = self
-                    .test
-                    .as_deref()
-                    .map(|t| read_regression(t, label))
-                    .transpose()?;
-                Ok((read_regression(train, label)?, test))
-            }
-            (None, keras_transfer::Target::Numeric) => Err(keras_transfer::Error::invalid(
-                "--loss",
-                format!(
-                    "{} needs numeric targets: give them with --train FILE.csv",
-                    loss.keras_name()
-                ),
-            )
-            .into()),
+            (_, keras_transfer::Target::Numeric) => self.regression(None, loss),
             (Some(train), _) => {
                 let data = self.load(default_problem)?;
                 if !loss_chosen {
@@ -667,7 +676,7 @@ impl DataArgs {
     /// The train and optional test sets; without --problem or --train, the tutorial problem
     /// `default_problem`.
     pub fn load(&self, default_problem: u32) -> Result<(Dataset, Option<Dataset>)> {
-        self.load_named(default_problem, None, false, 0)
+        self.load_named(default_problem, Path::new(""), None, false, 0)
     }
 
     /// `load_for` the model `base` read from `path` (its names, or by position when it has none,
@@ -686,7 +695,7 @@ impl DataArgs {
         // A binary head's one sigmoid unit stands for the two classes 0 and 1.
         let binary = matches!(base.compile(), Some(Ok(c)) if c.loss.target() == keras_transfer::Target::Binary);
         let outputs = if binary { 2 } else { base.spec.output_dim() };
-        self.load_named(default_problem, names, new_head, outputs)
+        self.load_named(default_problem, path, names, new_head, outputs)
     }
 
     /// `load_for_model`, or numeric targets for a regression `loss`, then Keras's
@@ -700,10 +709,15 @@ impl DataArgs {
         loss: Loss,
         split: Option<f64>,
     ) -> Result<((Dataset, Option<Dataset>), bool)> {
-        if loss.target() == keras_transfer::Target::Numeric {
-            return self.load_split(default_problem, loss, true, split);
-        }
-        let data = self.load_for_model(default_problem, path, base, new_head)?;
+        let data = if loss.target() == keras_transfer::Target::Numeric {
+            let names = match &self.train {
+                Some(_) => model_names(path, base.data.as_ref()),
+                None => base.data.as_ref(),
+            };
+            self.regression(names, loss)?
+        } else {
+            self.load_for_model(default_problem, path, base, new_head)?
+        };
         let Some(f) = split else {
             return Ok((data, false));
         };
@@ -718,52 +732,80 @@ impl DataArgs {
         Ok(((train, Some(val)), true))
     }
 
-    /// `load` for fine-tuning a model that knows its data's names (`names`): the CSV columns are
-    /// picked by the model's feature names, and, unless `new_head`, the labels mapped through its
-    /// classes. A model without names (`outputs` outputs) takes the columns by position and, unless
-    /// `new_head`, integer labels as output indices.
+    /// How the CSV files are read: label column, `--ignore`, dialect; columns and label by the
+    /// model's names when it has them.
+    fn spec<'a>(&'a self, names: Option<&'a DataSchema>) -> ReadSpec<'a> {
+        let mut spec = ReadSpec {
+            label: self.label.as_deref(),
+            ignore: &self.csv.ignore,
+            dialect: self.csv.dialect(),
+            unknown_label_hint: "; to train a new output layer for the new classes, use --new-head",
+            ..ReadSpec::default()
+        };
+        if let Some(n) = names {
+            spec.features = Some(&n.features);
+            spec.label = spec.label.or(n.label.as_deref());
+        }
+        spec
+    }
+
+    /// Numeric targets for a regression `loss` from --train (and --test), read by the one CSV
+    /// reader with every CSV flag; columns by the model's names when it has them.
+    fn regression(
+        &self,
+        names: Option<&DataSchema>,
+        loss: Loss,
+    ) -> Result<(Dataset, Option<Dataset>)> {
+        let Some(train) = &self.train else {
+            return Err(keras_transfer::Error::invalid(
+                "--loss",
+                format!(
+                    "{} needs numeric targets: give them with --train FILE.csv",
+                    loss.keras_name()
+                ),
+            )
+            .into());
+        };
+        let (train, test, notes) = keras_transfer::data::targets::read_regression_with(
+            train,
+            self.test.as_deref(),
+            &self.spec(names),
+        )?;
+        tell(&notes);
+        Ok((train, test))
+    }
+
+    /// `load` for fine-tuning the model at `model` (`outputs` outputs, 2 for one sigmoid unit; 0 for
+    /// a new model) that knows its data's names (`names`) or not: the CSV columns are picked by the
+    /// model's feature names (by position without them); unless `new_head`, the labels are mapped
+    /// through the model's classes, or --classes, or taken as output indices when they are integers
+    /// (text labels on a model without class names need --classes). A new model or a new head takes
+    /// --classes as its class order, else the training file's sorted labels.
     pub fn load_named(
         &self,
         default_problem: u32,
+        model: &Path,
         names: Option<&DataSchema>,
         new_head: bool,
         outputs: usize,
     ) -> Result<(Dataset, Option<Dataset>)> {
         if let Some(path) = &self.train {
-            let mut spec = ReadSpec {
-                label: self.label.as_deref(),
-                ignore: &self.csv.ignore,
-                dialect: self.csv.dialect(),
-                unknown_label_hint: "; to train a new output layer for the new classes, use --new-head",
-                ..ReadSpec::default()
+            let given = class_list(self.classes.as_deref())?;
+            let spec = self.spec(names);
+            let tables = read_train_test_tables(path, self.test.as_deref(), &spec)?;
+            let classes = if new_head || outputs == 0 {
+                given
+            } else {
+                let stored = names.map_or(&[][..], |n| n.classes.as_slice());
+                Some(classes_for_labels(
+                    &tables.train,
+                    model,
+                    stored,
+                    given.as_deref(),
+                    outputs,
+                )?)
             };
-            let outputs_by_index: Vec<String> = (0..outputs).map(|k| k.to_string()).collect();
-            if let Some(n) = names {
-                spec.features = Some(&n.features);
-                spec.label = spec.label.or(n.label.as_deref());
-                if !new_head && !n.classes.is_empty() {
-                    spec.classes = Some(&n.classes);
-                }
-            } else if !new_head && outputs > 0 {
-                spec.classes = Some(&outputs_by_index);
-            }
-            let read = read_train_test_with(path, self.test.as_deref(), &spec);
-            let (train, test, notes) = match read {
-                // A model without names on non-integer labels: the file's own sorted classes.
-                Err(_) if names.is_none() && spec.classes.is_some() => {
-                    let spec = ReadSpec {
-                        classes: None,
-                        ..spec.clone()
-                    };
-                    let (train, test, notes) =
-                        read_train_test_with(path, self.test.as_deref(), &spec)?;
-                    if train.class_names.iter().all(|c| c.parse::<i64>().is_ok()) {
-                        read?;
-                    }
-                    (train, test, notes)
-                }
-                r => r?,
-            };
+            let (train, test, notes) = tables.into_datasets(classes, spec.unknown_label_hint)?;
             tell(&notes);
             return Ok((train, test));
         }

@@ -360,7 +360,7 @@ fn missing_extra_and_unknown_columns_and_labels_are_named() {
         3,
         &[
             "unseen.csv",
-            "label 'rosa' is not among the known classes [setosa, versicolor, virginica]",
+            "label 'rosa' is not among the known classes ['setosa', 'versicolor', 'virginica']",
         ],
     );
     let out = run(
@@ -513,8 +513,8 @@ fn missing_values_are_an_error_or_handled_as_asked() {
             &p,
             &ReadSpec {
                 dialect: Dialect {
-                    delimiter: None,
                     missing,
+                    ..Dialect::default()
                 },
                 ..ReadSpec::default()
             },
@@ -553,8 +553,8 @@ fn missing_values_are_an_error_or_handled_as_asked() {
         &p,
         &ReadSpec {
             dialect: Dialect {
-                delimiter: None,
                 missing: Missing::Mean,
+                ..Dialect::default()
             },
             ..ReadSpec::default()
         },
