@@ -440,6 +440,33 @@ pub struct PredictArgs {
     pub csv: CsvArgs,
 }
 
+/// For `--missing mean` on a saved model's data: the means of the data the model was trained on,
+/// which it stores, fill the gaps (the file's own would give a row other values in another file);
+/// refused when the model stores none.
+pub fn training_means(
+    model: &Path,
+    names: Option<&DataSchema>,
+    dialect: &mut Dialect,
+) -> Result<()> {
+    if dialect.missing != Missing::Mean {
+        return Ok(());
+    }
+    match names.filter(|n| !n.means.is_empty()) {
+        Some(n) => {
+            dialect.means = Some(n.means.clone());
+            Ok(())
+        }
+        None => Err(keras_transfer::Error::invalid(
+            "--missing",
+            format!(
+                "mean fills a gap with the training data's column mean, which {} does not keep (it was not trained with --missing mean by keras-transfer); use --missing zero or fill the gaps",
+                model.display()
+            ),
+        )
+        .into()),
+    }
+}
+
 /// `--classes` read: `None` when not given.
 pub fn class_list(given: Option<&str>) -> Result<Option<Vec<String>>> {
     Ok(given
@@ -510,6 +537,7 @@ impl CsvArgs {
                 MissingArg::Zero => Missing::Zero,
             },
             float64: self.float64,
+            means: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `keras-transfer evaluate`: a saved model's loss and accuracy on a labelled data set, its columns
 //! and labels read by the names the model keeps.
 
-use crate::cli::args::{EvaluateArgs, class_list, model_names, tell};
+use crate::cli::args::{EvaluateArgs, class_list, model_names, tell, training_means};
 use crate::cli::output::say;
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
@@ -31,6 +31,8 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let data = match (&a.data, a.problem) {
         (Some(path), _) => {
             let names = model_names(&a.model, m.data.as_ref());
+            let mut dialect = csv.dialect();
+            training_means(&a.model, names, &mut dialect)?;
             let spec = ReadSpec {
                 label: a
                     .label
@@ -39,7 +41,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                 labelled: true,
                 features: names.map(|n| n.features.as_slice()),
                 ignore: &csv.ignore,
-                dialect: csv.dialect(),
+                dialect,
                 ..ReadSpec::default()
             };
             if compile.loss.target() == Target::Numeric {

@@ -1,7 +1,7 @@
 //! `keras-transfer predict`: per row of a CSV file, a saved model's predicted class (by name) and each
 //! class's probability (`p_<class>`), as CSV or JSON, with a column of the input carried through.
 
-use crate::cli::args::{OutputFormat, PredictArgs, class_list, model_names, tell};
+use crate::cli::args::{OutputFormat, PredictArgs, class_list, model_names, tell, training_means};
 use crate::cli::output::emit;
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
@@ -20,7 +20,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let model = m.to_model()?;
     let mut csv = a.csv.clone();
     csv.float64 = m.spec.dtype == keras_transfer::FloatDtype::Float64;
-    let dialect = csv.dialect();
+    let mut dialect = csv.dialect();
     let given = class_list(a.classes.as_deref())?;
     if dialect.missing == Missing::Drop {
         return Err(Error::invalid(
@@ -30,6 +30,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         .into());
     }
     let names = model_names(&a.model, m.data.as_ref());
+    training_means(&a.model, names, &mut dialect)?;
     let spec = ReadSpec {
         label: a.label.as_deref(),
         features: names.map(|n| n.features.as_slice()),

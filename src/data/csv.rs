@@ -112,6 +112,8 @@ pub struct Table {
     pub label_ids: Vec<u32>,
     /// The label column's distinct texts, in order of first appearance, each with its first line.
     pub label_values: Vec<(String, u64)>,
+    /// Read with `--missing mean`: the feature columns' means its gaps were filled with.
+    pub means: Option<Vec<f64>>,
     /// What the reader recognised or did that the user should hear once (index column dropped,
     /// rows with missing values dropped, ...).
     pub notes: Vec<String>,
@@ -170,14 +172,16 @@ impl Table {
             .map(|&id| index[id as usize])
             .collect();
         let n_classes = classes.len();
-        Dataset::new(
+        let mut d = Dataset::new(
             self.x,
             self.feature_names.len(),
             labels,
             n_classes,
             Some(classes),
         )?
-        .with_names(self.feature_names, &label_name)
+        .with_names(self.feature_names, &label_name)?;
+        d.feature_means = self.means;
+        Ok(d)
     }
 }
 
@@ -335,6 +339,7 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
         label_name: label.map(|j| names[j].clone()),
         label_ids: parsed.label_ids,
         label_values: parsed.label_values,
+        means: parsed.means,
         notes,
     })
 }
@@ -489,11 +494,18 @@ pub fn read_train_test_tables(train: &Path, test: Option<&Path>, spec: &ReadSpec
         .collect();
     let other = match test {
         Some(test) => {
+            // Gaps in the test file are filled with the training file's means, as a model's
+            // inputs are at predict time.
+            let mut dialect = spec.dialect.clone();
+            if first.means.is_some() {
+                dialect.means = first.means.clone();
+            }
             let t = read_table(
                 test,
                 &ReadSpec {
                     features: Some(&first.feature_names),
                     label: first.label_name.as_deref(),
+                    dialect,
                     ..spec.clone()
                 },
             )?;

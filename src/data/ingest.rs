@@ -58,6 +58,9 @@ pub struct Dialect {
     /// default), a value that float32 cannot hold (beyond ±3.4028235e38, which Keras's cast would
     /// turn into an infinity) is refused, naming its line and column.
     pub float64: bool,
+    /// With `Missing::Mean`: the column means to fill with, in feature order (a model's training
+    /// data's, so that a row gets the same values whatever file it is in). `None`: the file's own.
+    pub means: Option<Vec<f64>>,
 }
 
 /// The longest line (the header or a data row) read, in bytes: a longer one is refused, naming it.
@@ -141,6 +144,8 @@ pub struct Parsed<T> {
     pub rows: usize,
     pub label_ids: Vec<u32>,
     pub label_values: Vec<(String, u64)>,
+    /// With `Missing::Mean`: the column means the gaps were (or would be) filled with.
+    pub means: Option<Vec<f64>>,
     /// What was done that the user should hear of (rows dropped, values filled).
     pub notes: Vec<String>,
 }
@@ -874,11 +879,30 @@ pub fn parse<T: Element>(
     if dropped > 0 {
         notes.push(format!("left out {dropped} rows with missing values"));
     }
-    if missing == Missing::Mean && filled > 0 {
-        fill_means(path, &mut x, width, roles, &header.names)?;
-        notes.push(format!(
-            "filled the missing values of {filled} rows with their column's mean"
-        ));
+    let mut means = None;
+    if missing == Missing::Mean {
+        let m = match &dialect.means {
+            Some(m) if m.len() == width => m.clone(),
+            Some(m) => {
+                return Err(Error::Internal(format!(
+                    "{} means for {width} feature columns",
+                    m.len()
+                )));
+            }
+            None => column_means(path, &x, width, roles, &header.names)?,
+        };
+        if filled > 0 {
+            fill_gaps(&mut x, width, &m);
+            notes.push(format!(
+                "filled the missing values of {filled} rows with their column's mean{}",
+                if dialect.means.is_some() {
+                    " in the training data"
+                } else {
+                    ""
+                }
+            ));
+        }
+        means = Some(m);
     } else if missing == Missing::Zero && filled > 0 {
         notes.push(format!("filled {filled} missing values with 0"));
     }
@@ -888,18 +912,19 @@ pub fn parse<T: Element>(
         rows,
         label_ids,
         label_values,
+        means,
         notes,
     })
 }
 
-/// Replaces each NaN (a missing value) by its column's mean over the present values.
-fn fill_means<T: Element>(
+/// Each column's mean over its present values (float64); a column without any is refused.
+fn column_means<T: Element>(
     path: &Path,
-    x: &mut [T],
+    x: &[T],
     width: usize,
     roles: &[Role],
     names: &[String],
-) -> Result<()> {
+) -> Result<Vec<f64>> {
     let mut sums = vec![(0f64, 0usize); width];
     for row in x.chunks_exact(width) {
         for (s, v) in sums.iter_mut().zip(row) {
@@ -920,7 +945,12 @@ fn fill_means<T: Element>(
             format!("column {} has no values to take the mean of", shown(name)),
         ));
     }
-    let means: Vec<T> = sums.iter().map(|s| T::from_f64(s.0 / s.1 as f64)).collect();
+    Ok(sums.iter().map(|s| s.0 / s.1 as f64).collect())
+}
+
+/// Replaces each NaN (a missing value) by its column's mean.
+fn fill_gaps<T: Element>(x: &mut [T], width: usize, means: &[f64]) {
+    let means: Vec<T> = means.iter().map(|&m| T::from_f64(m)).collect();
     for row in x.chunks_exact_mut(width) {
         for (v, m) in row.iter_mut().zip(&means) {
             if v.to_f64().is_nan() {
@@ -928,7 +958,6 @@ fn fill_means<T: Element>(
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -38,7 +38,10 @@ pub fn table_targets(t: Table, float64: bool) -> Result<Dataset> {
     let y = t.label_ids.iter().map(|&id| values[id as usize]).collect();
     let width = t.feature_names.len();
     // The model keeps the CSV's column names, as for class labels.
-    Dataset::regression(t.x, width, y, vec![name.clone()])?.with_names(t.feature_names, &name)
+    let mut d =
+        Dataset::regression(t.x, width, y, vec![name.clone()])?.with_names(t.feature_names, &name)?;
+    d.feature_means = t.means;
+    Ok(d)
 }
 
 /// Reads a regression training set and, when given, a test set with the same columns, as `spec`

@@ -89,6 +89,7 @@ fn species_schema() -> DataSchema {
         features: ORDER[..4].iter().map(|s| s.to_string()).collect(),
         label: Some("species".into()),
         classes: SPECIES.iter().map(|s| s.to_string()).collect(),
+        means: Vec::new(),
     }
 }
 

@@ -291,3 +291,50 @@ fn data_echoed_in_errors_is_cut_and_escaped() {
     assert!(!out.stderr.contains(&0x1b));
     assert!(out.stderr.len() < 300, "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn predict_fills_gaps_with_the_training_means() {
+    let dir = tempdir();
+    let d = dir.path();
+    let mut s = String::from("a,b,y\n");
+    let mut present = Vec::new();
+    for i in 0..40 {
+        let a = (i % 9) as f64 * 0.37 - 1.0;
+        if i % 5 == 3 {
+            s.push_str(&format!(",{},{}\n", (i % 4) as f64, i % 2));
+        } else {
+            present.push(a);
+            s.push_str(&format!("{a},{},{}\n", (i % 4) as f64, i % 2));
+        }
+    }
+    write(d, "train.csv", &s);
+    let mean = present.iter().sum::<f64>() / present.len() as f64;
+    ok(&run(
+        d,
+        &["train", "--train", "train.csv", "--missing", "mean", "--epochs", "2", "--out", "m.h5"],
+    ));
+    write(d, "p1.csv", "a,b\n,1\n5,1\n");
+    write(d, "p2.csv", "a,b\n,1\n-5,1\n");
+    write(d, "p3.csv", &format!("a,b\n{mean},1\n"));
+    ok(&run(d, &["convert", "m.h5", "m.safetensors"]));
+    for model in ["m.h5", "m.safetensors"] {
+        let row = |f: &str| {
+            let out = ok(&run(
+                d,
+                &["predict", "--model", model, "--input", f, "--missing", "mean"],
+            ));
+            out.lines().nth(1).unwrap().to_string()
+        };
+        let want = row("p3.csv");
+        assert_eq!(row("p1.csv"), want, "{model}");
+        assert_eq!(row("p2.csv"), want, "{model}");
+    }
+    // A model trained without --missing mean keeps no means: mean is refused at predict time.
+    labelled(d, "full.csv", 20, |i| (i % 2).to_string());
+    ok(&run(d, &["train", "--train", "full.csv", "--epochs", "1", "--out", "n.h5"]));
+    let out = run(
+        d,
+        &["predict", "--model", "n.h5", "--input", "p1.csv", "--missing", "mean"],
+    );
+    assert_fails(&out, 2, &["--missing", "n.h5", "training data's column mean"]);
+}
