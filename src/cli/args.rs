@@ -4,7 +4,8 @@
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use keras_transfer::data::classes::classes_for_labels;
-use keras_transfer::data::csv::{ReadSpec, read_train_test_tables};
+use keras_transfer::data::csv::{ReadSpec, class_list_text, read_train_test_tables};
+use keras_transfer::error::shown;
 use keras_transfer::data::ingest::{Dialect, Missing};
 use keras_transfer::model::Activation;
 use keras_transfer::train::OptimizerKind;
@@ -166,15 +167,16 @@ impl FitArgs {
         for part in text.split(',') {
             let (label, value) = part
                 .split_once(':')
-                .ok_or_else(|| bad(format!("'{part}' is not LABEL:WEIGHT")))?;
+                .ok_or_else(|| bad(format!("{} is not LABEL:WEIGHT", shown(part))))?;
             let c = data
                 .class_names
                 .iter()
                 .position(|n| n == label.trim())
                 .ok_or_else(|| {
                     bad(format!(
-                        "'{label}' is not one of the classes {:?}",
-                        data.class_names
+                        "{} is not among {}",
+                        shown(label),
+                        class_list_text(&data.class_names)
                     ))
                 })?;
             let v: f32 = value
@@ -182,13 +184,13 @@ impl FitArgs {
                 .parse()
                 .ok()
                 .filter(|v: &f32| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| bad(format!("'{value}' is not a non-negative number")))?;
+                .ok_or_else(|| bad(format!("{} is not a non-negative number", shown(value))))?;
             w[c] = Some(v);
         }
         w.iter()
             .enumerate()
             .map(|(c, v)| {
-                v.ok_or_else(|| bad(format!("no weight for class '{}'", data.class_names[c])))
+                v.ok_or_else(|| bad(format!("no weight for class {}", shown(&data.class_names[c]))))
             })
             .collect::<Result<Vec<f32>>>()
             .map(Some)

@@ -63,21 +63,28 @@ pub fn canonical_label(raw: &str) -> String {
     }
 }
 
-/// Refuses a label column of `path` with more than `MAX_CLASSES` distinct labels.
-pub fn check_class_count(path: &Path, distinct: usize) -> Result<()> {
+/// Refuses a table whose label column holds more than `MAX_CLASSES` distinct labels.
+pub fn check_class_count(t: &Table) -> Result<()> {
+    let distinct = t.label_values.len();
     if distinct <= MAX_CLASSES {
         return Ok(());
     }
+    let numeric = t.label_values.iter().all(|(v, _)| v.parse::<f64>().is_ok());
     Err(csv_err(
-        path,
+        &t.path,
         format!(
-            "the label column holds {distinct} distinct labels, more than the {MAX_CLASSES} classes keras-transfer takes (numeric targets? use --loss mse)"
+            "the label column holds {distinct} distinct labels, more than the {MAX_CLASSES} classes keras-transfer takes{}",
+            if numeric {
+                " (numeric targets? use --loss mse)"
+            } else {
+                ""
+            }
         ),
     ))
 }
 
 /// The class list as an error message shows it: the names when there are a few, else their count.
-fn class_list_text(classes: &[String]) -> String {
+pub fn class_list_text(classes: &[String]) -> String {
     if classes.len() <= 12 {
         let names: Vec<String> = classes.iter().map(|c| shown(c)).collect();
         format!("the known classes [{}]", names.join(", "))
@@ -355,7 +362,7 @@ pub fn read_dataset(path: &Path, spec: &ReadSpec) -> Result<(Dataset, Vec<String
     let classes = match spec.classes {
         Some(c) => c.to_vec(),
         None => {
-            check_class_count(path, t.label_values.len())?;
+            check_class_count(&t)?;
             sorted_classes(&t.distinct_labels())
         }
     };
@@ -549,7 +556,7 @@ impl TrainTest {
 
 /// A training table's own classes: its distinct labels sorted (at least two, at most `MAX_CLASSES`).
 pub fn own_classes(t: &Table) -> Result<Vec<String>> {
-    check_class_count(&t.path, t.label_values.len())?;
+    check_class_count(t)?;
     let own = sorted_classes(&t.distinct_labels());
     if own.len() < 2 {
         return Err(csv_err(

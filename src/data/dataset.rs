@@ -133,7 +133,8 @@ impl Dataset {
         }
         if let Some(d) = first_duplicate(&feature_names) {
             return Err(Error::Mismatch(format!(
-                "the feature name '{d}' appears twice"
+                "the feature name {} appears twice",
+                crate::error::shown(d)
             )));
         }
         Ok(Self {

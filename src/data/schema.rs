@@ -59,7 +59,10 @@ impl DataSchema {
                 return Err(format!("an empty {what} name"));
             }
             if let Some(d) = first_duplicate(names) {
-                return Err(format!("the {what} name '{d}' appears twice"));
+                return Err(format!(
+                    "the {what} name {} appears twice",
+                    crate::error::shown(d)
+                ));
             }
         }
         Ok(())

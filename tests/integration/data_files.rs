@@ -51,15 +51,6 @@ const SHUFFLED: [&str; 5] = [
     "sepal_width",
 ];
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A model trained by the CLI on the named train file (400 rows) with a 200-row test file.
 fn trained(dir: &Path, out: &str) {
     named_csv(&dir.join("train.csv"), &ORDER, &SPECIES, 0..400);

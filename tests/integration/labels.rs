@@ -4,16 +4,6 @@
 
 use crate::common::*;
 use std::path::Path;
-use std::process::Output;
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
@@ -100,6 +90,17 @@ fn string_labels_on_a_keras_model_take_the_class_order_from_classes() {
         ],
     ));
     assert!(p.starts_with("species,predicted,p_ant,p_bee,p_cat,p_dog,p_eel\n"), "{p}");
+    // compare reads its files by the same rule.
+    let compare = |extra: &[&str]| {
+        let mut args = vec![
+            "compare", "--from", "model.h5", "--train", "eval.csv", "--test", "eval.csv",
+            "--repeats", "1", "--epochs", "1", "--freeze", "0", "--no-standalone",
+        ];
+        args.extend(extra);
+        run(d, &args)
+    };
+    ok(&compare(&["--classes", "@classes.txt"]));
+    assert_fails(&compare(&[]), 2, &["--classes", "stores no class names"]);
 }
 
 #[test]
