@@ -133,8 +133,7 @@ const SHOWN_CHARS: usize = 40;
 /// ```
 pub fn shown(text: &str) -> String {
     let mut out = String::from("'");
-    let mut count = 0;
-    for c in text.chars() {
+    for (count, c) in text.chars().enumerate() {
         if count == SHOWN_CHARS {
             let total = text.chars().count();
             out.push_str(&format!("...' ({total} characters)"));
@@ -145,7 +144,6 @@ pub fn shown(text: &str) -> String {
         } else {
             out.push(c);
         }
-        count += 1;
     }
     out.push('\'');
     out

@@ -5,8 +5,8 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use keras_transfer::data::classes::classes_for_labels;
 use keras_transfer::data::csv::{ReadSpec, class_list_text, read_train_test_tables};
-use keras_transfer::error::shown;
 use keras_transfer::data::ingest::{Dialect, Missing};
+use keras_transfer::error::shown;
 use keras_transfer::model::Activation;
 use keras_transfer::train::OptimizerKind;
 use keras_transfer::{
@@ -190,7 +190,12 @@ impl FitArgs {
         w.iter()
             .enumerate()
             .map(|(c, v)| {
-                v.ok_or_else(|| bad(format!("no weight for class {}", shown(&data.class_names[c]))))
+                v.ok_or_else(|| {
+                    bad(format!(
+                        "no weight for class {}",
+                        shown(&data.class_names[c])
+                    ))
+                })
             })
             .collect::<Result<Vec<f32>>>()
             .map(Some)

@@ -87,7 +87,11 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
 }
 
 /// Refuses a regression data set whose feature count is not the model's input count.
-fn check_width_of(data: &keras_transfer::Dataset, path: &std::path::Path, width: usize) -> Result<()> {
+fn check_width_of(
+    data: &keras_transfer::Dataset,
+    path: &std::path::Path,
+    width: usize,
+) -> Result<()> {
     if data.n_features != width {
         anyhow::bail!(keras_transfer::Error::Csv {
             path: path.to_path_buf(),

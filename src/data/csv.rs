@@ -302,7 +302,11 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
                     path,
                     format!(
                         "has column(s) {} that the model does not take; leave them out with --ignore {}",
-                        extra.iter().map(|e| shown(e)).collect::<Vec<_>>().join(", "),
+                        extra
+                            .iter()
+                            .map(|e| shown(e))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         // The flag as the user would type it, when the names show unchanged.
                         if extra.iter().all(|e| shown(e) == format!("'{e}'")) && extra.len() <= 12 {
                             extra.join(",")
@@ -488,7 +492,11 @@ pub struct TrainTest {
 
 /// Reads a training CSV and, when given, a test CSV whose features are picked by the training file's
 /// column names (or `spec.features`), in any order, and whose label column is the training file's.
-pub fn read_train_test_tables(train: &Path, test: Option<&Path>, spec: &ReadSpec) -> Result<TrainTest> {
+pub fn read_train_test_tables(
+    train: &Path,
+    test: Option<&Path>,
+    spec: &ReadSpec,
+) -> Result<TrainTest> {
     let spec = ReadSpec {
         labelled: true,
         ..spec.clone()
@@ -578,6 +586,8 @@ pub fn read_train_test_with(
     test: Option<&Path>,
     spec: &ReadSpec,
 ) -> Result<(Dataset, Option<Dataset>, Vec<String>)> {
-    read_train_test_tables(train, test, spec)?
-        .into_datasets(spec.classes.map(<[String]>::to_vec), spec.unknown_label_hint)
+    read_train_test_tables(train, test, spec)?.into_datasets(
+        spec.classes.map(<[String]>::to_vec),
+        spec.unknown_label_hint,
+    )
 }

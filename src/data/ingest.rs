@@ -84,7 +84,9 @@ fn nul_error(path: &Path, text: &[u8], at: usize, first_line: u64) -> Error {
 fn long_line_error(path: &Path, line: u64) -> Error {
     csv_err(
         path,
-        format!("line {line} is longer than {MAX_LINE_BYTES} bytes, the longest line keras-transfer reads"),
+        format!(
+            "line {line} is longer than {MAX_LINE_BYTES} bytes, the longest line keras-transfer reads"
+        ),
     )
 }
 
@@ -303,7 +305,10 @@ pub fn read_header(path: &Path, bytes: &[u8], dialect: &Dialect) -> Result<Heade
     if let Some(d) = crate::data::schema::first_duplicate(&names) {
         return Err(csv_err(
             path,
-            format!("two columns are named {}; column names must differ", shown(d)),
+            format!(
+                "two columns are named {}; column names must differ",
+                shown(d)
+            ),
         ));
     }
     let header_lines = rest[..end].iter().filter(|&&b| b == b'\n').count() as u64;
@@ -390,13 +395,23 @@ impl<T: Element> Chunk<'_, T> {
             "line {line}, column {}: a field of {} bytes, longer than {MAX_FIELD_BYTES} bytes (the longest {} keras-transfer reads)",
             self.column(j),
             field.len(),
-            if self.roles[j] == Role::Label { "label" } else { "value" }
+            if self.roles[j] == Role::Label {
+                "label"
+            } else {
+                "value"
+            }
         ))
     }
 
     /// A parsed value, refused when a float32 model cannot hold it (Keras's cast would make it
     /// infinite).
-    fn in_range(&self, line: u64, j: usize, field: &[u8], v: f64) -> std::result::Result<f64, String> {
+    fn in_range(
+        &self,
+        line: u64,
+        j: usize,
+        field: &[u8],
+        v: f64,
+    ) -> std::result::Result<f64, String> {
         if self.float64 || (v as f32).is_finite() {
             return Ok(v);
         }

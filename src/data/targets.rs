@@ -15,7 +15,10 @@ pub const MAX_GUESSED_CLASSES: usize = 20;
 /// one float32 holds), else refused naming its line.
 pub fn table_targets(t: Table, float64: bool) -> Result<Dataset> {
     let name = t.label_name.clone().ok_or_else(|| {
-        Error::Internal(format!("{}: read without a target column", t.path.display()))
+        Error::Internal(format!(
+            "{}: read without a target column",
+            t.path.display()
+        ))
     })?;
     let values = t
         .label_values
@@ -38,8 +41,8 @@ pub fn table_targets(t: Table, float64: bool) -> Result<Dataset> {
     let y = t.label_ids.iter().map(|&id| values[id as usize]).collect();
     let width = t.feature_names.len();
     // The model keeps the CSV's column names, as for class labels.
-    let mut d =
-        Dataset::regression(t.x, width, y, vec![name.clone()])?.with_names(t.feature_names, &name)?;
+    let mut d = Dataset::regression(t.x, width, y, vec![name.clone()])?
+        .with_names(t.feature_names, &name)?;
     d.feature_means = t.means;
     Ok(d)
 }

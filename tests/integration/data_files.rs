@@ -7,7 +7,6 @@ use keras_transfer::data::csv::{ReadSpec, read_dataset, read_table, read_train_t
 use keras_transfer::data::ingest::{Dialect, Missing};
 use keras_transfer::data::{BlobsParams, DataSchema, make_blobs};
 use std::path::Path;
-use std::process::Output;
 
 const SPECIES: [&str; 3] = ["setosa", "versicolor", "virginica"];
 

@@ -27,7 +27,7 @@ fn labelled(dir: &Path, name: &str, n: usize, label: impl Fn(usize) -> String) {
 fn loss_and_accuracy(out: &str) -> (f64, f64) {
     let line = out.lines().find(|l| l.starts_with("loss: ")).unwrap();
     let nums: Vec<f64> = line
-        .split(|c: char| c == ',' || c == ' ')
+        .split([',', ' '])
         .filter_map(|w| w.parse().ok())
         .collect();
     (nums[0], nums[1])
@@ -45,25 +45,46 @@ fn string_labels_on_a_keras_model_take_the_class_order_from_classes() {
     let d = dir.path();
     copy_fixture(d, "strings", &["model.h5", "eval.csv", "classes.txt"]);
     let want = read_json(&fixture("labels/strings/expected.json"));
-    let refused = run(d, &["evaluate", "--model", "model.h5", "--data", "eval.csv"]);
+    let refused = run(
+        d,
+        &["evaluate", "--model", "model.h5", "--data", "eval.csv"],
+    );
     assert_fails(&refused, 2, &["--classes", "stores no class names"]);
     let classes = "ant,bee,cat,dog,eel";
     for given in [classes, "@classes.txt"] {
         let out = ok(&run(
             d,
             &[
-                "evaluate", "--model", "model.h5", "--data", "eval.csv", "--classes", given,
+                "evaluate",
+                "--model",
+                "model.h5",
+                "--data",
+                "eval.csv",
+                "--classes",
+                given,
             ],
         ));
         let (loss, acc) = loss_and_accuracy(&out);
-        assert!((loss - want["loss"].as_f64().unwrap()).abs() < 6e-5, "{out}");
-        assert!((acc - want["accuracy"].as_f64().unwrap()).abs() < 6e-4, "{out}");
+        assert!(
+            (loss - want["loss"].as_f64().unwrap()).abs() < 6e-5,
+            "{out}"
+        );
+        assert!(
+            (acc - want["accuracy"].as_f64().unwrap()).abs() < 6e-4,
+            "{out}"
+        );
     }
     // The wrong count of classes is refused, naming the flag.
     let out = run(
         d,
         &[
-            "evaluate", "--model", "model.h5", "--data", "eval.csv", "--classes", "bee,dog,eel",
+            "evaluate",
+            "--model",
+            "model.h5",
+            "--data",
+            "eval.csv",
+            "--classes",
+            "bee,dog,eel",
         ],
     );
     assert_fails(&out, 2, &["--classes", "3 classes", "5 outputs"]);
@@ -71,30 +92,66 @@ fn string_labels_on_a_keras_model_take_the_class_order_from_classes() {
     ok(&run(
         d,
         &[
-            "finetune", "--from", "model.h5", "--train", "eval.csv", "--classes", classes,
-            "--epochs", "1", "--out", "f.h5",
+            "finetune",
+            "--from",
+            "model.h5",
+            "--train",
+            "eval.csv",
+            "--classes",
+            classes,
+            "--epochs",
+            "1",
+            "--out",
+            "f.h5",
         ],
     ));
     let f = keras_transfer::load_model(&d.join("f.h5")).unwrap();
-    assert_eq!(f.data.unwrap().classes, classes.split(',').collect::<Vec<_>>());
+    assert_eq!(
+        f.data.unwrap().classes,
+        classes.split(',').collect::<Vec<_>>()
+    );
     let out = run(
         d,
-        &["finetune", "--from", "model.h5", "--train", "eval.csv", "--epochs", "1"],
+        &[
+            "finetune", "--from", "model.h5", "--train", "eval.csv", "--epochs", "1",
+        ],
     );
     assert_fails(&out, 2, &["--classes"]);
     let p = ok(&run(
         d,
         &[
-            "predict", "--model", "model.h5", "--input", "eval.csv", "--label", "species",
-            "--classes", classes,
+            "predict",
+            "--model",
+            "model.h5",
+            "--input",
+            "eval.csv",
+            "--label",
+            "species",
+            "--classes",
+            classes,
         ],
     ));
-    assert!(p.starts_with("species,predicted,p_ant,p_bee,p_cat,p_dog,p_eel\n"), "{p}");
+    assert!(
+        p.starts_with("species,predicted,p_ant,p_bee,p_cat,p_dog,p_eel\n"),
+        "{p}"
+    );
     // compare reads its files by the same rule.
     let compare = |extra: &[&str]| {
         let mut args = vec![
-            "compare", "--from", "model.h5", "--train", "eval.csv", "--test", "eval.csv",
-            "--repeats", "1", "--epochs", "1", "--freeze", "0", "--no-standalone",
+            "compare",
+            "--from",
+            "model.h5",
+            "--train",
+            "eval.csv",
+            "--test",
+            "eval.csv",
+            "--repeats",
+            "1",
+            "--epochs",
+            "1",
+            "--freeze",
+            "0",
+            "--no-standalone",
         ];
         args.extend(extra);
         run(d, &args)
@@ -109,17 +166,29 @@ fn integer_labels_written_as_floats_are_the_integers() {
     let d = dir.path();
     copy_fixture(d, "floats", &["model.h5", "eval.csv"]);
     let want = read_json(&fixture("labels/floats/expected.json"));
-    let out = ok(&run(d, &["evaluate", "--model", "model.h5", "--data", "eval.csv"]));
+    let out = ok(&run(
+        d,
+        &["evaluate", "--model", "model.h5", "--data", "eval.csv"],
+    ));
     let (loss, acc) = loss_and_accuracy(&out);
-    assert!((loss - want["loss"].as_f64().unwrap()).abs() < 6e-5, "{out}");
-    assert!((acc - want["accuracy"].as_f64().unwrap()).abs() < 6e-4, "{out}");
+    assert!(
+        (loss - want["loss"].as_f64().unwrap()).abs() < 6e-5,
+        "{out}"
+    );
+    assert!(
+        (acc - want["accuracy"].as_f64().unwrap()).abs() < 6e-4,
+        "{out}"
+    );
     // 1.5 is no class index.
     let text = std::fs::read_to_string(d.join("eval.csv")).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     let bad = lines[3].rsplit_once(',').unwrap().0.to_string() + ",1.5";
     lines[3] = &bad;
     write(d, "half.csv", &(lines.join("\n") + "\n"));
-    let out = run(d, &["evaluate", "--model", "model.h5", "--data", "half.csv"]);
+    let out = run(
+        d,
+        &["evaluate", "--model", "model.h5", "--data", "half.csv"],
+    );
     assert_fails(&out, 3, &["half.csv", "line 4", "'1.5'", "not an integer"]);
 }
 
@@ -142,7 +211,10 @@ fn binary_predict_names_the_class_above_one_half() {
             assert!((got - p.as_f64().unwrap()).abs() < 1e-6, "{line}");
         }
     };
-    let out = ok(&run(d, &["predict", "--model", "model.h5", "--input", "inputs.csv"]));
+    let out = ok(&run(
+        d,
+        &["predict", "--model", "model.h5", "--input", "inputs.csv"],
+    ));
     check(&out, "predicted,p_1", ["0", "1"]);
     let k: Vec<u64> = want["predicted"]
         .as_array()
@@ -150,11 +222,20 @@ fn binary_predict_names_the_class_above_one_half() {
         .iter()
         .map(|v| v.as_u64().unwrap())
         .collect();
-    assert!(k.contains(&0) && k.contains(&1), "the fixture has both classes");
+    assert!(
+        k.contains(&0) && k.contains(&1),
+        "the fixture has both classes"
+    );
     let out = ok(&run(
         d,
         &[
-            "predict", "--model", "model.h5", "--input", "inputs.csv", "--classes", "no,yes",
+            "predict",
+            "--model",
+            "model.h5",
+            "--input",
+            "inputs.csv",
+            "--classes",
+            "no,yes",
         ],
     ));
     check(&out, "predicted,p_yes", ["no", "yes"]);
@@ -168,14 +249,29 @@ fn regression_reads_csv_like_classification() {
     for i in 0..60 {
         let (a, b) = ((i % 7) as f64 * 0.3, (i % 5) as f64 * 0.2);
         let a_text = if i == 5 { String::new() } else { a.to_string() };
-        s.push_str(&format!("{};{a_text};{b};{}\n", 1000 + i, 2.0 * a - b + 0.5));
+        s.push_str(&format!(
+            "{};{a_text};{b};{}\n",
+            1000 + i,
+            2.0 * a - b + 0.5
+        ));
     }
     write(d, "r.csv", &s);
     ok(&run(
         d,
         &[
-            "train", "--train", "r.csv", "--loss", "mse", "--ignore", "id", "--missing", "mean",
-            "--epochs", "2", "--out", "r.h5",
+            "train",
+            "--train",
+            "r.csv",
+            "--loss",
+            "mse",
+            "--ignore",
+            "id",
+            "--missing",
+            "mean",
+            "--epochs",
+            "2",
+            "--out",
+            "r.h5",
         ],
     ));
     let m = keras_transfer::load_model(&d.join("r.h5")).unwrap();
@@ -195,10 +291,20 @@ fn a_label_only_in_the_test_file_is_refused() {
     let dir = tempdir();
     let d = dir.path();
     labelled(d, "train.csv", 40, |i| ["x", "y"][i % 2].to_string());
-    labelled(d, "test.csv", 10, |i| ["x", "y", "zebra"][i % 3].to_string());
+    labelled(d, "test.csv", 10, |i| {
+        ["x", "y", "zebra"][i % 3].to_string()
+    });
     let out = run(
         d,
-        &["train", "--train", "train.csv", "--test", "test.csv", "--epochs", "1"],
+        &[
+            "train",
+            "--train",
+            "train.csv",
+            "--test",
+            "test.csv",
+            "--epochs",
+            "1",
+        ],
     );
     assert_fails(&out, 3, &["test.csv", "line 4", "'zebra'"]);
 }
@@ -214,7 +320,15 @@ fn class_counts_beyond_the_limit_are_refused_fast() {
     labelled(d, "ints.csv", 100_000, |i| i.to_string());
     let out = run(
         d,
-        &["train", "--train", "ints.csv", "--epochs", "1", "--loss", "categorical_crossentropy"],
+        &[
+            "train",
+            "--train",
+            "ints.csv",
+            "--epochs",
+            "1",
+            "--loss",
+            "categorical_crossentropy",
+        ],
     );
     assert_fails(&out, 3, &["ints.csv", "100000 distinct labels", "10000"]);
     assert!(start.elapsed().as_secs_f64() < 5.0, "{:?}", start.elapsed());
@@ -228,14 +342,33 @@ fn values_beyond_float32_are_refused_like_inf() {
     let text = std::fs::read_to_string(d.join("big.csv")).unwrap();
     write(d, "big.csv", &text.replacen("\n1,", "\n-1e39,", 1));
     let out = run(d, &["train", "--train", "big.csv", "--epochs", "1"]);
-    assert_fails(&out, 3, &["big.csv", "line 4", "column 'a'", "-1e39", "float32"]);
+    assert_fails(
+        &out,
+        3,
+        &["big.csv", "line 4", "column 'a'", "-1e39", "float32"],
+    );
     // A float64 model takes it, as Keras does.
     labelled(d, "small.csv", 20, |i| (i % 2).to_string());
     ok(&run(
         d,
-        &["train", "--train", "small.csv", "--epochs", "1", "--dtype", "float64", "--out", "m.h5"],
+        &[
+            "train",
+            "--train",
+            "small.csv",
+            "--epochs",
+            "1",
+            "--dtype",
+            "float64",
+            "--out",
+            "m.h5",
+        ],
     ));
-    ok(&run(d, &["predict", "--model", "m.h5", "--input", "big.csv", "--label", "y"]));
+    ok(&run(
+        d,
+        &[
+            "predict", "--model", "m.h5", "--input", "big.csv", "--label", "y",
+        ],
+    ));
 }
 
 #[test]
@@ -244,14 +377,25 @@ fn long_labels_lines_and_nul_bytes_are_refused_naming_the_limit() {
     let d = dir.path();
     let long = "w".repeat(2000);
     labelled(d, "label.csv", 10, |i| {
-        if i == 6 { long.clone() } else { (i % 2).to_string() }
+        if i == 6 {
+            long.clone()
+        } else {
+            (i % 2).to_string()
+        }
     });
     let out = run(d, &["train", "--train", "label.csv", "--epochs", "1"]);
     assert_fails(&out, 3, &["label.csv", "line 8", "1024 bytes"]);
-    assert!(out.stderr.len() < 300, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.len() < 300,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A 200 MB file of NUL bytes after a header: refused at once, without reading it whole.
     write(d, "nul.csv", "a,b,y\n1,2,0\n");
-    let f = std::fs::OpenOptions::new().append(true).open(d.join("nul.csv")).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(d.join("nul.csv"))
+        .unwrap();
     f.set_len(200 << 20).unwrap();
     let start = std::time::Instant::now();
     let out = run(d, &["train", "--train", "nul.csv", "--epochs", "1"]);
@@ -276,21 +420,39 @@ fn data_echoed_in_errors_is_cut_and_escaped() {
     let field = format!("\x1b[31m{}", "q".repeat(900));
     labelled(d, "esc.csv", 10, |i| (i % 2).to_string());
     let text = std::fs::read_to_string(d.join("esc.csv")).unwrap();
-    write(d, "esc.csv", &text.replacen("\n1,", &format!("\n{field},"), 1));
+    write(
+        d,
+        "esc.csv",
+        &text.replacen("\n1,", &format!("\n{field},"), 1),
+    );
     let out = run(d, &["train", "--train", "esc.csv", "--epochs", "1"]);
-    assert_fails(&out, 3, &["esc.csv", "line 4", "\\u{1b}[31m", "(905 characters)"]);
+    assert_fails(
+        &out,
+        3,
+        &["esc.csv", "line 4", "\\u{1b}[31m", "(905 characters)"],
+    );
     assert!(!out.stderr.contains(&0x1b));
-    assert!(out.stderr.len() < 300, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.len() < 300,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A column name in a header.
-    write(d, "col.csv", &format!("a,b,y\n1,2,0\n3,4,1\n"));
+    write(d, "col.csv", "a,b,y\n1,2,0\n3,4,1\n");
     let ignore = format!("\x1b]0;{}", "z".repeat(500));
     let out = run(
         d,
-        &["train", "--train", "col.csv", "--ignore", &ignore, "--epochs", "1"],
+        &[
+            "train", "--train", "col.csv", "--ignore", &ignore, "--epochs", "1",
+        ],
     );
     assert_fails(&out, 3, &["--ignore", "\\u{1b}]0;"]);
     assert!(!out.stderr.contains(&0x1b));
-    assert!(out.stderr.len() < 300, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.len() < 300,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -312,7 +474,17 @@ fn predict_fills_gaps_with_the_training_means() {
     let mean = present.iter().sum::<f64>() / present.len() as f64;
     ok(&run(
         d,
-        &["train", "--train", "train.csv", "--missing", "mean", "--epochs", "2", "--out", "m.h5"],
+        &[
+            "train",
+            "--train",
+            "train.csv",
+            "--missing",
+            "mean",
+            "--epochs",
+            "2",
+            "--out",
+            "m.h5",
+        ],
     ));
     write(d, "p1.csv", "a,b\n,1\n5,1\n");
     write(d, "p2.csv", "a,b\n,1\n-5,1\n");
@@ -322,7 +494,15 @@ fn predict_fills_gaps_with_the_training_means() {
         let row = |f: &str| {
             let out = ok(&run(
                 d,
-                &["predict", "--model", model, "--input", f, "--missing", "mean"],
+                &[
+                    "predict",
+                    "--model",
+                    model,
+                    "--input",
+                    f,
+                    "--missing",
+                    "mean",
+                ],
             ));
             out.lines().nth(1).unwrap().to_string()
         };
@@ -332,10 +512,27 @@ fn predict_fills_gaps_with_the_training_means() {
     }
     // A model trained without --missing mean keeps no means: mean is refused at predict time.
     labelled(d, "full.csv", 20, |i| (i % 2).to_string());
-    ok(&run(d, &["train", "--train", "full.csv", "--epochs", "1", "--out", "n.h5"]));
+    ok(&run(
+        d,
+        &[
+            "train", "--train", "full.csv", "--epochs", "1", "--out", "n.h5",
+        ],
+    ));
     let out = run(
         d,
-        &["predict", "--model", "n.h5", "--input", "p1.csv", "--missing", "mean"],
+        &[
+            "predict",
+            "--model",
+            "n.h5",
+            "--input",
+            "p1.csv",
+            "--missing",
+            "mean",
+        ],
     );
-    assert_fails(&out, 2, &["--missing", "n.h5", "training data's column mean"]);
+    assert_fails(
+        &out,
+        2,
+        &["--missing", "n.h5", "training data's column mean"],
+    );
 }
