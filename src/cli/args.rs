@@ -578,7 +578,7 @@ pub fn flush_notes() {
 pub fn model_names<'m>(model_path: &Path, data: Option<&'m DataSchema>) -> Option<&'m DataSchema> {
     if data.is_none() {
         tell(&[format!(
-            "{} stores no column or class names (a file keras-transfer did not write): columns are taken by position and integer labels as output indices",
+            "{} stores no column or class names (a file keras-transfer did not write): columns are taken by position, integer labels as output indices, text labels by --classes",
             model_path.display()
         )]);
     }

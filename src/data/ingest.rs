@@ -302,6 +302,16 @@ pub fn read_header(path: &Path, bytes: &[u8], dialect: &Dialect) -> Result<Heade
             format!("column {} of the header has no name", j + 1 + offset),
         ));
     }
+    if let Some(j) = names.iter().position(|n| n.len() > MAX_FIELD_BYTES) {
+        return Err(csv_err(
+            path,
+            format!(
+                "column {} of the header is a name of {} bytes, longer than {MAX_FIELD_BYTES} bytes (the longest name keras-transfer reads)",
+                j + 1 + offset,
+                names[j].len()
+            ),
+        ));
+    }
     if let Some(d) = crate::data::schema::first_duplicate(&names) {
         return Err(csv_err(
             path,

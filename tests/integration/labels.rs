@@ -407,7 +407,14 @@ fn long_labels_lines_and_nul_bytes_are_refused_naming_the_limit() {
     write(d, "line.csv", &s);
     let out = run(d, &["train", "--train", "line.csv", "--epochs", "1"]);
     assert_fails(&out, 3, &["line.csv", "line 2", "longer than"]);
-    // The header too.
+    // The header too, and a long column name in it.
+    write(d, "name.csv", &format!("a,{},y\n1,2,0\n", "n".repeat(5000)));
+    let out = run(d, &["train", "--train", "name.csv", "--epochs", "1"]);
+    assert_fails(
+        &out,
+        3,
+        &["name.csv", "column 2 of the header", "1024 bytes"],
+    );
     write(d, "head.csv", &"h".repeat(40 << 20));
     let out = run(d, &["train", "--train", "head.csv", "--epochs", "1"]);
     assert_fails(&out, 3, &["head.csv", "line 1", "longer than"]);
