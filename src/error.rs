@@ -134,3 +134,35 @@ impl Error {
         }
     }
 }
+
+/// How many characters of a user's value `shown` keeps.
+const SHOWN_CHARS: usize = 40;
+
+/// A value from the user's data (a field, a label, a column or header name) as an error message
+/// shows it: in single quotes, control characters escaped (no ESC sequence reaches the terminal),
+/// and cut to its first 40 characters with an ellipsis and its full length when longer, so a message
+/// stays one short line whatever the data holds.
+///
+/// ```
+/// use keras_transfer::error::shown;
+/// assert_eq!(shown("setosa"), "'setosa'");
+/// assert_eq!(shown("a\x1b[31mb"), "'a\\u{1b}[31mb'");
+/// assert_eq!(shown(&"x".repeat(100)), format!("'{}...' (100 characters)", "x".repeat(40)));
+/// ```
+pub fn shown(text: &str) -> String {
+    let mut out = String::from("'");
+    for (count, c) in text.chars().enumerate() {
+        if count == SHOWN_CHARS {
+            let total = text.chars().count();
+            out.push_str(&format!("...' ({total} characters)"));
+            return out;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}

@@ -3,8 +3,10 @@
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use keras_transfer::data::csv::{ReadSpec, read_train_test_with};
+use keras_transfer::data::classes::classes_for_labels;
+use keras_transfer::data::csv::{ReadSpec, class_list_text, read_train_test_tables};
 use keras_transfer::data::ingest::{Dialect, Missing};
+use keras_transfer::error::shown;
 use keras_transfer::model::Activation;
 use keras_transfer::train::OptimizerKind;
 use keras_transfer::{
@@ -172,15 +174,16 @@ impl FitArgs {
         for part in text.split(',') {
             let (label, value) = part
                 .split_once(':')
-                .ok_or_else(|| bad(format!("'{part}' is not LABEL:WEIGHT")))?;
+                .ok_or_else(|| bad(format!("{} is not LABEL:WEIGHT", shown(part))))?;
             let c = data
                 .class_names
                 .iter()
                 .position(|n| n == label.trim())
                 .ok_or_else(|| {
                     bad(format!(
-                        "'{label}' is not one of the classes {:?}",
-                        data.class_names
+                        "{} is not among {}",
+                        shown(label),
+                        class_list_text(&data.class_names)
                     ))
                 })?;
             let v: f32 = value
@@ -188,13 +191,18 @@ impl FitArgs {
                 .parse()
                 .ok()
                 .filter(|v: &f32| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| bad(format!("'{value}' is not a non-negative number")))?;
+                .ok_or_else(|| bad(format!("{} is not a non-negative number", shown(value))))?;
             w[c] = Some(v);
         }
         w.iter()
             .enumerate()
             .map(|(c, v)| {
-                v.ok_or_else(|| bad(format!("no weight for class '{}'", data.class_names[c])))
+                v.ok_or_else(|| {
+                    bad(format!(
+                        "no weight for class {}",
+                        shown(&data.class_names[c])
+                    ))
+                })
             })
             .collect::<Result<Vec<f32>>>()
             .map(Some)
@@ -412,6 +420,10 @@ pub struct EvaluateArgs {
     /// Name of the label column (default: the model's, else the last column).
     #[arg(long)]
     pub label: Option<String>,
+    /// The model's classes in output order, comma-separated or `@FILE` (one per line): needed for text
+    /// labels on a model that stores no class names.
+    #[arg(long)]
+    pub classes: Option<String>,
     #[command(flatten)]
     pub csv: CsvArgs,
     #[arg(long, default_value_t = 32)]
@@ -437,8 +449,46 @@ pub struct PredictArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: OutputFormat,
+    /// The model's classes in output order, comma-separated or `@FILE` (one per line), to name the
+    /// outputs of a model that stores no class names.
+    #[arg(long)]
+    pub classes: Option<String>,
     #[command(flatten)]
     pub csv: CsvArgs,
+}
+
+/// For `--missing mean` on a saved model's data: the means of the data the model was trained on,
+/// which it stores, fill the gaps (the file's own would give a row other values in another file);
+/// refused when the model stores none.
+pub fn training_means(
+    model: &Path,
+    names: Option<&DataSchema>,
+    dialect: &mut Dialect,
+) -> Result<()> {
+    if dialect.missing != Missing::Mean {
+        return Ok(());
+    }
+    match names.filter(|n| !n.means.is_empty()) {
+        Some(n) => {
+            dialect.means = Some(n.means.clone());
+            Ok(())
+        }
+        None => Err(keras_transfer::Error::invalid(
+            "--missing",
+            format!(
+                "mean fills a gap with the training data's column mean, which {} does not keep (it was not trained with --missing mean by keras-transfer); use --missing zero or fill the gaps",
+                model.display()
+            ),
+        )
+        .into()),
+    }
+}
+
+/// `--classes` read: `None` when not given.
+pub fn class_list(given: Option<&str>) -> Result<Option<Vec<String>>> {
+    Ok(given
+        .map(keras_transfer::data::classes::parse_class_list)
+        .transpose()?)
 }
 
 /// How `predict` writes its rows.
@@ -464,6 +514,10 @@ pub struct CsvArgs {
     /// Columns of the CSV files to leave out, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub ignore: Vec<String>,
+    /// Whether the values feed a float64 model (set by the command, not a flag): otherwise a value
+    /// beyond float32's range is refused.
+    #[arg(skip)]
+    pub float64: bool,
 }
 
 /// `--missing`.
@@ -516,6 +570,8 @@ impl CsvArgs {
                 MissingArg::Mean => Missing::Mean,
                 MissingArg::Zero => Missing::Zero,
             },
+            float64: self.float64,
+            means: None,
         }
     }
 }
@@ -549,7 +605,7 @@ pub fn flush_notes() {
 pub fn model_names<'m>(model_path: &Path, data: Option<&'m DataSchema>) -> Option<&'m DataSchema> {
     if data.is_none() {
         tell(&[format!(
-            "{} stores no column or class names (a file keras-transfer did not write): columns are taken by position and integer labels as output indices",
+            "{} stores no column or class names (a file keras-transfer did not write): columns are taken by position, integer labels as output indices, text labels by --classes",
             model_path.display()
         )]);
     }
@@ -611,6 +667,10 @@ pub struct DataArgs {
     /// Name of the label column in the CSV files (default: a base model's, else the last column).
     #[arg(long)]
     pub label: Option<String>,
+    /// The classes in output order, comma-separated or `@FILE` (one per line): needed for text labels
+    /// on a model that stores no class names; for a new model, the order of its outputs.
+    #[arg(long)]
+    pub classes: Option<String>,
     #[command(flatten)]
     pub csv: CsvArgs,
     /// Rows of the blobs problem used for training; the rest are the test set.
@@ -661,25 +721,9 @@ impl DataArgs {
         loss: Loss,
         loss_chosen: bool,
     ) -> Result<(Dataset, Option<Dataset>)> {
-        use keras_transfer::data::targets::{check_label_is_categorical, read_regression};
+        use keras_transfer::data::targets::check_label_is_categorical;
         match (&self.train, loss.target()) {
-            (Some(train), keras_transfer::Target::Numeric) => {
-                let label = self.label.as_deref();
-                let test = self
-                    .test
-                    .as_deref()
-                    .map(|t| read_regression(t, label))
-                    .transpose()?;
-                Ok((read_regression(train, label)?, test))
-            }
-            (None, keras_transfer::Target::Numeric) => Err(keras_transfer::Error::invalid(
-                "--loss",
-                format!(
-                    "{} needs numeric targets: give them with --train FILE.csv",
-                    loss.keras_name()
-                ),
-            )
-            .into()),
+            (_, keras_transfer::Target::Numeric) => self.regression(None, loss),
             (Some(train), _) => {
                 let data = self.load(default_problem)?;
                 if !loss_chosen {
@@ -694,7 +738,7 @@ impl DataArgs {
     /// The train and optional test sets; without --problem or --train, the tutorial problem
     /// `default_problem`.
     pub fn load(&self, default_problem: u32) -> Result<(Dataset, Option<Dataset>)> {
-        self.load_named(default_problem, None, false, 0)
+        self.load_named(default_problem, Path::new(""), None, false, 0)
     }
 
     /// `load_for` the model `base` read from `path` (its names, or by position when it has none,
@@ -713,7 +757,7 @@ impl DataArgs {
         // A binary head's one sigmoid unit stands for the two classes 0 and 1.
         let binary = matches!(base.compile(), Some(Ok(c)) if c.loss.target() == keras_transfer::Target::Binary);
         let outputs = if binary { 2 } else { base.spec.output_dim() };
-        self.load_named(default_problem, names, new_head, outputs)
+        self.load_named(default_problem, path, names, new_head, outputs)
     }
 
     /// `load_for_model`, or numeric targets for a regression `loss`, then Keras's
@@ -727,10 +771,15 @@ impl DataArgs {
         loss: Loss,
         split: Option<f64>,
     ) -> Result<((Dataset, Option<Dataset>), bool)> {
-        if loss.target() == keras_transfer::Target::Numeric {
-            return self.load_split(default_problem, loss, true, split);
-        }
-        let data = self.load_for_model(default_problem, path, base, new_head)?;
+        let data = if loss.target() == keras_transfer::Target::Numeric {
+            let names = match &self.train {
+                Some(_) => model_names(path, base.data.as_ref()),
+                None => base.data.as_ref(),
+            };
+            self.regression(names, loss)?
+        } else {
+            self.load_for_model(default_problem, path, base, new_head)?
+        };
         let Some(f) = split else {
             return Ok((data, false));
         };
@@ -745,52 +794,80 @@ impl DataArgs {
         Ok(((train, Some(val)), true))
     }
 
-    /// `load` for fine-tuning a model that knows its data's names (`names`): the CSV columns are
-    /// picked by the model's feature names, and, unless `new_head`, the labels mapped through its
-    /// classes. A model without names (`outputs` outputs) takes the columns by position and, unless
-    /// `new_head`, integer labels as output indices.
+    /// How the CSV files are read: label column, `--ignore`, dialect; columns and label by the
+    /// model's names when it has them.
+    fn spec<'a>(&'a self, names: Option<&'a DataSchema>) -> ReadSpec<'a> {
+        let mut spec = ReadSpec {
+            label: self.label.as_deref(),
+            ignore: &self.csv.ignore,
+            dialect: self.csv.dialect(),
+            unknown_label_hint: "; to train a new output layer for the new classes, use --new-head",
+            ..ReadSpec::default()
+        };
+        if let Some(n) = names {
+            spec.features = Some(&n.features);
+            spec.label = spec.label.or(n.label.as_deref());
+        }
+        spec
+    }
+
+    /// Numeric targets for a regression `loss` from --train (and --test), read by the one CSV
+    /// reader with every CSV flag; columns by the model's names when it has them.
+    fn regression(
+        &self,
+        names: Option<&DataSchema>,
+        loss: Loss,
+    ) -> Result<(Dataset, Option<Dataset>)> {
+        let Some(train) = &self.train else {
+            return Err(keras_transfer::Error::invalid(
+                "--loss",
+                format!(
+                    "{} needs numeric targets: give them with --train FILE.csv",
+                    loss.keras_name()
+                ),
+            )
+            .into());
+        };
+        let (train, test, notes) = keras_transfer::data::targets::read_regression_with(
+            train,
+            self.test.as_deref(),
+            &self.spec(names),
+        )?;
+        tell(&notes);
+        Ok((train, test))
+    }
+
+    /// `load` for fine-tuning the model at `model` (`outputs` outputs, 2 for one sigmoid unit; 0 for
+    /// a new model) that knows its data's names (`names`) or not: the CSV columns are picked by the
+    /// model's feature names (by position without them); unless `new_head`, the labels are mapped
+    /// through the model's classes, or --classes, or taken as output indices when they are integers
+    /// (text labels on a model without class names need --classes). A new model or a new head takes
+    /// --classes as its class order, else the training file's sorted labels.
     pub fn load_named(
         &self,
         default_problem: u32,
+        model: &Path,
         names: Option<&DataSchema>,
         new_head: bool,
         outputs: usize,
     ) -> Result<(Dataset, Option<Dataset>)> {
         if let Some(path) = &self.train {
-            let mut spec = ReadSpec {
-                label: self.label.as_deref(),
-                ignore: &self.csv.ignore,
-                dialect: self.csv.dialect(),
-                unknown_label_hint: "; to train a new output layer for the new classes, use --new-head",
-                ..ReadSpec::default()
+            let given = class_list(self.classes.as_deref())?;
+            let spec = self.spec(names);
+            let tables = read_train_test_tables(path, self.test.as_deref(), &spec)?;
+            let classes = if new_head || outputs == 0 {
+                given
+            } else {
+                let stored = names.map_or(&[][..], |n| n.classes.as_slice());
+                Some(classes_for_labels(
+                    &tables.train,
+                    model,
+                    stored,
+                    given.as_deref(),
+                    outputs,
+                )?)
             };
-            let outputs_by_index: Vec<String> = (0..outputs).map(|k| k.to_string()).collect();
-            if let Some(n) = names {
-                spec.features = Some(&n.features);
-                spec.label = spec.label.or(n.label.as_deref());
-                if !new_head && !n.classes.is_empty() {
-                    spec.classes = Some(&n.classes);
-                }
-            } else if !new_head && outputs > 0 {
-                spec.classes = Some(&outputs_by_index);
-            }
-            let read = read_train_test_with(path, self.test.as_deref(), &spec);
-            let (train, test, notes) = match read {
-                // A model without names on non-integer labels: the file's own sorted classes.
-                Err(_) if names.is_none() && spec.classes.is_some() => {
-                    let spec = ReadSpec {
-                        classes: None,
-                        ..spec.clone()
-                    };
-                    let (train, test, notes) =
-                        read_train_test_with(path, self.test.as_deref(), &spec)?;
-                    if train.class_names.iter().all(|c| c.parse::<i64>().is_ok()) {
-                        read?;
-                    }
-                    (train, test, notes)
-                }
-                r => r?,
-            };
+            let (train, test, notes) = tables.into_datasets(classes, spec.unknown_label_hint)?;
             tell(&notes);
             return Ok((train, test));
         }

@@ -8,7 +8,7 @@ use anyhow::Result;
 use keras_transfer::report::{compare_json, compare_lines};
 use keras_transfer::{Arm, CompareConfig, Error, compare};
 
-pub fn run(a: CompareArgs) -> Result<()> {
+pub fn run(mut a: CompareArgs) -> Result<()> {
     for p in [&a.plot, &a.json].into_iter().flatten() {
         keras_transfer::fsutil::check_target(p)?;
     }
@@ -24,6 +24,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
         .into());
     }
     let base = load_model(&a.from)?;
+    a.data.csv.float64 = base.spec.dtype == keras_transfer::FloatDtype::Float64;
     let (train, test) = a.data.load_for_model(2, &a.from, &base, a.adapt.new_head)?;
     let test = test
         .ok_or_else(|| Error::invalid("--test", "compare needs test data to score the models"))?;

@@ -1,11 +1,13 @@
 //! `keras-transfer evaluate`: a saved model's loss and accuracy on a labelled data set, its columns
 //! and labels read by the names the model keeps.
 
-use crate::cli::args::{EvaluateArgs, model_names, tell};
+use crate::cli::args::{EvaluateArgs, class_list, model_names, tell, training_means};
 use crate::cli::output::say;
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
-use keras_transfer::data::csv::{ReadSpec, check_width, read_table, sorted_classes};
+use keras_transfer::data::classes::classes_for_labels;
+use keras_transfer::data::csv::{ReadSpec, check_width, read_table};
+use keras_transfer::data::targets::read_regression_with;
 use keras_transfer::{BlobsParams, Compile, Metric, Target, make_blobs};
 
 pub fn run(a: EvaluateArgs) -> Result<()> {
@@ -21,12 +23,14 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
         }),
         None => Compile::default(),
     };
+    let given = class_list(a.classes.as_deref())?;
+    let mut csv = a.csv.clone();
+    csv.float64 = m.spec.dtype == keras_transfer::FloatDtype::Float64;
     let data = match (&a.data, a.problem) {
-        (Some(path), _) if compile.loss.target() == Target::Numeric => {
-            keras_transfer::data::targets::read_regression(path, a.label.as_deref())?
-        }
         (Some(path), _) => {
             let names = model_names(&a.model, m.data.as_ref());
+            let mut dialect = csv.dialect();
+            training_means(&a.model, names, &mut dialect)?;
             let spec = ReadSpec {
                 label: a
                     .label
@@ -34,32 +38,30 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                     .or(names.and_then(|n| n.label.as_deref())),
                 labelled: true,
                 features: names.map(|n| n.features.as_slice()),
-                ignore: &a.csv.ignore,
-                dialect: a.csv.dialect(),
+                ignore: &csv.ignore,
+                dialect,
                 ..ReadSpec::default()
             };
-            let table = read_table(path, &spec)?;
-            tell(&table.notes);
-            check_width(&table, m.spec.input_dim)?;
-            let classes = match names {
-                Some(n) if !n.classes.is_empty() => n.classes.clone(),
-                _ => {
-                    let own = table.distinct_labels();
-                    if own.iter().all(|c| c.parse::<i64>().is_ok()) {
-                        // Integer labels name the model's outputs: "0".."K-1"; a binary
-                        // head's one sigmoid unit stands for the two classes 0 and 1.
-                        let k = if compile.loss.target() == Target::Binary {
-                            2
-                        } else {
-                            m.spec.output_dim()
-                        };
-                        (0..k).map(|c| c.to_string()).collect()
-                    } else {
-                        sorted_classes(&own)
-                    }
-                }
-            };
-            table.into_dataset(classes, "")?
+            if compile.loss.target() == Target::Numeric {
+                let (data, _, notes) = read_regression_with(path, None, &spec)?;
+                tell(&notes);
+                check_width_of(&data, path, m.spec.input_dim)?;
+                data
+            } else {
+                let table = read_table(path, &spec)?;
+                tell(&table.notes);
+                check_width(&table, m.spec.input_dim)?;
+                // A binary head's one sigmoid unit stands for the two classes 0 and 1.
+                let outputs = if compile.loss.target() == Target::Binary {
+                    2
+                } else {
+                    m.spec.output_dim()
+                };
+                let stored = names.map_or(&[][..], |n| n.classes.as_slice());
+                let classes =
+                    classes_for_labels(&table, &a.model, stored, given.as_deref(), outputs)?;
+                table.into_dataset(classes, "")?
+            }
         }
         (None, seed) => {
             make_blobs(&BlobsParams::tutorial(seed.unwrap_or(1)))?
@@ -79,5 +81,23 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
         Some(metric),
     )?[0];
     say!("loss: {:.4}, {}: {:.3}", s.loss, metric.key, s.accuracy);
+    Ok(())
+}
+
+/// Refuses a regression data set whose feature count is not the model's input count.
+fn check_width_of(
+    data: &keras_transfer::Dataset,
+    path: &std::path::Path,
+    width: usize,
+) -> Result<()> {
+    if data.n_features != width {
+        anyhow::bail!(keras_transfer::Error::Csv {
+            path: path.to_path_buf(),
+            reason: format!(
+                "has {} feature columns, the model expects {width} inputs",
+                data.n_features
+            ),
+        });
+    }
     Ok(())
 }

@@ -24,9 +24,10 @@ pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
     }
 }
 
-pub fn run(a: FinetuneArgs) -> Result<()> {
+pub fn run(mut a: FinetuneArgs) -> Result<()> {
     a.output.check()?;
     let base = load_model(&a.from)?;
+    a.data.csv.float64 = base.spec.dtype == keras_transfer::FloatDtype::Float64;
     let from = a.from.display();
     let file_compile = match base.compile() {
         None => {

@@ -1,11 +1,12 @@
 //! `keras-transfer predict`: per row of a CSV file, a saved model's predicted class (by name) and each
 //! class's probability (`p_<class>`), as CSV or JSON, with a column of the input carried through.
 
-use crate::cli::args::{OutputFormat, PredictArgs, model_names, tell};
+use crate::cli::args::{OutputFormat, PredictArgs, class_list, model_names, tell, training_means};
 use crate::cli::output::emit;
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
 use keras_transfer::Error;
+use keras_transfer::data::classes::known_classes;
 use keras_transfer::data::csv::{ReadSpec, check_width, read_table};
 use keras_transfer::data::ingest::Missing;
 use keras_transfer::fsutil::write_bytes_atomic;
@@ -17,7 +18,10 @@ pub fn run(a: PredictArgs) -> Result<()> {
     }
     let m = load_model(&a.model)?;
     let model = m.to_model()?;
-    let dialect = a.csv.dialect();
+    let mut csv = a.csv.clone();
+    csv.float64 = m.spec.dtype == keras_transfer::FloatDtype::Float64;
+    let mut dialect = csv.dialect();
+    let given = class_list(a.classes.as_deref())?;
     if dialect.missing == Missing::Drop {
         return Err(Error::invalid(
             "--missing",
@@ -26,10 +30,11 @@ pub fn run(a: PredictArgs) -> Result<()> {
         .into());
     }
     let names = model_names(&a.model, m.data.as_ref());
+    training_means(&a.model, names, &mut dialect)?;
     let spec = ReadSpec {
         label: a.label.as_deref(),
         features: names.map(|n| n.features.as_slice()),
-        ignore: &a.csv.ignore,
+        ignore: &csv.ignore,
         skip_if_present: names
             .and_then(|n| n.label.as_deref())
             .filter(|l| Some(*l) != a.label.as_deref()),
@@ -41,16 +46,34 @@ pub fn run(a: PredictArgs) -> Result<()> {
     check_width(&table, m.spec.input_dim)?;
     let p = model.predict(&table.x)?;
     let k = m.spec.output_dim();
-    let classes: Vec<String> = match names {
-        Some(n) if n.classes.len() == k => n.classes.clone(),
-        _ => (0..k).map(|c| c.to_string()).collect(),
+    let target = match m.compile() {
+        Some(Ok(c)) => Some(c.loss.target()),
+        _ => None,
     };
     // A regression model's outputs are its targets' values, under the targets' names.
-    let numeric =
-        matches!(m.compile(), Some(Ok(c)) if c.loss.target() == keras_transfer::Target::Numeric);
+    let numeric = target == Some(keras_transfer::Target::Numeric);
+    // One sigmoid unit: the probability of the second of two classes; the class is p > 0.5.
+    let binary = !numeric
+        && k == 1
+        && (target == Some(keras_transfer::Target::Binary)
+            || m.spec.output_activation() == keras_transfer::model::Activation::Sigmoid);
+    let stored = names.map_or(&[][..], |n| n.classes.as_slice());
+    let classes: Vec<String> = if numeric {
+        match stored.len() == k {
+            true => stored.to_vec(),
+            false => (0..k).map(|c| c.to_string()).collect(),
+        }
+    } else {
+        let outputs = if binary { 2 } else { k };
+        known_classes(&a.model, stored, given.as_deref(), outputs)?
+            .unwrap_or_else(|| (0..outputs).map(|c| c.to_string()).collect())
+    };
     let mut columns: Vec<String> = table.label_name.iter().cloned().collect();
     if numeric {
         columns.extend(classes.iter().map(|c| format!("predicted_{c}")));
+    } else if binary {
+        columns.push("predicted".into());
+        columns.push(format!("p_{}", classes[1]));
     } else {
         columns.push("predicted".into());
         columns.extend(classes.iter().map(|c| format!("p_{c}")));
@@ -61,7 +84,9 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let float64 = m.spec.dtype == keras_transfer::FloatDtype::Float64;
     let rows = p.chunks(k).enumerate().map(|(i, probs)| {
         let mut strings: Vec<&str> = table.label_text(i).into_iter().collect();
-        if !numeric {
+        if binary {
+            strings.push(&classes[usize::from(probs[0] > 0.5)]);
+        } else if !numeric {
             strings.push(&classes[argmax(probs)]);
         }
         let text = |&v: &f64| {

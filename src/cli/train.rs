@@ -8,8 +8,9 @@ use keras_transfer::model::{Activation, LayerSpec};
 use keras_transfer::train::{OptimizerState, fit_with};
 use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, Target, save_model};
 
-pub fn run(a: TrainArgs) -> Result<()> {
+pub fn run(mut a: TrainArgs) -> Result<()> {
     a.output.check()?;
+    a.data.csv.float64 = a.dtype == keras_transfer::FloatDtype::Float64;
     let mut cfg = a.fit.config()?;
     let (data, split) =
         a.data

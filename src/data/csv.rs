@@ -4,9 +4,9 @@
 
 use crate::data::Dataset;
 use crate::data::ingest::{Dialect, Role, csv_err, parse, read_file_header};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, shown};
 use crate::fsutil::write_atomic;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Which columns of a CSV to read, and how. `Default` reads the last column as labels and every
@@ -46,12 +46,51 @@ pub struct LabelSpec<'a> {
     pub classes: Option<&'a [String]>,
 }
 
-/// A label as written in the file, with integers canonicalised ("01" and "1" are the same class).
-fn canonical_label(raw: &str) -> String {
+/// The most classes a label column may hold: more distinct labels are refused (in linear time)
+/// before any class list is built.
+pub const MAX_CLASSES: usize = 10_000;
+
+/// A label as written in the file, with integers canonicalised: "01", "1" and "1.0" are the class
+/// "1" (numpy reads all three as the number 1, which `to_categorical` takes as index 1).
+pub fn canonical_label(raw: &str) -> String {
     let t = raw.trim();
-    t.parse::<i64>()
-        .map(|v| v.to_string())
-        .unwrap_or_else(|_| t.to_string())
+    if let Ok(v) = t.parse::<i64>() {
+        return v.to_string();
+    }
+    match t.parse::<f64>() {
+        Ok(v) if v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 => (v as i64).to_string(),
+        _ => t.to_string(),
+    }
+}
+
+/// Refuses a table whose label column holds more than `MAX_CLASSES` distinct labels.
+pub fn check_class_count(t: &Table) -> Result<()> {
+    let distinct = t.label_values.len();
+    if distinct <= MAX_CLASSES {
+        return Ok(());
+    }
+    let numeric = t.label_values.iter().all(|(v, _)| v.parse::<f64>().is_ok());
+    Err(csv_err(
+        &t.path,
+        format!(
+            "the label column holds {distinct} distinct labels, more than the {MAX_CLASSES} classes keras-transfer takes{}",
+            if numeric {
+                " (numeric targets? use --loss mse)"
+            } else {
+                ""
+            }
+        ),
+    ))
+}
+
+/// The class list as an error message shows it: the names when there are a few, else their count.
+pub fn class_list_text(classes: &[String]) -> String {
+    if classes.len() <= 12 {
+        let names: Vec<String> = classes.iter().map(|c| shown(c)).collect();
+        format!("the known classes [{}]", names.join(", "))
+    } else {
+        format!("the {} known classes", classes.len())
+    }
 }
 
 /// Sorted distinct labels: numerically when all are integers, else as strings.
@@ -80,6 +119,8 @@ pub struct Table {
     pub label_ids: Vec<u32>,
     /// The label column's distinct texts, in order of first appearance, each with its first line.
     pub label_values: Vec<(String, u64)>,
+    /// Read with `--missing mean`: the feature columns' means its gaps were filled with.
+    pub means: Option<Vec<f64>>,
     /// What the reader recognised or did that the user should hear once (index column dropped,
     /// rows with missing values dropped, ...).
     pub notes: Vec<String>,
@@ -110,17 +151,23 @@ impl Table {
                 self.path.display()
             ))
         })?;
+        let by_name: HashMap<&str, usize> = classes
+            .iter()
+            .enumerate()
+            .map(|(k, c)| (c.as_str(), k))
+            .collect();
         let index = self
             .label_values
             .iter()
             .map(|(v, line)| {
                 let name = canonical_label(v);
-                classes.iter().position(|c| *c == name).ok_or_else(|| {
+                by_name.get(name.as_str()).copied().ok_or_else(|| {
                     csv_err(
                         &self.path,
                         format!(
-                            "line {line}: label '{name}' is not among the known classes [{}]{hint}",
-                            classes.join(", ")
+                            "line {line}: label {} is not among {}{hint}",
+                            shown(&name),
+                            class_list_text(&classes)
                         ),
                     )
                 })
@@ -132,19 +179,26 @@ impl Table {
             .map(|&id| index[id as usize])
             .collect();
         let n_classes = classes.len();
-        Dataset::new(
+        let mut d = Dataset::new(
             self.x,
             self.feature_names.len(),
             labels,
             n_classes,
             Some(classes),
         )?
-        .with_names(self.feature_names, &label_name)
+        .with_names(self.feature_names, &label_name)?;
+        d.feature_means = self.means;
+        Ok(d)
     }
 }
 
+/// Column names as an error message lists them (each `shown`, at most 12).
 fn list(names: &[String]) -> String {
-    names.join(", ")
+    let mut v: Vec<String> = names.iter().take(12).map(|n| shown(n)).collect();
+    if names.len() > 12 {
+        v.push(format!("... ({} columns)", names.len()));
+    }
+    v.join(", ")
 }
 
 /// Reads a CSV as `spec` says: dialect recognised (delimiter, BOM, CRLF, quotes, a pandas index
@@ -159,7 +213,8 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
             csv_err(
                 path,
                 format!(
-                    "--ignore names '{name}', which is not a column; the header has: {}",
+                    "--ignore names {}, which is not a column; the header has: {}",
+                    shown(name),
                     list(names)
                 ),
             )
@@ -172,14 +227,19 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
             None if labelled => {
                 return Err(csv_err(
                     path,
-                    format!("no label column '{name}'; the header has: {}", list(names)),
+                    format!(
+                        "no label column {}; the header has: {}",
+                        shown(name),
+                        list(names)
+                    ),
                 ));
             }
             None => {
                 return Err(csv_err(
                     path,
                     format!(
-                        "no column '{name}' (--label); the header has: {}",
+                        "no column {} (--label); the header has: {}",
+                        shown(name),
                         list(names)
                     ),
                 ));
@@ -192,7 +252,7 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
         if roles[j].is_some() {
             return Err(csv_err(
                 path,
-                format!("the label column '{}' is also in --ignore", names[j]),
+                format!("the label column {} is also in --ignore", shown(&names[j])),
             ));
         }
         roles[j] = Some(Role::Label);
@@ -207,7 +267,8 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
                     csv_err(
                         path,
                         format!(
-                            "lacks the column '{name}' the model takes as input {}; the header has: {}",
+                            "lacks the column {} the model takes as input {}; the header has: {}",
+                            shown(name),
                             k + 1,
                             list(names)
                         ),
@@ -219,14 +280,15 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
                         return Err(csv_err(
                             path,
                             format!(
-                                "'{name}' is the label column here but one of the model's inputs"
+                                "{} is the label column here but one of the model's inputs",
+                                shown(name)
                             ),
                         ));
                     }
                     Some(_) => {
                         return Err(csv_err(
                             path,
-                            format!("--ignore names '{name}', one of the model's inputs"),
+                            format!("--ignore names {}, one of the model's inputs", shown(name)),
                         ));
                     }
                 }
@@ -242,10 +304,15 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
                         "has column(s) {} that the model does not take; leave them out with --ignore {}",
                         extra
                             .iter()
-                            .map(|e| format!("'{e}'"))
+                            .map(|e| shown(e))
                             .collect::<Vec<_>>()
                             .join(", "),
-                        extra.join(",")
+                        // The flag as the user would type it, when the names show unchanged.
+                        if extra.iter().all(|e| shown(e) == format!("'{e}'")) && extra.len() <= 12 {
+                            extra.join(",")
+                        } else {
+                            "NAME,...".to_string()
+                        }
                     ),
                 ));
             }
@@ -272,7 +339,7 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
             "needs at least one feature column besides the label column",
         ));
     }
-    let parsed = parse::<f64>(path, &header, &roles, spec.dialect.missing)?;
+    let parsed = parse::<f64>(path, &header, &roles, &spec.dialect)?;
     let mut notes = header.notes.clone();
     notes.extend(parsed.notes);
     Ok(Table {
@@ -283,6 +350,7 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
         label_name: label.map(|j| names[j].clone()),
         label_ids: parsed.label_ids,
         label_values: parsed.label_values,
+        means: parsed.means,
         notes,
     })
 }
@@ -297,7 +365,10 @@ pub fn read_dataset(path: &Path, spec: &ReadSpec) -> Result<(Dataset, Vec<String
     let t = read_table(path, &spec)?;
     let classes = match spec.classes {
         Some(c) => c.to_vec(),
-        None => sorted_classes(&t.distinct_labels()),
+        None => {
+            check_class_count(&t)?;
+            sorted_classes(&t.distinct_labels())
+        }
     };
     let notes = t.notes.clone();
     Ok((t.into_dataset(classes, spec.unknown_label_hint)?, notes))
@@ -333,7 +404,7 @@ pub fn read_features(path: &Path, width: usize, drop: Option<&str>) -> Result<(V
 pub fn read_numeric_f32(path: &Path, dialect: &Dialect) -> Result<(Vec<String>, Vec<f32>, usize)> {
     let header = read_file_header(path, dialect)?;
     let roles: Vec<Role> = (0..header.names.len()).map(Role::Feature).collect();
-    let parsed = parse::<f32>(path, &header, &roles, dialect.missing)?;
+    let parsed = parse::<f32>(path, &header, &roles, dialect)?;
     Ok((header.names, parsed.x, parsed.rows))
 }
 
@@ -395,7 +466,7 @@ pub fn write_table<T: std::fmt::Display>(
 }
 
 /// Reads a training CSV and, when given, a test CSV with the same label column, so that both share
-/// one class list: the classes of both files together, sorted (numerically when all are integers).
+/// one class list: the training file's classes, sorted (numerically when all are integers).
 pub fn read_train_test(
     train: &Path,
     test: Option<&Path>,
@@ -409,14 +480,23 @@ pub fn read_train_test(
     Ok((train, test))
 }
 
-/// `read_train_test` with every setting of `ReadSpec`: the test file's features are picked by the
-/// training file's column names (or `spec.features`), in any order. Without `spec.classes`, a
-/// training file with a single class is refused. Returns the notes of both files, each naming its file.
-pub fn read_train_test_with(
+/// A training table and, when given, a test table read with the same columns: what
+/// `read_train_test_tables` gives, before the class list is settled.
+#[derive(Debug)]
+pub struct TrainTest {
+    pub train: Table,
+    pub test: Option<Table>,
+    /// The notes of both files, each naming its file.
+    pub notes: Vec<String>,
+}
+
+/// Reads a training CSV and, when given, a test CSV whose features are picked by the training file's
+/// column names (or `spec.features`), in any order, and whose label column is the training file's.
+pub fn read_train_test_tables(
     train: &Path,
     test: Option<&Path>,
     spec: &ReadSpec,
-) -> Result<(Dataset, Option<Dataset>, Vec<String>)> {
+) -> Result<TrainTest> {
     let spec = ReadSpec {
         labelled: true,
         ..spec.clone()
@@ -427,15 +507,20 @@ pub fn read_train_test_with(
         .iter()
         .map(|n| format!("{}: {n}", train.display()))
         .collect();
-    let names = first.feature_names.clone();
-    let label = first.label_name.clone();
     let other = match test {
         Some(test) => {
+            // Gaps in the test file are filled with the training file's means, as a model's
+            // inputs are at predict time.
+            let mut dialect = spec.dialect.clone();
+            if first.means.is_some() {
+                dialect.means = first.means.clone();
+            }
             let t = read_table(
                 test,
                 &ReadSpec {
-                    features: Some(&names),
-                    label: label.as_deref(),
+                    features: Some(&first.feature_names),
+                    label: first.label_name.as_deref(),
+                    dialect,
                     ..spec.clone()
                 },
             )?;
@@ -444,29 +529,65 @@ pub fn read_train_test_with(
         }
         None => None,
     };
-    let classes = match spec.classes {
-        Some(c) => c.to_vec(),
-        None => {
-            let own = first.distinct_labels();
-            if own.len() < 2 {
-                return Err(csv_err(
-                    train,
-                    format!(
-                        "every row has the label '{}' in column '{}'; a classifier needs at least two classes",
-                        own.first().map_or("", String::as_str),
-                        label.as_deref().unwrap_or("?")
-                    ),
-                ));
-            }
-            let mut all = own;
-            if let Some(o) = &other {
-                all.extend(o.distinct_labels());
-            }
-            sorted_classes(&all)
-        }
-    };
-    let hint = spec.unknown_label_hint;
-    let train = first.into_dataset(classes.clone(), hint)?;
-    let test = other.map(|o| o.into_dataset(classes, hint)).transpose()?;
-    Ok((train, test, notes))
+    Ok(TrainTest {
+        train: first,
+        test: other,
+        notes,
+    })
+}
+
+impl TrainTest {
+    /// The data sets, with `classes` as the class list (`hint` added to the error for a label outside
+    /// it), or, when `None`, the training file's own distinct labels, sorted (numerically when all are
+    /// integers): a training file with a single class, or more than `MAX_CLASSES`, is refused, and so
+    /// is a test label the training file lacks (its output would never be trained).
+    pub fn into_datasets(
+        self,
+        classes: Option<Vec<String>>,
+        hint: &str,
+    ) -> Result<(Dataset, Option<Dataset>, Vec<String>)> {
+        let (classes, test_hint) = match classes {
+            Some(c) => (c, hint),
+            None => (
+                own_classes(&self.train)?,
+                "; every class must occur in the training data (a class only in the test file would never be trained)",
+            ),
+        };
+        let train = self.train.into_dataset(classes.clone(), hint)?;
+        let test = self
+            .test
+            .map(|o| o.into_dataset(classes, test_hint))
+            .transpose()?;
+        Ok((train, test, self.notes))
+    }
+}
+
+/// A training table's own classes: its distinct labels sorted (at least two, at most `MAX_CLASSES`).
+pub fn own_classes(t: &Table) -> Result<Vec<String>> {
+    check_class_count(t)?;
+    let own = sorted_classes(&t.distinct_labels());
+    if own.len() < 2 {
+        return Err(csv_err(
+            &t.path,
+            format!(
+                "every row has the label {} in column {}; a classifier needs at least two classes",
+                shown(own.first().map_or("", String::as_str)),
+                shown(t.label_name.as_deref().unwrap_or("?"))
+            ),
+        ));
+    }
+    Ok(own)
+}
+
+/// `read_train_test` with every setting of `ReadSpec` (see `read_train_test_tables` and
+/// `TrainTest::into_datasets`, given `spec.classes`).
+pub fn read_train_test_with(
+    train: &Path,
+    test: Option<&Path>,
+    spec: &ReadSpec,
+) -> Result<(Dataset, Option<Dataset>, Vec<String>)> {
+    read_train_test_tables(train, test, spec)?.into_datasets(
+        spec.classes.map(<[String]>::to_vec),
+        spec.unknown_label_hint,
+    )
 }

@@ -22,6 +22,9 @@ pub struct Dataset {
     pub feature_names: Vec<String>,
     /// Name of the label column ("y" unless a CSV said otherwise).
     pub label_name: String,
+    /// Read with `--missing mean`: the feature columns' means (over the present values) that filled
+    /// its gaps; a model trained on it keeps them for the gaps of later files.
+    pub feature_means: Option<Vec<f64>>,
 }
 
 /// Numeric targets of a regression dataset.
@@ -80,6 +83,7 @@ impl Dataset {
             targets: None,
             feature_names: (0..n_features).map(|j| format!("x{j}")).collect(),
             label_name: "y".to_string(),
+            feature_means: None,
         })
     }
 
@@ -129,7 +133,8 @@ impl Dataset {
         }
         if let Some(d) = first_duplicate(&feature_names) {
             return Err(Error::Mismatch(format!(
-                "the feature name '{d}' appears twice"
+                "the feature name {} appears twice",
+                crate::error::shown(d)
             )));
         }
         Ok(Self {
@@ -145,6 +150,7 @@ impl Dataset {
             features: self.feature_names.clone(),
             label: Some(self.label_name.clone()),
             classes: self.class_names.clone(),
+            means: self.feature_means.clone().unwrap_or_default(),
         }
     }
 
@@ -189,6 +195,7 @@ impl Dataset {
             }),
             feature_names: self.feature_names.clone(),
             label_name: self.label_name.clone(),
+            feature_means: self.feature_means.clone(),
         };
         Ok((part(0, at), part(at, self.len())))
     }

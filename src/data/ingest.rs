@@ -4,7 +4,7 @@
 //! parsed on every core, each thread writing its rows straight into the one output array; files with
 //! quotes go through the `csv` crate.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, shown};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -48,12 +48,46 @@ pub enum Missing {
     Zero,
 }
 
-/// How to read a file: its delimiter (`None`: detected from the header among `,` `;` tab `|`) and what
-/// to do with missing values.
+/// How to read a file: its delimiter (`None`: detected from the header among `,` `;` tab `|`), what
+/// to do with missing values, and whether values beyond float32's range are taken.
 #[derive(Debug, Clone, Default)]
 pub struct Dialect {
     pub delimiter: Option<u8>,
     pub missing: Missing,
+    /// The values feed a float64 model: any finite double is taken. When false (a float32 model, the
+    /// default), a value that float32 cannot hold (beyond ±3.4028235e38, which Keras's cast would
+    /// turn into an infinity) is refused, naming its line and column.
+    pub float64: bool,
+    /// With `Missing::Mean`: the column means to fill with, in feature order (a model's training
+    /// data's, so that a row gets the same values whatever file it is in). `None`: the file's own.
+    pub means: Option<Vec<f64>>,
+}
+
+/// The longest line (the header or a data row) read, in bytes: a longer one is refused, naming it.
+pub const MAX_LINE_BYTES: usize = 8 << 20;
+
+/// The longest field (a feature value or a label) read, in bytes: a longer one is refused, naming
+/// its line and column.
+pub const MAX_FIELD_BYTES: usize = 1024;
+
+/// The error for a NUL byte at `at` in `text`, whose first line is `first_line`: CSV text has none
+/// (a binary or sparse file).
+fn nul_error(path: &Path, text: &[u8], at: usize, first_line: u64) -> Error {
+    let line = first_line + memchr::memchr_iter(b'\n', &text[..at]).count() as u64;
+    csv_err(
+        path,
+        format!("line {line} holds a NUL byte: not CSV text (a binary or sparse file?)"),
+    )
+}
+
+/// The error for line `line` when it is longer than `MAX_LINE_BYTES`.
+fn long_line_error(path: &Path, line: u64) -> Error {
+    csv_err(
+        path,
+        format!(
+            "line {line} is longer than {MAX_LINE_BYTES} bytes, the longest line keras-transfer reads"
+        ),
+    )
 }
 
 /// The markers pandas' `read_csv` takes for a missing value by default, besides the empty field.
@@ -112,6 +146,8 @@ pub struct Parsed<T> {
     pub rows: usize,
     pub label_ids: Vec<u32>,
     pub label_values: Vec<(String, u64)>,
+    /// With `Missing::Mean`: the column means the gaps were (or would be) filled with.
+    pub means: Option<Vec<f64>>,
     /// What was done that the user should hear of (rows dropped, values filled).
     pub notes: Vec<String>,
 }
@@ -187,11 +223,17 @@ pub fn read_file_header(path: &Path, dialect: &Dialect) -> Result<Header> {
     let mut want = 1 << 16;
     loop {
         let eof = fill(path, &mut file, &mut buf, want)?;
+        if let Some(at) = memchr::memchr(0, &buf) {
+            return Err(nul_error(path, &buf, at, 1));
+        }
         let lead = buf
             .iter()
             .position(|b| !matches!(b, b'\n' | b'\r' | 0xEF | 0xBB | 0xBF));
         if eof || lead.is_some_and(|l| end_of_first_record(&buf[l..]) < buf.len() - l) {
             return read_header(path, &buf, dialect);
+        }
+        if buf.len() > MAX_LINE_BYTES {
+            return Err(long_line_error(path, 1));
         }
         want *= 2;
     }
@@ -220,6 +262,9 @@ pub fn read_header(path: &Path, bytes: &[u8], dialect: &Dialect) -> Result<Heade
         ));
     }
     let end = end_of_first_record(rest);
+    if end > MAX_LINE_BYTES {
+        return Err(long_line_error(path, 1 + blank_lines));
+    }
     let delimiter = dialect
         .delimiter
         .unwrap_or_else(|| sniff_delimiter(&rest[..end]));
@@ -257,10 +302,23 @@ pub fn read_header(path: &Path, bytes: &[u8], dialect: &Dialect) -> Result<Heade
             format!("column {} of the header has no name", j + 1 + offset),
         ));
     }
+    if let Some(j) = names.iter().position(|n| n.len() > MAX_FIELD_BYTES) {
+        return Err(csv_err(
+            path,
+            format!(
+                "column {} of the header is a name of {} bytes, longer than {MAX_FIELD_BYTES} bytes (the longest name keras-transfer reads)",
+                j + 1 + offset,
+                names[j].len()
+            ),
+        ));
+    }
     if let Some(d) = crate::data::schema::first_duplicate(&names) {
         return Err(csv_err(
             path,
-            format!("two columns are named '{d}'; column names must differ"),
+            format!(
+                "two columns are named {}; column names must differ",
+                shown(d)
+            ),
         ));
     }
     let header_lines = rest[..end].iter().filter(|&&b| b == b'\n').count() as u64;
@@ -312,6 +370,7 @@ struct Chunk<'a, T> {
     offset: usize,
     width: usize,
     missing: Missing,
+    float64: bool,
     has_label: bool,
     out: &'a mut [T],
     rows: usize,
@@ -332,8 +391,45 @@ fn trim(mut f: &[u8]) -> &[u8] {
 }
 
 impl<T: Element> Chunk<'_, T> {
-    fn column(&self, raw: usize) -> &str {
-        &self.names[raw - self.offset]
+    /// The raw column's name as messages show it.
+    fn column(&self, raw: usize) -> String {
+        shown(&self.names[raw - self.offset])
+    }
+
+    /// Refuses a field longer than `MAX_FIELD_BYTES`.
+    fn check_length(&self, line: u64, j: usize, field: &[u8]) -> std::result::Result<(), String> {
+        if field.len() <= MAX_FIELD_BYTES {
+            return Ok(());
+        }
+        Err(format!(
+            "line {line}, column {}: a field of {} bytes, longer than {MAX_FIELD_BYTES} bytes (the longest {} keras-transfer reads)",
+            self.column(j),
+            field.len(),
+            if self.roles[j] == Role::Label {
+                "label"
+            } else {
+                "value"
+            }
+        ))
+    }
+
+    /// A parsed value, refused when a float32 model cannot hold it (Keras's cast would make it
+    /// infinite).
+    fn in_range(
+        &self,
+        line: u64,
+        j: usize,
+        field: &[u8],
+        v: f64,
+    ) -> std::result::Result<f64, String> {
+        if self.float64 || (v as f32).is_finite() {
+            return Ok(v);
+        }
+        Err(format!(
+            "line {line}, column {}: {} is beyond float32's range (±3.4028235e38), which the float32 model computes in",
+            self.column(j),
+            shown(&String::from_utf8_lossy(field))
+        ))
     }
 
     /// Takes one row's fields. A row with one field more than the header whose last field is empty
@@ -363,6 +459,7 @@ impl<T: Element> Chunk<'_, T> {
             match role {
                 Role::Skip => {}
                 Role::Label => {
+                    self.check_length(line, j, field)?;
                     if is_missing(field) {
                         missing_at.get_or_insert(j);
                     } else {
@@ -371,9 +468,10 @@ impl<T: Element> Chunk<'_, T> {
                 }
                 Role::Feature(k) => {
                     if let Some(v) = fast_f64(field) {
-                        self.out[base + k] = T::from_f64(v);
+                        self.out[base + k] = T::from_f64(self.in_range(line, j, field, v)?);
                         continue;
                     }
+                    self.check_length(line, j, field)?;
                     if is_missing(field) {
                         missing_at.get_or_insert(j);
                         self.out[base + k] = T::from_f64(f64::NAN);
@@ -385,8 +483,9 @@ impl<T: Element> Chunk<'_, T> {
                         .ok_or_else(|| {
                             let text = String::from_utf8_lossy(field);
                             format!(
-                                "line {line}, column '{}': '{text}' is not a number{}",
+                                "line {line}, column {}: {} is not a number{}",
                                 self.column(j),
+                                shown(&text),
                                 if text.contains(',') {
                                     " (decimal commas are not read: write a point)"
                                 } else {
@@ -396,12 +495,12 @@ impl<T: Element> Chunk<'_, T> {
                         })?;
                     if !v.is_finite() {
                         return Err(format!(
-                            "line {line}, column '{}': {} is not a finite number",
+                            "line {line}, column {}: {} is not a finite number",
                             self.column(j),
-                            String::from_utf8_lossy(field)
+                            shown(&String::from_utf8_lossy(field))
                         ));
                     }
-                    self.out[base + k] = T::from_f64(v);
+                    self.out[base + k] = T::from_f64(self.in_range(line, j, field, v)?);
                 }
             }
         }
@@ -417,13 +516,13 @@ impl<T: Element> Chunk<'_, T> {
                 }
                 Missing::Error if !is_label => {
                     return Err(format!(
-                        "line {line}, column '{}': missing value; use --missing drop|mean|zero to leave out or fill such rows",
+                        "line {line}, column {}: missing value; use --missing drop|mean|zero to leave out or fill such rows",
                         self.column(j)
                     ));
                 }
                 _ if is_label => {
                     return Err(format!(
-                        "line {line}: empty label in column '{}'{}",
+                        "line {line}: empty label in column {}{}",
                         self.column(j),
                         if self.missing == Missing::Error {
                             "; use --missing drop to leave out such rows"
@@ -465,6 +564,12 @@ impl<T: Element> Chunk<'_, T> {
         {
             let line = &text[start..end];
             start = end + 1;
+            if line.len() > MAX_LINE_BYTES {
+                return Err(format!(
+                    "line {} is longer than {MAX_LINE_BYTES} bytes, the longest line keras-transfer reads",
+                    first_line + i as u64
+                ));
+            }
             if line.is_empty() || line == b"\r" {
                 continue;
             }
@@ -491,6 +596,11 @@ impl<T: Element> Chunk<'_, T> {
                 Ok(false) => return Ok(()),
                 Ok(true) => {
                     let line = rec.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
+                    if rec.as_slice().len() > MAX_LINE_BYTES {
+                        return Err(format!(
+                            "line {line} is longer than {MAX_LINE_BYTES} bytes, the longest line keras-transfer reads"
+                        ));
+                    }
                     self.row(line, rec.iter())?;
                 }
                 Err(e) => return Err(describe_csv_error(&e, first_line)),
@@ -520,6 +630,7 @@ struct Plan<'a> {
     width: usize,
     has_label: bool,
     missing: Missing,
+    float64: bool,
 }
 
 /// The rows gathered so far, block after block.
@@ -564,6 +675,7 @@ impl Plan<'_> {
             offset: self.header.offset,
             width: self.width,
             missing: self.missing,
+            float64: self.float64,
             has_label: self.has_label,
             out,
             rows: 0,
@@ -695,8 +807,9 @@ pub fn parse<T: Element>(
     path: &Path,
     header: &Header,
     roles: &[Role],
-    missing: Missing,
+    dialect: &Dialect,
 ) -> Result<Parsed<T>> {
+    let missing = dialect.missing;
     use std::io::{Seek, SeekFrom};
     let plan = Plan {
         raw_roles: header.raw_roles(roles),
@@ -707,6 +820,7 @@ pub fn parse<T: Element>(
             .count(),
         has_label: roles.contains(&Role::Label),
         missing,
+        float64: dialect.float64,
     };
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let size = file.metadata().map_err(|e| Error::io(path, e))?.len() as usize;
@@ -723,11 +837,17 @@ pub fn parse<T: Element>(
     let mut reserved = false;
     loop {
         let eof = fill(path, &mut file, &mut buf, want)?;
+        if let Some(at) = memchr::memchr(0, &buf) {
+            return Err(nul_error(path, &buf, at, line));
+        }
         if memchr::memchr(b'"', &buf).is_some() {
             // Quoted fields may hold newlines: the whole file through the csv crate.
             drop(std::mem::take(&mut buf));
             drop(file);
             let whole = read_bytes(path)?;
+            if let Some(at) = memchr::memchr(0, &whole) {
+                return Err(nul_error(path, &whole, at, 1));
+            }
             g = Gathered::new();
             let data = &whole[header.data_start.min(whole.len())..];
             plan.block(path, data, header.first_line, 1, true, &mut g)?;
@@ -738,6 +858,7 @@ pub fn parse<T: Element>(
         } else {
             match memchr::memrchr(b'\n', &buf) {
                 Some(p) => p + 1,
+                None if buf.len() > MAX_LINE_BYTES => return Err(long_line_error(path, line)),
                 None => {
                     want += block; // a line longer than a block: read more
                     continue;
@@ -783,11 +904,30 @@ pub fn parse<T: Element>(
     if dropped > 0 {
         notes.push(format!("left out {dropped} rows with missing values"));
     }
-    if missing == Missing::Mean && filled > 0 {
-        fill_means(path, &mut x, width, roles, &header.names)?;
-        notes.push(format!(
-            "filled the missing values of {filled} rows with their column's mean"
-        ));
+    let mut means = None;
+    if missing == Missing::Mean {
+        let m = match &dialect.means {
+            Some(m) if m.len() == width => m.clone(),
+            Some(m) => {
+                return Err(Error::Internal(format!(
+                    "{} means for {width} feature columns",
+                    m.len()
+                )));
+            }
+            None => column_means(path, &x, width, roles, &header.names)?,
+        };
+        if filled > 0 {
+            fill_gaps(&mut x, width, &m);
+            notes.push(format!(
+                "filled the missing values of {filled} rows with their column's mean{}",
+                if dialect.means.is_some() {
+                    " in the training data"
+                } else {
+                    ""
+                }
+            ));
+        }
+        means = Some(m);
     } else if missing == Missing::Zero && filled > 0 {
         notes.push(format!("filled {filled} missing values with 0"));
     }
@@ -797,18 +937,19 @@ pub fn parse<T: Element>(
         rows,
         label_ids,
         label_values,
+        means,
         notes,
     })
 }
 
-/// Replaces each NaN (a missing value) by its column's mean over the present values.
-fn fill_means<T: Element>(
+/// Each column's mean over its present values (float64); a column without any is refused.
+fn column_means<T: Element>(
     path: &Path,
-    x: &mut [T],
+    x: &[T],
     width: usize,
     roles: &[Role],
     names: &[String],
-) -> Result<()> {
+) -> Result<Vec<f64>> {
     let mut sums = vec![(0f64, 0usize); width];
     for row in x.chunks_exact(width) {
         for (s, v) in sums.iter_mut().zip(row) {
@@ -826,10 +967,15 @@ fn fill_means<T: Element>(
             .map_or("?", |j| names[j].as_str());
         return Err(csv_err(
             path,
-            format!("column '{name}' has no values to take the mean of"),
+            format!("column {} has no values to take the mean of", shown(name)),
         ));
     }
-    let means: Vec<T> = sums.iter().map(|s| T::from_f64(s.0 / s.1 as f64)).collect();
+    Ok(sums.iter().map(|s| s.0 / s.1 as f64).collect())
+}
+
+/// Replaces each NaN (a missing value) by its column's mean.
+fn fill_gaps<T: Element>(x: &mut [T], width: usize, means: &[f64]) {
+    let means: Vec<T> = means.iter().map(|&m| T::from_f64(m)).collect();
     for row in x.chunks_exact_mut(width) {
         for (v, m) in row.iter_mut().zip(&means) {
             if v.to_f64().is_nan() {
@@ -837,7 +983,6 @@ fn fill_means<T: Element>(
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! the names a model keeps of its data (`DataSchema`).
 
 pub mod blobs;
+pub mod classes;
 pub mod csv;
 pub mod dataset;
 pub mod ingest;

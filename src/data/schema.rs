@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 /// The feature, label and class names a model was trained with. `features[j]` is input `j`;
 /// `classes[k]` is output `k`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct DataSchema {
     /// The feature columns' names, in input order.
     pub features: Vec<String>,
@@ -14,6 +14,9 @@ pub struct DataSchema {
     pub label: Option<String>,
     /// The class names, in output order (empty for a model without classes).
     pub classes: Vec<String>,
+    /// The training data's feature means (`--missing mean`), in input order, that fill the gaps of
+    /// later files; empty when it was not trained with `--missing mean`.
+    pub means: Vec<f64>,
 }
 
 /// The `metadata.json` (and safetensors) key of the feature names.
@@ -22,6 +25,8 @@ pub const FEATURES_KEY: &str = "keras_transfer_feature_names";
 pub const LABEL_KEY: &str = "keras_transfer_label_name";
 /// The key of the class names.
 pub const CLASSES_KEY: &str = "keras_transfer_class_names";
+/// The key of the training data's feature means (a JSON list of numbers; in an .h5 file, its text).
+pub const MEANS_KEY: &str = "keras_transfer_feature_means";
 
 impl DataSchema {
     /// Checks the names against a model of `inputs` inputs and `outputs` outputs: one name per input,
@@ -32,6 +37,14 @@ impl DataSchema {
             return Err(format!(
                 "{} feature names for a model of {inputs} inputs",
                 self.features.len()
+            ));
+        }
+        if !self.means.is_empty()
+            && (self.means.len() != inputs || self.means.iter().any(|m| !m.is_finite()))
+        {
+            return Err(format!(
+                "{} feature means (not all finite?) for a model of {inputs} inputs",
+                self.means.len()
             ));
         }
         let binary = outputs == 1 && self.classes.len() == 2;
@@ -46,7 +59,10 @@ impl DataSchema {
                 return Err(format!("an empty {what} name"));
             }
             if let Some(d) = first_duplicate(names) {
-                return Err(format!("the {what} name '{d}' appears twice"));
+                return Err(format!(
+                    "the {what} name {} appears twice",
+                    crate::error::shown(d)
+                ));
             }
         }
         Ok(())
@@ -59,7 +75,21 @@ impl DataSchema {
         if let Some(l) = &self.label {
             v[LABEL_KEY] = json!(l);
         }
+        if !self.means.is_empty() {
+            v[MEANS_KEY] = json!(self.means);
+        }
         v
+    }
+
+    /// The feature means as the text an .h5 attribute keeps (a JSON list); `None` when there are none.
+    pub fn means_text(&self) -> Option<String> {
+        (!self.means.is_empty()).then(|| json!(self.means).to_string())
+    }
+
+    /// Reads the feature means from `means_text`'s form.
+    pub fn means_from_text(text: &str) -> std::result::Result<Vec<f64>, String> {
+        serde_json::from_str::<Vec<f64>>(text)
+            .map_err(|e| format!("'{MEANS_KEY}' is not a list of numbers: {e}"))
     }
 
     /// Reads the members `to_metadata_json` writes from a JSON object (other members are ignored).
@@ -87,10 +117,16 @@ impl DataSchema {
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(format!("'{LABEL_KEY}' is not a string")),
         };
+        let means = match v.get(MEANS_KEY) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(m) => serde_json::from_value::<Vec<f64>>(m.clone())
+                .map_err(|_| format!("'{MEANS_KEY}' is not a list of numbers"))?,
+        };
         Ok(Some(DataSchema {
             features,
             label,
             classes,
+            means,
         }))
     }
 }
@@ -114,6 +150,7 @@ mod tests {
             features: vec!["b".into(), "a".into()],
             label: Some("species".into()),
             classes: vec!["setosa".into(), "virginica".into(), "versicolor".into()],
+            means: vec![0.1, -2.5e-7],
         };
         let mut v = s.to_metadata_json();
         v["keras_version"] = json!("3.15.1");

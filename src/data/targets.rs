@@ -1,94 +1,77 @@
-//! Numeric (regression) targets from a CSV file: a header row, the target column by name (default:
-//! the last), every other column a feature. Kept apart from the class-label reader, and the check
-//! that refuses to guess whether a numeric label column holds classes or values.
+//! Numeric (regression) targets: the label column of a CSV read by the one CSV reader
+//! (`csv::read_table`, with its dialect, `--ignore`, `--missing` and column names) taken as numbers,
+//! and the check that refuses to guess whether a numeric label column holds classes or values.
 
 use crate::data::Dataset;
-use crate::error::{Error, Result};
+use crate::data::csv::{ReadSpec, Table, read_train_test_tables};
+use crate::error::{Error, Result, shown};
 use std::path::Path;
 
 /// A numeric label column with more distinct values than this is not taken for classes without
 /// being told.
 pub const MAX_GUESSED_CLASSES: usize = 20;
 
-fn csv_error(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Csv {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
-}
-
-/// The header, the label column's index and every row's cells.
-fn read_cells(path: &Path, column: Option<&str>) -> Result<(Vec<String>, usize, Vec<Vec<String>>)> {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| csv_error(path, e.to_string()))?;
-    let header: Vec<String> = r
-        .headers()
-        .map_err(|e| csv_error(path, e.to_string()))?
+/// A table's label column as numeric targets: every value a finite number (and, for a float32 model,
+/// one float32 holds), else refused naming its line.
+pub fn table_targets(t: Table, float64: bool) -> Result<Dataset> {
+    let name = t.label_name.clone().ok_or_else(|| {
+        Error::Internal(format!(
+            "{}: read without a target column",
+            t.path.display()
+        ))
+    })?;
+    let values = t
+        .label_values
         .iter()
-        .map(str::to_string)
-        .collect();
-    if header.len() < 2 {
-        return Err(csv_error(
-            path,
-            "needs at least one feature column and a target column",
-        ));
-    }
-    let at = match column {
-        Some(c) => header.iter().position(|h| h == c).ok_or_else(|| {
-            csv_error(
-                path,
-                format!("no column '{c}' (columns: {})", header.join(", ")),
-            )
-        })?,
-        None => header.len() - 1,
-    };
-    let mut rows = Vec::new();
-    for (i, rec) in r.records().enumerate() {
-        let rec = rec.map_err(|e| csv_error(path, format!("line {}: {e}", i + 2)))?;
-        rows.push(rec.iter().map(str::to_string).collect());
-    }
-    if rows.is_empty() {
-        return Err(csv_error(path, "has no data rows"));
-    }
-    Ok((header, at, rows))
-}
-
-/// Reads a regression data set: features and the numeric target column.
-pub fn read_regression(path: &Path, column: Option<&str>) -> Result<Dataset> {
-    let (header, at, rows) = read_cells(path, column)?;
-    let mut x = Vec::with_capacity(rows.len() * (header.len() - 1));
-    let mut y = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        for (j, cell) in row.iter().enumerate() {
-            let v: f64 = cell
-                .parse()
+        .map(|(text, line)| {
+            text.parse::<f64>()
                 .ok()
-                .filter(|v: &f64| v.is_finite())
-                .ok_or_else(|| {
-                    csv_error(
-                        path,
-                        format!(
-                            "line {}, column '{}': '{cell}' is not a finite number",
-                            i + 2,
-                            header[j]
-                        ),
-                    )
-                })?;
-            if j == at { y.push(v) } else { x.push(v) }
-        }
-    }
-    let features: Vec<String> = header
-        .iter()
-        .enumerate()
-        .filter(|&(j, _)| j != at)
-        .map(|(_, h)| h.clone())
-        .collect();
+                .filter(|v| v.is_finite() && (float64 || (*v as f32).is_finite()))
+                .ok_or_else(|| Error::Csv {
+                    path: t.path.clone(),
+                    reason: format!(
+                        "line {line}, column {}: the target {} is not a finite number{}",
+                        shown(&name),
+                        shown(text),
+                        if float64 { "" } else { " that float32 holds" }
+                    ),
+                })
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    let y = t.label_ids.iter().map(|&id| values[id as usize]).collect();
+    let width = t.feature_names.len();
     // The model keeps the CSV's column names, as for class labels.
-    Dataset::regression(x, header.len() - 1, y, vec![header[at].clone()])?
-        .with_names(features, &header[at])
+    let mut d = Dataset::regression(t.x, width, y, vec![name.clone()])?
+        .with_names(t.feature_names, &name)?;
+    d.feature_means = t.means;
+    Ok(d)
+}
+
+/// Reads a regression training set and, when given, a test set with the same columns, as `spec`
+/// says (label column, `--ignore`, dialect, missing values, the model's feature names): features and
+/// the numeric target column. Returns the notes of both files.
+pub fn read_regression_with(
+    train: &Path,
+    test: Option<&Path>,
+    spec: &ReadSpec,
+) -> Result<(Dataset, Option<Dataset>, Vec<String>)> {
+    let t = read_train_test_tables(train, test, spec)?;
+    let float64 = spec.dialect.float64;
+    Ok((
+        table_targets(t.train, float64)?,
+        t.test.map(|o| table_targets(o, float64)).transpose()?,
+        t.notes,
+    ))
+}
+
+/// Reads a regression data set: features and the numeric target column (`column`, default the
+/// last), in a detected dialect.
+pub fn read_regression(path: &Path, column: Option<&str>) -> Result<Dataset> {
+    let spec = ReadSpec {
+        label: column,
+        ..ReadSpec::default()
+    };
+    Ok(read_regression_with(path, None, &spec)?.0)
 }
 
 /// Refuses to guess: when the classes read from `path` are all numbers and more than

@@ -5,7 +5,7 @@
 //! to a temporary file beside the target, then renamed.
 
 use crate::data::DataSchema;
-use crate::data::schema::{CLASSES_KEY, FEATURES_KEY, LABEL_KEY};
+use crate::data::schema::{CLASSES_KEY, FEATURES_KEY, LABEL_KEY, MEANS_KEY};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
@@ -560,10 +560,15 @@ fn read_schema(ctx: &Ctx, file: &Group) -> Result<Option<DataSchema>> {
     } else {
         Vec::new()
     };
+    let means = match read_string(ctx, file, MEANS_KEY)? {
+        Some(text) => DataSchema::means_from_text(&text).map_err(|e| ctx.not_keras(e))?,
+        None => Vec::new(),
+    };
     Ok(Some(DataSchema {
         features: read_strings(ctx, file, FEATURES_KEY)?,
         label: read_string(ctx, file, LABEL_KEY)?,
         classes,
+        means,
     }))
 }
 
@@ -643,6 +648,9 @@ fn write_file(
         }
         if let Some(l) = &d.label {
             write_strings(&f, LABEL_KEY, &[l], true)?;
+        }
+        if let Some(m) = d.means_text() {
+            write_strings(&f, MEANS_KEY, &[&m], true)?;
         }
     }
     let version = format.keras_version();

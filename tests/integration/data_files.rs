@@ -7,7 +7,6 @@ use keras_transfer::data::csv::{ReadSpec, read_dataset, read_table, read_train_t
 use keras_transfer::data::ingest::{Dialect, Missing};
 use keras_transfer::data::{BlobsParams, DataSchema, make_blobs};
 use std::path::Path;
-use std::process::Output;
 
 const SPECIES: [&str; 3] = ["setosa", "versicolor", "virginica"];
 
@@ -51,15 +50,6 @@ const SHUFFLED: [&str; 5] = [
     "sepal_width",
 ];
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A model trained by the CLI on the named train file (400 rows) with a 200-row test file.
 fn trained(dir: &Path, out: &str) {
     named_csv(&dir.join("train.csv"), &ORDER, &SPECIES, 0..400);
@@ -89,6 +79,7 @@ fn species_schema() -> DataSchema {
         features: ORDER[..4].iter().map(|s| s.to_string()).collect(),
         label: Some("species".into()),
         classes: SPECIES.iter().map(|s| s.to_string()).collect(),
+        means: Vec::new(),
     }
 }
 
@@ -360,7 +351,7 @@ fn missing_extra_and_unknown_columns_and_labels_are_named() {
         3,
         &[
             "unseen.csv",
-            "label 'rosa' is not among the known classes [setosa, versicolor, virginica]",
+            "label 'rosa' is not among the known classes ['setosa', 'versicolor', 'virginica']",
         ],
     );
     let out = run(
@@ -513,8 +504,8 @@ fn missing_values_are_an_error_or_handled_as_asked() {
             &p,
             &ReadSpec {
                 dialect: Dialect {
-                    delimiter: None,
                     missing,
+                    ..Dialect::default()
                 },
                 ..ReadSpec::default()
             },
@@ -553,8 +544,8 @@ fn missing_values_are_an_error_or_handled_as_asked() {
         &p,
         &ReadSpec {
             dialect: Dialect {
-                delimiter: None,
                 missing: Missing::Mean,
+                ..Dialect::default()
             },
             ..ReadSpec::default()
         },

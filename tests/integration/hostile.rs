@@ -588,7 +588,7 @@ fn bad_data_and_flags_each_have_their_message() {
                 csv("three.csv", "a,b,c,y\n1,2,3,0\n"),
             ],
             3,
-            "three.csv: has 3 feature columns (a, b, c), the model expects 2 inputs",
+            "three.csv: has 3 feature columns ('a', 'b', 'c'), the model expects 2 inputs",
         ),
         (
             vec![

@@ -14,6 +14,7 @@ mod keras_compile;
 mod keras_float64;
 mod keras_h5;
 mod keras_layers;
+mod labels;
 mod optimizer_archives;
 mod process;
 mod recorded;
