@@ -9,6 +9,7 @@ use crate::data::schema::{CLASSES_KEY, FEATURES_KEY, LABEL_KEY};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
+use crate::keras::h5_guard;
 use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
@@ -231,8 +232,22 @@ fn read_fixed<const N: usize>(attr: &Attribute, unicode: bool) -> hdf5::Result<V
     }
 }
 
+/// The most bytes one string attribute may hold (`model_config`, `training_config`, a name list):
+/// the `.keras` archive's limit for its JSON members.
+pub(crate) const MAX_ATTRIBUTE: usize = 16 << 20;
+
+/// The refusal of a string attribute over `MAX_ATTRIBUTE`.
+fn too_long(ctx: &Ctx, name: &str, bytes: usize) -> Error {
+    ctx.not_keras(format!(
+        "attribute '{name}' holds {bytes} bytes, more than the limit of {} MiB",
+        MAX_ATTRIBUTE >> 20
+    ))
+}
+
 /// Reads a string attribute, scalar or 1-D, in any of HDF5's string encodings. A numeric attribute with
 /// no elements (Keras writes an empty float64 array for an empty name list) reads as no strings.
+/// A fixed-length attribute's size is checked before it is read; a variable-length one's (libhdf5
+/// tells its size only by reading it; the file bounds it) before it is copied or parsed.
 fn read_strings(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
     let attr = loc
         .attr(name)
@@ -246,17 +261,39 @@ fn read_strings(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
         .and_then(|t| t.to_descriptor())
         .map_err(|e| ctx.hdf5(&format!("attribute '{name}' type"), e))?;
     let what = format!("attribute '{name}'");
+    let vlen_total = |lens: &mut dyn Iterator<Item = usize>| -> Result<()> {
+        let total: usize = lens.sum();
+        if total > MAX_ATTRIBUTE {
+            return Err(too_long(ctx, name, total));
+        }
+        Ok(())
+    };
     let read = match desc {
-        TypeDescriptor::VarLenUnicode => attr
-            .read_raw::<VarLenUnicode>()
-            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect()),
-        TypeDescriptor::VarLenAscii => attr
-            .read_raw::<VarLenAscii>()
-            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect()),
+        TypeDescriptor::VarLenUnicode => {
+            let v = attr
+                .read_raw::<VarLenUnicode>()
+                .map_err(|e| ctx.hdf5(&what, e))?;
+            vlen_total(&mut v.iter().map(|s| s.len()))?;
+            Ok(v.iter().map(|s| s.as_str().to_string()).collect())
+        }
+        TypeDescriptor::VarLenAscii => {
+            let v = attr
+                .read_raw::<VarLenAscii>()
+                .map_err(|e| ctx.hdf5(&what, e))?;
+            vlen_total(&mut v.iter().map(|s| s.len()))?;
+            Ok(v.iter().map(|s| s.as_str().to_string()).collect())
+        }
         TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => {
             let unicode = matches!(desc, TypeDescriptor::FixedUnicode(_));
-            if n.saturating_mul(count) > MAX_STRING * 4 || n > MAX_STRING {
-                return Err(ctx.not_keras(format!("{what} declares strings of {n} bytes")));
+            if n.saturating_mul(count) > MAX_ATTRIBUTE {
+                return Err(too_long(ctx, name, n.saturating_mul(count)));
+            }
+            if n > MAX_STRING {
+                return Err(ctx.not_keras(format!(
+                    "{what} declares fixed-length strings of {n} bytes, more than the limit of {} MiB (a variable-length string may hold up to {} MiB)",
+                    MAX_STRING >> 20,
+                    MAX_ATTRIBUTE >> 20
+                )));
             }
             match n {
                 0..=256 => read_fixed::<256>(&attr, unicode),
@@ -303,11 +340,13 @@ pub(crate) fn read_weight(
     expected: &[usize],
     dtype: FloatDtype,
 ) -> Result<Vec<f64>> {
-    let ds: Dataset = group.dataset(wname).map_err(|_| {
-        ctx.not_keras(format!(
-            "layer '{layer}' names weight '{wname}', but no such dataset exists"
-        ))
-    })?;
+    let ds: Dataset =
+        h5_guard::dataset(ctx, group, wname, &format!("layer '{layer}' weight '{wname}'"))?
+            .ok_or_else(|| {
+                ctx.not_keras(format!(
+                    "layer '{layer}' names weight '{wname}', but no such dataset exists"
+                ))
+            })?;
     let shape = ds.shape();
     if shape != expected {
         return Err(Error::ShapeMismatch {
@@ -390,16 +429,12 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
     let data = read_schema(&ctx, &file)?;
 
     let root: &Group = &file;
-    let weights_group = if root.link_exists("model_weights") {
-        root.group("model_weights")
-            .map_err(|e| ctx.hdf5("group 'model_weights'", e))?
-    } else {
-        return Err(ctx.not_keras("no 'model_weights' group"));
-    };
+    let weights_group = h5_guard::group(&ctx, root, "model_weights")?
+        .ok_or_else(|| ctx.not_keras("no 'model_weights' group"))?;
     let layer_names = read_strings(&ctx, &weights_group, "layer_names")?;
     let mut weighted = Vec::new();
     for lname in &layer_names {
-        let g = weights_group.group(lname).map_err(|_| {
+        let g = h5_guard::group(&ctx, &weights_group, lname)?.ok_or_else(|| {
             ctx.not_keras(format!(
                 "layer_names lists '{lname}' but there is no such group"
             ))
@@ -436,12 +471,10 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         }
         for (w, wname) in specs.iter().zip(wnames) {
             let values = read_weight(&ctx, g, lname, wname, &w.shape, spec.dtype)?;
-            if values.iter().any(|v| !v.is_finite()) {
-                return Err(ctx.not_keras(format!("layer '{lname}' holds NaN or infinite weights")));
-            }
             weights[i].push(values);
         }
     }
+    crate::checkpoint::check_finite(&spec, &weights).map_err(|e| ctx.not_keras(e))?;
     let format = if parsed.keras3_dialect {
         Format::Keras3
     } else {
@@ -483,48 +516,47 @@ fn read_optimizer_state(
     spec: &ModelSpec,
     compile: Option<std::result::Result<Compile, String>>,
 ) -> Result<Option<std::result::Result<OptimizerState, String>>> {
-    if !root.link_exists("optimizer_weights") {
+    let Some(g) = h5_guard::group(ctx, root, "optimizer_weights")? else {
         return Ok(None);
-    }
-    let g = root
-        .group("optimizer_weights")
-        .map_err(|e| ctx.hdf5("group 'optimizer_weights'", e))?;
+    };
     let names = read_strings(ctx, &g, "weight_names")?;
-    let mut state = OptimizerState::default();
-    let mut shapes = Vec::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        let ds: Dataset = g.dataset(name).map_err(|_| {
+    let mut sets = Vec::with_capacity(names.len());
+    for name in &names {
+        let what = format!("optimizer_weights '{name}'");
+        let ds = h5_guard::dataset(ctx, &g, name, &what)?.ok_or_else(|| {
             ctx.not_keras(format!(
                 "optimizer_weights names '{name}', but no such dataset exists"
             ))
         })?;
-        shapes.push(ds.shape());
-        let leaf = name.rsplit('/').next().unwrap_or(name);
-        if i == 0 {
-            if leaf != "iteration" {
-                return Ok(Some(Err(format!(
-                    "optimizer_weights starts with '{name}', not Keras 3's iteration (a tf.keras 2 layout?)"
-                ))));
-            }
-            let it = ds
-                .read_raw::<i64>()
-                .map_err(|e| ctx.hdf5("optimizer iteration", e))?;
-            state.iterations = it.first().copied().unwrap_or(0).max(0) as u64;
-            continue;
-        }
-        if ds.size() > crate::model::spec::MAX_PARAMS {
-            return Err(ctx.not_keras(format!("optimizer variable '{name}' is too large")));
-        }
-        let values = ds
-            .read_raw::<f64>()
-            .map_err(|e| ctx.hdf5(&format!("optimizer variable '{name}'"), e))?;
-        if i == 1 && leaf == "learning_rate" {
-            state.learning_rate = values.first().copied();
-        } else {
-            state.variables.push((leaf.to_string(), values));
+        sets.push(ds);
+    }
+    if let Some(first) = names.first() {
+        let leaf = first.rsplit('/').next().unwrap_or(first);
+        if leaf != "iteration" {
+            return Ok(Some(Err(format!(
+                "optimizer_weights starts with '{first}', not Keras 3's iteration (a tf.keras 2 layout?)"
+            ))));
         }
     }
-    if let Some(Ok(c)) = compile {
+    // Every declared shape is checked before any value is read: against what the compiled
+    // optimizer builds on this model when the compile settings are understood, else against the
+    // model's largest weight (no Keras optimizer keeps a variable larger than the weight it tracks).
+    let shapes: Vec<Vec<usize>> = sets.iter().map(|d| d.shape()).collect();
+    let largest = trainable_variables(spec)
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    for (name, shape) in names.iter().zip(&shapes) {
+        let size = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if size.is_none_or(|n| n > largest) {
+            return Err(ctx.not_keras(format!(
+                "optimizer_weights '{name}' declares shape {shape:?}, larger than any weight of the model ({largest} values)"
+            )));
+        }
+    }
+    if let Some(Ok(c)) = &compile {
         let opt = &c.optimizer;
         match saved_count(spec, opt, names.len(), "optimizer_weights")? {
             SavedCount::Fits(layout) => {
@@ -539,9 +571,34 @@ fn read_optimizer_state(
                     }
                 }
             }
-            SavedCount::NotBuilt => {}
+            SavedCount::NotBuilt => {
+                if let Some((name, got)) = names.iter().zip(&shapes).find(|(_, s)| !s.is_empty()) {
+                    return Err(ctx.not_keras(format!(
+                        "optimizer_weights '{name}' has shape {got:?}, expected a scalar"
+                    )));
+                }
+            }
             SavedCount::BuiltBeforeFreeze(why) => return Ok(Some(Err(why))),
             SavedCount::Other(why) => return Err(ctx.not_keras(why)),
+        }
+    }
+    let mut state = OptimizerState::default();
+    for (i, (name, ds)) in names.iter().zip(&sets).enumerate() {
+        let leaf = name.rsplit('/').next().unwrap_or(name);
+        if i == 0 {
+            let it = ds
+                .read_raw::<i64>()
+                .map_err(|e| ctx.hdf5("optimizer iteration", e))?;
+            state.iterations = it.first().copied().unwrap_or(0).max(0) as u64;
+            continue;
+        }
+        let values = ds
+            .read_raw::<f64>()
+            .map_err(|e| ctx.hdf5(&format!("optimizer variable '{name}'"), e))?;
+        if i == 1 && leaf == "learning_rate" {
+            state.learning_rate = values.first().copied();
+        } else {
+            state.variables.push((leaf.to_string(), values));
         }
     }
     Ok(Some(Ok(state)))

@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod config;
 pub mod h5;
+pub(crate) mod h5_guard;
 pub(crate) mod layer_config;
 
 pub use config::Format;

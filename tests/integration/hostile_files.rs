@@ -1,0 +1,439 @@
+//! Hostile model files, format side: HDF5 links and storage that reach outside the file, declared
+//! sizes far beyond the architecture, oversized attributes and safetensors headers, non-finite
+//! weights in every format. Each file is crafted here with the hdf5 crate (or by hand for
+//! safetensors); each must be refused with a one-line error naming what is wrong, quickly and in
+//! bounded memory, and nothing may be written.
+
+use crate::common::*;
+use keras_transfer::keras::Format;
+use keras_transfer::model::{Model, ModelSpec};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The result of a run measured by `run_rss`: exit code, stderr, peak resident memory in MiB.
+struct Measured {
+    code: Option<i32>,
+    stderr: String,
+    rss_mib: f64,
+    secs: f64,
+}
+
+/// Runs the binary in `dir` and measures its peak resident memory (`wait4`'s `ru_maxrss` of that
+/// one child) and wall time.
+fn run_rss(dir: &Path, args: &[&str]) -> Measured {
+    let start = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keras-transfer"))
+        .args(args)
+        .current_dir(dir)
+        .env("RAYON_NUM_THREADS", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value; wait4 fills it for the child we spawned.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our own un-reaped child; status and usage are writable.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert!(pid > 0, "wait4");
+    let stderr = reader.join().unwrap();
+    let code = if libc::WIFEXITED(status) {
+        Some(libc::WEXITSTATUS(status))
+    } else {
+        None
+    };
+    Measured {
+        code,
+        stderr,
+        rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        secs: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// Asserts a refusal: exit 3, one line naming each of `needles`, within `max_mib` MiB and 10 s.
+fn assert_refused(m: &Measured, needles: &[&str], max_mib: f64) {
+    assert_eq!(m.code, Some(3), "exit code; stderr: {}", m.stderr);
+    assert_eq!(m.stderr.trim_end().lines().count(), 1, "one line: {}", m.stderr);
+    for n in needles {
+        assert!(m.stderr.contains(n), "stderr lacks '{n}': {}", m.stderr);
+    }
+    assert!(m.rss_mib < max_mib, "{} MiB peak memory: {}", m.rss_mib, m.stderr);
+    assert!(m.secs < 10.0, "{} s: {}", m.secs, m.stderr);
+}
+
+/// The tutorial model (seed 1), saved as `name` in `dir` by keras-transfer.
+fn tutorial_file(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    let m = Model::new(ModelSpec::tutorial(), 1).unwrap();
+    let km = keras_transfer::KerasModel::new(
+        m.spec().clone(),
+        m.weights().unwrap(),
+        Some(&keras_transfer::OptimizerSpec::default()),
+    );
+    if name.ends_with(".h5") && !name.ends_with(".weights.h5") {
+        save_h5_model(&p, &m, Format::Keras3);
+    } else {
+        keras_transfer::save_model(&p, &km).unwrap();
+    }
+    p
+}
+
+/// Where the first kernel (2x5) of the tutorial model lives in each HDF5 layout.
+const H5_KERNEL: &str = "model_weights/dense/sequential/dense/kernel";
+const WEIGHTS_KERNEL: &str = "layers/dense/vars/0";
+
+/// The ways a dataset can be made to read from outside its file.
+#[derive(Clone, Copy, Debug)]
+enum Outside {
+    ExternalStorage,
+    SoftLink,
+    ExternalLink,
+    Virtual,
+}
+
+/// Replaces the 2x5 float32 dataset at `path` of `f` by one that reads from outside the file:
+/// `secret` (raw float32 bytes) or `other` (an HDF5 file with a 2x5 float32 dataset `/data`).
+fn point_outside(f: &hdf5::File, path: &str, how: Outside, secret: &Path, other: &Path) {
+    let (parent, leaf) = path.rsplit_once('/').unwrap();
+    let g = f.group(parent).unwrap();
+    g.unlink(leaf).unwrap();
+    match how {
+        Outside::ExternalStorage => {
+            g.new_dataset::<f32>()
+                .shape([2, 5])
+                .external(secret.to_str().unwrap(), 0, 40)
+                .create(leaf)
+                .unwrap();
+        }
+        Outside::SoftLink => {
+            f.new_dataset::<f32>()
+                .shape([2, 5])
+                .create("stash")
+                .unwrap()
+                .write_raw(&[0.5f32; 10])
+                .unwrap();
+            g.link_soft("/stash", leaf).unwrap();
+        }
+        Outside::ExternalLink => g
+            .link_external(other.to_str().unwrap(), "/data", leaf)
+            .unwrap(),
+        Outside::Virtual => {
+            g.new_dataset::<f32>()
+                .shape([2, 5])
+                .virtual_map(other.to_str().unwrap(), "/data", [2, 5], .., [2, 5], ..)
+                .create(leaf)
+                .unwrap();
+        }
+    }
+}
+
+/// A `.keras` archive `src` with its `model.weights.h5` replaced by `weights`.
+fn with_weights_member(src: &Path, weights: &[u8], out: &Path) {
+    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
+    let mut zout = zip::ZipWriter::new(std::fs::File::create(out).unwrap());
+    for i in 0..zin.len() {
+        let mut m = zin.by_index(i).unwrap();
+        let name = m.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        m.read_to_end(&mut bytes).unwrap();
+        if name == "model.weights.h5" {
+            bytes = weights.to_vec();
+        }
+        zout.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zout.write_all(&bytes).unwrap();
+    }
+    zout.finish().unwrap();
+}
+
+#[test]
+fn nothing_outside_an_hdf5_file_is_ever_read() {
+    let dir = tempdir();
+    let d = dir.path();
+    // The "secret": 10 float32 values a crafted file would smuggle into the weights.
+    let secret = d.join("secret.txt");
+    std::fs::write(&secret, [0.25f32; 10].map(f32::to_le_bytes).concat()).unwrap();
+    let other = d.join("other.h5");
+    {
+        let f = hdf5::File::create(&other).unwrap();
+        f.new_dataset::<f32>()
+            .shape([2, 5])
+            .create("data")
+            .unwrap()
+            .write_raw(&[0.75f32; 10])
+            .unwrap();
+    }
+    let h5 = tutorial_file(d, "base.h5");
+    let weights = tutorial_file(d, "base.weights.h5");
+    let keras = tutorial_file(d, "base.keras");
+    for how in [
+        Outside::ExternalStorage,
+        Outside::SoftLink,
+        Outside::ExternalLink,
+        Outside::Virtual,
+    ] {
+        let needle = match how {
+            Outside::ExternalStorage => "external file",
+            Outside::SoftLink => "soft link",
+            Outside::ExternalLink => "external link",
+            Outside::Virtual => "virtual dataset",
+        };
+        let tag = format!("{how:?}").to_lowercase();
+        // A model .h5.
+        let p = d.join(format!("{tag}.h5"));
+        std::fs::copy(&h5, &p).unwrap();
+        point_outside(&h5_open_rw(&p), H5_KERNEL, how, &secret, &other);
+        // A .weights.h5, through convert --weights.
+        let w = d.join(format!("{tag}.weights.h5"));
+        std::fs::copy(&weights, &w).unwrap();
+        point_outside(&h5_open_rw(&w), WEIGHTS_KERNEL, how, &secret, &other);
+        // A .keras whose model.weights.h5 is that weights file.
+        let k = d.join(format!("{tag}.keras"));
+        with_weights_member(&keras, &std::fs::read(&w).unwrap(), &k);
+        let out = d.join(format!("{tag}_out.safetensors"));
+        let outs = out.to_str().unwrap();
+        for args in [
+            vec!["convert", p.to_str().unwrap(), outs],
+            vec!["convert", k.to_str().unwrap(), outs],
+            vec![
+                "convert",
+                h5.to_str().unwrap(),
+                outs,
+                "--weights",
+                w.to_str().unwrap(),
+            ],
+        ] {
+            let m = run_rss(d, &args);
+            assert_refused(&m, &[needle, "dense"], 500.0);
+            assert!(!out.exists(), "{args:?} wrote {}", out.display());
+        }
+    }
+    // A soft link above the dataset: the layer's group.
+    let p = d.join("soft_group.h5");
+    std::fs::copy(&h5, &p).unwrap();
+    {
+        let f = h5_open_rw(&p);
+        let mw = f.group("model_weights").unwrap();
+        mw.link_hard("dense", "dense_moved").unwrap();
+        mw.unlink("dense").unwrap();
+        mw.link_soft("/model_weights/dense_moved", "dense").unwrap();
+    }
+    let m = run_rss(d, &["convert", p.to_str().unwrap(), "o.safetensors"]);
+    assert_refused(&m, &["soft link", "'dense'"], 500.0);
+}
+
+/// Adds to `f`'s `optimizer_weights` a float32 dataset of `shape` (chunked, never written: the
+/// file stays small whatever the shape) and lists it in `weight_names`.
+fn declare_optimizer_variable(f: &hdf5::File, name: &str, shape: &[usize]) {
+    let g = f.group("optimizer_weights").unwrap();
+    let mut names: Vec<String> = g
+        .attr("weight_names")
+        .unwrap()
+        .read_raw::<hdf5::types::VarLenUnicode>()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().to_string())
+        .collect();
+    let chunk: Vec<usize> = shape.iter().map(|&d| d.min(1000)).collect();
+    let (parent, leaf) = name.rsplit_once('/').unwrap();
+    let pg = g.group(parent).unwrap();
+    pg.new_dataset::<f32>()
+        .shape(shape)
+        .chunk(chunk)
+        .create(leaf)
+        .unwrap();
+    names.push(name.to_string());
+    g.delete_attr("weight_names").unwrap();
+    let v: Vec<hdf5::types::VarLenUnicode> = names.iter().map(|s| s.parse().unwrap()).collect();
+    g.new_attr::<hdf5::types::VarLenUnicode>()
+        .shape([v.len()])
+        .create("weight_names")
+        .unwrap()
+        .write_raw(&v)
+        .unwrap();
+}
+
+#[test]
+fn declared_sizes_are_checked_before_anything_is_allocated() {
+    let dir = tempdir();
+    let d = dir.path();
+    for (tag, shape) in [("16k", [16000usize, 16000]), ("100k", [100000, 100000])] {
+        let p = d.join(format!("opt_{tag}.h5"));
+        std::fs::copy(fixture("keras_h5/k3_tutorial/model.h5"), &p).unwrap();
+        declare_optimizer_variable(&h5_open_rw(&p), "sgd/momentum", &shape);
+        assert!(std::fs::metadata(&p).unwrap().len() < 100_000);
+        let m = run_rss(d, &["inspect", p.to_str().unwrap()]);
+        assert_refused(&m, &["optimizer_weights", "sgd/momentum"], 300.0);
+    }
+    // A model weight declared far larger than the architecture says.
+    let p = d.join("kernel_big.h5");
+    std::fs::copy(fixture("keras_h5/k3_tutorial/model.h5"), &p).unwrap();
+    {
+        let f = h5_open_rw(&p);
+        let g = f.group("model_weights/dense/sequential/dense").unwrap();
+        g.unlink("kernel").unwrap();
+        g.new_dataset::<f32>()
+            .shape([100000, 100000])
+            .chunk([1000, 1000])
+            .create("kernel")
+            .unwrap();
+    }
+    let m = run_rss(d, &["inspect", p.to_str().unwrap()]);
+    assert_refused(&m, &["kernel", "100000"], 300.0);
+}
+
+/// Replaces the scalar string attribute `name` of `f` by `value`, variable-length UTF-8 as h5py
+/// writes a Python `str`.
+fn set_vlen(f: &hdf5::File, name: &str, value: &str) {
+    if f.attr_names().unwrap().iter().any(|n| n == name) {
+        f.delete_attr(name).unwrap();
+    }
+    let v: hdf5::types::VarLenUnicode = value.parse().unwrap();
+    f.new_attr::<hdf5::types::VarLenUnicode>()
+        .create(name)
+        .unwrap()
+        .write_scalar(&v)
+        .unwrap();
+}
+
+#[test]
+fn oversized_config_attributes_are_refused_by_their_limit() {
+    let dir = tempdir();
+    let d = dir.path();
+    let src = fixture("keras_h5/k3_tutorial/model.h5");
+    for attr in ["model_config", "training_config"] {
+        let p = d.join(format!("{attr}_big.h5"));
+        std::fs::copy(&src, &p).unwrap();
+        {
+            let f = h5_open_rw(&p);
+            let text = f
+                .attr(attr)
+                .unwrap()
+                .read_scalar::<hdf5::types::VarLenUnicode>()
+                .unwrap()
+                .as_str()
+                .to_string();
+            // Still valid JSON: 40 MB of spaces after it.
+            set_vlen(&f, attr, &format!("{text}{}", " ".repeat(40 << 20)));
+        }
+        let m = run_rss(d, &["inspect", p.to_str().unwrap()]);
+        assert_refused(&m, &[attr, "16 MiB", p.file_name().unwrap().to_str().unwrap()], 400.0);
+    }
+}
+
+#[test]
+fn a_safetensors_file_is_read_header_first() {
+    let dir = tempdir();
+    let d = dir.path();
+    let st = tutorial_file(d, "base.safetensors");
+    let good = std::fs::read(&st).unwrap();
+    // A 2 GB sparse file: the valid file, then a hole.
+    let big = d.join("big.safetensors");
+    std::fs::write(&big, &good).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    let m = run_rss(d, &["inspect", big.to_str().unwrap()]);
+    assert_refused(&m, &["big.safetensors"], 200.0);
+    // A header that declares 2 GB.
+    let mut b = (2u64 << 30).to_le_bytes().to_vec();
+    b.extend_from_slice(b"{}");
+    let hdr = d.join("hdr.safetensors");
+    std::fs::write(&hdr, &b).unwrap();
+    let m = run_rss(d, &["inspect", hdr.to_str().unwrap()]);
+    assert_refused(&m, &["hdr.safetensors", "header"], 200.0);
+    // The good file still loads.
+    let m = run_rss(d, &["inspect", st.to_str().unwrap()]);
+    assert_eq!(m.code, Some(0), "{}", m.stderr);
+}
+
+/// Safetensors bytes of `spec_json` (the architecture metadata) and its tensors.
+fn safetensors_with(meta: &[(&str, String)], tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (name, shape, values) in tensors {
+        let start = data.len();
+        data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
+        );
+    }
+    let md: serde_json::Map<String, serde_json::Value> =
+        meta.iter().map(|(k, v)| (k.to_string(), v.clone().into())).collect();
+    header.insert("__metadata__".into(), md.into());
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&data);
+    out
+}
+
+#[test]
+fn a_huge_layer_count_is_refused_quickly() {
+    let dir = tempdir();
+    let d = dir.path();
+    let st = tutorial_file(d, "base.safetensors");
+    let good = std::fs::read(&st).unwrap();
+    let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&good[8..8 + n]).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(header["__metadata__"]["keras_transfer.spec"].as_str().unwrap())
+            .unwrap();
+    let mut big = spec.clone();
+    let layer = spec["layers"][0].clone();
+    let layers: Vec<serde_json::Value> = (0..80_000)
+        .map(|i| {
+            let mut l = layer.clone();
+            let s = l.to_string().replace("\"dense\"", &format!("\"d{i}\""));
+            l = serde_json::from_str(&s).unwrap();
+            l
+        })
+        .collect();
+    big["layers"] = layers.into();
+    let p = d.join("layers.safetensors");
+    std::fs::write(
+        &p,
+        safetensors_with(&[("keras_transfer.spec", big.to_string())], &[]),
+    )
+    .unwrap();
+    let m = run_rss(d, &["inspect", p.to_str().unwrap()]);
+    assert_refused(&m, &["layers.safetensors", "layers"], 500.0);
+    assert!(m.secs < 3.0, "{} s", m.secs);
+}
+
+#[test]
+fn non_finite_weights_are_refused_in_every_format() {
+    let dir = tempdir();
+    let d = dir.path();
+    let st = tutorial_file(d, "base.safetensors");
+    let good = std::fs::read(&st).unwrap();
+    let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&good[8..8 + n]).unwrap();
+    let off = header["dense/kernel"]["data_offsets"][0].as_u64().unwrap() as usize;
+    for (tag, v) in [("nan", f32::NAN), ("inf", f32::INFINITY)] {
+        let mut b = good.clone();
+        b[8 + n + off..8 + n + off + 4].copy_from_slice(&v.to_le_bytes());
+        let p = d.join(format!("{tag}.safetensors"));
+        std::fs::write(&p, &b).unwrap();
+        for args in [
+            vec!["inspect", p.to_str().unwrap()],
+            vec!["convert", p.to_str().unwrap(), "out.h5"],
+        ] {
+            let m = run_rss(d, &args);
+            assert_refused(&m, &[p.file_name().unwrap().to_str().unwrap(), "NaN or infinite", "dense"], 500.0);
+            assert!(!d.join("out.h5").exists());
+        }
+    }
+}
