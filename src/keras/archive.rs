@@ -211,8 +211,9 @@ fn read_layer_weights(ctx: &Ctx, file: &hdf5::File, spec: &ModelSpec) -> Result<
     for ((i, l), path) in spec.layers.iter().enumerate().zip(layer_paths(spec)) {
         let specs = l.weights(spec.fan_in(i));
         // Keras's fallback for files of Keras 2.13: `layers` was `_layer_checkpoint_dependencies`.
-        let path = if !h5_guard::exists(ctx, file, &path)?
-            && h5_guard::exists(ctx, file, LEGACY_LAYERS)?
+        let what = format!("layer '{}'", l.name());
+        let path = if !h5_guard::exists(ctx, file, &path, &what)?
+            && h5_guard::exists(ctx, file, LEGACY_LAYERS, &what)?
         {
             path.replacen("layers", LEGACY_LAYERS, 1)
         } else {

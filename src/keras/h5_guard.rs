@@ -10,10 +10,11 @@ use hdf5::dataset::Layout;
 use hdf5::{Dataset, Group};
 use std::ffi::CString;
 
-/// Whether the link `name` (one component) exists in `loc`; an error names it when it is not a
-/// hard link. The link itself is inspected, never followed.
-fn hard_link(ctx: &Ctx, loc: &Group, name: &str, full: &str) -> Result<bool> {
-    let c = CString::new(name).map_err(|_| ctx.not_keras(format!("'{full}' holds a NUL byte")))?;
+/// Whether the link `name` (one component) exists in `loc`; an error names it (`full`, within
+/// `what`) when it is not a hard link. The link itself is inspected, never followed.
+fn hard_link(ctx: &Ctx, loc: &Group, name: &str, full: &str, what: &str) -> Result<bool> {
+    let c = CString::new(name)
+        .map_err(|_| ctx.not_keras(format!("{what}: '{full}' holds a NUL byte")))?;
     let kind = hdf5::sync::sync(|| {
         // SAFETY: a live group id and a valid C string; the info struct is written by libhdf5.
         let exists = unsafe {
@@ -32,25 +33,27 @@ fn hard_link(ctx: &Ctx, loc: &Group, name: &str, full: &str) -> Result<bool> {
     });
     match kind {
         None => Ok(false),
-        Some((rc, _)) if rc < 0 => Err(ctx.not_keras(format!("cannot inspect the link '{full}'"))),
+        Some((rc, _)) if rc < 0 => Err(ctx.not_keras(format!(
+            "{what}: cannot inspect the link '{full}'"
+        ))),
         Some((_, hdf5_sys::h5l::H5L_type_t::H5L_TYPE_HARD)) => Ok(true),
         Some((_, hdf5_sys::h5l::H5L_type_t::H5L_TYPE_SOFT)) => Err(ctx.unsupported(format!(
-            "'{full}' is a soft link; only objects stored in the file itself are read"
+            "{what}: '{full}' is a soft link; only objects stored in the file itself are read"
         ))),
         Some(_) => Err(ctx.unsupported(format!(
-            "'{full}' is an external link (to another file); only objects stored in the file itself are read"
+            "{what}: '{full}' is an external link (to another file); only objects stored in the file itself are read"
         ))),
     }
 }
 
 /// Whether `path` (`/`-separated, relative to `loc`) exists, every component of it a hard link
-/// (an error names the first that is not).
-pub(crate) fn exists(ctx: &Ctx, loc: &Group, path: &str) -> Result<bool> {
+/// (an error names the first that is not, within `what`).
+pub(crate) fn exists(ctx: &Ctx, loc: &Group, path: &str, what: &str) -> Result<bool> {
     let mut cur = loc.clone();
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     for (k, p) in parts.iter().enumerate() {
         let full = parts[..=k].join("/");
-        if !hard_link(ctx, &cur, p, &full)? {
+        if !hard_link(ctx, &cur, p, &full, what)? {
             return Ok(false);
         }
         if k + 1 < parts.len() {
@@ -65,7 +68,7 @@ pub(crate) fn exists(ctx: &Ctx, loc: &Group, path: &str) -> Result<bool> {
 
 /// The group at `path` under `loc`, reached through hard links only; `None` when absent.
 pub(crate) fn group(ctx: &Ctx, loc: &Group, path: &str) -> Result<Option<Group>> {
-    if !exists(ctx, loc, path)? {
+    if !exists(ctx, loc, path, &format!("group '{path}'"))? {
         return Ok(None);
     }
     loc.group(path)
@@ -76,7 +79,7 @@ pub(crate) fn group(ctx: &Ctx, loc: &Group, path: &str) -> Result<Option<Group>>
 /// The dataset at `path` under `loc`, reached through hard links only and with its values stored
 /// in the file itself; `None` when absent. `what` names it in errors.
 pub(crate) fn dataset(ctx: &Ctx, loc: &Group, path: &str, what: &str) -> Result<Option<Dataset>> {
-    if !exists(ctx, loc, path)? {
+    if !exists(ctx, loc, path, what)? {
         return Ok(None);
     }
     let ds = loc

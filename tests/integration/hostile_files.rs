@@ -237,7 +237,7 @@ fn declare_optimizer_variable(f: &hdf5::File, name: &str, shape: &[usize]) {
     let mut names: Vec<String> = g
         .attr("weight_names")
         .unwrap()
-        .read_raw::<hdf5::types::VarLenUnicode>()
+        .read_raw::<hdf5::types::VarLenAscii>()
         .unwrap()
         .iter()
         .map(|s| s.as_str().to_string())
@@ -317,7 +317,7 @@ fn oversized_config_attributes_are_refused_by_their_limit() {
             let text = f
                 .attr(attr)
                 .unwrap()
-                .read_scalar::<hdf5::types::VarLenUnicode>()
+                .read_scalar::<hdf5::types::VarLenAscii>()
                 .unwrap()
                 .as_str()
                 .to_string();
