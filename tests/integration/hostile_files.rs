@@ -266,6 +266,21 @@ fn declared_sizes_are_checked_before_anything_is_allocated() {
     let dir = tempdir();
     let d = dir.path();
     for (tag, shape) in [("16k", [16000usize, 16000]), ("100k", [100000, 100000])] {
+        // The step count declared as a huge integer array.
+        let p = d.join(format!("iter_{tag}.h5"));
+        std::fs::copy(fixture("keras_h5/k3_tutorial/model.h5"), &p).unwrap();
+        {
+            let f = h5_open_rw(&p);
+            let g = f.group("optimizer_weights/sgd").unwrap();
+            g.unlink("iteration").unwrap();
+            g.new_dataset::<i64>()
+                .shape(shape)
+                .chunk([1000, 1000])
+                .create("iteration")
+                .unwrap();
+        }
+        let m = run_rss(d, &["inspect", p.to_str().unwrap()]);
+        assert_refused(&m, &["optimizer_weights", "sgd/iteration"], 300.0);
         let p = d.join(format!("opt_{tag}.h5"));
         std::fs::copy(fixture("keras_h5/k3_tutorial/model.h5"), &p).unwrap();
         declare_optimizer_variable(&h5_open_rw(&p), "sgd/momentum", &shape);
