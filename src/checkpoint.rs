@@ -119,12 +119,53 @@ pub fn load_model_with_weights(model: &Path, weights: &Path) -> Result<KerasMode
 /// recorded with it. Any other name, or a target `fsutil::check_target` refuses, is an error and
 /// nothing is written.
 pub fn save_model(path: &Path, m: &KerasModel) -> Result<()> {
-    match FileKind::of_target(path)? {
-        FileKind::Safetensors => write_bytes_atomic(path, &to_safetensors_bytes(m)?),
+    let kind = FileKind::of_target(path)?;
+    let unwritable = |found: String| Error::Unsupported {
+        path: path.to_path_buf(),
+        found,
+    };
+    check_writable(m).map_err(unwritable)?;
+    match kind {
+        FileKind::Safetensors => write_bytes_atomic(
+            path,
+            &to_safetensors_bytes(m).map_err(|e| unwritable(e.to_string()))?,
+        ),
         FileKind::KerasArchive => archive::save_keras(path, m),
         FileKind::WeightsH5 => archive::save_weights_h5(path, m),
         FileKind::KerasH5 => keras::save_h5(path, m),
     }
+}
+
+/// Checks, before anything is written, that the text `m` carries fits what every reader of this
+/// tool accepts (a writer never writes what its own reader refuses): the data's names together,
+/// and the compile settings, each at most `keras::h5::MAX_ATTRIBUTE` bytes (16 MiB: the `.h5`
+/// string attribute and `.keras` JSON member limit), at most `MAX_STRINGS` names.
+pub fn check_writable(m: &KerasModel) -> std::result::Result<(), String> {
+    use crate::keras::h5::{MAX_ATTRIBUTE, MAX_STRINGS};
+    let mib = MAX_ATTRIBUTE >> 20;
+    if let Some(d) = &m.data {
+        let bytes: usize = d.features.iter().chain(&d.classes).chain(&d.label).map(String::len).sum();
+        if bytes > MAX_ATTRIBUTE {
+            return Err(format!(
+                "the data's feature, label and class names take {bytes} bytes, more than the limit of {mib} MiB"
+            ));
+        }
+        let count = d.features.len().max(d.classes.len());
+        if count > MAX_STRINGS {
+            return Err(format!(
+                "the data has {count} feature or class names, more than the limit of {MAX_STRINGS}"
+            ));
+        }
+    }
+    if let Some(tc) = &m.training_config
+        && tc.len() > MAX_ATTRIBUTE
+    {
+        return Err(format!(
+            "its compile settings (training_config) take {} bytes, more than the limit of {mib} MiB",
+            tc.len()
+        ));
+    }
+    Ok(())
 }
 
 /// The little-endian bytes of `v` in `dtype`, and the safetensors dtype they are.
@@ -150,7 +191,15 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
             owned.push((var_name(l.name(), s.name), s.shape.clone(), dtype, bytes));
         }
     }
-    let st_err = |e: safetensors::SafeTensorError| Error::invalid("safetensors", e.to_string());
+    let st_err = |e: safetensors::SafeTensorError| match e {
+        safetensors::SafeTensorError::HeaderTooLarge => Error::invalid(
+            "safetensors",
+            format!(
+                "the model's metadata (architecture, compile settings, optimizer state, data names) takes more than the safetensors header limit of {MAX_HEADER} bytes"
+            ),
+        ),
+        e => Error::invalid("safetensors", e.to_string()),
+    };
     let views = owned
         .iter()
         .map(|(n, s, t, d)| TensorView::new(*t, s.clone(), d).map(|v| (n.clone(), v)))

@@ -126,7 +126,7 @@ impl KerasModel {
 /// Longest string attribute read (a `model_config` of a very large model is well below this).
 const MAX_STRING: usize = 1 << 20;
 /// Most strings in one attribute array (layer or weight names).
-const MAX_STRINGS: usize = 100_000;
+pub(crate) const MAX_STRINGS: usize = 100_000;
 
 const HDF5_SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
@@ -329,6 +329,37 @@ pub(crate) fn read_string(ctx: &Ctx, loc: &Location, name: &str) -> Result<Optio
     }
 }
 
+/// A list of strings as Keras writes it (`save_attributes_to_hdf5_group`): the attribute `name`, or,
+/// when that would not fit an HDF5 object header, numbered chunks `name0`, `name1`, ... read in
+/// order (`load_attributes_from_hdf5_group`). The whole list is bounded as one attribute is.
+pub(crate) fn read_string_list(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
+    let attrs = loc
+        .attr_names()
+        .map_err(|e| ctx.hdf5("attribute list", e))?;
+    if attrs.iter().any(|n| n == name) || !attrs.iter().any(|n| *n == format!("{name}0")) {
+        return read_strings(ctx, loc, name);
+    }
+    let (mut out, mut bytes) = (Vec::new(), 0usize);
+    for i in 0.. {
+        let chunk = format!("{name}{i}");
+        if !attrs.contains(&chunk) {
+            break;
+        }
+        let v = read_strings(ctx, loc, &chunk)?;
+        bytes += v.iter().map(String::len).sum::<usize>();
+        out.extend(v);
+        if bytes > MAX_ATTRIBUTE {
+            return Err(too_long(ctx, name, bytes));
+        }
+        if out.len() > MAX_STRINGS {
+            return Err(ctx.not_keras(format!(
+                "attribute '{name}' declares more than {MAX_STRINGS} strings"
+            )));
+        }
+    }
+    Ok(out)
+}
+
 /// Reads one weight after checking its declared shape and float type against the config (a float64
 /// dataset in a float32 model, or the reverse, is refused: Keras would cast it, this tool never
 /// changes a precision silently).
@@ -431,7 +462,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
     let root: &Group = &file;
     let weights_group = h5_guard::group(&ctx, root, "model_weights")?
         .ok_or_else(|| ctx.not_keras("no 'model_weights' group"))?;
-    let layer_names = read_strings(&ctx, &weights_group, "layer_names")?;
+    let layer_names = read_string_list(&ctx, &weights_group, "layer_names")?;
     let mut weighted = Vec::new();
     for lname in &layer_names {
         let g = h5_guard::group(&ctx, &weights_group, lname)?.ok_or_else(|| {
@@ -439,7 +470,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
                 "layer_names lists '{lname}' but there is no such group"
             ))
         })?;
-        let wnames = read_strings(&ctx, &g, "weight_names")?;
+        let wnames = read_string_list(&ctx, &g, "weight_names")?;
         if !wnames.is_empty() {
             weighted.push((lname.clone(), g, wnames));
         }
@@ -519,7 +550,7 @@ fn read_optimizer_state(
     let Some(g) = h5_guard::group(ctx, root, "optimizer_weights")? else {
         return Ok(None);
     };
-    let names = read_strings(ctx, &g, "weight_names")?;
+    let names = read_string_list(ctx, &g, "weight_names")?;
     let mut sets = Vec::with_capacity(names.len());
     for name in &names {
         let what = format!("optimizer_weights '{name}'");
@@ -609,16 +640,22 @@ fn read_schema(ctx: &Ctx, file: &Group) -> Result<Option<DataSchema>> {
     let names = file
         .attr_names()
         .map_err(|e| ctx.hdf5("attribute list", e))?;
-    if !names.iter().any(|n| n == FEATURES_KEY) {
+    if !names
+        .iter()
+        .any(|n| n == FEATURES_KEY || *n == format!("{FEATURES_KEY}0"))
+    {
         return Ok(None);
     }
-    let classes = if names.iter().any(|n| n == CLASSES_KEY) {
-        read_strings(ctx, file, CLASSES_KEY)?
+    let classes = if names
+        .iter()
+        .any(|n| n == CLASSES_KEY || *n == format!("{CLASSES_KEY}0"))
+    {
+        read_string_list(ctx, file, CLASSES_KEY)?
     } else {
         Vec::new()
     };
     Ok(Some(DataSchema {
-        features: read_strings(ctx, file, FEATURES_KEY)?,
+        features: read_string_list(ctx, file, FEATURES_KEY)?,
         label: read_string(ctx, file, LABEL_KEY)?,
         classes,
     }))
@@ -634,12 +671,22 @@ fn fixed_strings<const N: usize>(values: &[&str]) -> Option<Vec<FixedAscii<N>>> 
         .collect()
 }
 
+/// Keras's `HDF5_OBJECT_HEADER_LIMIT`: the most bytes it puts in one list attribute.
+const HDF5_OBJECT_HEADER_LIMIT: usize = 64512;
+/// The longest scalar string written as fixed-length ASCII; a longer one (a large model's
+/// `model_config`) is variable-length, as h5py writes Keras's, its text in the file's heap rather
+/// than in the object header (which holds at most 64 KiB).
+const FIXED_SCALAR: usize = 16 << 10;
+
 /// Writes string attribute `name`: a scalar when `scalar`, else a 1-D array; as fixed-length ASCII
-/// sized to the longest string (what h5py makes of Python bytes), UTF-8 variable-length otherwise.
+/// sized to the longest string (what h5py makes of Python bytes) when short, variable-length
+/// otherwise (ASCII or UTF-8).
 fn write_strings(loc: &Location, name: &str, values: &[&str], scalar: bool) -> hdf5::Result<()> {
     let longest = values.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
     let shape: Vec<usize> = if scalar { vec![] } else { vec![values.len()] };
-    if values.iter().all(|s| s.is_ascii()) && longest <= MAX_STRING {
+    let ascii = values.iter().all(|s| s.is_ascii());
+    let fixed_limit = if scalar { FIXED_SCALAR } else { HDF5_OBJECT_HEADER_LIMIT };
+    if ascii && longest <= fixed_limit {
         let dtype = hdf5::Datatype::from_descriptor(&TypeDescriptor::FixedAscii(longest))?;
         let attr = loc
             .new_attr_builder()
@@ -648,9 +695,19 @@ fn write_strings(loc: &Location, name: &str, values: &[&str], scalar: bool) -> h
             .create(name)?;
         return match longest {
             0..=256 => attr.write_raw(&fixed_strings::<256>(values).unwrap_or_default()),
-            257..=65536 => attr.write_raw(&fixed_strings::<65536>(values).unwrap_or_default()),
-            _ => attr.write_raw(&fixed_strings::<MAX_STRING>(values).unwrap_or_default()),
+            _ => attr.write_raw(&fixed_strings::<65536>(values).unwrap_or_default()),
         };
+    }
+    if ascii {
+        let v: Vec<VarLenAscii> = values
+            .iter()
+            .map(|s| VarLenAscii::from_ascii(s.as_bytes()).unwrap_or_default())
+            .collect();
+        let attr = loc
+            .new_attr::<VarLenAscii>()
+            .shape(shape.as_slice())
+            .create(name)?;
+        return attr.write_raw(&v);
     }
     let v: Vec<VarLenUnicode> = values
         .iter()
@@ -661,6 +718,34 @@ fn write_strings(loc: &Location, name: &str, values: &[&str], scalar: bool) -> h
         .shape(shape.as_slice())
         .create(name)?;
     attr.write_raw(&v)
+}
+
+/// Writes a list of strings as Keras's `save_attributes_to_hdf5_group` does: one attribute when
+/// it fits `HDF5_OBJECT_HEADER_LIMIT` (count x longest), else the fewest numbered chunks `name0`,
+/// `name1`, ... that each fit, split as `np.array_split` splits (the first chunks one longer).
+/// A string longer than the limit itself (which Keras refuses) makes variable-length chunks, of
+/// 16 bytes per string in the header.
+fn write_string_list(loc: &Location, name: &str, values: &[&str]) -> hdf5::Result<()> {
+    let longest = values.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+    let item = if longest > HDF5_OBJECT_HEADER_LIMIT || values.iter().any(|s| !s.is_ascii()) {
+        16
+    } else {
+        longest
+    };
+    let n = values.len();
+    let per_chunk = (HDF5_OBJECT_HEADER_LIMIT / item).max(1);
+    let chunks = n.div_ceil(per_chunk).max(1);
+    if chunks == 1 {
+        return write_strings(loc, name, values, false);
+    }
+    let (base, extra) = (n / chunks, n % chunks);
+    let mut start = 0;
+    for k in 0..chunks {
+        let len = base + usize::from(k < extra);
+        write_strings(loc, &format!("{name}{k}"), &values[start..start + len], false)?;
+        start += len;
+    }
+    Ok(())
 }
 
 /// Creates the groups of a `/`-separated dataset path under `g` and returns the innermost group and
@@ -694,9 +779,9 @@ fn write_file(
 ) -> hdf5::Result<()> {
     let f = file_options().create(path)?;
     if let Some(d) = data {
-        write_strings(&f, FEATURES_KEY, &refs(&d.features), false)?;
+        write_string_list(&f, FEATURES_KEY, &refs(&d.features))?;
         if !d.classes.is_empty() {
-            write_strings(&f, CLASSES_KEY, &refs(&d.classes), false)?;
+            write_string_list(&f, CLASSES_KEY, &refs(&d.classes))?;
         }
         if let Some(l) = &d.label {
             write_strings(&f, LABEL_KEY, &[l], true)?;
@@ -719,7 +804,7 @@ fn write_file(
     }
     let mw = f.create_group("model_weights")?;
     let names: Vec<&str> = spec.layers.iter().map(|l| l.name()).collect();
-    write_strings(&mw, "layer_names", &names, false)?;
+    write_string_list(&mw, "layer_names", &names)?;
     write_strings(&mw, "backend", &["tensorflow"], true)?;
     write_strings(&mw, "keras_version", &[version], true)?;
     for (i, (l, w)) in spec.layers.iter().zip(weights).enumerate() {
@@ -743,7 +828,7 @@ fn write_file(
             })
             .collect();
         let refs: Vec<&str> = wnames.iter().map(String::as_str).collect();
-        write_strings(&g, "weight_names", &refs, false)?;
+        write_string_list(&g, "weight_names", &refs)?;
         for ((s, wname), values) in specs.iter().zip(&wnames).zip(w) {
             let (wg, leaf) = nested(&g, wname)?;
             write_values(&wg, leaf, &s.shape, values, spec.dtype)?;
@@ -893,7 +978,7 @@ fn write_optimizer_state(f: &hdf5::File, o: &SavedOptimizer) -> hdf5::Result<()>
         write_values(&og, name, shape, values, o.dtype)?;
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    write_strings(&g, "weight_names", &refs, false)
+    write_string_list(&g, "weight_names", &refs)
 }
 
 /// Saves a model as Keras `model.h5` in its dialect (`m.format`), atomically. Its compile settings,
@@ -903,10 +988,12 @@ pub fn save_h5(path: &Path, m: &KerasModel) -> Result<()> {
     let target: PathBuf = path.to_path_buf();
     let tc = m.training_config_for(m.format);
     let (spec, weights, format) = (&m.spec, &m.weights, m.format);
-    config::writable(spec, format).map_err(|found| Error::Unsupported {
-        path: target.clone(),
-        found,
-    })?;
+    config::writable(spec, format)
+        .and_then(|()| crate::checkpoint::check_writable(m))
+        .map_err(|found| Error::Unsupported {
+            path: target.clone(),
+            found,
+        })?;
     // Keras 3's layout of the optimizer's variables, in Keras 3 files, when the state is the one
     // the compiled optimizer builds on this model (a fresh one: the step count and rate only).
     let state = match (format, m.optimizer(), archived_state(m), &m.optimizer_state) {
