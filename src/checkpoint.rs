@@ -4,6 +4,7 @@
 use crate::data::DataSchema;
 use crate::error::{Error, Result};
 use crate::fsutil::{check_target, write_bytes_atomic};
+use crate::keras::limits::{MAX_LAYERS, check_finite, check_writable};
 use crate::keras::{self, Format, KerasModel, archive};
 use crate::model::{FloatDtype, LayerWeights, ModelSpec, var_name};
 use safetensors::tensor::{Dtype, Metadata, TensorView};
@@ -136,38 +137,6 @@ pub fn save_model(path: &Path, m: &KerasModel) -> Result<()> {
     }
 }
 
-/// Checks, before anything is written, that the text `m` carries fits what every reader of this
-/// tool accepts (a writer never writes what its own reader refuses): the data's names together,
-/// and the compile settings, each at most `keras::h5::MAX_ATTRIBUTE` bytes (16 MiB: the `.h5`
-/// string attribute and `.keras` JSON member limit), at most `MAX_STRINGS` names.
-pub fn check_writable(m: &KerasModel) -> std::result::Result<(), String> {
-    use crate::keras::h5::{MAX_ATTRIBUTE, MAX_STRINGS};
-    let mib = MAX_ATTRIBUTE >> 20;
-    if let Some(d) = &m.data {
-        let bytes: usize = d.features.iter().chain(&d.classes).chain(&d.label).map(String::len).sum();
-        if bytes > MAX_ATTRIBUTE {
-            return Err(format!(
-                "the data's feature, label and class names take {bytes} bytes, more than the limit of {mib} MiB"
-            ));
-        }
-        let count = d.features.len().max(d.classes.len());
-        if count > MAX_STRINGS {
-            return Err(format!(
-                "the data has {count} feature or class names, more than the limit of {MAX_STRINGS}"
-            ));
-        }
-    }
-    if let Some(tc) = &m.training_config
-        && tc.len() > MAX_ATTRIBUTE
-    {
-        return Err(format!(
-            "its compile settings (training_config) take {} bytes, more than the limit of {mib} MiB",
-            tc.len()
-        ));
-    }
-    Ok(())
-}
-
 /// The little-endian bytes of `v` in `dtype`, and the safetensors dtype they are.
 fn value_bytes(v: &[f64], dtype: FloatDtype) -> (Dtype, Vec<u8>) {
     match dtype {
@@ -249,10 +218,6 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     safetensors::serialize(views, Some(meta)).map_err(st_err)
 }
 
-/// The most layers a model file may declare (Keras models of this tool's layers are far smaller);
-/// checked before the architecture is built, so that a file of a million layers is refused at once.
-pub const MAX_LAYERS: usize = 10_000;
-
 /// The architecture in `SPEC_KEY` metadata, its layer count checked before it is parsed further.
 fn parse_spec(json: &str) -> std::result::Result<ModelSpec, String> {
     #[derive(serde::Deserialize)]
@@ -271,24 +236,6 @@ fn parse_spec(json: &str) -> std::result::Result<ModelSpec, String> {
         serde_json::from_str(json).map_err(|e| format!("bad architecture metadata: {e}"))?;
     spec.validate().map_err(|e| e.to_string())?;
     Ok(spec)
-}
-
-/// Refuses NaN or infinite weights, naming the layer and weight: the one check every reader
-/// (`.h5`, `.keras`, `.weights.h5`, `.safetensors`) applies, as Keras's files never hold them
-/// after a finished fit and this tool's training refuses to write them.
-pub fn check_finite(spec: &ModelSpec, weights: &[LayerWeights]) -> std::result::Result<(), String> {
-    for (i, (l, w)) in spec.layers.iter().zip(weights).enumerate() {
-        for (s, values) in l.weights(spec.fan_in(i)).iter().zip(w) {
-            if values.iter().any(|v| !v.is_finite()) {
-                return Err(format!(
-                    "layer '{}' weight '{}' holds NaN or infinite values",
-                    l.name(),
-                    s.name
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The longest safetensors header read or written: the safetensors crate's own limit
@@ -325,7 +272,8 @@ pub fn load_safetensors(path: &Path) -> Result<KerasModel> {
         )));
     }
     let mut header = vec![0u8; n as usize];
-    file.read_exact(&mut header).map_err(|e| Error::io(path, e))?;
+    file.read_exact(&mut header)
+        .map_err(|e| Error::io(path, e))?;
     let read = |file: &mut std::fs::File, at: u64, len: usize| -> std::io::Result<Vec<u8>> {
         file.seek(SeekFrom::Start(8 + n + at))?;
         let mut buf = vec![0u8; len];
@@ -378,7 +326,9 @@ fn from_safetensors_parts(
     let spec = parse_spec(spec_json)?;
     let want = value_bytes(&[], spec.dtype).0;
     let mut read = |name: &str, shape: &[usize]| -> std::result::Result<Vec<f64>, String> {
-        let t = header.info(name).ok_or_else(|| format!("no tensor '{name}'"))?;
+        let t = header
+            .info(name)
+            .ok_or_else(|| format!("no tensor '{name}'"))?;
         if t.dtype != want || t.shape != shape {
             return Err(format!(
                 "tensor '{name}' is {:?} {:?}, expected {want:?} {shape:?} (the architecture's dtype is {})",

@@ -12,11 +12,11 @@
 use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::config::{self, Format};
-use crate::keras::h5_guard;
 use crate::keras::h5::{
     Ctx, KerasModel, SavedCount, archived_state, float_dtype, keras_optimizer_name,
     optimizer_layout, read_string, read_weight, saved_count, write_values,
 };
+use crate::keras::h5_guard;
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, LearningRate, OptimizerState};
@@ -245,7 +245,7 @@ fn read_layer_weights(ctx: &Ctx, file: &hdf5::File, spec: &ModelSpec) -> Result<
         }
         weights.push(lw);
     }
-    crate::checkpoint::check_finite(spec, &weights).map_err(|e| ctx.not_keras(e))?;
+    crate::keras::limits::check_finite(spec, &weights).map_err(|e| ctx.not_keras(e))?;
     Ok(weights)
 }
 

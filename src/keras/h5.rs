@@ -126,7 +126,7 @@ impl KerasModel {
 /// Longest string attribute read (a `model_config` of a very large model is well below this).
 const MAX_STRING: usize = 1 << 20;
 /// Most strings in one attribute array (layer or weight names).
-pub(crate) const MAX_STRINGS: usize = 100_000;
+pub const MAX_STRINGS: usize = 100_000;
 
 const HDF5_SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
@@ -234,7 +234,7 @@ fn read_fixed<const N: usize>(attr: &Attribute, unicode: bool) -> hdf5::Result<V
 
 /// The most bytes one string attribute may hold (`model_config`, `training_config`, a name list):
 /// the `.keras` archive's limit for its JSON members.
-pub(crate) const MAX_ATTRIBUTE: usize = 16 << 20;
+pub const MAX_ATTRIBUTE: usize = 16 << 20;
 
 /// The refusal of a string attribute over `MAX_ATTRIBUTE`.
 fn too_long(ctx: &Ctx, name: &str, bytes: usize) -> Error {
@@ -371,13 +371,17 @@ pub(crate) fn read_weight(
     expected: &[usize],
     dtype: FloatDtype,
 ) -> Result<Vec<f64>> {
-    let ds: Dataset =
-        h5_guard::dataset(ctx, group, wname, &format!("layer '{layer}' weight '{wname}'"))?
-            .ok_or_else(|| {
-                ctx.not_keras(format!(
-                    "layer '{layer}' names weight '{wname}', but no such dataset exists"
-                ))
-            })?;
+    let ds: Dataset = h5_guard::dataset(
+        ctx,
+        group,
+        wname,
+        &format!("layer '{layer}' weight '{wname}'"),
+    )?
+    .ok_or_else(|| {
+        ctx.not_keras(format!(
+            "layer '{layer}' names weight '{wname}', but no such dataset exists"
+        ))
+    })?;
     let shape = ds.shape();
     if shape != expected {
         return Err(Error::ShapeMismatch {
@@ -505,7 +509,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
             weights[i].push(values);
         }
     }
-    crate::checkpoint::check_finite(&spec, &weights).map_err(|e| ctx.not_keras(e))?;
+    crate::keras::limits::check_finite(&spec, &weights).map_err(|e| ctx.not_keras(e))?;
     let format = if parsed.keras3_dialect {
         Format::Keras3
     } else {
@@ -573,9 +577,9 @@ fn read_optimizer_state(
     // optimizer builds on this model when the compile settings are understood, else against the
     // model's largest weight (no Keras optimizer keeps a variable larger than the weight it tracks).
     let shapes: Vec<Vec<usize>> = sets.iter().map(|d| d.shape()).collect();
-    let largest = trainable_variables(spec)
-        .iter()
-        .map(|(_, s)| s.iter().product::<usize>())
+    let largest = (0..spec.layers.len())
+        .flat_map(|i| spec.layers[i].weights(spec.fan_in(i)))
+        .map(|w| w.shape.iter().product::<usize>())
         .max()
         .unwrap_or(1)
         .max(1);
@@ -685,7 +689,11 @@ fn write_strings(loc: &Location, name: &str, values: &[&str], scalar: bool) -> h
     let longest = values.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
     let shape: Vec<usize> = if scalar { vec![] } else { vec![values.len()] };
     let ascii = values.iter().all(|s| s.is_ascii());
-    let fixed_limit = if scalar { FIXED_SCALAR } else { HDF5_OBJECT_HEADER_LIMIT };
+    let fixed_limit = if scalar {
+        FIXED_SCALAR
+    } else {
+        HDF5_OBJECT_HEADER_LIMIT
+    };
     if ascii && longest <= fixed_limit {
         let dtype = hdf5::Datatype::from_descriptor(&TypeDescriptor::FixedAscii(longest))?;
         let attr = loc
@@ -742,7 +750,12 @@ fn write_string_list(loc: &Location, name: &str, values: &[&str]) -> hdf5::Resul
     let mut start = 0;
     for k in 0..chunks {
         let len = base + usize::from(k < extra);
-        write_strings(loc, &format!("{name}{k}"), &values[start..start + len], false)?;
+        write_strings(
+            loc,
+            &format!("{name}{k}"),
+            &values[start..start + len],
+            false,
+        )?;
         start += len;
     }
     Ok(())
@@ -989,7 +1002,7 @@ pub fn save_h5(path: &Path, m: &KerasModel) -> Result<()> {
     let tc = m.training_config_for(m.format);
     let (spec, weights, format) = (&m.spec, &m.weights, m.format);
     config::writable(spec, format)
-        .and_then(|()| crate::checkpoint::check_writable(m))
+        .and_then(|()| crate::keras::limits::check_writable(m))
         .map_err(|found| Error::Unsupported {
             path: target.clone(),
             found,

@@ -17,9 +17,8 @@ fn hard_link(ctx: &Ctx, loc: &Group, name: &str, full: &str, what: &str) -> Resu
         .map_err(|_| ctx.not_keras(format!("{what}: '{full}' holds a NUL byte")))?;
     let kind = hdf5::sync::sync(|| {
         // SAFETY: a live group id and a valid C string; the info struct is written by libhdf5.
-        let exists = unsafe {
-            hdf5_sys::h5l::H5Lexists(loc.id(), c.as_ptr(), hdf5_sys::h5p::H5P_DEFAULT)
-        };
+        let exists =
+            unsafe { hdf5_sys::h5l::H5Lexists(loc.id(), c.as_ptr(), hdf5_sys::h5p::H5P_DEFAULT) };
         if exists <= 0 {
             return None;
         }

@@ -11,62 +11,57 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The result of a run measured by `run_rss`: exit code, stderr, peak resident memory in MiB.
+/// The result of a run by `run_capped`: exit code, stderr, wall time.
 struct Measured {
     code: Option<i32>,
     stderr: String,
-    rss_mib: f64,
     secs: f64,
 }
 
-/// Runs the binary in `dir` and measures its peak resident memory (`wait4`'s `ru_maxrss` of that
-/// one child) and wall time.
-fn run_rss(dir: &Path, args: &[&str]) -> Measured {
+/// Runs the binary in `dir` with its address space capped at `max_mib` MiB (`ulimit -v`, which its
+/// model-reader child inherits): an allocation past the cap fails, and the run ends in a signal
+/// rather than an exit code. (Peak RSS cannot be measured from here: a child's `ru_maxrss` starts
+/// at this test process's own size.)
+fn run_capped(dir: &Path, args: &[&str], max_mib: u64) -> Measured {
     let start = std::time::Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keras-transfer"))
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {}; exec \"$0\" \"$@\"", max_mib << 10))
+        .arg(env!("CARGO_BIN_EXE_keras-transfer"))
         .args(args)
         .current_dir(dir)
         .env("RAYON_NUM_THREADS", "1")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .expect("the binary starts");
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value; wait4 fills it for the child we spawned.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the pid is our own un-reaped child; status and usage are writable.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert!(pid > 0, "wait4");
-    let stderr = reader.join().unwrap();
-    let code = if libc::WIFEXITED(status) {
-        Some(libc::WEXITSTATUS(status))
-    } else {
-        None
-    };
     Measured {
-        code,
-        stderr,
-        rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         secs: start.elapsed().as_secs_f64(),
     }
 }
 
-/// Asserts a refusal: exit 3, one line naming each of `needles`, within `max_mib` MiB and 10 s.
-fn assert_refused(m: &Measured, needles: &[&str], max_mib: f64) {
-    assert_eq!(m.code, Some(3), "exit code; stderr: {}", m.stderr);
-    assert_eq!(m.stderr.trim_end().lines().count(), 1, "one line: {}", m.stderr);
+/// Runs `args` capped at `max_mib` MiB and asserts a refusal: exit 3, one line naming each of
+/// `needles`, within 10 s.
+fn assert_refused_within(dir: &Path, args: &[&str], needles: &[&str], max_mib: u64) -> Measured {
+    let m = run_capped(dir, args, max_mib);
+    assert_eq!(
+        m.code,
+        Some(3),
+        "exit code (None: killed, past {max_mib} MiB?); stderr: {}",
+        m.stderr
+    );
+    assert_eq!(
+        m.stderr.trim_end().lines().count(),
+        1,
+        "one line: {}",
+        m.stderr
+    );
     for n in needles {
         assert!(m.stderr.contains(n), "stderr lacks '{n}': {}", m.stderr);
     }
-    assert!(m.rss_mib < max_mib, "{} MiB peak memory: {}", m.rss_mib, m.stderr);
     assert!(m.secs < 10.0, "{} s: {}", m.secs, m.stderr);
+    m
 }
 
 /// The tutorial model (seed 1), saved as `name` in `dir` by keras-transfer.
@@ -211,8 +206,7 @@ fn nothing_outside_an_hdf5_file_is_ever_read() {
                 w.to_str().unwrap(),
             ],
         ] {
-            let m = run_rss(d, &args);
-            assert_refused(&m, &[needle, "dense"], 500.0);
+            assert_refused_within(d, &args, &[needle, "dense"], 500);
             assert!(!out.exists(), "{args:?} wrote {}", out.display());
         }
     }
@@ -226,8 +220,12 @@ fn nothing_outside_an_hdf5_file_is_ever_read() {
         mw.unlink("dense").unwrap();
         mw.link_soft("/model_weights/dense_moved", "dense").unwrap();
     }
-    let m = run_rss(d, &["convert", p.to_str().unwrap(), "o.safetensors"]);
-    assert_refused(&m, &["soft link", "'dense'"], 500.0);
+    assert_refused_within(
+        d,
+        &["convert", p.to_str().unwrap(), "o.safetensors"],
+        &["soft link", "'dense'"],
+        500,
+    );
 }
 
 /// Adds to `f`'s `optimizer_weights` a float32 dataset of `shape` (chunked, never written: the
@@ -279,14 +277,22 @@ fn declared_sizes_are_checked_before_anything_is_allocated() {
                 .create("iteration")
                 .unwrap();
         }
-        let m = run_rss(d, &["inspect", p.to_str().unwrap()]);
-        assert_refused(&m, &["optimizer_weights", "sgd/iteration"], 300.0);
+        assert_refused_within(
+            d,
+            &["inspect", p.to_str().unwrap()],
+            &["optimizer_weights", "sgd/iteration"],
+            400,
+        );
         let p = d.join(format!("opt_{tag}.h5"));
         std::fs::copy(fixture("keras_h5/k3_tutorial/model.h5"), &p).unwrap();
         declare_optimizer_variable(&h5_open_rw(&p), "sgd/momentum", &shape);
         assert!(std::fs::metadata(&p).unwrap().len() < 100_000);
-        let m = run_rss(d, &["inspect", p.to_str().unwrap()]);
-        assert_refused(&m, &["optimizer_weights", "sgd/momentum"], 300.0);
+        assert_refused_within(
+            d,
+            &["inspect", p.to_str().unwrap()],
+            &["optimizer_weights", "sgd/momentum"],
+            400,
+        );
     }
     // A model weight declared far larger than the architecture says.
     let p = d.join("kernel_big.h5");
@@ -301,8 +307,12 @@ fn declared_sizes_are_checked_before_anything_is_allocated() {
             .create("kernel")
             .unwrap();
     }
-    let m = run_rss(d, &["inspect", p.to_str().unwrap()]);
-    assert_refused(&m, &["kernel", "100000"], 300.0);
+    assert_refused_within(
+        d,
+        &["inspect", p.to_str().unwrap()],
+        &["kernel", "100000"],
+        400,
+    );
 }
 
 /// Replaces the scalar string attribute `name` of `f` by `value`, variable-length UTF-8 as h5py
@@ -339,8 +349,12 @@ fn oversized_config_attributes_are_refused_by_their_limit() {
             // Still valid JSON: 40 MB of spaces after it.
             set_vlen(&f, attr, &format!("{text}{}", " ".repeat(40 << 20)));
         }
-        let m = run_rss(d, &["inspect", p.to_str().unwrap()]);
-        assert_refused(&m, &[attr, "16 MiB", p.file_name().unwrap().to_str().unwrap()], 600.0);
+        assert_refused_within(
+            d,
+            &["inspect", p.to_str().unwrap()],
+            &[attr, "16 MiB", p.file_name().unwrap().to_str().unwrap()],
+            600,
+        );
     }
 }
 
@@ -359,22 +373,33 @@ fn a_safetensors_file_is_read_header_first() {
         .unwrap()
         .set_len(2 << 30)
         .unwrap();
-    let m = run_rss(d, &["inspect", big.to_str().unwrap()]);
-    assert_refused(&m, &["big.safetensors"], 200.0);
+    assert_refused_within(
+        d,
+        &["inspect", big.to_str().unwrap()],
+        &["big.safetensors"],
+        400,
+    );
     // A header that declares 2 GB.
     let mut b = (2u64 << 30).to_le_bytes().to_vec();
     b.extend_from_slice(b"{}");
     let hdr = d.join("hdr.safetensors");
     std::fs::write(&hdr, &b).unwrap();
-    let m = run_rss(d, &["inspect", hdr.to_str().unwrap()]);
-    assert_refused(&m, &["hdr.safetensors", "header"], 200.0);
+    assert_refused_within(
+        d,
+        &["inspect", hdr.to_str().unwrap()],
+        &["hdr.safetensors", "header"],
+        400,
+    );
     // The good file still loads.
-    let m = run_rss(d, &["inspect", st.to_str().unwrap()]);
+    let m = run_capped(d, &["inspect", st.to_str().unwrap()], 500);
     assert_eq!(m.code, Some(0), "{}", m.stderr);
 }
 
 /// Safetensors bytes of `spec_json` (the architecture metadata) and its tensors.
-fn safetensors_with(meta: &[(&str, String)], tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+fn safetensors_with(
+    meta: &[(&str, String)],
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+) -> Vec<u8> {
     let mut header = serde_json::Map::new();
     let mut data = Vec::new();
     for (name, shape, values) in tensors {
@@ -385,8 +410,10 @@ fn safetensors_with(meta: &[(&str, String)], tensors: &[(String, Vec<usize>, Vec
             serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
         );
     }
-    let md: serde_json::Map<String, serde_json::Value> =
-        meta.iter().map(|(k, v)| (k.to_string(), v.clone().into())).collect();
+    let md: serde_json::Map<String, serde_json::Value> = meta
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone().into()))
+        .collect();
     header.insert("__metadata__".into(), md.into());
     let h = serde_json::to_vec(&header).unwrap();
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
@@ -403,9 +430,12 @@ fn a_huge_layer_count_is_refused_quickly() {
     let good = std::fs::read(&st).unwrap();
     let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
     let header: serde_json::Value = serde_json::from_slice(&good[8..8 + n]).unwrap();
-    let spec: serde_json::Value =
-        serde_json::from_str(header["__metadata__"]["keras_transfer.spec"].as_str().unwrap())
-            .unwrap();
+    let spec: serde_json::Value = serde_json::from_str(
+        header["__metadata__"]["keras_transfer.spec"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
     let mut big = spec.clone();
     let layer = spec["layers"][0].clone();
     let layers: Vec<serde_json::Value> = (0..80_000)
@@ -423,8 +453,12 @@ fn a_huge_layer_count_is_refused_quickly() {
         safetensors_with(&[("keras_transfer.spec", big.to_string())], &[]),
     )
     .unwrap();
-    let m = run_rss(d, &["inspect", p.to_str().unwrap()]);
-    assert_refused(&m, &["layers.safetensors", "layers"], 500.0);
+    let m = assert_refused_within(
+        d,
+        &["inspect", p.to_str().unwrap()],
+        &["layers.safetensors", "layers"],
+        500,
+    );
     assert!(m.secs < 3.0, "{} s", m.secs);
 }
 
@@ -446,8 +480,16 @@ fn non_finite_weights_are_refused_in_every_format() {
             vec!["inspect", p.to_str().unwrap()],
             vec!["convert", p.to_str().unwrap(), "out.h5"],
         ] {
-            let m = run_rss(d, &args);
-            assert_refused(&m, &[p.file_name().unwrap().to_str().unwrap(), "NaN or infinite", "dense"], 500.0);
+            assert_refused_within(
+                d,
+                &args,
+                &[
+                    p.file_name().unwrap().to_str().unwrap(),
+                    "NaN or infinite",
+                    "dense",
+                ],
+                500,
+            );
             assert!(!d.join("out.h5").exists());
         }
     }
@@ -470,8 +512,14 @@ fn a_writer_never_writes_names_its_reader_refuses() {
     });
     for name in ["m.h5", "m.keras", "m.safetensors", "m.weights.h5"] {
         let p = d.join(name);
-        let e = keras_transfer::save_model(&p, &km).map(|_| ()).unwrap_err().to_string();
-        assert!(e.contains(name) && e.contains("16 MiB") && e.contains("names"), "{e}");
+        let e = keras_transfer::save_model(&p, &km)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(name) && e.contains("16 MiB") && e.contains("names"),
+            "{e}"
+        );
         assert!(!p.exists(), "{name} was written");
     }
     // A label the readers accept is written and read back by every format.
