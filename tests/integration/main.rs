@@ -14,6 +14,7 @@ mod hostile_files;
 mod keras_compile;
 mod keras_float64;
 mod keras_h5;
+mod keras_h5_long;
 mod keras_layers;
 mod optimizer_archives;
 mod recorded;
