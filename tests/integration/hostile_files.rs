@@ -532,3 +532,51 @@ fn a_writer_never_writes_names_its_reader_refuses() {
         assert_eq!(back.data, small.data, "{name}");
     }
 }
+
+#[test]
+fn unknown_compile_settings_are_refused_by_name() {
+    use keras_transfer::keras::config::parse_training_config;
+    let f = hdf5::File::open(fixture("keras_compile/adam/model.h5")).unwrap();
+    let text = f
+        .attr("training_config")
+        .unwrap()
+        .read_scalar::<hdf5::types::VarLenAscii>()
+        .unwrap()
+        .as_str()
+        .to_string();
+    let tc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        parse_training_config(&text).is_ok(),
+        "Keras's own settings load"
+    );
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = tc.clone();
+        f(&mut v);
+        parse_training_config(&v.to_string())
+            .map(|_| ())
+            .unwrap_err()
+    };
+    let e = edit(&|v| v["optimizer_config"]["config"]["momentumm"] = 0.9.into());
+    assert!(e.contains("'momentumm'") && e.contains("Adam"), "{e}");
+    let e = edit(&|v| v["optimizer_config"]["config"]["is_legacy_optimizer"] = true.into());
+    assert!(e.contains("is_legacy_optimizer"), "{e}");
+    let e = edit(&|v| {
+        v["optimizer_config"]["config"]["learning_rate"] = serde_json::json!({
+            "module": "keras.optimizers.schedules", "class_name": "ExponentialDecay",
+            "config": {"initial_learning_rate": 0.01, "decay_steps": 10, "decay_rate": 0.9,
+                       "staircase": false, "name": "ExponentialDecay", "cycle": true}})
+    });
+    assert!(
+        e.contains("'cycle'") && e.contains("ExponentialDecay"),
+        "{e}"
+    );
+    let e = edit(&|v| {
+        v["loss"] = serde_json::json!({"module": "keras.losses", "class_name": "CategoricalCrossentropy",
+            "config": {"name": "categorical_crossentropy", "reduction": "sum_over_batch_size",
+                       "from_logits": false, "label_smoothing": 0.0, "axis": -1, "smoothing": 0.1}})
+    });
+    assert!(
+        e.contains("'smoothing'") && e.contains("CategoricalCrossentropy"),
+        "{e}"
+    );
+}

@@ -25,7 +25,11 @@ fn long_keras_models_read_predict_and_write_as_keras_does() {
         let want: Vec<f32> = preds.concat().iter().map(|&v| v as f32).collect();
         let got = m.to_model().unwrap().predict(&x).unwrap();
         let d = max_abs_diff(&got, &want);
-        assert!(d <= 1e-6, "{}: predictions differ from Keras by {d}", case.display());
+        assert!(
+            d <= 1e-6,
+            "{}: predictions differ from Keras by {d}",
+            case.display()
+        );
         for format in [Format::Keras3, Format::Universal] {
             let name = format!(
                 "{}_{format:?}.h5",
@@ -39,8 +43,14 @@ fn long_keras_models_read_predict_and_write_as_keras_does() {
             let f = hdf5::File::open(&out).unwrap();
             let mw = f.group("model_weights").unwrap();
             let attrs = mw.attr_names().unwrap();
-            assert!(!attrs.contains(&"layer_names".to_string()), "{name}: {attrs:?}");
-            assert!(attrs.contains(&"layer_names1".to_string()), "{name}: {attrs:?}");
+            assert!(
+                !attrs.contains(&"layer_names".to_string()),
+                "{name}: {attrs:?}"
+            );
+            assert!(
+                attrs.contains(&"layer_names1".to_string()),
+                "{name}: {attrs:?}"
+            );
             drop(mw);
             drop(f);
             let back = load_h5(&out).unwrap_or_else(|e| panic!("{name}: {e}"));
