@@ -261,28 +261,28 @@ fn read_strings(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
         .and_then(|t| t.to_descriptor())
         .map_err(|e| ctx.hdf5(&format!("attribute '{name}' type"), e))?;
     let what = format!("attribute '{name}'");
-    let vlen_total = |lens: &mut dyn Iterator<Item = usize>| -> Result<()> {
-        let total: usize = lens.sum();
+    let vlen_total = |total: usize| -> Result<()> {
         if total > MAX_ATTRIBUTE {
             return Err(too_long(ctx, name, total));
         }
         Ok(())
     };
+    // Variable-length strings of type `T`, their total checked before they are copied.
+    fn vlen<T: hdf5::H5Type>(
+        attr: &Attribute,
+        as_str: fn(&T) -> &str,
+        check: impl Fn(usize) -> Result<()>,
+    ) -> Result<std::result::Result<Vec<String>, hdf5::Error>> {
+        let v = match attr.read_raw::<T>() {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        check(v.iter().map(|s| as_str(s).len()).sum())?;
+        Ok(Ok(v.iter().map(|s| as_str(s).to_string()).collect()))
+    }
     let read = match desc {
-        TypeDescriptor::VarLenUnicode => {
-            let v = attr
-                .read_raw::<VarLenUnicode>()
-                .map_err(|e| ctx.hdf5(&what, e))?;
-            vlen_total(&mut v.iter().map(|s| s.len()))?;
-            Ok(v.iter().map(|s| s.as_str().to_string()).collect())
-        }
-        TypeDescriptor::VarLenAscii => {
-            let v = attr
-                .read_raw::<VarLenAscii>()
-                .map_err(|e| ctx.hdf5(&what, e))?;
-            vlen_total(&mut v.iter().map(|s| s.len()))?;
-            Ok(v.iter().map(|s| s.as_str().to_string()).collect())
-        }
+        TypeDescriptor::VarLenUnicode => vlen::<VarLenUnicode>(&attr, |s| s.as_str(), vlen_total)?,
+        TypeDescriptor::VarLenAscii => vlen::<VarLenAscii>(&attr, |s| s.as_str(), vlen_total)?,
         TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => {
             let unicode = matches!(desc, TypeDescriptor::FixedUnicode(_));
             if n.saturating_mul(count) > MAX_ATTRIBUTE {

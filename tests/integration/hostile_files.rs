@@ -228,35 +228,30 @@ fn nothing_outside_an_hdf5_file_is_ever_read() {
     );
 }
 
-/// Adds to `f`'s `optimizer_weights` a float32 dataset of `shape` (chunked, never written: the
-/// file stays small whatever the shape) and lists it in `weight_names`.
-fn declare_optimizer_variable(f: &hdf5::File, name: &str, shape: &[usize]) {
-    let g = f.group("optimizer_weights").unwrap();
-    let mut names: Vec<String> = g
-        .attr("weight_names")
-        .unwrap()
-        .read_raw::<hdf5::types::VarLenAscii>()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().to_string())
-        .collect();
+/// A dataset of `T` and `shape` at `path` in `f`, in place of any there (chunked, never written:
+/// the file stays small whatever the shape).
+fn declare<T: hdf5::H5Type>(f: &hdf5::File, path: &str, shape: &[usize]) {
+    let (parent, leaf) = path.rsplit_once('/').unwrap();
+    let g = f.group(parent).unwrap();
+    if g.link_exists(leaf) {
+        g.unlink(leaf).unwrap();
+    }
     let chunk: Vec<usize> = shape.iter().map(|&d| d.min(1000)).collect();
-    let (parent, leaf) = name.rsplit_once('/').unwrap();
-    let pg = g.group(parent).unwrap();
-    pg.new_dataset::<f32>()
+    g.new_dataset::<T>()
         .shape(shape)
         .chunk(chunk)
         .create(leaf)
         .unwrap();
-    names.push(name.to_string());
-    g.delete_attr("weight_names").unwrap();
-    let v: Vec<hdf5::types::VarLenUnicode> = names.iter().map(|s| s.parse().unwrap()).collect();
-    g.new_attr::<hdf5::types::VarLenUnicode>()
-        .shape([v.len()])
-        .create("weight_names")
-        .unwrap()
-        .write_raw(&v)
-        .unwrap();
+}
+
+/// A copy of the Keras 3 tutorial `.h5` as `name` in `d`, edited by `edit`, refused by `inspect`
+/// within 400 MiB naming each of `needles`.
+fn refused_after(d: &Path, name: &str, edit: impl FnOnce(&hdf5::File), needles: &[&str]) {
+    let p = d.join(name);
+    std::fs::copy(fixture("keras_h5/k3_tutorial/model.h5"), &p).unwrap();
+    edit(&h5_open_rw(&p));
+    assert!(std::fs::metadata(&p).unwrap().len() < 100_000);
+    assert_refused_within(d, &["inspect", p.to_str().unwrap()], needles, 400);
 }
 
 #[test]
@@ -265,68 +260,48 @@ fn declared_sizes_are_checked_before_anything_is_allocated() {
     let d = dir.path();
     for (tag, shape) in [("16k", [16000usize, 16000]), ("100k", [100000, 100000])] {
         // The step count declared as a huge integer array.
-        let p = d.join(format!("iter_{tag}.h5"));
-        std::fs::copy(fixture("keras_h5/k3_tutorial/model.h5"), &p).unwrap();
-        {
-            let f = h5_open_rw(&p);
-            let g = f.group("optimizer_weights/sgd").unwrap();
-            g.unlink("iteration").unwrap();
-            g.new_dataset::<i64>()
-                .shape(shape)
-                .chunk([1000, 1000])
-                .create("iteration")
-                .unwrap();
-        }
-        assert_refused_within(
+        refused_after(
             d,
-            &["inspect", p.to_str().unwrap()],
+            &format!("iter_{tag}.h5"),
+            |f| declare::<i64>(f, "optimizer_weights/sgd/iteration", &shape),
             &["optimizer_weights", "sgd/iteration"],
-            400,
         );
-        let p = d.join(format!("opt_{tag}.h5"));
-        std::fs::copy(fixture("keras_h5/k3_tutorial/model.h5"), &p).unwrap();
-        declare_optimizer_variable(&h5_open_rw(&p), "sgd/momentum", &shape);
-        assert!(std::fs::metadata(&p).unwrap().len() < 100_000);
-        assert_refused_within(
+        // A huge slot variable, listed in weight_names.
+        refused_after(
             d,
-            &["inspect", p.to_str().unwrap()],
+            &format!("opt_{tag}.h5"),
+            |f| {
+                declare::<f32>(f, "optimizer_weights/sgd/momentum", &shape);
+                let g = f.group("optimizer_weights").unwrap();
+                let names = g
+                    .attr("weight_names")
+                    .unwrap()
+                    .read_raw::<hdf5::types::VarLenAscii>();
+                let mut names: Vec<String> = names
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().to_string())
+                    .collect();
+                names.push("sgd/momentum".into());
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                crate::hostile::set_str_list(&g, "weight_names", &refs);
+            },
             &["optimizer_weights", "sgd/momentum"],
-            400,
         );
     }
     // A model weight declared far larger than the architecture says.
-    let p = d.join("kernel_big.h5");
-    std::fs::copy(fixture("keras_h5/k3_tutorial/model.h5"), &p).unwrap();
-    {
-        let f = h5_open_rw(&p);
-        let g = f.group("model_weights/dense/sequential/dense").unwrap();
-        g.unlink("kernel").unwrap();
-        g.new_dataset::<f32>()
-            .shape([100000, 100000])
-            .chunk([1000, 1000])
-            .create("kernel")
-            .unwrap();
-    }
-    assert_refused_within(
+    refused_after(
         d,
-        &["inspect", p.to_str().unwrap()],
+        "kernel_big.h5",
+        |f| {
+            declare::<f32>(
+                f,
+                "model_weights/dense/sequential/dense/kernel",
+                &[100000, 100000],
+            )
+        },
         &["kernel", "100000"],
-        400,
     );
-}
-
-/// Replaces the scalar string attribute `name` of `f` by `value`, variable-length UTF-8 as h5py
-/// writes a Python `str`.
-fn set_vlen(f: &hdf5::File, name: &str, value: &str) {
-    if f.attr_names().unwrap().iter().any(|n| n == name) {
-        f.delete_attr(name).unwrap();
-    }
-    let v: hdf5::types::VarLenUnicode = value.parse().unwrap();
-    f.new_attr::<hdf5::types::VarLenUnicode>()
-        .create(name)
-        .unwrap()
-        .write_scalar(&v)
-        .unwrap();
 }
 
 #[test]
@@ -347,7 +322,7 @@ fn oversized_config_attributes_are_refused_by_their_limit() {
                 .as_str()
                 .to_string();
             // Still valid JSON: 40 MB of spaces after it.
-            set_vlen(&f, attr, &format!("{text}{}", " ".repeat(40 << 20)));
+            crate::hostile::set_str_attr(&f, attr, &format!("{text}{}", " ".repeat(40 << 20)));
         }
         assert_refused_within(
             d,
