@@ -397,14 +397,19 @@ fn safetensors_with(
     out
 }
 
+/// The tutorial model as safetensors bytes (saved in `d`), its header length and its header.
+fn tutorial_safetensors(d: &Path) -> (Vec<u8>, usize, serde_json::Value) {
+    let good = std::fs::read(tutorial_file(d, "base.safetensors")).unwrap();
+    let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let header = serde_json::from_slice(&good[8..8 + n]).unwrap();
+    (good, n, header)
+}
+
 #[test]
 fn a_huge_layer_count_is_refused_quickly() {
     let dir = tempdir();
     let d = dir.path();
-    let st = tutorial_file(d, "base.safetensors");
-    let good = std::fs::read(&st).unwrap();
-    let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&good[8..8 + n]).unwrap();
+    let (_, _, header) = tutorial_safetensors(d);
     let spec: serde_json::Value = serde_json::from_str(
         header["__metadata__"]["keras_transfer.spec"]
             .as_str()
@@ -441,10 +446,7 @@ fn a_huge_layer_count_is_refused_quickly() {
 fn non_finite_weights_are_refused_in_every_format() {
     let dir = tempdir();
     let d = dir.path();
-    let st = tutorial_file(d, "base.safetensors");
-    let good = std::fs::read(&st).unwrap();
-    let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&good[8..8 + n]).unwrap();
+    let (good, n, header) = tutorial_safetensors(d);
     let off = header["dense/kernel"]["data_offsets"][0].as_u64().unwrap() as usize;
     for (tag, v) in [("nan", f32::NAN), ("inf", f32::INFINITY)] {
         let mut b = good.clone();
