@@ -4,9 +4,10 @@
 use crate::data::DataSchema;
 use crate::error::{Error, Result};
 use crate::fsutil::{check_target, write_bytes_atomic};
+use crate::keras::limits::{MAX_LAYERS, check_finite, check_writable};
 use crate::keras::{self, Format, KerasModel, archive};
 use crate::model::{FloatDtype, LayerWeights, ModelSpec, var_name};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, Metadata, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -119,8 +120,17 @@ pub fn load_model_with_weights(model: &Path, weights: &Path) -> Result<KerasMode
 /// recorded with it. Any other name, or a target `fsutil::check_target` refuses, is an error and
 /// nothing is written.
 pub fn save_model(path: &Path, m: &KerasModel) -> Result<()> {
-    match FileKind::of_target(path)? {
-        FileKind::Safetensors => write_bytes_atomic(path, &to_safetensors_bytes(m)?),
+    let kind = FileKind::of_target(path)?;
+    let unwritable = |found: String| Error::Unsupported {
+        path: path.to_path_buf(),
+        found,
+    };
+    check_writable(m).map_err(unwritable)?;
+    match kind {
+        FileKind::Safetensors => write_bytes_atomic(
+            path,
+            &to_safetensors_bytes(m).map_err(|e| unwritable(e.to_string()))?,
+        ),
         FileKind::KerasArchive => archive::save_keras(path, m),
         FileKind::WeightsH5 => archive::save_weights_h5(path, m),
         FileKind::KerasH5 => keras::save_h5(path, m),
@@ -150,7 +160,15 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
             owned.push((var_name(l.name(), s.name), s.shape.clone(), dtype, bytes));
         }
     }
-    let st_err = |e: safetensors::SafeTensorError| Error::invalid("safetensors", e.to_string());
+    let st_err = |e: safetensors::SafeTensorError| match e {
+        safetensors::SafeTensorError::HeaderTooLarge => Error::invalid(
+            "safetensors",
+            format!(
+                "the model's metadata (architecture, compile settings, optimizer state, data names) takes more than the safetensors header limit of {MAX_HEADER} bytes"
+            ),
+        ),
+        e => Error::invalid("safetensors", e.to_string()),
+    };
     let views = owned
         .iter()
         .map(|(n, s, t, d)| TensorView::new(*t, s.clone(), d).map(|v| (n.clone(), v)))
@@ -200,52 +218,133 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     safetensors::serialize(views, Some(meta)).map_err(st_err)
 }
 
-/// Reads a safetensors file written by `save_model`.
-pub fn load_safetensors(path: &Path) -> Result<KerasModel> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() {
-        return Err(Error::Safetensors {
-            path: path.to_path_buf(),
-            reason: "is not a regular file".into(),
-        });
+/// The architecture in `SPEC_KEY` metadata, its layer count checked before it is parsed further.
+fn parse_spec(json: &str) -> std::result::Result<ModelSpec, String> {
+    #[derive(serde::Deserialize)]
+    struct Count {
+        layers: Vec<serde::de::IgnoredAny>,
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    from_safetensors_bytes(&bytes).map_err(|reason| Error::Safetensors {
+    let count: Count =
+        serde_json::from_str(json).map_err(|e| format!("bad architecture metadata: {e}"))?;
+    if count.layers.len() > MAX_LAYERS {
+        return Err(format!(
+            "its architecture declares {} layers, more than this tool's limit of {MAX_LAYERS}",
+            count.layers.len()
+        ));
+    }
+    let spec: ModelSpec =
+        serde_json::from_str(json).map_err(|e| format!("bad architecture metadata: {e}"))?;
+    spec.validate().map_err(|e| e.to_string())?;
+    Ok(spec)
+}
+
+/// The longest safetensors header read or written: the safetensors crate's own limit
+/// (`MAX_HEADER_SIZE`, 100 MB), so that this tool never writes a file it cannot read back.
+pub const MAX_HEADER: u64 = 100_000_000;
+
+/// Reads a safetensors file written by `save_model`: the 8-byte length and the header first (bounded
+/// by `MAX_HEADER`, checked against the file's size), then only the tensors the architecture names,
+/// each checked before it is read.
+pub fn load_safetensors(path: &Path) -> Result<KerasModel> {
+    use std::io::{Read, Seek, SeekFrom};
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let bad = |reason: String| Error::Safetensors {
         path: path.to_path_buf(),
         reason,
+    };
+    if !meta.is_file() {
+        return Err(bad("is not a regular file".into()));
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| bad("shorter than the 8-byte header length".into()))?;
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER {
+        return Err(bad(format!(
+            "its header declares {n} bytes, more than the limit of {MAX_HEADER}"
+        )));
+    }
+    if 8 + n > meta.len() {
+        return Err(bad(format!(
+            "its header declares {n} bytes, but the file holds {}",
+            meta.len()
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| Error::io(path, e))?;
+    let read = |file: &mut std::fs::File, at: u64, len: usize| -> std::io::Result<Vec<u8>> {
+        file.seek(SeekFrom::Start(8 + n + at))?;
+        let mut buf = vec![0u8; len];
+        file.read_exact(&mut buf)?;
+        Ok(buf)
+    };
+    from_safetensors_parts(&header, meta.len() - 8 - n, |at, len| {
+        read(&mut file, at, len).map_err(|e| format!("reading its tensors: {e}"))
     })
+    .map_err(bad)
 }
 
 /// Parses bytes made by `to_safetensors_bytes`; the error says what is wrong.
 pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, String> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .ok_or("shorter than the 8-byte header length")?;
+    if n > MAX_HEADER || 8 + n > bytes.len() as u64 {
+        return Err(format!(
+            "its header declares {n} bytes (the limit is {MAX_HEADER}), the buffer holds {}",
+            bytes.len()
+        ));
+    }
+    let data = &bytes[8 + n as usize..];
+    from_safetensors_parts(&bytes[8..8 + n as usize], data.len() as u64, |at, len| {
+        Ok(data[at as usize..at as usize + len].to_vec())
+    })
+}
+
+/// Builds the model from a safetensors header and a reader of `(offset, length)` in its data
+/// section of `data_len` bytes (the header's tensors must end exactly there).
+fn from_safetensors_parts(
+    header: &[u8],
+    data_len: u64,
+    mut data: impl FnMut(u64, usize) -> std::result::Result<Vec<u8>, String>,
+) -> std::result::Result<KerasModel, String> {
+    let header: Metadata =
+        serde_json::from_slice(header).map_err(|e| format!("invalid header: {e}"))?;
+    if header.data_len() as u64 != data_len {
+        return Err(format!(
+            "its tensors take {} bytes, but {data_len} bytes follow its header",
+            header.data_len()
+        ));
+    }
     let md = header.metadata().clone().unwrap_or_default();
     let spec_json = md
         .get(SPEC_KEY)
         .ok_or_else(|| format!("no '{SPEC_KEY}' metadata describing the architecture"))?;
-    let spec: ModelSpec =
-        serde_json::from_str(spec_json).map_err(|e| format!("bad architecture metadata: {e}"))?;
-    spec.validate().map_err(|e| e.to_string())?;
+    let spec = parse_spec(spec_json)?;
     let want = value_bytes(&[], spec.dtype).0;
-    let read = |name: &str, shape: &[usize]| -> std::result::Result<Vec<f64>, String> {
-        let t = st.tensor(name).map_err(|_| format!("no tensor '{name}'"))?;
-        if t.dtype() != want || t.shape() != shape {
+    let mut read = |name: &str, shape: &[usize]| -> std::result::Result<Vec<f64>, String> {
+        let t = header
+            .info(name)
+            .ok_or_else(|| format!("no tensor '{name}'"))?;
+        if t.dtype != want || t.shape != shape {
             return Err(format!(
                 "tensor '{name}' is {:?} {:?}, expected {want:?} {shape:?} (the architecture's dtype is {})",
-                t.dtype(),
-                t.shape(),
+                t.dtype,
+                t.shape,
                 spec.dtype.keras_name()
             ));
         }
+        let (start, end) = t.data_offsets;
+        let bytes = data(start as u64, end - start)?;
         Ok(match want {
-            Dtype::F64 => t
-                .data()
+            Dtype::F64 => bytes
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")))
                 .collect(),
-            _ => t
-                .data()
+            _ => bytes
                 .chunks_exact(4)
                 .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
                 .collect(),
@@ -262,6 +361,7 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> std::result::Result<KerasModel, S
                 .collect::<std::result::Result<LayerWeights, String>>()
         })
         .collect::<std::result::Result<Vec<_>, String>>()?;
+    check_finite(&spec, &weights)?;
     let format = if md.get(FORMAT_KEY).map(String::as_str) == Some("universal") {
         Format::Universal
     } else {

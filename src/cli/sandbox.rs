@@ -57,7 +57,10 @@ pub fn reader_main(path: &Path, weights: Option<&Path>) -> ExitCode {
         None => load_model(path),
     };
     let result = match loaded {
-        Ok(m) => to_safetensors_bytes(&m),
+        Ok(m) => to_safetensors_bytes(&m).map_err(|e| Error::Unsupported {
+            path: path.to_path_buf(),
+            found: e.to_string(),
+        }),
         Err(e) => Err(e),
     };
     match result {

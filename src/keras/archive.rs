@@ -16,6 +16,7 @@ use crate::keras::h5::{
     Ctx, KerasModel, SavedCount, archived_state, float_dtype, keras_optimizer_name,
     optimizer_layout, read_string, read_weight, saved_count, write_values,
 };
+use crate::keras::h5_guard;
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, LearningRate, OptimizerState};
@@ -210,20 +211,16 @@ fn read_layer_weights(ctx: &Ctx, file: &hdf5::File, spec: &ModelSpec) -> Result<
     for ((i, l), path) in spec.layers.iter().enumerate().zip(layer_paths(spec)) {
         let specs = l.weights(spec.fan_in(i));
         // Keras's fallback for files of Keras 2.13: `layers` was `_layer_checkpoint_dependencies`.
-        let path = if !file.link_exists(&path) && file.link_exists(LEGACY_LAYERS) {
+        let what = format!("layer '{}'", l.name());
+        let path = if !h5_guard::exists(ctx, file, &path, &what)?
+            && h5_guard::exists(ctx, file, LEGACY_LAYERS, &what)?
+        {
             path.replacen("layers", LEGACY_LAYERS, 1)
         } else {
             path
         };
         let vars_path = format!("{path}/vars");
-        let vars = if file.link_exists(&path) && file.link_exists(&vars_path) {
-            Some(
-                file.group(&vars_path)
-                    .map_err(|e| ctx.hdf5(&format!("group '{vars_path}'"), e))?,
-            )
-        } else {
-            None
-        };
+        let vars = h5_guard::group(ctx, file, &vars_path)?;
         let stored = match &vars {
             Some(g) => g
                 .member_names()
@@ -243,17 +240,12 @@ fn read_layer_weights(ctx: &Ctx, file: &hdf5::File, spec: &ModelSpec) -> Result<
         if let Some(g) = &vars {
             for (k, w) in specs.iter().enumerate() {
                 let values = read_weight(ctx, g, l.name(), &k.to_string(), &w.shape, spec.dtype)?;
-                if values.iter().any(|v| !v.is_finite()) {
-                    return Err(ctx.not_keras(format!(
-                        "layer '{}' holds NaN or infinite weights",
-                        l.name()
-                    )));
-                }
                 lw.push(values);
             }
         }
         weights.push(lw);
     }
+    crate::keras::limits::check_finite(spec, &weights).map_err(|e| ctx.not_keras(e))?;
     Ok(weights)
 }
 
@@ -335,12 +327,9 @@ fn read_optimizer_vars(
     keras2: bool,
     strict: bool,
 ) -> Result<Option<std::result::Result<OptimizerState, String>>> {
-    if !file.link_exists("optimizer") || !file.link_exists(OPTIMIZER_VARS) {
+    let Some(g) = h5_guard::group(ctx, file, OPTIMIZER_VARS)? else {
         return Ok(None);
-    }
-    let g = file
-        .group(OPTIMIZER_VARS)
-        .map_err(|e| ctx.hdf5(&format!("group '{OPTIMIZER_VARS}'"), e))?;
+    };
     let n = g
         .member_names()
         .map_err(|e| ctx.hdf5(&format!("group '{OPTIMIZER_VARS}'"), e))?
@@ -425,9 +414,8 @@ fn read_optimizer_vars(
 /// `optimizer/vars/0`: Keras's `iterations`, an integer scalar.
 fn read_iterations(ctx: &Ctx, g: &hdf5::Group) -> Result<u64> {
     let what = format!("optimizer variable '{OPTIMIZER_VARS}/0' (iteration)");
-    let ds = g
-        .dataset("0")
-        .map_err(|_| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
+    let ds = h5_guard::dataset(ctx, g, "0", &what)?
+        .ok_or_else(|| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
     let desc = ds
         .dtype()
         .and_then(|t| t.to_descriptor())
@@ -455,9 +443,8 @@ fn read_optimizer_var(
     shape: &[usize],
 ) -> Result<(Vec<f64>, FloatDtype)> {
     let what = format!("optimizer variable '{OPTIMIZER_VARS}/{i}' ({name})");
-    let ds = g
-        .dataset(&i.to_string())
-        .map_err(|_| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
+    let ds = h5_guard::dataset(ctx, g, &i.to_string(), &what)?
+        .ok_or_else(|| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
     if ds.shape() != shape {
         return Err(ctx.not_keras(format!(
             "{what} has shape {:?}, the compiled optimizer needs {shape:?} on this model",

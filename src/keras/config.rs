@@ -334,6 +334,57 @@ pub fn training_config(c: &Compile, format: Format) -> Value {
 
 /// Reads an `optimizer_config` (Keras 3 or tf.keras 2); the error names the setting this tool cannot
 /// apply exactly.
+/// The config keys Keras (3, and tf.keras 2) writes or accepts for optimizer `class`: those of
+/// every optimizer, then the class's own. Keras refuses any other ("Argument(s) not recognized").
+fn optimizer_keys(class: &str) -> Vec<&'static str> {
+    let mut keys = vec![
+        "name",
+        "learning_rate",
+        "lr",
+        "weight_decay",
+        "clipnorm",
+        "global_clipnorm",
+        "clipvalue",
+        "use_ema",
+        "ema_momentum",
+        "ema_overwrite_frequency",
+        "loss_scale_factor",
+        "gradient_accumulation_steps",
+        "jit_compile",
+        "is_legacy_optimizer",
+        "decay",
+    ];
+    keys.extend_from_slice(match class {
+        "SGD" => &["momentum", "nesterov"][..],
+        "Adam" | "AdamW" => &["beta_1", "beta_2", "epsilon", "amsgrad"],
+        "RMSprop" => &["rho", "momentum", "epsilon", "centered"],
+        "Adagrad" => &["initial_accumulator_value", "epsilon"],
+        "Adadelta" => &["rho", "epsilon"],
+        "Adamax" | "Nadam" => &["beta_1", "beta_2", "epsilon"],
+        "Lion" => &["beta_1", "beta_2"],
+        _ => &[],
+    });
+    keys
+}
+
+/// Refuses a key of `cfg` (a JSON object) not in `known`, naming it and `what` it configures:
+/// Keras raises on an unknown argument, and this tool never ignores a setting silently.
+pub(crate) fn unknown_keys(
+    cfg: &Value,
+    known: &[&str],
+    what: &str,
+) -> std::result::Result<(), String> {
+    match cfg.as_object() {
+        Some(o) => match o.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(format!(
+                "{what} has the unknown setting '{k}' (Keras: \"Argument(s) not recognized\")"
+            )),
+            None => Ok(()),
+        },
+        None => Ok(()),
+    }
+}
+
 pub fn parse_optimizer(v: &Value) -> std::result::Result<OptimizerSpec, String> {
     let class = class_name(v).ok_or_else(|| format!("optimizer {v} has no class_name"))?;
     let class = class.strip_prefix("Custom>").unwrap_or(class);
@@ -343,6 +394,12 @@ pub fn parse_optimizer(v: &Value) -> std::result::Result<OptimizerSpec, String> 
         format!("optimizer {class} (supported: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion)")
     })?;
     let set = |k: &str| cfg.get(k).filter(|x| !x.is_null());
+    unknown_keys(cfg, &optimizer_keys(class), &format!("optimizer {class}"))?;
+    if cfg.get("is_legacy_optimizer").and_then(Value::as_bool) == Some(true) {
+        return Err(format!(
+            "optimizer {class} is_legacy_optimizer=True (tf.keras 2's optimizer_v2)"
+        ));
+    }
     if cfg.get("use_ema").and_then(Value::as_bool) == Some(true) {
         return Err(format!("optimizer {class} use_ema=True"));
     }

@@ -9,6 +9,7 @@ use crate::data::schema::{CLASSES_KEY, FEATURES_KEY, LABEL_KEY, MEANS_KEY};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, ConfigError, Format};
+use crate::keras::h5_guard;
 use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
@@ -125,7 +126,7 @@ impl KerasModel {
 /// Longest string attribute read (a `model_config` of a very large model is well below this).
 const MAX_STRING: usize = 1 << 20;
 /// Most strings in one attribute array (layer or weight names).
-const MAX_STRINGS: usize = 100_000;
+pub const MAX_STRINGS: usize = 100_000;
 
 const HDF5_SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
@@ -231,8 +232,22 @@ fn read_fixed<const N: usize>(attr: &Attribute, unicode: bool) -> hdf5::Result<V
     }
 }
 
+/// The most bytes one string attribute may hold (`model_config`, `training_config`, a name list):
+/// the `.keras` archive's limit for its JSON members.
+pub const MAX_ATTRIBUTE: usize = 16 << 20;
+
+/// The refusal of a string attribute over `MAX_ATTRIBUTE`.
+fn too_long(ctx: &Ctx, name: &str, bytes: usize) -> Error {
+    ctx.not_keras(format!(
+        "attribute '{name}' holds {bytes} bytes, more than the limit of {} MiB",
+        MAX_ATTRIBUTE >> 20
+    ))
+}
+
 /// Reads a string attribute, scalar or 1-D, in any of HDF5's string encodings. A numeric attribute with
 /// no elements (Keras writes an empty float64 array for an empty name list) reads as no strings.
+/// A fixed-length attribute's size is checked before it is read; a variable-length one's (libhdf5
+/// tells its size only by reading it; the file bounds it) before it is copied or parsed.
 fn read_strings(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
     let attr = loc
         .attr(name)
@@ -246,17 +261,39 @@ fn read_strings(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
         .and_then(|t| t.to_descriptor())
         .map_err(|e| ctx.hdf5(&format!("attribute '{name}' type"), e))?;
     let what = format!("attribute '{name}'");
+    let vlen_total = |total: usize| -> Result<()> {
+        if total > MAX_ATTRIBUTE {
+            return Err(too_long(ctx, name, total));
+        }
+        Ok(())
+    };
+    // Variable-length strings of type `T`, their total checked before they are copied.
+    fn vlen<T: hdf5::H5Type>(
+        attr: &Attribute,
+        as_str: fn(&T) -> &str,
+        check: impl Fn(usize) -> Result<()>,
+    ) -> Result<std::result::Result<Vec<String>, hdf5::Error>> {
+        let v = match attr.read_raw::<T>() {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        check(v.iter().map(|s| as_str(s).len()).sum())?;
+        Ok(Ok(v.iter().map(|s| as_str(s).to_string()).collect()))
+    }
     let read = match desc {
-        TypeDescriptor::VarLenUnicode => attr
-            .read_raw::<VarLenUnicode>()
-            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect()),
-        TypeDescriptor::VarLenAscii => attr
-            .read_raw::<VarLenAscii>()
-            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect()),
+        TypeDescriptor::VarLenUnicode => vlen::<VarLenUnicode>(&attr, |s| s.as_str(), vlen_total)?,
+        TypeDescriptor::VarLenAscii => vlen::<VarLenAscii>(&attr, |s| s.as_str(), vlen_total)?,
         TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => {
             let unicode = matches!(desc, TypeDescriptor::FixedUnicode(_));
-            if n.saturating_mul(count) > MAX_STRING * 4 || n > MAX_STRING {
-                return Err(ctx.not_keras(format!("{what} declares strings of {n} bytes")));
+            if n.saturating_mul(count) > MAX_ATTRIBUTE {
+                return Err(too_long(ctx, name, n.saturating_mul(count)));
+            }
+            if n > MAX_STRING {
+                return Err(ctx.not_keras(format!(
+                    "{what} declares fixed-length strings of {n} bytes, more than the limit of {} MiB (a variable-length string may hold up to {} MiB)",
+                    MAX_STRING >> 20,
+                    MAX_ATTRIBUTE >> 20
+                )));
             }
             match n {
                 0..=256 => read_fixed::<256>(&attr, unicode),
@@ -292,6 +329,37 @@ pub(crate) fn read_string(ctx: &Ctx, loc: &Location, name: &str) -> Result<Optio
     }
 }
 
+/// A list of strings as Keras writes it (`save_attributes_to_hdf5_group`): the attribute `name`, or,
+/// when that would not fit an HDF5 object header, numbered chunks `name0`, `name1`, ... read in
+/// order (`load_attributes_from_hdf5_group`). The whole list is bounded as one attribute is.
+pub(crate) fn read_string_list(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
+    let attrs = loc
+        .attr_names()
+        .map_err(|e| ctx.hdf5("attribute list", e))?;
+    if attrs.iter().any(|n| n == name) || !attrs.iter().any(|n| *n == format!("{name}0")) {
+        return read_strings(ctx, loc, name);
+    }
+    let (mut out, mut bytes) = (Vec::new(), 0usize);
+    for i in 0.. {
+        let chunk = format!("{name}{i}");
+        if !attrs.contains(&chunk) {
+            break;
+        }
+        let v = read_strings(ctx, loc, &chunk)?;
+        bytes += v.iter().map(String::len).sum::<usize>();
+        out.extend(v);
+        if bytes > MAX_ATTRIBUTE {
+            return Err(too_long(ctx, name, bytes));
+        }
+        if out.len() > MAX_STRINGS {
+            return Err(ctx.not_keras(format!(
+                "attribute '{name}' declares more than {MAX_STRINGS} strings"
+            )));
+        }
+    }
+    Ok(out)
+}
+
 /// Reads one weight after checking its declared shape and float type against the config (a float64
 /// dataset in a float32 model, or the reverse, is refused: Keras would cast it, this tool never
 /// changes a precision silently).
@@ -303,7 +371,13 @@ pub(crate) fn read_weight(
     expected: &[usize],
     dtype: FloatDtype,
 ) -> Result<Vec<f64>> {
-    let ds: Dataset = group.dataset(wname).map_err(|_| {
+    let ds: Dataset = h5_guard::dataset(
+        ctx,
+        group,
+        wname,
+        &format!("layer '{layer}' weight '{wname}'"),
+    )?
+    .ok_or_else(|| {
         ctx.not_keras(format!(
             "layer '{layer}' names weight '{wname}', but no such dataset exists"
         ))
@@ -390,21 +464,17 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
     let data = read_schema(&ctx, &file)?;
 
     let root: &Group = &file;
-    let weights_group = if root.link_exists("model_weights") {
-        root.group("model_weights")
-            .map_err(|e| ctx.hdf5("group 'model_weights'", e))?
-    } else {
-        return Err(ctx.not_keras("no 'model_weights' group"));
-    };
-    let layer_names = read_strings(&ctx, &weights_group, "layer_names")?;
+    let weights_group = h5_guard::group(&ctx, root, "model_weights")?
+        .ok_or_else(|| ctx.not_keras("no 'model_weights' group"))?;
+    let layer_names = read_string_list(&ctx, &weights_group, "layer_names")?;
     let mut weighted = Vec::new();
     for lname in &layer_names {
-        let g = weights_group.group(lname).map_err(|_| {
+        let g = h5_guard::group(&ctx, &weights_group, lname)?.ok_or_else(|| {
             ctx.not_keras(format!(
                 "layer_names lists '{lname}' but there is no such group"
             ))
         })?;
-        let wnames = read_strings(&ctx, &g, "weight_names")?;
+        let wnames = read_string_list(&ctx, &g, "weight_names")?;
         if !wnames.is_empty() {
             weighted.push((lname.clone(), g, wnames));
         }
@@ -436,12 +506,10 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         }
         for (w, wname) in specs.iter().zip(wnames) {
             let values = read_weight(&ctx, g, lname, wname, &w.shape, spec.dtype)?;
-            if values.iter().any(|v| !v.is_finite()) {
-                return Err(ctx.not_keras(format!("layer '{lname}' holds NaN or infinite weights")));
-            }
             weights[i].push(values);
         }
     }
+    crate::keras::limits::check_finite(&spec, &weights).map_err(|e| ctx.not_keras(e))?;
     let format = if parsed.keras3_dialect {
         Format::Keras3
     } else {
@@ -483,48 +551,47 @@ fn read_optimizer_state(
     spec: &ModelSpec,
     compile: Option<std::result::Result<Compile, String>>,
 ) -> Result<Option<std::result::Result<OptimizerState, String>>> {
-    if !root.link_exists("optimizer_weights") {
+    let Some(g) = h5_guard::group(ctx, root, "optimizer_weights")? else {
         return Ok(None);
-    }
-    let g = root
-        .group("optimizer_weights")
-        .map_err(|e| ctx.hdf5("group 'optimizer_weights'", e))?;
-    let names = read_strings(ctx, &g, "weight_names")?;
-    let mut state = OptimizerState::default();
-    let mut shapes = Vec::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        let ds: Dataset = g.dataset(name).map_err(|_| {
+    };
+    let names = read_string_list(ctx, &g, "weight_names")?;
+    let mut sets = Vec::with_capacity(names.len());
+    for name in &names {
+        let what = format!("optimizer_weights '{name}'");
+        let ds = h5_guard::dataset(ctx, &g, name, &what)?.ok_or_else(|| {
             ctx.not_keras(format!(
                 "optimizer_weights names '{name}', but no such dataset exists"
             ))
         })?;
-        shapes.push(ds.shape());
-        let leaf = name.rsplit('/').next().unwrap_or(name);
-        if i == 0 {
-            if leaf != "iteration" {
-                return Ok(Some(Err(format!(
-                    "optimizer_weights starts with '{name}', not Keras 3's iteration (a tf.keras 2 layout?)"
-                ))));
-            }
-            let it = ds
-                .read_raw::<i64>()
-                .map_err(|e| ctx.hdf5("optimizer iteration", e))?;
-            state.iterations = it.first().copied().unwrap_or(0).max(0) as u64;
-            continue;
-        }
-        if ds.size() > crate::model::spec::MAX_PARAMS {
-            return Err(ctx.not_keras(format!("optimizer variable '{name}' is too large")));
-        }
-        let values = ds
-            .read_raw::<f64>()
-            .map_err(|e| ctx.hdf5(&format!("optimizer variable '{name}'"), e))?;
-        if i == 1 && leaf == "learning_rate" {
-            state.learning_rate = values.first().copied();
-        } else {
-            state.variables.push((leaf.to_string(), values));
+        sets.push(ds);
+    }
+    if let Some(first) = names.first() {
+        let leaf = first.rsplit('/').next().unwrap_or(first);
+        if leaf != "iteration" {
+            return Ok(Some(Err(format!(
+                "optimizer_weights starts with '{first}', not Keras 3's iteration (a tf.keras 2 layout?)"
+            ))));
         }
     }
-    if let Some(Ok(c)) = compile {
+    // Every declared shape is checked before any value is read: against what the compiled
+    // optimizer builds on this model when the compile settings are understood, else against the
+    // model's largest weight (no Keras optimizer keeps a variable larger than the weight it tracks).
+    let shapes: Vec<Vec<usize>> = sets.iter().map(|d| d.shape()).collect();
+    let largest = (0..spec.layers.len())
+        .flat_map(|i| spec.layers[i].weights(spec.fan_in(i)))
+        .map(|w| w.shape.iter().product::<usize>())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    for (name, shape) in names.iter().zip(&shapes) {
+        let size = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if size.is_none_or(|n| n > largest) {
+            return Err(ctx.not_keras(format!(
+                "optimizer_weights '{name}' declares shape {shape:?}, larger than any weight of the model ({largest} values)"
+            )));
+        }
+    }
+    if let Some(Ok(c)) = &compile {
         let opt = &c.optimizer;
         match saved_count(spec, opt, names.len(), "optimizer_weights")? {
             SavedCount::Fits(layout) => {
@@ -539,9 +606,34 @@ fn read_optimizer_state(
                     }
                 }
             }
-            SavedCount::NotBuilt => {}
+            SavedCount::NotBuilt => {
+                if let Some((name, got)) = names.iter().zip(&shapes).find(|(_, s)| !s.is_empty()) {
+                    return Err(ctx.not_keras(format!(
+                        "optimizer_weights '{name}' has shape {got:?}, expected a scalar"
+                    )));
+                }
+            }
             SavedCount::BuiltBeforeFreeze(why) => return Ok(Some(Err(why))),
             SavedCount::Other(why) => return Err(ctx.not_keras(why)),
+        }
+    }
+    let mut state = OptimizerState::default();
+    for (i, (name, ds)) in names.iter().zip(&sets).enumerate() {
+        let leaf = name.rsplit('/').next().unwrap_or(name);
+        if i == 0 {
+            let it = ds
+                .read_raw::<i64>()
+                .map_err(|e| ctx.hdf5("optimizer iteration", e))?;
+            state.iterations = it.first().copied().unwrap_or(0).max(0) as u64;
+            continue;
+        }
+        let values = ds
+            .read_raw::<f64>()
+            .map_err(|e| ctx.hdf5(&format!("optimizer variable '{name}'"), e))?;
+        if i == 1 && leaf == "learning_rate" {
+            state.learning_rate = values.first().copied();
+        } else {
+            state.variables.push((leaf.to_string(), values));
         }
     }
     Ok(Some(Ok(state)))
@@ -552,11 +644,17 @@ fn read_schema(ctx: &Ctx, file: &Group) -> Result<Option<DataSchema>> {
     let names = file
         .attr_names()
         .map_err(|e| ctx.hdf5("attribute list", e))?;
-    if !names.iter().any(|n| n == FEATURES_KEY) {
+    if !names
+        .iter()
+        .any(|n| n == FEATURES_KEY || *n == format!("{FEATURES_KEY}0"))
+    {
         return Ok(None);
     }
-    let classes = if names.iter().any(|n| n == CLASSES_KEY) {
-        read_strings(ctx, file, CLASSES_KEY)?
+    let classes = if names
+        .iter()
+        .any(|n| n == CLASSES_KEY || *n == format!("{CLASSES_KEY}0"))
+    {
+        read_string_list(ctx, file, CLASSES_KEY)?
     } else {
         Vec::new()
     };
@@ -565,7 +663,7 @@ fn read_schema(ctx: &Ctx, file: &Group) -> Result<Option<DataSchema>> {
         None => Vec::new(),
     };
     Ok(Some(DataSchema {
-        features: read_strings(ctx, file, FEATURES_KEY)?,
+        features: read_string_list(ctx, file, FEATURES_KEY)?,
         label: read_string(ctx, file, LABEL_KEY)?,
         classes,
         means,
@@ -582,12 +680,26 @@ fn fixed_strings<const N: usize>(values: &[&str]) -> Option<Vec<FixedAscii<N>>> 
         .collect()
 }
 
+/// Keras's `HDF5_OBJECT_HEADER_LIMIT`: the most bytes it puts in one list attribute.
+const HDF5_OBJECT_HEADER_LIMIT: usize = 64512;
+/// The longest scalar string written as fixed-length ASCII; a longer one (a large model's
+/// `model_config`) is variable-length, as h5py writes Keras's, its text in the file's heap rather
+/// than in the object header (which holds at most 64 KiB).
+const FIXED_SCALAR: usize = 16 << 10;
+
 /// Writes string attribute `name`: a scalar when `scalar`, else a 1-D array; as fixed-length ASCII
-/// sized to the longest string (what h5py makes of Python bytes), UTF-8 variable-length otherwise.
+/// sized to the longest string (what h5py makes of Python bytes) when short, variable-length
+/// otherwise (ASCII or UTF-8).
 fn write_strings(loc: &Location, name: &str, values: &[&str], scalar: bool) -> hdf5::Result<()> {
     let longest = values.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
     let shape: Vec<usize> = if scalar { vec![] } else { vec![values.len()] };
-    if values.iter().all(|s| s.is_ascii()) && longest <= MAX_STRING {
+    let ascii = values.iter().all(|s| s.is_ascii());
+    let fixed_limit = if scalar {
+        FIXED_SCALAR
+    } else {
+        HDF5_OBJECT_HEADER_LIMIT
+    };
+    if ascii && longest <= fixed_limit {
         let dtype = hdf5::Datatype::from_descriptor(&TypeDescriptor::FixedAscii(longest))?;
         let attr = loc
             .new_attr_builder()
@@ -596,9 +708,19 @@ fn write_strings(loc: &Location, name: &str, values: &[&str], scalar: bool) -> h
             .create(name)?;
         return match longest {
             0..=256 => attr.write_raw(&fixed_strings::<256>(values).unwrap_or_default()),
-            257..=65536 => attr.write_raw(&fixed_strings::<65536>(values).unwrap_or_default()),
-            _ => attr.write_raw(&fixed_strings::<MAX_STRING>(values).unwrap_or_default()),
+            _ => attr.write_raw(&fixed_strings::<65536>(values).unwrap_or_default()),
         };
+    }
+    if ascii {
+        let v: Vec<VarLenAscii> = values
+            .iter()
+            .map(|s| VarLenAscii::from_ascii(s.as_bytes()).unwrap_or_default())
+            .collect();
+        let attr = loc
+            .new_attr::<VarLenAscii>()
+            .shape(shape.as_slice())
+            .create(name)?;
+        return attr.write_raw(&v);
     }
     let v: Vec<VarLenUnicode> = values
         .iter()
@@ -609,6 +731,39 @@ fn write_strings(loc: &Location, name: &str, values: &[&str], scalar: bool) -> h
         .shape(shape.as_slice())
         .create(name)?;
     attr.write_raw(&v)
+}
+
+/// Writes a list of strings as Keras's `save_attributes_to_hdf5_group` does: one attribute when
+/// it fits `HDF5_OBJECT_HEADER_LIMIT` (count x longest), else the fewest numbered chunks `name0`,
+/// `name1`, ... that each fit, split as `np.array_split` splits (the first chunks one longer).
+/// A string longer than the limit itself (which Keras refuses) makes variable-length chunks, of
+/// 16 bytes per string in the header.
+fn write_string_list(loc: &Location, name: &str, values: &[&str]) -> hdf5::Result<()> {
+    let longest = values.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+    let item = if longest > HDF5_OBJECT_HEADER_LIMIT || values.iter().any(|s| !s.is_ascii()) {
+        16
+    } else {
+        longest
+    };
+    let n = values.len();
+    let per_chunk = (HDF5_OBJECT_HEADER_LIMIT / item).max(1);
+    let chunks = n.div_ceil(per_chunk).max(1);
+    if chunks == 1 {
+        return write_strings(loc, name, values, false);
+    }
+    let (base, extra) = (n / chunks, n % chunks);
+    let mut start = 0;
+    for k in 0..chunks {
+        let len = base + usize::from(k < extra);
+        write_strings(
+            loc,
+            &format!("{name}{k}"),
+            &values[start..start + len],
+            false,
+        )?;
+        start += len;
+    }
+    Ok(())
 }
 
 /// Creates the groups of a `/`-separated dataset path under `g` and returns the innermost group and
@@ -642,9 +797,9 @@ fn write_file(
 ) -> hdf5::Result<()> {
     let f = file_options().create(path)?;
     if let Some(d) = data {
-        write_strings(&f, FEATURES_KEY, &refs(&d.features), false)?;
+        write_string_list(&f, FEATURES_KEY, &refs(&d.features))?;
         if !d.classes.is_empty() {
-            write_strings(&f, CLASSES_KEY, &refs(&d.classes), false)?;
+            write_string_list(&f, CLASSES_KEY, &refs(&d.classes))?;
         }
         if let Some(l) = &d.label {
             write_strings(&f, LABEL_KEY, &[l], true)?;
@@ -670,7 +825,7 @@ fn write_file(
     }
     let mw = f.create_group("model_weights")?;
     let names: Vec<&str> = spec.layers.iter().map(|l| l.name()).collect();
-    write_strings(&mw, "layer_names", &names, false)?;
+    write_string_list(&mw, "layer_names", &names)?;
     write_strings(&mw, "backend", &["tensorflow"], true)?;
     write_strings(&mw, "keras_version", &[version], true)?;
     for (i, (l, w)) in spec.layers.iter().zip(weights).enumerate() {
@@ -694,7 +849,7 @@ fn write_file(
             })
             .collect();
         let refs: Vec<&str> = wnames.iter().map(String::as_str).collect();
-        write_strings(&g, "weight_names", &refs, false)?;
+        write_string_list(&g, "weight_names", &refs)?;
         for ((s, wname), values) in specs.iter().zip(&wnames).zip(w) {
             let (wg, leaf) = nested(&g, wname)?;
             write_values(&wg, leaf, &s.shape, values, spec.dtype)?;
@@ -844,7 +999,7 @@ fn write_optimizer_state(f: &hdf5::File, o: &SavedOptimizer) -> hdf5::Result<()>
         write_values(&og, name, shape, values, o.dtype)?;
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    write_strings(&g, "weight_names", &refs, false)
+    write_string_list(&g, "weight_names", &refs)
 }
 
 /// Saves a model as Keras `model.h5` in its dialect (`m.format`), atomically. Its compile settings,
@@ -854,10 +1009,12 @@ pub fn save_h5(path: &Path, m: &KerasModel) -> Result<()> {
     let target: PathBuf = path.to_path_buf();
     let tc = m.training_config_for(m.format);
     let (spec, weights, format) = (&m.spec, &m.weights, m.format);
-    config::writable(spec, format).map_err(|found| Error::Unsupported {
-        path: target.clone(),
-        found,
-    })?;
+    config::writable(spec, format)
+        .and_then(|()| crate::keras::limits::check_writable(m))
+        .map_err(|found| Error::Unsupported {
+            path: target.clone(),
+            found,
+        })?;
     // Keras 3's layout of the optimizer's variables, in Keras 3 files, when the state is the one
     // the compiled optimizer builds on this model (a fresh one: the step count and rate only).
     let state = match (format, m.optimizer(), archived_state(m), &m.optimizer_state) {

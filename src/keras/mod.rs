@@ -5,7 +5,9 @@
 pub mod archive;
 pub mod config;
 pub mod h5;
+pub(crate) mod h5_guard;
 pub(crate) mod layer_config;
+pub mod limits;
 
 pub use config::Format;
 pub use h5::{KerasModel, load_h5, save_h5};

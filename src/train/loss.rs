@@ -197,6 +197,25 @@ impl Loss {
             .ok_or_else(|| format!("loss {v}"))?;
         let mut loss = Loss::named(class).ok_or_else(|| format!("loss '{class}'"))?;
         let cfg = v.get("config").unwrap_or(&Value::Null);
+        let known = [
+            "name",
+            "reduction",
+            "from_logits",
+            "label_smoothing",
+            "axis",
+            "ignore_class",
+            "delta",
+            "dtype",
+            "fn",
+        ];
+        if let Some(k) = cfg
+            .as_object()
+            .and_then(|o| o.keys().find(|k| !known.contains(&k.as_str())))
+        {
+            return Err(format!(
+                "loss {class} has the unknown setting '{k}' (Keras: \"Argument(s) not recognized\")"
+            ));
+        }
         if let Some(r) = cfg.get("reduction").and_then(Value::as_str)
             && !matches!(r, "sum_over_batch_size" | "auto")
         {

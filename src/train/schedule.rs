@@ -194,6 +194,31 @@ impl LearningRate {
             .and_then(Value::as_str)
             .ok_or_else(|| format!("learning_rate {v} is neither a number nor a schedule"))?;
         let cfg = v.get("config").unwrap_or(&Value::Null);
+        let own: &[&str] = match class {
+            "ExponentialDecay" | "InverseTimeDecay" => &[
+                "initial_learning_rate",
+                "decay_steps",
+                "decay_rate",
+                "staircase",
+            ],
+            "PiecewiseConstantDecay" => &["boundaries", "values"],
+            "CosineDecay" => &[
+                "initial_learning_rate",
+                "decay_steps",
+                "alpha",
+                "warmup_target",
+                "warmup_steps",
+            ],
+            _ => &[],
+        };
+        if let Some(k) = cfg.as_object().and_then(|o| {
+            o.keys()
+                .find(|k| k.as_str() != "name" && !own.contains(&k.as_str()))
+        }) {
+            return Err(format!(
+                "learning-rate schedule {class} has the unknown setting '{k}' (Keras: \"Argument(s) not recognized\")"
+            ));
+        }
         let num = |k: &str| -> Result<f64, String> {
             cfg.get(k)
                 .and_then(Value::as_f64)

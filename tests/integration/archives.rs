@@ -948,6 +948,15 @@ fn corpus() -> Corpus {
             let o = &mut v["compile_config"]["optimizer"];
             o["class_name"] = class.into();
             if let Some(obj) = o["config"].as_object_mut() {
+                // Adam's own settings, which another class does not take (Keras refuses them).
+                if class != "Adam" {
+                    for k in ["beta_1", "beta_2", "amsgrad"] {
+                        obj.remove(k);
+                    }
+                }
+                if class == "SGD" {
+                    obj.remove("epsilon");
+                }
                 for (k, x) in extra.as_object().unwrap() {
                     obj.insert(k.clone(), x.clone());
                 }

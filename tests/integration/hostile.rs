@@ -64,7 +64,7 @@ fn edited(src: &Path, dir: &Path, name: &str, edit: impl FnOnce(&hdf5::File)) ->
     p
 }
 
-fn set_str_attr(loc: &hdf5::Location, name: &str, value: &str) {
+pub(crate) fn set_str_attr(loc: &hdf5::Location, name: &str, value: &str) {
     if loc.attr_names().unwrap().iter().any(|n| n == name) {
         loc.delete_attr(name).unwrap();
     }
@@ -76,7 +76,7 @@ fn set_str_attr(loc: &hdf5::Location, name: &str, value: &str) {
         .unwrap();
 }
 
-fn set_str_list(loc: &hdf5::Location, name: &str, values: &[&str]) {
+pub(crate) fn set_str_list(loc: &hdf5::Location, name: &str, values: &[&str]) {
     if loc.attr_names().unwrap().iter().any(|n| n == name) {
         loc.delete_attr(name).unwrap();
     }
