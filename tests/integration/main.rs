@@ -10,6 +10,7 @@ mod common;
 mod csv_input;
 mod data_files;
 mod hostile;
+mod images;
 mod keras_compile;
 mod keras_float64;
 mod keras_h5;
