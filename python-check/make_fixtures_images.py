@@ -251,12 +251,12 @@ def array_fixtures():
     np.savez(a / "images_u8.npz", x=rs.randint(0, 256, (4, 5, 6, 3)).astype(np.uint8), y=np.arange(4))
     # The test set: the same numbers in a CSV, label last (as repr: every float32 is exact in a double).
     with open(a / "xy.csv", "w") as fh:
-        fh.write("x0,x1,x2,x3,label\n")
+        fh.write("x0,x1,x2,x3,y\n")
         for row, lab in zip(x, y):
             fh.write(",".join(repr(float(v)) for v in row) + f",{lab}\n")
     np.savez(a / "test.npz", x=x[:12], y=y[:12])
     with open(a / "test.csv", "w") as fh:
-        fh.write("x0,x1,x2,x3,label\n")
+        fh.write("x0,x1,x2,x3,y\n")
         for row, lab in zip(x[:12], y[:12]):
             fh.write(",".join(repr(float(v)) for v in row) + f",{lab}\n")
     # Bad ones.

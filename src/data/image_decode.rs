@@ -100,6 +100,11 @@ fn rgb_to_gray(r: u32, g: u32, b: u32, sixteen: bool) -> u32 {
 }
 
 fn decode_png(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Result<Decoded> {
+    if bytes.len() >= 24 && &bytes[12..16] == b"IHDR" {
+        // The declared size first, before the decoder reads further.
+        let be = |at: usize| u64::from(u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]));
+        check_size(path, be(16), be(20), max_pixels)?;
+    }
     let png_err = |e: png::DecodingError| bad(path, format!("damaged PNG: {e}"));
     let mut dec = png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: 1 << 20 });
     dec.set_transformations(png::Transformations::EXPAND);
@@ -167,10 +172,6 @@ fn decode_jpeg(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> R
             ));
         }
     };
-    if src == 3 && channels == 1 {
-        // libjpeg's grayscale output of a YCbCr image is its Y component, before any colour conversion.
-        dec.set_color_transform(jpeg_decoder::ColorTransform::None);
-    }
     let data = dec.decode().map_err(jpeg_err)?;
     if data.len() != n * src {
         return Err(bad(path, "damaged JPEG: the decoded size disagrees with the header"));
@@ -178,7 +179,15 @@ fn decode_jpeg(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> R
     let pixels = match (src, channels) {
         (1, 1) | (3, 3) => data,
         (1, _) => data.iter().flat_map(|&v| [v; 3]).collect(),
-        _ => data.chunks_exact(3).map(|p| p[0]).collect(),
+        // libjpeg's grayscale output of a colour JPEG is its Y component; from the decoded RGB, Y is
+        // recomputed with libjpeg's own RGB-to-gray weights (16-bit fixed point, rounded).
+        _ => data
+            .chunks_exact(3)
+            .map(|p| {
+                let [r, g, b] = [p[0], p[1], p[2]].map(u32::from);
+                ((19_595 * r + 38_470 * g + 7_471 * b + 32_768) >> 16) as u8
+            })
+            .collect(),
     };
     Ok(Decoded {
         height,
@@ -276,6 +285,9 @@ fn decode_gif(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Re
         .ok_or_else(|| bad(path, "damaged GIF: no image in the file"))?;
     if (frame.left, frame.top, usize::from(frame.width), usize::from(frame.height)) != (0, 0, w, h) {
         return Err(bad(path, "a GIF whose first frame does not cover the whole image is not supported"));
+    }
+    if frame.buffer.len() != w * h {
+        return Err(bad(path, "damaged GIF: its first frame is incomplete"));
     }
     if frame.transparent.is_some() {
         return Err(bad(path, "a GIF with a transparent colour is not supported"));
