@@ -522,18 +522,29 @@ fn check_xy(path: &Path, x: &Array, y: &Array) -> Result<()> {
     Ok(())
 }
 
-/// A labelled table from `path` (`.npz` or `x.npy`) for the tabular readers: `x` must be 2-D; the
-/// features are named `x0`, `x1`, ... and the label `y`; each label's first row is kept as its
-/// line (rows count from 1). Column settings of `spec` that a CSV has and arrays have not (a label
-/// or ignored column by name, other feature names) are refused.
+/// A table from `path` (`.npz` or `.npy`) for the tabular readers: `x` must be 2-D; the features
+/// are named `x0`, `x1`, ... and, when `spec.labelled`, the label is the array `y` (each label's
+/// first row is kept as its line, rows counting from 1). Without `spec.labelled` only `x` is read
+/// (the `.npz` member `x`, or the `.npy` file itself), for prediction, unless `spec.label` is `y`. Column settings of `spec`
+/// that a CSV has and arrays have not (a label or ignored column by name, other feature names)
+/// are refused.
 pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
-    if let Some(label) = spec.label.filter(|l| *l != "y") {
+    if let Some(label) = spec.label.filter(|l| spec.labelled && *l != "y") {
         return Err(bad(path, format!("label column '{label}' given, but a NumPy file has no columns: its labels are the array y")));
     }
     if let Some(col) = spec.ignore.first() {
         return Err(bad(path, format!("column '{col}' to ignore given, but a NumPy file has no columns")));
     }
-    let (x, y) = read_xy(path)?;
+    // Without `labelled`, `label: "y"` asks to carry the labels along (predict's --label y).
+    let (x, y) = if spec.labelled || spec.label == Some("y") {
+        let (x, y) = read_xy(path)?;
+        (x, Some(y))
+    } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz")) {
+        sniff(path, ZIP_MAGIC, "an .npz (zip) archive")?;
+        (read_npz(path, &["x"])?.remove(0), None)
+    } else {
+        (read_npy(path)?, None)
+    };
     if x.shape.len() != 2 {
         return Err(bad(
             path,
@@ -546,9 +557,8 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
     let mut label_values: Vec<(String, u64)> = Vec::new();
     let mut index = std::collections::HashMap::new();
     let label_ids = y
-        .values
         .iter()
-        .enumerate()
+        .flat_map(|y| y.values.iter().enumerate())
         .map(|(row, v)| {
             let text = format!("{}", *v as i64);
             *index.entry(text.clone()).or_insert_with(|| {
@@ -573,7 +583,7 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
         feature_names,
         rows: x.shape[0],
         x: x.values,
-        label_name: Some("y".to_string()),
+        label_name: y.map(|_| "y".to_string()),
         label_ids,
         label_values,
         notes: Vec::new(),

@@ -258,6 +258,14 @@ fn an_mlp_trains_on_an_npz_exactly_as_on_the_same_numbers_in_a_csv() {
     let (a, b) = (model_weights(&d.join("csv.h5")), model_weights(&d.join("npz.h5")));
     assert!(!a.is_empty());
     assert!(a == b, "the weights differ");
+    // predict reads the npz's x as it reads the CSV's feature columns.
+    for (input, output) in [("test.csv", "p_csv.csv"), ("test.npz", "p_npz.csv")] {
+        let o = run(d, &["predict", "--model", "npz.h5", "--input", &arg(input), "--label", "y", "--output", output]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let p_csv = std::fs::read_to_string(d.join("p_csv.csv")).unwrap();
+    assert_eq!(p_csv, std::fs::read_to_string(d.join("p_npz.csv")).unwrap());
+    assert_eq!(p_csv.lines().count(), 13, "{p_csv}");
     // A .npy pair, and a CSV test set with columns x0.. beside it, work the same; a label column by
     // name is refused (a NumPy file has no columns).
     let out = run(d, &["train", "--train", &arg("x.npy"), "--test", &arg("test.csv"), "--epochs", "1"]);
