@@ -51,6 +51,28 @@ def palette_png(index, palette, trns=None):
     return out + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b"")
 
 
+def raw_png(rows, width, height, bit_depth, color_type, extra=b"", palette=None, interlace=0):
+    """A PNG from already packed scanlines (filter byte 0 added here), with chunks `extra` before IDAT."""
+    raw = b"".join(b"\x00" + bytes(r) for r in rows)
+    out = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type,
+                                                                  0, 0, interlace))
+    if palette is not None:
+        out += png_chunk(b"PLTE", bytes(palette.astype(np.uint8).reshape(-1)))
+    return out + extra + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b"")
+
+
+def pack_bits(row, bits):
+    """Packs sample values of `bits` bits each (1, 2 or 4) into bytes, most significant first."""
+    per = 8 // bits
+    out = []
+    for i in range(0, len(row), per):
+        v = 0
+        for j, s in enumerate(row[i:i + per]):
+            v |= int(s) << (8 - bits * (j + 1))
+        out.append(v)
+    return out
+
+
 def bmp(img, bpp, palette=None, top_down=False):
     """BITMAPINFOHEADER BMP, BI_RGB: 24-bit BGR, 32-bit BGRA or 8-bit indexed with `palette`."""
     h, w = img.shape[:2]
@@ -128,6 +150,12 @@ def decode_fixtures():
         "rgb16.png": t.io.encode_png(rgb16).numpy(),
         "palette.png": palette_png(index, palette),
         "palette_trns.png": palette_png(index, palette, trns=[0, 128, 255]),
+        "gray1bit.png": raw_png([pack_bits(r, 1) for r in (gray[:, :, 0] > 127)], 7, 5, 1, 0),
+        "palette4bit.png": raw_png([pack_bits(r, 4) for r in index], 7, 5, 4, 3, palette=palette),
+        "rgb_gamma.png": raw_png([r.reshape(-1) for r in rgb], 7, 5, 8, 2,
+                                 extra=png_chunk(b"gAMA", struct.pack(">I", 45455))),
+        "gray_trns.png": raw_png([r for r in gray[:, :, 0]], 7, 5, 8, 0,
+                                 extra=png_chunk(b"tRNS", struct.pack(">H", int(gray[0, 0, 0])))),
         "rgb24.bmp": bmp(rgb, 24),
         "rgb24_topdown.bmp": bmp(rgb, 24, top_down=True),
         "rgba32.bmp": bmp(rgba, 32),
