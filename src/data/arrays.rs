@@ -77,7 +77,10 @@ fn subject(path: &Path, member: Option<&str>) -> PathBuf {
 /// Whether `path` names a NumPy file by its extension (`.npz` or `.npy`).
 pub fn is_numpy_path(path: &Path) -> bool {
     matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("npz" | "npy")
     )
 }
@@ -93,7 +96,9 @@ fn parse_descr(s: &str, who: &Path) -> Result<(Kind, usize, bool)> {
     let refuse = |what: &str| {
         bad(
             who,
-            format!("dtype '{s}' ({what}) is not supported; save the array as float32, float64, int or uint"),
+            format!(
+                "dtype '{s}' ({what}) is not supported; save the array as float32, float64, int or uint"
+            ),
         )
     };
     if rest.starts_with('O') {
@@ -120,7 +125,11 @@ fn parse_descr(s: &str, who: &Path) -> Result<(Kind, usize, bool)> {
         Kind::Bool => size == 1,
     };
     if !ok {
-        return Err(refuse(if kind == Kind::Float { "half or extended float" } else { "odd width" }));
+        return Err(refuse(if kind == Kind::Float {
+            "half or extended float"
+        } else {
+            "odd width"
+        }));
     }
     Ok((kind, size, order == b'>'))
 }
@@ -210,8 +219,8 @@ impl Lit<'_> {
     }
 }
 
-/// Parses a `.npy` header from its first bytes (`head` holds at least the magic, version and
-/// length fields; `read_more` supplies the dict). Returns the header and the offset of the data.
+/// Parses a `.npy` header from the start of `r`: magic, version, header length (at most numpy's
+/// 10,000 bytes) and the dict. Returns the header and the offset of the data.
 pub fn parse_header(who: &Path, mut r: impl Read) -> Result<(NpyHeader, usize)> {
     let mut pre = [0u8; 10];
     read_full(&mut r, &mut pre, who, "the .npy header")?;
@@ -223,19 +232,34 @@ pub fn parse_header(who: &Path, mut r: impl Read) -> Result<(NpyHeader, usize)> 
         2 | 3 => {
             let mut more = [0u8; 2];
             read_full(&mut r, &mut more, who, "the .npy header")?;
-            (u32::from_le_bytes([pre[8], pre[9], more[0], more[1]]) as usize, 12)
+            (
+                u32::from_le_bytes([pre[8], pre[9], more[0], more[1]]) as usize,
+                12,
+            )
         }
-        v => return Err(bad(who, format!(".npy format version {v} is not known (1, 2 or 3 are)"))),
+        v => {
+            return Err(bad(
+                who,
+                format!(".npy format version {v} is not known (1, 2 or 3 are)"),
+            ));
+        }
     };
     if len > MAX_HEADER {
         return Err(bad(
             who,
-            format!("the .npy header declares {len} bytes, more than numpy's limit of {MAX_HEADER}"),
+            format!(
+                "the .npy header declares {len} bytes, more than numpy's limit of {MAX_HEADER}"
+            ),
         ));
     }
     let mut dict = vec![0u8; len];
     read_full(&mut r, &mut dict, who, "the .npy header")?;
-    let malformed = || bad(who, "malformed .npy header (expected numpy's {'descr', 'fortran_order', 'shape'} dict)");
+    let malformed = || {
+        bad(
+            who,
+            "malformed .npy header (expected numpy's {'descr', 'fortran_order', 'shape'} dict)",
+        )
+    };
     let mut lit = Lit { s: &dict, i: 0 };
     let (mut descr, mut fortran, mut shape) = (None, None, None);
     if !lit.eat(b'{') {
@@ -252,7 +276,10 @@ pub fn parse_header(who: &Path, mut r: impl Read) -> Result<(NpyHeader, usize)> 
         match (key.as_str(), lit.value().ok_or_else(malformed)?) {
             ("descr", Value::Str(s)) => descr = Some(s),
             ("descr", Value::List) => {
-                return Err(bad(who, "a record (structured) dtype is not supported; save a plain numeric array"));
+                return Err(bad(
+                    who,
+                    "a record (structured) dtype is not supported; save a plain numeric array",
+                ));
             }
             ("fortran_order", Value::Bool(b)) => fortran = Some(b),
             ("shape", Value::Tuple(t)) => shape = Some(t),
@@ -271,12 +298,17 @@ pub fn parse_header(who: &Path, mut r: impl Read) -> Result<(NpyHeader, usize)> 
     let (kind, size, big_endian) = parse_descr(&descr, who)?;
     let mut n: u64 = 1;
     for &d in &shape {
-        n = n.checked_mul(d).filter(|&n| n <= MAX_ELEMENTS as u64).ok_or_else(|| {
-            bad(
-                who,
-                format!("shape {shape:?} holds more than {MAX_ELEMENTS} values, the reader's bound"),
-            )
-        })?;
+        n = n
+            .checked_mul(d)
+            .filter(|&n| n <= MAX_ELEMENTS as u64)
+            .ok_or_else(|| {
+                bad(
+                    who,
+                    format!(
+                        "shape {shape:?} holds more than {MAX_ELEMENTS} values, the reader's bound"
+                    ),
+                )
+            })?;
     }
     let shape = shape.into_iter().map(|d| d as usize).collect();
     Ok((
@@ -294,7 +326,10 @@ pub fn parse_header(who: &Path, mut r: impl Read) -> Result<(NpyHeader, usize)> 
 
 fn not_numpy(who: &Path, head: &[u8]) -> Error {
     if head.first() == Some(&0x80) {
-        bad(who, "a Python pickle, not a .npy array: pickles are refused (they can run code)")
+        bad(
+            who,
+            "a Python pickle, not a .npy array: pickles are refused (they can run code)",
+        )
     } else {
         bad(who, "not a NumPy .npy array (no \\x93NUMPY magic)")
     }
@@ -430,7 +465,10 @@ pub fn read_npz(path: &Path, names: &[&str]) -> Result<Vec<Array>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
         .map_err(|e| bad(path, format!("not a readable .npz (zip) archive: {e}")))?;
-    let members: Vec<String> = zip.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).collect();
+    let members: Vec<String> = zip
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .collect();
     names
         .iter()
         .map(|name| {
@@ -497,10 +535,14 @@ fn sniff(path: &Path, magic: &[u8], what: &str) -> Result<()> {
 
 fn check_xy(path: &Path, x: &Array, y: &Array) -> Result<()> {
     if x.shape.is_empty() {
-        return Err(bad(path, "x is a scalar; it needs one row per sample (shape (rows, ...))"));
+        return Err(bad(
+            path,
+            "x is a scalar; it needs one row per sample (shape (rows, ...))",
+        ));
     }
     let rows = x.shape[0];
-    let y_ok = matches!(y.shape.as_slice(), [n] if *n == rows) || matches!(y.shape.as_slice(), [n, 1] if *n == rows);
+    let y_ok = matches!(y.shape.as_slice(), [n] if *n == rows)
+        || matches!(y.shape.as_slice(), [n, 1] if *n == rows);
     if !y_ok {
         return Err(bad(
             path,
@@ -517,7 +559,13 @@ fn check_xy(path: &Path, x: &Array, y: &Array) -> Result<()> {
         ));
     }
     if let Some(i) = x.values.iter().position(|v| !v.is_finite()) {
-        return Err(bad(path, format!("x holds a non-finite value ({}) at flat index {i}", x.values[i])));
+        return Err(bad(
+            path,
+            format!(
+                "x holds a non-finite value ({}) at flat index {i}",
+                x.values[i]
+            ),
+        ));
     }
     Ok(())
 }
@@ -530,16 +578,27 @@ fn check_xy(path: &Path, x: &Array, y: &Array) -> Result<()> {
 /// are refused.
 pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
     if let Some(label) = spec.label.filter(|l| spec.labelled && *l != "y") {
-        return Err(bad(path, format!("label column '{label}' given, but a NumPy file has no columns: its labels are the array y")));
+        return Err(bad(
+            path,
+            format!(
+                "label column '{label}' given, but a NumPy file has no columns: its labels are the array y"
+            ),
+        ));
     }
     if let Some(col) = spec.ignore.first() {
-        return Err(bad(path, format!("column '{col}' to ignore given, but a NumPy file has no columns")));
+        return Err(bad(
+            path,
+            format!("column '{col}' to ignore given, but a NumPy file has no columns"),
+        ));
     }
     // Without `labelled`, `label: "y"` asks to carry the labels along (predict's --label y).
     let (x, y) = if spec.labelled || spec.label == Some("y") {
         let (x, y) = read_xy(path)?;
         (x, Some(y))
-    } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz")) {
+    } else if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+    {
         sniff(path, ZIP_MAGIC, "an .npz (zip) archive")?;
         (read_npz(path, &["x"])?.remove(0), None)
     } else {

@@ -39,7 +39,10 @@ fn bad(path: &Path, reason: impl Into<String>) -> Error {
 /// The format from the first bytes, as TensorFlow's `decode_image` tells them apart.
 pub fn sniff(path: &Path, bytes: &[u8]) -> Result<Format> {
     if bytes.is_empty() {
-        return Err(bad(path, "empty file; expected a PNG, JPEG, BMP or GIF image"));
+        return Err(bad(
+            path,
+            "empty file; expected a PNG, JPEG, BMP or GIF image",
+        ));
     }
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         Ok(Format::Png)
@@ -59,12 +62,17 @@ pub fn sniff(path: &Path, bytes: &[u8]) -> Result<Format> {
 
 fn check_size(path: &Path, width: u64, height: u64, max_pixels: u64) -> Result<()> {
     if width == 0 || height == 0 {
-        return Err(bad(path, format!("the image declares a size of {width} x {height} pixels")));
+        return Err(bad(
+            path,
+            format!("the image declares a size of {width} x {height} pixels"),
+        ));
     }
     if width.saturating_mul(height) > max_pixels {
         return Err(bad(
             path,
-            format!("the image declares {width} x {height} pixels, more than the limit of {max_pixels} pixels"),
+            format!(
+                "the image declares {width} x {height} pixels, more than the limit of {max_pixels} pixels"
+            ),
         ));
     }
     Ok(())
@@ -74,7 +82,10 @@ fn check_size(path: &Path, width: u64, height: u64, max_pixels: u64) -> Result<(
 /// an image declaring more than `max_pixels` pixels is refused before anything is allocated.
 pub fn decode(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Result<Decoded> {
     if !matches!(channels, 1 | 3 | 4) {
-        return Err(Error::invalid("channels", format!("{channels}: 1 (grayscale), 3 (rgb) or 4 (rgba)")));
+        return Err(Error::invalid(
+            "channels",
+            format!("{channels}: 1 (grayscale), 3 (rgb) or 4 (rgba)"),
+        ));
     }
     match sniff(path, bytes)? {
         Format::Png => decode_png(path, bytes, channels, max_pixels),
@@ -102,7 +113,14 @@ fn rgb_to_gray(r: u32, g: u32, b: u32, sixteen: bool) -> u32 {
 fn decode_png(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Result<Decoded> {
     if bytes.len() >= 24 && &bytes[12..16] == b"IHDR" {
         // The declared size first, before the decoder reads further.
-        let be = |at: usize| u64::from(u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]));
+        let be = |at: usize| {
+            u64::from(u32::from_be_bytes([
+                bytes[at],
+                bytes[at + 1],
+                bytes[at + 2],
+                bytes[at + 3],
+            ]))
+        };
         check_size(path, be(16), be(20), max_pixels)?;
     }
     let png_err = |e: png::DecodingError| bad(path, format!("damaged PNG: {e}"));
@@ -112,7 +130,10 @@ fn decode_png(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Re
     let (width, height) = (reader.info().width as usize, reader.info().height as usize);
     check_size(path, width as u64, height as u64, max_pixels)?;
     let info = reader.info();
-    let colour = matches!(info.color_type, png::ColorType::Rgb | png::ColorType::Rgba | png::ColorType::Indexed);
+    let colour = matches!(
+        info.color_type,
+        png::ColorType::Rgb | png::ColorType::Rgba | png::ColorType::Indexed
+    );
     if channels == 1 && colour && (info.gama_chunk.is_some() || info.srgb.is_some()) {
         // libpng then converts to gray through gamma tables (linear light), 47 levels away from the plain
         // formula on fixtures/images/decode/rgb_gamma.png; not reproduced.
@@ -138,16 +159,28 @@ fn decode_png(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Re
     // png_set_add_alpha's filler as TensorFlow passes it: (1 << the file's bit depth) - 1, so a
     // 1-, 2- or 4-bit image (gray or palette) gets an alpha of 1, 3 or 15, not 255.
     let file_bits = reader.info().bit_depth as u32;
-    let max = if sixteen { 65_535 } else { (1u32 << file_bits.min(8)) - 1 };
+    let max = if sixteen {
+        65_535
+    } else {
+        (1u32 << file_bits.min(8)) - 1
+    };
     let mut pixels = Vec::with_capacity(width * height * channels);
     for p in 0..width * height {
         let s = |k: usize| sample(p * src + k);
         let (gray_src, has_alpha) = (src < 3, src == 2 || src == 4);
         let alpha = if has_alpha { s(src - 1) } else { max };
         match channels {
-            1 => pixels.push(to8(if gray_src { s(0) } else { rgb_to_gray(s(0), s(1), s(2), sixteen) })),
+            1 => pixels.push(to8(if gray_src {
+                s(0)
+            } else {
+                rgb_to_gray(s(0), s(1), s(2), sixteen)
+            })),
             _ => {
-                let rgb = if gray_src { [s(0); 3] } else { [s(0), s(1), s(2)] };
+                let rgb = if gray_src {
+                    [s(0); 3]
+                } else {
+                    [s(0), s(1), s(2)]
+                };
                 pixels.extend(rgb.map(to8));
                 if channels == 4 {
                     pixels.push(to8(alpha));
@@ -165,15 +198,24 @@ fn decode_png(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Re
 
 fn decode_jpeg(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Result<Decoded> {
     if channels == 4 {
-        return Err(bad(path, "a JPEG has no alpha channel: TensorFlow refuses 4 channels (rgba) for JPEG"));
+        return Err(bad(
+            path,
+            "a JPEG has no alpha channel: TensorFlow refuses 4 channels (rgba) for JPEG",
+        ));
     }
     let jpeg_err = |e: jpeg_decoder::Error| bad(path, format!("damaged JPEG: {e}"));
     let mut dec = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     dec.read_info().map_err(jpeg_err)?;
-    let info = dec.info().ok_or_else(|| bad(path, "damaged JPEG: no frame header"))?;
+    let info = dec
+        .info()
+        .ok_or_else(|| bad(path, "damaged JPEG: no frame header"))?;
     let (width, height) = (usize::from(info.width), usize::from(info.height));
     check_size(path, width as u64, height as u64, max_pixels)?;
-    dec.set_max_decoding_buffer_size(usize::try_from(max_pixels).unwrap_or(usize::MAX).saturating_mul(4));
+    dec.set_max_decoding_buffer_size(
+        usize::try_from(max_pixels)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(4),
+    );
     let n = width * height;
     let src = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => 1,
@@ -187,7 +229,10 @@ fn decode_jpeg(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> R
     };
     let data = dec.decode().map_err(jpeg_err)?;
     if data.len() != n * src {
-        return Err(bad(path, "damaged JPEG: the decoded size disagrees with the header"));
+        return Err(bad(
+            path,
+            "damaged JPEG: the decoded size disagrees with the header",
+        ));
     }
     let pixels = match (src, channels) {
         (1, 1) | (3, 3) => data,
@@ -219,10 +264,19 @@ fn le32(b: &[u8], at: usize) -> i32 {
 /// be exactly the offset plus the padded rows.
 fn decode_bmp(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Result<Decoded> {
     if channels == 1 {
-        return Err(bad(path, "TensorFlow refuses 1 channel (grayscale) for BMP images; read it as rgb"));
+        return Err(bad(
+            path,
+            "TensorFlow refuses 1 channel (grayscale) for BMP images; read it as rgb",
+        ));
     }
     if bytes.len() < 32 {
-        return Err(bad(path, format!("truncated BMP: {} bytes, the header alone needs 32", bytes.len())));
+        return Err(bad(
+            path,
+            format!(
+                "truncated BMP: {} bytes, the header alone needs 32",
+                bytes.len()
+            ),
+        ));
     }
     let offset = le32(bytes, 10);
     let width = le32(bytes, 18);
@@ -232,10 +286,18 @@ fn decode_bmp(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Re
         8 => 1usize,
         24 => 3,
         32 => 4,
-        _ => return Err(bad(path, format!("a {bpp}-bit BMP is not supported (8, 24 or 32 bits per pixel)"))),
+        _ => {
+            return Err(bad(
+                path,
+                format!("a {bpp}-bit BMP is not supported (8, 24 or 32 bits per pixel)"),
+            ));
+        }
     };
     if width <= 0 || height == 0 || offset < 0 {
-        return Err(bad(path, format!("damaged BMP: width {width}, height {height}, data offset {offset}")));
+        return Err(bad(
+            path,
+            format!("damaged BMP: width {width}, height {height}, data offset {offset}"),
+        ));
     }
     let (w, h) = (width as usize, height.unsigned_abs() as usize);
     check_size(path, w as u64, h as u64, max_pixels)?;
@@ -287,7 +349,9 @@ fn decode_gif(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Re
     let gif_err = |e: gif::DecodingError| bad(path, format!("damaged GIF: {e}"));
     let mut opts = gif::DecodeOptions::new();
     opts.set_color_output(gif::ColorOutput::Indexed);
-    opts.set_memory_limit(gif::MemoryLimit::Bytes(std::num::NonZeroU64::new(max_pixels.max(1)).expect("at least 1")));
+    opts.set_memory_limit(gif::MemoryLimit::Bytes(
+        std::num::NonZeroU64::new(max_pixels.max(1)).expect("at least 1"),
+    ));
     let mut dec = opts.read_info(Cursor::new(bytes)).map_err(gif_err)?;
     let (w, h) = (usize::from(dec.width()), usize::from(dec.height()));
     check_size(path, w as u64, h as u64, max_pixels)?;
@@ -296,14 +360,26 @@ fn decode_gif(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Re
         .read_next_frame()
         .map_err(gif_err)?
         .ok_or_else(|| bad(path, "damaged GIF: no image in the file"))?;
-    if (frame.left, frame.top, usize::from(frame.width), usize::from(frame.height)) != (0, 0, w, h) {
-        return Err(bad(path, "a GIF whose first frame does not cover the whole image is not supported"));
+    if (
+        frame.left,
+        frame.top,
+        usize::from(frame.width),
+        usize::from(frame.height),
+    ) != (0, 0, w, h)
+    {
+        return Err(bad(
+            path,
+            "a GIF whose first frame does not cover the whole image is not supported",
+        ));
     }
     if frame.buffer.len() != w * h {
         return Err(bad(path, "damaged GIF: its first frame is incomplete"));
     }
     if frame.transparent.is_some() {
-        return Err(bad(path, "a GIF with a transparent colour is not supported"));
+        return Err(bad(
+            path,
+            "a GIF with a transparent colour is not supported",
+        ));
     }
     let palette = frame
         .palette
@@ -313,9 +389,12 @@ fn decode_gif(path: &Path, bytes: &[u8], channels: usize, max_pixels: u64) -> Re
     let mut pixels = Vec::with_capacity(w * h * 3);
     for &i in frame.buffer.iter() {
         let at = usize::from(i) * 3;
-        let rgb = palette
-            .get(at..at + 3)
-            .ok_or_else(|| bad(path, format!("damaged GIF: colour {i} is outside its colour table")))?;
+        let rgb = palette.get(at..at + 3).ok_or_else(|| {
+            bad(
+                path,
+                format!("damaged GIF: colour {i} is outside its colour table"),
+            )
+        })?;
         pixels.extend_from_slice(rgb);
     }
     Ok(Decoded {

@@ -88,9 +88,12 @@ fn bad(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 fn utf8_name(path: &Path, name: &std::ffi::OsStr) -> Result<String> {
-    name.to_str()
-        .map(str::to_string)
-        .ok_or_else(|| bad(&path.join(name), "a file name that is not UTF-8 is not supported"))
+    name.to_str().map(str::to_string).ok_or_else(|| {
+        bad(
+            &path.join(name),
+            "a file name that is not UTF-8 is not supported",
+        )
+    })
 }
 
 /// What `os.walk` makes of a folder entry.
@@ -252,7 +255,10 @@ pub fn open_folder(directory: &Path, options: FolderOptions) -> Result<ImageFold
     if h == 0 || w == 0 || (h as u64).saturating_mul(w as u64) > options.max_pixels {
         return Err(Error::invalid(
             "image_size",
-            format!("{h} x {w}: both must be at least 1, at most {} pixels in all", options.max_pixels),
+            format!(
+                "{h} x {w}: both must be at least 1, at most {} pixels in all",
+                options.max_pixels
+            ),
         ));
     }
     if !matches!(options.channels, 1 | 3 | 4) {
@@ -288,12 +294,22 @@ impl ImageFolder {
     /// `image_size` (float32, 0..=255).
     pub fn load(&self, file: &str) -> Result<Vec<f32>> {
         let path = self.index.directory.join(file);
-        let len = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        let len = std::fs::metadata(&path)
+            .map_err(|e| Error::io(&path, e))?
+            .len();
         if len > MAX_FILE_BYTES {
-            return Err(bad(&path, format!("{len} bytes, more than the {MAX_FILE_BYTES}-byte limit for one image")));
+            return Err(bad(
+                &path,
+                format!("{len} bytes, more than the {MAX_FILE_BYTES}-byte limit for one image"),
+            ));
         }
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let img = decode(&path, &bytes, self.options.channels, self.options.max_pixels)?;
+        let img = decode(
+            &path,
+            &bytes,
+            self.options.channels,
+            self.options.max_pixels,
+        )?;
         Ok(resize_bilinear(
             &img.pixels,
             (img.height, img.width, img.channels),

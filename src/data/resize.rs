@@ -33,7 +33,11 @@ pub fn resize_bilinear(
     (height, width, channels): (usize, usize, usize),
     (out_height, out_width): (usize, usize),
 ) -> Vec<f32> {
-    assert_eq!(src.len(), height * width * channels, "resize_bilinear: src size");
+    assert_eq!(
+        src.len(),
+        height * width * channels,
+        "resize_bilinear: src size"
+    );
     let ys = taps(height, out_height);
     let xs = taps(width, out_width);
     let px = |y: usize, x: usize, c: usize| f32::from(src[(y * width + x) * channels + c]);

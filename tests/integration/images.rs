@@ -5,7 +5,9 @@
 use crate::common::*;
 use keras_transfer::data::arrays::{read_npy, read_npz, read_xy};
 use keras_transfer::data::image_decode::{MAX_PIXELS, decode};
-use keras_transfer::data::images::{FolderOptions, OnBadFile, Subset, index_directory, open_folder};
+use keras_transfer::data::images::{
+    FolderOptions, OnBadFile, Subset, index_directory, open_folder,
+};
 use keras_transfer::data::resize::resize_bilinear;
 use std::path::Path;
 
@@ -37,7 +39,9 @@ fn decoding_matches_tensorflow_png_bmp_gif_exactly_jpeg_within_its_bound() {
             let ours = decode(&dir.join(name), &bytes, channels, MAX_PIXELS);
             if (name.as_str(), channels) == ("rgb_gamma.png", 1) {
                 // TensorFlow reads it (libpng's gamma-corrected gray); refused here, by name.
-                let e = ours.expect_err("a gamma PNG to gray is refused").to_string();
+                let e = ours
+                    .expect_err("a gamma PNG to gray is refused")
+                    .to_string();
                 assert!(e.contains(name.as_str()) && e.contains("gamma"), "{e}");
                 continue;
             }
@@ -48,20 +52,36 @@ fn decoding_matches_tensorflow_png_bmp_gif_exactly_jpeg_within_its_bound() {
             }
             let ours = ours.unwrap_or_else(|e| panic!("{name} c{c}: {e}"));
             let (shape, tf) = npy_u8(&dir.join(format!("{name}.c{c}.npy")));
-            assert_eq!(vec![ours.height, ours.width, ours.channels], shape, "{name} c{c}");
+            assert_eq!(
+                vec![ours.height, ours.width, ours.channels],
+                shape,
+                "{name} c{c}"
+            );
             if name.ends_with(".jpg") {
                 let d = max_abs_diff(
-                    &ours.pixels.iter().map(|&v| f32::from(v)).collect::<Vec<_>>(),
+                    &ours
+                        .pixels
+                        .iter()
+                        .map(|&v| f32::from(v))
+                        .collect::<Vec<_>>(),
                     &tf.iter().map(|&v| f32::from(v)).collect::<Vec<_>>(),
                 );
                 jpeg_worst = jpeg_worst.max(f64::from(d));
                 eprintln!("{name} c{c}: JPEG max difference {d} levels");
             } else {
-                assert!(ours.pixels == tf, "{name} c{c}: {:?} vs TF {:?}", ours.pixels, tf);
+                assert!(
+                    ours.pixels == tf,
+                    "{name} c{c}: {:?} vs TF {:?}",
+                    ours.pixels,
+                    tf
+                );
             }
         }
     }
-    assert!(jpeg_worst <= JPEG_MAX_LEVELS, "JPEG differs by {jpeg_worst} levels");
+    assert!(
+        jpeg_worst <= JPEG_MAX_LEVELS,
+        "JPEG differs by {jpeg_worst} levels"
+    );
 }
 
 #[test]
@@ -72,7 +92,9 @@ fn bilinear_resize_is_within_1e_4_of_tf_image_resize() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let Some((h, w)) = name.split_once('x') else { continue };
+        let Some((h, w)) = name.split_once('x') else {
+            continue;
+        };
         let (h, w): (usize, usize) = (h.parse().unwrap(), w.parse().unwrap());
         let (tshape, tf) = npy_f32(&path);
         assert_eq!(tshape, vec![h, w, 3]);
@@ -117,7 +139,11 @@ fn folder_order_labels_and_splits_are_keras_s() {
         assert_eq!(base.labels, ints(&case["labels"]), "{what}");
         for (key, want) in case["splits"].as_object().unwrap() {
             let (f, subset) = key.split_once(':').unwrap();
-            let subset = if subset == "training" { Subset::Training } else { Subset::Validation };
+            let subset = if subset == "training" {
+                Subset::Training
+            } else {
+                Subset::Validation
+            };
             let got = base.clone().split(f.parse().unwrap(), subset).unwrap();
             assert_eq!(got.files, strings(&want["paths"]), "{what} {key}");
             assert_eq!(got.labels, ints(&want["labels"]), "{what} {key}");
@@ -201,14 +227,25 @@ fn npz_and_npy_of_every_dtype_and_order_give_the_csv_s_numbers() {
     let (_, rows) = read_csv_f64(&dir.join("xy.csv"));
     let want_x: Vec<f64> = rows.iter().flat_map(|r| r[..4].to_vec()).collect();
     let want_y: Vec<f64> = rows.iter().map(|r| r[4]).collect();
-    for name in ["xy.npz", "xy_compressed.npz", "x.npy", "xy_f64.npz", "xy_fortran.npz", "xy_bigendian.npz"] {
+    for name in [
+        "xy.npz",
+        "xy_compressed.npz",
+        "x.npy",
+        "xy_f64.npz",
+        "xy_fortran.npz",
+        "xy_bigendian.npz",
+    ] {
         let (x, y) = read_xy(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(x.shape, vec![60, 4], "{name}");
         assert!(x.values == want_x, "{name}: x differs");
         assert!(y.values == want_y, "{name}: y differs");
     }
     let (x, _) = read_xy(&dir.join("xy_u8.npz")).unwrap();
-    assert!(x.values.iter().all(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v)));
+    assert!(
+        x.values
+            .iter()
+            .all(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v))
+    );
     let imgs = read_npz(&dir.join("images_u8.npz"), &["x"]).unwrap();
     assert_eq!(imgs[0].shape, vec![4, 5, 6, 3]);
 }
@@ -230,7 +267,9 @@ fn bad_numpy_files_each_have_their_one_line_error() {
         assert!(e.contains(name) && e.contains(needle), "{name}: {e}");
         assert_eq!(e.lines().count(), 1, "{e}");
     }
-    let e = read_npy(&dir.join("bad_object.npy")).unwrap_err().to_string();
+    let e = read_npy(&dir.join("bad_object.npy"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bad_object.npy") && e.contains("pickle"), "{e}");
 }
 
@@ -253,7 +292,19 @@ fn an_mlp_trains_on_an_npz_exactly_as_on_the_same_numbers_in_a_csv() {
     let train = |x: &str, t: &str, out: &str| {
         let o = run(
             d,
-            &["train", "--train", &arg(x), "--test", &arg(t), "--epochs", "3", "--seed", "4", "--out", out],
+            &[
+                "train",
+                "--train",
+                &arg(x),
+                "--test",
+                &arg(t),
+                "--epochs",
+                "3",
+                "--seed",
+                "4",
+                "--out",
+                out,
+            ],
         );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
@@ -261,12 +312,28 @@ fn an_mlp_trains_on_an_npz_exactly_as_on_the_same_numbers_in_a_csv() {
     let from_csv = train("xy.csv", "test.csv", "csv.h5");
     let from_npz = train("xy.npz", "test.npz", "npz.h5");
     assert_eq!(from_csv, from_npz);
-    let (a, b) = (model_weights(&d.join("csv.h5")), model_weights(&d.join("npz.h5")));
+    let (a, b) = (
+        model_weights(&d.join("csv.h5")),
+        model_weights(&d.join("npz.h5")),
+    );
     assert!(!a.is_empty());
     assert!(a == b, "the weights differ");
     // predict reads the npz's x as it reads the CSV's feature columns.
     for (input, output) in [("test.csv", "p_csv.csv"), ("test.npz", "p_npz.csv")] {
-        let o = run(d, &["predict", "--model", "npz.h5", "--input", &arg(input), "--label", "y", "--output", output]);
+        let o = run(
+            d,
+            &[
+                "predict",
+                "--model",
+                "npz.h5",
+                "--input",
+                &arg(input),
+                "--label",
+                "y",
+                "--output",
+                output,
+            ],
+        );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let p_csv = std::fs::read_to_string(d.join("p_csv.csv")).unwrap();
@@ -274,11 +341,40 @@ fn an_mlp_trains_on_an_npz_exactly_as_on_the_same_numbers_in_a_csv() {
     assert_eq!(p_csv.lines().count(), 13, "{p_csv}");
     // A .npy pair, and a CSV test set with columns x0.. beside it, work the same; a label column by
     // name is refused (a NumPy file has no columns).
-    let out = run(d, &["train", "--train", &arg("x.npy"), "--test", &arg("test.csv"), "--epochs", "1"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = run(d, &["train", "--train", &arg("xy.npz"), "--label", "label", "--epochs", "1"]);
+    let out = run(
+        d,
+        &[
+            "train",
+            "--train",
+            &arg("x.npy"),
+            "--test",
+            &arg("test.csv"),
+            "--epochs",
+            "1",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        d,
+        &[
+            "train",
+            "--train",
+            &arg("xy.npz"),
+            "--label",
+            "label",
+            "--epochs",
+            "1",
+        ],
+    );
     assert_fails(&out, 3, &["xy.npz", "label column 'label'"]);
-    let out = run(d, &["train", "--train", &arg("bad_object.npz"), "--epochs", "1"]);
+    let out = run(
+        d,
+        &["train", "--train", &arg("bad_object.npz"), "--epochs", "1"],
+    );
     assert_fails(&out, 3, &["bad_object.npz", "pickle"]);
 }
 
@@ -289,7 +385,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -324,15 +424,31 @@ fn hostile_images_get_one_line_errors_naming_the_file() {
     let mut huge_gif = gif.clone();
     huge_gif[6..10].copy_from_slice(&[0xff, 0xff, 0xff, 0xff]);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("truncated.png", png[..png.len() / 2].to_vec(), "damaged PNG"),
-        ("truncated.jpg", jpg[..jpg.len() / 2].to_vec(), "damaged JPEG"),
+        (
+            "truncated.png",
+            png[..png.len() / 2].to_vec(),
+            "damaged PNG",
+        ),
+        (
+            "truncated.jpg",
+            jpg[..jpg.len() / 2].to_vec(),
+            "damaged JPEG",
+        ),
         ("headonly.jpg", jpg[..20].to_vec(), "damaged JPEG"),
         ("truncated.bmp", bmp[..bmp.len() - 3].to_vec(), "BMP"),
         ("tiny.bmp", bmp[..20].to_vec(), "truncated BMP"),
         ("truncated.gif", gif[..gif.len() / 2].to_vec(), "GIF"),
         ("empty.png", Vec::new(), "empty file"),
-        ("text.png", b"hello, not an image\n".to_vec(), "not an image"),
-        ("huge.png", png_header(1 << 30, 1 << 30), "declares 1073741824 x 1073741824 pixels"),
+        (
+            "text.png",
+            b"hello, not an image\n".to_vec(),
+            "not an image",
+        ),
+        (
+            "huge.png",
+            png_header(1 << 30, 1 << 30),
+            "declares 1073741824 x 1073741824 pixels",
+        ),
         ("huge.bmp", huge_bmp, "declares 1000000 x 1000000"),
         ("huge.gif", huge_gif, "declares 65535 x 65535"),
         ("zero.png", png_header(0, 5), "0 x 5"),
@@ -341,7 +457,9 @@ fn hostile_images_get_one_line_errors_naming_the_file() {
     for (name, bytes, needle) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, &bytes).unwrap();
-        let e = decode(&path, &bytes, 3, MAX_PIXELS).unwrap_err().to_string();
+        let e = decode(&path, &bytes, 3, MAX_PIXELS)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(name) && e.contains(needle), "{name}: {e}");
         assert_eq!(e.lines().count(), 1, "{e}");
     }
@@ -351,7 +469,12 @@ fn hostile_images_get_one_line_errors_naming_the_file() {
 fn a_damaged_file_in_a_folder_stops_or_is_skipped_as_asked() {
     let dir = tempdir();
     let png = std::fs::read(fixture("images/decode/rgb.png")).unwrap();
-    for (rel, bytes) in [("a/1.png", png.clone()), ("a/2.png", png[..40].to_vec()), ("b/3.png", png.clone()), ("b/4.jpg", vec![])] {
+    for (rel, bytes) in [
+        ("a/1.png", png.clone()),
+        ("a/2.png", png[..40].to_vec()),
+        ("b/3.png", png.clone()),
+        ("b/4.jpg", vec![]),
+    ] {
         let p = dir.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, bytes).unwrap();
@@ -377,13 +500,15 @@ fn a_damaged_file_in_a_folder_stops_or_is_skipped_as_asked() {
     assert_eq!(batches[0].skipped, vec!["a/2.png"]);
     assert_eq!(batches[1].skipped, vec!["b/4.jpg"]);
     assert_eq!(batches[0].x.len(), 2 * 3 * 3 * 3);
-    let e = open_folder(&dir.path().join("a"), FolderOptions::default()).unwrap_err().to_string();
+    let e = open_folder(&dir.path().join("a"), FolderOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no images found"), "{e}");
 }
 
 fn npy_with_header(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut h = dict.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');
@@ -400,17 +525,31 @@ fn hostile_numpy_files_are_refused_from_their_headers() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "huge.npy",
-            npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", &[]),
+            npy_with_header(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
+                &[],
+            ),
             "more than 134217728 values",
         ),
         (
             "short.npy",
-            npy_with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (1000, 3), }", &[0; 80]),
+            npy_with_header(
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1000, 3), }",
+                &[0; 80],
+            ),
             "truncated",
         ),
-        ("pickle.npy", b"\x80\x04\x95\x10\x00\x00\x00".to_vec(), "pickle"),
+        (
+            "pickle.npy",
+            b"\x80\x04\x95\x10\x00\x00\x00".to_vec(),
+            "pickle",
+        ),
         ("empty.npy", Vec::new(), "truncated"),
-        ("garbage.npy", npy_with_header("{'descr': '<f4', 'shape': 7}", &[]), "malformed"),
+        (
+            "garbage.npy",
+            npy_with_header("{'descr': '<f4', 'shape': 7}", &[]),
+            "malformed",
+        ),
         (
             "bighead.npy",
             {
@@ -422,7 +561,10 @@ fn hostile_numpy_files_are_refused_from_their_headers() {
         ),
         (
             "half.npy",
-            npy_with_header("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", &[0; 4]),
+            npy_with_header(
+                "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }",
+                &[0; 4],
+            ),
             "half",
         ),
     ];
@@ -453,5 +595,8 @@ fn hostile_numpy_files_are_refused_from_their_headers() {
         w.finish().unwrap();
     }
     let e = read_xy(&inner).unwrap_err().to_string();
-    assert!(e.contains("inner.npz (member x.npy)") && e.contains("pickle"), "{e}");
+    assert!(
+        e.contains("inner.npz (member x.npy)") && e.contains("pickle"),
+        "{e}"
+    );
 }
