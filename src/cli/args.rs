@@ -658,10 +658,11 @@ pub struct DataArgs {
     /// default when no data is given is 1 for train, 2 for finetune and compare.
     #[arg(long, conflicts_with_all = ["train", "test"])]
     pub problem: Option<u32>,
-    /// Training data CSV (header row; label column by --label, default the last).
+    /// Training data CSV (header row; label column by --label, default the last), or NumPy arrays:
+    /// an .npz holding x (2-D) and y (integer labels), or x.npy with y.npy beside it.
     #[arg(long)]
     pub train: Option<PathBuf>,
-    /// Test (validation) data CSV, same columns as --train.
+    /// Test (validation) data CSV, same columns as --train (or .npz / x.npy, as --train).
     #[arg(long, requires = "train")]
     pub test: Option<PathBuf>,
     /// Name of the label column in the CSV files (default: a base model's, else the last column).

@@ -204,6 +204,9 @@ fn list(names: &[String]) -> String {
 /// Reads a CSV as `spec` says: dialect recognised (delimiter, BOM, CRLF, quotes, a pandas index
 /// column, a trailing empty column), columns picked by name, missing values handled.
 pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
+    if crate::data::arrays::is_numpy_path(path) {
+        return crate::data::arrays::read_table(path, spec);
+    }
     let header = read_file_header(path, &spec.dialect)?;
     let names = &header.names;
     let find = |name: &str| names.iter().position(|h| h == name);

@@ -1,11 +1,15 @@
 //! Data: sklearn-exact blobs problems, the `Dataset` type, its split and one-hot targets, CSV I/O, and
 //! the names a model keeps of its data (`DataSchema`).
 
+pub mod arrays;
 pub mod blobs;
 pub mod classes;
 pub mod csv;
 pub mod dataset;
+pub mod image_decode;
+pub mod images;
 pub mod ingest;
+pub mod resize;
 pub mod schema;
 pub mod targets;
 

@@ -11,6 +11,7 @@ mod csv_input;
 mod data_files;
 mod hostile;
 mod hostile_files;
+mod images;
 mod keras_compile;
 mod keras_float64;
 mod keras_h5;
