@@ -134,3 +134,157 @@ fn every_bench_and_example_the_docs_name_exists() {
     assert!(seen > 3, "only {seen} benches and examples found in the docs: the scanner is broken");
     assert!(missing.is_empty(), "the docs name targets that do not exist:\n{}", missing.join("\n"));
 }
+
+/// GitHub's anchor for a heading: lower case, letters, digits, `-` and `_` kept, spaces made `-`,
+/// everything else dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a Markdown text's headings (outside fenced code blocks).
+fn anchors(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut v = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            v.push(anchor(line.trim_start_matches('#')));
+        }
+    }
+    v
+}
+
+/// The targets of the Markdown links `[text](target)` in `text`.
+fn link_targets(text: &str) -> Vec<String> {
+    text.match_indices("](")
+        .filter_map(|(i, _)| {
+            let rest = &text[i + 2..];
+            rest.find(')').map(|end| rest[..end].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_anchor_and_link_helpers_work() {
+    assert_eq!(
+        anchor(" Compile settings: optimizers, losses, regularisers, fit options"),
+        "compile-settings-optimizers-losses-regularisers-fit-options"
+    );
+    assert_eq!(anchor(" At the user's scale"), "at-the-users-scale");
+    assert_eq!(
+        anchors("# A\n```sh\n# not a heading\n```\n## B c\n"),
+        ["a", "b-c"]
+    );
+    assert_eq!(
+        link_targets("see [x](docs/a.md#b) and [y](#c)."),
+        ["docs/a.md#b", "#c"]
+    );
+}
+
+/// Every link from the README or a doc to a local file names a file that exists, and every `#anchor`
+/// names a heading of its page.
+#[test]
+fn every_link_between_the_docs_resolves() {
+    let mut broken = Vec::new();
+    for (name, text) in doc_files() {
+        let here = repo().join(&name);
+        let folder = here.parent().unwrap();
+        for target in link_targets(&text) {
+            if target.contains("://") {
+                continue;
+            }
+            let (file, frag) = target.split_once('#').unwrap_or((target.as_str(), ""));
+            let page = if file.is_empty() { here.clone() } else { folder.join(file) };
+            if !page.exists() {
+                broken.push(format!("{name}: {target} (no such file)"));
+                continue;
+            }
+            if !frag.is_empty() && page.extension().is_some_and(|e| e == "md") {
+                let page_text = std::fs::read_to_string(&page).unwrap();
+                if !anchors(&page_text).iter().any(|a| a == frag) {
+                    broken.push(format!("{name}: {target} (no such heading)"));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links in the docs:\n{}", broken.join("\n"));
+}
+
+/// The test-name filters of the `cargo test` commands in `text` (`cargo test --release --lib
+/// wide_timing -- --ignored` gives `wide_timing`); upper-case placeholders such as `FILTER` are left out.
+fn test_filters(text: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, _) in text.match_indices("cargo test") {
+        let rest = &text[i + "cargo test".len()..];
+        let end = rest.find(['`', '\n', ';', ')', '&']).unwrap_or(rest.len());
+        let mut words = rest[..end].split_whitespace();
+        while let Some(w) = words.next() {
+            match w {
+                "--" => break,
+                "--test" | "--bench" | "--example" | "-p" | "--package" => {
+                    words.next();
+                }
+                w if w.starts_with('-') => {}
+                w if w.chars().all(|c| c.is_ascii_uppercase()) => {}
+                w => v.push(w.to_string()),
+            }
+        }
+    }
+    v
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_cargo_test_filter_the_docs_name_matches_a_test() {
+    assert_eq!(
+        test_filters("`cargo test --release --lib wide_timing -- --ignored`, `cargo test keras_compile`; cargo test --release --test integration FILTER"),
+        ["wide_timing", "keras_compile"]
+    );
+    let mut files = Vec::new();
+    rust_files(&repo().join("src"), &mut files);
+    rust_files(&repo().join("tests"), &mut files);
+    // The names of every function and module, as `cargo test` matches a filter against them.
+    let mut names = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for key in ["fn ", "mod "] {
+            for (i, _) in text.match_indices(key) {
+                let rest = &text[i + key.len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                names.push(rest[..end].to_string());
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for (name, text) in doc_files() {
+        for filter in test_filters(&text) {
+            if !names.iter().any(|n| n.contains(&filter)) {
+                missing.push(format!("{name}: cargo test {filter}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "the docs name test filters that match no test:\n{}", missing.join("\n"));
+}
