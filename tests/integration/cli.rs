@@ -190,9 +190,24 @@ fn a_failed_save_leaves_the_old_file_alone() {
             res.status
         );
         assert!(!err.contains("panicked"), "{out}: panic: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{out}: one line expected: {err}");
-        assert!(err.starts_with("error: ") && err.contains(out), "{out}: {err}");
-        assert_eq!(std::fs::read(d.join(out)).unwrap(), OLD, "{out}: the old file changed");
-        assert_eq!(names_in(d), [out], "{out}: a temporary file was left behind");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{out}: one line expected: {err}"
+        );
+        assert!(
+            err.starts_with("error: ") && err.contains(out),
+            "{out}: {err}"
+        );
+        assert_eq!(
+            std::fs::read(d.join(out)).unwrap(),
+            OLD,
+            "{out}: the old file changed"
+        );
+        assert_eq!(
+            names_in(d),
+            [out],
+            "{out}: a temporary file was left behind"
+        );
     }
 }

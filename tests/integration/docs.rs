@@ -1,6 +1,7 @@
 //! The docs stay honest: every repository path that `README.md` and `docs/*.md` name exists, and
 //! every `cargo bench --bench X` / `--example X` they name is a bench or example of this package.
 
+use crate::common::rust_files;
 use std::path::{Path, PathBuf};
 
 /// The folders a repository path in the docs starts with.
@@ -36,7 +37,8 @@ fn doc_files() -> Vec<(String, String)> {
     names
         .into_iter()
         .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let text =
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             let name = p.strip_prefix(repo()).unwrap().display().to_string();
             (name, text)
         })
@@ -84,16 +86,37 @@ fn named_after(text: &str, flag: &str) -> Vec<String> {
         .collect()
 }
 
+/// Fails unless the scan found more than `at_least` `what` (else the scanner is broken) and none of
+/// them is `missing`.
+fn assert_none_missing(what: &str, seen: usize, at_least: usize, missing: &[String]) {
+    assert!(
+        seen > at_least,
+        "only {seen} {what} found in the docs: the scanner is broken"
+    );
+    assert!(
+        missing.is_empty(),
+        "the docs name {what} that do not exist:\n{}",
+        missing.join("\n")
+    );
+}
+
 #[test]
 fn the_path_scanner_finds_paths_and_skips_foreign_ones() {
     let text = "see `src/model/wide.rs`, tests/integration/ and (fixtures/blobs/odd_cache). \
                 Keras's keras/src/optimizers/base_optimizer.py is not ours; fixtures/<concern>/<case> is a pattern.";
     assert_eq!(
         repo_paths(text),
-        ["src/model/wide.rs", "tests/integration/", "fixtures/blobs/odd_cache"]
+        [
+            "src/model/wide.rs",
+            "tests/integration/",
+            "fixtures/blobs/odd_cache"
+        ]
     );
     assert_eq!(
-        named_after("cargo bench --bench scale -- --data DIR; --bench compare`", "--bench "),
+        named_after(
+            "cargo bench --bench scale -- --data DIR; --bench compare`",
+            "--bench "
+        ),
         ["scale", "compare"]
     );
 }
@@ -113,8 +136,7 @@ fn every_repository_path_the_docs_name_exists() {
             }
         }
     }
-    assert!(seen > 20, "only {seen} paths found in the docs: the scanner is broken");
-    assert!(missing.is_empty(), "the docs name paths that do not exist:\n{}", missing.join("\n"));
+    assert_none_missing("paths", seen, 20, &missing);
 }
 
 #[test]
@@ -131,8 +153,7 @@ fn every_bench_and_example_the_docs_name_exists() {
             }
         }
     }
-    assert!(seen > 3, "only {seen} benches and examples found in the docs: the scanner is broken");
-    assert!(missing.is_empty(), "the docs name targets that do not exist:\n{}", missing.join("\n"));
+    assert_none_missing("benches and examples", seen, 3, &missing);
 }
 
 /// GitHub's anchor for a heading: lower case, letters, digits, `-` and `_` kept, spaces made `-`,
@@ -204,7 +225,11 @@ fn every_link_between_the_docs_resolves() {
                 continue;
             }
             let (file, frag) = target.split_once('#').unwrap_or((target.as_str(), ""));
-            let page = if file.is_empty() { here.clone() } else { folder.join(file) };
+            let page = if file.is_empty() {
+                here.clone()
+            } else {
+                folder.join(file)
+            };
             if !page.exists() {
                 broken.push(format!("{name}: {target} (no such file)"));
                 continue;
@@ -217,7 +242,11 @@ fn every_link_between_the_docs_resolves() {
             }
         }
     }
-    assert!(broken.is_empty(), "broken links in the docs:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "broken links in the docs:\n{}",
+        broken.join("\n")
+    );
 }
 
 /// The test-name filters of the `cargo test` commands in `text` (`cargo test --release --lib
@@ -243,22 +272,12 @@ fn test_filters(text: &str) -> Vec<String> {
     v
 }
 
-/// Every `.rs` file under `dir`, recursively.
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn every_cargo_test_filter_the_docs_name_matches_a_test() {
     assert_eq!(
-        test_filters("`cargo test --release --lib wide_timing -- --ignored`, `cargo test keras_compile`; cargo test --release --test integration FILTER"),
+        test_filters(
+            "`cargo test --release --lib wide_timing -- --ignored`, `cargo test keras_compile`; cargo test --release --test integration FILTER"
+        ),
         ["wide_timing", "keras_compile"]
     );
     let mut files = Vec::new();
@@ -286,5 +305,9 @@ fn every_cargo_test_filter_the_docs_name_matches_a_test() {
             }
         }
     }
-    assert!(missing.is_empty(), "the docs name test filters that match no test:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "the docs name test filters that match no test:\n{}",
+        missing.join("\n")
+    );
 }

@@ -372,10 +372,10 @@ fn stacked_members_get_the_bits_of_lone_fits() {
 /// then `evaluate`. Only the seeds (`repeat_seed`) are shared with `compare`.
 #[test]
 fn the_fast_compare_equals_lone_fits_one_at_a_time() {
+    use keras_transfer::Model;
     use keras_transfer::experiment::compare::repeat_seed;
     use keras_transfer::experiment::finetune::standalone_spec;
     use keras_transfer::train::{evaluate, fit};
-    use keras_transfer::Model;
     let base = keras_model();
     let (train, test) = tutorial_problem(2);
     let arms = vec![
