@@ -3,7 +3,7 @@
 //! of clap; and the binary uses the library only through its public API.
 
 use crate::common::rust_files;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The library's top-level modules, lowest first (see the crate docs in `src/lib.rs`).
 const ORDER: &[&str] = &[
