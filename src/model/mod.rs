@@ -29,4 +29,4 @@ pub use layer::{Forward, Layer, LayerSpec, Mode, WeightSpec};
 pub use layernorm::LayerNormSpec;
 pub use network::{LayerWeights, Model, values_of, values_tensor, var_name};
 pub use spec::{FloatDtype, ModelKind, ModelSpec, SummaryRow};
-pub use wide::on_every_core;
+pub use wide::{on_every_core, parallel_regions};

@@ -19,6 +19,7 @@
 use super::ops::{Dims, Fused, Real, activate, activation_grad};
 use rayon::prelude::*;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// About this many multiply-adds per chunk: a product is cut into `ceil(macs / CHUNK_MACS)` chunks,
 /// so small ones stay one `gemm` call (every chunk repacks the operand it shares with the others).
@@ -140,13 +141,30 @@ fn chunks<T>(
     jobs
 }
 
+/// How many regions have been split across two or more workers since the process started.
+static PARALLEL_REGIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many regions (a forward product, or a layer's two backward products) the wide kernels have
+/// split across two or more workers in this process: tests read it to prove the parallel path ran.
+pub fn parallel_regions() -> u64 {
+    PARALLEL_REGIONS.load(Ordering::Relaxed)
+}
+
+fn count_split(workers: usize) {
+    if workers > 1 {
+        PARALLEL_REGIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs `f` on every job: in parallel when the work is large enough (see the module docs).
 fn run<T: Send>(jobs: Vec<T>, macs: usize, f: impl Fn(T) + Sync + Send) {
     if macs < PAR_MIN_MACS || jobs.len() < 2 {
         jobs.into_iter().for_each(f);
     } else if rayon::current_thread_index().is_some() {
+        count_split(rayon::current_num_threads());
         jobs.into_par_iter().for_each(f);
     } else if let Some(pool) = own_pool() {
+        count_split(pool.current_num_threads());
         pool.install(|| jobs.into_par_iter().for_each(f));
     } else {
         jobs.into_iter().for_each(f);

@@ -2,7 +2,8 @@
 //! before it in `ORDER` (or itself), so nothing reaches back up the chain; the library knows nothing
 //! of clap; and the binary uses the library only through its public API.
 
-use std::path::{Path, PathBuf};
+use crate::common::rust_files;
+use std::path::Path;
 
 /// The library's top-level modules, lowest first (see the crate docs in `src/lib.rs`).
 const ORDER: &[&str] = &[
@@ -19,17 +20,6 @@ const ORDER: &[&str] = &[
     "report",
     "study",
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
 
 /// The top-level module a file under `src/` belongs to (`src/model/ops.rs` -> `model`).
 fn module_of(src: &Path, file: &Path) -> String {

@@ -113,8 +113,18 @@ fn errors_are_one_line_with_exit_codes() {
     assert_fails(&run(d, &["blobs", "--seed", "4294967296"]), 2, &["--seed"]);
 }
 
+/// The names in `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
-fn a_failed_save_leaves_the_old_file_alone() {
+fn a_diverged_run_leaves_the_old_file_alone() {
     let dir = tempdir();
     let d = dir.path();
     std::fs::write(d.join("m.h5"), b"old contents").unwrap();
@@ -137,11 +147,69 @@ fn a_failed_save_leaves_the_old_file_alone() {
         &["diverged"],
     );
     assert_eq!(std::fs::read(d.join("m.h5")).unwrap(), b"old contents");
-    let leftovers: Vec<_> = std::fs::read_dir(d)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    assert_eq!(names_in(d), ["m.h5"]);
+}
+
+/// A save that really fails part way (a full file system: the child may write files of at most 200
+/// bytes, `RLIMIT_FSIZE`, with `SIGXFSZ` ignored so that a write past it fails with `EFBIG` instead
+/// of killing the process) leaves the old file byte for byte and no temporary file, in every format.
+#[test]
+fn a_failed_save_leaves_the_old_file_alone() {
+    use std::os::unix::process::CommandExt;
+    const OLD: &[u8] = b"old contents, not a model";
+    for out in ["m.h5", "m.keras", "m.weights.h5", "m.safetensors"] {
+        let dir = tempdir();
+        let d = dir.path();
+        std::fs::write(d.join(out), OLD).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keras-transfer"));
+        cmd.args(["train", "--problem", "1", "--epochs", "2", "--out", out])
+            .current_dir(d)
+            .env("RAYON_NUM_THREADS", "1");
+        // SAFETY: between fork and exec the closure only calls setrlimit and signal, both
+        // async-signal-safe, and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 200,
+                    rlim_max: 200,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0
+                    || libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let res = cmd.output().expect("the binary runs");
+        let err = String::from_utf8_lossy(&res.stderr);
+        // 3 (bad input) today; 5 (environment) once the exit code for a full disk is in.
+        assert!(
+            matches!(res.status.code(), Some(3 | 5)),
+            "{out}: exit {:?}, stderr: {err}",
+            res.status
+        );
+        assert!(!err.contains("panicked"), "{out}: panic: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{out}: one line expected: {err}"
+        );
+        assert!(
+            err.starts_with("error: ") && err.contains(out),
+            "{out}: {err}"
+        );
+        assert_eq!(
+            std::fs::read(d.join(out)).unwrap(),
+            OLD,
+            "{out}: the old file changed"
+        );
+        assert_eq!(
+            names_in(d),
+            [out],
+            "{out}: a temporary file was left behind"
+        );
+    }
 }
 
 /// `finetune --from FILE ARGS --out out.h5` in a fresh folder: the saved weights and stderr.

@@ -9,6 +9,7 @@ mod archives;
 mod common;
 mod csv_input;
 mod data_files;
+mod docs;
 mod hostile;
 mod hostile_files;
 mod images;

@@ -4,7 +4,7 @@
 //! (compare) equal their lone fits bit for bit.
 
 use keras_transfer::data::{BlobsParams, make_blobs};
-use keras_transfer::model::{Activation, Model, ModelSpec};
+use keras_transfer::model::{Activation, Model, ModelSpec, parallel_regions};
 use keras_transfer::train::{FitConfig, History, evaluate, fit};
 
 /// The bits of every weight, the history and a final evaluation after a 2-epoch fit of a
@@ -39,6 +39,13 @@ fn fit_bits() -> (Vec<u32>, History, Vec<u32>) {
     (w, h, vec![s.loss.to_bits(), s.accuracy.to_bits()])
 }
 
+/// The regions `fit_bits` splits at the least: the 160x160 layer's two regions (its forward product,
+/// 256 x 160 x 160 = 6.5M multiply-adds, and its backward region, the kernel and input gradients
+/// together) at each of the 4 full batches of 256 of the 1100 rows, in each of the 2 epochs. (The
+/// short last batch, the narrower layers and validation may or may not split; the bound leaves them
+/// out.)
+const SPLIT_REGIONS_AT_LEAST: u64 = 2 * 4 * 2;
+
 #[test]
 fn a_wide_fit_gives_the_same_bits_on_1_2_and_4_threads() {
     let on = |threads: usize| {
@@ -51,7 +58,15 @@ fn a_wide_fit_gives_the_same_bits_on_1_2_and_4_threads() {
     let one = on(1);
     assert!(one.1.loss.iter().all(|l| l.is_finite()), "{:?}", one.1);
     for threads in [2, 4] {
+        let before = parallel_regions();
         let other = on(threads);
+        let split = parallel_regions() - before;
+        assert!(
+            split >= SPLIT_REGIONS_AT_LEAST,
+            "on {threads} threads only {split} regions were split across workers \
+             (at least {SPLIT_REGIONS_AT_LEAST} expected): the parallel path did not run, \
+             so equal bits prove nothing"
+        );
         assert!(other.0 == one.0, "weights differ on {threads} threads");
         assert_eq!(other.1, one.1, "history differs on {threads} threads");
         assert_eq!(other.2, one.2, "evaluation differs on {threads} threads");
