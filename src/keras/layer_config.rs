@@ -6,7 +6,7 @@
 //! with a message naming it (`ConfigError::Unsupported`); keys with a null/false value, and keys
 //! that do not change the computation, are accepted.
 
-use crate::keras::config::{
+use crate::keras::dialect::{
     ConfigError, Format, initializer_json, k3_object, k3_policy, parse_initializer,
 };
 use crate::model::{

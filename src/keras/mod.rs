@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod config;
+pub(crate) mod dialect;
 pub mod h5;
 pub(crate) mod layer_config;
 

@@ -2,7 +2,7 @@
 //! layers), with its checks, its shapes and its `model.summary()` table.
 
 use crate::error::{Error, Result};
-use crate::model::{Activation, DenseSpec, Initializer, LayerSpec};
+use crate::model::{Activation, DenseSpec, FloatDtype, Initializer, LayerSpec};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// How the layers are wired in Keras: a `Sequential` model, or a `Functional` one that is a single
@@ -14,51 +14,6 @@ pub enum ModelKind {
     Functional {
         input_name: String,
     },
-}
-
-/// The float type a model's weights are kept and computed in: Keras's `float32` (the default) or
-/// `float64` (every layer's dtype, or `keras.config.set_floatx("float64")`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FloatDtype {
-    #[default]
-    Float32,
-    Float64,
-}
-
-impl FloatDtype {
-    /// Keras's name: `float32` or `float64`.
-    pub fn keras_name(self) -> &'static str {
-        match self {
-            FloatDtype::Float32 => "float32",
-            FloatDtype::Float64 => "float64",
-        }
-    }
-
-    /// The dtype of Keras's name, when this tool computes in it.
-    pub fn from_keras(name: &str) -> Option<Self> {
-        match name {
-            "float32" => Some(FloatDtype::Float32),
-            "float64" => Some(FloatDtype::Float64),
-            _ => None,
-        }
-    }
-
-    /// The candle dtype of the model's tensors.
-    pub fn candle(self) -> candle_core::DType {
-        match self {
-            FloatDtype::Float32 => candle_core::DType::F32,
-            FloatDtype::Float64 => candle_core::DType::F64,
-        }
-    }
-
-    /// `v` as this dtype holds it (float32 rounds to nearest, float64 keeps it).
-    pub fn round(self, v: f64) -> f64 {
-        match self {
-            FloatDtype::Float32 => f64::from(v as f32),
-            FloatDtype::Float64 => v,
-        }
-    }
 }
 
 /// A model that is a chain of layers: an input width and the layers in order.
