@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod config;
 pub(crate) mod dialect;
+pub(crate) mod graph_config;
 pub mod h5;
 pub(crate) mod layer_config;
 

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::model::layer::{Forward, Layer, Step, WeightSpec};
 use crate::model::{
     Activation, ActivationLayerSpec, BatchNormSpec, DenseSpec, DropoutSpec, FlattenSpec,
-    LayerNormSpec, LeakyReluSpec,
+    LayerNormSpec, LeakyReluSpec, MergeSpec,
 };
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,7 @@ pub enum LayerSpec {
     Activation(ActivationLayerSpec),
     LeakyReLU(LeakyReluSpec),
     Flatten(FlattenSpec),
+    Merge(MergeSpec),
 }
 
 /// Runs `$body` with `$l` bound to the layer of whatever type.
@@ -35,6 +36,7 @@ macro_rules! each {
             LayerSpec::Activation($l) => $body,
             LayerSpec::LeakyReLU($l) => $body,
             LayerSpec::Flatten($l) => $body,
+            LayerSpec::Merge($l) => $body,
         }
     };
 }

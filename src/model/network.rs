@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::model::layer::Forward;
 use crate::model::layer_spec::LayerParams;
-use crate::model::{LayerSpec, ModelSpec};
+use crate::model::{LayerSpec, ModelSpec, Source};
 use crate::model::{values_of, values_tensor};
 use crate::rng::NumpyRandomState;
 use candle_core::{Device, Tensor, Var};
@@ -270,17 +270,44 @@ impl Model {
             });
             Ok(())
         };
-        for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
-            h = l.forward(&h, p, f, i == last)?;
-            let LayerSpec::Dense(d) = l else { continue };
-            if let Some(reg) = &d.activity_regularizer {
-                let out = if i == last {
-                    d.activation.apply(&h)?
-                } else {
-                    h.clone()
+        if let Some(g) = &self.spec.graph {
+            // A graph: layer by layer in order, each on the tensors it reads.
+            let mut outs: Vec<Tensor> = Vec::with_capacity(self.layers.len());
+            for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
+                let xs = g.inbound[i]
+                    .iter()
+                    .map(|s| match *s {
+                        Source::Input(k) => {
+                            let width = g.inputs[k].shape.size();
+                            if width == x.dim(2)? {
+                                Ok(x.clone())
+                            } else {
+                                x.narrow(2, g.input_offset(k), width)?.contiguous()
+                            }
+                        }
+                        Source::Layer(j) => Ok(outs[j].clone()),
+                    })
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                let out = match l {
+                    LayerSpec::Merge(m) => m.merge(&xs)?,
+                    // Called with training=False: inference mode whatever the model does.
+                    _ if g.in_inference(i) => {
+                        l.forward(&xs[0], p, &mut Forward::inference(), i == last)?
+                    }
+                    _ => l.forward(&xs[0], p, f, i == last)?,
                 };
-                let n = out.dim(1)?.max(1) as f64;
-                add((reg.penalty(&out)? / n)?)?;
+                if let Some(pen) = activity_penalty(l, &out, i == last)? {
+                    add(pen)?;
+                }
+                outs.push(out);
+            }
+            h = outs.pop().unwrap_or(h);
+        } else {
+            for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
+                h = l.forward(&h, p, f, i == last)?;
+                if let Some(pen) = activity_penalty(l, &h, i == last)? {
+                    add(pen)?;
+                }
             }
         }
         for (l, p) in self.spec.layers.iter().zip(&self.layers) {
@@ -327,6 +354,24 @@ impl Model {
         )?;
         values_of(&self.forward(&t)?)
     }
+}
+
+/// A Dense layer's activity penalty on its output `h` (its logits when `last`), divided by the
+/// batch size as Keras divides it; `None` for a layer without one.
+fn activity_penalty(l: &LayerSpec, h: &Tensor, last: bool) -> Result<Option<Tensor>> {
+    let LayerSpec::Dense(d) = l else {
+        return Ok(None);
+    };
+    let Some(reg) = &d.activity_regularizer else {
+        return Ok(None);
+    };
+    let out = if last {
+        d.activation.apply(h)?
+    } else {
+        h.clone()
+    };
+    let n = out.dim(1)?.max(1) as f64;
+    Ok(Some((reg.penalty(&out)? / n)?))
 }
 
 #[cfg(test)]
