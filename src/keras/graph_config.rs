@@ -67,7 +67,7 @@ fn endpoints(v: Option<&Value>, what: &str) -> Res<Vec<String>> {
             Some([Value::String(n), node, tensor, ..]) => {
                 if node.as_u64() != Some(0) || tensor.as_u64() != Some(0) {
                     return unsupported(format!(
-                        "{what} entry {e}: only a layer's first call and first output are supported"
+                        "{what} names call {node}, output {tensor} of layer '{n}': only a layer's first call and first output are supported"
                     ));
                 }
                 Ok(n.clone())
@@ -138,14 +138,6 @@ fn call_tensors(
 /// `output_layers`).
 pub(crate) fn functional_wiring<'a>(cfg: &'a Value, layers: &'a [Value]) -> Res<Wiring<'a>> {
     let input_names = endpoints(cfg.get("input_layers"), "input_layers")?;
-    let output_names = endpoints(cfg.get("output_layers"), "output_layers")?;
-    if output_names.len() != 1 {
-        return unsupported(format!(
-            "a Functional model with {} outputs ({}); only models with one output are supported",
-            output_names.len(),
-            output_names.join(", ")
-        ));
-    }
     let by_name = |n: &str| layers.iter().find(|l| entry_name(l) == n);
     let mut inputs = Vec::with_capacity(input_names.len());
     for n in &input_names {
@@ -213,6 +205,15 @@ pub(crate) fn functional_wiring<'a>(cfg: &'a Value, layers: &'a [Value]) -> Res<
             return malformed(format!("layer '{name}' reads no tensor"));
         }
         rest.push((l, reads, inference));
+    }
+    // The output, once every layer's calls are known (a shared layer is named as such first).
+    let output_names = endpoints(cfg.get("output_layers"), "output_layers")?;
+    if output_names.len() != 1 {
+        return unsupported(format!(
+            "a Functional model with {} outputs ({}); only models with one output are supported",
+            output_names.len(),
+            output_names.join(", ")
+        ));
     }
     // Order the layers so that each comes after what it reads (Kahn's algorithm, keeping the
     // file's order among the ready ones).

@@ -9,6 +9,7 @@ mod archives;
 mod common;
 mod csv_input;
 mod data_files;
+mod graph;
 mod hostile;
 mod keras_compile;
 mod keras_float64;
