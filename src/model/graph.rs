@@ -51,6 +51,22 @@ impl GraphSpec {
         self.inference.get(i).copied().unwrap_or(false)
     }
 
+    /// Which feature columns feed which input, 1-based: `a: columns 1-3, b: columns 4-5`.
+    pub fn describe_inputs(&self) -> String {
+        self.inputs
+            .iter()
+            .enumerate()
+            .map(|(k, i)| {
+                let (from, w) = (self.input_offset(k) + 1, i.shape.size());
+                match w {
+                    1 => format!("{}: column {from}", i.name),
+                    _ => format!("{}: columns {from}-{}", i.name, from + w - 1),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Total features of a row: every input's width, in order.
     pub fn input_width(&self) -> usize {
         self.inputs.iter().map(|i| i.shape.size()).sum()

@@ -201,3 +201,20 @@ fn fine_tuning_through_merges_tracks_keras() {
         assert_eq!(after[i], before[i], "{opt}: the frozen layer moved");
     }
 }
+
+#[test]
+fn inspect_says_which_columns_feed_which_input() {
+    let dir = tempdir();
+    let model = fixture("keras_graph/merges/model.keras");
+    let out = run(dir.path(), &["inspect", model.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Model inputs, fed from each row's features in this order: a: columns 1-3, b: columns 4-5"),
+        "{text}"
+    );
+}
