@@ -11,8 +11,8 @@ use crate::keras::layer_config::{
     model_dtype, parse_activation, parse_layer, require_null,
 };
 use crate::model::{
-    DenseSpec, FloatDtype, GraphInput, GraphSpec, Initializer, LayerSpec, ModelKind, ModelSpec,
-    Regularizer, Shape, Source,
+    DenseSpec, FloatDtype, GraphInput, GraphSpec, Initializer, LayerSpec, MergeKind, ModelKind,
+    ModelSpec, Regularizer, Shape, Source,
 };
 use crate::train::schedule::LearningRate;
 use crate::train::{Compile, Loss, Metric, OptimizerKind, OptimizerSpec};
@@ -754,22 +754,17 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         "Activation",
         "LeakyReLU",
         "Flatten",
-        "Add",
-        "Subtract",
-        "Multiply",
-        "Average",
-        "Maximum",
-        "Minimum",
-        "Concatenate",
     ];
     if let Some(other) = chain
         .iter()
         .filter_map(|l| class_name(l))
-        .find(|c| !KNOWN.contains(c))
+        .find(|c| !KNOWN.contains(c) && MergeKind::from_class(c).is_none())
     {
+        let merges = MergeKind::ALL.map(|(_, n)| n);
         return Err(ConfigError::Unsupported(format!(
-            "layer {other} (supported: {})",
-            KNOWN.join(", ")
+            "layer {other} (supported: {}, and in Functional graphs {})",
+            KNOWN.join(", "),
+            merges.join(", ")
         )));
     }
     let dtype = {

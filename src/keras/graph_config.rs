@@ -5,8 +5,9 @@
 //! the layers themselves.
 //!
 //! Refused, naming the layer: a layer called more than once (shared), a tensor that is not a
-//! layer's first output, a model with several outputs, a call with keyword arguments this tool
-//! would ignore, and wiring that is not a graph (unknown names, cycles).
+//! layer's first output, a model with several outputs, a call with keyword arguments other than
+//! `training=False` (kept, and honoured) and null ones, and wiring that is not a graph (unknown
+//! names, cycles).
 
 use crate::keras::dialect::{ConfigError, Format, Res, malformed};
 use crate::model::Source;
@@ -183,9 +184,7 @@ pub(crate) fn functional_wiring<'a>(cfg: &'a Value, layers: &'a [Value]) -> Res<
                 inference = true;
             }
             if let Some((key, v)) = k.as_object().into_iter().flatten().find(|(key, v)| {
-                !v.is_null()
-                    && key.as_str() != "mask"
-                    && !(key.as_str() == "training" && **v == Value::Bool(false))
+                !v.is_null() && !(key.as_str() == "training" && **v == Value::Bool(false))
             }) {
                 return unsupported(format!(
                     "layer '{name}' is called with {key}={v}; calls with keyword arguments are not supported"

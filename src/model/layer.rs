@@ -110,10 +110,7 @@ pub struct Step<'a, 'b> {
 /// Implements the name and trainable-flag accessors of `Layer` for a spec with `name` and
 /// `trainable` fields.
 macro_rules! named_layer {
-    ($class:literal) => {
-        fn class_name(&self) -> &'static str {
-            $class
-        }
+    (@fields) => {
         fn name(&self) -> &str {
             &self.name
         }
@@ -126,6 +123,19 @@ macro_rules! named_layer {
         fn set_trainable(&mut self, trainable: bool) {
             self.trainable = trainable;
         }
+    };
+    // The class name given by a function of the layer (a layer type of several Keras classes).
+    (by $class:path) => {
+        fn class_name(&self) -> &'static str {
+            $class(self)
+        }
+        named_layer!(@fields);
+    };
+    ($class:literal) => {
+        fn class_name(&self) -> &'static str {
+            $class
+        }
+        named_layer!(@fields);
     };
 }
 pub(crate) use named_layer;

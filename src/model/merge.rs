@@ -3,7 +3,7 @@
 //! which hands them all their inputs at once (`MergeSpec::merge`).
 
 use crate::error::{Error, Result};
-use crate::model::layer::{Layer, Step, yes};
+use crate::model::layer::{Layer, Step, named_layer, yes};
 use crate::model::shape::Shape;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
@@ -175,22 +175,13 @@ impl MergeSpec {
     }
 }
 
+/// The Keras class of a merge layer.
+fn merge_class(m: &MergeSpec) -> &'static str {
+    m.kind.class_name()
+}
+
 impl Layer for MergeSpec {
-    fn class_name(&self) -> &'static str {
-        self.kind.class_name()
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-    fn set_trainable(&mut self, trainable: bool) {
-        self.trainable = trainable;
-    }
+    named_layer!(by merge_class);
 
     /// A merge of one input (only a graph calls a merge, with all its inputs: `merge`).
     fn forward(&self, x: &Tensor, _: Step) -> Result<Tensor> {

@@ -38,6 +38,16 @@ fn keras_made_graphs_predict_as_keras_did() {
             "{file}: predictions differ from Keras by {d}"
         );
     }
+    // A Keras 3 .h5 of Add over two Dense branches (once refused) is read as a graph.
+    let m = load_model(&fixture("keras_graph/k3_add_h5/model.h5")).unwrap();
+    let g = m.spec.graph.as_ref().expect("a graph");
+    let add = m
+        .spec
+        .layers
+        .iter()
+        .position(|l| l.class_name() == "Add")
+        .unwrap();
+    assert_eq!(g.inbound[add].len(), 2);
     // The inputs in model.inputs order, each with its width; the merges with Keras's names.
     let m = load_model(&fixture("keras_graph/merges/model.keras")).unwrap();
     let g = m.spec.graph.as_ref().unwrap();
