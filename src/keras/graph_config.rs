@@ -6,7 +6,7 @@
 //!
 //! Refused, naming the layer: a layer called more than once (shared), a tensor that is not a
 //! layer's first output, a model with several outputs, a call with keyword arguments other than
-//! `training=False` (kept, and honoured) and null ones, and wiring that is not a graph (unknown
+//! `training=False` (kept and written back; Keras 3 overrides it with the model's own mode) and null ones, and wiring that is not a graph (unknown
 //! names, cycles).
 
 use crate::keras::dialect::{ConfigError, Format, Res, malformed};
@@ -21,7 +21,7 @@ pub(crate) struct Wiring<'a> {
     pub layers: Vec<&'a Value>,
     /// Per layer of `layers`, what it is called on.
     pub inbound: Vec<Vec<Source>>,
-    /// Per layer of `layers`, whether it is called with `training=False` (inference mode always).
+    /// Per layer of `layers`, whether its call records `training=False` (kept for writing back).
     pub inference: Vec<bool>,
 }
 

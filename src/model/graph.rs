@@ -33,9 +33,10 @@ pub struct GraphSpec {
     pub inputs: Vec<GraphInput>,
     /// Per layer, the tensors it is called on (one, or a merge's several).
     pub inbound: Vec<Vec<Source>>,
-    /// Per layer, whether Keras calls it with `training=False`: it then computes in inference mode
-    /// even while the model trains (a BatchNormalization keeps its moving statistics, a Dropout
-    /// passes everything). Empty means none is.
+    /// Per layer, whether the file records its call with `training=False` (Keras 3 records a
+    /// Dropout's default so). Kept to be written back; it does not change the computation: Keras
+    /// 3.15's Functional call passes the model's own `training` to every layer over it, so `fit`
+    /// trains such a layer as any other (measured; docs/architecture-graph.md). Empty means none.
     #[serde(default)]
     pub inference: Vec<bool>,
 }

@@ -288,12 +288,10 @@ impl Model {
                         Source::Layer(j) => Ok(outs[j].clone()),
                     })
                     .collect::<candle_core::Result<Vec<_>>>()?;
+                // A layer recorded as called with training=False still follows the model's mode:
+                // Keras 3.15's Functional call passes its own `training` to every layer over it.
                 let out = match l {
                     LayerSpec::Merge(m) => m.merge(&xs)?,
-                    // Called with training=False: inference mode whatever the model does.
-                    _ if g.in_inference(i) => {
-                        l.forward(&xs[0], p, &mut Forward::inference(), i == last)?
-                    }
                     _ => l.forward(&xs[0], p, f, i == last)?,
                 };
                 if let Some(pen) = activity_penalty(l, &out, i == last)? {

@@ -4,8 +4,11 @@
 //! tool cannot run is refused naming the layer.
 
 use crate::common::*;
+use candle_core::{DType, Device};
 use keras_transfer::data::csv::read_train_test;
 use keras_transfer::keras::config::{model_config, parse_model_config, parse_optimizer};
+use keras_transfer::model::{Forward, Mode, values_of, values_tensor};
+use keras_transfer::rng::NumpyRandomState;
 use keras_transfer::train::fit_from;
 use keras_transfer::{FitConfig, Format, KerasModel, load_model, save_model};
 use serde_json::{Value, json};
@@ -227,4 +230,42 @@ fn inspect_says_which_columns_feed_which_input() {
         text.contains("Model inputs, fed from each row's features in this order: a: columns 1-3, b: columns 4-5"),
         "{text}"
     );
+}
+
+#[test]
+fn a_call_recorded_with_training_false_still_trains_as_keras_3_does() {
+    // Keras 3 records Dropout's default `training=False` on every call; its Functional model hands
+    // its own `training=True` to the layer in `fit` all the same, so the dropout is active.
+    let path = fixture("keras_layers/functional_chain/model.keras");
+    let m = load_model(&path).unwrap();
+    let g = m
+        .spec
+        .graph
+        .as_ref()
+        .expect("kept as a graph to write the flag back");
+    let dropout = m
+        .spec
+        .layers
+        .iter()
+        .position(|l| l.class_name() == "Dropout")
+        .unwrap();
+    assert!(g.in_inference(dropout), "the recorded flag is kept");
+    let model = m.to_model().unwrap();
+    let (_, rows) = read_csv_f64(&path.parent().unwrap().join("inputs.csv"));
+    let n = rows.len();
+    let x = values_tensor(rows.concat(), (1, n, 4), DType::F32, &Device::Cpu).unwrap();
+    // Two training passes with different random streams: the batch statistics are the same, so
+    // only an active dropout makes them differ.
+    let pass = |seed: u32| {
+        let mut rngs = vec![NumpyRandomState::new(seed)];
+        let mut f = Forward {
+            mode: Mode::Training,
+            rngs: Some(&mut rngs),
+        };
+        values_of(&model.logits(&x, &mut f).unwrap()).unwrap()
+    };
+    assert_ne!(pass(1), pass(2), "dropout is active while training");
+    let a = values_of(&model.logits(&x, &mut Forward::inference()).unwrap()).unwrap();
+    let b = values_of(&model.logits(&x, &mut Forward::inference()).unwrap()).unwrap();
+    assert_eq!(a, b);
 }
