@@ -269,3 +269,38 @@ fn a_call_recorded_with_training_false_still_trains_as_keras_3_does() {
     let b = values_of(&model.logits(&x, &mut Forward::inference()).unwrap()).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_csv_feeds_the_inputs_in_order_through_the_cli() {
+    // Columns 1-3 go to input 'a', 4-5 to 'b': `predict` on the Keras fixture's rows gives Keras's
+    // probabilities.
+    let dir = tempdir();
+    let case = fixture("keras_graph/merges");
+    let out = dir.path().join("out.csv");
+    let o = run(
+        dir.path(),
+        &[
+            "predict",
+            "--model",
+            case.join("model.keras").to_str().unwrap(),
+            "--input",
+            case.join("inputs.csv").to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let got: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .flat_map(|l| {
+            l.split(',')
+                .skip(1)
+                .map(|v| v.parse::<f64>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let d = max_abs_diff(&got, &keras_predictions(&case));
+    assert!(d <= TOL_PREDICT, "CLI predictions differ from Keras by {d}");
+}
