@@ -40,13 +40,14 @@ fn layer_entry_of(spec: &ModelSpec, i: usize, format: Format) -> Value {
             format,
         ),
     };
-    if let Some(obj) = entry.as_object_mut() {
-        if format == Format::Keras3 && !layer.weights(spec.fan_in(i)).is_empty() {
-            obj.insert(
-                "build_config".into(),
-                json!({"input_shape": [null, spec.fan_in(i)]}),
-            );
-        }
+    if let Some(obj) = entry.as_object_mut()
+        && format == Format::Keras3
+        && !layer.weights(spec.fan_in(i)).is_empty()
+    {
+        obj.insert(
+            "build_config".into(),
+            json!({"input_shape": [null, spec.fan_in(i)]}),
+        );
     }
     entry
 }
@@ -161,14 +162,14 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
     let mut previous = input_name.to_string();
     for (i, layer) in spec.layers.iter().enumerate() {
         let mut entry = layer_entry_of(spec, i, format);
-        if let Some(obj) = entry.as_object_mut() {
-            if functional.is_some() {
-                obj.insert("name".into(), json!(layer.name()));
-                obj.insert(
-                    "inbound_nodes".into(),
-                    inbound_node(&previous, spec.fan_in(i), spec.dtype, format),
-                );
-            }
+        if let Some(obj) = entry.as_object_mut()
+            && functional.is_some()
+        {
+            obj.insert("name".into(), json!(layer.name()));
+            obj.insert(
+                "inbound_nodes".into(),
+                inbound_node(&previous, spec.fan_in(i), spec.dtype, format),
+            );
         }
         previous = layer.name().to_string();
         layers.push(entry);
@@ -668,6 +669,9 @@ fn parse_regularizer(v: Option<&Value>, what: &str) -> Res<Option<Regularizer>> 
     Ok(Some(r))
 }
 
+/// A graph's input layers, per-layer inbound tensors and recorded `training=False` calls, as read.
+type GraphParts<'a> = (Vec<&'a Value>, Vec<Vec<Source>>, Vec<bool>);
+
 /// The width of an InputLayer entry's flat input (its dtype checked, a sparse one refused).
 fn input_layer_width(l: &Value) -> Res<usize> {
     let lc = l.get("config").unwrap_or(&Value::Null);
@@ -710,7 +714,7 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         });
     let keras2 = !keras3_dialect;
     // A Functional model that is not a chain: its inputs (all but the first go here) and wiring.
-    let mut graph: Option<(Vec<&Value>, Vec<Vec<Source>>, Vec<bool>)> = None;
+    let mut graph: Option<GraphParts> = None;
     let (input_layer, chain, kind): (Option<&Value>, Vec<&Value>, ModelKind) = match class {
         "Sequential" => {
             let input = layers.iter().find(|l| class_name(l) == Some("InputLayer"));

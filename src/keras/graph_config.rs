@@ -116,15 +116,15 @@ fn call_tensors(
             }
         }
         Value::Array(a) => {
-            if let (Some(Value::String(n)), Some(node)) = (a.first(), a.get(1)) {
-                if node.is_number() {
-                    let tensor = a.get(2).and_then(Value::as_u64).unwrap_or(0);
-                    out.push((n.clone(), node.as_u64().unwrap_or(u64::MAX), tensor));
-                    if let Some(k) = a.get(3) {
-                        kwargs.push(k.clone());
-                    }
-                    return Ok(());
+            if let (Some(Value::String(n)), Some(node)) = (a.first(), a.get(1))
+                && node.is_number()
+            {
+                let tensor = a.get(2).and_then(Value::as_u64).unwrap_or(0);
+                out.push((n.clone(), node.as_u64().unwrap_or(u64::MAX), tensor));
+                if let Some(k) = a.get(3) {
+                    kwargs.push(k.clone());
                 }
+                return Ok(());
             }
             for x in a {
                 call_tensors(x, out, kwargs, depth + 1)?;
@@ -184,7 +184,8 @@ pub(crate) fn functional_wiring<'a>(cfg: &'a Value, layers: &'a [Value]) -> Res<
                 inference = true;
             }
             if let Some((key, v)) = k.as_object().into_iter().flatten().find(|(key, v)| {
-                !v.is_null() && !(key.as_str() == "training" && **v == Value::Bool(false))
+                let recorded_default = key.as_str() == "training" && **v == Value::Bool(false);
+                !(v.is_null() || recorded_default)
             }) {
                 return unsupported(format!(
                     "layer '{name}' is called with {key}={v}; calls with keyword arguments are not supported"

@@ -285,12 +285,12 @@ fn defining_file(
     let Some(item) = path.get(k) else {
         return Some(file);
     };
-    if depth > 0 {
-        if let Some(target) = reexports(&file, &files[&file]).get(item) {
-            let mut full = target.clone();
-            full.extend_from_slice(&path[k + 1..]);
-            return defining_file(files, &full, depth - 1).or(Some(file));
-        }
+    if depth > 0
+        && let Some(target) = reexports(&file, &files[&file]).get(item)
+    {
+        let mut full = target.clone();
+        full.extend_from_slice(&path[k + 1..]);
+        return defining_file(files, &full, depth - 1).or(Some(file));
     }
     Some(file)
 }
@@ -318,10 +318,10 @@ fn file_graph(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<Str
                 .and_then(|pf| reexports(&pf, &files[&pf]).get(&p[0]).cloned());
             let mut full = parent.clone();
             full.extend(p.iter().cloned());
-            if sibling.is_some() || via_parent.is_some() {
-                if let Some(d) = defining_file(files, &full, 8) {
-                    deps.insert(d);
-                }
+            if (sibling.is_some() || via_parent.is_some())
+                && let Some(d) = defining_file(files, &full, 8)
+            {
+                deps.insert(d);
             }
         }
         if f.ends_with("mod.rs") || f == "lib.rs" {

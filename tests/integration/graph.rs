@@ -137,7 +137,7 @@ fn layer_mut<'a>(cfg: &'a mut Value, name: &str) -> &'a mut Value {
 fn graphs_whose_shapes_do_not_fit_are_refused_when_read() {
     // Dense 'db' gives 5 values where 'da' gives 4: every merge of the two is refused, naming it.
     let text = edited_config(|c| layer_mut(c, "db")["config"]["units"] = json!(5));
-    let e = parse_model_config(&text).err().expect("refused");
+    let e = parse_model_config(&text).expect_err("refused");
     let msg = format!("{e:?}");
     assert!(
         msg.contains("'add'") && msg.contains("(None, 4), (None, 5)"),
@@ -148,18 +148,18 @@ fn graphs_whose_shapes_do_not_fit_are_refused_when_read() {
         let t = layer_mut(c, "dh")["inbound_nodes"][0]["args"][0].clone();
         layer_mut(c, "dh")["inbound_nodes"][0]["args"] = json!([[t.clone(), t]]);
     });
-    let msg = format!("{:?}", parse_model_config(&text).err().expect("refused"));
+    let msg = format!("{:?}", parse_model_config(&text).expect_err("refused"));
     assert!(
         msg.contains("layer 'dh' (Dense) is called on 2 tensors"),
         "{msg}"
     );
     // Concatenate along the batch axis.
     let text = edited_config(|c| layer_mut(c, "cat")["config"]["axis"] = json!(0));
-    let msg = format!("{:?}", parse_model_config(&text).err().expect("refused"));
+    let msg = format!("{:?}", parse_model_config(&text).expect_err("refused"));
     assert!(msg.contains("Concatenate layer 'cat': axis 0"), "{msg}");
     // An unsupported layer in a graph is named.
     let text = edited_config(|c| layer_mut(c, "bn")["class_name"] = json!("GroupNormalization"));
-    let msg = format!("{:?}", parse_model_config(&text).err().expect("refused"));
+    let msg = format!("{:?}", parse_model_config(&text).expect_err("refused"));
     assert!(msg.contains("GroupNormalization"), "{msg}");
 }
 
