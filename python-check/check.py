@@ -581,6 +581,28 @@ class Checks:
         diff = compare("Rust vs tf.keras 2 predictions", self.rust.predict(path, X), model.predict(X, verbose=0))
         return f"max|dp| {diff:.2g}"
 
+    def graph_via_rust(self, k, case, out_name, fmt, ins):
+        """w: a Keras-made Functional graph (fixtures/keras_graph/CASE) converted by Rust to OUT_NAME
+        (in FMT for an .h5), loaded by Keras k and predicting as the original did; and Rust's own
+        `predict` on the same rows (each input taking its columns in order of model.inputs)."""
+        d = REPO / "fixtures" / "keras_graph" / case
+        X = np.loadtxt(d / "inputs.csv", delimiter=",", skiprows=1)
+        want = np.loadtxt(d / "predictions.csv", delimiter=",", skiprows=1)
+        src = d / ("model.keras" if (d / "model.keras").exists() else "model.h5")
+        out = self.workdir / f"graph_{case}_{out_name}"
+        args = ["convert", src, out] + (["--format", fmt] if fmt else [])
+        self.rust.run(*args)
+        warns = []
+        with captured_warnings(warns):
+            m = k.models.load_model(str(out))
+        parts, at = [], 0
+        for w in ins:
+            parts.append(X[:, at:at + w])
+            at += w
+        diff = compare(f"{out_name} in Keras vs the Keras-made model", m.predict(parts if len(parts) > 1 else parts[0], verbose=0), want, tol=1e-6)
+        rust = compare("rust predict vs Keras", self.rust.predict(src, X), want, tol=1e-6)
+        return f"max|dp| {diff:.2g} (Keras on Rust's file), {rust:.2g} (Rust predict){warning_note(warns)}"
+
     def keras_archive_via_rust_to_tf_keras(self, k3, k2):
         """k6: a Keras 3 .keras (compiled SGD(0.05)) converted by Rust to a universal .h5, which tf.keras 2
         loads compiled with the same optimizer and which predicts like the Keras 3 model."""
@@ -1006,6 +1028,10 @@ class Checks:
             ("k5 tf_keras 2 .keras -> rust predict", lambda: self.tf_keras_keras_to_rust(k2)),
             ("k6 keras 3 .keras -> rust convert universal .h5 -> tf_keras 2", lambda: self.keras_archive_via_rust_to_tf_keras(k3, k2)),
             ("k7 keras_layers fixtures -> rust .keras / .weights.h5 -> keras 3", lambda: self.rust_archives_of_keras_layers(k3)),
+            ("w1 keras 3 graph (2 inputs, every merge) -> rust .keras -> keras 3", lambda: self.graph_via_rust(k3, "merges", "out.keras", None, [3, 2])),
+            ("w2 keras 3 graph -> rust keras3 .h5 -> keras 3", lambda: self.graph_via_rust(k3, "merges", "k3.h5", "keras3", [3, 2])),
+            ("w3 keras 3 graph -> rust universal .h5 -> keras 3", lambda: self.graph_via_rust(k3, "merges", "u.h5", "universal", [3, 2])),
+            ("w4 tf_keras 2 graph -> rust universal .h5 -> tf_keras 2", lambda: self.graph_via_rust(k2, "k2_merge", "u.h5", "universal", [3])),
             *[(f"k8 {c}: rust-fitted .keras -> keras 3 optimizer restored, one more epoch == rust's",
                lambda c=c: self.rust_archive_optimizer_in_keras(c, k3)) for c in COMPILE_CASES],
             # BatchNormalization first: a Dense bias just before it has no gradient but rounding noise,

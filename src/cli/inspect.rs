@@ -31,6 +31,12 @@ pub fn run(a: InspectArgs) -> Result<()> {
     for line in summary_lines(&m.spec) {
         say!("{line}");
     }
+    if let Some(g) = &m.spec.graph {
+        say!(
+            "Model inputs, fed from each row's features in this order: {}",
+            g.describe_inputs()
+        );
+    }
     match m.compile() {
         Some(Ok(c)) => {
             say!("Optimizer: {}", c.optimizer.describe());

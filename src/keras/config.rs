@@ -1,92 +1,25 @@
 //! Keras's JSON configs: `model_config` (a Sequential model) in the Keras 3 and Keras 2 dialects, and
 //! `training_config`, to and from `ModelSpec`. Each layer type's config is written and read here.
 
+pub use crate::keras::dialect::{ConfigError, Format};
+use crate::keras::dialect::{
+    Res, class_name, initializer_json, k3_object, k3_policy, malformed, parse_initializer,
+};
+use crate::keras::graph_config::{endpoint_list, entry_name, functional_wiring, inbound_nodes};
 use crate::keras::layer_config::{
     check_dtype, check_keys, dtype_json, functional_chain, inbound_node, layer_config, layer_entry,
     model_dtype, parse_activation, parse_layer, require_null,
 };
 use crate::model::{
-    DenseSpec, FloatDtype, Initializer, LayerSpec, ModelKind, ModelSpec, Regularizer,
+    DenseSpec, FloatDtype, GraphInput, GraphSpec, Initializer, LayerSpec, MergeKind, ModelKind,
+    ModelSpec, Regularizer, Shape, Source,
 };
 use crate::train::schedule::LearningRate;
 use crate::train::{Compile, Loss, Metric, OptimizerKind, OptimizerSpec};
 use serde_json::{Value, json};
 
-/// Which Keras dialect a file is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// What Keras 3.15 writes; loads in Keras 3.
-    Keras3,
-    /// A Keras-2-style file that loads cleanly in both Keras 3 and tf.keras 2.
-    Universal,
-}
-
-impl Format {
-    /// The `keras_version` string written into files of this format.
-    pub fn keras_version(self) -> &'static str {
-        match self {
-            Format::Keras3 => "3.15.1",
-            Format::Universal => "2.21.0",
-        }
-    }
-}
-
-/// Why a config could not be understood: either it is not a model config at all, or it describes
-/// something this tool does not support.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ConfigError {
-    Malformed(String),
-    Unsupported(String),
-}
-
-type Res<T> = std::result::Result<T, ConfigError>;
-
-fn malformed<T>(msg: impl Into<String>) -> Res<T> {
-    Err(ConfigError::Malformed(msg.into()))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Writing
-
-pub(crate) fn k3_object(module: &str, class: &str, config: Value) -> Value {
-    json!({"module": module, "class_name": class, "config": config, "registered_name": null})
-}
-
-pub(crate) fn k3_policy(dtype: FloatDtype) -> Value {
-    k3_object("keras", "DTypePolicy", json!({"name": dtype.keras_name()}))
-}
-
-fn initializer_config(init: &Initializer) -> Value {
-    match *init {
-        Initializer::HeUniform
-        | Initializer::GlorotUniform
-        | Initializer::HeNormal
-        | Initializer::GlorotNormal => {
-            json!({"seed": null})
-        }
-        Initializer::RandomUniform { minval, maxval } => {
-            json!({"minval": minval, "maxval": maxval, "seed": null})
-        }
-        Initializer::RandomNormal { mean, stddev } => {
-            json!({"mean": mean, "stddev": stddev, "seed": null})
-        }
-        Initializer::Zeros | Initializer::Ones => json!({}),
-        Initializer::Constant { value } => json!({"value": value}),
-    }
-}
-
-pub(crate) fn initializer_json(init: &Initializer, format: Format) -> Value {
-    match format {
-        Format::Keras3 => k3_object(
-            "keras.initializers",
-            init.keras_class(),
-            initializer_config(init),
-        ),
-        Format::Universal => {
-            json!({"class_name": init.keras_class(), "config": initializer_config(init)})
-        }
-    }
-}
 
 /// Checks that every layer of `spec` can be written in `format`; the reason when one cannot.
 pub fn writable(spec: &ModelSpec, format: Format) -> std::result::Result<(), String> {
@@ -95,9 +28,113 @@ pub fn writable(spec: &ModelSpec, format: Format) -> std::result::Result<(), Str
         .try_for_each(|l| crate::keras::layer_config::writable(l, format))
 }
 
+/// Layer `i`'s entry in a model config: its class and config, and in Keras 3 the input shape it was
+/// built for when it has weights.
+fn layer_entry_of(spec: &ModelSpec, i: usize, format: Format) -> Value {
+    let layer = &spec.layers[i];
+    let mut entry = match layer {
+        LayerSpec::Dense(l) => dense_entry(l, spec.dtype, format),
+        other => layer_entry(
+            other.class_name(),
+            layer_config(other, spec.dtype, format),
+            format,
+        ),
+    };
+    if let Some(obj) = entry.as_object_mut()
+        && format == Format::Keras3
+        && !layer.weights(spec.fan_in(i)).is_empty()
+    {
+        obj.insert(
+            "build_config".into(),
+            json!({"input_shape": [null, spec.fan_in(i)]}),
+        );
+    }
+    entry
+}
+
+/// The `model_config` of a graph model: a Functional model with its inputs, each layer's calls and
+/// its output.
+fn graph_model_config(spec: &ModelSpec, g: &GraphSpec, format: Format) -> Value {
+    let dtype = spec.dtype.keras_name();
+    let mut layers = Vec::with_capacity(g.inputs.len() + spec.layers.len());
+    for input in &g.inputs {
+        let mut batch = vec![Value::Null];
+        batch.extend(input.shape.dims().iter().map(|&d| json!(d)));
+        let mut entry = match format {
+            Format::Keras3 => k3_object(
+                "keras.layers",
+                "InputLayer",
+                json!({"batch_shape": batch, "dtype": dtype, "sparse": false, "ragged": false, "name": input.name}),
+            ),
+            Format::Universal => json!({"class_name": "InputLayer", "config": {
+                "batch_input_shape": batch, "dtype": dtype, "sparse": false, "ragged": false, "name": input.name}}),
+        };
+        entry["name"] = json!(input.name);
+        entry["inbound_nodes"] = json!([]);
+        layers.push(entry);
+    }
+    let shapes = spec.graph_shapes().ok();
+    for (i, layer) in spec.layers.iter().enumerate() {
+        let mut entry = layer_entry_of(spec, i, format);
+        let reads: Vec<(String, Vec<usize>)> = g.inbound[i]
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let name = match *s {
+                    Source::Input(j) => g.inputs[j].name.clone(),
+                    Source::Layer(j) => spec.layers[j].name().to_string(),
+                };
+                let shape = shapes
+                    .as_ref()
+                    .and_then(|sh| sh.inputs[i].get(k))
+                    .map(|s| s.dims().to_vec())
+                    .unwrap_or_default();
+                (name, shape)
+            })
+            .collect();
+        let merge = matches!(layer, LayerSpec::Merge(_));
+        entry["name"] = json!(layer.name());
+        entry["inbound_nodes"] = inbound_nodes(&reads, merge, g.in_inference(i), dtype, format);
+        if format == Format::Keras3 && merge {
+            let input_shape: Vec<Value> = reads
+                .iter()
+                .map(|(_, s)| {
+                    let mut b = vec![Value::Null];
+                    b.extend(s.iter().map(|&d| json!(d)));
+                    Value::Array(b)
+                })
+                .collect();
+            entry["build_config"] = json!({"input_shape": input_shape});
+        }
+        layers.push(entry);
+    }
+    let inputs: Vec<&str> = g.inputs.iter().map(|i| i.name.as_str()).collect();
+    let output = spec.layers.last().map_or("", LayerSpec::name);
+    let (input_layers, output_layers) = (
+        endpoint_list(&inputs, format),
+        endpoint_list(&[output], format),
+    );
+    match format {
+        Format::Keras3 => k3_object(
+            "keras",
+            "Functional",
+            json!({"name": "functional", "trainable": true, "layers": layers,
+                "input_layers": input_layers, "output_layers": output_layers}),
+        ),
+        Format::Universal => {
+            json!({"class_name": "Functional", "config": {"name": "functional", "layers": layers,
+                "input_layers": input_layers, "output_layers": output_layers},
+                "keras_version": format.keras_version(), "backend": "tensorflow"})
+        }
+    }
+}
+
 /// The `model_config` JSON of a model in the given dialect: Sequential, or Functional for a chain
-/// that came from a Functional model.
+/// that came from a Functional model, or for a graph.
 pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
+    if let Some(g) = &spec.graph {
+        return graph_model_config(spec, g, format);
+    }
     let batch = json!([null, spec.input_dim]);
     let functional = match &spec.kind {
         ModelKind::Functional { input_name } => Some(input_name.as_str()),
@@ -124,28 +161,15 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
     layers.push(input);
     let mut previous = input_name.to_string();
     for (i, layer) in spec.layers.iter().enumerate() {
-        let mut entry = match layer {
-            LayerSpec::Dense(l) => dense_entry(l, spec.dtype, format),
-            other => layer_entry(
-                other.class_name(),
-                layer_config(other, spec.dtype, format),
-                format,
-            ),
-        };
-        if let Some(obj) = entry.as_object_mut() {
-            if format == Format::Keras3 && !layer.weights(spec.fan_in(i)).is_empty() {
-                obj.insert(
-                    "build_config".into(),
-                    json!({"input_shape": [null, spec.fan_in(i)]}),
-                );
-            }
-            if functional.is_some() {
-                obj.insert("name".into(), json!(layer.name()));
-                obj.insert(
-                    "inbound_nodes".into(),
-                    inbound_node(&previous, spec.fan_in(i), spec.dtype, format),
-                );
-            }
+        let mut entry = layer_entry_of(spec, i, format);
+        if let Some(obj) = entry.as_object_mut()
+            && functional.is_some()
+        {
+            obj.insert("name".into(), json!(layer.name()));
+            obj.insert(
+                "inbound_nodes".into(),
+                inbound_node(&previous, spec.fan_in(i), spec.dtype, format),
+            );
         }
         previous = layer.name().to_string();
         layers.push(entry);
@@ -578,10 +602,6 @@ pub struct ParsedConfig {
     pub keras3_dialect: bool,
 }
 
-fn class_name(v: &Value) -> Option<&str> {
-    v.get("class_name").and_then(Value::as_str)
-}
-
 /// The feature count from a `[null, F]` batch shape.
 fn input_width(shape: &Value, what: &str) -> Res<usize> {
     let dims = shape
@@ -596,41 +616,6 @@ fn input_width(shape: &Value, what: &str) -> Res<usize> {
             "input of shape {shape} (only flat inputs [batch, features] are supported)"
         ))),
     }
-}
-
-pub(crate) fn parse_initializer(v: Option<&Value>, default: Initializer) -> Res<Initializer> {
-    let Some(v) = v else { return Ok(default) };
-    let (name, cfg) = match v {
-        Value::Null => return Ok(default),
-        Value::String(s) => (s.as_str(), &Value::Null),
-        Value::Object(_) => (
-            class_name(v).unwrap_or(""),
-            v.get("config").unwrap_or(&Value::Null),
-        ),
-        _ => return malformed(format!("initializer {v} is neither a name nor an object")),
-    };
-    let num = |key: &str, d: f64| cfg.get(key).and_then(Value::as_f64).unwrap_or(d);
-    Ok(match name {
-        "HeUniform" | "he_uniform" => Initializer::HeUniform,
-        "GlorotUniform" | "glorot_uniform" => Initializer::GlorotUniform,
-        "HeNormal" | "he_normal" => Initializer::HeNormal,
-        "GlorotNormal" | "glorot_normal" => Initializer::GlorotNormal,
-        "RandomUniform" | "random_uniform" => Initializer::RandomUniform {
-            minval: num("minval", -0.05),
-            maxval: num("maxval", 0.05),
-        },
-        "RandomNormal" | "random_normal" => Initializer::RandomNormal {
-            mean: num("mean", 0.0),
-            stddev: num("stddev", 0.05),
-        },
-        "Zeros" | "zeros" => Initializer::Zeros,
-        "Ones" | "ones" => Initializer::Ones,
-        "Constant" | "constant" => Initializer::Constant {
-            value: num("value", 0.0),
-        },
-        // Any other initializer only matters for re-initialising; the weights come from the file.
-        _ => default,
-    })
 }
 
 fn parse_dense(cfg: &Value, default_name: String, keras2: bool) -> Res<DenseSpec> {
@@ -741,6 +726,25 @@ fn parse_regularizer(v: Option<&Value>, what: &str) -> Res<Option<Regularizer>> 
     Ok(Some(r))
 }
 
+/// A graph's input layers, per-layer inbound tensors and recorded `training=False` calls, as read.
+type GraphParts<'a> = (Vec<&'a Value>, Vec<Vec<Source>>, Vec<bool>);
+
+/// The width of an InputLayer entry's flat input (its dtype checked, a sparse one refused).
+fn input_layer_width(l: &Value) -> Res<usize> {
+    let lc = l.get("config").unwrap_or(&Value::Null);
+    check_dtype("InputLayer", lc)?;
+    if lc.get("sparse").and_then(Value::as_bool) == Some(true) {
+        return Err(ConfigError::Unsupported("a sparse InputLayer".into()));
+    }
+    if let Some(s) = lc.get("batch_shape") {
+        input_width(s, "InputLayer batch_shape")
+    } else if let Some(s) = lc.get("batch_input_shape") {
+        input_width(s, "InputLayer batch_input_shape")
+    } else {
+        malformed("InputLayer has no batch_shape or batch_input_shape")
+    }
+}
+
 /// Parses a `model_config` string (either dialect) into a `ModelSpec`.
 pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
     let root: Value = serde_json::from_str(text)
@@ -766,6 +770,8 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
                 || l.pointer("/config/dtype").is_some_and(Value::is_object)
         });
     let keras2 = !keras3_dialect;
+    // A Functional model that is not a chain: its inputs (all but the first go here) and wiring.
+    let mut graph: Option<GraphParts> = None;
     let (input_layer, chain, kind): (Option<&Value>, Vec<&Value>, ModelKind) = match class {
         "Sequential" => {
             let input = layers.iter().find(|l| class_name(l) == Some("InputLayer"));
@@ -774,6 +780,15 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
                 .filter(|l| class_name(l) != Some("InputLayer"))
                 .collect();
             (input, rest, ModelKind::Sequential)
+        }
+        "Functional" | "Model"
+            if cfg.get("input_layers").is_some() && !functional_wiring(cfg, layers)?.is_chain() =>
+        {
+            let w = functional_wiring(cfg, layers)?;
+            let input = w.inputs[0];
+            let input_name = entry_name(input).to_string();
+            graph = Some((w.inputs.clone(), w.inbound, w.inference));
+            (Some(input), w.layers, ModelKind::Functional { input_name })
         }
         "Functional" | "Model" => {
             let (input, chain) = functional_chain(layers)?;
@@ -804,16 +819,21 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
     if let Some(other) = chain
         .iter()
         .filter_map(|l| class_name(l))
-        .find(|c| !KNOWN.contains(c))
+        .find(|c| !KNOWN.contains(c) && MergeKind::from_class(c).is_none())
     {
+        let merges = MergeKind::ALL.map(|(_, n)| n);
         return Err(ConfigError::Unsupported(format!(
-            "layer {other} (supported: {})",
-            KNOWN.join(", ")
+            "layer {other} (supported: {}, and in Functional graphs {})",
+            KNOWN.join(", "),
+            merges.join(", ")
         )));
     }
     let dtype = {
         let mut all: Vec<(&str, &Value)> = Vec::with_capacity(chain.len() + 1);
         if let Some(l) = input_layer {
+            all.push(("InputLayer", l.get("config").unwrap_or(&Value::Null)));
+        }
+        for l in graph.iter().flat_map(|g| g.0.iter().skip(1)) {
             all.push(("InputLayer", l.get("config").unwrap_or(&Value::Null)));
         }
         for l in &chain {
@@ -826,19 +846,27 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
     };
     let mut input_dim: Option<usize> = None;
     if let Some(l) = input_layer {
-        let lc = l.get("config").unwrap_or(&Value::Null);
-        check_dtype("InputLayer", lc)?;
-        if let Some(s) = lc.get("batch_shape") {
-            input_dim = Some(input_width(s, "InputLayer batch_shape")?);
-        } else if let Some(s) = lc.get("batch_input_shape") {
-            input_dim = Some(input_width(s, "InputLayer batch_input_shape")?);
-        } else {
-            return malformed("InputLayer has no batch_shape or batch_input_shape");
-        }
-        if lc.get("sparse").and_then(Value::as_bool) == Some(true) {
-            return Err(ConfigError::Unsupported("a sparse InputLayer".into()));
-        }
+        input_dim = Some(input_layer_width(l)?);
     }
+    let graph = match graph {
+        None => None,
+        Some((inputs, inbound, inference)) => {
+            let mut spec_inputs = Vec::with_capacity(inputs.len());
+            for l in &inputs {
+                spec_inputs.push(GraphInput {
+                    name: entry_name(l).to_string(),
+                    shape: Shape::flat(input_layer_width(l)?),
+                });
+            }
+            let g = GraphSpec {
+                inputs: spec_inputs,
+                inbound,
+                inference,
+            };
+            input_dim = Some(g.input_width());
+            Some(g)
+        }
+    };
     let mut parsed = Vec::with_capacity(chain.len());
     for (i, layer) in chain.iter().enumerate() {
         let lc = layer.get("config").unwrap_or(&Value::Null);
@@ -877,6 +905,7 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         layers: parsed,
         kind,
         dtype,
+        graph,
     };
     spec.validate()
         .map_err(|e| ConfigError::Malformed(e.to_string()))?;

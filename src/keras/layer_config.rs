@@ -6,12 +6,12 @@
 //! with a message naming it (`ConfigError::Unsupported`); keys with a null/false value, and keys
 //! that do not change the computation, are accepted.
 
-use crate::keras::config::{
+use crate::keras::dialect::{
     ConfigError, Format, initializer_json, k3_object, k3_policy, parse_initializer,
 };
 use crate::model::{
     Activation, ActivationLayerSpec, BatchNormSpec, DropoutSpec, FlattenSpec, FloatDtype,
-    Initializer, LayerNormSpec, LayerSpec, LeakyReluSpec,
+    Initializer, LayerNormSpec, LayerSpec, LeakyReluSpec, MergeKind, MergeSpec,
 };
 use serde_json::{Value, json};
 
@@ -289,6 +289,27 @@ pub(crate) fn parse_layer(
             check_keys(class, cfg, &["data_format"])?;
             LayerSpec::Flatten(FlattenSpec { name, trainable })
         }
+        other if MergeKind::from_class(other).is_some() => {
+            let kind = MergeKind::from_class(other).unwrap_or(MergeKind::Add);
+            let axis = if kind == MergeKind::Concatenate {
+                check_keys(class, cfg, &["axis"])?;
+                match cfg.get("axis") {
+                    None | Some(Value::Null) => -1,
+                    Some(a) => a.as_i64().ok_or_else(|| {
+                        ConfigError::Unsupported(format!("Concatenate axis {a} (an integer)"))
+                    })?,
+                }
+            } else {
+                check_keys(class, cfg, &[])?;
+                -1
+            };
+            LayerSpec::Merge(MergeSpec {
+                name,
+                kind,
+                axis,
+                trainable,
+            })
+        }
         other => return unsupported(format!("layer {other}")),
     })
 }
@@ -363,6 +384,8 @@ pub(crate) fn layer_config(l: &LayerSpec, dtype: FloatDtype, format: Format) -> 
             Format::Universal => json!({"alpha": r.negative_slope}),
         },
         LayerSpec::Flatten(_) => json!({"data_format": "channels_last"}),
+        LayerSpec::Merge(m) if m.kind == MergeKind::Concatenate => json!({"axis": m.axis}),
+        LayerSpec::Merge(_) => json!({}),
     };
     if let (Some(c), Some(e)) = (cfg.as_object_mut(), extra.as_object()) {
         c.extend(e.clone());

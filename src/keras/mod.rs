@@ -4,6 +4,8 @@
 
 pub mod archive;
 pub mod config;
+pub(crate) mod dialect;
+pub(crate) mod graph_config;
 pub mod h5;
 pub(crate) mod h5_guard;
 pub(crate) mod layer_config;

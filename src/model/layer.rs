@@ -1,15 +1,12 @@
-//! `LayerSpec`: one Keras layer of a model, whatever its type, with the weights it owns and how it
-//! computes. Each layer type lives in a file of its own and implements `Layer`; this file lists the
-//! types once (the enum) and dispatches to them.
+//! `Layer`: what every Keras layer type provides (its name, trainable flag, weights, output width and
+//! forward pass), with the weights' description (`WeightSpec`) and what a forward pass gets (`Forward`,
+//! `Step`). Each layer type lives in a file of its own and implements `Layer`; `layer_spec` lists the
+//! types once.
 
 use crate::error::Result;
-use crate::model::{
-    Activation, ActivationLayerSpec, BatchNormSpec, DenseSpec, DropoutSpec, FlattenSpec,
-    Initializer, LayerNormSpec, LeakyReluSpec,
-};
+use crate::model::{Activation, Initializer};
 use crate::rng::NumpyRandomState;
 use candle_core::{Tensor, Var};
-use serde::{Deserialize, Serialize};
 
 /// One weight of a layer: its Keras name (`kernel`, `bias`, `gamma`, `moving_mean`, ...), its shape for
 /// one model, whether the optimizer may change it (moving statistics are weights too, but not
@@ -110,134 +107,10 @@ pub struct Step<'a, 'b> {
     pub logits: bool,
 }
 
-/// A layer of a model, of any supported type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "class_name")]
-pub enum LayerSpec {
-    Dense(DenseSpec),
-    Dropout(DropoutSpec),
-    BatchNormalization(BatchNormSpec),
-    LayerNormalization(LayerNormSpec),
-    Activation(ActivationLayerSpec),
-    LeakyReLU(LeakyReluSpec),
-    Flatten(FlattenSpec),
-}
-
-/// Runs `$body` with `$l` bound to the layer of whatever type.
-macro_rules! each {
-    ($self:expr, $l:ident => $body:expr) => {
-        match $self {
-            LayerSpec::Dense($l) => $body,
-            LayerSpec::Dropout($l) => $body,
-            LayerSpec::BatchNormalization($l) => $body,
-            LayerSpec::LayerNormalization($l) => $body,
-            LayerSpec::Activation($l) => $body,
-            LayerSpec::LeakyReLU($l) => $body,
-            LayerSpec::Flatten($l) => $body,
-        }
-    };
-}
-
-impl LayerSpec {
-    /// The layer as its type's `Layer`.
-    pub fn layer(&self) -> &dyn Layer {
-        each!(self, l => l)
-    }
-
-    /// The layer as its type's mutable `Layer`.
-    pub fn layer_mut(&mut self) -> &mut dyn Layer {
-        each!(self, l => l)
-    }
-
-    /// Keras's class name of the layer.
-    pub fn class_name(&self) -> &'static str {
-        self.layer().class_name()
-    }
-
-    /// The layer's name, unique in its model.
-    pub fn name(&self) -> &str {
-        self.layer().name()
-    }
-
-    /// Renames the layer.
-    pub fn set_name(&mut self, name: String) {
-        self.layer_mut().set_name(name)
-    }
-
-    /// Keras's `trainable` flag: the one place that says whether a layer is frozen.
-    pub fn trainable(&self) -> bool {
-        self.layer().trainable()
-    }
-
-    /// Freezes (`false`) or unfreezes the layer.
-    pub fn set_trainable(&mut self, trainable: bool) {
-        self.layer_mut().set_trainable(trainable)
-    }
-
-    /// The width of the layer's output for an input of width `input`.
-    pub fn output_dim(&self, input: usize) -> usize {
-        self.layer().output_dim(input)
-    }
-
-    /// The activation that ends the layer, when it has one.
-    pub fn activation(&self) -> Option<Activation> {
-        self.layer().activation()
-    }
-
-    /// The layer's weights, in Keras's order, for an input of width `input`.
-    pub fn weights(&self, input: usize) -> Vec<WeightSpec> {
-        self.layer().weights(input)
-    }
-
-    /// The layer's computation (see `Layer::forward`); a frozen layer's weights and every
-    /// non-trainable weight enter the graph detached (`params.detached`).
-    pub(crate) fn forward(
-        &self,
-        x: &Tensor,
-        params: &LayerParams,
-        f: &mut Forward,
-        logits: bool,
-    ) -> Result<Tensor> {
-        let w: Vec<Tensor> = params
-            .vars
-            .iter()
-            .zip(&params.detached)
-            .map(|(v, &d)| {
-                if d {
-                    v.as_tensor().detach()
-                } else {
-                    v.as_tensor().clone()
-                }
-            })
-            .chain(params.consts.iter().cloned())
-            .collect();
-        let step = Step {
-            w: &w,
-            vars: &params.vars,
-            f,
-            logits,
-        };
-        self.layer().forward(x, step)
-    }
-}
-
-/// A layer's stacked variables (`[R, ...]` each, in `LayerSpec::weights` order) and the constants its
-/// forward pass needs after them (a zero bias for a Dense layer without one).
-#[derive(Clone)]
-pub(crate) struct LayerParams {
-    pub vars: Vec<Var>,
-    /// Per variable: whether it enters the graph detached (a frozen layer's, a non-trainable one).
-    pub detached: Vec<bool>,
-    pub consts: Vec<Tensor>,
-}
-
 /// Implements the name and trainable-flag accessors of `Layer` for a spec with `name` and
 /// `trainable` fields.
 macro_rules! named_layer {
-    ($class:literal) => {
-        fn class_name(&self) -> &'static str {
-            $class
-        }
+    (@fields) => {
         fn name(&self) -> &str {
             &self.name
         }
@@ -250,6 +123,19 @@ macro_rules! named_layer {
         fn set_trainable(&mut self, trainable: bool) {
             self.trainable = trainable;
         }
+    };
+    // The class name given by a function of the layer (a layer type of several Keras classes).
+    (by $class:path) => {
+        fn class_name(&self) -> &'static str {
+            $class(self)
+        }
+        named_layer!(@fields);
+    };
+    ($class:literal) => {
+        fn class_name(&self) -> &'static str {
+            $class
+        }
+        named_layer!(@fields);
     };
 }
 pub(crate) use named_layer;

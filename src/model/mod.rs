@@ -1,21 +1,31 @@
-//! The model: Keras layers described as Keras describes them (`layer` lists the types, one file each:
-//! `dense`, `dropout`, `batchnorm`, `layernorm`, `activation_layer`, `flatten`), their activations
-//! and seeded initialisers, the whole architecture (`spec`), the fused candle ops the layers compute
-//! with (`ops`, with GEMM kernels for wide layers in `wide`), and `Model`, the candle `VarMap` holding
-//! the weights of one model or of R stacked ones (`network`).
+//! The model: Keras layers described as Keras describes them (`layer` says what every layer type
+//! provides, `layer_spec` lists the types, one file each: `dense`, `dropout`, `batchnorm`,
+//! `layernorm`, `activation_layer`, `flatten`), their activations and seeded initialisers, the float
+//! type (`dtype`), the whole architecture (`spec`), the fused candle ops the layers compute with
+//! (`ops`, sharing `fused` with the GEMM kernels for wide layers in `wide`), and `Model`, the candle
+//! `VarMap` holding the weights of one model or of R stacked ones (`network`; `values` turns tensors
+//! into plain values and back). Graphs: `shape` (a tensor's per-sample shape), `graph` (the wiring of
+//! a Functional model that is not a chain), `merge` (Add, Concatenate, ...).
 
 pub mod activation;
 pub mod activation_layer;
 pub mod batchnorm;
 pub mod dense;
 pub mod dropout;
+pub mod dtype;
 pub mod flatten;
+mod fused;
+pub mod graph;
 pub mod init;
 pub mod layer;
+pub mod layer_spec;
 pub mod layernorm;
+pub mod merge;
 pub mod network;
 pub(crate) mod ops;
+pub mod shape;
 pub mod spec;
+pub mod values;
 mod wide;
 
 pub use activation::Activation;
@@ -23,10 +33,16 @@ pub use activation_layer::{ActivationLayerSpec, LeakyReluSpec};
 pub use batchnorm::BatchNormSpec;
 pub use dense::{DenseSpec, Regularizer};
 pub use dropout::DropoutSpec;
+pub use dtype::FloatDtype;
 pub use flatten::FlattenSpec;
+pub use graph::{GraphInput, GraphSpec, Source};
 pub use init::Initializer;
-pub use layer::{Forward, Layer, LayerSpec, Mode, WeightSpec};
+pub use layer::{Forward, Layer, Mode, WeightSpec};
+pub use layer_spec::LayerSpec;
 pub use layernorm::LayerNormSpec;
-pub use network::{LayerWeights, Model, values_of, values_tensor, var_name};
-pub use spec::{FloatDtype, ModelKind, ModelSpec, SummaryRow};
+pub use merge::{MergeKind, MergeSpec};
+pub use network::{LayerWeights, Model, var_name};
+pub use shape::Shape;
+pub use spec::{GraphShapes, ModelKind, ModelSpec, SummaryRow};
+pub use values::{values_of, values_tensor};
 pub use wide::{on_every_core, parallel_regions};

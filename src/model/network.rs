@@ -3,10 +3,12 @@
 //! where variables are created.
 
 use crate::error::{Error, Result};
-use crate::model::layer::{Forward, LayerParams};
-use crate::model::{LayerSpec, ModelSpec};
+use crate::model::layer::Forward;
+use crate::model::layer_spec::LayerParams;
+use crate::model::{LayerSpec, ModelSpec, Source};
+use crate::model::{values_of, values_tensor};
 use crate::rng::NumpyRandomState;
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
 
 /// One layer's weights for one model, in Keras's order (`LayerSpec::weights`): for Dense, the kernel
@@ -268,17 +270,42 @@ impl Model {
             });
             Ok(())
         };
-        for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
-            h = l.forward(&h, p, f, i == last)?;
-            let LayerSpec::Dense(d) = l else { continue };
-            if let Some(reg) = &d.activity_regularizer {
-                let out = if i == last {
-                    d.activation.apply(&h)?
-                } else {
-                    h.clone()
+        if let Some(g) = &self.spec.graph {
+            // A graph: layer by layer in order, each on the tensors it reads.
+            let mut outs: Vec<Tensor> = Vec::with_capacity(self.layers.len());
+            for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
+                let xs = g.inbound[i]
+                    .iter()
+                    .map(|s| match *s {
+                        Source::Input(k) => {
+                            let width = g.inputs[k].shape.size();
+                            if width == x.dim(2)? {
+                                Ok(x.clone())
+                            } else {
+                                x.narrow(2, g.input_offset(k), width)?.contiguous()
+                            }
+                        }
+                        Source::Layer(j) => Ok(outs[j].clone()),
+                    })
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                // A layer recorded as called with training=False still follows the model's mode:
+                // Keras 3.15's Functional call passes its own `training` to every layer over it.
+                let out = match l {
+                    LayerSpec::Merge(m) => m.merge(&xs)?,
+                    _ => l.forward(&xs[0], p, f, i == last)?,
                 };
-                let n = out.dim(1)?.max(1) as f64;
-                add((reg.penalty(&out)? / n)?)?;
+                if let Some(pen) = activity_penalty(l, &out, i == last)? {
+                    add(pen)?;
+                }
+                outs.push(out);
+            }
+            h = outs.pop().unwrap_or(h);
+        } else {
+            for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
+                h = l.forward(&h, p, f, i == last)?;
+                if let Some(pen) = activity_penalty(l, &h, i == last)? {
+                    add(pen)?;
+                }
             }
         }
         for (l, p) in self.spec.layers.iter().zip(&self.layers) {
@@ -327,34 +354,22 @@ impl Model {
     }
 }
 
-/// A tensor of `dtype` (F32 or F64) holding `values` (rounded to nearest for F32).
-pub fn values_tensor(
-    values: Vec<f64>,
-    shape: impl Into<candle_core::Shape>,
-    dtype: DType,
-    device: &Device,
-) -> Result<Tensor> {
-    Ok(match dtype {
-        DType::F64 => Tensor::from_vec(values, shape, device)?,
-        _ => {
-            let v: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
-            Tensor::from_vec(v, shape, device)?.to_dtype(dtype)?
-        }
-    })
-}
-
-/// A float tensor's values, flattened, as f64 (exact for F32 and F64).
-pub fn values_of(t: &Tensor) -> Result<Vec<f64>> {
-    Ok(match t.dtype() {
-        DType::F64 => t.flatten_all()?.to_vec1::<f64>()?,
-        _ => t
-            .flatten_all()?
-            .to_dtype(DType::F32)?
-            .to_vec1::<f32>()?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-    })
+/// A Dense layer's activity penalty on its output `h` (its logits when `last`), divided by the
+/// batch size as Keras divides it; `None` for a layer without one.
+fn activity_penalty(l: &LayerSpec, h: &Tensor, last: bool) -> Result<Option<Tensor>> {
+    let LayerSpec::Dense(d) = l else {
+        return Ok(None);
+    };
+    let Some(reg) = &d.activity_regularizer else {
+        return Ok(None);
+    };
+    let out = if last {
+        d.activation.apply(h)?
+    } else {
+        h.clone()
+    };
+    let n = out.dim(1)?.max(1) as f64;
+    Ok(Some((reg.penalty(&out)? / n)?))
 }
 
 #[cfg(test)]

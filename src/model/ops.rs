@@ -9,16 +9,13 @@
 //! Both ops compute in their tensors' float type, float32 or float64 (`Real`): the same code, with
 //! the same operations in the same order, for either.
 
+pub use super::fused::Fused;
+pub(crate) use super::fused::{Dims, Real, activate, activation_grad};
 use super::wide;
 use candle_core::{
     CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor, WithDType,
 };
 use num_traits::Zero;
-
-/// The float types the fused ops compute in: f32 and f64.
-pub(crate) trait Real: WithDType + num_traits::Float + std::iter::Sum {}
-impl Real for f32 {}
-impl Real for f64 {}
 
 fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
     let data = s.as_slice::<T>()?;
@@ -53,15 +50,6 @@ fn msg(m: String) -> candle_core::Error {
     candle_core::Error::Msg(m)
 }
 
-/// Sizes of a (possibly batched) Dense application.
-#[derive(Clone, Copy)]
-pub(crate) struct Dims {
-    pub(crate) r: usize,
-    pub(crate) n: usize,
-    pub(crate) i: usize,
-    pub(crate) o: usize,
-}
-
 /// Layers up to this wide (inputs and outputs) take the width-specialised loops, whose float
 /// operations and their order are fixed (the tutorial's and every Keras fixture's layers are this
 /// narrow); wider layers take the blocked GEMM path (`wide`).
@@ -88,50 +76,8 @@ fn dense_dims(x: &Shape, w: &Shape, b: &Shape) -> Result<Dims> {
     Ok(d)
 }
 
-/// The activations the fused Dense op computes itself, each with TensorFlow's gradient. Any other
-/// activation is applied after a `Linear` fused Dense with candle's own ops (`Activation::apply`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fused {
-    Linear,
-    Relu,
-    Tanh,
-    Sigmoid,
-}
-
 /// `act(x · w + b)`, fused.
 pub struct Dense(pub Fused);
-
-pub(crate) fn activate<T: Real>(a: Fused, v: T) -> T {
-    match a {
-        Fused::Relu => {
-            if v > T::zero() {
-                v
-            } else {
-                T::zero()
-            }
-        }
-        Fused::Tanh => v.tanh(),
-        Fused::Sigmoid => T::one() / (T::one() + (-v).exp()),
-        Fused::Linear => v,
-    }
-}
-
-/// The derivative of the activation, from its output `y` (TensorFlow's gradients: ReLU passes
-/// nothing at exactly 0).
-pub(crate) fn activation_grad<T: Real>(a: Fused, y: T) -> T {
-    match a {
-        Fused::Relu => {
-            if y > T::zero() {
-                T::one()
-            } else {
-                T::zero()
-            }
-        }
-        Fused::Tanh => T::one() - y * y,
-        Fused::Sigmoid => y * (T::one() - y),
-        Fused::Linear => T::one(),
-    }
-}
 
 /// Runs `$f::<I, O>` with the output width `O` known at compile time for the small widths this
 /// tool meets (so the inner loops unroll), and `O = 0` (width read at run time) otherwise. Every

@@ -2,7 +2,9 @@
 //! layers), with its checks, its shapes and its `model.summary()` table.
 
 use crate::error::{Error, Result};
-use crate::model::{Activation, DenseSpec, Initializer, LayerSpec};
+use crate::model::graph::{GraphSpec, Source};
+use crate::model::shape::Shape;
+use crate::model::{Activation, DenseSpec, FloatDtype, Initializer, LayerSpec};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// How the layers are wired in Keras: a `Sequential` model, or a `Functional` one that is a single
@@ -16,51 +18,6 @@ pub enum ModelKind {
     },
 }
 
-/// The float type a model's weights are kept and computed in: Keras's `float32` (the default) or
-/// `float64` (every layer's dtype, or `keras.config.set_floatx("float64")`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FloatDtype {
-    #[default]
-    Float32,
-    Float64,
-}
-
-impl FloatDtype {
-    /// Keras's name: `float32` or `float64`.
-    pub fn keras_name(self) -> &'static str {
-        match self {
-            FloatDtype::Float32 => "float32",
-            FloatDtype::Float64 => "float64",
-        }
-    }
-
-    /// The dtype of Keras's name, when this tool computes in it.
-    pub fn from_keras(name: &str) -> Option<Self> {
-        match name {
-            "float32" => Some(FloatDtype::Float32),
-            "float64" => Some(FloatDtype::Float64),
-            _ => None,
-        }
-    }
-
-    /// The candle dtype of the model's tensors.
-    pub fn candle(self) -> candle_core::DType {
-        match self {
-            FloatDtype::Float32 => candle_core::DType::F32,
-            FloatDtype::Float64 => candle_core::DType::F64,
-        }
-    }
-
-    /// `v` as this dtype holds it (float32 rounds to nearest, float64 keeps it).
-    pub fn round(self, v: f64) -> f64 {
-        match self {
-            FloatDtype::Float32 => f64::from(v as f32),
-            FloatDtype::Float64 => v,
-        }
-    }
-}
-
 /// A model that is a chain of layers: an input width and the layers in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
@@ -72,6 +29,11 @@ pub struct ModelSpec {
     /// The float type of every weight and computation (float32 when a stored spec omits it).
     #[serde(default)]
     pub dtype: FloatDtype,
+    /// The wiring of a Functional model that is not a single chain (branches, merges, several
+    /// inputs); `None` for a chain, where each layer reads the one before it. `input_dim` is then
+    /// the inputs' widths together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<GraphSpec>,
 }
 
 /// Reads layers written with their class name, or as bare Dense layers (files of version 0.1).
@@ -107,6 +69,14 @@ pub fn dense_name(i: usize) -> String {
     } else {
         format!("dense_{i}")
     }
+}
+
+/// The shapes of a graph model's layers (`ModelSpec::graph_shapes`): per layer, the shapes of
+/// the tensors it reads, and of its output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphShapes {
+    pub inputs: Vec<Vec<Shape>>,
+    pub outputs: Vec<Shape>,
 }
 
 /// One row of `ModelSpec::summary`.
@@ -169,6 +139,7 @@ impl ModelSpec {
             layers,
             kind: ModelKind::Sequential,
             dtype: FloatDtype::Float32,
+            graph: None,
         };
         spec.validate()?;
         Ok(spec)
@@ -200,8 +171,23 @@ impl ModelSpec {
                 format!("input width {} is outside 1..={MAX_UNITS}", self.input_dim),
             ));
         }
+        if let Some(g) = &self.graph {
+            let names: Vec<&str> = self.layers.iter().map(LayerSpec::name).collect();
+            g.check(&names)?;
+            if g.input_width() != self.input_dim {
+                return Err(Error::invalid(
+                    "model",
+                    format!(
+                        "the inputs' widths add up to {}, not the model's {}",
+                        g.input_width(),
+                        self.input_dim
+                    ),
+                ));
+            }
+            self.graph_shapes()?;
+        }
         for (i, l) in self.layers.iter().enumerate() {
-            let units = l.output_dim(self.fan_in(i));
+            let units = self.output_width(i);
             if units == 0 || units > MAX_UNITS {
                 return Err(Error::invalid(
                     "model",
@@ -232,16 +218,103 @@ impl ModelSpec {
         Ok(())
     }
 
-    /// The input width of layer `i`.
+    /// The input width of layer `i` (in a graph, of its first input; 0 for a graph whose shapes do
+    /// not fit, which `validate` refuses).
     pub fn fan_in(&self, i: usize) -> usize {
-        self.layers[..i]
-            .iter()
-            .fold(self.input_dim, |w, l| l.output_dim(w))
+        match &self.graph {
+            None => self.layers[..i]
+                .iter()
+                .fold(self.input_dim, |w, l| l.output_dim(w)),
+            Some(g) if i == self.layers.len() => self.output_dim_of_graph(g),
+            Some(_) => self
+                .graph_shapes()
+                .ok()
+                .and_then(|s| s.inputs.get(i).and_then(|x| x.first()).map(Shape::last))
+                .unwrap_or(0),
+        }
+    }
+
+    fn output_dim_of_graph(&self, _g: &GraphSpec) -> usize {
+        self.graph_shapes()
+            .ok()
+            .and_then(|s| s.outputs.last().map(Shape::last))
+            .unwrap_or(0)
+    }
+
+    /// The width of layer `i`'s output.
+    pub fn output_width(&self, i: usize) -> usize {
+        match &self.graph {
+            None => self.layers[i].output_dim(self.fan_in(i)),
+            Some(_) => self
+                .graph_shapes()
+                .ok()
+                .and_then(|s| s.outputs.get(i).map(Shape::last))
+                .unwrap_or(0),
+        }
+    }
+
+    /// The shape of layer `i`'s output.
+    pub fn output_shape(&self, i: usize) -> Shape {
+        Shape::flat(self.output_width(i))
     }
 
     /// The width of the model's output.
     pub fn output_dim(&self) -> usize {
         self.fan_in(self.layers.len())
+    }
+
+    /// A graph's shapes, layer by layer: what each reads and what it gives; an error naming the
+    /// layer whose inputs do not fit (a merge of different shapes, a layer called on several
+    /// tensors that is not a merge, a layer given an N-D tensor).
+    pub fn graph_shapes(&self) -> Result<GraphShapes> {
+        let Some(g) = &self.graph else {
+            return Err(Error::Internal("graph_shapes of a chain".into()));
+        };
+        let mut out = GraphShapes {
+            inputs: Vec::with_capacity(self.layers.len()),
+            outputs: Vec::with_capacity(self.layers.len()),
+        };
+        for (i, l) in self.layers.iter().enumerate() {
+            let ins: Vec<Shape> = g.inbound[i]
+                .iter()
+                .map(|s| match *s {
+                    Source::Input(k) => g.inputs[k].shape.clone(),
+                    Source::Layer(j) => out.outputs[j].clone(),
+                })
+                .collect();
+            let shape = match l {
+                LayerSpec::Merge(m) => m.output_shape(&ins)?,
+                _ => match ins.as_slice() {
+                    [one] => match one.width() {
+                        Some(w) => Shape::flat(l.output_dim(w)),
+                        None => {
+                            return Err(Error::invalid(
+                                "model",
+                                format!(
+                                    "layer '{}' ({}) gets an input of shape {one}; only flat inputs are supported",
+                                    l.name(),
+                                    l.class_name()
+                                ),
+                            ));
+                        }
+                    },
+                    many => {
+                        return Err(Error::invalid(
+                            "model",
+                            format!(
+                                "layer '{}' ({}) is called on {} tensors; only merge layers take several",
+                                l.name(),
+                                l.class_name(),
+                                many.len()
+                            ),
+                        ));
+                    }
+                },
+            };
+            out.inputs.push(ins);
+            out.outputs.push(shape);
+        }
+        Ok(out)
     }
 
     /// The activation of the output layer (what the loss pairs with); linear when the last layer has
@@ -311,7 +384,7 @@ impl ModelSpec {
                     .activation()
                     .map(|a| a.keras_name().to_string())
                     .unwrap_or_default(),
-                output_shape: format!("(None, {})", l.output_dim(self.fan_in(i))),
+                output_shape: self.output_shape(i).to_string(),
                 params: self.param_count(i),
                 trainable_params: self.trainable_count(i),
                 trainable: l.trainable(),

@@ -16,7 +16,7 @@
 //! multiply-adds: on this project's 2-core machines a smaller region loses more to handing work to
 //! the other core than it gains (`wide_timing` below measures it).
 
-use super::ops::{Dims, Fused, Real, activate, activation_grad};
+use super::fused::{Dims, Fused, Real, activate, activation_grad};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -6,6 +6,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{FloatDtype, Forward, Mode, Model};
 use crate::rng::NumpyRandomState;
+pub use crate::train::metrics::argmax;
 use crate::train::{Compile, History, Loss, Metric, OptimizerSpec, OptimizerState, Target};
 use candle_core::{D, DType, Tensor};
 
@@ -195,17 +196,6 @@ pub struct Score {
     /// The compiled metric's value (accuracy for the tutorial; MAE or MSE for regression; 0 when
     /// compiled without a metric).
     pub accuracy: f32,
-}
-
-/// The index of the first largest value (numpy's and TensorFlow's `argmax`).
-pub fn argmax<T: PartialOrd + Copy>(row: &[T]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// Keras's `Mean` metric: a float32 running total and count.

@@ -85,7 +85,7 @@ impl Metric {
             MetricKind::CategoricalAccuracy => outputs
                 .chunks(k)
                 .zip(labels)
-                .map(|(row, l)| hit(crate::train::fit::argmax(row) == l))
+                .map(|(row, l)| hit(argmax(row) == l))
                 .collect(),
             MetricKind::BinaryAccuracy => outputs
                 .iter()
@@ -113,4 +113,15 @@ impl Metric {
                 .collect(),
         }
     }
+}
+
+/// The index of the first largest value (numpy's and TensorFlow's `argmax`).
+pub fn argmax<T: PartialOrd + Copy>(row: &[T]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
 }

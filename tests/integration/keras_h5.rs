@@ -111,7 +111,6 @@ fn keras_files_we_do_not_support_are_named() {
     for (case, needle) in [
         ("conv_layer/model.h5", "Conv1D"),
         ("noise_layer/model.h5", "GaussianNoise"),
-        ("functional_merge/model.h5", "branches"),
         ("keras_zip/model.h5", ".keras zip archive named as HDF5"),
     ] {
         let e = load_err(&fixture(&format!("keras_h5_bad/{case}")));

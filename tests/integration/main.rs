@@ -10,6 +10,7 @@ mod common;
 mod csv_input;
 mod data_files;
 mod docs;
+mod graph;
 mod hostile;
 mod hostile_files;
 mod images;
