@@ -646,5 +646,6 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
         label_ids,
         label_values,
         notes: Vec::new(),
+        means: None,
     })
 }

@@ -486,6 +486,7 @@ fn a_writer_never_writes_names_its_reader_refuses() {
         features: vec!["x0".into(), "x1".into()],
         label: Some("y".repeat(20 << 20)),
         classes: vec!["a".into(), "b".into(), "c".into()],
+        means: Vec::new(),
     });
     for name in ["m.h5", "m.keras", "m.safetensors", "m.weights.h5"] {
         let p = d.join(name);
