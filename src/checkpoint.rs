@@ -125,7 +125,7 @@ pub fn save_model(path: &Path, m: &KerasModel) -> Result<()> {
         path: path.to_path_buf(),
         found,
     };
-    check_writable(m).map_err(unwritable)?;
+    check_writable(m.data.as_ref(), m.training_config.as_deref()).map_err(unwritable)?;
     match kind {
         FileKind::Safetensors => write_bytes_atomic(
             path,

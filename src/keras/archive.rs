@@ -13,10 +13,10 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::config::{self, Format};
 use crate::keras::h5::{
-    Ctx, KerasModel, SavedCount, archived_state, float_dtype, keras_optimizer_name,
-    optimizer_layout, read_string, read_weight, saved_count, write_values,
+    KerasModel, SavedCount, archived_state, float_dtype, keras_optimizer_name, optimizer_layout,
+    read_string, read_weight, saved_count, write_values,
 };
-use crate::keras::h5_guard;
+use crate::keras::h5_guard::{self, Ctx};
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, LearningRate, OptimizerState};

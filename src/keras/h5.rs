@@ -8,8 +8,9 @@ use crate::data::DataSchema;
 use crate::data::schema::{CLASSES_KEY, FEATURES_KEY, LABEL_KEY, MEANS_KEY};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::keras::config::{self, ConfigError, Format};
-use crate::keras::h5_guard;
+use crate::keras::config::{self, Format};
+use crate::keras::h5_guard::{self, Ctx};
+use crate::keras::limits::{MAX_ATTRIBUTE, MAX_STRINGS};
 use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
@@ -125,44 +126,8 @@ impl KerasModel {
 
 /// Longest string attribute read (a `model_config` of a very large model is well below this).
 const MAX_STRING: usize = 1 << 20;
-/// Most strings in one attribute array (layer or weight names).
-pub const MAX_STRINGS: usize = 100_000;
 
 const HDF5_SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
-
-/// The file a read is about, for its error messages.
-pub(crate) struct Ctx<'a> {
-    pub(crate) path: &'a Path,
-}
-
-impl Ctx<'_> {
-    pub(crate) fn not_keras(&self, reason: impl Into<String>) -> Error {
-        Error::NotKerasModel {
-            path: self.path.to_path_buf(),
-            reason: reason.into(),
-        }
-    }
-    pub(crate) fn unsupported(&self, found: impl Into<String>) -> Error {
-        Error::Unsupported {
-            path: self.path.to_path_buf(),
-            found: found.into(),
-        }
-    }
-    pub(crate) fn hdf5(&self, what: &str, e: hdf5::Error) -> Error {
-        let msg = e.to_string();
-        let msg = msg.lines().next().unwrap_or("").trim().to_string();
-        Error::Hdf5 {
-            path: self.path.to_path_buf(),
-            reason: format!("{what}: {msg} (the file may be truncated or damaged)"),
-        }
-    }
-    pub(crate) fn config_error(&self, e: ConfigError) -> Error {
-        match e {
-            ConfigError::Malformed(m) => self.not_keras(m),
-            ConfigError::Unsupported(m) => self.unsupported(m),
-        }
-    }
-}
 
 /// Checks what the path is before libhdf5 sees it: a regular file that starts with the HDF5
 /// signature (a `.keras` zip, a directory or a FIFO are named as such).
@@ -231,10 +196,6 @@ fn read_fixed<const N: usize>(attr: &Attribute, unicode: bool) -> hdf5::Result<V
             .collect())
     }
 }
-
-/// The most bytes one string attribute may hold (`model_config`, `training_config`, a name list):
-/// the `.keras` archive's limit for its JSON members.
-pub const MAX_ATTRIBUTE: usize = 16 << 20;
 
 /// The refusal of a string attribute over `MAX_ATTRIBUTE`.
 fn too_long(ctx: &Ctx, name: &str, bytes: usize) -> Error {
@@ -1010,7 +971,9 @@ pub fn save_h5(path: &Path, m: &KerasModel) -> Result<()> {
     let tc = m.training_config_for(m.format);
     let (spec, weights, format) = (&m.spec, &m.weights, m.format);
     config::writable(spec, format)
-        .and_then(|()| crate::keras::limits::check_writable(m))
+        .and_then(|()| {
+            crate::keras::limits::check_writable(m.data.as_ref(), m.training_config.as_deref())
+        })
         .map_err(|found| Error::Unsupported {
             path: target.clone(),
             found,

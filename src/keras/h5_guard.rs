@@ -4,11 +4,13 @@
 //! before any value is read. Keras never writes any of these; a crafted file could use them to read
 //! any file on the machine into the weights.
 
+use crate::error::Error;
 use crate::error::Result;
-use crate::keras::h5::Ctx;
+use crate::keras::dialect::ConfigError;
 use hdf5::dataset::Layout;
 use hdf5::{Dataset, Group};
 use std::ffi::CString;
+use std::path::Path;
 
 /// Whether the link `name` (one component) exists in `loc`; an error names it (`full`, within
 /// `what`) when it is not a hard link. The link itself is inspected, never followed.
@@ -99,4 +101,38 @@ pub(crate) fn dataset(ctx: &Ctx, loc: &Group, path: &str, what: &str) -> Result<
         )));
     }
     Ok(Some(ds))
+}
+
+/// The file a read is about, for its error messages.
+pub(crate) struct Ctx<'a> {
+    pub(crate) path: &'a Path,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn not_keras(&self, reason: impl Into<String>) -> Error {
+        Error::NotKerasModel {
+            path: self.path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+    pub(crate) fn unsupported(&self, found: impl Into<String>) -> Error {
+        Error::Unsupported {
+            path: self.path.to_path_buf(),
+            found: found.into(),
+        }
+    }
+    pub(crate) fn hdf5(&self, what: &str, e: hdf5::Error) -> Error {
+        let msg = e.to_string();
+        let msg = msg.lines().next().unwrap_or("").trim().to_string();
+        Error::Hdf5 {
+            path: self.path.to_path_buf(),
+            reason: format!("{what}: {msg} (the file may be truncated or damaged)"),
+        }
+    }
+    pub(crate) fn config_error(&self, e: ConfigError) -> Error {
+        match e {
+            ConfigError::Malformed(m) => self.not_keras(m),
+            ConfigError::Unsupported(m) => self.unsupported(m),
+        }
+    }
 }

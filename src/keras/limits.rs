@@ -1,9 +1,15 @@
 //! The limits and checks every model-file reader and writer shares (`.h5`, `.keras`,
 //! `.weights.h5`, `.safetensors`): what a reader accepts, a writer checks before writing.
 
-use crate::keras::KerasModel;
-pub use crate::keras::h5::{MAX_ATTRIBUTE, MAX_STRINGS};
+use crate::data::DataSchema;
 use crate::model::{LayerWeights, ModelSpec};
+
+/// Most strings in one attribute array (layer or weight names).
+pub const MAX_STRINGS: usize = 100_000;
+
+/// The most bytes one string attribute may hold (`model_config`, `training_config`, a name list):
+/// the `.keras` archive's limit for its JSON members.
+pub const MAX_ATTRIBUTE: usize = 16 << 20;
 
 /// The most layers a model file may declare (Keras models of this tool's layers are far smaller);
 /// checked before the architecture is built, so that a file of a million layers is refused at once.
@@ -31,9 +37,12 @@ pub fn check_finite(spec: &ModelSpec, weights: &[LayerWeights]) -> std::result::
 /// tool accepts (a writer never writes what its own reader refuses): the data's names together,
 /// and the compile settings, each at most `MAX_ATTRIBUTE` bytes (16 MiB: the `.h5`
 /// string attribute and `.keras` JSON member limit), at most `MAX_STRINGS` names.
-pub fn check_writable(m: &KerasModel) -> std::result::Result<(), String> {
+pub fn check_writable(
+    data: Option<&DataSchema>,
+    training_config: Option<&str>,
+) -> std::result::Result<(), String> {
     let mib = MAX_ATTRIBUTE >> 20;
-    if let Some(d) = &m.data {
+    if let Some(d) = data {
         let bytes: usize = d
             .features
             .iter()
@@ -53,7 +62,7 @@ pub fn check_writable(m: &KerasModel) -> std::result::Result<(), String> {
             ));
         }
     }
-    if let Some(tc) = &m.training_config
+    if let Some(tc) = training_config
         && tc.len() > MAX_ATTRIBUTE
     {
         return Err(format!(
