@@ -61,6 +61,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(_) if SIGNALLED.load(std::sync::atomic::Ordering::SeqCst) => {
+            // The error is the signal's doing (its handler removed the file being written): the
+            // handler ends the process with the signal's code; wait for it.
+            loop {
+                std::thread::park();
+            }
+        }
         Err(e) => {
             // Not eprintln!: a closed stderr must not turn an error into a panic.
             let _ = writeln!(std::io::stderr(), "error: {}", one_line(&e));
@@ -74,6 +81,9 @@ fn main() -> ExitCode {
 /// shell reports a process the signal ended. The handler runs on a thread of `signal-hook`'s
 /// iterator, so it may lock and remove files (no async-signal-safety limits); it ends the process
 /// with `_exit`, without running exit handlers under the main thread's feet.
+/// Set by the signal handler before it removes the temporary files.
+static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn clean_up_on_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
@@ -84,6 +94,7 @@ fn clean_up_on_signals() {
         .stack_size(256 << 10)
         .spawn(move || {
             if let Some(sig) = signals.forever().next() {
+                SIGNALLED.store(true, std::sync::atomic::Ordering::SeqCst);
                 keras_transfer::fsutil::remove_pending();
                 // SAFETY: _exit ends the process at once; it is async-signal-safe and touches no
                 // Rust state.

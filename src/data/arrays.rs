@@ -2,7 +2,7 @@
 //! into `f64` values in C order, every size bounded from the header before anything is allocated;
 //! object arrays and pickles are refused, naming the file and the member.
 
-use crate::data::csv::{ReadSpec, Table};
+use crate::data::table::{ReadSpec, Table};
 use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};

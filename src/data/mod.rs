@@ -11,6 +11,7 @@ pub mod images;
 pub mod ingest;
 pub mod resize;
 pub mod schema;
+pub mod table;
 pub mod targets;
 
 pub use blobs::{BlobsParams, make_blobs};
