@@ -118,6 +118,15 @@ impl Error {
         }
     }
 
+    /// What went wrong without the parameter's name (an `Invalid` error's reason; any other
+    /// error's whole message), for a caller that names the parameter itself.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Invalid { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// An `Output` error: writing `path` failed.
     pub fn output(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Output {

@@ -1,19 +1,14 @@
-//! Keras's JSON configs: `model_config` (a Sequential model) in the Keras 3 and Keras 2 dialects, and
-//! `training_config`, to and from `ModelSpec`. Each layer type's config is written and read here.
+//! Keras's JSON configs: `model_config` (Sequential, a Functional chain or graph) in the Keras 3 and
+//! Keras 2 dialects, and `training_config`, to and from `ModelSpec`. Each layer type's own config is
+//! read and written by its file (`model::layer_spec` lists them); this file puts them together.
 
-pub use crate::keras::dialect::{ConfigError, Format};
-use crate::keras::dialect::{
-    Res, class_name, initializer_json, k3_object, k3_policy, malformed, parse_initializer,
-};
 use crate::keras::graph_config::{endpoint_list, entry_name, functional_wiring, inbound_nodes};
 use crate::keras::layer_config::{
-    check_dtype, check_keys, dtype_json, functional_chain, inbound_node, layer_config, layer_entry,
-    model_dtype, parse_activation, parse_layer, require_null,
+    functional_chain, inbound_node, layer_config, layer_entry, model_dtype, parse_layer,
 };
-use crate::model::{
-    DenseSpec, FloatDtype, GraphInput, GraphSpec, Initializer, LayerSpec, MergeKind, ModelKind,
-    ModelSpec, Regularizer, Shape, Source,
-};
+pub use crate::model::dialect::{ConfigError, Format};
+use crate::model::dialect::{Res, check_dtype, class_name, k3_object, k3_policy, malformed};
+use crate::model::{GraphInput, GraphSpec, LayerSpec, ModelKind, ModelSpec, Shape, Source};
 use crate::train::schedule::LearningRate;
 use crate::train::{Compile, Loss, Metric, OptimizerKind, OptimizerSpec};
 use serde_json::{Value, json};
@@ -32,24 +27,42 @@ pub fn writable(spec: &ModelSpec, format: Format) -> std::result::Result<(), Str
 /// built for when it has weights.
 fn layer_entry_of(spec: &ModelSpec, i: usize, format: Format) -> Value {
     let layer = &spec.layers[i];
-    let mut entry = match layer {
-        LayerSpec::Dense(l) => dense_entry(l, spec.dtype, format),
-        other => layer_entry(
-            other.class_name(),
-            layer_config(other, spec.dtype, format),
-            format,
-        ),
-    };
+    let mut entry = layer_entry(
+        layer.class_name(),
+        layer_config(layer, spec.dtype, format),
+        format,
+    );
     if let Some(obj) = entry.as_object_mut()
         && format == Format::Keras3
         && !layer.weights(spec.fan_in(i)).is_empty()
     {
+        let dims = layer_input_dims(spec, i);
         obj.insert(
             "build_config".into(),
-            json!({"input_shape": [null, spec.fan_in(i)]}),
+            json!({"input_shape": batch_shape(&dims)}),
         );
     }
     entry
+}
+
+/// The per-sample dims of layer `i`'s (first) input.
+fn layer_input_dims(spec: &ModelSpec, i: usize) -> Vec<usize> {
+    spec.shapes()
+        .ok()
+        .and_then(|s| {
+            s.inputs
+                .get(i)
+                .and_then(|x| x.first())
+                .map(|s| s.dims().to_vec())
+        })
+        .unwrap_or_else(|| vec![spec.fan_in(i)])
+}
+
+/// Keras's batch shape: `[null, d1, d2, ...]`.
+fn batch_shape(dims: &[usize]) -> Value {
+    let mut b = vec![Value::Null];
+    b.extend(dims.iter().map(|&d| json!(d)));
+    Value::Array(b)
 }
 
 /// The `model_config` of a graph model: a Functional model with its inputs, each layer's calls and
@@ -73,7 +86,7 @@ fn graph_model_config(spec: &ModelSpec, g: &GraphSpec, format: Format) -> Value 
         entry["inbound_nodes"] = json!([]);
         layers.push(entry);
     }
-    let shapes = spec.graph_shapes().ok();
+    let shapes = spec.shapes().ok();
     for (i, layer) in spec.layers.iter().enumerate() {
         let mut entry = layer_entry_of(spec, i, format);
         let reads: Vec<(String, Vec<usize>)> = g.inbound[i]
@@ -135,7 +148,7 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
     if let Some(g) = &spec.graph {
         return graph_model_config(spec, g, format);
     }
-    let batch = json!([null, spec.input_dim]);
+    let batch = batch_shape(spec.input_shape().dims());
     let functional = match &spec.kind {
         ModelKind::Functional { input_name } => Some(input_name.as_str()),
         ModelKind::Sequential => None,
@@ -168,7 +181,7 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
             obj.insert("name".into(), json!(layer.name()));
             obj.insert(
                 "inbound_nodes".into(),
-                inbound_node(&previous, spec.fan_in(i), spec.dtype, format),
+                inbound_node(&previous, &layer_input_dims(spec, i), spec.dtype, format),
             );
         }
         previous = layer.name().to_string();
@@ -202,59 +215,6 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
                 "input_layers": [[input, 0, 0]], "output_layers": [[previous, 0, 0]]},
                 "keras_version": format.keras_version(), "backend": "tensorflow"})
         }
-    }
-}
-
-/// A Dense layer's entry in the dialect.
-fn dense_entry(l: &DenseSpec, dtype: FloatDtype, format: Format) -> Value {
-    let mut cfg = json!({
-        "name": l.name,
-        "trainable": l.trainable,
-        "dtype": dtype_json(dtype, format),
-        "units": l.units,
-        "activation": l.activation.keras_name(),
-        "use_bias": l.use_bias,
-        "kernel_initializer": initializer_json(&l.kernel_initializer, format),
-        "bias_initializer": initializer_json(&l.bias_initializer, format),
-        "kernel_regularizer": regularizer_json(l.kernel_regularizer.as_ref(), format),
-        "bias_regularizer": regularizer_json(l.bias_regularizer.as_ref(), format),
-        "kernel_constraint": null,
-        "bias_constraint": null,
-    });
-    let obj = cfg.as_object_mut().expect("a JSON object literal");
-    match format {
-        Format::Keras3 => {
-            obj.insert("quantization_config".into(), Value::Null);
-            if l.activity_regularizer.is_some() {
-                obj.insert(
-                    "activity_regularizer".into(),
-                    regularizer_json(l.activity_regularizer.as_ref(), format),
-                );
-            }
-            k3_object("keras.layers", "Dense", cfg)
-        }
-        Format::Universal => {
-            obj.insert(
-                "activity_regularizer".into(),
-                regularizer_json(l.activity_regularizer.as_ref(), format),
-            );
-            json!({"class_name": "Dense", "config": cfg})
-        }
-    }
-}
-
-/// A regulariser's config: Keras 3's `{"module": "keras.regularizers", ...}` or Keras 2's
-/// `{"class_name", "config"}`; `null` for none.
-fn regularizer_json(r: Option<&Regularizer>, format: Format) -> Value {
-    let Some(r) = r else { return Value::Null };
-    let cfg = match r.keras_class() {
-        "L1" => json!({"l1": r.l1}),
-        "L2" => json!({"l2": r.l2}),
-        _ => json!({"l1": r.l1, "l2": r.l2}),
-    };
-    match format {
-        Format::Keras3 => k3_object("keras.regularizers", r.keras_class(), cfg),
-        Format::Universal => json!({"class_name": r.keras_class(), "config": cfg}),
     }
 }
 
@@ -602,144 +562,40 @@ pub struct ParsedConfig {
     pub keras3_dialect: bool,
 }
 
-/// The feature count from a `[null, F]` batch shape.
-fn input_width(shape: &Value, what: &str) -> Res<usize> {
+/// The per-sample shape from a `[null, d1, ...]` batch shape (every dimension known and positive).
+fn input_shape(shape: &Value, what: &str) -> Res<Shape> {
     let dims = shape
         .as_array()
         .ok_or_else(|| ConfigError::Malformed(format!("{what} is not a list")))?;
-    match dims.as_slice() {
-        [_, f] => match f.as_u64() {
-            Some(f) if f > 0 => Ok(f as usize),
-            _ => malformed(format!("{what} {shape} has no positive feature count")),
-        },
+    let known: Vec<Option<u64>> = dims.iter().map(Value::as_u64).collect();
+    match Shape::from_batch_shape(&known) {
+        Some(s)
+            if s.dims()
+                .iter()
+                .all(|&d| d <= crate::model::shape::MAX_VALUES) =>
+        {
+            Ok(s)
+        }
+        _ if dims.len() < 2 => malformed(format!("{what} {shape} has no feature dimension")),
         _ => Err(ConfigError::Unsupported(format!(
-            "input of shape {shape} (only flat inputs [batch, features] are supported)"
+            "input of shape {shape} (every dimension after the batch must be a known positive size)"
         ))),
     }
 }
 
-fn parse_dense(cfg: &Value, default_name: String, keras2: bool) -> Res<DenseSpec> {
-    check_dtype("Dense", cfg)?;
-    check_keys(
-        "Dense",
-        cfg,
-        &[
-            "units",
-            "activation",
-            "use_bias",
-            "kernel_initializer",
-            "bias_initializer",
-            "kernel_regularizer",
-            "bias_regularizer",
-            "activity_regularizer",
-        ],
-    )?;
-    require_null(
-        "Dense",
-        cfg,
-        &[
-            "kernel_constraint",
-            "bias_constraint",
-            "quantization_config",
-            "lora_rank",
-        ],
-    )?;
-    let units = match cfg.get("units") {
-        Some(u) => match u.as_u64() {
-            Some(u) if u > 0 && u <= crate::model::spec::MAX_UNITS as u64 => u as usize,
-            _ => {
-                return malformed(format!(
-                    "Dense units {u} is not a positive integer within this tool's limit"
-                ));
-            }
-        },
-        None => return malformed("a Dense layer has no 'units'"),
-    };
-    let activation = parse_activation(cfg.get("activation"), keras2)?;
-    let use_bias = cfg.get("use_bias").and_then(Value::as_bool).unwrap_or(true);
-    for k in ["kernel_constraint", "bias_constraint"] {
-        if let Some(c) = cfg.get(k).filter(|c| !c.is_null()) {
-            return Err(ConfigError::Unsupported(format!("Dense {k} {c}")));
-        }
-    }
-    let name = cfg
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or(default_name);
-    Ok(DenseSpec {
-        name,
-        units,
-        activation,
-        use_bias,
-        kernel_initializer: parse_initializer(
-            cfg.get("kernel_initializer"),
-            Initializer::GlorotUniform,
-        )?,
-        bias_initializer: parse_initializer(cfg.get("bias_initializer"), Initializer::Zeros)?,
-        trainable: cfg
-            .get("trainable")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
-        kernel_regularizer: parse_regularizer(cfg.get("kernel_regularizer"), "kernel_regularizer")?,
-        bias_regularizer: parse_regularizer(cfg.get("bias_regularizer"), "bias_regularizer")?,
-        activity_regularizer: parse_regularizer(
-            cfg.get("activity_regularizer"),
-            "activity_regularizer",
-        )?,
-    })
-}
-
-/// A Dense layer's regulariser: `L1`, `L2`, `L1L2` (Keras 3 or 2 spelling) or none.
-fn parse_regularizer(v: Option<&Value>, what: &str) -> Res<Option<Regularizer>> {
-    let v = match v {
-        None | Some(Value::Null) => return Ok(None),
-        Some(v) => v,
-    };
-    let (name, cfg) = match v {
-        Value::String(s) => (s.as_str(), &Value::Null),
-        _ => (
-            class_name(v).unwrap_or(""),
-            v.get("config").unwrap_or(&Value::Null),
-        ),
-    };
-    let num = |k: &str, d: f64| cfg.get(k).and_then(Value::as_f64).unwrap_or(d);
-    let r = match name {
-        "L1" | "l1" => Regularizer {
-            l1: num("l1", 0.01),
-            l2: 0.0,
-        },
-        "L2" | "l2" => Regularizer {
-            l1: 0.0,
-            l2: num("l2", 0.01),
-        },
-        "L1L2" | "l1_l2" => Regularizer {
-            l1: num("l1", 0.0),
-            l2: num("l2", 0.0),
-        },
-        _ => {
-            return Err(ConfigError::Unsupported(format!(
-                "Dense {what} {v} (supported: L1, L2, L1L2)"
-            )));
-        }
-    };
-    Ok(Some(r))
-}
-
-/// A graph's input layers, per-layer inbound tensors and recorded `training=False` calls, as read.
 type GraphParts<'a> = (Vec<&'a Value>, Vec<Vec<Source>>, Vec<bool>);
 
-/// The width of an InputLayer entry's flat input (its dtype checked, a sparse one refused).
-fn input_layer_width(l: &Value) -> Res<usize> {
+/// The per-sample shape of an InputLayer entry's input (its dtype checked, a sparse one refused).
+fn input_layer_shape(l: &Value) -> Res<Shape> {
     let lc = l.get("config").unwrap_or(&Value::Null);
     check_dtype("InputLayer", lc)?;
     if lc.get("sparse").and_then(Value::as_bool) == Some(true) {
         return Err(ConfigError::Unsupported("a sparse InputLayer".into()));
     }
     if let Some(s) = lc.get("batch_shape") {
-        input_width(s, "InputLayer batch_shape")
+        input_shape(s, "InputLayer batch_shape")
     } else if let Some(s) = lc.get("batch_input_shape") {
-        input_width(s, "InputLayer batch_input_shape")
+        input_shape(s, "InputLayer batch_input_shape")
     } else {
         malformed("InputLayer has no batch_shape or batch_input_shape")
     }
@@ -807,25 +663,15 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         }
     };
     // Name an unsupported layer before anything else about it (its input shape, say).
-    const KNOWN: &[&str] = &[
-        "Dense",
-        "Dropout",
-        "BatchNormalization",
-        "LayerNormalization",
-        "Activation",
-        "LeakyReLU",
-        "Flatten",
-    ];
+    let known = LayerSpec::keras_classes();
     if let Some(other) = chain
         .iter()
         .filter_map(|l| class_name(l))
-        .find(|c| !KNOWN.contains(c) && MergeKind::from_class(c).is_none())
+        .find(|c| !known.contains(c))
     {
-        let merges = MergeKind::ALL.map(|(_, n)| n);
         return Err(ConfigError::Unsupported(format!(
-            "layer {other} (supported: {}, and in Functional graphs {})",
-            KNOWN.join(", "),
-            merges.join(", ")
+            "layer {other} (supported: {})",
+            known.join(", ")
         )));
     }
     let dtype = {
@@ -844,9 +690,9 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         }
         model_dtype(&all)?
     };
-    let mut input_dim: Option<usize> = None;
+    let mut input: Option<Shape> = None;
     if let Some(l) = input_layer {
-        input_dim = Some(input_layer_width(l)?);
+        input = Some(input_layer_shape(l)?);
     }
     let graph = match graph {
         None => None,
@@ -855,7 +701,7 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
             for l in &inputs {
                 spec_inputs.push(GraphInput {
                     name: entry_name(l).to_string(),
-                    shape: Shape::flat(input_layer_width(l)?),
+                    shape: input_layer_shape(l)?,
                 });
             }
             let g = GraphSpec {
@@ -863,7 +709,7 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
                 inbound,
                 inference,
             };
-            input_dim = Some(g.input_width());
+            input = Some(Shape::flat(g.input_width()));
             Some(g)
         }
     };
@@ -872,15 +718,14 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         let lc = layer.get("config").unwrap_or(&Value::Null);
         if let (0, None, Some(s)) = (
             i,
-            input_dim,
+            &input,
             lc.get("batch_input_shape")
                 .or_else(|| lc.get("batch_shape")),
         ) {
-            input_dim = Some(input_width(s, "batch_input_shape of the first layer")?);
+            input = Some(input_shape(s, "batch_input_shape of the first layer")?);
         }
         let default_name = crate::model::spec::dense_name(i);
         parsed.push(match class_name(layer) {
-            Some("Dense") => LayerSpec::Dense(parse_dense(lc, default_name, keras2)?),
             Some(other) => parse_layer(other, lc, default_name, keras2)?,
             None => return malformed("a layer without class_name"),
         });
@@ -888,20 +733,21 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
     if parsed.is_empty() {
         return Err(ConfigError::Unsupported("a model with no layers".into()));
     }
-    let input_dim = match input_dim {
+    let input = match input {
         Some(d) => d,
         None => {
             let shape = cfg
                 .get("build_input_shape")
                 .or_else(|| root.pointer("/build_config/input_shape"));
             match shape {
-                Some(s) => input_width(s, "build_input_shape")?,
+                Some(s) => input_shape(s, "build_input_shape")?,
                 None => return malformed("model_config gives the model no input shape"),
             }
         }
     };
     let spec = ModelSpec {
-        input_dim,
+        input_dim: input.size(),
+        input_shape: (graph.is_none() && input.rank() > 1).then_some(input),
         layers: parsed,
         kind,
         dtype,

@@ -9,8 +9,8 @@
 //! `training=False` (kept and written back; Keras 3 overrides it with the model's own mode) and null ones, and wiring that is not a graph (unknown
 //! names, cycles).
 
-use crate::keras::dialect::{ConfigError, Format, Res, malformed};
 use crate::model::Source;
+use crate::model::dialect::{ConfigError, Format, Res, malformed};
 use serde_json::{Value, json};
 
 /// A Functional model's topology.

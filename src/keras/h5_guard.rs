@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::error::Result;
-use crate::keras::dialect::ConfigError;
+use crate::model::dialect::ConfigError;
 use hdf5::dataset::Layout;
 use hdf5::{Dataset, Group};
 use std::ffi::CString;

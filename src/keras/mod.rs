@@ -4,7 +4,6 @@
 
 pub mod archive;
 pub mod config;
-pub(crate) mod dialect;
 pub(crate) mod graph_config;
 pub mod h5;
 pub(crate) mod h5_guard;

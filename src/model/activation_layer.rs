@@ -3,9 +3,11 @@
 use crate::error::Result;
 use crate::model::Activation;
 use crate::model::activation::leaky_relu;
-use crate::model::layer::{Layer, Step, named_layer, yes};
+use crate::model::dialect::{Format, Res, check_keys, number, parse_activation};
+use crate::model::layer::{Common, KerasLayer, Layer, Step, named_layer, yes};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// `Activation(activation)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +32,23 @@ impl Layer for ActivationLayerSpec {
             self.activation.apply(x)
         }
     }
+
+    fn config(&self, _: Format) -> Value {
+        json!({"activation": self.activation.keras_name()})
+    }
+}
+
+impl KerasLayer for ActivationLayerSpec {
+    const CLASSES: &'static [&'static str] = &["Activation"];
+
+    fn from_config(cfg: &Value, c: &Common) -> Res<Self> {
+        check_keys(c.class, cfg, &["activation"])?;
+        Ok(ActivationLayerSpec {
+            name: c.name.clone(),
+            activation: parse_activation(cfg.get("activation"), c.keras2)?,
+            trainable: c.trainable,
+        })
+    }
 }
 
 /// `LeakyReLU(negative_slope)`: `x` for `x >= 0`, `negative_slope * x` below.
@@ -46,5 +65,29 @@ impl Layer for LeakyReluSpec {
 
     fn forward(&self, x: &Tensor, _: Step) -> Result<Tensor> {
         leaky_relu(x, self.negative_slope)
+    }
+
+    fn config(&self, format: Format) -> Value {
+        match format {
+            Format::Keras3 => json!({"negative_slope": self.negative_slope}),
+            Format::Universal => json!({"alpha": self.negative_slope}),
+        }
+    }
+}
+
+impl KerasLayer for LeakyReluSpec {
+    const CLASSES: &'static [&'static str] = &["LeakyReLU"];
+
+    fn from_config(cfg: &Value, c: &Common) -> Res<Self> {
+        check_keys(c.class, cfg, &["negative_slope", "alpha"])?;
+        let slope = match cfg.get("negative_slope") {
+            Some(v) if !v.is_null() => number(c.class, cfg, "negative_slope", 0.3)?,
+            _ => number(c.class, cfg, "alpha", 0.3)?,
+        };
+        Ok(LeakyReluSpec {
+            name: c.name.clone(),
+            negative_slope: slope,
+            trainable: c.trainable,
+        })
     }
 }

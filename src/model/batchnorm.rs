@@ -1,12 +1,16 @@
-//! Keras's `BatchNormalization` over the features of 2-D input: gamma, beta and the moving mean and
+//! Keras's `BatchNormalization` over the last axis (the features, or the channels) of input of any rank: gamma, beta and the moving mean and
 //! variance; training mode normalises with the batch's mean and (biased) variance and moves the
 //! moving statistics by `momentum`, as Keras 3 does; a frozen layer always runs in inference mode.
 
 use crate::error::Result;
 use crate::model::Initializer;
-use crate::model::layer::{Layer, Mode, Step, WeightSpec, named_layer, yes};
+use crate::model::dialect::{
+    Format, Res, check_keys, flag, initializer_json, number, parse_initializer, unsupported,
+};
+use crate::model::layer::{Common, KerasLayer, Layer, Mode, Step, WeightSpec, named_layer, yes};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// `BatchNormalization(axis=-1, momentum, epsilon, center, scale, ...)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +134,8 @@ impl Layer for BatchNormSpec {
     }
 
     fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
+        let shape = x.shape().clone();
+        let x = &rows(x)?;
         let (gamma, beta, i) = gamma_beta(s.w, self.scale, self.center)?;
         let (moving_mean, moving_var) = (s.w[i].unsqueeze(1)?, s.w[i + 1].unsqueeze(1)?);
         let (mean, var) = if s.f.mode == Mode::Training && self.trainable {
@@ -147,6 +153,94 @@ impl Layer for BatchNormSpec {
         } else {
             (moving_mean, moving_var)
         };
-        normalize(x, &mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)
+        Ok(
+            normalize(x, &mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)?
+                .reshape(shape)?,
+        )
+    }
+
+    fn config(&self, format: Format) -> Value {
+        let mut v = json!({
+            "axis": -1, "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializer_json(&self.beta_initializer, format),
+            "gamma_initializer": initializer_json(&self.gamma_initializer, format),
+            "moving_mean_initializer": initializer_json(&self.moving_mean_initializer, format),
+            "moving_variance_initializer": initializer_json(&self.moving_variance_initializer, format),
+            "beta_regularizer": null, "gamma_regularizer": null,
+            "beta_constraint": null, "gamma_constraint": null,
+        });
+        if format == Format::Keras3 {
+            v["synchronized"] = json!(false);
+            v["renorm"] = json!(false);
+            v["renorm_clipping"] = Value::Null;
+            v["renorm_momentum"] = json!(0.99);
+        }
+        v
+    }
+}
+
+impl KerasLayer for BatchNormSpec {
+    const CLASSES: &'static [&'static str] = &["BatchNormalization"];
+
+    fn from_config(cfg: &Value, c: &Common) -> Res<Self> {
+        let class = c.class;
+        check_keys(
+            class,
+            cfg,
+            &[
+                "axis",
+                "momentum",
+                "epsilon",
+                "center",
+                "scale",
+                "beta_initializer",
+                "gamma_initializer",
+                "moving_mean_initializer",
+                "moving_variance_initializer",
+                "synchronized",
+                "renorm_momentum",
+            ],
+        )?;
+        check_feature_axis(class, cfg)?;
+        let init = |key: &str, d: Initializer| parse_initializer(cfg.get(key), d);
+        Ok(BatchNormSpec {
+            name: c.name.clone(),
+            momentum: number(class, cfg, "momentum", 0.99)?,
+            epsilon: number(class, cfg, "epsilon", 1e-3)?,
+            center: flag(cfg, "center", true),
+            scale: flag(cfg, "scale", true),
+            beta_initializer: init("beta_initializer", Initializer::Zeros)?,
+            gamma_initializer: init("gamma_initializer", Initializer::Ones)?,
+            moving_mean_initializer: init("moving_mean_initializer", Initializer::Zeros)?,
+            moving_variance_initializer: init("moving_variance_initializer", Initializer::Ones)?,
+            trainable: c.trainable,
+        })
+    }
+}
+
+/// `x [R, N, ..., C]` as `[R, M, C]`: the rows a per-channel statistic runs over.
+pub(crate) fn rows(x: &Tensor) -> Result<Tensor> {
+    if x.rank() == 3 {
+        return Ok(x.clone());
+    }
+    let (r, c) = (x.dim(0)?, x.dim(x.rank() - 1)?);
+    Ok(x.reshape((r, (), c))?)
+}
+
+/// The axis of a per-feature normalisation must be the last one.
+pub(crate) fn check_feature_axis(class: &str, cfg: &Value) -> Res<()> {
+    let ok = match cfg.get("axis") {
+        None | Some(Value::Null) => true,
+        Some(Value::Array(a)) => a.len() == 1 && matches!(a[0].as_i64(), Some(-1 | 1)),
+        Some(v) => matches!(v.as_i64(), Some(-1 | 1)),
+    };
+    if ok {
+        Ok(())
+    } else {
+        unsupported(format!(
+            "{class} axis {} (only the feature axis of 2-D input, -1)",
+            cfg.get("axis").cloned().unwrap_or(Value::Null)
+        ))
     }
 }

@@ -3,9 +3,11 @@
 //! fit's seeded streams, one per stacked member.
 
 use crate::error::{Error, Result};
-use crate::model::layer::{Layer, Mode, Step, named_layer, yes};
+use crate::model::dialect::{Format, Res, check_keys, number, unsupported};
+use crate::model::layer::{Common, KerasLayer, Layer, Mode, Step, named_layer, yes};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// `Dropout(rate)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,7 +30,8 @@ impl Layer for DropoutSpec {
             s.f.rngs.as_deref_mut().ok_or_else(|| {
                 Error::Internal("dropout in training without random streams".into())
             })?;
-        let (r, n, c) = x.dims3()?;
+        let r = x.dim(0)?;
+        let per_member = x.elem_count() / r.max(1);
         if rngs.len() != r {
             return Err(Error::Internal(format!(
                 "{} dropout streams for {r} members",
@@ -41,9 +44,9 @@ impl Layer for DropoutSpec {
         } else {
             f64::from(1.0 / ((1.0 - self.rate) as f32))
         };
-        let mut mask = Vec::with_capacity(r * n * c);
+        let mut mask = Vec::with_capacity(r * per_member);
         for rng in rngs.iter_mut() {
-            for _ in 0..n * c {
+            for _ in 0..per_member {
                 mask.push(if rng.random_sample() < self.rate {
                     0.0
                 } else {
@@ -51,7 +54,28 @@ impl Layer for DropoutSpec {
                 });
             }
         }
-        let mask = crate::model::values_tensor(mask, (r, n, c), x.dtype(), x.device())?;
+        let mask = crate::model::values_tensor(mask, x.shape(), x.dtype(), x.device())?;
         Ok((x * mask)?)
+    }
+
+    fn config(&self, _: Format) -> Value {
+        json!({"rate": self.rate, "noise_shape": null, "seed": null})
+    }
+}
+
+impl KerasLayer for DropoutSpec {
+    const CLASSES: &'static [&'static str] = &["Dropout"];
+
+    fn from_config(cfg: &Value, c: &Common) -> Res<Self> {
+        check_keys(c.class, cfg, &["rate", "seed"])?;
+        let rate = number(c.class, cfg, "rate", 0.0)?;
+        if !(0.0..1.0).contains(&rate) {
+            return unsupported(format!("Dropout rate {rate} (expected 0 <= rate < 1)"));
+        }
+        Ok(DropoutSpec {
+            name: c.name.clone(),
+            rate,
+            trainable: c.trainable,
+        })
     }
 }

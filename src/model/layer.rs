@@ -4,9 +4,12 @@
 //! types once.
 
 use crate::error::Result;
+use crate::model::dialect::{Format, Res};
+use crate::model::shape::Shape;
 use crate::model::{Activation, Initializer};
 use crate::rng::NumpyRandomState;
 use candle_core::{Tensor, Var};
+use serde_json::Value;
 
 /// One weight of a layer: its Keras name (`kernel`, `bias`, `gamma`, `moving_mean`, ...), its shape for
 /// one model, whether the optimizer may change it (moving statistics are weights too, but not
@@ -78,21 +81,45 @@ pub trait Layer {
     /// Keras's `trainable` flag.
     fn trainable(&self) -> bool;
     fn set_trainable(&mut self, trainable: bool);
-    /// The width of the output for an input of width `input`.
-    fn output_dim(&self, input: usize) -> usize {
-        input
+    /// The shape of one sample of the output for one of the input (an error naming what does not
+    /// fit: a shape the layer cannot take, an axis outside it). The default keeps the shape.
+    fn output_shape(&self, input: &Shape) -> Result<Shape> {
+        Ok(input.clone())
     }
     /// The activation that ends the layer, when it has one.
     fn activation(&self) -> Option<Activation> {
         None
     }
-    /// The layer's weights in Keras's order (trainable first, then non-trainable), for an input of
-    /// width `input`.
+    /// The layer's weights in Keras's order (trainable first, then non-trainable), for an input
+    /// whose last dimension (its features, or its channels) is `input`.
     fn weights(&self, _input: usize) -> Vec<WeightSpec> {
         Vec::new()
     }
-    /// The layer on `x [R, N, in]` (see `Step` for what else it gets).
+    /// The layer on `x [R, N, ...]`: R stacked members, N samples of the input shape (see `Step`
+    /// for what else it gets).
     fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor>;
+    /// The layer's own keys of its Keras config in `format`'s dialect; the caller puts the keys
+    /// every layer shares (`name`, `trainable`, `dtype`) before them.
+    fn config(&self, format: Format) -> Value;
+}
+
+/// The settings every layer config shares, read before the layer's own.
+pub struct Common<'a> {
+    /// The Keras class name the config is for (one of the type's `CLASSES`).
+    pub class: &'a str,
+    pub name: String,
+    pub trainable: bool,
+    /// Whether the file is in tf.keras 2's dialect (some names mean other things there).
+    pub keras2: bool,
+}
+
+/// A layer type as Keras files hold it: the class names it reads and how it reads its config.
+/// Each type's file implements it; `layer_spec`'s table lists the types.
+pub trait KerasLayer: Layer + Sized {
+    /// Keras's class names this type reads (a family may have several: `Conv1D`, `Conv2D`).
+    const CLASSES: &'static [&'static str];
+    /// The layer from its config: every key understood or refused naming it (`dialect::check_keys`).
+    fn from_config(cfg: &Value, c: &Common) -> Res<Self>;
 }
 
 /// What a layer's forward pass gets besides its input.

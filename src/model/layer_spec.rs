@@ -3,18 +3,63 @@
 //! pass uses (`LayerParams`).
 
 use crate::error::Result;
-use crate::model::layer::{Forward, Layer, Step, WeightSpec};
+use crate::model::dialect::Res;
+use crate::model::layer::{Common, Forward, KerasLayer, Layer, Step, WeightSpec};
+use crate::model::shape::Shape;
 use crate::model::{
     Activation, ActivationLayerSpec, BatchNormSpec, DenseSpec, DropoutSpec, FlattenSpec,
     LayerNormSpec, LeakyReluSpec, MergeSpec,
 };
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-/// A layer of a model, of any supported type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "class_name")]
-pub enum LayerSpec {
+/// The table of layer types: each line a variant and its type (one file each, implementing `Layer`
+/// and `KerasLayer`). It makes the `LayerSpec` enum, its dispatch, and the lookup by Keras class name
+/// that reading a config uses; adding a layer type is its file and a line here.
+macro_rules! registry {
+    ($($variant:ident($ty:ty),)*) => {
+        /// A layer of a model, of any supported type.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "class_name")]
+        pub enum LayerSpec {
+            $($variant($ty),)*
+        }
+
+        impl LayerSpec {
+            /// The layer as its type's `Layer`.
+            pub fn layer(&self) -> &dyn Layer {
+                match self {
+                    $(LayerSpec::$variant(l) => l,)*
+                }
+            }
+
+            /// The layer as its type's mutable `Layer`.
+            pub fn layer_mut(&mut self) -> &mut dyn Layer {
+                match self {
+                    $(LayerSpec::$variant(l) => l,)*
+                }
+            }
+
+            /// Every Keras class name a config may give a layer of this tool.
+            pub fn keras_classes() -> Vec<&'static str> {
+                let mut all = Vec::new();
+                $(all.extend_from_slice(<$ty as KerasLayer>::CLASSES);)*
+                all
+            }
+
+            /// The layer a config of class `c.class` describes; `None` for a class no type reads.
+            pub(crate) fn from_keras(cfg: &Value, c: &Common) -> Option<Res<LayerSpec>> {
+                $(if <$ty as KerasLayer>::CLASSES.contains(&c.class) {
+                    return Some(<$ty as KerasLayer>::from_config(cfg, c).map(LayerSpec::$variant));
+                })*
+                None
+            }
+        }
+    };
+}
+
+registry! {
     Dense(DenseSpec),
     Dropout(DropoutSpec),
     BatchNormalization(BatchNormSpec),
@@ -25,33 +70,7 @@ pub enum LayerSpec {
     Merge(MergeSpec),
 }
 
-/// Runs `$body` with `$l` bound to the layer of whatever type.
-macro_rules! each {
-    ($self:expr, $l:ident => $body:expr) => {
-        match $self {
-            LayerSpec::Dense($l) => $body,
-            LayerSpec::Dropout($l) => $body,
-            LayerSpec::BatchNormalization($l) => $body,
-            LayerSpec::LayerNormalization($l) => $body,
-            LayerSpec::Activation($l) => $body,
-            LayerSpec::LeakyReLU($l) => $body,
-            LayerSpec::Flatten($l) => $body,
-            LayerSpec::Merge($l) => $body,
-        }
-    };
-}
-
 impl LayerSpec {
-    /// The layer as its type's `Layer`.
-    pub fn layer(&self) -> &dyn Layer {
-        each!(self, l => l)
-    }
-
-    /// The layer as its type's mutable `Layer`.
-    pub fn layer_mut(&mut self) -> &mut dyn Layer {
-        each!(self, l => l)
-    }
-
     /// Keras's class name of the layer.
     pub fn class_name(&self) -> &'static str {
         self.layer().class_name()
@@ -77,9 +96,9 @@ impl LayerSpec {
         self.layer_mut().set_trainable(trainable)
     }
 
-    /// The width of the layer's output for an input of width `input`.
-    pub fn output_dim(&self, input: usize) -> usize {
-        self.layer().output_dim(input)
+    /// The shape of the layer's output for an input of shape `input`.
+    pub fn output_shape(&self, input: &Shape) -> Result<Shape> {
+        self.layer().output_shape(input)
     }
 
     /// The activation that ends the layer, when it has one.

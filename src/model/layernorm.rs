@@ -3,10 +3,16 @@
 
 use crate::error::Result;
 use crate::model::Initializer;
-use crate::model::batchnorm::{gamma_beta, moments, normalize, scale_and_offset};
-use crate::model::layer::{Layer, Step, WeightSpec, named_layer, yes};
+use crate::model::batchnorm::{
+    check_feature_axis, gamma_beta, moments, normalize, rows, scale_and_offset,
+};
+use crate::model::dialect::{
+    Format, Res, check_keys, flag, initializer_json, number, parse_initializer,
+};
+use crate::model::layer::{Common, KerasLayer, Layer, Step, WeightSpec, named_layer, yes};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// `LayerNormalization(axis=-1, epsilon, center, scale)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,9 +40,58 @@ impl Layer for LayerNormSpec {
     }
 
     fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
+        let shape = x.shape().clone();
+        let x = &rows(x)?;
         let (gamma, beta, _) = gamma_beta(s.w, self.scale, self.center)?;
-        let last = x.rank() - 1;
-        let (mean, var) = moments(x, last)?;
-        normalize(x, &mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)
+        let (mean, var) = moments(x, 2)?;
+        Ok(
+            normalize(x, &mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)?
+                .reshape(shape)?,
+        )
+    }
+
+    fn config(&self, format: Format) -> Value {
+        let mut v = json!({
+            "axis": -1, "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+            "beta_initializer": initializer_json(&self.beta_initializer, format),
+            "gamma_initializer": initializer_json(&self.gamma_initializer, format),
+            "beta_regularizer": null, "gamma_regularizer": null,
+            "beta_constraint": null, "gamma_constraint": null,
+        });
+        if format == Format::Keras3 {
+            v["rms_scaling"] = json!(false);
+        }
+        v
+    }
+}
+
+impl KerasLayer for LayerNormSpec {
+    const CLASSES: &'static [&'static str] = &["LayerNormalization"];
+
+    fn from_config(cfg: &Value, c: &Common) -> Res<Self> {
+        let class = c.class;
+        check_keys(
+            class,
+            cfg,
+            &[
+                "axis",
+                "epsilon",
+                "center",
+                "scale",
+                "beta_initializer",
+                "gamma_initializer",
+            ],
+        )?;
+        check_feature_axis(class, cfg)?;
+        let init = |key: &str, d: Initializer| parse_initializer(cfg.get(key), d);
+        Ok(LayerNormSpec {
+            name: c.name.clone(),
+            epsilon: number(class, cfg, "epsilon", 1e-3)?,
+            center: flag(cfg, "center", true),
+            scale: flag(cfg, "scale", true),
+            beta_initializer: init("beta_initializer", Initializer::Zeros)?,
+            gamma_initializer: init("gamma_initializer", Initializer::Ones)?,
+            trainable: c.trainable,
+        })
     }
 }

@@ -3,10 +3,12 @@
 //! which hands them all their inputs at once (`MergeSpec::merge`).
 
 use crate::error::{Error, Result};
-use crate::model::layer::{Layer, Step, named_layer, yes};
+use crate::model::dialect::{ConfigError, Format, Res, check_keys};
+use crate::model::layer::{Common, KerasLayer, Layer, Step, named_layer, yes};
 use crate::model::shape::Shape;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// Which merge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +68,7 @@ impl MergeSpec {
     /// The output shape for inputs of `shapes`, or why they do not fit (naming the layer): the
     /// element-wise merges need equal shapes (Keras broadcasts only equal ranks with 1s, which this
     /// tool does not), `Subtract` exactly two, `Concatenate` equal shapes but along its axis.
-    pub fn output_shape(&self, shapes: &[Shape]) -> Result<Shape> {
+    pub fn merged_shape(&self, shapes: &[Shape]) -> Result<Shape> {
         let bad = |why: String| {
             Err(Error::invalid(
                 "model",
@@ -186,5 +188,47 @@ impl Layer for MergeSpec {
     /// A merge of one input (only a graph calls a merge, with all its inputs: `merge`).
     fn forward(&self, x: &Tensor, _: Step) -> Result<Tensor> {
         self.merge(std::slice::from_ref(x))
+    }
+
+    fn config(&self, _: Format) -> Value {
+        match self.kind {
+            MergeKind::Concatenate => json!({"axis": self.axis}),
+            _ => json!({}),
+        }
+    }
+}
+
+impl KerasLayer for MergeSpec {
+    const CLASSES: &'static [&'static str] = &[
+        "Add",
+        "Subtract",
+        "Multiply",
+        "Average",
+        "Maximum",
+        "Minimum",
+        "Concatenate",
+    ];
+
+    fn from_config(cfg: &Value, c: &Common) -> Res<Self> {
+        let kind = MergeKind::from_class(c.class)
+            .ok_or_else(|| ConfigError::Unsupported(format!("layer {}", c.class)))?;
+        let axis = if kind == MergeKind::Concatenate {
+            check_keys(c.class, cfg, &["axis"])?;
+            match cfg.get("axis") {
+                None | Some(Value::Null) => -1,
+                Some(a) => a.as_i64().ok_or_else(|| {
+                    ConfigError::Unsupported(format!("Concatenate axis {a} (an integer)"))
+                })?,
+            }
+        } else {
+            check_keys(c.class, cfg, &[])?;
+            -1
+        };
+        Ok(MergeSpec {
+            name: c.name.clone(),
+            kind,
+            axis,
+            trainable: c.trainable,
+        })
     }
 }

@@ -11,6 +11,7 @@ pub mod activation;
 pub mod activation_layer;
 pub mod batchnorm;
 pub mod dense;
+pub mod dialect;
 pub mod dropout;
 pub mod dtype;
 pub mod flatten;

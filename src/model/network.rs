@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::model::layer::Forward;
 use crate::model::layer_spec::LayerParams;
-use crate::model::{LayerSpec, ModelSpec, Source};
+use crate::model::{LayerSpec, ModelSpec, Shape, Source};
 use crate::model::{values_of, values_tensor};
 use crate::rng::NumpyRandomState;
 use candle_core::{Device, Tensor, Var};
@@ -278,12 +278,14 @@ impl Model {
                     .iter()
                     .map(|s| match *s {
                         Source::Input(k) => {
-                            let width = g.inputs[k].shape.size();
-                            if width == x.dim(2)? {
-                                Ok(x.clone())
+                            let shape = &g.inputs[k].shape;
+                            let width = shape.size();
+                            let flat = if width == x.dim(2)? {
+                                x.clone()
                             } else {
-                                x.narrow(2, g.input_offset(k), width)?.contiguous()
-                            }
+                                x.narrow(2, g.input_offset(k), width)?.contiguous()?
+                            };
+                            samples(&flat, shape)
                         }
                         Source::Layer(j) => Ok(outs[j].clone()),
                     })
@@ -301,6 +303,7 @@ impl Model {
             }
             h = outs.pop().unwrap_or(h);
         } else {
+            h = samples(&h, &self.spec.input_shape())?;
             for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
                 h = l.forward(&h, p, f, i == last)?;
                 if let Some(pen) = activity_penalty(l, &h, i == last)? {
@@ -352,6 +355,17 @@ impl Model {
         )?;
         values_of(&self.forward(&t)?)
     }
+}
+
+/// Rows of features `[R, N, size]` as samples of `shape` (`[R, N, d1, d2, ...]`); flat shapes
+/// stay as they are.
+fn samples(x: &Tensor, shape: &Shape) -> candle_core::Result<Tensor> {
+    if shape.rank() < 2 {
+        return Ok(x.clone());
+    }
+    let mut dims = vec![x.dim(0)?, x.dim(1)?];
+    dims.extend_from_slice(shape.dims());
+    x.reshape(dims)
 }
 
 /// A Dense layer's activity penalty on its output `h` (its logits when `last`), divided by the

@@ -5,6 +5,12 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The largest width of a layer (its last dimension) this tool accepts (guards allocations against
+/// absurd configs).
+pub const MAX_UNITS: usize = 1 << 20;
+/// The most values one sample of any layer's output may have (64 Mi: a 2048x2048x16 activation).
+pub const MAX_VALUES: usize = 1 << 26;
+
 /// A tensor's per-sample dimensions (Keras's shape without the leading `None`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shape(pub Vec<usize>);

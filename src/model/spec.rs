@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::model::graph::{GraphSpec, Source};
 use crate::model::shape::Shape;
-use crate::model::{Activation, DenseSpec, FloatDtype, Initializer, LayerSpec};
+use crate::model::{Activation, DenseSpec, FloatDtype, Initializer, LayerSpec, WeightSpec};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// How the layers are wired in Keras: a `Sequential` model, or a `Functional` one that is a single
@@ -34,6 +34,11 @@ pub struct ModelSpec {
     /// the inputs' widths together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph: Option<GraphSpec>,
+    /// The per-sample shape of a chain's input when it has more than one dimension (an image's
+    /// `(height, width, channels)`); `None` for a flat input of `input_dim` features. A row of data
+    /// holds the sample's values in row-major order, `input_dim` of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Shape>,
 }
 
 /// Reads layers written with their class name, or as bare Dense layers (files of version 0.1).
@@ -53,8 +58,7 @@ fn stored_layers<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Lay
         .collect())
 }
 
-/// The largest width of a layer this tool accepts (guards allocations against absurd configs).
-pub const MAX_UNITS: usize = 1 << 20;
+pub use crate::model::shape::{MAX_UNITS, MAX_VALUES};
 /// The most layers a model may have: training walks the layers' graph recursively (candle's backward
 /// pass and the graph's drop), at most about 400 bytes of stack per layer, and the binary gives its
 /// threads 32 MiB of stack (`main.rs`): 50,000 layers (20 MB) fit with room to spare.
@@ -140,6 +144,7 @@ impl ModelSpec {
             kind: ModelKind::Sequential,
             dtype: FloatDtype::Float32,
             graph: None,
+            input_shape: None,
         };
         spec.validate()?;
         Ok(spec)
@@ -184,15 +189,34 @@ impl ModelSpec {
                     ),
                 ));
             }
-            self.graph_shapes()?;
+        }
+        if let Some(s) = &self.input_shape
+            && (s.size() != self.input_dim || s.rank() < 2)
+        {
+            return Err(Error::invalid(
+                "model",
+                format!("input shape {s} does not hold {} values", self.input_dim),
+            ));
+        }
+        let shapes = self.shapes()?;
+        if let Some(last) = shapes.outputs.last()
+            && last.rank() != 1
+        {
+            return Err(Error::invalid(
+                "model",
+                format!(
+                    "the output has shape {last}; only flat outputs (None, k) are supported (end the model with Flatten, a global pooling or Dense on flat input)"
+                ),
+            ));
         }
         for (i, l) in self.layers.iter().enumerate() {
-            let units = self.output_width(i);
-            if units == 0 || units > MAX_UNITS {
+            let out = &shapes.outputs[i];
+            let units = out.last();
+            if out.dims().iter().any(|&d| d == 0) || units > MAX_UNITS || out.size() > MAX_VALUES {
                 return Err(Error::invalid(
                     "model",
                     format!(
-                        "layer '{}' has {units} units, outside 1..={MAX_UNITS}",
+                        "layer '{}' has an output of shape {out}: its units (the last dimension) must be in 1..={MAX_UNITS}, every dimension at least 1, a sample at most {MAX_VALUES} values",
                         l.name()
                     ),
                 ));
@@ -208,7 +232,15 @@ impl ModelSpec {
                 ));
             }
         }
-        let total: usize = (0..self.layers.len()).map(|i| self.param_count(i)).sum();
+        let total: usize = self
+            .layers
+            .iter()
+            .zip(&shapes.inputs)
+            .map(|(l, ins)| {
+                let fan_in = ins.first().map_or(0, Shape::last);
+                l.weights(fan_in).iter().map(WeightSpec::len).sum::<usize>()
+            })
+            .sum();
         if total > MAX_PARAMS {
             return Err(Error::invalid(
                 "model",
@@ -218,44 +250,46 @@ impl ModelSpec {
         Ok(())
     }
 
-    /// The input width of layer `i` (in a graph, of its first input; 0 for a graph whose shapes do
-    /// not fit, which `validate` refuses).
+    /// The per-sample shape of the model's input (of a chain; a graph's inputs have their own).
+    pub fn input_shape(&self) -> Shape {
+        self.input_shape
+            .clone()
+            .unwrap_or_else(|| Shape::flat(self.input_dim))
+    }
+
+    /// The last dimension of layer `i`'s (first) input: the width its weights are built for (0 for
+    /// a model whose shapes do not fit, which `validate` refuses). `fan_in(layers.len())` is the
+    /// width of the model's output.
     pub fn fan_in(&self, i: usize) -> usize {
-        match &self.graph {
-            None => self.layers[..i]
-                .iter()
-                .fold(self.input_dim, |w, l| l.output_dim(w)),
-            Some(g) if i == self.layers.len() => self.output_dim_of_graph(g),
-            Some(_) => self
-                .graph_shapes()
-                .ok()
-                .and_then(|s| s.inputs.get(i).and_then(|x| x.first()).map(Shape::last))
-                .unwrap_or(0),
+        if self.graph.is_none() && self.input_shape.is_none() {
+            // A flat chain: every layer keeps its input flat, so the widths fold cheaply.
+            let mut w = Shape::flat(self.input_dim);
+            for l in &self.layers[..i.min(self.layers.len())] {
+                match l.output_shape(&w) {
+                    Ok(s) => w = s,
+                    Err(_) => return 0,
+                }
+            }
+            return w.last();
+        }
+        let Ok(s) = self.shapes() else { return 0 };
+        match s.inputs.get(i) {
+            Some(ins) => ins.first().map_or(0, Shape::last),
+            None => s.outputs.last().map_or(0, Shape::last),
         }
     }
 
-    fn output_dim_of_graph(&self, _g: &GraphSpec) -> usize {
-        self.graph_shapes()
-            .ok()
-            .and_then(|s| s.outputs.last().map(Shape::last))
-            .unwrap_or(0)
-    }
-
-    /// The width of layer `i`'s output.
+    /// The last dimension of layer `i`'s output.
     pub fn output_width(&self, i: usize) -> usize {
-        match &self.graph {
-            None => self.layers[i].output_dim(self.fan_in(i)),
-            Some(_) => self
-                .graph_shapes()
-                .ok()
-                .and_then(|s| s.outputs.get(i).map(Shape::last))
-                .unwrap_or(0),
-        }
+        self.output_shape(i).last()
     }
 
-    /// The shape of layer `i`'s output.
+    /// The shape of layer `i`'s output (empty for a model whose shapes do not fit).
     pub fn output_shape(&self, i: usize) -> Shape {
-        Shape::flat(self.output_width(i))
+        self.shapes()
+            .ok()
+            .and_then(|s| s.outputs.get(i).cloned())
+            .unwrap_or(Shape(Vec::new()))
     }
 
     /// The width of the model's output.
@@ -263,53 +297,48 @@ impl ModelSpec {
         self.fan_in(self.layers.len())
     }
 
-    /// A graph's shapes, layer by layer: what each reads and what it gives; an error naming the
-    /// layer whose inputs do not fit (a merge of different shapes, a layer called on several
-    /// tensors that is not a merge, a layer given an N-D tensor).
-    pub fn graph_shapes(&self) -> Result<GraphShapes> {
-        let Some(g) = &self.graph else {
-            return Err(Error::Internal("graph_shapes of a chain".into()));
-        };
+    /// The shapes layer by layer, of a chain or a graph: what each reads and what it gives; an
+    /// error naming the layer whose input does not fit it (a merge of different shapes, a layer
+    /// called on several tensors that is not a merge, a shape the layer cannot take).
+    pub fn shapes(&self) -> Result<GraphShapes> {
         let mut out = GraphShapes {
             inputs: Vec::with_capacity(self.layers.len()),
             outputs: Vec::with_capacity(self.layers.len()),
         };
         for (i, l) in self.layers.iter().enumerate() {
-            let ins: Vec<Shape> = g.inbound[i]
-                .iter()
-                .map(|s| match *s {
-                    Source::Input(k) => g.inputs[k].shape.clone(),
-                    Source::Layer(j) => out.outputs[j].clone(),
-                })
-                .collect();
-            let shape = match l {
-                LayerSpec::Merge(m) => m.output_shape(&ins)?,
-                _ => match ins.as_slice() {
-                    [one] => match one.width() {
-                        Some(w) => Shape::flat(l.output_dim(w)),
-                        None => {
-                            return Err(Error::invalid(
-                                "model",
-                                format!(
-                                    "layer '{}' ({}) gets an input of shape {one}; only flat inputs are supported",
-                                    l.name(),
-                                    l.class_name()
-                                ),
-                            ));
-                        }
-                    },
-                    many => {
-                        return Err(Error::invalid(
-                            "model",
-                            format!(
-                                "layer '{}' ({}) is called on {} tensors; only merge layers take several",
-                                l.name(),
-                                l.class_name(),
-                                many.len()
-                            ),
-                        ));
-                    }
-                },
+            let ins: Vec<Shape> = match &self.graph {
+                None => vec![match i {
+                    0 => self.input_shape(),
+                    _ => out.outputs[i - 1].clone(),
+                }],
+                Some(g) => g.inbound[i]
+                    .iter()
+                    .map(|s| match *s {
+                        Source::Input(k) => g.inputs[k].shape.clone(),
+                        Source::Layer(j) => out.outputs[j].clone(),
+                    })
+                    .collect(),
+            };
+            let misfit = |e: Error| {
+                Error::invalid(
+                    "model",
+                    format!("layer '{}' ({}): {}", l.name(), l.class_name(), e.detail()),
+                )
+            };
+            let shape = match (l, ins.as_slice()) {
+                (LayerSpec::Merge(m), _) => m.merged_shape(&ins)?,
+                (_, [one]) => l.output_shape(one).map_err(misfit)?,
+                (_, many) => {
+                    return Err(Error::invalid(
+                        "model",
+                        format!(
+                            "layer '{}' ({}) is called on {} tensors; only merge layers take several",
+                            l.name(),
+                            l.class_name(),
+                            many.len()
+                        ),
+                    ));
+                }
             };
             out.inputs.push(ins);
             out.outputs.push(shape);

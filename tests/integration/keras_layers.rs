@@ -227,6 +227,7 @@ fn dropout_is_inverted_and_seeded_in_training_and_absent_in_inference() {
     let spec = ModelSpec {
         dtype: Default::default(),
         graph: None,
+        input_shape: None,
         input_dim: 1,
         layers: vec![
             LayerSpec::Dropout(DropoutSpec {

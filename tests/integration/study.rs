@@ -71,7 +71,7 @@ fn adapt_keeps_reinits_and_inserts_layers() {
     .unwrap();
     let spec = added.spec();
     assert_eq!(spec.layers.len(), 4);
-    assert_eq!(spec.layers[2].output_dim(5), 5);
+    assert_eq!(spec.output_width(2), 5);
     let names: std::collections::HashSet<&str> = spec.layers.iter().map(|l| l.name()).collect();
     assert_eq!(names.len(), 4, "unique names");
     let aw = added.weights().unwrap();
