@@ -516,6 +516,14 @@ pub struct CsvArgs {
     pub ignore: Vec<String>,
     /// Whether the values feed a float64 model (set by the command, not a flag): otherwise a value
     /// beyond float32's range is refused.
+    /// Leave out an image that cannot be decoded (damaged, truncated, not an image), with a line
+    /// on stderr, instead of stopping (image folders only).
+    #[arg(long)]
+    pub skip_bad_images: bool,
+    /// The model's N-D per-sample input shape (an image's `[height, width, channels]`): what an
+    /// image folder or an N-D array is read as (set from the model, not a flag).
+    #[arg(skip)]
+    pub sample_shape: Option<Vec<usize>>,
     #[arg(skip)]
     pub float64: bool,
 }
@@ -758,7 +766,9 @@ impl DataArgs {
         // A binary head's one sigmoid unit stands for the two classes 0 and 1.
         let binary = matches!(base.compile(), Some(Ok(c)) if c.loss.target() == keras_transfer::Target::Binary);
         let outputs = if binary { 2 } else { base.spec.output_dim() };
-        self.load_named(default_problem, path, names, new_head, outputs)
+        let mut with_image = self.clone();
+        with_image.csv.sample_shape = base.spec.sample_shape();
+        with_image.load_named(default_problem, path, names, new_head, outputs)
     }
 
     /// `load_for_model`, or numeric targets for a regression `loss`, then Keras's
@@ -803,6 +813,8 @@ impl DataArgs {
             ignore: &self.csv.ignore,
             dialect: self.csv.dialect(),
             unknown_label_hint: "; to train a new output layer for the new classes, use --new-head",
+            sample_shape: self.csv.sample_shape.clone(),
+            skip_bad_images: self.csv.skip_bad_images,
             ..ReadSpec::default()
         };
         if let Some(n) = names {
@@ -856,6 +868,7 @@ impl DataArgs {
             let given = class_list(self.classes.as_deref())?;
             let spec = self.spec(names);
             let tables = read_train_test_tables(path, self.test.as_deref(), &spec)?;
+            let given = with_own_classes(given, tables.train.classes.as_deref(), path)?;
             let classes = if new_head || outputs == 0 {
                 given
             } else {
@@ -877,6 +890,36 @@ impl DataArgs {
         let (train, test) = blobs.data.split_at(self.split)?;
         Ok((train, Some(test)))
     }
+}
+
+/// The class order: the user's `--classes` or the data's own (an image folder's subfolders); both
+/// given, they must name the same classes (Keras's `class_names` only reorders the subfolders).
+pub fn with_own_classes(
+    given: Option<Vec<String>>,
+    own: Option<&[String]>,
+    path: &Path,
+) -> Result<Option<Vec<String>>> {
+    Ok(match (given, own) {
+        (Some(g), Some(own)) => {
+            let (mut a, mut b) = (g.clone(), own.to_vec());
+            a.sort();
+            b.sort();
+            if a != b {
+                return Err(keras_transfer::Error::invalid(
+                    "--classes",
+                    format!(
+                        "lists [{}], but {} has the class subfolders [{}]; --classes may only reorder them",
+                        g.join(", "),
+                        path.display(),
+                        own.join(", ")
+                    ),
+                )
+                .into());
+            }
+            Some(g)
+        }
+        (g, own) => g.or_else(|| own.map(<[String]>::to_vec)),
+    })
 }
 
 /// The Keras dialect of an .h5 output.

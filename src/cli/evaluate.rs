@@ -1,7 +1,9 @@
 //! `keras-transfer evaluate`: a saved model's loss and accuracy on a labelled data set, its columns
 //! and labels read by the names the model keeps.
 
-use crate::cli::args::{EvaluateArgs, class_list, model_names, tell, training_means};
+use crate::cli::args::{
+    EvaluateArgs, class_list, model_names, tell, training_means, with_own_classes,
+};
 use crate::cli::output::say;
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
@@ -26,6 +28,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let given = class_list(a.classes.as_deref())?;
     let mut csv = a.csv.clone();
     csv.float64 = m.spec.dtype == keras_transfer::FloatDtype::Float64;
+    csv.sample_shape = m.spec.sample_shape();
     let data = match (&a.data, a.problem) {
         (Some(path), _) => {
             let names = model_names(&a.model, m.data.as_ref());
@@ -40,6 +43,8 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                 features: names.map(|n| n.features.as_slice()),
                 ignore: &csv.ignore,
                 dialect,
+                sample_shape: csv.sample_shape.clone(),
+                skip_bad_images: csv.skip_bad_images,
                 ..ReadSpec::default()
             };
             if compile.loss.target() == Target::Numeric {
@@ -58,6 +63,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                     m.spec.output_dim()
                 };
                 let stored = names.map_or(&[][..], |n| n.classes.as_slice());
+                let given = with_own_classes(given, table.classes.as_deref(), path)?;
                 let classes =
                     classes_for_labels(&table, &a.model, stored, given.as_deref(), outputs)?;
                 table.into_dataset(classes, "")?

@@ -1,7 +1,9 @@
 //! `keras-transfer predict`: per row of a CSV file, a saved model's predicted class (by name) and each
 //! class's probability (`p_<class>`), as CSV or JSON, with a column of the input carried through.
 
-use crate::cli::args::{OutputFormat, PredictArgs, class_list, model_names, tell, training_means};
+use crate::cli::args::{
+    OutputFormat, PredictArgs, class_list, model_names, tell, training_means, with_own_classes,
+};
 use crate::cli::output::emit;
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
@@ -20,6 +22,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let model = m.to_model()?;
     let mut csv = a.csv.clone();
     csv.float64 = m.spec.dtype == keras_transfer::FloatDtype::Float64;
+    csv.sample_shape = m.spec.sample_shape();
     let mut dialect = csv.dialect();
     let given = class_list(a.classes.as_deref())?;
     if dialect.missing == Missing::Drop {
@@ -39,9 +42,12 @@ pub fn run(a: PredictArgs) -> Result<()> {
             .and_then(|n| n.label.as_deref())
             .filter(|l| Some(*l) != a.label.as_deref()),
         dialect,
+        sample_shape: csv.sample_shape.clone(),
+        skip_bad_images: csv.skip_bad_images,
         ..ReadSpec::default()
     };
     let table = read_table(&a.input, &spec)?;
+    let given = with_own_classes(given, table.classes.as_deref(), &a.input)?;
     tell(&table.notes);
     check_width(&table, m.spec.input_dim)?;
     let p = model.predict(&table.x)?;
@@ -68,7 +74,9 @@ pub fn run(a: PredictArgs) -> Result<()> {
         known_classes(&a.model, stored, given.as_deref(), outputs)?
             .unwrap_or_else(|| (0..outputs).map(|c| c.to_string()).collect())
     };
-    let mut columns: Vec<String> = table.label_name.iter().cloned().collect();
+    // An image folder's rows are its files: the first column names each.
+    let mut columns: Vec<String> = table.row_names.iter().map(|_| "file".to_string()).collect();
+    columns.extend(table.label_name.iter().cloned());
     if numeric {
         columns.extend(classes.iter().map(|c| format!("predicted_{c}")));
     } else if binary {
@@ -83,7 +91,14 @@ pub fn run(a: PredictArgs) -> Result<()> {
     // float64); or the regression outputs.
     let float64 = m.spec.dtype == keras_transfer::FloatDtype::Float64;
     let rows = p.chunks(k).enumerate().map(|(i, probs)| {
-        let mut strings: Vec<&str> = table.label_text(i).into_iter().collect();
+        let mut strings: Vec<&str> = table
+            .row_names
+            .as_ref()
+            .and_then(|r| r.get(i))
+            .map(String::as_str)
+            .into_iter()
+            .chain(table.label_text(i))
+            .collect();
         if binary {
             strings.push(&classes[usize::from(probs[0] > 0.5)]);
         } else if !numeric {

@@ -604,15 +604,32 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
     } else {
         (read_npy(path)?, None)
     };
-    if x.shape.len() != 2 {
-        return Err(bad(
-            path,
-            format!(
-                "x has shape {:?}; the tabular commands need a 2-D x (rows, features)",
-                x.shape
-            ),
-        ));
-    }
+    // An N-D x holds samples of the model's N-D input: (rows, height, width, channels) for an
+    // image model, read as rows of their values in row-major order.
+    let width = match (x.shape.as_slice(), spec.sample_shape.as_deref()) {
+        ([_, w], None) => *w,
+        ([_, rest @ ..], Some(want)) if rest == want => want.iter().product(),
+        (shape, Some(want)) => {
+            return Err(bad(
+                path,
+                format!(
+                    "x has shape {shape:?}; this model takes samples of shape {want:?}, so x must be (rows, {})",
+                    want.iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        (shape, None) => {
+            return Err(bad(
+                path,
+                format!(
+                    "x has shape {shape:?}; a model with flat input needs a 2-D x (rows, features)"
+                ),
+            ));
+        }
+    };
     let mut label_values: Vec<(String, u64)> = Vec::new();
     let mut index = std::collections::HashMap::new();
     let label_ids = y
@@ -626,7 +643,7 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
             })
         })
         .collect();
-    let feature_names: Vec<String> = (0..x.shape[1]).map(|j| format!("x{j}")).collect();
+    let feature_names: Vec<String> = (0..width).map(|j| format!("x{j}")).collect();
     if let Some(names) = spec.features.filter(|n| **n != feature_names) {
         return Err(bad(
             path,
@@ -647,5 +664,7 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
         label_values,
         notes: Vec::new(),
         means: None,
+        classes: None,
+        row_names: None,
     })
 }

@@ -38,6 +38,9 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
     if crate::data::arrays::is_numpy_path(path) {
         return crate::data::arrays::read_table(path, spec);
     }
+    if path.is_dir() {
+        return crate::data::images::read_table(path, spec);
+    }
     let header = read_file_header(path, &spec.dialect)?;
     let names = &header.names;
     let find = |name: &str| names.iter().position(|h| h == name);
@@ -186,6 +189,8 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
         label_values: parsed.label_values,
         means: parsed.means,
         notes,
+        classes: None,
+        row_names: None,
     })
 }
 
@@ -380,7 +385,7 @@ impl TrainTest {
         classes: Option<Vec<String>>,
         hint: &str,
     ) -> Result<(Dataset, Option<Dataset>, Vec<String>)> {
-        let (classes, test_hint) = match classes {
+        let (classes, test_hint) = match classes.or_else(|| self.train.classes.clone()) {
             Some(c) => (c, hint),
             None => (
                 own_classes(&self.train)?,

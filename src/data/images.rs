@@ -6,6 +6,7 @@
 
 use crate::data::image_decode::{MAX_PIXELS, decode};
 use crate::data::resize::resize_bilinear;
+use crate::data::table::{ReadSpec, Table, canonical_label};
 use crate::error::{Error, Result};
 use crate::rng::NumpyRandomState;
 use std::path::{Path, PathBuf};
@@ -345,4 +346,116 @@ impl ImageFolder {
             Ok(batch)
         })
     }
+}
+
+/// The most bytes an image folder may take as rows of training data (8 bytes a value): the
+/// commands hold their data in memory, so a larger folder is refused rather than exhausting it.
+pub const MAX_TABLE_BYTES: u64 = 4 << 30;
+
+/// An image folder as a table for the commands: every image (Keras's order, no shuffling) decoded
+/// and resized to `spec.image`, one row of `height * width * channels` values per image, labelled
+/// by its class subfolder; the folder's classes, sorted as Keras numbers them, are the table's
+/// class order (`Table::classes`).
+pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
+    let Some(&[h, w, c]) = spec.sample_shape.as_deref() else {
+        return Err(bad(
+            directory,
+            "is a folder; image folders are read for models whose input is an image (height, width, channels), and this model's input is flat or not an image",
+        ));
+    };
+    if let Some(col) = spec.label.filter(|_| spec.labelled) {
+        return Err(bad(
+            directory,
+            format!(
+                "label column '{col}' given, but an image folder's labels are its class subfolders"
+            ),
+        ));
+    }
+    if let Some(col) = spec.ignore.first() {
+        return Err(bad(
+            directory,
+            format!("column '{col}' to ignore given, but an image folder has no columns"),
+        ));
+    }
+    let options = FolderOptions {
+        image_size: (h, w),
+        channels: c,
+        on_bad_file: if spec.skip_bad_images {
+            OnBadFile::Skip
+        } else {
+            OnBadFile::Error
+        },
+        ..FolderOptions::default()
+    };
+    let folder = open_folder(directory, options)?;
+    let width = h * w * c;
+    let bytes = (folder.index.len() as u64)
+        .saturating_mul(width as u64)
+        .saturating_mul(8);
+    if bytes > MAX_TABLE_BYTES {
+        return Err(bad(
+            directory,
+            format!(
+                "{} images of {h}x{w}x{c} take {} MiB as rows, more than the {} MiB keras-transfer holds in memory",
+                folder.index.len(),
+                bytes >> 20,
+                MAX_TABLE_BYTES >> 20
+            ),
+        ));
+    }
+    let classes: Vec<String> = folder
+        .index
+        .class_names
+        .iter()
+        .map(|n| canonical_label(n))
+        .collect();
+    if let Some(d) = crate::data::schema::first_duplicate(&classes) {
+        return Err(bad(
+            directory,
+            format!("two class subfolders both read as the class '{d}' (e.g. '1' and '01')"),
+        ));
+    }
+    let mut x = Vec::with_capacity(folder.index.len() * width);
+    let mut skipped = std::collections::HashSet::new();
+    let mut label_ids = Vec::with_capacity(folder.index.len());
+    let mut row = 0u64;
+    let mut first_row = vec![0u64; classes.len()];
+    for batch in folder.batches(32) {
+        let batch = batch?;
+        skipped.extend(batch.skipped);
+        x.extend(batch.x.iter().map(|&v| f64::from(v)));
+        for &l in &batch.labels {
+            row += 1;
+            if first_row[l as usize] == 0 {
+                first_row[l as usize] = row;
+            }
+            label_ids.push(l);
+        }
+    }
+    let labelled = spec.labelled || spec.label.is_some();
+    Ok(Table {
+        path: directory.to_path_buf(),
+        feature_names: (0..width).map(|j| format!("x{j}")).collect(),
+        rows: label_ids.len(),
+        x,
+        label_name: labelled.then(|| "class".to_string()),
+        label_ids: if labelled { label_ids } else { Vec::new() },
+        label_values: if labelled {
+            classes.iter().cloned().zip(first_row).collect()
+        } else {
+            Vec::new()
+        },
+        means: None,
+        notes: Vec::new(),
+        classes: Some(classes),
+        row_names: Some(
+            folder
+                .index
+                .files
+                .iter()
+                .filter(|f| !skipped.contains(*f))
+                .cloned()
+                .collect(),
+        ),
+    })
 }

@@ -35,6 +35,12 @@ pub struct ReadSpec<'a> {
     /// Added to the error for a label outside `classes` (e.g. how to train a new output layer).
     pub unknown_label_hint: &'a str,
     pub dialect: Dialect,
+    /// The model's per-sample input shape when it has more than one dimension (an image's
+    /// `[height, width, channels]`): what an image folder's files are decoded and resized to, and
+    /// the shape an N-D NumPy `x` must have. `None`: the model takes flat rows.
+    pub sample_shape: Option<Vec<usize>>,
+    /// Leave an image that cannot be decoded out, with a line on stderr, instead of stopping.
+    pub skip_bad_images: bool,
 }
 
 /// A CSV read by `read_table`: the picked features and, when there is one, the label column's text
@@ -55,6 +61,11 @@ pub struct Table {
     pub label_values: Vec<(String, u64)>,
     /// Read with `--missing mean`: the feature columns' means its gaps were filled with.
     pub means: Option<Vec<f64>>,
+    /// The reader's own class order, when the data carries one (an image folder's class
+    /// subfolders, sorted, as Keras numbers them): it takes the place of a `--classes` list.
+    pub classes: Option<Vec<String>>,
+    /// What each row is, when the data names its rows (an image folder's files, relative to it).
+    pub row_names: Option<Vec<String>>,
     /// What the reader recognised or did that the user should hear once (index column dropped,
     /// rows with missing values dropped, ...).
     pub notes: Vec<String>,

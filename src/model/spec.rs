@@ -257,6 +257,26 @@ impl ModelSpec {
             .unwrap_or_else(|| Shape::flat(self.input_dim))
     }
 
+    /// The per-sample shape of the model's one input when it has more than one dimension (an
+    /// image's `[height, width, channels]`); `None` for flat rows or several inputs.
+    pub fn sample_shape(&self) -> Option<Vec<usize>> {
+        let shape = match &self.graph {
+            None => self.input_shape(),
+            Some(g) if g.inputs.len() == 1 => g.inputs[0].shape.clone(),
+            Some(_) => return None,
+        };
+        (shape.rank() > 1).then(|| shape.dims().to_vec())
+    }
+
+    /// The model's one input as an image, `[height, width, channels]` (channels 1, 3 or 4), when
+    /// it takes one: what an image folder is decoded and resized to.
+    pub fn image_input(&self) -> Option<[usize; 3]> {
+        match self.sample_shape()?.as_slice() {
+            &[h, w, c] if matches!(c, 1 | 3 | 4) => Some([h, w, c]),
+            _ => None,
+        }
+    }
+
     /// The last dimension of layer `i`'s (first) input: the width its weights are built for (0 for
     /// a model whose shapes do not fit, which `validate` refuses). `fan_in(layers.len())` is the
     /// width of the model's output.

@@ -13,6 +13,7 @@ mod docs;
 mod graph;
 mod hostile;
 mod hostile_files;
+mod image_folder;
 mod images;
 mod keras_compile;
 mod keras_float64;
