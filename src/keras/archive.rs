@@ -17,6 +17,7 @@ use crate::keras::h5::{
     read_string, read_weight, saved_count, write_values,
 };
 use crate::keras::h5_guard::{self, Ctx};
+use crate::keras::tfkeras2_optimizer;
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, LearningRate, OptimizerState};
@@ -314,8 +315,8 @@ const OPTIMIZER_VARS: &str = "optimizer/vars";
 /// file and the variable (Keras's `load_model` would skip such a state with a warning and train
 /// afresh; this tool never resets silently). `None` when the file holds no optimizer variables, or
 /// only those of an optimizer compiled but never built (iteration 0: a fresh optimizer, as Keras
-/// loads it). `Some(Err(why))` for a state Keras 3 does not restore either: tf.keras 2's layout
-/// (`keras2`), a model that is not compiled (or with settings this tool cannot train), or an
+/// loads it). tf.keras 2's layout (`keras2`) is read by `tfkeras2_optimizer`. `Some(Err(why))`
+/// for a state Keras does not restore either: a model that is not compiled (or with settings this tool cannot train), or an
 /// optimizer built before layers were frozen; with `strict` false (a `.weights.h5` file put into
 /// another model's architecture, as `model.load_weights` does) also for the variables of another
 /// optimizer or count, which Keras skips.
@@ -334,6 +335,17 @@ fn read_optimizer_vars(
         .member_names()
         .map_err(|e| ctx.hdf5(&format!("group '{OPTIMIZER_VARS}'"), e))?
         .len();
+    if keras2 {
+        // tf.keras 2's layout: `0` its `iteration:0`, then its slots (no learning rate).
+        let mut sets = Vec::with_capacity(n);
+        for i in 0..n {
+            let what = format!("optimizer variable '{OPTIMIZER_VARS}/{i}'");
+            let ds = h5_guard::dataset(ctx, &g, &i.to_string(), &what)?
+                .ok_or_else(|| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
+            sets.push(ds);
+        }
+        return tfkeras2_optimizer::read_state(ctx, spec, compile, OPTIMIZER_VARS, None, &sets);
+    }
     let opt = match compile {
         None => {
             return Ok(Some(Err(format!(
@@ -343,11 +355,6 @@ fn read_optimizer_vars(
         Some(Err(e)) => return Ok(Some(Err(format!("compiled with {e}")))),
         Some(Ok(c)) => c.optimizer,
     };
-    if keras2 {
-        return Ok(Some(Err(
-            "tf.keras 2's optimizer layout, which Keras 3 does not restore either".into(),
-        )));
-    }
     let want = keras_optimizer_name(&opt);
     if let (Some(saved), Some(_)) = (read_string(ctx, &g, "name")?, &opt.name)
         && saved != want

@@ -11,6 +11,7 @@ use crate::fsutil::write_atomic;
 use crate::keras::config::{self, Format};
 use crate::keras::h5_guard::{self, Ctx};
 use crate::keras::limits::{MAX_ATTRIBUTE, MAX_STRINGS};
+use crate::keras::tfkeras2_optimizer;
 use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
@@ -37,8 +38,9 @@ pub struct KerasModel {
     pub learning_rate: Option<f64>,
     /// The file's `training_config` JSON text (Keras's compile settings), when it was compiled.
     pub training_config: Option<String>,
-    /// The optimizer's saved variables (`optimizer_weights`) in Keras 3's layout; an error saying
-    /// why when the file holds some this tool cannot read (a tf.keras 2 layout, say).
+    /// The optimizer's saved variables (`optimizer_weights`, or a `.keras` file's `optimizer/vars`)
+    /// in Keras 3's layout (tf.keras 2's mapped onto it); an error saying why when the file holds
+    /// some that Keras itself does not restore (a legacy optimizer's, or built before a freeze).
     pub optimizer_state: Option<std::result::Result<OptimizerState, String>>,
     /// The feature, label and class names the model was trained with (keras-transfer stores them
     /// as `keras_transfer_*` root attributes, which Keras ignores); `None` for a file Keras made.
@@ -526,14 +528,6 @@ fn read_optimizer_state(
         })?;
         sets.push(ds);
     }
-    if let Some(first) = names.first() {
-        let leaf = first.rsplit('/').next().unwrap_or(first);
-        if leaf != "iteration" {
-            return Ok(Some(Err(format!(
-                "optimizer_weights starts with '{first}', not Keras 3's iteration (a tf.keras 2 layout?)"
-            ))));
-        }
-    }
     // Every declared shape is checked before any value is read: against what the compiled
     // optimizer builds on this model when the compile settings are understood, else against the
     // model's largest weight (no Keras optimizer keeps a variable larger than the weight it tracks).
@@ -551,6 +545,26 @@ fn read_optimizer_state(
                 "optimizer_weights '{name}' declares shape {shape:?}, larger than any weight of the model ({largest} values)"
             )));
         }
+    }
+    match names.first() {
+        Some(first) if first == tfkeras2_optimizer::ITERATION => {
+            return tfkeras2_optimizer::read_state(
+                ctx,
+                spec,
+                compile,
+                "optimizer_weights",
+                Some(&names),
+                &sets,
+            );
+        }
+        // tf.keras's legacy optimizers (`Adam/iter:0`, `Adam/dense/kernel/m:0`): neither Keras 3
+        // nor tf.keras 2.21 restores them (both warn and start afresh).
+        Some(first) if first.rsplit('/').next() != Some("iteration") => {
+            return Ok(Some(Err(format!(
+                "optimizer_weights starts with '{first}', the layout of tf.keras's legacy optimizers, which neither Keras 3 nor tf.keras 2.21 restores"
+            ))));
+        }
+        _ => {}
     }
     if let Some(Ok(c)) = &compile {
         let opt = &c.optimizer;

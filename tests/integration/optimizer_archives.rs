@@ -531,17 +531,3 @@ fn a_legacy_h5_with_ill_fitting_optimizer_weights_is_refused() {
         );
     }
 }
-
-/// The `weight_names` of an `optimizer_weights` group, as Keras writes them (any string type).
-fn hdf5_names(g: &hdf5::Group) -> Vec<hdf5::types::VarLenUnicode> {
-    let a = g.attr("weight_names").unwrap();
-    let parse = |s: &str| s.parse().unwrap();
-    if let Ok(v) = a.read_raw::<hdf5::types::VarLenUnicode>() {
-        v
-    } else if let Ok(v) = a.read_raw::<hdf5::types::VarLenAscii>() {
-        v.iter().map(|s| parse(s.as_str())).collect()
-    } else {
-        let v = a.read_raw::<hdf5::types::FixedAscii<256>>().unwrap();
-        v.iter().map(|s| parse(s.as_str())).collect()
-    }
-}

@@ -13,6 +13,9 @@ use candle_core::{DType, Tensor, Var, WithDType};
 use candle_nn::Optimizer as _;
 use num_traits::Float;
 
+mod tfkeras2;
+pub use tfkeras2::{Tf2Slot, TrainableWeight};
+
 /// The optimizer class and its own hyper-parameters (Python floats, as Keras keeps them).
 #[derive(Debug, Clone, PartialEq)]
 pub enum OptimizerKind {
@@ -156,6 +159,14 @@ impl OptimizerKind {
 /// the trainable weights of the layers whose `trainable` flag is set, in layer order, each as
 /// `(<layer>_<weight>, shape)` (the order of `Model::trainable_vars`).
 pub fn trainable_variables(spec: &ModelSpec) -> Vec<(String, Vec<usize>)> {
+    trainable_weights(spec)
+        .into_iter()
+        .map(|w| (format!("{}_{}", w.layer, w.weight), w.shape))
+        .collect()
+}
+
+/// `trainable_variables` with each variable's layer and weight name apart.
+pub fn trainable_weights(spec: &ModelSpec) -> Vec<TrainableWeight> {
     let mut vars = Vec::new();
     for (i, l) in spec.layers.iter().enumerate() {
         if !l.trainable() {
@@ -163,7 +174,11 @@ pub fn trainable_variables(spec: &ModelSpec) -> Vec<(String, Vec<usize>)> {
         }
         for w in l.weights(spec.fan_in(i)) {
             if w.trainable {
-                vars.push((format!("{}_{}", l.name(), w.name), w.shape.clone()));
+                vars.push(TrainableWeight {
+                    layer: l.name().to_string(),
+                    weight: w.name.to_string(),
+                    shape: w.shape.clone(),
+                });
             }
         }
     }

@@ -1,0 +1,171 @@
+//! tf.keras 2's optimizer layout (tf_keras 2.x's `optimizer.variables()`, what its `.h5`
+//! `optimizer_weights` and its `.keras` `optimizer/vars` hold) mapped onto this tool's optimizer
+//! state, which is Keras 3's layout (docs/keras-files.md#tfkeras-2s-optimizer-layout).
+//!
+//! tf.keras 2 saves `iteration:0` then its slots, each `add_variable_from_reference` group
+//! interleaved per model variable as Keras 3 does, named `<optimizer>/<slot>/<layer>/<weight>:0`.
+//! It keeps no learning-rate variable (the rate comes from the config), SGD always has its `m`
+//! slots (unused without momentum), and Nadam saves no momentum-schedule product.
+
+use super::{OptimizerKind, OptimizerSpec, OptimizerState};
+
+/// One model variable an optimizer is built on: its layer, its weight (`kernel`) and shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainableWeight {
+    pub layer: String,
+    pub weight: String,
+    pub shape: Vec<usize>,
+}
+
+/// One variable of tf.keras 2's layout after `iteration:0`: slot `slot` of a model weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tf2Slot {
+    /// tf.keras 2's slot name (`m`, `v`, `vhat`, `velocity`, ...), the second component of the
+    /// variable's name (`Adam/m/dense/kernel:0`).
+    pub slot: &'static str,
+    /// The model weight it tracks.
+    pub of: TrainableWeight,
+    /// The state variable of this tool it becomes (`dense_kernel_momentum`), `None` for one that
+    /// plays no part in the update (SGD's `m` without momentum).
+    pub keras3: Option<String>,
+}
+
+impl Tf2Slot {
+    /// Why tf.keras 2's variable `name` is not this slot (`None` when it is): its slot component
+    /// and its weight (`.../kernel:0`) must be this slot's.
+    pub fn mismatch(&self, name: &str) -> Option<String> {
+        let parts: Vec<&str> = name.split('/').collect();
+        let leaf = format!("{}:0", self.of.weight);
+        if parts.len() >= 4 && parts[1] == self.slot && parts.last() == Some(&leaf.as_str()) {
+            return None;
+        }
+        Some(format!(
+            "is not tf.keras 2's slot '{}' of {}/{} (expected '<optimizer>/{}/{}/{leaf}')",
+            self.slot, self.of.layer, self.of.weight, self.slot, self.of.layer
+        ))
+    }
+}
+
+impl OptimizerKind {
+    /// tf_keras 2.21's `build` calls in order (`add_variable_from_reference`), each slot with the
+    /// Keras 3 slot it is (`slot_groups`), or `None` when it plays no part here.
+    fn tfkeras2_slot_groups(&self) -> Vec<Vec<(&'static str, Option<&'static str>)>> {
+        match *self {
+            // tf.keras 2's SGD builds `m` whatever the momentum; without momentum it only ever
+            // holds the last step's `-lr * g`, which the update multiplies by 0.
+            OptimizerKind::Sgd { momentum, .. } => {
+                vec![vec![("m", (momentum != 0.0).then_some("momentum"))]]
+            }
+            OptimizerKind::Adam { amsgrad, .. } | OptimizerKind::AdamW { amsgrad, .. } => {
+                let mut g = vec![vec![("m", Some("momentum")), ("v", Some("velocity"))]];
+                if amsgrad {
+                    g.push(vec![("vhat", Some("velocity_hat"))]);
+                }
+                g
+            }
+            OptimizerKind::RmsProp {
+                momentum, centered, ..
+            } => {
+                let mut g = vec![vec![("velocity", Some("velocity"))]];
+                if momentum > 0.0 {
+                    g.push(vec![("momentum", Some("momentum"))]);
+                }
+                if centered {
+                    g.push(vec![("average_gradient", Some("average_gradient"))]);
+                }
+                g
+            }
+            OptimizerKind::Adagrad { .. } => vec![vec![("accumulator", Some("accumulator"))]],
+            OptimizerKind::Adadelta { .. } => vec![vec![
+                ("accumulated_grad", Some("accumulated_grad")),
+                ("accumulated_delta_var", Some("accumulated_delta_var")),
+            ]],
+            OptimizerKind::Adamax { .. } => {
+                vec![vec![("m", Some("momentum")), ("u", Some("norm"))]]
+            }
+            OptimizerKind::Nadam { .. } => {
+                vec![vec![("m", Some("momentum")), ("v", Some("velocity"))]]
+            }
+            OptimizerKind::Lion { .. } => vec![vec![("m", Some("momentum"))]],
+        }
+    }
+}
+
+impl OptimizerSpec {
+    /// tf.keras 2's optimizer variables after `iteration:0` once built on `weights`, in order.
+    pub fn tfkeras2_layout(&self, weights: &[TrainableWeight]) -> Vec<Tf2Slot> {
+        let mut out = Vec::new();
+        for group in self.kind.tfkeras2_slot_groups() {
+            for w in weights {
+                for &(slot, keras3) in &group {
+                    out.push(Tf2Slot {
+                        slot,
+                        of: w.clone(),
+                        keras3: keras3.map(|s| format!("{}_{}_{s}", w.layer, w.weight)),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The state of this tool (Keras 3's layout, `slot_variables` order) from tf.keras 2's saved
+    /// `iterations` and `values`, one per `layout` entry. The learning rate is the compiled one as
+    /// `dtype_round` keeps it (tf.keras 2 saves none). Nadam's momentum-schedule product, which
+    /// tf.keras 2 does not save, stays absent: `missing_for_continuing` names it.
+    pub fn state_from_tfkeras2(
+        &self,
+        iterations: u64,
+        layout: &[Tf2Slot],
+        values: Vec<Vec<f64>>,
+        dtype_round: impl Fn(f64) -> f64,
+    ) -> OptimizerState {
+        let mut by_name: std::collections::HashMap<String, Vec<f64>> = layout
+            .iter()
+            .zip(values)
+            .filter_map(|(s, v)| s.keras3.clone().map(|n| (n, v)))
+            .collect();
+        let weights: Vec<(String, Vec<usize>)> = layout
+            .iter()
+            .map(|s| {
+                (
+                    format!("{}_{}", s.of.layer, s.of.weight),
+                    s.of.shape.clone(),
+                )
+            })
+            .fold(Vec::new(), |mut acc, w| {
+                if !acc.contains(&w) {
+                    acc.push(w);
+                }
+                acc
+            });
+        let variables = self
+            .slot_variables(&weights)
+            .into_iter()
+            .filter_map(|(name, _)| by_name.remove(&name).map(|v| (name, v)))
+            .collect();
+        let learning_rate = self
+            .learning_rate
+            .constant_f64()
+            .filter(|_| self.has_learning_rate_variable())
+            .map(dtype_round);
+        OptimizerState {
+            iterations,
+            learning_rate,
+            variables,
+        }
+    }
+
+    /// Why `state` cannot be continued by this optimizer although it was read whole: tf.keras 2's
+    /// Nadam state lacks the momentum-schedule product (`None` for any other).
+    pub fn missing_for_continuing(&self, state: &OptimizerState) -> Option<String> {
+        let nadam = matches!(self.kind, OptimizerKind::Nadam { .. });
+        let has_product = state.variables.last().is_some_and(|(n, _)| n == "variable");
+        (nadam && (state.iterations > 0 || !state.variables.is_empty()) && !has_product).then(|| {
+            "its Nadam state has no momentum-schedule product (tf.keras 2 does not save it, and tf.keras's own \
+             continuation differs between its .h5 and .keras files), so it cannot be continued exactly; \
+             re-compile with --optimizer nadam to start the optimizer afresh"
+                .to_string()
+        })
+    }
+}
