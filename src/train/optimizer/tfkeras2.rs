@@ -7,7 +7,7 @@
 //! It keeps no learning-rate variable (the rate comes from the config), SGD always has its `m`
 //! slots (unused without momentum), and Nadam saves no momentum-schedule product.
 
-use super::{OptimizerKind, OptimizerSpec, OptimizerState};
+use super::{OptimizerSpec, OptimizerState};
 
 /// One model variable an optimizer is built on: its layer, its weight (`kernel`) and shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,51 +43,6 @@ impl Tf2Slot {
             "is not tf.keras 2's slot '{}' of {}/{} (expected '<optimizer>/{}/{}/{leaf}')",
             self.slot, self.of.layer, self.of.weight, self.slot, self.of.layer
         ))
-    }
-}
-
-impl OptimizerKind {
-    /// tf_keras 2.21's `build` calls in order (`add_variable_from_reference`), each slot with the
-    /// Keras 3 slot it is (`slot_groups`), or `None` when it plays no part here.
-    fn tfkeras2_slot_groups(&self) -> Vec<Vec<(&'static str, Option<&'static str>)>> {
-        match *self {
-            // tf.keras 2's SGD builds `m` whatever the momentum; without momentum it only ever
-            // holds the last step's `-lr * g`, which the update multiplies by 0.
-            OptimizerKind::Sgd { momentum, .. } => {
-                vec![vec![("m", (momentum != 0.0).then_some("momentum"))]]
-            }
-            OptimizerKind::Adam { amsgrad, .. } | OptimizerKind::AdamW { amsgrad, .. } => {
-                let mut g = vec![vec![("m", Some("momentum")), ("v", Some("velocity"))]];
-                if amsgrad {
-                    g.push(vec![("vhat", Some("velocity_hat"))]);
-                }
-                g
-            }
-            OptimizerKind::RmsProp {
-                momentum, centered, ..
-            } => {
-                let mut g = vec![vec![("velocity", Some("velocity"))]];
-                if momentum > 0.0 {
-                    g.push(vec![("momentum", Some("momentum"))]);
-                }
-                if centered {
-                    g.push(vec![("average_gradient", Some("average_gradient"))]);
-                }
-                g
-            }
-            OptimizerKind::Adagrad { .. } => vec![vec![("accumulator", Some("accumulator"))]],
-            OptimizerKind::Adadelta { .. } => vec![vec![
-                ("accumulated_grad", Some("accumulated_grad")),
-                ("accumulated_delta_var", Some("accumulated_delta_var")),
-            ]],
-            OptimizerKind::Adamax { .. } => {
-                vec![vec![("m", Some("momentum")), ("u", Some("norm"))]]
-            }
-            OptimizerKind::Nadam { .. } => {
-                vec![vec![("m", Some("momentum")), ("v", Some("velocity"))]]
-            }
-            OptimizerKind::Lion { .. } => vec![vec![("m", Some("momentum"))]],
-        }
     }
 }
 
@@ -156,16 +111,26 @@ impl OptimizerSpec {
         }
     }
 
-    /// Why `state` cannot be continued by this optimizer although it was read whole: tf.keras 2's
-    /// Nadam state lacks the momentum-schedule product (`None` for any other).
+    /// Why `state` cannot be continued by this optimizer although it was read whole: the
+    /// optimizer's own scalars are missing, as in tf.keras 2's Nadam state, which lacks the
+    /// momentum-schedule product (`None` for any other state).
     pub fn missing_for_continuing(&self, state: &OptimizerState) -> Option<String> {
-        let nadam = matches!(self.kind, OptimizerKind::Nadam { .. });
-        let has_product = state.variables.last().is_some_and(|(n, _)| n == "variable");
-        (nadam && (state.iterations > 0 || !state.variables.is_empty()) && !has_product).then(|| {
-            "its Nadam state has no momentum-schedule product (tf.keras 2 does not save it, and tf.keras's own \
-             continuation differs between its .h5 and .keras files), so it cannot be continued exactly; \
-             re-compile with --optimizer nadam to start the optimizer afresh"
-                .to_string()
+        let scalars = self.kind.scalars();
+        let fresh = state.iterations == 0 && state.variables.is_empty();
+        let n = state.variables.len();
+        let has = n >= scalars.len()
+            && state.variables[n - scalars.len()..]
+                .iter()
+                .zip(scalars)
+                .all(|((a, _), (b, _))| a == b);
+        (!fresh && !has).then(|| {
+            format!(
+                "its {} state has no momentum-schedule product (tf.keras 2 does not save it, and tf.keras's own \
+                 continuation differs between its .h5 and .keras files), so it cannot be continued exactly; \
+                 re-compile with --optimizer {} to start the optimizer afresh",
+                self.keras_class(),
+                self.keras_class().to_lowercase()
+            )
         })
     }
 }
