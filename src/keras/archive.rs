@@ -13,15 +13,15 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::config::{self, Format};
 use crate::keras::h5::{
-    KerasModel, SavedCount, archived_state, float_dtype, keras_optimizer_name, optimizer_layout,
-    read_string, read_weight, saved_count, write_values,
+    KerasModel, SavedCount, archived_state, keras_optimizer_name, optimizer_layout, read_string,
+    read_weight, saved_count, write_values,
 };
 use crate::keras::h5_guard::{self, Ctx};
+use crate::keras::h5_values::{float_dtype, step_count};
 use crate::keras::tfkeras2_optimizer;
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, LearningRate, OptimizerState};
-use hdf5::types::TypeDescriptor;
 use hdf5::types::VarLenUnicode;
 use serde_json::{Value, json};
 use std::io::{Read, Seek, Write};
@@ -337,14 +337,20 @@ fn read_optimizer_vars(
         .len();
     if keras2 {
         // tf.keras 2's layout: `0` its `iteration:0`, then its slots (no learning rate).
-        let mut sets = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut open = |i: usize| {
             let what = format!("optimizer variable '{OPTIMIZER_VARS}/{i}'");
-            let ds = h5_guard::dataset(ctx, &g, &i.to_string(), &what)?
-                .ok_or_else(|| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
-            sets.push(ds);
-        }
-        return tfkeras2_optimizer::read_state(ctx, spec, compile, OPTIMIZER_VARS, None, &sets);
+            h5_guard::dataset(ctx, &g, &i.to_string(), &what)?
+                .ok_or_else(|| ctx.not_keras(format!("{what} is missing or not a dataset")))
+        };
+        return tfkeras2_optimizer::read_state(
+            ctx,
+            spec,
+            compile,
+            OPTIMIZER_VARS,
+            None,
+            n,
+            &mut open,
+        );
     }
     let opt = match compile {
         None => {
@@ -423,22 +429,7 @@ fn read_iterations(ctx: &Ctx, g: &hdf5::Group) -> Result<u64> {
     let what = format!("optimizer variable '{OPTIMIZER_VARS}/0' (iteration)");
     let ds = h5_guard::dataset(ctx, g, "0", &what)?
         .ok_or_else(|| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
-    let desc = ds
-        .dtype()
-        .and_then(|t| t.to_descriptor())
-        .map_err(|e| ctx.hdf5(&format!("{what} type"), e))?;
-    if !matches!(
-        desc,
-        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)
-    ) || !ds.shape().is_empty()
-    {
-        return Err(ctx.not_keras(format!(
-            "{what} is {desc:?} of shape {:?}, expected an integer scalar",
-            ds.shape()
-        )));
-    }
-    let it = ds.read_scalar::<i64>().map_err(|e| ctx.hdf5(&what, e))?;
-    u64::try_from(it).map_err(|_| ctx.not_keras(format!("{what} is {it}, a negative step count")))
+    step_count(ctx, &ds, &what)
 }
 
 /// `optimizer/vars/<i>`, a float variable of `shape`, checked before it is read.

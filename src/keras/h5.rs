@@ -10,14 +10,13 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, Format};
 use crate::keras::h5_guard::{self, Ctx};
+use crate::keras::h5_values::float_dtype;
 use crate::keras::limits::{MAX_ATTRIBUTE, MAX_STRINGS};
 use crate::keras::tfkeras2_optimizer;
 use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
-use hdf5::types::{
-    FixedAscii, FixedUnicode, FloatSize, TypeDescriptor, VarLenAscii, VarLenUnicode,
-};
+use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::{Attribute, Dataset, Group, Location};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -367,20 +366,6 @@ pub(crate) fn read_weight(
         .map_err(|e| ctx.hdf5(&format!("layer '{layer}' weight '{wname}'"), e))
 }
 
-/// The float type of a dataset (`what` names it in errors): float32 or float64; anything else
-/// (integers, strings, other float sizes) is an error.
-pub(crate) fn float_dtype(ctx: &Ctx, ds: &Dataset, what: &str) -> Result<FloatDtype> {
-    let desc = ds
-        .dtype()
-        .and_then(|t| t.to_descriptor())
-        .map_err(|e| ctx.hdf5(&format!("{what} type"), e))?;
-    match desc {
-        TypeDescriptor::Float(FloatSize::U4) => Ok(FloatDtype::Float32),
-        TypeDescriptor::Float(FloatSize::U8) => Ok(FloatDtype::Float64),
-        _ => Err(ctx.not_keras(format!("{what} holds {desc:?} values, expected floats"))),
-    }
-}
-
 /// Writes `values` as the dataset `name` of `shape` in `g`, as float32 or float64 values.
 pub(crate) fn write_values(
     g: &Group,
@@ -554,7 +539,8 @@ fn read_optimizer_state(
                 compile,
                 "optimizer_weights",
                 Some(&names),
-                &sets,
+                sets.len(),
+                &mut |i| Ok(sets[i].clone()),
             );
         }
         // tf.keras's legacy optimizers (`Adam/iter:0`, `Adam/dense/kernel/m:0`): neither Keras 3

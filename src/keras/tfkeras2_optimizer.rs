@@ -4,19 +4,19 @@
 //! before any value is read, then read into this tool's state (Keras 3's layout).
 
 use crate::error::Result;
-use crate::keras::h5::float_dtype;
 use crate::keras::h5_guard::Ctx;
+use crate::keras::h5_values::{float_dtype, step_count};
 use crate::model::ModelSpec;
 use crate::train::optimizer::trainable_weights;
 use crate::train::{Compile, OptimizerState};
 use hdf5::Dataset;
-use hdf5::types::TypeDescriptor;
 
 /// The name tf.keras 2 gives the step count, first of its optimizer variables.
 pub(crate) const ITERATION: &str = "iteration:0";
 
-/// Reads tf.keras 2's optimizer variables `sets` (`iteration:0` first) of the file's `group`,
-/// named `names` in an `.h5` (a `.keras` archive names them `<group>/<i>` only).
+/// Reads tf.keras 2's `n` optimizer variables (`iteration:0` first) of the file's `group`, named
+/// `names` in an `.h5` (a `.keras` archive names them `<group>/<i>` only); `open(i)` gives the
+/// `i`-th dataset, opened (not read) only once the count fits.
 ///
 /// `Ok(None)`: only a step count of 0, an optimizer compiled but never built. `Some(Err(why))`:
 /// a state tf.keras 2's own `load_model` does not restore either (built before layers were
@@ -28,13 +28,13 @@ pub(crate) fn read_state(
     compile: Option<std::result::Result<Compile, String>>,
     group: &str,
     names: Option<&[String]>,
-    sets: &[Dataset],
+    n: usize,
+    open: &mut dyn FnMut(usize) -> Result<Dataset>,
 ) -> Result<Option<std::result::Result<OptimizerState, String>>> {
     let label = |i: usize| match names {
         Some(n) => format!("{group} '{}'", n[i]),
         None => format!("optimizer variable '{group}/{i}'"),
     };
-    let n = sets.len();
     let opt = match compile {
         None => {
             return Ok(Some(Err(format!(
@@ -47,9 +47,9 @@ pub(crate) fn read_state(
     let class = opt.keras_class();
     let layout = opt.tfkeras2_layout(&trainable_weights(spec));
     if n <= 1 {
-        let iterations = match sets.first() {
-            Some(ds) => read_iteration(ctx, ds, &label(0))?,
-            None => 0,
+        let iterations = match n {
+            1 => step_count(ctx, &open(0)?, &label(0))?,
+            _ => 0,
         };
         if iterations == 0 {
             return Ok(None);
@@ -75,6 +75,7 @@ pub(crate) fn read_state(
             trainable_weights(spec).len()
         )));
     }
+    let sets = (0..n).map(&mut *open).collect::<Result<Vec<Dataset>>>()?;
     // Every name and declared shape is checked before any value is read.
     if let Some(names) = names
         && names[0] != ITERATION
@@ -102,7 +103,7 @@ pub(crate) fn read_state(
             )));
         }
     }
-    let iterations = read_iteration(ctx, &sets[0], &label(0))?;
+    let iterations = step_count(ctx, &sets[0], &label(0))?;
     let mut values = Vec::with_capacity(layout.len());
     for (i, ds) in sets.iter().enumerate().skip(1) {
         let what = label(i);
@@ -122,24 +123,4 @@ pub(crate) fn read_state(
     }
     let state = opt.state_from_tfkeras2(iterations, &layout, values, |v| spec.dtype.round(v));
     Ok(Some(Ok(state)))
-}
-
-/// tf.keras 2's `iteration:0`: an integer scalar, not negative.
-fn read_iteration(ctx: &Ctx, ds: &Dataset, what: &str) -> Result<u64> {
-    let desc = ds
-        .dtype()
-        .and_then(|t| t.to_descriptor())
-        .map_err(|e| ctx.hdf5(&format!("{what} type"), e))?;
-    if !matches!(
-        desc,
-        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)
-    ) || !ds.shape().is_empty()
-    {
-        return Err(ctx.not_keras(format!(
-            "{what} is {desc:?} of shape {:?}, expected an integer scalar (the step count)",
-            ds.shape()
-        )));
-    }
-    let it = ds.read_scalar::<i64>().map_err(|e| ctx.hdf5(what, e))?;
-    u64::try_from(it).map_err(|_| ctx.not_keras(format!("{what} is {it}, a negative step count")))
 }

@@ -1,9 +1,9 @@
 //! Adam (`keras/src/optimizers/adam.py`), with AMSGrad.
 
-use super::rule::{Rule, cast, f, set_flag, set_num};
+use super::rule::{Rule, betas_json, cast, f, set_betas, set_flag};
 use crate::model::ops::Real;
 use num_traits::Float;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// `Adam(beta_1, beta_2, epsilon, amsgrad)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,13 +33,13 @@ impl Rule for Adam {
     }
 
     fn params(&self) -> Value {
-        json!({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad})
+        let mut p = betas_json(self.beta_1, self.beta_2, self.epsilon);
+        p["amsgrad"] = Value::Bool(self.amsgrad);
+        p
     }
 
     fn set_params(&mut self, get: &dyn Fn(&str) -> Option<Value>) {
-        set_num(get, "beta_1", &mut self.beta_1);
-        set_num(get, "beta_2", &mut self.beta_2);
-        set_num(get, "epsilon", &mut self.epsilon);
+        set_betas(get, &mut self.beta_1, &mut self.beta_2, &mut self.epsilon);
         set_flag(get, "amsgrad", &mut self.amsgrad);
     }
 

@@ -1,9 +1,9 @@
 //! Adamax (`keras/src/optimizers/adamax.py`).
 
-use super::rule::{Rule, f, set_num};
+use super::rule::{Rule, betas_json, f, set_betas};
 use crate::model::ops::Real;
 use num_traits::Float;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// `Adamax(beta_1, beta_2, epsilon)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,13 +27,11 @@ impl Rule for Adamax {
     }
 
     fn params(&self) -> Value {
-        json!({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        betas_json(self.beta_1, self.beta_2, self.epsilon)
     }
 
     fn set_params(&mut self, get: &dyn Fn(&str) -> Option<Value>) {
-        set_num(get, "beta_1", &mut self.beta_1);
-        set_num(get, "beta_2", &mut self.beta_2);
-        set_num(get, "epsilon", &mut self.epsilon);
+        set_betas(get, &mut self.beta_1, &mut self.beta_2, &mut self.epsilon);
     }
 
     fn slot_groups(&self) -> Vec<Vec<&'static str>> {

@@ -4,9 +4,10 @@
 //! hyper-parameter to the variable's dtype). It keeps the state (`OptimizerState`) in Keras's
 //! layout.
 
+use super::kind::OptimizerKind;
 use super::rule::f;
+use super::state::{Optimizer, OptimizerState};
 use super::wrapper::Wrapper;
-use super::{Optimizer, OptimizerSpec, OptimizerState};
 use crate::error::{Error, Result};
 use crate::model::ops::Real;
 use crate::train::schedule::LearningRate;
@@ -14,7 +15,8 @@ use candle_core::{DType, Tensor, Var, WithDType};
 
 /// Keras 3's optimizers, computed value by value in Keras's operation order.
 pub(crate) struct KerasOptimizer<T: Real> {
-    spec: OptimizerSpec,
+    kind: OptimizerKind,
+    learning_rate: LearningRate,
     wrapper: Wrapper,
     vars: Vec<Var>,
     /// The variables' names, `<layer>_<weight>` (empty when not given).
@@ -28,39 +30,47 @@ pub(crate) struct KerasOptimizer<T: Real> {
 }
 
 impl<T: Real> KerasOptimizer<T> {
-    pub(crate) fn new(spec: OptimizerSpec, vars: Vec<Var>, names: Vec<String>) -> Result<Self> {
-        let n_slots = spec.kind.slot_groups().iter().map(Vec::len).sum();
-        let init: T = f(spec.kind.initial_slot_value());
+    /// `kind` at `learning_rate` with `wrapper`'s clipping and weight decay, on `vars` (named
+    /// `names`), with fresh state.
+    pub(crate) fn new(
+        kind: OptimizerKind,
+        learning_rate: LearningRate,
+        wrapper: Wrapper,
+        vars: Vec<Var>,
+        names: Vec<String>,
+    ) -> Self {
+        let n_slots = kind.slot_groups().iter().map(Vec::len).sum();
+        let init: T = f(kind.initial_slot_value());
         let slots = vars
             .iter()
             .map(|v| vec![vec![init; v.elem_count()]; n_slots])
             .collect();
-        let scalars = spec.kind.scalars().iter().map(|&(_, v)| f(v)).collect();
-        Ok(KerasOptimizer {
-            wrapper: Wrapper::of(&spec),
-            spec,
+        let scalars = kind.scalars().iter().map(|&(_, v)| f(v)).collect();
+        KerasOptimizer {
+            kind,
+            learning_rate,
+            wrapper,
             vars,
             names,
             slots,
             iterations: 0,
             scalars,
-        })
+        }
     }
 
     /// The learning rate of this step: float32 as the schedule gives it, or a float64 model's
     /// constant as the config gives it.
     fn lr(&self) -> T {
-        match self.spec.learning_rate.constant_f64() {
+        match self.learning_rate.constant_f64() {
             Some(lr) if T::DTYPE == DType::F64 => f(lr),
-            _ => f(f64::from(self.spec.learning_rate.at(self.iterations))),
+            _ => f(f64::from(self.learning_rate.at(self.iterations))),
         }
     }
 
     /// Each `add_optimizer_variables` group's slots, with their index in `slots[i]`.
     fn indexed_groups(&self) -> Vec<Vec<(&'static str, usize)>> {
         let mut k = 0;
-        self.spec
-            .kind
+        self.kind
             .slot_groups()
             .into_iter()
             .map(|g| {
@@ -90,15 +100,13 @@ impl<T: Real> Optimizer for KerasOptimizer<T> {
         self.wrapper.clip(&mut grads, members);
         let lr = self.lr();
         let step: T = f((self.iterations + 1) as f64);
-        self.spec.kind.before_step(&mut self.scalars, step);
+        self.kind.before_step(&mut self.scalars, step);
         for (&i, g) in present.iter().zip(&grads) {
             let var = &self.vars[i];
             let mut w = var.flatten_all()?.to_vec1::<T>()?;
             self.wrapper.decay(&mut w, lr);
             let mut s = std::mem::take(&mut self.slots[i]);
-            self.spec
-                .kind
-                .update(&mut w, g, &mut s, lr, step, &self.scalars);
+            self.kind.update(&mut w, g, &mut s, lr, step, &self.scalars);
             self.slots[i] = s;
             var.set(&Tensor::from_vec(w, var.shape(), var.device())?)?;
         }
@@ -123,10 +131,10 @@ impl<T: Real> Optimizer for KerasOptimizer<T> {
                 }
             }
         }
-        for (&(name, _), &v) in self.spec.kind.scalars().iter().zip(&self.scalars) {
+        for (&(name, _), &v) in self.kind.scalars().iter().zip(&self.scalars) {
             variables.push((name.to_string(), vec![WithDType::to_f64(v)]));
         }
-        let learning_rate = match self.spec.learning_rate {
+        let learning_rate = match self.learning_rate {
             LearningRate::Constant(_) => Some(WithDType::to_f64(self.lr())),
             _ => None,
         };
@@ -138,17 +146,17 @@ impl<T: Real> Optimizer for KerasOptimizer<T> {
     }
 
     fn set_state(&mut self, state: &OptimizerState) -> Result<()> {
-        if let Some(why) = self.spec.missing_for_continuing(state) {
+        if let Some(why) = self.kind.missing_for_continuing(state) {
             return Err(Error::Mismatch(why));
         }
         let mut values = state.variables.iter();
         let groups = self.indexed_groups();
-        let scalars = self.spec.kind.scalars();
+        let scalars = self.kind.scalars();
         let expected = groups.iter().map(Vec::len).sum::<usize>() * self.vars.len() + scalars.len();
         if state.variables.len() != expected {
             return Err(Error::Mismatch(format!(
                 "the saved {} state has {} variables, this model's needs {expected}",
-                self.spec.keras_class(),
+                self.kind.keras_class(),
                 state.variables.len()
             )));
         }
@@ -174,7 +182,7 @@ impl<T: Real> Optimizer for KerasOptimizer<T> {
             self.scalars[k] = u.first().map(|&v| f(v)).ok_or_else(|| {
                 Error::Mismatch(format!(
                     "{}'s saved '{what}' is empty",
-                    self.spec.keras_class()
+                    self.kind.keras_class()
                 ))
             })?;
         }

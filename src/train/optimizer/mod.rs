@@ -10,10 +10,8 @@
 
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
-use crate::model::ops::Real;
 use crate::train::schedule::LearningRate;
-use candle_core::{DType, Tensor, Var};
-use serde_json::Value;
+use candle_core::{DType, Var};
 
 mod adadelta;
 mod adagrad;
@@ -21,11 +19,13 @@ mod adam;
 mod adamax;
 mod adamw;
 mod engine;
+mod kind;
 mod lion;
 mod nadam;
 mod rmsprop;
 mod rule;
 mod sgd;
+mod state;
 mod tfkeras2;
 mod wrapper;
 
@@ -34,149 +34,13 @@ pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use adamw::AdamW;
+pub use kind::{OPTIMIZER_CLASSES, OPTIMIZERS, OptimizerKind};
 pub use lion::Lion;
 pub use nadam::Nadam;
 pub use rmsprop::RmsProp;
-pub(crate) use rule::Rule;
 pub use sgd::Sgd;
+pub use state::{Optimizer, OptimizerState};
 pub use tfkeras2::{Tf2Slot, TrainableWeight};
-
-/// The optimizer class and its own hyper-parameters (Python floats, as Keras keeps them): one
-/// variant per optimizer file.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OptimizerKind {
-    Sgd(Sgd),
-    Adam(Adam),
-    /// Adam with decoupled weight decay (`weight_decay` of the spec, default 0.004).
-    AdamW(AdamW),
-    RmsProp(RmsProp),
-    Adagrad(Adagrad),
-    Adadelta(Adadelta),
-    Adamax(Adamax),
-    Nadam(Nadam),
-    Lion(Lion),
-}
-
-/// Runs `$e` with `$o` bound to the optimizer of whichever variant `$kind` is.
-macro_rules! each {
-    ($kind:expr, $o:ident => $e:expr) => {
-        match $kind {
-            OptimizerKind::Sgd($o) => $e,
-            OptimizerKind::Adam($o) => $e,
-            OptimizerKind::AdamW($o) => $e,
-            OptimizerKind::RmsProp($o) => $e,
-            OptimizerKind::Adagrad($o) => $e,
-            OptimizerKind::Adadelta($o) => $e,
-            OptimizerKind::Adamax($o) => $e,
-            OptimizerKind::Nadam($o) => $e,
-            OptimizerKind::Lion($o) => $e,
-        }
-    };
-}
-
-/// Every optimizer by Keras class name, with Keras 3's defaults (`Rule::keras_default`): the
-/// optimizer, its learning rate and weight decay.
-pub const OPTIMIZERS: &[(&str, fn() -> (OptimizerKind, f32, Option<f64>))] = &[
-    (Sgd::CLASS, || {
-        kind_of(Sgd::keras_default(), OptimizerKind::Sgd)
-    }),
-    (Adam::CLASS, || {
-        kind_of(Adam::keras_default(), OptimizerKind::Adam)
-    }),
-    (AdamW::CLASS, || {
-        kind_of(AdamW::keras_default(), OptimizerKind::AdamW)
-    }),
-    (RmsProp::CLASS, || {
-        kind_of(RmsProp::keras_default(), OptimizerKind::RmsProp)
-    }),
-    (Adagrad::CLASS, || {
-        kind_of(Adagrad::keras_default(), OptimizerKind::Adagrad)
-    }),
-    (Adadelta::CLASS, || {
-        kind_of(Adadelta::keras_default(), OptimizerKind::Adadelta)
-    }),
-    (Adamax::CLASS, || {
-        kind_of(Adamax::keras_default(), OptimizerKind::Adamax)
-    }),
-    (Nadam::CLASS, || {
-        kind_of(Nadam::keras_default(), OptimizerKind::Nadam)
-    }),
-    (Lion::CLASS, || {
-        kind_of(Lion::keras_default(), OptimizerKind::Lion)
-    }),
-];
-
-fn kind_of<R>(
-    (r, lr, wd): (R, f32, Option<f64>),
-    variant: fn(R) -> OptimizerKind,
-) -> (OptimizerKind, f32, Option<f64>) {
-    (variant(r), lr, wd)
-}
-
-/// Keras's class names, in `OPTIMIZERS` order.
-pub const OPTIMIZER_CLASSES: &[&str] = &[
-    Sgd::CLASS,
-    Adam::CLASS,
-    AdamW::CLASS,
-    RmsProp::CLASS,
-    Adagrad::CLASS,
-    Adadelta::CLASS,
-    Adamax::CLASS,
-    Nadam::CLASS,
-    Lion::CLASS,
-];
-
-impl OptimizerKind {
-    /// Keras's class name.
-    pub fn keras_class(&self) -> &'static str {
-        fn class<R: Rule>(_: &R) -> &'static str {
-            R::CLASS
-        }
-        each!(self, o => class(o))
-    }
-
-    /// Its own `get_config` keys (after those every optimizer has).
-    pub fn keys(&self) -> &'static [&'static str] {
-        fn keys<R: Rule>(_: &R) -> &'static [&'static str] {
-            R::KEYS
-        }
-        each!(self, o => keys(o))
-    }
-
-    /// Its own hyper-parameters as Keras's `get_config` lists them.
-    pub fn params(&self) -> Value {
-        each!(self, o => o.params())
-    }
-
-    /// Sets the hyper-parameters a config's keys give (`get`), leaving the others.
-    pub fn set_params(&mut self, get: &dyn Fn(&str) -> Option<Value>) {
-        each!(self, o => o.set_params(get))
-    }
-
-    fn slot_groups(&self) -> Vec<Vec<&'static str>> {
-        each!(self, o => o.slot_groups())
-    }
-
-    fn tfkeras2_slot_groups(&self) -> Vec<Vec<(&'static str, Option<&'static str>)>> {
-        each!(self, o => o.tfkeras2_slot_groups())
-    }
-
-    fn initial_slot_value(&self) -> f64 {
-        each!(self, o => o.initial_slot_value())
-    }
-
-    fn scalars(&self) -> &'static [(&'static str, f64)] {
-        each!(self, o => o.scalars())
-    }
-
-    fn before_step<T: Real>(&self, scalars: &mut [T], step: T) {
-        each!(self, o => o.before_step(scalars, step))
-    }
-
-    fn update<T: Real>(&self, w: &mut [T], g: &[T], s: &mut [Vec<T>], lr: T, step: T, sc: &[T]) {
-        each!(self, o => o.update(w, g, s, lr, step, sc))
-    }
-}
 
 /// An optimizer's Keras configuration: its class, learning rate (or schedule) and Keras 3's common
 /// options.
@@ -201,33 +65,6 @@ impl Default for OptimizerSpec {
     fn default() -> Self {
         OptimizerSpec::sgd(0.01)
     }
-}
-
-/// One training step's update of the variables an optimizer was built with.
-pub trait Optimizer {
-    /// Back-propagates `loss` (a `[R]` tensor of per-member losses: member r's gradient comes from its
-    /// own loss only) and updates the variables.
-    fn backward_step(&mut self, loss: &Tensor) -> Result<()>;
-
-    /// Member `m`'s optimizer variables as Keras lists them (`optimizer.variables`).
-    fn state(&self, m: usize) -> Result<OptimizerState>;
-
-    /// Continues from `state` (one model's, as `state` gives it or a Keras file holds it): the same
-    /// state for every member.
-    fn set_state(&mut self, state: &OptimizerState) -> Result<()>;
-}
-
-/// An optimizer's variables in Keras 3's order (`optimizer.variables`, the layout of a `.h5` file's
-/// `optimizer_weights`): the step count, the learning-rate variable (absent under a schedule), then
-/// the state slots.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct OptimizerState {
-    pub iterations: u64,
-    /// The learning-rate variable (a float32 model's holds a float32 value, kept exactly as f64).
-    pub learning_rate: Option<f64>,
-    /// `(name, values)`: `<layer>_<weight>_<slot>` (`dense_kernel_momentum`), or `variable` for
-    /// Nadam's momentum-schedule product; values in the model's dtype, kept exactly as f64.
-    pub variables: Vec<(String, Vec<f64>)>,
 }
 
 /// The model variables an optimizer is built on, as Keras's `model.trainable_variables` lists them:
@@ -318,18 +155,36 @@ impl OptimizerSpec {
     /// variable's shape, then the optimizer's own scalars (Nadam's momentum-schedule product
     /// `variable`). The names and order of `Optimizer::state`.
     pub fn slot_variables(&self, vars: &[(String, Vec<usize>)]) -> Vec<(String, Vec<usize>)> {
-        let mut out = Vec::new();
-        for group in self.kind.slot_groups() {
-            for (name, shape) in vars {
-                for slot in &group {
-                    out.push((format!("{name}_{slot}"), shape.clone()));
-                }
-            }
-        }
-        for &(name, _) in self.kind.scalars() {
-            out.push((name.to_string(), Vec::new()));
-        }
-        out
+        self.kind.slot_variables(vars)
+    }
+
+    /// tf.keras 2's optimizer variables after `iteration:0` once built on `weights`, in order.
+    pub fn tfkeras2_layout(&self, weights: &[TrainableWeight]) -> Vec<Tf2Slot> {
+        tfkeras2::layout(&self.kind, weights)
+    }
+
+    /// This tool's state from tf.keras 2's saved `iterations` and `values`, one per `layout`
+    /// entry (`tfkeras2::state`), with the compiled learning rate as `dtype_round` keeps it
+    /// (tf.keras 2 saves none).
+    pub fn state_from_tfkeras2(
+        &self,
+        iterations: u64,
+        layout: &[Tf2Slot],
+        values: Vec<Vec<f64>>,
+        dtype_round: impl Fn(f64) -> f64,
+    ) -> OptimizerState {
+        let lr = self
+            .learning_rate
+            .constant_f64()
+            .filter(|_| self.has_learning_rate_variable())
+            .map(dtype_round);
+        tfkeras2::state(&self.kind, lr, iterations, layout, values)
+    }
+
+    /// Why `state` cannot be continued by this optimizer although it was read whole
+    /// (tf.keras 2's Nadam state); `None` for any other.
+    pub fn missing_for_continuing(&self, state: &OptimizerState) -> Option<String> {
+        self.kind.missing_for_continuing(state)
     }
 
     /// Keras's class name of the optimizer.
@@ -360,7 +215,7 @@ impl OptimizerSpec {
     /// One line for people: `SGD (lr 0.01)`, `Adam (lr 0.001, clipnorm 1)`, ...
     pub fn describe(&self) -> String {
         let mut parts = vec![format!("lr {}", self.learning_rate.describe())];
-        each!(&self.kind, o => o.describe(&mut parts));
+        self.kind.describe(&mut parts);
         for (k, v) in [
             ("weight_decay", self.weight_decay),
             ("clipnorm", self.clipnorm),
@@ -408,7 +263,7 @@ impl OptimizerSpec {
                 "clipnorm and global_clipnorm cannot both be set (Keras refuses it too)",
             ));
         }
-        each!(&self.kind, o => o.validate())
+        self.kind.validate()
     }
 
     /// The optimizer for `vars` (named `names`, `<layer>_<weight>`, for its saved state), with
@@ -435,16 +290,30 @@ impl OptimizerSpec {
         }
         if float64 {
             return Ok(Box::new(engine::KerasOptimizer::<f64>::new(
-                self.clone(),
+                self.kind.clone(),
+                self.learning_rate.clone(),
+                self.wrapper(),
                 vars,
                 names,
-            )?));
+            )));
         }
         Ok(Box::new(engine::KerasOptimizer::<f32>::new(
-            self.clone(),
+            self.kind.clone(),
+            self.learning_rate.clone(),
+            self.wrapper(),
             vars,
             names,
-        )?))
+        )))
+    }
+
+    /// The clipping and weight decay around the optimizer's own step.
+    fn wrapper(&self) -> wrapper::Wrapper {
+        wrapper::Wrapper {
+            clipnorm: self.clipnorm,
+            global_clipnorm: self.global_clipnorm,
+            clipvalue: self.clipvalue,
+            weight_decay: self.weight_decay,
+        }
     }
 
     /// Refuses what a float64 model's optimizer cannot do exactly here: anything but plain SGD and

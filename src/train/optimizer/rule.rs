@@ -91,3 +91,21 @@ pub(crate) fn set_flag(get: &dyn Fn(&str) -> Option<Value>, key: &str, x: &mut b
         *x = v;
     }
 }
+
+/// The `beta_1`, `beta_2`, `epsilon` of Adamax and Nadam (and Adam's first three), as
+/// `get_config` lists them.
+pub(crate) fn betas_json(beta_1: f64, beta_2: f64, epsilon: f64) -> Value {
+    serde_json::json!({"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon})
+}
+
+/// Sets `beta_1`, `beta_2`, `epsilon` from a config (`set_num` each).
+pub(crate) fn set_betas(
+    get: &dyn Fn(&str) -> Option<Value>,
+    beta_1: &mut f64,
+    beta_2: &mut f64,
+    epsilon: &mut f64,
+) {
+    set_num(get, "beta_1", beta_1);
+    set_num(get, "beta_2", beta_2);
+    set_num(get, "epsilon", epsilon);
+}

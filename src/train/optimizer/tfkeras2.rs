@@ -1,13 +1,14 @@
 //! tf.keras 2's optimizer layout (tf_keras 2.x's `optimizer.variables()`, what its `.h5`
 //! `optimizer_weights` and its `.keras` `optimizer/vars` hold) mapped onto this tool's optimizer
-//! state, which is Keras 3's layout (docs/keras-files.md#tfkeras-2s-optimizer-layout).
+//! state, which is Keras 3's layout (docs/architecture.md, *tf.keras 2's optimizer state*).
 //!
 //! tf.keras 2 saves `iteration:0` then its slots, each `add_variable_from_reference` group
 //! interleaved per model variable as Keras 3 does, named `<optimizer>/<slot>/<layer>/<weight>:0`.
 //! It keeps no learning-rate variable (the rate comes from the config), SGD always has its `m`
 //! slots (unused without momentum), and Nadam saves no momentum-schedule product.
 
-use super::{OptimizerSpec, OptimizerState};
+use super::kind::OptimizerKind;
+use super::state::OptimizerState;
 
 /// One model variable an optimizer is built on: its layer, its weight (`kernel`) and shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,91 +47,57 @@ impl Tf2Slot {
     }
 }
 
-impl OptimizerSpec {
-    /// tf.keras 2's optimizer variables after `iteration:0` once built on `weights`, in order.
-    pub fn tfkeras2_layout(&self, weights: &[TrainableWeight]) -> Vec<Tf2Slot> {
-        let mut out = Vec::new();
-        for group in self.kind.tfkeras2_slot_groups() {
-            for w in weights {
-                for &(slot, keras3) in &group {
-                    out.push(Tf2Slot {
-                        slot,
-                        of: w.clone(),
-                        keras3: keras3.map(|s| format!("{}_{}_{s}", w.layer, w.weight)),
-                    });
-                }
+/// tf.keras 2's variables of optimizer `kind` after `iteration:0` once built on `weights`, in order.
+pub(crate) fn layout(kind: &OptimizerKind, weights: &[TrainableWeight]) -> Vec<Tf2Slot> {
+    let mut out = Vec::new();
+    for group in kind.tfkeras2_slot_groups() {
+        for w in weights {
+            for &(slot, keras3) in &group {
+                out.push(Tf2Slot {
+                    slot,
+                    of: w.clone(),
+                    keras3: keras3.map(|s| format!("{}_{}_{s}", w.layer, w.weight)),
+                });
             }
         }
-        out
     }
+    out
+}
 
-    /// The state of this tool (Keras 3's layout, `slot_variables` order) from tf.keras 2's saved
-    /// `iterations` and `values`, one per `layout` entry. The learning rate is the compiled one as
-    /// `dtype_round` keeps it (tf.keras 2 saves none). Nadam's momentum-schedule product, which
-    /// tf.keras 2 does not save, stays absent: `missing_for_continuing` names it.
-    pub fn state_from_tfkeras2(
-        &self,
-        iterations: u64,
-        layout: &[Tf2Slot],
-        values: Vec<Vec<f64>>,
-        dtype_round: impl Fn(f64) -> f64,
-    ) -> OptimizerState {
-        let mut by_name: std::collections::HashMap<String, Vec<f64>> = layout
-            .iter()
-            .zip(values)
-            .filter_map(|(s, v)| s.keras3.clone().map(|n| (n, v)))
-            .collect();
-        let weights: Vec<(String, Vec<usize>)> = layout
-            .iter()
-            .map(|s| {
-                (
-                    format!("{}_{}", s.of.layer, s.of.weight),
-                    s.of.shape.clone(),
-                )
-            })
-            .fold(Vec::new(), |mut acc, w| {
-                if !acc.contains(&w) {
-                    acc.push(w);
-                }
-                acc
-            });
-        let variables = self
-            .slot_variables(&weights)
-            .into_iter()
-            .filter_map(|(name, _)| by_name.remove(&name).map(|v| (name, v)))
-            .collect();
-        let learning_rate = self
-            .learning_rate
-            .constant_f64()
-            .filter(|_| self.has_learning_rate_variable())
-            .map(dtype_round);
-        OptimizerState {
-            iterations,
-            learning_rate,
-            variables,
+/// The state of this tool (Keras 3's layout, `slot_variables` order) from tf.keras 2's saved
+/// `iterations` and `values`, one per `layout` entry, with the learning-rate variable
+/// `learning_rate` (tf.keras 2 saves none). Nadam's momentum-schedule product, which tf.keras 2
+/// does not save, stays absent: `missing_for_continuing` names it.
+pub(crate) fn state(
+    kind: &OptimizerKind,
+    learning_rate: Option<f64>,
+    iterations: u64,
+    layout: &[Tf2Slot],
+    values: Vec<Vec<f64>>,
+) -> OptimizerState {
+    let mut by_name: std::collections::HashMap<String, Vec<f64>> = layout
+        .iter()
+        .zip(values)
+        .filter_map(|(s, v)| s.keras3.clone().map(|n| (n, v)))
+        .collect();
+    let mut weights: Vec<(String, Vec<usize>)> = Vec::new();
+    for s in layout {
+        let w = (
+            format!("{}_{}", s.of.layer, s.of.weight),
+            s.of.shape.clone(),
+        );
+        if !weights.contains(&w) {
+            weights.push(w);
         }
     }
-
-    /// Why `state` cannot be continued by this optimizer although it was read whole: the
-    /// optimizer's own scalars are missing, as in tf.keras 2's Nadam state, which lacks the
-    /// momentum-schedule product (`None` for any other state).
-    pub fn missing_for_continuing(&self, state: &OptimizerState) -> Option<String> {
-        let scalars = self.kind.scalars();
-        let fresh = state.iterations == 0 && state.variables.is_empty();
-        let n = state.variables.len();
-        let has = n >= scalars.len()
-            && state.variables[n - scalars.len()..]
-                .iter()
-                .zip(scalars)
-                .all(|((a, _), (b, _))| a == b);
-        (!fresh && !has).then(|| {
-            format!(
-                "its {} state has no momentum-schedule product (tf.keras 2 does not save it, and tf.keras's own \
-                 continuation differs between its .h5 and .keras files), so it cannot be continued exactly; \
-                 re-compile with --optimizer {} to start the optimizer afresh",
-                self.keras_class(),
-                self.keras_class().to_lowercase()
-            )
-        })
+    let variables = kind
+        .slot_variables(&weights)
+        .into_iter()
+        .filter_map(|(name, _)| by_name.remove(&name).map(|v| (name, v)))
+        .collect();
+    OptimizerState {
+        iterations,
+        learning_rate,
+        variables,
     }
 }

@@ -5,7 +5,6 @@
 //! `_apply_weight_decay`) before the optimizer's update. Stacked members stay independent: every
 //! norm is taken per member.
 
-use super::OptimizerSpec;
 use super::rule::f;
 use crate::model::ops::Real;
 use num_traits::Float;
@@ -20,15 +19,6 @@ pub(crate) struct Wrapper {
 }
 
 impl Wrapper {
-    pub(crate) fn of(spec: &OptimizerSpec) -> Self {
-        Wrapper {
-            clipnorm: spec.clipnorm,
-            global_clipnorm: spec.global_clipnorm,
-            clipvalue: spec.clipvalue,
-            weight_decay: spec.weight_decay,
-        }
-    }
-
     /// Keras's `_clip_gradients`, per member (`members` equal chunks of each gradient).
     pub(crate) fn clip<T: Real>(&self, grads: &mut [Vec<T>], members: usize) {
         if let Some(c) = self.clipnorm {
