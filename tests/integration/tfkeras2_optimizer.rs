@@ -6,9 +6,9 @@
 
 use crate::common::*;
 use keras_transfer::KerasModel;
+use keras_transfer::OptimizerState;
 use keras_transfer::checkpoint::load_model;
 use keras_transfer::data::csv::read_train_test;
-use keras_transfer::{FitConfig, OptimizerState};
 use serde_json::Value;
 use std::path::Path;
 
@@ -18,19 +18,8 @@ const TOL: f32 = 1e-5;
 /// Cases this tool cannot continue: Nadam (refused, below) and Ftrl (not an optimizer it has).
 const NOT_CONTINUED: &[&str] = &["nadam", "ftrl"];
 
-/// tf.keras's weights in the model's layer order.
-fn keras_weights(case_weights: &Value, m: &KerasModel) -> Vec<Vec<f64>> {
-    let spec = &m.spec;
-    let mut out = Vec::new();
-    for (i, l) in spec.layers.iter().enumerate() {
-        for w in l.weights(spec.fan_in(i)) {
-            out.push(flat_f64s(&case_weights[l.name()][w.name]));
-        }
-    }
-    out
-}
-
-/// `m` fitted `epochs` more epochs (shuffle off) from `start`, as `load_model` + `fit` does.
+/// `m` fitted the case's `epochs_after` more epochs (shuffle off) from `start`, as `load_model` +
+/// `fit` does.
 fn continue_fit(
     dir: &Path,
     m: &KerasModel,
@@ -40,24 +29,9 @@ fn continue_fit(
     let data = read_train_test(&dir.join("train.csv"), None, None)
         .unwrap()
         .0;
-    let model = m.to_model().unwrap();
-    let cfg = FitConfig {
-        epochs: case["fit"]["epochs_after"].as_u64().unwrap() as usize,
-        batch_size: case["fit"]["batch_size"].as_u64().unwrap() as usize,
-        shuffle: false,
-        ..FitConfig::default()
-    }
-    .with_compile(m.compile().unwrap().unwrap());
-    keras_transfer::train::fit_from(&model, &data, None, &cfg, &[0], start).unwrap();
-    model.weights().unwrap().into_iter().flatten().collect()
-}
-
-fn diff(a: &[Vec<f64>], b: &[Vec<f64>]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| max_abs_diff(x, y))
-        .fold(0f32, f32::max)
+    let epochs = case["fit"]["epochs_after"].as_u64().unwrap() as usize;
+    let batch = case["fit"]["batch_size"].as_u64().unwrap() as usize;
+    fit_more(m, &data, epochs, batch, start)
 }
 
 /// Each optimizer's tf.keras 2 state, from its `.h5` and its `.keras`, is read (the step count and
@@ -88,11 +62,11 @@ fn tfkeras2_states_continue_as_tfkeras() {
                 case["iterations"].as_u64().unwrap(),
                 "{name} {file}"
             );
-            let want = keras_weights(&case[key], &m);
+            let want = keras_named(&case[key], &m);
             let got = continue_fit(&dir, &m, Some(&state), &case);
-            let d = diff(&got, &want);
+            let d = vecs_max_diff(&got, &want);
             let fresh = continue_fit(&dir, &m, None, &case);
-            let d_fresh = diff(&fresh, &want);
+            let d_fresh = vecs_max_diff(&fresh, &want);
             eprintln!(
                 "{name} {file}: 3 more epochs {d:e} from tf.keras (a fresh optimizer: {d_fresh:e})"
             );
