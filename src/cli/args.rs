@@ -244,13 +244,19 @@ impl FitArgs {
         }
         if self.momentum.is_some() || self.nesterov {
             match &mut optimizer.kind {
-                OptimizerKind::Sgd { momentum, nesterov } => {
+                OptimizerKind::Sgd(keras_transfer::train::optimizer::Sgd {
+                    momentum,
+                    nesterov,
+                }) => {
                     if let Some(m) = self.momentum {
                         *momentum = m;
                     }
                     *nesterov |= self.nesterov;
                 }
-                OptimizerKind::RmsProp { momentum, .. } if !self.nesterov => {
+                OptimizerKind::RmsProp(keras_transfer::train::optimizer::RmsProp {
+                    momentum,
+                    ..
+                }) if !self.nesterov => {
                     if let Some(m) = self.momentum {
                         *momentum = m;
                     }

@@ -107,6 +107,12 @@ pub fn run(mut a: FinetuneArgs) -> Result<()> {
         }
         _ => None,
     };
+    if let Some(why) = start.and_then(|s| cfg.optimizer.missing_for_continuing(s)) {
+        bail!(keras_transfer::Error::Unsupported {
+            path: a.from.clone(),
+            found: why,
+        });
+    }
     let title = format!("Transfer from {from} (fixed={})", a.freeze);
     let second = if split { "Validation" } else { "Test" };
     crate::cli::train::fit_and_report(

@@ -13,14 +13,15 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::config::{self, Format};
 use crate::keras::h5::{
-    KerasModel, SavedCount, archived_state, float_dtype, keras_optimizer_name, optimizer_layout,
-    read_string, read_weight, saved_count, write_values,
+    KerasModel, SavedCount, archived_state, keras_optimizer_name, optimizer_layout, read_string,
+    read_weight, saved_count, write_values,
 };
 use crate::keras::h5_guard::{self, Ctx};
+use crate::keras::h5_values::{float_dtype, step_count};
+use crate::keras::tfkeras2_optimizer;
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, LearningRate, OptimizerState};
-use hdf5::types::TypeDescriptor;
 use hdf5::types::VarLenUnicode;
 use serde_json::{Value, json};
 use std::io::{Read, Seek, Write};
@@ -314,8 +315,8 @@ const OPTIMIZER_VARS: &str = "optimizer/vars";
 /// file and the variable (Keras's `load_model` would skip such a state with a warning and train
 /// afresh; this tool never resets silently). `None` when the file holds no optimizer variables, or
 /// only those of an optimizer compiled but never built (iteration 0: a fresh optimizer, as Keras
-/// loads it). `Some(Err(why))` for a state Keras 3 does not restore either: tf.keras 2's layout
-/// (`keras2`), a model that is not compiled (or with settings this tool cannot train), or an
+/// loads it). tf.keras 2's layout (`keras2`) is read by `tfkeras2_optimizer`. `Some(Err(why))`
+/// for a state Keras does not restore either: a model that is not compiled (or with settings this tool cannot train), or an
 /// optimizer built before layers were frozen; with `strict` false (a `.weights.h5` file put into
 /// another model's architecture, as `model.load_weights` does) also for the variables of another
 /// optimizer or count, which Keras skips.
@@ -334,6 +335,23 @@ fn read_optimizer_vars(
         .member_names()
         .map_err(|e| ctx.hdf5(&format!("group '{OPTIMIZER_VARS}'"), e))?
         .len();
+    if keras2 {
+        // tf.keras 2's layout: `0` its `iteration:0`, then its slots (no learning rate).
+        let mut open = |i: usize| {
+            let what = format!("optimizer variable '{OPTIMIZER_VARS}/{i}'");
+            h5_guard::dataset(ctx, &g, &i.to_string(), &what)?
+                .ok_or_else(|| ctx.not_keras(format!("{what} is missing or not a dataset")))
+        };
+        return tfkeras2_optimizer::read_state(
+            ctx,
+            spec,
+            compile,
+            OPTIMIZER_VARS,
+            None,
+            n,
+            &mut open,
+        );
+    }
     let opt = match compile {
         None => {
             return Ok(Some(Err(format!(
@@ -343,11 +361,6 @@ fn read_optimizer_vars(
         Some(Err(e)) => return Ok(Some(Err(format!("compiled with {e}")))),
         Some(Ok(c)) => c.optimizer,
     };
-    if keras2 {
-        return Ok(Some(Err(
-            "tf.keras 2's optimizer layout, which Keras 3 does not restore either".into(),
-        )));
-    }
     let want = keras_optimizer_name(&opt);
     if let (Some(saved), Some(_)) = (read_string(ctx, &g, "name")?, &opt.name)
         && saved != want
@@ -416,22 +429,7 @@ fn read_iterations(ctx: &Ctx, g: &hdf5::Group) -> Result<u64> {
     let what = format!("optimizer variable '{OPTIMIZER_VARS}/0' (iteration)");
     let ds = h5_guard::dataset(ctx, g, "0", &what)?
         .ok_or_else(|| ctx.not_keras(format!("{what} is missing or not a dataset")))?;
-    let desc = ds
-        .dtype()
-        .and_then(|t| t.to_descriptor())
-        .map_err(|e| ctx.hdf5(&format!("{what} type"), e))?;
-    if !matches!(
-        desc,
-        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)
-    ) || !ds.shape().is_empty()
-    {
-        return Err(ctx.not_keras(format!(
-            "{what} is {desc:?} of shape {:?}, expected an integer scalar",
-            ds.shape()
-        )));
-    }
-    let it = ds.read_scalar::<i64>().map_err(|e| ctx.hdf5(&what, e))?;
-    u64::try_from(it).map_err(|_| ctx.not_keras(format!("{what} is {it}, a negative step count")))
+    step_count(ctx, &ds, &what)
 }
 
 /// `optimizer/vars/<i>`, a float variable of `shape`, checked before it is read.

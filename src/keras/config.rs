@@ -220,45 +220,7 @@ pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
 
 /// The optimizer's own hyper-parameters, as its Keras `get_config()` lists them.
 fn optimizer_params(o: &OptimizerSpec) -> Value {
-    match &o.kind {
-        OptimizerKind::Sgd { momentum, nesterov } => {
-            json!({"momentum": momentum, "nesterov": nesterov})
-        }
-        OptimizerKind::Adam {
-            beta_1,
-            beta_2,
-            epsilon,
-            amsgrad,
-        }
-        | OptimizerKind::AdamW {
-            beta_1,
-            beta_2,
-            epsilon,
-            amsgrad,
-        } => json!({"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon, "amsgrad": amsgrad}),
-        OptimizerKind::RmsProp {
-            rho,
-            momentum,
-            epsilon,
-            centered,
-        } => json!({"rho": rho, "momentum": momentum, "epsilon": epsilon, "centered": centered}),
-        OptimizerKind::Adagrad {
-            initial_accumulator_value,
-            epsilon,
-        } => json!({"initial_accumulator_value": initial_accumulator_value, "epsilon": epsilon}),
-        OptimizerKind::Adadelta { rho, epsilon } => json!({"rho": rho, "epsilon": epsilon}),
-        OptimizerKind::Adamax {
-            beta_1,
-            beta_2,
-            epsilon,
-        }
-        | OptimizerKind::Nadam {
-            beta_1,
-            beta_2,
-            epsilon,
-        } => json!({"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon}),
-        OptimizerKind::Lion { beta_1, beta_2 } => json!({"beta_1": beta_1, "beta_2": beta_2}),
-    }
+    o.kind.params()
 }
 
 /// The `optimizer_config` of a `training_config`: `{"class_name", "config"}` with every setting.
@@ -318,9 +280,9 @@ pub fn training_config(c: &Compile, format: Format) -> Value {
 
 /// Reads an `optimizer_config` (Keras 3 or tf.keras 2); the error names the setting this tool cannot
 /// apply exactly.
-/// The config keys Keras (3, and tf.keras 2) writes or accepts for optimizer `class`: those of
+/// The config keys Keras (3, and tf.keras 2) writes or accepts for an optimizer of `kind`: those of
 /// every optimizer, then the class's own. Keras refuses any other ("Argument(s) not recognized").
-fn optimizer_keys(class: &str) -> Vec<&'static str> {
+fn optimizer_keys(kind: &OptimizerKind) -> Vec<&'static str> {
     let mut keys = vec![
         "name",
         "learning_rate",
@@ -338,16 +300,7 @@ fn optimizer_keys(class: &str) -> Vec<&'static str> {
         "is_legacy_optimizer",
         "decay",
     ];
-    keys.extend_from_slice(match class {
-        "SGD" => &["momentum", "nesterov"][..],
-        "Adam" | "AdamW" => &["beta_1", "beta_2", "epsilon", "amsgrad"],
-        "RMSprop" => &["rho", "momentum", "epsilon", "centered"],
-        "Adagrad" => &["initial_accumulator_value", "epsilon"],
-        "Adadelta" => &["rho", "epsilon"],
-        "Adamax" | "Nadam" => &["beta_1", "beta_2", "epsilon"],
-        "Lion" => &["beta_1", "beta_2"],
-        _ => &[],
-    });
+    keys.extend_from_slice(kind.keys());
     keys
 }
 
@@ -378,7 +331,7 @@ pub fn parse_optimizer(v: &Value) -> std::result::Result<OptimizerSpec, String> 
         format!("optimizer {class} (supported: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion)")
     })?;
     let set = |k: &str| cfg.get(k).filter(|x| !x.is_null());
-    unknown_keys(cfg, &optimizer_keys(class), &format!("optimizer {class}"))?;
+    unknown_keys(cfg, &optimizer_keys(&o.kind), &format!("optimizer {class}"))?;
     if cfg.get("is_legacy_optimizer").and_then(Value::as_bool) == Some(true) {
         return Err(format!(
             "optimizer {class} is_legacy_optimizer=True (tf.keras 2's optimizer_v2)"
@@ -416,80 +369,7 @@ pub fn parse_optimizer(v: &Value) -> std::result::Result<OptimizerSpec, String> 
         o.weight_decay = Some(wd);
     }
     o.name = cfg.get("name").and_then(Value::as_str).map(str::to_string);
-    let num = |k: &str, d: f64| cfg.get(k).and_then(Value::as_f64).unwrap_or(d);
-    let flag = |k: &str, d: bool| cfg.get(k).and_then(Value::as_bool).unwrap_or(d);
-    o.kind = match o.kind {
-        OptimizerKind::Sgd { momentum, nesterov } => OptimizerKind::Sgd {
-            momentum: num("momentum", momentum),
-            nesterov: flag("nesterov", nesterov),
-        },
-        OptimizerKind::Adam {
-            beta_1,
-            beta_2,
-            epsilon,
-            amsgrad,
-        } => OptimizerKind::Adam {
-            beta_1: num("beta_1", beta_1),
-            beta_2: num("beta_2", beta_2),
-            epsilon: num("epsilon", epsilon),
-            amsgrad: flag("amsgrad", amsgrad),
-        },
-        OptimizerKind::AdamW {
-            beta_1,
-            beta_2,
-            epsilon,
-            amsgrad,
-        } => OptimizerKind::AdamW {
-            beta_1: num("beta_1", beta_1),
-            beta_2: num("beta_2", beta_2),
-            epsilon: num("epsilon", epsilon),
-            amsgrad: flag("amsgrad", amsgrad),
-        },
-        OptimizerKind::RmsProp {
-            rho,
-            momentum,
-            epsilon,
-            centered,
-        } => OptimizerKind::RmsProp {
-            rho: num("rho", rho),
-            momentum: num("momentum", momentum),
-            epsilon: num("epsilon", epsilon),
-            centered: flag("centered", centered),
-        },
-        OptimizerKind::Adagrad {
-            initial_accumulator_value,
-            epsilon,
-        } => OptimizerKind::Adagrad {
-            initial_accumulator_value: num("initial_accumulator_value", initial_accumulator_value),
-            epsilon: num("epsilon", epsilon),
-        },
-        OptimizerKind::Adadelta { rho, epsilon } => OptimizerKind::Adadelta {
-            rho: num("rho", rho),
-            epsilon: num("epsilon", epsilon),
-        },
-        OptimizerKind::Adamax {
-            beta_1,
-            beta_2,
-            epsilon,
-        } => OptimizerKind::Adamax {
-            beta_1: num("beta_1", beta_1),
-            beta_2: num("beta_2", beta_2),
-            epsilon: num("epsilon", epsilon),
-        },
-        OptimizerKind::Nadam {
-            beta_1,
-            beta_2,
-            epsilon,
-        } => OptimizerKind::Nadam {
-            beta_1: num("beta_1", beta_1),
-            beta_2: num("beta_2", beta_2),
-            epsilon: num("epsilon", epsilon),
-        },
-        OptimizerKind::Lion { beta_1, beta_2 } => OptimizerKind::Lion {
-            beta_1: num("beta_1", beta_1),
-            beta_2: num("beta_2", beta_2),
-        },
-    };
+    o.kind.set_params(&|k| cfg.get(k).cloned());
     o.validate()
         .map_err(|e| format!("optimizer {class}: {e}"))?;
     Ok(o)

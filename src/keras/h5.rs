@@ -10,13 +10,13 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::keras::config::{self, Format};
 use crate::keras::h5_guard::{self, Ctx};
+use crate::keras::h5_values::float_dtype;
 use crate::keras::limits::{MAX_ATTRIBUTE, MAX_STRINGS};
+use crate::keras::tfkeras2_optimizer;
 use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
-use hdf5::types::{
-    FixedAscii, FixedUnicode, FloatSize, TypeDescriptor, VarLenAscii, VarLenUnicode,
-};
+use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::{Attribute, Dataset, Group, Location};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -37,8 +37,9 @@ pub struct KerasModel {
     pub learning_rate: Option<f64>,
     /// The file's `training_config` JSON text (Keras's compile settings), when it was compiled.
     pub training_config: Option<String>,
-    /// The optimizer's saved variables (`optimizer_weights`) in Keras 3's layout; an error saying
-    /// why when the file holds some this tool cannot read (a tf.keras 2 layout, say).
+    /// The optimizer's saved variables (`optimizer_weights`, or a `.keras` file's `optimizer/vars`)
+    /// in Keras 3's layout (tf.keras 2's mapped onto it); an error saying why when the file holds
+    /// some that Keras itself does not restore (a legacy optimizer's, or built before a freeze).
     pub optimizer_state: Option<std::result::Result<OptimizerState, String>>,
     /// The feature, label and class names the model was trained with (keras-transfer stores them
     /// as `keras_transfer_*` root attributes, which Keras ignores); `None` for a file Keras made.
@@ -365,20 +366,6 @@ pub(crate) fn read_weight(
         .map_err(|e| ctx.hdf5(&format!("layer '{layer}' weight '{wname}'"), e))
 }
 
-/// The float type of a dataset (`what` names it in errors): float32 or float64; anything else
-/// (integers, strings, other float sizes) is an error.
-pub(crate) fn float_dtype(ctx: &Ctx, ds: &Dataset, what: &str) -> Result<FloatDtype> {
-    let desc = ds
-        .dtype()
-        .and_then(|t| t.to_descriptor())
-        .map_err(|e| ctx.hdf5(&format!("{what} type"), e))?;
-    match desc {
-        TypeDescriptor::Float(FloatSize::U4) => Ok(FloatDtype::Float32),
-        TypeDescriptor::Float(FloatSize::U8) => Ok(FloatDtype::Float64),
-        _ => Err(ctx.not_keras(format!("{what} holds {desc:?} values, expected floats"))),
-    }
-}
-
 /// Writes `values` as the dataset `name` of `shape` in `g`, as float32 or float64 values.
 pub(crate) fn write_values(
     g: &Group,
@@ -526,14 +513,6 @@ fn read_optimizer_state(
         })?;
         sets.push(ds);
     }
-    if let Some(first) = names.first() {
-        let leaf = first.rsplit('/').next().unwrap_or(first);
-        if leaf != "iteration" {
-            return Ok(Some(Err(format!(
-                "optimizer_weights starts with '{first}', not Keras 3's iteration (a tf.keras 2 layout?)"
-            ))));
-        }
-    }
     // Every declared shape is checked before any value is read: against what the compiled
     // optimizer builds on this model when the compile settings are understood, else against the
     // model's largest weight (no Keras optimizer keeps a variable larger than the weight it tracks).
@@ -551,6 +530,27 @@ fn read_optimizer_state(
                 "optimizer_weights '{name}' declares shape {shape:?}, larger than any weight of the model ({largest} values)"
             )));
         }
+    }
+    match names.first() {
+        Some(first) if first == tfkeras2_optimizer::ITERATION => {
+            return tfkeras2_optimizer::read_state(
+                ctx,
+                spec,
+                compile,
+                "optimizer_weights",
+                Some(&names),
+                sets.len(),
+                &mut |i| Ok(sets[i].clone()),
+            );
+        }
+        // tf.keras's legacy optimizers (`Adam/iter:0`, `Adam/dense/kernel/m:0`): neither Keras 3
+        // nor tf.keras 2.21 restores them (both warn and start afresh).
+        Some(first) if first.rsplit('/').next() != Some("iteration") => {
+            return Ok(Some(Err(format!(
+                "optimizer_weights starts with '{first}', the layout of tf.keras's legacy optimizers, which neither Keras 3 nor tf.keras 2.21 restores"
+            ))));
+        }
+        _ => {}
     }
     if let Some(Ok(c)) = &compile {
         let opt = &c.optimizer;

@@ -7,8 +7,10 @@ pub mod config;
 pub(crate) mod graph_config;
 pub mod h5;
 pub(crate) mod h5_guard;
+pub(crate) mod h5_values;
 pub(crate) mod layer_config;
 pub mod limits;
+pub(crate) mod tfkeras2_optimizer;
 
 pub use config::Format;
 pub use h5::{KerasModel, load_h5, save_h5};

@@ -241,3 +241,60 @@ pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// The `weight_names` of an `optimizer_weights` group, as Keras writes them (any string type).
+pub fn hdf5_names(g: &hdf5::Group) -> Vec<hdf5::types::VarLenUnicode> {
+    let a = g.attr("weight_names").unwrap();
+    let parse = |s: &str| s.parse().unwrap();
+    if let Ok(v) = a.read_raw::<hdf5::types::VarLenUnicode>() {
+        v
+    } else if let Ok(v) = a.read_raw::<hdf5::types::VarLenAscii>() {
+        v.iter().map(|s| parse(s.as_str())).collect()
+    } else {
+        let v = a.read_raw::<hdf5::types::FixedAscii<256>>().unwrap();
+        v.iter().map(|s| parse(s.as_str())).collect()
+    }
+}
+
+/// The largest difference between two lists of value lists (weights per variable).
+pub fn vecs_max_diff(a: &[Vec<f64>], b: &[Vec<f64>]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| max_abs_diff(x, y))
+        .fold(0f32, f32::max)
+}
+
+/// A case.json's weights (`{layer: {weight: values}}`) in the model's layer and weight order.
+pub fn keras_named(case_weights: &Value, m: &keras_transfer::KerasModel) -> Vec<Vec<f64>> {
+    let spec = &m.spec;
+    let mut out = Vec::new();
+    for (i, l) in spec.layers.iter().enumerate() {
+        for w in l.weights(spec.fan_in(i)) {
+            out.push(flat_f64s(&case_weights[l.name()][w.name]));
+        }
+    }
+    out
+}
+
+/// `m` fitted `epochs` more epochs of `batch` rows (shuffle off) on `data` from `start` (`None`:
+/// a fresh optimizer), as Keras's `load_model` + `fit(shuffle=False)` does; its weights after,
+/// flattened per variable.
+pub fn fit_more(
+    m: &keras_transfer::KerasModel,
+    data: &keras_transfer::Dataset,
+    epochs: usize,
+    batch: usize,
+    start: Option<&keras_transfer::OptimizerState>,
+) -> Vec<Vec<f64>> {
+    let model = m.to_model().unwrap();
+    let cfg = keras_transfer::FitConfig {
+        epochs,
+        batch_size: batch,
+        shuffle: false,
+        ..keras_transfer::FitConfig::default()
+    }
+    .with_compile(m.compile().unwrap().unwrap());
+    keras_transfer::train::fit_from(&model, data, None, &cfg, &[0], start).unwrap();
+    model.weights().unwrap().into_iter().flatten().collect()
+}

@@ -25,6 +25,7 @@ mod optimizer_archives;
 mod process;
 mod recorded;
 mod study;
+mod tfkeras2_optimizer;
 mod threads;
 
 mod training;

@@ -7,7 +7,7 @@ use crate::common::*;
 use keras_transfer::checkpoint::{load_model, load_model_with_weights, save_model};
 use keras_transfer::data::csv::read_train_test;
 use keras_transfer::data::targets::read_regression;
-use keras_transfer::{Dataset, FitConfig, KerasModel, OptimizerState, Target};
+use keras_transfer::{Dataset, KerasModel, OptimizerState, Target};
 use serde_json::Value;
 use std::path::Path;
 
@@ -67,21 +67,9 @@ fn assert_state_is_keras(name: &str, state: &OptimizerState, keras: &[Value]) {
     }
 }
 
-/// Fits `m` one more epoch (batches of 32, shuffle off) from its own optimizer state, as
-/// `load_model` + `fit(epochs=1, shuffle=False)` does; returns its weights, flattened per variable.
 fn one_more_epoch(dir: &Path, m: &KerasModel) -> Vec<Vec<f64>> {
-    let data = case_data(dir, m);
-    let model = m.to_model().unwrap();
-    let cfg = FitConfig {
-        epochs: 1,
-        batch_size: 32,
-        shuffle: false,
-        ..FitConfig::default()
-    }
-    .with_compile(m.compile().unwrap().unwrap());
     let start = m.optimizer_state.clone().unwrap().unwrap();
-    keras_transfer::train::fit_from(&model, &data, None, &cfg, &[0], Some(&start)).unwrap();
-    model.weights().unwrap().into_iter().flatten().collect()
+    fit_more(m, &case_data(dir, m), 1, 32, Some(&start))
 }
 
 /// Keras's weights after one more epoch, in layer order.
@@ -97,14 +85,6 @@ fn keras_one_more(case: &Value, m: &KerasModel) -> Vec<Vec<f64>> {
                 .collect::<Vec<_>>()
         })
         .collect()
-}
-
-fn diff(a: &[Vec<f64>], b: &[Vec<f64>]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| max_abs_diff(x, y))
-        .fold(0f32, f32::max)
 }
 
 /// Every Keras-made `fitted.keras` (20 epochs of one optimizer each) restores Keras's optimizer
@@ -136,7 +116,7 @@ fn keras_fitted_archives_restore_the_optimizer_and_continue_as_keras() {
         if FIT_OPTION_CASES.contains(&name.as_str()) {
             continue;
         }
-        let d = diff(&one_more_epoch(&dir, &m), &keras_one_more(&case, &m));
+        let d = vecs_max_diff(&one_more_epoch(&dir, &m), &keras_one_more(&case, &m));
         eprintln!("{name}: one more epoch from fitted.keras {d:e}");
         continued += 1;
         if d > TOL || d.is_nan() {
@@ -308,25 +288,13 @@ fn finetune_from_a_keras_archive_continues_its_optimizer() {
     assert!(!err.contains("afresh"), "{err}");
     let more = load_model(&tmp.path().join("more.keras")).unwrap();
     let got: Vec<Vec<f64>> = more.weights.iter().flatten().cloned().collect();
-    let d = diff(&got, &keras_one_more(&case, &more));
+    let d = vecs_max_diff(&got, &keras_one_more(&case, &more));
     assert!(d <= TOL, "finetune from .keras: {d:e}");
     let s = more.optimizer_state.unwrap().unwrap();
     let keras_after = case["after_one_more_epoch"]["optimizer_variables"]
         .as_array()
         .unwrap();
     assert_eq!(s.iterations, keras_after[0]["values"].as_u64().unwrap());
-}
-
-/// Keras's weights of `case_weights` (`{layer: {weight: values}}`) in `m`'s layer and weight order.
-fn keras_named(case_weights: &Value, m: &KerasModel) -> Vec<Vec<f64>> {
-    let spec = &m.spec;
-    let mut out = Vec::new();
-    for (i, l) in spec.layers.iter().enumerate() {
-        for w in l.weights(spec.fan_in(i)) {
-            out.push(flat(&case_weights[l.name()][w.name]));
-        }
-    }
-    out
 }
 
 /// fixtures/keras_archive's optimizer cases (Keras-made, 2 epochs; each as `.keras` and as legacy
@@ -386,7 +354,7 @@ fn keras_archive_optimizer_cases_continue_as_keras() {
             let more = load_model(&tmp.path().join(&out_name)).unwrap();
             let after = &case["after_one_more_epoch"];
             let got: Vec<Vec<f64>> = more.weights.iter().flatten().cloned().collect();
-            let dw = diff(&got, &keras_named(&after["weights"], &more));
+            let dw = vecs_max_diff(&got, &keras_named(&after["weights"], &more));
             let s = more.optimizer_state.clone().unwrap().unwrap();
             let keras_vars = after["optimizer_variables"].as_array().unwrap();
             assert_eq!(s.iterations, keras_vars[0]["values"].as_u64().unwrap());
@@ -529,19 +497,5 @@ fn a_legacy_h5_with_ill_fitting_optimizer_weights_is_refused() {
             e.contains(&*p.to_string_lossy()) && e.contains(needle),
             "{what}: {e}"
         );
-    }
-}
-
-/// The `weight_names` of an `optimizer_weights` group, as Keras writes them (any string type).
-fn hdf5_names(g: &hdf5::Group) -> Vec<hdf5::types::VarLenUnicode> {
-    let a = g.attr("weight_names").unwrap();
-    let parse = |s: &str| s.parse().unwrap();
-    if let Ok(v) = a.read_raw::<hdf5::types::VarLenUnicode>() {
-        v
-    } else if let Ok(v) = a.read_raw::<hdf5::types::VarLenAscii>() {
-        v.iter().map(|s| parse(s.as_str())).collect()
-    } else {
-        let v = a.read_raw::<hdf5::types::FixedAscii<256>>().unwrap();
-        v.iter().map(|s| parse(s.as_str())).collect()
     }
 }
