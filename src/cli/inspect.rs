@@ -40,8 +40,17 @@ pub fn run(a: InspectArgs) -> Result<()> {
     match m.compile() {
         Some(Ok(c)) => {
             say!("Optimizer: {}", c.optimizer.describe());
-            let metric = c.metric.map_or("none", |x| x.key);
-            say!("Loss: {}, metric: {metric}", c.loss.describe());
+            let keys: Vec<&str> = c.metrics.iter().map(|x| x.key).collect();
+            let metrics = if keys.is_empty() {
+                "none".to_string()
+            } else {
+                keys.join(", ")
+            };
+            say!(
+                "Loss: {}, metric{}: {metrics}",
+                c.loss.describe(),
+                if keys.len() > 1 { "s" } else { "" }
+            );
         }
         Some(Err(e)) => say!("Optimizer: compiled with {e}, which keras-transfer cannot train"),
         None => say!("Optimizer: none (the file is not compiled)"),
