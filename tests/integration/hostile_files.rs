@@ -304,6 +304,8 @@ fn declared_sizes_are_checked_before_anything_is_allocated() {
     );
 }
 
+/// A 40 MB variable-length `model_config` or `training_config` is refused by its declared length,
+/// within 100 MiB of address space.
 #[test]
 fn oversized_config_attributes_are_refused_by_their_limit() {
     let dir = tempdir();
@@ -328,7 +330,9 @@ fn oversized_config_attributes_are_refused_by_their_limit() {
             d,
             &["inspect", p.to_str().unwrap()],
             &[attr, "16 MiB", p.file_name().unwrap().to_str().unwrap()],
-            600,
+            // The declared length is checked before libhdf5 reads the 40 MB string (reading it
+            // took about 240 MB).
+            100,
         );
     }
 }
