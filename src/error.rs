@@ -166,12 +166,30 @@ pub fn shown(text: &str) -> String {
             out.push_str(&format!("...' ({total} characters)"));
             return out;
         }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        push_escaped(&mut out, c);
     }
     out.push('\'');
+    out
+}
+
+/// `c`, or its escape (`\n`, `\u{1b}`) when it is a control character.
+fn push_escaped(out: &mut String, c: char) {
+    if c.is_control() {
+        out.extend(c.escape_default());
+    } else {
+        out.push(c);
+    }
+}
+
+/// `text` whole and unquoted, its control characters escaped as `shown` escapes them: a name
+/// printed where quotes would not fit (a layer in a summary table) never reaches the terminal raw.
+///
+/// ```
+/// use keras_transfer::error::escaped;
+/// assert_eq!(escaped("dense\x1b]0;x\x07"), "dense\\u{1b}]0;x\\u{7}");
+/// ```
+pub fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    text.chars().for_each(|c| push_escaped(&mut out, c));
     out
 }

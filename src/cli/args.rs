@@ -216,18 +216,7 @@ impl FitArgs {
 
     /// The loss the flags ask for, if any.
     pub fn loss(&self) -> Result<Option<Loss>> {
-        self.loss
-            .as_deref()
-            .map(|n| {
-                Loss::named(n).ok_or_else(|| {
-                    keras_transfer::Error::invalid(
-                        "--loss",
-                        format!("'{n}' is not one of categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, mse, mae, huber"),
-                    )
-                    .into()
-                })
-            })
-            .transpose()
+        loss_flag(self.loss.as_deref())
     }
 
     /// The fit settings over a model file's compile settings `file` (as `load_model` + `fit`): the
@@ -274,9 +263,9 @@ impl FitArgs {
                 }
             }
         }
-        let (loss, metric) = match self.loss()? {
-            Some(l) if l != base.loss => (l, Some(Metric::default_for(l))),
-            _ => (base.loss, base.metric),
+        let (loss, metrics) = match self.loss()? {
+            Some(l) if l != base.loss => (l, vec![Metric::default_for(l)]),
+            _ => (base.loss, base.metrics),
         };
         let early_stopping = self
             .patience
@@ -296,7 +285,7 @@ impl FitArgs {
         .with_compile(Compile {
             optimizer,
             loss,
-            metric,
+            metrics,
         });
         cfg.validate()?;
         Ok(cfg)
@@ -434,6 +423,55 @@ pub struct EvaluateArgs {
     pub csv: CsvArgs,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// Evaluate with this loss, as `model.compile(loss=...)` + `evaluate` would: for a model saved
+    /// uncompiled, or in place of the compiled loss (a note says so).
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// The metrics to report, comma-separated, as `compile(metrics=[...])`: accuracy,
+    /// binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, mae, mse (and their long
+    /// names). In place of the compiled metrics (a note says so).
+    #[arg(long)]
+    pub metrics: Option<String>,
+}
+
+/// The loss `--loss` names, if given.
+pub fn loss_flag(name: Option<&str>) -> Result<Option<Loss>> {
+    name.map(|n| {
+        Loss::named(n).ok_or_else(|| {
+            keras_transfer::Error::invalid(
+                "--loss",
+                format!("{} is not one of categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, mse, mae, huber", shown(n)),
+            )
+            .into()
+        })
+    })
+    .transpose()
+}
+
+/// The metrics `--metrics` names (comma-separated), as `compile(loss=loss, metrics=[...])` resolves
+/// them; a metric this tool does not compute, or one named twice, is refused.
+pub fn metrics_flag(list: &str, loss: Loss) -> Result<Vec<Metric>> {
+    let mut out: Vec<Metric> = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let m = Metric::named(name, loss).ok_or_else(|| {
+            keras_transfer::Error::invalid(
+                "--metrics",
+                format!(
+                    "{} is not one of accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, mae, mse, mean_absolute_error, mean_squared_error",
+                    shown(name)
+                ),
+            )
+        })?;
+        if out.iter().any(|o| o.key == m.key) {
+            return Err(keras_transfer::Error::invalid(
+                "--metrics",
+                format!("names {} twice", shown(name)),
+            )
+            .into());
+        }
+        out.push(m);
+    }
+    Ok(out)
 }
 
 #[derive(Args)]

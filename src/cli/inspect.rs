@@ -6,6 +6,7 @@ use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
 use keras_transfer::Format;
 use keras_transfer::checkpoint::FileKind;
+use keras_transfer::error::{escaped, shown};
 
 pub fn run(a: InspectArgs) -> Result<()> {
     let m = load_model(&a.file)?;
@@ -34,25 +35,36 @@ pub fn run(a: InspectArgs) -> Result<()> {
     if let Some(g) = &m.spec.graph {
         say!(
             "Model inputs, fed from each row's features in this order: {}",
-            g.describe_inputs()
+            escaped(&g.describe_inputs())
         );
     }
     match m.compile() {
         Some(Ok(c)) => {
             say!("Optimizer: {}", c.optimizer.describe());
-            let metric = c.metric.map_or("none", |x| x.key);
-            say!("Loss: {}, metric: {metric}", c.loss.describe());
+            let keys: Vec<&str> = c.metrics.iter().map(|x| x.key).collect();
+            let metrics = if keys.is_empty() {
+                "none".to_string()
+            } else {
+                keys.join(", ")
+            };
+            say!(
+                "Loss: {}, metric{}: {metrics}",
+                c.loss.describe(),
+                if keys.len() > 1 { "s" } else { "" }
+            );
         }
         Some(Err(e)) => say!("Optimizer: compiled with {e}, which keras-transfer cannot train"),
         None => say!("Optimizer: none (the file is not compiled)"),
     }
     match &m.data {
         Some(d) => {
-            say!("Inputs: {}", d.features.join(", "));
+            // Names from the file, quoted and escaped (a crafted name holds no terminal escape).
+            let list = |v: &[String]| v.iter().map(|n| shown(n)).collect::<Vec<_>>().join(", ");
+            say!("Inputs: {}", list(&d.features));
             say!(
                 "Label: {}; classes: {}",
-                d.label.as_deref().unwrap_or("-"),
-                d.classes.join(", ")
+                d.label.as_deref().map_or("-".to_string(), shown),
+                list(&d.classes)
             );
         }
         None => say!("Data names: none (CSV columns are read by position)"),

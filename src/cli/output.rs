@@ -61,7 +61,10 @@ pub fn summary_lines(spec: &ModelSpec) -> Vec<String> {
     rows.push([
         match &spec.kind {
             keras_transfer::model::ModelKind::Functional { input_name } => {
-                format!("{input_name} (InputLayer)")
+                format!(
+                    "{} (InputLayer)",
+                    keras_transfer::error::escaped(input_name)
+                )
             }
             keras_transfer::model::ModelKind::Sequential => {
                 format!("input ({} features)", spec.input_dim)
@@ -74,7 +77,7 @@ pub fn summary_lines(spec: &ModelSpec) -> Vec<String> {
     ]);
     for r in spec.summary() {
         rows.push([
-            r.layer,
+            keras_transfer::error::escaped(&r.layer),
             r.activation,
             r.output_shape,
             r.params.to_string(),

@@ -4,6 +4,8 @@
 //! parsed on every core, each thread writing its rows straight into the one output array; files with
 //! quotes go through the `csv` crate.
 
+mod quoted;
+
 use crate::error::{Error, Result, shown};
 use std::collections::HashMap;
 use std::path::Path;
@@ -577,36 +579,6 @@ impl<T: Element> Chunk<'_, T> {
         }
         Ok(())
     }
-
-    /// Reads quoted CSV through the csv crate.
-    fn quoted(
-        &mut self,
-        text: &[u8],
-        first_line: u64,
-        delimiter: u8,
-    ) -> std::result::Result<(), String> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(delimiter)
-            .from_reader(text);
-        let mut rec = csv::ByteRecord::new();
-        loop {
-            match rdr.read_byte_record(&mut rec) {
-                Ok(false) => return Ok(()),
-                Ok(true) => {
-                    let line = rec.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
-                    if rec.as_slice().len() > MAX_LINE_BYTES {
-                        return Err(format!(
-                            "line {line} is longer than {MAX_LINE_BYTES} bytes, the longest line keras-transfer reads"
-                        ));
-                    }
-                    self.row(line, rec.iter())?;
-                }
-                Err(e) => return Err(describe_csv_error(&e, first_line)),
-            }
-        }
-    }
 }
 
 /// Threads the unquoted parse uses: one per core (at most 8), one for small files.
@@ -658,18 +630,52 @@ impl<T> Gathered<T> {
     }
 }
 
+impl<T: Element> Gathered<T> {
+    /// Takes the rows the chunks parsed into `x` from `start` on (chunk k's `capacity[k]` rows
+    /// apart): moves them together after the rows gathered so far and merges their label texts.
+    fn absorb(
+        &mut self,
+        path: &Path,
+        width: usize,
+        start: usize,
+        results: Vec<ChunkResult>,
+        capacity: &[usize],
+    ) -> Result<()> {
+        let mut from = start / width.max(1);
+        for (r, cap) in results.into_iter().zip(capacity) {
+            let (n, d, f, ids, values) = r.map_err(|reason| csv_err(path, reason))?;
+            self.x
+                .copy_within(from * width..(from + n) * width, self.rows * width);
+            let remap: Vec<u32> = values
+                .into_iter()
+                .map(|(v, line)| match self.global.get(&v) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.label_values.len() as u32;
+                        self.global.insert(v.clone(), id);
+                        self.label_values.push((v, line));
+                        id
+                    }
+                })
+                .collect();
+            self.label_ids
+                .extend(ids.iter().map(|&i| remap[i as usize]));
+            self.rows += n;
+            self.dropped += d;
+            self.filled += f;
+            from += cap;
+        }
+        self.x.truncate(self.rows * width);
+        Ok(())
+    }
+}
+
 type ChunkResult = std::result::Result<(usize, usize, usize, Vec<u32>, Vec<(String, u64)>), String>;
 
 impl Plan<'_> {
-    /// Parses one chunk of text into `out`.
-    fn chunk<T: Element>(
-        &self,
-        text: &[u8],
-        out: &mut [T],
-        first_line: u64,
-        quoted: bool,
-    ) -> ChunkResult {
-        let mut c = Chunk {
+    /// A chunk that writes its rows into `out`.
+    fn new_chunk<'a, T: Element>(&'a self, out: &'a mut [T]) -> Chunk<'a, T> {
+        Chunk {
             roles: &self.raw_roles,
             names: &self.header.names,
             offset: self.header.offset,
@@ -683,25 +689,25 @@ impl Plan<'_> {
             filled: 0,
             labels: Vec::new(),
             interner: Interner::default(),
-        };
-        let r = if quoted {
-            c.quoted(text, first_line, self.header.delimiter)
-        } else {
-            c.plain(text, first_line, self.header.delimiter)
-        };
-        r.map(|()| (c.rows, c.dropped, c.filled, c.labels, c.interner.values))
+        }
     }
 
-    /// Parses whole lines `data` (starting at line `first_line`) on `threads` threads, each writing
-    /// its rows into its own part of the output, then moves the rows together and merges the label
-    /// texts. Returns the number of lines `data` held.
+    /// Parses one chunk of unquoted text into `out`.
+    fn chunk<T: Element>(&self, text: &[u8], out: &mut [T], first_line: u64) -> ChunkResult {
+        let mut c = self.new_chunk(out);
+        c.plain(text, first_line, self.header.delimiter)
+            .map(|()| (c.rows, c.dropped, c.filled, c.labels, c.interner.values))
+    }
+
+    /// Parses whole unquoted lines `data` (starting at line `first_line`) on `threads` threads,
+    /// each writing its rows into its own part of the output, then moves the rows together and
+    /// merges the label texts. Returns the number of lines `data` held.
     fn block<T: Element>(
         &self,
         path: &Path,
         data: &[u8],
         first_line: u64,
         threads: usize,
-        quoted: bool,
         g: &mut Gathered<T>,
     ) -> Result<u64> {
         let width = self.width;
@@ -733,16 +739,14 @@ impl Plan<'_> {
             first_lines.push(first_lines.last().unwrap_or(&0) + *n as u64);
         }
         let results: Vec<ChunkResult> = if pieces.len() == 1 {
-            vec![self.chunk(pieces[0], slices.remove(0), first_line, quoted)]
+            vec![self.chunk(pieces[0], slices.remove(0), first_line)]
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = pieces
                     .iter()
                     .zip(slices)
                     .zip(&first_lines)
-                    .map(|((text, out), &line)| {
-                        s.spawn(move || self.chunk(text, out, line, quoted))
-                    })
+                    .map(|((text, out), &line)| s.spawn(move || self.chunk(text, out, line)))
                     .collect();
                 handles
                     .into_iter()
@@ -753,29 +757,7 @@ impl Plan<'_> {
                     .collect()
             })
         };
-        let mut from = start / width.max(1);
-        for (r, cap) in results.into_iter().zip(&capacity) {
-            let (n, d, f, ids, values) = r.map_err(|reason| csv_err(path, reason))?;
-            g.x.copy_within(from * width..(from + n) * width, g.rows * width);
-            let remap: Vec<u32> = values
-                .into_iter()
-                .map(|(v, line)| match g.global.get(&v) {
-                    Some(&id) => id,
-                    None => {
-                        let id = g.label_values.len() as u32;
-                        g.global.insert(v.clone(), id);
-                        g.label_values.push((v, line));
-                        id
-                    }
-                })
-                .collect();
-            g.label_ids.extend(ids.iter().map(|&i| remap[i as usize]));
-            g.rows += n;
-            g.dropped += d;
-            g.filled += f;
-            from += cap;
-        }
-        g.x.truncate(g.rows * width);
+        g.absorb(path, width, start, results, &capacity)?;
         Ok(line_counts.iter().sum::<usize>() as u64)
     }
 }
@@ -802,7 +784,7 @@ fn fill(path: &Path, file: &mut std::fs::File, buf: &mut Vec<u8>, want: usize) -
 /// Parses the data rows of the file at `path` (after `header`), with raw column roles `roles` per
 /// named column. Features go to one `T` array, written in place by every core (at most one block of
 /// the file's text is in memory at a time); the label column's texts are interned. A file with quotes
-/// is read whole and parsed by the csv crate on one thread.
+/// is streamed through the csv crate on one thread (`quoted`), as boundedly.
 pub fn parse<T: Element>(
     path: &Path,
     header: &Header,
@@ -841,16 +823,19 @@ pub fn parse<T: Element>(
             return Err(nul_error(path, &buf, at, line));
         }
         if memchr::memchr(b'"', &buf).is_some() {
-            // Quoted fields may hold newlines: the whole file through the csv crate.
+            // Quoted fields may hold newlines: the data rows again from the start, streamed
+            // through the csv crate.
             drop(std::mem::take(&mut buf));
-            drop(file);
-            let whole = read_bytes(path)?;
-            if let Some(at) = memchr::memchr(0, &whole) {
-                return Err(nul_error(path, &whole, at, 1));
-            }
             g = Gathered::new();
-            let data = &whole[header.data_start.min(whole.len())..];
-            plan.block(path, data, header.first_line, 1, true, &mut g)?;
+            file.seek(SeekFrom::Start(header.data_start as u64))
+                .map_err(|e| Error::io(path, e))?;
+            quoted::stream(
+                &plan,
+                path,
+                std::io::BufReader::new(file),
+                header.first_line,
+                &mut g,
+            )?;
             break;
         }
         let end = if eof {
@@ -865,7 +850,7 @@ pub fn parse<T: Element>(
                 }
             }
         };
-        line += plan.block(path, &buf[..end], line, threads, false, &mut g)?;
+        line += plan.block(path, &buf[..end], line, threads, &mut g)?;
         consumed += end;
         if !reserved && g.rows > 0 && consumed < data_len {
             reserved = true;

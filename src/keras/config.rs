@@ -262,7 +262,7 @@ pub fn optimizer_config(o: &OptimizerSpec, format: Format) -> Value {
 /// The `training_config` JSON: the loss, the metric, and the optimizer with its settings.
 pub fn training_config(c: &Compile, format: Format) -> Value {
     let keras3 = format == Format::Keras3;
-    let metrics: Vec<&str> = c.metric.iter().map(|m| m.key).collect();
+    let metrics: Vec<&str> = c.metrics.iter().map(|m| m.key).collect();
     let mut v = json!({
         "loss": c.loss.to_json(false),
         "metrics": metrics,
@@ -393,7 +393,7 @@ pub fn parse_training_config(text: &str) -> std::result::Result<Compile, String>
             return Err(format!("compile {k}={x}"));
         }
     }
-    let names: Vec<String> = match v.get("metrics") {
+    let metrics: Vec<Metric> = match v.get("metrics") {
         None | Some(Value::Null) => Vec::new(),
         // tf.keras 2 nests one list per output: `[[...]]` for a single-output model.
         Some(Value::Array(a)) => match a.as_slice() {
@@ -401,33 +401,21 @@ pub fn parse_training_config(text: &str) -> std::result::Result<Compile, String>
             _ => a,
         }
         .iter()
-        .map(|m| match m {
-            Value::String(s) => Ok(s.clone()),
-            // tf.keras 2's MeanMetricWrapper names the metric function it wraps.
-            Value::Object(_) if class_name(m) == Some("MeanMetricWrapper") => m
-                .pointer("/config/fn")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| format!("metric {m}")),
-            Value::Object(_) => class_name(m)
-                .map(str::to_string)
-                .ok_or_else(|| format!("metric {m}")),
-            other => Err(format!("metric {other}")),
-        })
+        .map(|m| Metric::from_json(m, loss))
         .collect::<std::result::Result<_, _>>()?,
         Some(other) => return Err(format!("metrics {other}")),
     };
-    let metric = match names.as_slice() {
-        [] => None,
-        [one] => Some(
-            Metric::named(one, loss).ok_or_else(|| format!("metric '{one}' (supported: accuracy, binary_accuracy, categorical_accuracy, mae, mse)"))?,
-        ),
-        more => return Err(format!("metrics {more:?} (at most one metric is supported)")),
-    };
+    if let Some(d) = metrics
+        .iter()
+        .enumerate()
+        .find(|(i, m)| metrics[..*i].iter().any(|o| o.key == m.key))
+    {
+        return Err(format!("two metrics named '{}'", d.1.key));
+    }
     Ok(Compile {
         optimizer,
         loss,
-        metric,
+        metrics,
     })
 }
 

@@ -208,8 +208,8 @@ fn too_long(ctx: &Ctx, name: &str, bytes: usize) -> Error {
 
 /// Reads a string attribute, scalar or 1-D, in any of HDF5's string encodings. A numeric attribute with
 /// no elements (Keras writes an empty float64 array for an empty name list) reads as no strings.
-/// A fixed-length attribute's size is checked before it is read; a variable-length one's (libhdf5
-/// tells its size only by reading it; the file bounds it) before it is copied or parsed.
+/// A fixed-length attribute's size is checked before it is read; a variable-length one's from the
+/// lengths its descriptors declare (`h5_vlen`), before libhdf5 reads the strings, and again after.
 fn read_strings(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
     let attr = loc
         .attr(name)
@@ -241,6 +241,15 @@ fn read_strings(ctx: &Ctx, loc: &Location, name: &str) -> Result<Vec<String>> {
         };
         check(v.iter().map(|s| as_str(s).len()).sum())?;
         Ok(Ok(v.iter().map(|s| as_str(s).to_string()).collect()))
+    }
+    if matches!(
+        desc,
+        TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii
+    ) && let Some(lengths) = crate::keras::h5_vlen::declared_lengths(&attr)
+    {
+        // The declared lengths, before libhdf5 reads (and copies) the strings themselves.
+        let total = lengths.iter().fold(0u64, |a, &l| a.saturating_add(l));
+        vlen_total(usize::try_from(total).unwrap_or(usize::MAX))?;
     }
     let read = match desc {
         TypeDescriptor::VarLenUnicode => vlen::<VarLenUnicode>(&attr, |s| s.as_str(), vlen_total)?,

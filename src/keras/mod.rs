@@ -8,6 +8,7 @@ pub(crate) mod graph_config;
 pub mod h5;
 pub(crate) mod h5_guard;
 pub(crate) mod h5_values;
+pub(crate) mod h5_vlen;
 pub(crate) mod layer_config;
 pub mod limits;
 pub(crate) mod tfkeras2_optimizer;

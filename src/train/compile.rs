@@ -8,8 +8,9 @@ use crate::train::{Loss, Metric, OptimizerSpec};
 pub struct Compile {
     pub optimizer: OptimizerSpec,
     pub loss: Loss,
-    /// The compiled metric (this tool computes at most one), `None` when compiled without metrics.
-    pub metric: Option<Metric>,
+    /// The compiled metrics in compile order (empty when compiled without metrics); `evaluate`
+    /// reports each, a fit's history records the first.
+    pub metrics: Vec<Metric>,
 }
 
 impl Default for Compile {
@@ -18,12 +19,17 @@ impl Default for Compile {
         Compile {
             optimizer: OptimizerSpec::default(),
             loss: Loss::CATEGORICAL,
-            metric: Some(Metric::ACCURACY),
+            metrics: vec![Metric::ACCURACY],
         }
     }
 }
 
 impl Compile {
+    /// The first compiled metric, the one a fit's history records.
+    pub fn metric(&self) -> Option<Metric> {
+        self.metrics.first().copied()
+    }
+
     /// `compile(optimizer)` with the tutorial's loss and metric.
     pub fn with_optimizer(optimizer: OptimizerSpec) -> Self {
         Compile {

@@ -149,16 +149,16 @@ impl FitConfig {
         Compile {
             optimizer: self.optimizer.clone(),
             loss: self.loss,
-            metric: self.metric,
+            metrics: self.metric.into_iter().collect(),
         }
     }
 
     /// These fit settings with `c`'s optimizer, loss and metric.
     pub fn with_compile(self, c: Compile) -> Self {
         FitConfig {
+            metric: c.metric(),
             optimizer: c.optimizer,
             loss: c.loss,
-            metric: c.metric,
             ..self
         }
     }
@@ -196,6 +196,14 @@ pub struct Score {
     /// The compiled metric's value (accuracy for the tutorial; MAE or MSE for regression; 0 when
     /// compiled without a metric).
     pub accuracy: f32,
+}
+
+/// The loss and every compiled metric, as Keras's `evaluate` returns them: the loss, then each
+/// metric under its key in compile order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub loss: f32,
+    pub metrics: Vec<(&'static str, f32)>,
 }
 
 /// Keras's `Mean` metric: a float32 running total and count.
@@ -405,45 +413,53 @@ impl<'a> Prepared<'a> {
     }
 }
 
-/// Per member: the loss values of `losses [R]` and the metric's sum over the rows. The metric is
-/// unweighted, as Keras's compiled `metrics` are (class weights reach only `weighted_metrics`).
+/// Per member: the loss values of `losses [R]` and each metric's sum over the rows (`[R][metrics]`).
+/// The metrics are unweighted, as Keras's compiled `metrics` are (class weights reach only
+/// `weighted_metrics`).
 fn batch_metrics<'r>(
     model: &Model,
-    metric: Option<Metric>,
+    metrics: &[Metric],
     logits: &Tensor,
     losses: &Tensor,
     targets: &Tensor,
     labels: &[usize],
     rows: impl Fn(usize) -> &'r [usize],
-) -> Result<(Vec<f32>, Vec<f32>)> {
+) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
     // History and metrics are kept as float32 (a float64 model's are rounded to float32 here).
     let lv = losses.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    let Some(metric) = metric else {
-        return Ok((lv, vec![0.0; logits.dim(0)?]));
-    };
+    let members = logits.dim(0)?;
+    let mut sums = vec![Vec::with_capacity(metrics.len()); members];
+    if metrics.is_empty() {
+        return Ok((lv, sums));
+    }
     let k = logits.dim(D::Minus1)?;
     let b = logits.dim(1)?;
-    let out = if metric.kind == crate::train::MetricKind::CategoricalAccuracy {
-        logits.clone()
+    let flat = |t: &Tensor| t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>();
+    let t = flat(targets)?;
+    let raw = flat(logits)?;
+    let activated = if metrics
+        .iter()
+        .any(|m| m.kind != crate::train::MetricKind::CategoricalAccuracy)
+    {
+        flat(&model.spec().output_activation().apply(logits)?)?
     } else {
-        model.spec().output_activation().apply(logits)?
+        Vec::new()
     };
-    let v = out.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    let t = targets
-        .flatten_all()?
-        .to_dtype(DType::F32)?
-        .to_vec1::<f32>()?;
-    let sums = v
-        .chunks(b * k)
-        .zip(t.chunks(b * k))
-        .enumerate()
-        .map(|(m, (member, tm))| {
-            metric
-                .row_values(member, tm, rows(m).iter().map(|&r| labels[r]), k)
-                .iter()
-                .sum()
-        })
-        .collect();
+    for metric in metrics {
+        let v = if metric.kind == crate::train::MetricKind::CategoricalAccuracy {
+            &raw
+        } else {
+            &activated
+        };
+        for (m, (member, tm)) in v.chunks(b * k).zip(t.chunks(b * k)).enumerate() {
+            sums[m].push(
+                metric
+                    .row_values(member, tm, rows(m).iter().map(|&r| labels[r]), k)
+                    .iter()
+                    .sum(),
+            );
+        }
+    }
     Ok((lv, sums))
 }
 
@@ -585,12 +601,13 @@ fn fit_inner(
                 rngs: Some(&mut dropout),
             };
             let (logits, losses) = data.losses(model, &xb, &tb, cfg.loss, &mut f, wt.as_ref())?;
+            let metrics: Vec<Metric> = cfg.metric.into_iter().collect();
             let (lv, hits) =
-                batch_metrics(model, cfg.metric, &logits, &losses, &tb, data.labels, rows)?;
+                batch_metrics(model, &metrics, &logits, &losses, &tb, data.labels, rows)?;
             for m in 0..r {
                 check_loss(epoch + 1, lv[m])?;
                 loss[m].add(lv[m] * b as f32, b);
-                acc[m].add(hits[m], b);
+                acc[m].add(hits[m].first().copied().unwrap_or(0.0), b);
             }
             opt.backward_step(&losses)?;
         }
@@ -636,12 +653,27 @@ const SPAN_ROWS: usize = 4096;
 /// on how the rows are grouped. An activity regulariser's penalty depends on the batch's rows, so a
 /// model with one is scored one batch at a time.
 fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> {
+    let metrics: Vec<Metric> = cfg.metric.into_iter().collect();
+    Ok(score_all(model, data, cfg.batch_size, cfg.loss, &metrics)?
+        .into_iter()
+        .map(|e| Score {
+            loss: e.loss,
+            accuracy: e.metrics.first().map_or(0.0, |m| m.1),
+        })
+        .collect())
+}
+
+/// `score` with every metric of `metrics`.
+fn score_all(
+    model: &Model,
+    data: &Prepared,
+    bs: usize,
+    loss_fn: Loss,
+    metrics: &[Metric],
+) -> Result<Vec<Evaluation>> {
     let r = model.members();
-    let bs = cfg.batch_size;
-    let (mut loss, mut acc) = (
-        vec![RunningMean::default(); r],
-        vec![RunningMean::default(); r],
-    );
+    let mut loss = vec![RunningMean::default(); r];
+    let mut acc = vec![vec![RunningMean::default(); metrics.len()]; r];
     let n = data.labels.len();
     let all: Vec<usize> = (0..n).collect();
     let output = model.spec().output_activation();
@@ -667,7 +699,7 @@ fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> 
             let nb = (hi - lo) / b;
             let view = |t: &Tensor| t.narrow(1, lo, hi - lo)?.reshape((r * nb, b, k));
             let (lg, tg) = (view(&logits)?, view(&ts)?);
-            let mut losses = cfg.loss.batch_losses(&lg, output, &tg)?;
+            let mut losses = loss_fn.batch_losses(&lg, output, &tg)?;
             if let Some(p) = &penalty {
                 losses = losses
                     .reshape((r, nb))?
@@ -675,12 +707,13 @@ fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> 
                     .flatten_all()?;
             }
             let rows = |g: usize| &span[lo + (g % nb) * b..lo + (g % nb + 1) * b];
-            let (lv, hits) =
-                batch_metrics(model, cfg.metric, &lg, &losses, &tg, data.labels, rows)?;
+            let (lv, hits) = batch_metrics(model, metrics, &lg, &losses, &tg, data.labels, rows)?;
             for m in 0..r {
                 for j in 0..nb {
                     loss[m].add(lv[m * nb + j] * b as f32, b);
-                    acc[m].add(hits[m * nb + j], b);
+                    for (a, h) in acc[m].iter_mut().zip(&hits[m * nb + j]) {
+                        a.add(*h, b);
+                    }
                 }
             }
         }
@@ -688,9 +721,13 @@ fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> 
     Ok(loss
         .iter()
         .zip(&acc)
-        .map(|(l, a)| Score {
+        .map(|(l, a)| Evaluation {
             loss: l.result(),
-            accuracy: a.result(),
+            metrics: metrics
+                .iter()
+                .zip(a)
+                .map(|(m, a)| (m.key, a.result()))
+                .collect(),
         })
         .collect())
 }
@@ -730,4 +767,27 @@ pub fn evaluate_with(
         ..FitConfig::default()
     };
     crate::model::on_every_core(|| score(model, &Prepared::new(model, data, loss)?, &cfg))
+}
+
+/// `model.evaluate(x, y, batch_size)` for every member of a model compiled with `loss` and
+/// `metrics`: the loss and each metric's value.
+pub fn evaluate_all(
+    model: &Model,
+    data: &Dataset,
+    batch_size: usize,
+    loss: Loss,
+    metrics: &[Metric],
+) -> Result<Vec<Evaluation>> {
+    if batch_size == 0 {
+        return Err(Error::invalid("--batch-size", "must be at least 1"));
+    }
+    crate::model::on_every_core(|| {
+        score_all(
+            model,
+            &Prepared::new(model, data, loss)?,
+            batch_size,
+            loss,
+            metrics,
+        )
+    })
 }

@@ -20,6 +20,31 @@ pub struct History {
     pub metric: Option<&'static str>,
 }
 
+/// A loss or metric as Keras 3's progress bar prints it (`keras/src/utils/progbar.py`): four
+/// decimals (`0.0312`), or when its magnitude is at most 1e-3 Python's `.4e` (`2.5000e-05`).
+pub fn progbar_number(v: f32) -> String {
+    let v = f64::from(v);
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.abs() > 1e-3 {
+        return if v.is_infinite() {
+            (if v > 0.0 { "inf" } else { "-inf" }).into()
+        } else {
+            format!("{v:.4}")
+        };
+    }
+    // Rust writes `2.5000e-5`; Python a signed exponent of at least two digits.
+    let s = format!("{v:.4e}");
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let (sign, digits) = e.strip_prefix('-').map_or(("+", e), |d| ("-", d));
+            format!("{m}e{sign}{digits:0>2}")
+        }
+        None => s,
+    }
+}
+
 impl History {
     /// Number of epochs recorded.
     pub fn epochs(&self) -> usize {
@@ -53,7 +78,7 @@ impl History {
         let mut line = format!("Epoch {}/{epochs}", epoch + 1);
         for (k, v) in self.columns() {
             if let Some(x) = v.get(epoch) {
-                line.push_str(&format!(" - {k}: {x:.4}"));
+                line.push_str(&format!(" - {k}: {}", progbar_number(*x)));
             }
         }
         line

@@ -58,6 +58,100 @@ impl Metric {
         Some(Metric { kind, key })
     }
 
+    /// A compiled metric as a `training_config` or `compile_config` lists it: a name
+    /// (`"accuracy"`), tf.keras 2's `MeanMetricWrapper` (its `fn` computes, its `name` is the key), or
+    /// a metric object (`{"class_name": "MeanSquaredError", "config": {...}}`). A setting this tool
+    /// does not know, a name other than the metric's own, or a metric it does not compute is an
+    /// error naming it, as Keras raises on an unknown argument.
+    pub fn from_json(v: &serde_json::Value, loss: Loss) -> std::result::Result<Self, String> {
+        use serde_json::Value;
+        let unsupported = |name: &str| {
+            format!(
+                "metric '{name}' (supported: accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, mae, mse)"
+            )
+        };
+        if let Some(name) = v.as_str() {
+            return Metric::named(name, loss).ok_or_else(|| unsupported(name));
+        }
+        let class = v
+            .get("class_name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("metric {v} has no class_name"))?;
+        let cfg = v.get("config").unwrap_or(&Value::Null);
+        if !(cfg.is_object() || cfg.is_null()) {
+            return Err(format!(
+                "metric {class} has the config {cfg}, expected an object"
+            ));
+        }
+        // The function the metric computes, its own name, and the settings Keras writes for it.
+        let (function, own, known): (&str, &str, &[&str]) = match class {
+            "MeanMetricWrapper" => (
+                cfg.get("fn")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("metric MeanMetricWrapper {cfg} names no fn"))?,
+                "",
+                &["name", "dtype", "fn"],
+            ),
+            "CategoricalAccuracy" => (
+                "categorical_accuracy",
+                "categorical_accuracy",
+                &["name", "dtype"],
+            ),
+            "SparseCategoricalAccuracy" => (
+                "sparse_categorical_accuracy",
+                "sparse_categorical_accuracy",
+                &["name", "dtype"],
+            ),
+            "BinaryAccuracy" => (
+                "binary_accuracy",
+                "binary_accuracy",
+                &["name", "dtype", "threshold"],
+            ),
+            "MeanAbsoluteError" => ("mae", "mean_absolute_error", &["name", "dtype"]),
+            "MeanSquaredError" => ("mse", "mean_squared_error", &["name", "dtype"]),
+            other => return Err(unsupported(other)),
+        };
+        if let Some(k) = cfg
+            .as_object()
+            .and_then(|o| o.keys().find(|k| !known.contains(&k.as_str())))
+        {
+            return Err(format!(
+                "metric {class} has the unknown setting '{k}' (Keras: \"Argument(s) not recognized\")"
+            ));
+        }
+        if let Some(t) = cfg.get("threshold").filter(|t| !t.is_null())
+            && t.as_f64() != Some(0.5)
+        {
+            return Err(format!(
+                "metric {class} threshold={t} (only 0.5 is supported)"
+            ));
+        }
+        match cfg.get("dtype") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(d)) if d == "float32" || d == "float64" => {}
+            Some(d) => return Err(format!("metric {class} dtype={d} (float32 or float64)")),
+        }
+        let kind = Metric::named(function, loss)
+            .ok_or_else(|| unsupported(function))?
+            .kind;
+        let key = match cfg.get("name") {
+            None | Some(Value::Null) if !own.is_empty() => own,
+            Some(Value::String(name)) => match Metric::named(name, loss) {
+                // A wrapper named after a metric function reports under that name (tf.keras 2's
+                // `accuracy` wrapping `categorical_accuracy`); an object under its own name.
+                Some(m) if own.is_empty() || name == own => m.key,
+                _ => {
+                    return Err(format!(
+                        "metric {class} named '{name}' (keras-transfer reports a metric under its own name only: {})",
+                        if own.is_empty() { function } else { own }
+                    ));
+                }
+            },
+            _ => return Err(format!("metric {class} has no name")),
+        };
+        Ok(Metric { kind, key })
+    }
+
     /// The metric a fresh model compiled with `loss` reports: accuracy for classification, MAE for
     /// regression.
     pub fn default_for(loss: Loss) -> Self {

@@ -130,3 +130,37 @@ fn unknown_labels_and_wrong_widths_are_named() {
     let (x, rows) = read_features(&p, 2, Some("y")).unwrap();
     assert_eq!((x, rows), (vec![1.0, 2.0, 3.0, 4.0], 2));
 }
+
+/// A large file with quoted fields (labels with the delimiter and newlines inside quotes) is read,
+/// streamed, to exactly the values and labels of its unquoted twin, and an unclosed quote near its
+/// end is refused naming the line, as the line limit says.
+#[test]
+fn a_large_quoted_file_reads_as_its_unquoted_twin() {
+    use keras_transfer::data::csv::{ReadSpec, read_table};
+    let dir = tempdir();
+    let (mut quoted, mut plain) = (String::from("a,b,label\n"), String::from("a,b,label\n"));
+    for i in 0..300_000u32 {
+        let (a, b) = (f64::from(i) * 0.25, f64::from(i % 97) - 3.5);
+        quoted.push_str(&format!("\"{a}\",{b},\"c{}\"\n", i % 4));
+        plain.push_str(&format!("{a},{b},c{}\n", i % 4));
+    }
+    let q = write(dir.path(), "q.csv", &quoted);
+    let p = write(dir.path(), "p.csv", &plain);
+    let spec = ReadSpec {
+        label: Some("label"),
+        labelled: true,
+        ..ReadSpec::default()
+    };
+    let (tq, tp) = (
+        read_table(&q, &spec).unwrap(),
+        read_table(&p, &spec).unwrap(),
+    );
+    assert_eq!(tq.rows, 300_000);
+    assert_eq!(tq.x, tp.x);
+    assert_eq!(tq.distinct_labels(), tp.distinct_labels());
+    quoted.push_str("1,2,\"never closed\n");
+    quoted.push_str(&"z".repeat(9 << 20));
+    let q = write(dir.path(), "q2.csv", &quoted);
+    let e = read_table(&q, &spec).unwrap_err().to_string();
+    assert!(e.contains("line 300002 is longer than"), "{e}");
+}

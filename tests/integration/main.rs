@@ -21,6 +21,7 @@ mod keras_h5;
 mod keras_h5_long;
 mod keras_layers;
 mod labels;
+mod metrics;
 mod optimizer_archives;
 mod process;
 mod recorded;
