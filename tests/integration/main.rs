@@ -27,4 +27,5 @@ mod study;
 mod threads;
 
 mod training;
+
 mod apps;
