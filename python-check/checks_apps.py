@@ -4,7 +4,8 @@
      check time: the big ones are not committed): keras-transfer reads Keras's .keras (and Keras's .h5,
      where Keras itself can load it back) and predicts Keras's probabilities for 4 images (1e-4)
   z2 per application: keras-transfer writes the model back (`convert` to .keras and to a Keras 3 .h5);
-     Keras 3 loads each and predicts what it predicted before (1e-4)
+     Keras 3 loads each and predicts what it predicted before (1e-4); the .h5 is only written where
+     Keras cannot load its own .h5 of the model (MobileNetV3)
 
 Until the convolutional layers land, these report keras-transfer's refusal (failing): expected.
 """
@@ -62,15 +63,18 @@ def checks(ctx, k3, k2):
         return f"{', '.join(files)}: max|dp| {worst:.2g}{note}"
 
     def rust_to_keras(name):
-        d, x, p, _ = model(name)
+        d, x, p, h5 = model(name)
         worst = 0.0
         for out, fmt in (("rust.keras", []), ("rust.h5", ["--format", "keras3"])):
             ctx.rust.run("convert", d / "model.keras", d / out, *fmt)
+            if out.endswith(".h5") and not h5:
+                continue  # Keras loads no .h5 of this model, its own included (see z1)
             back = k3.models.load_model(d / out)
             diff = float(np.max(np.abs(back.predict(x, verbose=0) - p)))
             ensure(diff <= TOL, f"{out}: Keras 3 predicts within {diff:.3g} > {TOL:g} of before")
             worst = max(worst, diff)
-        return f"rust .keras and .h5 load in Keras 3: max|dp| {worst:.2g}"
+        both = ".keras and .h5" if h5 else ".keras (its .h5 written, but no .h5 of it loads in Keras)"
+        return f"rust {both} load in Keras 3: max|dp| {worst:.2g}"
 
     out = []
     for name, ctor, *_ in APPS:
