@@ -38,7 +38,8 @@ fixtures/keras_apps/folder/<class>/*.png: 3 classes x 2 RGB PNGs (36x40, from sk
 
 fixtures/keras_apps/train_mobilenet_v2/: the MobileNetV2 (alpha 0.35, 32x32) base frozen under a new head
   without the Dropout (Keras draws dropout masks from TensorFlow's RNG, which nothing else reproduces):
-  model.keras (before the fit), train.npz (x: 24 images (24, 32, 32, 3) 0-255 float32, y: int labels),
+  model.keras (before the fit), train.npz (x: 24 images as rows (24, 3072) of 0-255 float32, y: int labels;
+  Keras fits them reshaped to (24, 32, 32, 3)),
   fit.json (Adam(0.001), categorical_crossentropy, batch_size 8, 5 epochs, shuffle=False: the loss and
   the head's kernel and bias after each epoch; the base did not move).
 """
@@ -320,7 +321,9 @@ def make_train():
     model.save(d / "model.keras")
     x = images(seed, CALIBRATION, side)[:TRAIN["n"]]
     y = np.random.default_rng(seed).integers(0, classes, size=TRAIN["n"])
-    np.savez(d / "train.npz", x=x, y=y)
+    # x as rows of 32 * 32 * 3 channels-last values (the same numbers, reshaped): keras-transfer's
+    # .npz reader takes a 2-D x for training.
+    np.savez(d / "train.npz", x=x.reshape(len(x), -1), y=y)
     base_before = [np.array(w) for w in base.get_weights()]
     head = model.get_layer("head")
     epochs = []
