@@ -39,6 +39,8 @@ exits non-zero when any check fails.
      model.h5 for 20 epochs with the file's optimizer and loss and saves it with its optimizer state;
      Keras 3 loads it (optimizer, loss and state restored) and fits one more epoch, which ends where
      Rust's own next epoch from that file ends (1e-5)
+  z  Keras Applications (checks_apps.py): per application, Keras 3's .keras/.h5 -> Rust predicts like Keras;
+     Rust's .keras/.h5 -> Keras 3 predicts as before (1e-4)
 """
 
 import argparse
@@ -60,6 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
+import checks_apps
 from common import (
     COMPILE, ODD_LAYERS, REPO, TUTORIAL_LAYERS, blobs_problem, build_mlp, fnum, keras2, keras3, max_abs_diff,
     odd_problem, one_hot, p_header, random_inputs, read_csv, read_float_csv, write_csv, write_xy_csv,
@@ -1065,6 +1068,7 @@ class Checks:
             ("n5 rust regression universal .h5 -> tf_keras 2", lambda: self.regression_in_keras("universal", k2)),
         ]
         checks += self.layer_checks(k3, k2)
+        checks += checks_apps.checks(self, k3, k2)
         return checks
 
 

@@ -30,3 +30,5 @@ mod tfkeras2_optimizer;
 mod threads;
 
 mod training;
+
+mod apps;
