@@ -148,7 +148,11 @@ impl KerasLayer for PoolingSpec {
 
     fn from_config(cfg: &Value, c: &Common) -> Res<Self> {
         let class = c.class;
-        check_keys(class, cfg, &["pool_size", "strides", "padding", "data_format"])?;
+        check_keys(
+            class,
+            cfg,
+            &["pool_size", "strides", "padding", "data_format"],
+        )?;
         channels_last(class, cfg)?;
         let (mode, axes) = CLASSES
             .iter()

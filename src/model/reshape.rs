@@ -88,7 +88,8 @@ impl KerasLayer for ReshapeSpec {
         let Some(dims) = dims.filter(|d| {
             !d.is_empty()
                 && d.iter().filter(|&&x| x == -1).count() <= 1
-                && d.iter().all(|&x| x == -1 || (1..=MAX_VALUES as i64).contains(&x))
+                && d.iter()
+                    .all(|&x| x == -1 || (1..=MAX_VALUES as i64).contains(&x))
         }) else {
             return malformed(format!(
                 "Reshape 'target_shape' = {v} (expected positive integers and at most one -1)"

@@ -54,7 +54,9 @@ impl Layer for UpSamplingSpec {
     fn config(&self, _: Format) -> Value {
         match self.size.as_slice() {
             [s] => json!({"size": s}),
-            _ => json!({"size": self.size, "data_format": "channels_last", "interpolation": "nearest"}),
+            _ => {
+                json!({"size": self.size, "data_format": "channels_last", "interpolation": "nearest"})
+            }
         }
     }
 }
@@ -69,10 +71,7 @@ impl KerasLayer for UpSamplingSpec {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if s.eq_ignore_ascii_case("nearest") => {}
             Some(v) => {
-                return unsupported(format!(
-                    "{} interpolation {v} (only 'nearest')",
-                    c.class
-                ));
+                return unsupported(format!("{} interpolation {v} (only 'nearest')", c.class));
             }
         }
         let axes = if c.class == "UpSampling1D" { 1 } else { 2 };

@@ -200,11 +200,18 @@ fn training_through_them_tracks_keras() {
                 let model = base.to_model().unwrap();
                 let (h, _) = fit_from(&model, &data, None, &cfg, &[0], None).unwrap();
                 let d = max_abs_diff(&h[0].loss, &f32s(&want["loss"]));
-                assert!(d <= TOL_FIT, "{what}: losses differ by {d}: {:?}", h[0].loss);
+                assert!(
+                    d <= TOL_FIT,
+                    "{what}: losses differ by {d}: {:?}",
+                    h[0].loss
+                );
                 let got: Vec<f64> = model.weights().unwrap().concat().concat();
                 let d = max_abs_diff(&got, &flat_f64s(&want["weights"]));
                 assert!(d <= TOL_FIT, "{what}: weights differ from Keras's by {d}");
-                let d = max_abs_diff(&model.predict(&x).unwrap(), &flat_f64s(&want["predictions"]));
+                let d = max_abs_diff(
+                    &model.predict(&x).unwrap(),
+                    &flat_f64s(&want["predictions"]),
+                );
                 assert!(d <= TOL_FIT, "{what}: predictions after fit differ by {d}");
                 runs += 1;
             }
@@ -249,14 +256,30 @@ fn refusal(case: &str, edit: impl Fn(&mut Value)) -> String {
 
 #[test]
 fn what_they_cannot_do_exactly_is_refused_by_name() {
-    for case in ["max2d_same", "gap2d", "pad2d", "crop2d", "up2d", "avg1d_same"] {
+    for case in [
+        "max2d_same",
+        "gap2d",
+        "pad2d",
+        "crop2d",
+        "up2d",
+        "avg1d_same",
+    ] {
         let msg = refusal(case, |c| c["data_format"] = json!("channels_first"));
-        assert!(msg.contains("data_format") && msg.contains("channels_first"), "{case}: {msg}");
+        assert!(
+            msg.contains("data_format") && msg.contains("channels_first"),
+            "{case}: {msg}"
+        );
     }
     let msg = refusal("up2d", |c| c["interpolation"] = json!("bilinear"));
-    assert!(msg.contains("UpSampling2D interpolation") && msg.contains("bilinear"), "{msg}");
+    assert!(
+        msg.contains("UpSampling2D interpolation") && msg.contains("bilinear"),
+        "{msg}"
+    );
     let msg = refusal("max1d_same", |c| c["padding"] = json!("causal"));
-    assert!(msg.contains("MaxPooling1D padding") && msg.contains("causal"), "{msg}");
+    assert!(
+        msg.contains("MaxPooling1D padding") && msg.contains("causal"),
+        "{msg}"
+    );
     let msg = refusal("reshape", |c| c["target_shape"] = json!([-1, -1, 2]));
     assert!(msg.contains("target_shape"), "{msg}");
     let msg = refusal("permute", |c| c["dims"] = json!([1, 1, 2]));
