@@ -63,6 +63,7 @@ from pathlib import Path
 import numpy as np
 
 import checks_apps
+import checks_pool
 from common import (
     COMPILE, ODD_LAYERS, REPO, TUTORIAL_LAYERS, blobs_problem, build_mlp, fnum, keras2, keras3, max_abs_diff,
     odd_problem, one_hot, p_header, random_inputs, read_csv, read_float_csv, write_csv, write_xy_csv,
@@ -1069,6 +1070,7 @@ class Checks:
         ]
         checks += self.layer_checks(k3, k2)
         checks += checks_apps.checks(self, k3, k2)
+        checks += checks_pool.checks(self, k3, k2)
         return checks
 
 

@@ -849,6 +849,8 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
     };
     let training_config = match root.get("compile_config") {
         None | Some(Value::Null) => None,
+        // What Keras 3 writes for a model that was never compiled.
+        Some(Value::Object(o)) if o.is_empty() => None,
         Some(c) => Some(training_config_of(c).to_string()),
     };
     let lr_of = match spec.dtype {

@@ -68,6 +68,13 @@ registry! {
     LeakyReLU(LeakyReluSpec),
     Flatten(FlattenSpec),
     Merge(MergeSpec),
+    Pooling(crate::model::PoolingSpec),
+    GlobalPooling(crate::model::GlobalPoolingSpec),
+    ZeroPadding(crate::model::ZeroPaddingSpec),
+    Cropping(crate::model::CroppingSpec),
+    Reshape(crate::model::ReshapeSpec),
+    Permute(crate::model::PermuteSpec),
+    UpSampling(crate::model::UpSamplingSpec),
 }
 
 impl LayerSpec {

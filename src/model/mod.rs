@@ -5,17 +5,21 @@
 //! (`ops`, sharing `fused` with the GEMM kernels for wide layers in `wide`), and `Model`, the candle
 //! `VarMap` holding the weights of one model or of R stacked ones (`network`; `values` turns tensors
 //! into plain values and back). Graphs: `shape` (a tensor's per-sample shape), `graph` (the wiring of
-//! a Functional model that is not a chain), `merge` (Add, Concatenate, ...).
+//! a Functional model that is not a chain), `merge` (Add, Concatenate, ...). Pooling and shape layers:
+//! `pooling`, `global_pooling`, `padding`, `cropping`, `reshape`, `permute`, `upsampling`, sharing
+//! `spatial` (their settings, TensorFlow's padding rule, the windows a pooling reads).
 
 pub mod activation;
 pub mod activation_layer;
 pub mod batchnorm;
+pub mod cropping;
 pub mod dense;
 pub mod dialect;
 pub mod dropout;
 pub mod dtype;
 pub mod flatten;
 mod fused;
+pub mod global_pooling;
 pub mod graph;
 pub mod init;
 pub mod layer;
@@ -24,18 +28,26 @@ pub mod layernorm;
 pub mod merge;
 pub mod network;
 pub(crate) mod ops;
+pub mod padding;
+pub mod permute;
+pub mod pooling;
+pub mod reshape;
 pub mod shape;
+pub(crate) mod spatial;
 pub mod spec;
+pub mod upsampling;
 pub mod values;
 mod wide;
 
 pub use activation::Activation;
 pub use activation_layer::{ActivationLayerSpec, LeakyReluSpec};
 pub use batchnorm::BatchNormSpec;
+pub use cropping::CroppingSpec;
 pub use dense::{DenseSpec, Regularizer};
 pub use dropout::DropoutSpec;
 pub use dtype::FloatDtype;
 pub use flatten::FlattenSpec;
+pub use global_pooling::GlobalPoolingSpec;
 pub use graph::{GraphInput, GraphSpec, Source};
 pub use init::Initializer;
 pub use layer::{Forward, Layer, Mode, WeightSpec};
@@ -43,7 +55,12 @@ pub use layer_spec::LayerSpec;
 pub use layernorm::LayerNormSpec;
 pub use merge::{MergeKind, MergeSpec};
 pub use network::{LayerWeights, Model, var_name};
+pub use padding::ZeroPaddingSpec;
+pub use permute::PermuteSpec;
+pub use pooling::{PoolMode, PoolingSpec};
+pub use reshape::ReshapeSpec;
 pub use shape::Shape;
 pub use spec::{GraphShapes, ModelKind, ModelSpec, SummaryRow};
+pub use upsampling::UpSamplingSpec;
 pub use values::{values_of, values_tensor};
 pub use wide::{on_every_core, parallel_regions};

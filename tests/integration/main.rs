@@ -29,6 +29,7 @@ mod study;
 mod tfkeras2_optimizer;
 mod threads;
 
+mod pool;
 mod training;
 
 mod apps;
