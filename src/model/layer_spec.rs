@@ -68,6 +68,9 @@ registry! {
     LeakyReLU(LeakyReluSpec),
     Flatten(FlattenSpec),
     Merge(MergeSpec),
+    Conv(crate::model::ConvSpec),
+    DepthwiseConv(crate::model::DepthwiseSpec),
+    SeparableConv(crate::model::SeparableSpec),
 }
 
 impl LayerSpec {

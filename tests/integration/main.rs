@@ -27,3 +27,4 @@ mod study;
 mod threads;
 
 mod training;
+mod conv;
