@@ -60,7 +60,13 @@ pub(crate) fn taps_dense(
 }
 
 /// The bias of a layer, or zeros `[R, width]` for one without (`use_bias=False`).
-pub(crate) fn bias_or_zeros(s: &Step, at: usize, r: usize, width: usize, like: &Tensor) -> Result<Tensor> {
+pub(crate) fn bias_or_zeros(
+    s: &Step,
+    at: usize,
+    r: usize,
+    width: usize,
+    like: &Tensor,
+) -> Result<Tensor> {
     Ok(match s.w.get(at) {
         Some(b) => b.clone(),
         None => Tensor::zeros((r, width), like.dtype(), like.device())?,
@@ -81,10 +87,13 @@ impl Layer for ConvSpec {
 
     fn output_shape(&self, input: &Shape) -> Result<Shape> {
         let c = input.last();
-        if c % self.groups != 0 {
+        if !c.is_multiple_of(self.groups) {
             return Err(crate::error::Error::invalid(
                 "shape",
-                format!("{c} input channels are not divisible by groups={}", self.groups),
+                format!(
+                    "{c} input channels are not divisible by groups={}",
+                    self.groups
+                ),
             ));
         }
         self.window.output_shape(input, self.filters)
@@ -110,7 +119,12 @@ impl Layer for ConvSpec {
             fans: (taps * cin, taps * self.filters),
         }];
         if self.use_bias {
-            w.push(WeightSpec::vector("bias", self.filters, true, &self.bias_initializer));
+            w.push(WeightSpec::vector(
+                "bias",
+                self.filters,
+                true,
+                &self.bias_initializer,
+            ));
         }
         w
     }
@@ -142,7 +156,11 @@ impl Layer for ConvSpec {
                 let bg = bias.narrow(1, g * fo, fo)?;
                 outs.push(taps_dense(&tg, &kg, &bg, ops::Fused::Linear)?);
             }
-            let act = if s.logits { Activation::Linear } else { self.activation };
+            let act = if s.logits {
+                Activation::Linear
+            } else {
+                self.activation
+            };
             (Tensor::cat(&outs, 2)?, Some(act))
         };
         let y = y.reshape(dims)?;
@@ -231,7 +249,7 @@ impl KerasLayer for ConvSpec {
         let rank = if c.class == "Conv1D" { 1 } else { 2 };
         let filters = count(&what, cfg, "filters", None)?;
         let groups = count(&what, cfg, "groups", Some(1))?;
-        if filters % groups != 0 {
+        if !filters.is_multiple_of(groups) {
             return malformed(format!(
                 "{what}: filters {filters} are not divisible by groups {groups}"
             ));

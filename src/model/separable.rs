@@ -78,7 +78,12 @@ impl Layer for SeparableSpec {
             },
         ];
         if self.use_bias {
-            w.push(WeightSpec::vector("bias", self.filters, true, &self.bias_initializer));
+            w.push(WeightSpec::vector(
+                "bias",
+                self.filters,
+                true,
+                &self.bias_initializer,
+            ));
         }
         w
     }

@@ -158,9 +158,7 @@ impl Window {
             None | Some(Value::Null) => {}
             Some(Value::String(f)) if f == "channels_last" => {}
             Some(f) => {
-                return unsupported(format!(
-                    "{what} data_format {f} (only channels_last)"
-                ));
+                return unsupported(format!("{what} data_format {f} (only channels_last)"));
             }
         }
         let kernel_size = match cfg.get("kernel_size") {
@@ -239,14 +237,29 @@ mod tests {
     #[test]
     fn same_padding_puts_the_larger_half_after_as_tensorflow_does() {
         // n = 7, k = 3, s = 2: 4 outputs, (4 - 1) * 2 + 3 - 7 = 2 zeros: 1 before, 1 after.
-        assert_eq!(window(3, 2, 1, Padding::Same).axis(0, 7).unwrap(), (4, 1, 1));
+        assert_eq!(
+            window(3, 2, 1, Padding::Same).axis(0, 7).unwrap(),
+            (4, 1, 1)
+        );
         // n = 8, k = 3, s = 2: 4 outputs, 1 zero, after.
-        assert_eq!(window(3, 2, 1, Padding::Same).axis(0, 8).unwrap(), (4, 0, 1));
+        assert_eq!(
+            window(3, 2, 1, Padding::Same).axis(0, 8).unwrap(),
+            (4, 0, 1)
+        );
         // k = 4, s = 1: 3 zeros, 1 before, 2 after.
-        assert_eq!(window(4, 1, 1, Padding::Same).axis(0, 5).unwrap(), (5, 1, 2));
+        assert_eq!(
+            window(4, 1, 1, Padding::Same).axis(0, 5).unwrap(),
+            (5, 1, 2)
+        );
         // Dilated: k = 3, d = 2 spans 5.
-        assert_eq!(window(3, 1, 2, Padding::Valid).axis(0, 9).unwrap(), (5, 0, 0));
-        assert_eq!(window(3, 1, 2, Padding::Causal).axis(0, 9).unwrap(), (9, 4, 0));
+        assert_eq!(
+            window(3, 1, 2, Padding::Valid).axis(0, 9).unwrap(),
+            (5, 0, 0)
+        );
+        assert_eq!(
+            window(3, 1, 2, Padding::Causal).axis(0, 9).unwrap(),
+            (9, 4, 0)
+        );
         assert!(window(5, 1, 1, Padding::Valid).axis(0, 4).is_err());
     }
 
@@ -262,7 +275,14 @@ mod tests {
             .iter()
             .map(|t| t.flatten_all().unwrap().to_vec1().unwrap())
             .collect();
-        assert_eq!(v, [vec![0., 1., 3., 5.], vec![0., 2., 4., 6.], vec![1., 3., 5., 0.]]);
+        assert_eq!(
+            v,
+            [
+                vec![0., 1., 3., 5.],
+                vec![0., 2., 4., 6.],
+                vec![1., 3., 5., 0.]
+            ]
+        );
         assert_eq!(taps[0].dtype(), DType::F32);
     }
 }

@@ -49,13 +49,24 @@ fn keras_made_convolutions_predict_as_keras_did() {
         let case = path.parent().unwrap();
         let m = load_model(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
         let d = max_abs_diff(&predict(&m, case), &keras_predictions(case));
-        assert!(d <= TOL_PREDICT, "{file}: predictions differ from Keras by {d}");
+        assert!(
+            d <= TOL_PREDICT,
+            "{file}: predictions differ from Keras by {d}"
+        );
     }
     let m = load_model(&fixture("keras_conv/cnn2d/model.keras")).unwrap();
     let classes: Vec<&str> = m.spec.layers.iter().map(|l| l.class_name()).collect();
     assert_eq!(
         classes,
-        ["Conv2D", "DepthwiseConv2D", "Conv2D", "SeparableConv2D", "Conv2D", "Flatten", "Dense"]
+        [
+            "Conv2D",
+            "DepthwiseConv2D",
+            "Conv2D",
+            "SeparableConv2D",
+            "Conv2D",
+            "Flatten",
+            "Dense"
+        ]
     );
     let shapes: Vec<String> = m
         .spec
@@ -77,7 +88,14 @@ fn keras_made_convolutions_predict_as_keras_did() {
     let classes: Vec<&str> = m.spec.layers.iter().map(|l| l.class_name()).collect();
     assert_eq!(
         classes,
-        ["Conv1D", "Conv1D", "DepthwiseConv1D", "SeparableConv1D", "Flatten", "Dense"]
+        [
+            "Conv1D",
+            "Conv1D",
+            "DepthwiseConv1D",
+            "SeparableConv1D",
+            "Flatten",
+            "Dense"
+        ]
     );
 }
 
@@ -132,11 +150,21 @@ fn small_cnns_train_as_keras_trains() {
             let model = base.to_model().unwrap();
             let (h, _) = fit_from(&model, &data, None, &cfg, &[0], None).unwrap();
             let d = max_abs_diff(&h[0].loss, &f32s(&want["loss"]));
-            assert!(d <= TOL_FIT, "{case} {opt}: losses differ from Keras by {d}: {:?}", h[0].loss);
+            assert!(
+                d <= TOL_FIT,
+                "{case} {opt}: losses differ from Keras by {d}: {:?}",
+                h[0].loss
+            );
             let d = weights_diff(&model.weights().unwrap(), &json_weights(&want["weights"]));
-            assert!(d <= TOL_FIT, "{case} {opt}: weights differ from Keras's by {d}");
+            assert!(
+                d <= TOL_FIT,
+                "{case} {opt}: weights differ from Keras's by {d}"
+            );
             let moved = weights_diff(&model.weights().unwrap(), &base.weights);
-            assert!(moved > 1e-3, "{case} {opt}: training moved the weights by {moved} only");
+            assert!(
+                moved > 1e-3,
+                "{case} {opt}: training moved the weights by {moved} only"
+            );
         }
     }
 }
