@@ -171,28 +171,45 @@ impl Layer for ConvSpec {
     }
 
     fn config(&self, format: Format) -> Value {
-        let mut cfg = json!({"filters": self.filters});
-        let obj = cfg.as_object_mut().expect("an object");
-        obj.extend(self.window.config());
-        obj.extend(
+        conv_config(
+            json!({"filters": self.filters}),
+            &self.window,
             json!({
                 "groups": self.groups,
                 "activation": self.activation.keras_name(),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializer_json(&self.kernel_initializer, format),
                 "bias_initializer": initializer_json(&self.bias_initializer, format),
-                "kernel_regularizer": null,
-                "bias_regularizer": null,
-                "activity_regularizer": null,
-                "kernel_constraint": null,
-                "bias_constraint": null,
-            })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-        );
-        cfg
+            }),
+            NULLS,
+        )
     }
+}
+
+/// The settings a Conv layer must leave null.
+const NULLS: &[&str] = &[
+    "kernel_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+];
+
+/// A convolution's config: `head`'s keys, the window's, `rest`'s, then each of `nulls` (the
+/// regularizers and constraints this tool refuses) as null.
+pub(crate) fn conv_config(head: Value, window: &Window, rest: Value, nulls: &[&str]) -> Value {
+    let mut cfg = head;
+    if let (Some(obj), Value::Object(rest)) = (cfg.as_object_mut(), rest) {
+        obj.extend(window.config());
+        obj.extend(rest);
+        obj.extend(nulls.iter().map(|k| (k.to_string(), Value::Null)));
+    }
+    cfg
+}
+
+/// The keys a layer reads: the window's and `own`.
+pub(crate) fn known_keys(own: &[&'static str]) -> Vec<&'static str> {
+    [crate::model::window::KEYS, own].concat()
 }
 
 /// A positive count no larger than this tool's width limit (`filters`, `groups`,
@@ -220,32 +237,17 @@ impl KerasLayer for ConvSpec {
         check_keys(
             c.class,
             cfg,
-            &[
+            &known_keys(&[
                 "filters",
-                "kernel_size",
-                "strides",
-                "padding",
-                "data_format",
-                "dilation_rate",
                 "groups",
                 "activation",
                 "use_bias",
                 "kernel_initializer",
                 "bias_initializer",
-            ],
+            ]),
         )?;
-        require_null(
-            c.class,
-            cfg,
-            &[
-                "kernel_regularizer",
-                "bias_regularizer",
-                "activity_regularizer",
-                "kernel_constraint",
-                "bias_constraint",
-                "lora_rank",
-            ],
-        )?;
+        require_null(c.class, cfg, NULLS)?;
+        require_null(c.class, cfg, &["lora_rank"])?;
         let rank = if c.class == "Conv1D" { 1 } else { 2 };
         let filters = count(&what, cfg, "filters", None)?;
         let groups = count(&what, cfg, "groups", Some(1))?;

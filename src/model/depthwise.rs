@@ -4,7 +4,7 @@
 //! depth_multiplier)`, optional bias) and their forward pass over the window's taps (`window`).
 
 use crate::error::Result;
-use crate::model::conv::{bias_or_zeros, count};
+use crate::model::conv::{bias_or_zeros, conv_config, count, known_keys};
 use crate::model::dialect::{
     Format, Res, check_keys, initializer_json, malformed, parse_activation, parse_initializer,
     require_null,
@@ -134,28 +134,28 @@ impl Layer for DepthwiseSpec {
     }
 
     fn config(&self, format: Format) -> Value {
-        let mut cfg = json!({"depth_multiplier": self.depth_multiplier});
-        let obj = cfg.as_object_mut().expect("an object");
-        obj.extend(self.window.config());
-        obj.extend(
+        conv_config(
+            json!({"depth_multiplier": self.depth_multiplier}),
+            &self.window,
             json!({
                 "activation": self.activation.keras_name(),
                 "use_bias": self.use_bias,
                 "depthwise_initializer": initializer_json(&self.depthwise_initializer, format),
                 "bias_initializer": initializer_json(&self.bias_initializer, format),
-                "depthwise_regularizer": null,
-                "bias_regularizer": null,
-                "activity_regularizer": null,
-                "depthwise_constraint": null,
-                "bias_constraint": null,
-            })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-        );
-        cfg
+            }),
+            NULLS,
+        )
     }
 }
+
+/// The settings a depthwise layer must leave null.
+const NULLS: &[&str] = &[
+    "depthwise_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "depthwise_constraint",
+    "bias_constraint",
+];
 
 /// tf.keras 2 writes `groups` (always 1) into the depthwise and separable configs.
 pub(crate) fn check_groups(what: &str, cfg: &Value) -> Res<()> {
@@ -173,31 +173,16 @@ impl KerasLayer for DepthwiseSpec {
         check_keys(
             c.class,
             cfg,
-            &[
+            &known_keys(&[
                 "depth_multiplier",
-                "kernel_size",
-                "strides",
-                "padding",
-                "data_format",
-                "dilation_rate",
                 "groups",
                 "activation",
                 "use_bias",
                 "depthwise_initializer",
                 "bias_initializer",
-            ],
+            ]),
         )?;
-        require_null(
-            c.class,
-            cfg,
-            &[
-                "depthwise_regularizer",
-                "bias_regularizer",
-                "activity_regularizer",
-                "depthwise_constraint",
-                "bias_constraint",
-            ],
-        )?;
+        require_null(c.class, cfg, NULLS)?;
         check_groups(&what, cfg)?;
         let rank = if c.class == "DepthwiseConv1D" { 1 } else { 2 };
         Ok(DepthwiseSpec {

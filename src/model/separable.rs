@@ -4,7 +4,7 @@
 //! optional `bias`).
 
 use crate::error::Result;
-use crate::model::conv::{bias_or_zeros, count, split_activation};
+use crate::model::conv::{bias_or_zeros, conv_config, count, known_keys, split_activation};
 use crate::model::depthwise::{check_groups, depthwise_sum, depthwise_weight};
 use crate::model::dialect::{
     Format, Res, check_keys, initializer_json, parse_activation, parse_initializer, require_null,
@@ -107,31 +107,31 @@ impl Layer for SeparableSpec {
     }
 
     fn config(&self, format: Format) -> Value {
-        let mut cfg = json!({"depth_multiplier": self.depth_multiplier, "filters": self.filters});
-        let obj = cfg.as_object_mut().expect("an object");
-        obj.extend(self.window.config());
-        obj.extend(
+        conv_config(
+            json!({"depth_multiplier": self.depth_multiplier, "filters": self.filters}),
+            &self.window,
             json!({
                 "activation": self.activation.keras_name(),
                 "use_bias": self.use_bias,
                 "depthwise_initializer": initializer_json(&self.depthwise_initializer, format),
                 "pointwise_initializer": initializer_json(&self.pointwise_initializer, format),
                 "bias_initializer": initializer_json(&self.bias_initializer, format),
-                "depthwise_regularizer": null,
-                "pointwise_regularizer": null,
-                "bias_regularizer": null,
-                "activity_regularizer": null,
-                "depthwise_constraint": null,
-                "pointwise_constraint": null,
-                "bias_constraint": null,
-            })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-        );
-        cfg
+            }),
+            NULLS,
+        )
     }
 }
+
+/// The settings a separable layer must leave null.
+const NULLS: &[&str] = &[
+    "depthwise_regularizer",
+    "pointwise_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "depthwise_constraint",
+    "pointwise_constraint",
+    "bias_constraint",
+];
 
 impl KerasLayer for SeparableSpec {
     const CLASSES: &'static [&'static str] = &["SeparableConv1D", "SeparableConv2D"];
@@ -141,14 +141,9 @@ impl KerasLayer for SeparableSpec {
         check_keys(
             c.class,
             cfg,
-            &[
+            &known_keys(&[
                 "depth_multiplier",
                 "filters",
-                "kernel_size",
-                "strides",
-                "padding",
-                "data_format",
-                "dilation_rate",
                 "groups",
                 "activation",
                 "use_bias",
@@ -157,23 +152,10 @@ impl KerasLayer for SeparableSpec {
                 "bias_initializer",
                 // tf.keras 2 writes the Conv base's kernel_initializer, which the layer never uses.
                 "kernel_initializer",
-            ],
+            ]),
         )?;
-        require_null(
-            c.class,
-            cfg,
-            &[
-                "depthwise_regularizer",
-                "pointwise_regularizer",
-                "bias_regularizer",
-                "activity_regularizer",
-                "depthwise_constraint",
-                "pointwise_constraint",
-                "bias_constraint",
-                "kernel_regularizer",
-                "kernel_constraint",
-            ],
-        )?;
+        require_null(c.class, cfg, NULLS)?;
+        require_null(c.class, cfg, &["kernel_regularizer", "kernel_constraint"])?;
         check_groups(&what, cfg)?;
         let rank = if c.class == "SeparableConv1D" { 1 } else { 2 };
         Ok(SeparableSpec {

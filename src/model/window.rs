@@ -42,6 +42,15 @@ pub struct Window {
     pub dilation_rate: Vec<usize>,
 }
 
+/// The keys of a layer config the window reads.
+pub const KEYS: &[&str] = &[
+    "kernel_size",
+    "strides",
+    "padding",
+    "data_format",
+    "dilation_rate",
+];
+
 /// Largest kernel side, stride or dilation this tool reads (guards against absurd configs).
 const MAX_SIDE: u64 = 1 << 12;
 
