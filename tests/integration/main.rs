@@ -26,5 +26,5 @@ mod recorded;
 mod study;
 mod threads;
 
-mod training;
 mod conv;
+mod training;
