@@ -375,8 +375,8 @@ def keras_h5_bad_fixtures():
         print(f"keras_h5_bad/{case}: {(d / filename).stat().st_size} bytes")
 
     k.utils.set_random_seed(301)
-    bad("conv_layer", k.Sequential([k.Input((8, 1)), L.Conv1D(2, 3), L.Flatten(), L.Dense(2, activation="softmax")]),
-        "layer Conv1D")
+    bad("conv_layer", k.Sequential([k.Input((8, 1)), L.Conv1DTranspose(2, 3), L.Flatten(), L.Dense(2, activation="softmax")]),
+        "layer Conv1DTranspose")
     bad("noise_layer", k.Sequential([k.Input((2,)), L.Dense(5, activation="relu"), L.GaussianNoise(0.1),
                                      L.Dense(3, activation="softmax")]),
         "layer GaussianNoise")

@@ -75,6 +75,9 @@ registry! {
     Reshape(crate::model::ReshapeSpec),
     Permute(crate::model::PermuteSpec),
     UpSampling(crate::model::UpSamplingSpec),
+    Conv(crate::model::ConvSpec),
+    DepthwiseConv(crate::model::DepthwiseSpec),
+    SeparableConv(crate::model::SeparableSpec),
 }
 
 impl LayerSpec {

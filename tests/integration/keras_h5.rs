@@ -109,7 +109,7 @@ fn load_err(path: &Path) -> Error {
 #[test]
 fn keras_files_we_do_not_support_are_named() {
     for (case, needle) in [
-        ("conv_layer/model.h5", "Conv1D"),
+        ("conv_layer/model.h5", "Conv1DTranspose"),
         ("noise_layer/model.h5", "GaussianNoise"),
         ("keras_zip/model.h5", ".keras zip archive named as HDF5"),
     ] {

@@ -30,6 +30,7 @@ mod tfkeras2_optimizer;
 mod threads;
 
 mod pool;
+mod conv;
 mod training;
 
 mod apps;
