@@ -1,6 +1,6 @@
 //! Keras's files: the legacy HDF5 checkpoint (`model.h5`), the JSON configs in both dialects (`config`)
 //! and the file layout read and written through the HDF5 library (`h5`); Keras 3's `.keras` archive and
-//! `.weights.h5` (`archive`).
+//! `.weights.h5` (`archive`); models nested in others (`nested_config`).
 
 pub mod archive;
 pub mod config;
@@ -9,6 +9,7 @@ pub mod h5;
 pub(crate) mod h5_guard;
 pub(crate) mod layer_config;
 pub mod limits;
+pub mod nested_config;
 
 pub use config::Format;
 pub use h5::{KerasModel, load_h5, save_h5};

@@ -5,7 +5,8 @@
 //! (`ops`, sharing `fused` with the GEMM kernels for wide layers in `wide`), and `Model`, the candle
 //! `VarMap` holding the weights of one model or of R stacked ones (`network`; `values` turns tensors
 //! into plain values and back). Graphs: `shape` (a tensor's per-sample shape), `graph` (the wiring of
-//! a Functional model that is not a chain), `merge` (Add, Concatenate, ...).
+//! a Functional model that is not a chain), `merge` (Add, Concatenate, ...), `nested` (a model used as
+//! a layer of another, kept flattened).
 
 pub mod activation;
 pub mod activation_layer;
@@ -22,6 +23,7 @@ pub mod layer;
 pub mod layer_spec;
 pub mod layernorm;
 pub mod merge;
+pub mod nested;
 pub mod network;
 pub(crate) mod ops;
 pub mod shape;
@@ -42,6 +44,7 @@ pub use layer::{Forward, Layer, Mode, WeightSpec};
 pub use layer_spec::LayerSpec;
 pub use layernorm::LayerNormSpec;
 pub use merge::{MergeKind, MergeSpec};
+pub use nested::NestedSpec;
 pub use network::{LayerWeights, Model, var_name};
 pub use shape::Shape;
 pub use spec::{GraphShapes, ModelKind, ModelSpec, SummaryRow};
