@@ -17,8 +17,7 @@ use crate::keras::h5::{
     read_string, read_weight, saved_count, write_values,
 };
 use crate::keras::h5_guard::{self, Ctx};
-use crate::keras::nested_config::inner_paths;
-use crate::model::nested::Unit;
+use crate::model::nested::{NestedSpec, Unit};
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, LearningRate, OptimizerState};
@@ -141,6 +140,15 @@ pub fn class_paths<'a>(classes: impl IntoIterator<Item = &'a str>) -> Vec<String
                 format!("layers/{base}_{}", *n - 1)
             }
         })
+        .collect()
+}
+
+/// Where nested model `m`'s layers keep their variables in a Keras 3 weights file, under its own
+/// path `unit_path`: `unit_path/layers/<snake class>[_<n>]`, counted within the nested model.
+fn inner_paths(unit_path: &str, spec: &ModelSpec, m: &NestedSpec) -> Vec<String> {
+    class_paths(spec.layers[m.start..m.end].iter().map(|l| l.class_name()))
+        .into_iter()
+        .map(|p| format!("{unit_path}/{p}"))
         .collect()
 }
 

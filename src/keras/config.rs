@@ -147,7 +147,11 @@ fn graph_model_config(spec: &ModelSpec, g: &GraphSpec, format: Format) -> Value 
 /// that came from a Functional model, or for a graph.
 pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
     if !spec.nested.is_empty() {
-        return crate::keras::nested_config::nested_model_config(spec, format);
+        let w = nested_config::Writers {
+            model: model_config,
+            layer: layer_entry_of,
+        };
+        return nested_config::nested_model_config(spec, format, &w);
     }
     if let Some(g) = &spec.graph {
         return graph_model_config(spec, g, format);

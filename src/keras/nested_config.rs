@@ -8,9 +8,10 @@
 //! One level of nesting, a nested model called once on one tensor, its layers' names unique in the
 //! whole model: anything else is refused naming the nested model.
 
-use crate::keras::config::{layer_entry_of, model_config, unknown_keys};
 use crate::keras::graph_config::{call_tensors, entry_name, inbound_nodes};
-use crate::model::dialect::{ConfigError, Format, Res, class_name, malformed, unsupported};
+use crate::model::dialect::{
+    ConfigError, Format, Res, check_keys, class_name, malformed, unsupported,
+};
 use crate::model::nested::{NestedSpec, Unit, units};
 use crate::model::{GraphInput, GraphSpec, ModelKind, ModelSpec, Source};
 use serde_json::{Value, json};
@@ -106,8 +107,7 @@ fn expand(
         _ => "Functional",
     };
     let cfg = entry.get("config").unwrap_or(&Value::Null);
-    unknown_keys(cfg, MODEL_KEYS, &format!("nested model '{name}'"))
-        .map_err(ConfigError::Unsupported)?;
+    check_keys(&format!("nested model '{name}'"), cfg, MODEL_KEYS)?;
     let Some(layers) = cfg.get("layers").and_then(Value::as_array) else {
         return malformed(format!("nested model '{name}' has no layer list"));
     };
@@ -438,10 +438,21 @@ pub fn sub_spec(spec: &ModelSpec, m: &NestedSpec) -> ModelSpec {
     }
 }
 
+/// How `config` writes a model's config and a layer's entry (given, so that this file and
+/// `config` do not import each other).
+pub(crate) struct Writers {
+    pub model: fn(&ModelSpec, Format) -> Value,
+    pub layer: fn(&ModelSpec, usize, Format) -> Value,
+}
+
 /// Nested model `m`'s entry in its outer model's layer list (without its call).
-fn nested_entry(spec: &ModelSpec, m: &NestedSpec, format: Format) -> Value {
+fn nested_entry(spec: &ModelSpec, m: &NestedSpec, format: Format, w: &Writers) -> Value {
     let sub = sub_spec(spec, m);
-    let mut v = model_config(&sub, format);
+    let mut v = (w.model)(&sub, format);
+    if format == Format::Keras3 && m.functional() {
+        // Keras 3 deserialises a nested Functional model from its own module only.
+        v["module"] = json!("keras.src.models.functional");
+    }
     if let Some(o) = v.as_object_mut() {
         o.remove("keras_version");
         o.remove("backend");
@@ -483,7 +494,7 @@ fn unit_name<'a>(spec: &'a ModelSpec, j: usize) -> &'a str {
 
 /// The `model_config` of a model with nested models: its units (layers and nested models) in
 /// Keras's form, the outer model Sequential or Functional as it was read.
-pub(crate) fn nested_model_config(spec: &ModelSpec, format: Format) -> Value {
+pub(crate) fn nested_model_config(spec: &ModelSpec, format: Format, w: &Writers) -> Value {
     let dtype = spec.dtype.keras_name();
     let shapes = spec.shapes().ok();
     let inputs: Vec<GraphInput> = match (&spec.graph, &spec.kind) {
@@ -521,13 +532,13 @@ pub(crate) fn nested_model_config(spec: &ModelSpec, format: Format) -> Value {
     for u in units(spec.layers.len(), &spec.nested) {
         let (mut entry, inference, merge) = match u {
             Unit::Layer(i) => (
-                layer_entry_of(spec, i, format),
+                (w.layer)(spec, i, format),
                 spec.graph.as_ref().is_some_and(|g| g.in_inference(i)),
                 matches!(spec.layers[i], crate::model::LayerSpec::Merge(_)),
             ),
             Unit::Nested(k) => {
                 let m = &spec.nested[k];
-                (nested_entry(spec, m, format), m.inference, false)
+                (nested_entry(spec, m, format, w), m.inference, false)
             }
         };
         last = match u {
@@ -598,13 +609,4 @@ pub(crate) fn nested_model_config(spec: &ModelSpec, format: Format) -> Value {
                 "keras_version": format.keras_version(), "backend": "tensorflow"})
         }
     }
-}
-
-/// Where nested model `m`'s layers keep their variables in a Keras 3 weights file, under its own
-/// path `unit_path`: `unit_path/layers/<snake class>[_<n>]`, counted within the nested model.
-pub fn inner_paths(unit_path: &str, spec: &ModelSpec, m: &NestedSpec) -> Vec<String> {
-    crate::keras::archive::class_paths(spec.layers[m.start..m.end].iter().map(|l| l.class_name()))
-        .into_iter()
-        .map(|p| format!("{unit_path}/{p}"))
-        .collect()
 }

@@ -468,3 +468,32 @@ impl ModelSpec {
             .fold((0, 0), |(t, tr), r| (t + r.params, tr + r.trainable_params))
     }
 }
+
+impl ModelSpec {
+    /// The weights of nested model `k` in the order Keras's legacy `.h5` lists them for it
+    /// (`layer.trainable_weights + layer.non_trainable_weights`): `(layer, weight)` pairs, first
+    /// those training changes (of a trainable layer in a trainable nested model), then the others,
+    /// each part in layer order.
+    pub fn nested_weight_order(&self, k: usize) -> Vec<(usize, usize)> {
+        let m = &self.nested[k];
+        let mut trains = Vec::new();
+        let mut stays = Vec::new();
+        for i in m.start..m.end {
+            let l = &self.layers[i];
+            for (j, w) in l.weights(self.fan_in(i)).iter().enumerate() {
+                if m.trainable && l.trainable() && w.trainable {
+                    trains.push((i, j));
+                } else {
+                    stays.push((i, j));
+                }
+            }
+        }
+        trains.extend(stays);
+        trains
+    }
+
+    /// The units of Keras's `model.layers` (InputLayers aside): layers and nested models.
+    pub fn units(&self) -> Vec<Unit> {
+        nested::units(self.layers.len(), &self.nested)
+    }
+}
