@@ -31,7 +31,7 @@ def _case(ctx, k, case, out_name, fmt):
     # Keras 3.15 loads a frozen base (its own file too) with base.trainable True but every layer in
     # it frozen: compare the layers' flags.
     frozen = case.endswith("_frozen")
-    flags = [l.trainable for l in base.layers]
+    flags = [l.trainable for l in base.layers if type(l).__name__ != "InputLayer"]
     ensure(all(f != frozen for f in flags), f"the base's layers are trainable={flags}")
     shape = tuple(m.inputs[0].shape[1:])
     diff = compare(f"{out_name} in Keras vs the Keras-made model",

@@ -7,9 +7,8 @@
 
 use crate::common::*;
 use keras_transfer::data::csv::read_train_test;
-use keras_transfer::keras::config::{model_config, parse_model_config, parse_optimizer};
-use keras_transfer::train::fit_from;
-use keras_transfer::{FitConfig, Format, KerasModel, load_model, save_model};
+use keras_transfer::keras::config::{model_config, parse_model_config};
+use keras_transfer::{Format, KerasModel, load_model, save_model};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -214,27 +213,12 @@ fn fine_tuning_a_nested_model_tracks_keras() {
         for opt in ["adam", "sgd"] {
             let what = format!("{case} {opt}");
             let want = read_json(&dir.join(format!("fit_{opt}.json")));
-            let class = if opt == "adam" { "Adam" } else { "SGD" };
-            let optimizer =
-                parse_optimizer(&json!({"class_name": class, "config": want["optimizer"]}))
-                    .unwrap_or_else(|e| panic!("{what}: {e}"));
-            let mut compile = base.compile().unwrap().unwrap();
-            compile.optimizer = optimizer;
-            let cfg = FitConfig {
-                epochs: 10,
-                batch_size: 8,
-                shuffle: false,
-                ..FitConfig::default()
-            }
-            .with_compile(compile);
-            let model = base.to_model().unwrap();
-            let before = model.weights().unwrap();
-            let (h, _) = fit_from(&model, &data, None, &cfg, &[0], None).unwrap();
-            let d = max_abs_diff(&h[0].loss, &f32s(&want["loss"]));
+            let (model, loss) = fit_as_keras(&base, &data, opt, &want);
+            let before = &base.weights;
+            let d = max_abs_diff(&loss, &f32s(&want["loss"]));
             assert!(
                 d <= TOL_FIT,
-                "{what}: losses differ from Keras by {d}: {:?}",
-                h[0].loss
+                "{what}: losses differ from Keras by {d}: {loss:?}"
             );
             let after = model.weights().unwrap();
             let d = weights_diff(&after, &json_weights(&want["weights"]));
