@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::keras::KerasModel;
+use crate::model::nested::Unit;
 use crate::model::{
     Activation, DenseSpec, Initializer, LayerSpec, LayerWeights, Model, ModelKind, ModelSpec,
 };
@@ -84,25 +85,75 @@ impl Transfer {
                 spec.input_dim
             )));
         }
-        if t.freeze > n {
+        // Keras's model.layers counts a nested model as one layer: positions count units.
+        let units = spec.units();
+        let nu = units.len();
+        if t.freeze > nu {
             return Err(Error::invalid(
                 "--freeze",
-                format!("{} is more than the model's {n} layers", t.freeze),
+                format!("{} is more than the model's {nu} layers", t.freeze),
             ));
         }
-        if let Some(&bad) = t.reinit.iter().find(|&&l| l == 0 || l > n) {
+        if let Some(&bad) = t.reinit.iter().find(|&&l| l == 0 || l > nu) {
             return Err(Error::invalid(
                 "--reinit",
-                format!("layer {bad} does not exist; the model's layers are 1..={n}"),
+                format!("layer {bad} does not exist; the model's layers are 1..={nu}"),
             ));
         }
-        // The file's flags, less what is unfrozen, plus the first `freeze` layers.
-        if let Unfreeze::Named(names) = &t.unfreeze
-            && let Some(bad) = names
-                .iter()
-                .find(|name| !spec.layers.iter().any(|l| l.name() == name.as_str()))
+        if let Some(&l) = t
+            .reinit
+            .iter()
+            .find(|&&l| matches!(units[l - 1], Unit::Nested(_)))
         {
-            let known: Vec<&str> = spec.layers.iter().map(|l| l.name()).collect();
+            return Err(Error::invalid(
+                "--reinit",
+                format!(
+                    "layer {} is a nested model; re-initialising a whole nested model is not supported",
+                    l + offset
+                ),
+            ));
+        }
+        if !spec.nested.is_empty() && t.add_hidden.is_some() {
+            return Err(Error::invalid(
+                "--add-hidden",
+                "is not supported on a model with nested models",
+            ));
+        }
+        // Unit positions as positions in the flattened layers.
+        let flat = |u: usize| -> usize {
+            units[..u]
+                .iter()
+                .map(|x| match *x {
+                    Unit::Layer(_) => 1,
+                    Unit::Nested(k) => spec.nested[k].end - spec.nested[k].start,
+                })
+                .sum()
+        };
+        let t = &Transfer {
+            freeze: flat(t.freeze),
+            reinit: t.reinit.iter().map(|&l| flat(l - 1) + 1).collect(),
+            ..t.clone()
+        };
+        // The file's flags, less what is unfrozen, plus the first `freeze` layers.
+        // A name is a layer's or a nested model's (which thaws every layer in it).
+        let owner = |i: usize| {
+            spec.nested
+                .iter()
+                .find(|m| m.holds(i))
+                .map(|m| m.name.as_str())
+        };
+        if let Unfreeze::Named(names) = &t.unfreeze
+            && let Some(bad) = names.iter().find(|name| {
+                !spec.layers.iter().any(|l| l.name() == name.as_str())
+                    && !spec.nested.iter().any(|m| m.name == name.as_str())
+            })
+        {
+            let known: Vec<&str> = spec
+                .layers
+                .iter()
+                .map(|l| l.name())
+                .chain(spec.nested.iter().map(|m| m.name.as_str()))
+                .collect();
             return Err(Error::invalid(
                 "--unfreeze",
                 format!(
@@ -117,7 +168,9 @@ impl Transfer {
                 let thawed = match &t.unfreeze {
                     Unfreeze::Nothing => false,
                     Unfreeze::All => true,
-                    Unfreeze::Named(names) => names.iter().any(|x| x == l.name()),
+                    Unfreeze::Named(names) => names
+                        .iter()
+                        .any(|x| x == l.name() || Some(x.as_str()) == owner(i)),
                 };
                 i < t.freeze || (!l.trainable() && !thawed)
             })

@@ -19,6 +19,7 @@ use crate::keras::h5::{
 use crate::keras::h5_guard::{self, Ctx};
 use crate::keras::h5_values::{float_dtype, step_count};
 use crate::keras::tfkeras2_optimizer;
+use crate::model::nested::{NestedSpec, Unit};
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, LearningRate, OptimizerState};
@@ -91,7 +92,38 @@ pub fn snake_case(class: &str) -> String {
 /// Where each layer's variables live in a Keras 3 weights file: `layers/<snake class>[_<n>]`, the
 /// suffix counting earlier layers of the same class (Keras's `_get_unique_name`).
 pub fn layer_paths(spec: &ModelSpec) -> Vec<String> {
-    class_paths(spec.layers.iter().map(|l| l.class_name()))
+    all_paths(spec).0
+}
+
+/// `layer_paths`, and the path of each nested model (`layers/sequential`, ...): a nested model is
+/// one entry of the outer model's layers, its own layers under `<its path>/layers/`, counted there.
+fn all_paths(spec: &ModelSpec) -> (Vec<String>, Vec<String>) {
+    if spec.nested.is_empty() {
+        return (
+            class_paths(spec.layers.iter().map(|l| l.class_name())),
+            Vec::new(),
+        );
+    }
+    let units = spec.units();
+    let unit_paths = class_paths(units.iter().map(|u| match *u {
+        Unit::Layer(i) => spec.layers[i].class_name(),
+        Unit::Nested(k) => spec.nested[k].class.as_str(),
+    }));
+    let mut layers = vec![String::new(); spec.layers.len()];
+    let mut nested = vec![String::new(); spec.nested.len()];
+    for (u, p) in units.iter().zip(unit_paths) {
+        match *u {
+            Unit::Layer(i) => layers[i] = p,
+            Unit::Nested(k) => {
+                let m = &spec.nested[k];
+                for (i, q) in (m.start..m.end).zip(inner_paths(&p, spec, m)) {
+                    layers[i] = q;
+                }
+                nested[k] = p;
+            }
+        }
+    }
+    (layers, nested)
 }
 
 /// `layer_paths` for a model whose `layers` (as Keras lists them) have these class names.
@@ -109,6 +141,15 @@ pub fn class_paths<'a>(classes: impl IntoIterator<Item = &'a str>) -> Vec<String
                 format!("layers/{base}_{}", *n - 1)
             }
         })
+        .collect()
+}
+
+/// Where nested model `m`'s layers keep their variables in a Keras 3 weights file, under its own
+/// path `unit_path`: `unit_path/layers/<snake class>[_<n>]`, counted within the nested model.
+fn inner_paths(unit_path: &str, spec: &ModelSpec, m: &NestedSpec) -> Vec<String> {
+    class_paths(spec.layers[m.start..m.end].iter().map(|l| l.class_name()))
+        .into_iter()
+        .map(|p| format!("{unit_path}/{p}"))
         .collect()
 }
 
@@ -277,7 +318,13 @@ fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) 
     let image = make_image(|f| {
         let layers = f.create_group("layers")?;
         drop(layers);
-        for ((i, l), path) in spec.layers.iter().enumerate().zip(layer_paths(spec)) {
+        let (paths, nested_paths) = all_paths(spec);
+        for (m, path) in spec.nested.iter().zip(&nested_paths) {
+            let g = f.create_group(path)?;
+            write_name(&g.create_group("vars")?, &m.name)?;
+            g.create_group("layers")?;
+        }
+        for ((i, l), path) in spec.layers.iter().enumerate().zip(paths) {
             let vars = f.create_group(&path)?.create_group("vars")?;
             write_name(&vars, l.name())?;
             for (k, (w, values)) in l

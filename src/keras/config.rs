@@ -6,6 +6,7 @@ use crate::keras::graph_config::{endpoint_list, entry_name, functional_wiring, i
 use crate::keras::layer_config::{
     functional_chain, inbound_node, layer_config, layer_entry, model_dtype, parse_layer,
 };
+use crate::keras::nested_config;
 pub use crate::model::dialect::{ConfigError, Format};
 use crate::model::dialect::{Res, check_dtype, class_name, k3_object, k3_policy, malformed};
 use crate::model::{GraphInput, GraphSpec, LayerSpec, ModelKind, ModelSpec, Shape, Source};
@@ -25,7 +26,7 @@ pub fn writable(spec: &ModelSpec, format: Format) -> std::result::Result<(), Str
 
 /// Layer `i`'s entry in a model config: its class and config, and in Keras 3 the input shape it was
 /// built for when it has weights.
-fn layer_entry_of(spec: &ModelSpec, i: usize, format: Format) -> Value {
+pub(crate) fn layer_entry_of(spec: &ModelSpec, i: usize, format: Format) -> Value {
     let layer = &spec.layers[i];
     let mut entry = layer_entry(
         layer.class_name(),
@@ -89,7 +90,7 @@ fn graph_model_config(spec: &ModelSpec, g: &GraphSpec, format: Format) -> Value 
     let shapes = spec.shapes().ok();
     for (i, layer) in spec.layers.iter().enumerate() {
         let mut entry = layer_entry_of(spec, i, format);
-        let reads: Vec<(String, Vec<usize>)> = g.inbound[i]
+        let reads: Vec<(String, Vec<usize>, u64)> = g.inbound[i]
             .iter()
             .enumerate()
             .map(|(k, s)| {
@@ -102,7 +103,7 @@ fn graph_model_config(spec: &ModelSpec, g: &GraphSpec, format: Format) -> Value 
                     .and_then(|sh| sh.inputs[i].get(k))
                     .map(|s| s.dims().to_vec())
                     .unwrap_or_default();
-                (name, shape)
+                (name, shape, 0)
             })
             .collect();
         let merge = matches!(layer, LayerSpec::Merge(_));
@@ -111,7 +112,7 @@ fn graph_model_config(spec: &ModelSpec, g: &GraphSpec, format: Format) -> Value 
         if format == Format::Keras3 && merge {
             let input_shape: Vec<Value> = reads
                 .iter()
-                .map(|(_, s)| {
+                .map(|(_, s, _)| {
                     let mut b = vec![Value::Null];
                     b.extend(s.iter().map(|&d| json!(d)));
                     Value::Array(b)
@@ -145,6 +146,13 @@ fn graph_model_config(spec: &ModelSpec, g: &GraphSpec, format: Format) -> Value 
 /// The `model_config` JSON of a model in the given dialect: Sequential, or Functional for a chain
 /// that came from a Functional model, or for a graph.
 pub fn model_config(spec: &ModelSpec, format: Format) -> Value {
+    if !spec.nested.is_empty() {
+        let w = nested_config::Writers {
+            model: model_config,
+            layer: layer_entry_of,
+        };
+        return nested_config::nested_model_config(spec, format, &w);
+    }
     if let Some(g) = &spec.graph {
         return graph_model_config(spec, g, format);
     }
@@ -469,11 +477,34 @@ fn input_layer_shape(l: &Value) -> Res<Shape> {
     }
 }
 
-/// Parses a `model_config` string (either dialect) into a `ModelSpec`.
+/// Parses a `model_config` string (either dialect) into a `ModelSpec`; nested models are read
+/// flattened (`nested_config`).
 pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
     let root: Value = serde_json::from_str(text)
         .map_err(|e| ConfigError::Malformed(format!("model_config is not JSON ({e})")))?;
-    let class = class_name(&root)
+    let nested = root
+        .pointer("/config/layers")
+        .and_then(Value::as_array)
+        .is_some_and(|l| nested_config::has_nested(l));
+    if !nested {
+        return parse_root(&root);
+    }
+    let (flat, infos) = nested_config::flatten(&root)?;
+    let mut parsed = parse_root(&flat)?;
+    nested_config::place(&mut parsed.spec, &infos)?;
+    if class_name(&root) == Some("Sequential") {
+        parsed.spec.kind = ModelKind::Sequential;
+    }
+    parsed
+        .spec
+        .validate()
+        .map_err(|e| ConfigError::Malformed(e.to_string()))?;
+    Ok(parsed)
+}
+
+/// Parses a `model_config` (without nested models) into a `ModelSpec`.
+fn parse_root(root: &Value) -> Res<ParsedConfig> {
+    let class = class_name(root)
         .ok_or_else(|| ConfigError::Malformed("model_config has no class_name".into()))?;
     let cfg = root
         .get("config")
@@ -620,6 +651,7 @@ pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
         kind,
         dtype,
         graph,
+        nested: Vec::new(),
     };
     spec.validate()
         .map_err(|e| ConfigError::Malformed(e.to_string()))?;

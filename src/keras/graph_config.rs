@@ -84,7 +84,7 @@ fn endpoints(v: Option<&Value>, what: &str) -> Res<Vec<String>> {
 
 /// The tensors one call reads, as `(layer, node, tensor)`, from its `args` (Keras 3) or its list
 /// (tf.keras 2), with the call's keyword arguments (Keras 3 `kwargs`, tf.keras 2's fourth entries).
-fn call_tensors(
+pub(crate) fn call_tensors(
     node: &Value,
     out: &mut Vec<(String, u64, u64)>,
     kwargs: &mut Vec<Value>,
@@ -303,9 +303,9 @@ pub(crate) fn functional_wiring<'a>(cfg: &'a Value, layers: &'a [Value]) -> Res<
 }
 
 /// A layer's `inbound_nodes` in `format`'s dialect: one call on `reads` (`(layer name, per-sample
-/// shape)` each; a merge's list when `merge`), with `training=False` when `inference`.
+/// shape, node)` each; a merge's list when `merge`), with `training=False` when `inference`.
 pub(crate) fn inbound_nodes(
-    reads: &[(String, Vec<usize>)],
+    reads: &[(String, Vec<usize>, u64)],
     merge: bool,
     inference: bool,
     dtype: &str,
@@ -315,11 +315,11 @@ pub(crate) fn inbound_nodes(
         Format::Keras3 => {
             let tensors: Vec<Value> = reads
                 .iter()
-                .map(|(n, shape)| {
+                .map(|(n, shape, node)| {
                     let mut batch = vec![Value::Null];
                     batch.extend(shape.iter().map(|&d| json!(d)));
                     json!({"class_name": "__keras_tensor__", "config": {
-                        "shape": batch, "dtype": dtype, "keras_history": [n, 0, 0]}})
+                        "shape": batch, "dtype": dtype, "keras_history": [n, node, 0]}})
                 })
                 .collect();
             let args = if merge {
@@ -342,7 +342,7 @@ pub(crate) fn inbound_nodes(
             };
             let calls: Vec<Value> = reads
                 .iter()
-                .map(|(n, _)| json!([n, 0, 0, kwargs]))
+                .map(|(n, _, node)| json!([n, node, 0, kwargs]))
                 .collect();
             json!([calls])
         }

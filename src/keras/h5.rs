@@ -13,6 +13,7 @@ use crate::keras::h5_guard::{self, Ctx};
 use crate::keras::h5_values::float_dtype;
 use crate::keras::limits::{MAX_ATTRIBUTE, MAX_STRINGS};
 use crate::keras::tfkeras2_optimizer;
+use crate::model::nested::Unit;
 use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
@@ -437,33 +438,43 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         }
     }
     let spec = parsed.spec;
-    // Keras matches weights to layers by order: the layers that have weights, in order.
-    let with_weights: Vec<usize> = (0..spec.layers.len())
-        .filter(|&i| !spec.layers[i].weights(spec.fan_in(i)).is_empty())
-        .collect();
-    if weighted.len() != with_weights.len() {
+    // Keras matches weights to layers by order: the layers that have weights, in order (a nested
+    // model is one of them, its weights in `nested_weight_order`).
+    let slots = unit_slots(&spec);
+    if weighted.len() != slots.len() {
         return Err(ctx.not_keras(format!(
             "layer count mismatch: the config has {} layers with weights, the file holds weights for {} layers",
-            with_weights.len(),
+            slots.len(),
             weighted.len()
         )));
     }
-    let mut weights = vec![LayerWeights::new(); spec.layers.len()];
-    for (&i, (lname, g, wnames)) in with_weights.iter().zip(&weighted) {
-        let l = &spec.layers[i];
-        let specs = l.weights(spec.fan_in(i));
-        if wnames.len() != specs.len() {
-            return Err(ctx.not_keras(format!(
-                "layer '{lname}' stores {} weights, the config's {} layer '{}' expects {}",
-                wnames.len(),
-                l.class_name(),
-                l.name(),
-                specs.len()
-            )));
+    let mut weights: Vec<LayerWeights> = (0..spec.layers.len())
+        .map(|i| vec![Vec::new(); spec.layers[i].weights(spec.fan_in(i)).len()])
+        .collect();
+    for ((unit, slot), (lname, g, wnames)) in slots.iter().zip(&weighted) {
+        if wnames.len() != slot.len() {
+            return Err(ctx.not_keras(match *unit {
+                Unit::Layer(i) => {
+                    let l = &spec.layers[i];
+                    format!(
+                        "layer '{lname}' stores {} weights, the config's {} layer '{}' expects {}",
+                        wnames.len(),
+                        l.class_name(),
+                        l.name(),
+                        slot.len()
+                    )
+                }
+                Unit::Nested(k) => format!(
+                    "layer '{lname}' stores {} weights, the config's nested model '{}' expects {}",
+                    wnames.len(),
+                    spec.nested[k].name,
+                    slot.len()
+                ),
+            }));
         }
-        for (w, wname) in specs.iter().zip(wnames) {
-            let values = read_weight(&ctx, g, lname, wname, &w.shape, spec.dtype)?;
-            weights[i].push(values);
+        for (&(i, j), wname) in slot.iter().zip(wnames) {
+            let w = &spec.layers[i].weights(spec.fan_in(i))[j];
+            weights[i][j] = read_weight(&ctx, g, lname, wname, &w.shape, spec.dtype)?;
         }
     }
     crate::keras::limits::check_finite(&spec, &weights).map_err(|e| ctx.not_keras(e))?;
@@ -496,6 +507,24 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         optimizer_state,
         data,
     })
+}
+
+/// The entries of `model_weights` that hold weights, in order: per unit of Keras's `model.layers`
+/// with weights, its `(layer, weight)` pairs in the order its `weight_names` lists them.
+fn unit_slots(spec: &ModelSpec) -> Vec<(Unit, Vec<(usize, usize)>)> {
+    spec.units()
+        .into_iter()
+        .map(|u| {
+            let slot = match u {
+                Unit::Layer(i) => (0..spec.layers[i].weights(spec.fan_in(i)).len())
+                    .map(|j| (i, j))
+                    .collect(),
+                Unit::Nested(k) => spec.nested_weight_order(k),
+            };
+            (u, slot)
+        })
+        .filter(|(_, s): &(Unit, Vec<(usize, usize)>)| !s.is_empty())
+        .collect()
 }
 
 /// Reads `optimizer_weights` as Keras 3's legacy `.h5` writer lays it out: `weight_names` in
@@ -794,35 +823,51 @@ fn write_file(
         write_optimizer_state(&f, &o)?;
     }
     let mw = f.create_group("model_weights")?;
-    let names: Vec<&str> = spec.layers.iter().map(|l| l.name()).collect();
+    let units = spec.units();
+    let unit_name = |u: &Unit| match *u {
+        Unit::Layer(i) => spec.layers[i].name(),
+        Unit::Nested(k) => spec.nested[k].name.as_str(),
+    };
+    let names: Vec<&str> = units.iter().map(unit_name).collect();
     write_string_list(&mw, "layer_names", &names)?;
     write_strings(&mw, "backend", &["tensorflow"], true)?;
     write_strings(&mw, "keras_version", &[version], true)?;
-    for (i, (l, w)) in spec.layers.iter().zip(weights).enumerate() {
-        let g = mw.create_group(l.name())?;
-        let specs = l.weights(spec.fan_in(i));
-        if specs.is_empty() {
+    let slots = unit_slots(spec);
+    for u in &units {
+        let g = mw.create_group(unit_name(u))?;
+        let Some((_, slot)) = slots.iter().find(|(v, _)| v == u) else {
             // Keras writes an empty float64 array for a layer without weights.
             g.new_attr::<f64>().shape([0]).create("weight_names")?;
             continue;
-        }
-        let wnames: Vec<String> = specs
+        };
+        let wnames: Vec<String> = slot
             .iter()
-            .map(|s| match (format, &spec.kind) {
-                (Format::Keras3, ModelKind::Sequential) => {
-                    format!("sequential/{}/{}", l.name(), s.name)
+            .map(|&(i, j)| {
+                let l = &spec.layers[i];
+                let w = l.weights(spec.fan_in(i))[j].name;
+                match (format, *u, &spec.kind) {
+                    (Format::Keras3, Unit::Nested(k), _) if spec.nested[k].functional() => {
+                        format!("{}/{w}", l.name())
+                    }
+                    (Format::Keras3, Unit::Nested(k), _) => {
+                        format!("{}/{}/{w}", spec.nested[k].name, l.name())
+                    }
+                    (Format::Keras3, _, ModelKind::Sequential) => {
+                        format!("sequential/{}/{w}", l.name())
+                    }
+                    (Format::Keras3, _, ModelKind::Functional { .. }) => {
+                        format!("{}/{w}", l.name())
+                    }
+                    (Format::Universal, _, _) => format!("{}/{w}:0", l.name()),
                 }
-                (Format::Keras3, ModelKind::Functional { .. }) => {
-                    format!("{}/{}", l.name(), s.name)
-                }
-                (Format::Universal, _) => format!("{}/{}:0", l.name(), s.name),
             })
             .collect();
         let refs: Vec<&str> = wnames.iter().map(String::as_str).collect();
         write_string_list(&g, "weight_names", &refs)?;
-        for ((s, wname), values) in specs.iter().zip(&wnames).zip(w) {
+        for (&(i, j), wname) in slot.iter().zip(&wnames) {
+            let s = &spec.layers[i].weights(spec.fan_in(i))[j];
             let (wg, leaf) = nested(&g, wname)?;
-            write_values(&wg, leaf, &s.shape, values, spec.dtype)?;
+            write_values(&wg, leaf, &s.shape, &weights[i][j], spec.dtype)?;
         }
     }
     // Keras writes an empty group for the model's own (layer-less) variables.

@@ -1,6 +1,6 @@
 //! Keras's files: the legacy HDF5 checkpoint (`model.h5`), the JSON configs in both dialects (`config`)
 //! and the file layout read and written through the HDF5 library (`h5`); Keras 3's `.keras` archive and
-//! `.weights.h5` (`archive`).
+//! `.weights.h5` (`archive`); models nested in others (`nested_config`).
 
 pub mod archive;
 pub mod config;
@@ -11,6 +11,7 @@ pub(crate) mod h5_values;
 pub(crate) mod h5_vlen;
 pub(crate) mod layer_config;
 pub mod limits;
+pub mod nested_config;
 pub(crate) mod tfkeras2_optimizer;
 
 pub use config::Format;

@@ -8,12 +8,14 @@
 //! a Functional model that is not a chain), `merge` (Add, Concatenate, ...). Pooling and shape layers:
 //! `pooling`, `global_pooling`, `padding`, `cropping`, `reshape`, `permute`, `upsampling`, sharing
 //! `spatial` (their settings, TensorFlow's padding rule, the windows a pooling reads).
+//! a Functional model that is not a chain), `merge` (Add, Concatenate, ...), `nested` (a model used as
+//! a layer of another, kept flattened).
 
 pub mod activation;
 pub mod activation_layer;
 pub mod batchnorm;
-pub mod cropping;
 pub mod conv;
+pub mod cropping;
 pub mod dense;
 pub mod depthwise;
 pub mod dialect;
@@ -28,6 +30,7 @@ pub mod layer;
 pub mod layer_spec;
 pub mod layernorm;
 pub mod merge;
+pub mod nested;
 pub mod network;
 pub(crate) mod ops;
 pub mod padding;
@@ -46,8 +49,8 @@ pub mod window;
 pub use activation::Activation;
 pub use activation_layer::{ActivationLayerSpec, LeakyReluSpec};
 pub use batchnorm::BatchNormSpec;
-pub use cropping::CroppingSpec;
 pub use conv::ConvSpec;
+pub use cropping::CroppingSpec;
 pub use dense::{DenseSpec, Regularizer};
 pub use depthwise::DepthwiseSpec;
 pub use dropout::DropoutSpec;
@@ -60,6 +63,7 @@ pub use layer::{Forward, Layer, Mode, WeightSpec};
 pub use layer_spec::LayerSpec;
 pub use layernorm::LayerNormSpec;
 pub use merge::{MergeKind, MergeSpec};
+pub use nested::NestedSpec;
 pub use network::{LayerWeights, Model, var_name};
 pub use padding::ZeroPaddingSpec;
 pub use permute::PermuteSpec;

@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::graph::{GraphSpec, Source};
+use crate::model::nested::{self, NestedSpec, Unit};
 use crate::model::shape::Shape;
 use crate::model::{Activation, DenseSpec, FloatDtype, Initializer, LayerSpec, WeightSpec};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -39,6 +40,10 @@ pub struct ModelSpec {
     /// holds the sample's values in row-major order, `input_dim` of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_shape: Option<Shape>,
+    /// The models used as layers of this one (`base(x, training=False)`), sorted by position: each
+    /// a run of `layers` (see `model::nested`); empty for a model without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nested: Vec<NestedSpec>,
 }
 
 /// Reads layers written with their class name, or as bare Dense layers (files of version 0.1).
@@ -145,6 +150,7 @@ impl ModelSpec {
             dtype: FloatDtype::Float32,
             graph: None,
             input_shape: None,
+            nested: Vec::new(),
         };
         spec.validate()?;
         Ok(spec)
@@ -189,6 +195,14 @@ impl ModelSpec {
                     ),
                 ));
             }
+        }
+        if !self.nested.is_empty() {
+            let names: Vec<&str> = self.layers.iter().map(LayerSpec::name).collect();
+            nested::check(
+                &self.nested,
+                &names,
+                self.graph.as_ref().map(|g| g.inbound.as_slice()),
+            )?;
         }
         if let Some(s) = &self.input_shape
             && (s.size() != self.input_dim || s.rank() < 2)
@@ -418,25 +432,51 @@ impl ModelSpec {
         for (i, l) in self.layers.iter_mut().enumerate() {
             l.set_trainable(!frozen.contains(&i));
         }
+        self.sync_nested_trainable();
         Ok(())
     }
 
+    /// A nested model is trainable when any layer in it is (Keras: a frozen nested model freezes
+    /// every layer in it, so one of its layers that trains makes it trainable again).
+    pub fn sync_nested_trainable(&mut self) {
+        for m in &mut self.nested {
+            m.trainable = self.layers[m.start..m.end.min(self.layers.len())]
+                .iter()
+                .any(LayerSpec::trainable);
+        }
+    }
+
     /// The rows of Keras's `model.summary()`: one per layer, with its output shape, parameter count
-    /// and trainable flag.
+    /// and trainable flag; a nested model is one row (`base (Sequential)`) with its layers' counts.
     pub fn summary(&self) -> Vec<SummaryRow> {
-        self.layers
-            .iter()
-            .enumerate()
-            .map(|(i, l)| SummaryRow {
-                layer: format!("{} ({})", l.name(), l.class_name()),
-                activation: l
-                    .activation()
-                    .map(|a| a.keras_name().to_string())
-                    .unwrap_or_default(),
-                output_shape: self.output_shape(i).to_string(),
-                params: self.param_count(i),
-                trainable_params: self.trainable_count(i),
-                trainable: l.trainable(),
+        nested::units(self.layers.len(), &self.nested)
+            .into_iter()
+            .map(|u| match u {
+                Unit::Layer(i) => {
+                    let l = &self.layers[i];
+                    SummaryRow {
+                        layer: format!("{} ({})", l.name(), l.class_name()),
+                        activation: l
+                            .activation()
+                            .map(|a| a.keras_name().to_string())
+                            .unwrap_or_default(),
+                        output_shape: self.output_shape(i).to_string(),
+                        params: self.param_count(i),
+                        trainable_params: self.trainable_count(i),
+                        trainable: l.trainable(),
+                    }
+                }
+                Unit::Nested(k) => {
+                    let m = &self.nested[k];
+                    SummaryRow {
+                        layer: format!("{} ({})", m.name, m.class),
+                        activation: String::new(),
+                        output_shape: self.output_shape(m.end - 1).to_string(),
+                        params: (m.start..m.end).map(|i| self.param_count(i)).sum(),
+                        trainable_params: (m.start..m.end).map(|i| self.trainable_count(i)).sum(),
+                        trainable: m.trainable,
+                    }
+                }
             })
             .collect()
     }
@@ -446,5 +486,34 @@ impl ModelSpec {
         self.summary()
             .iter()
             .fold((0, 0), |(t, tr), r| (t + r.params, tr + r.trainable_params))
+    }
+}
+
+impl ModelSpec {
+    /// The weights of nested model `k` in the order Keras's legacy `.h5` lists them for it
+    /// (`layer.trainable_weights + layer.non_trainable_weights`): `(layer, weight)` pairs, first
+    /// those training changes (of a trainable layer in a trainable nested model), then the others,
+    /// each part in layer order.
+    pub fn nested_weight_order(&self, k: usize) -> Vec<(usize, usize)> {
+        let m = &self.nested[k];
+        let mut trains = Vec::new();
+        let mut stays = Vec::new();
+        for i in m.start..m.end {
+            let l = &self.layers[i];
+            for (j, w) in l.weights(self.fan_in(i)).iter().enumerate() {
+                if m.trainable && l.trainable() && w.trainable {
+                    trains.push((i, j));
+                } else {
+                    stays.push((i, j));
+                }
+            }
+        }
+        trains.extend(stays);
+        trains
+    }
+
+    /// The units of Keras's `model.layers` (InputLayers aside): layers and nested models.
+    pub fn units(&self) -> Vec<Unit> {
+        nested::units(self.layers.len(), &self.nested)
     }
 }

@@ -298,3 +298,31 @@ pub fn fit_more(
     keras_transfer::train::fit_from(&model, data, None, &cfg, &[0], start).unwrap();
     model.weights().unwrap().into_iter().flatten().collect()
 }
+
+/// Fits `base` as a fixture's `fit_<opt>.json` (`want`) says Keras did: its optimizer (`adam` or
+/// `sgd`), 10 epochs of batches of 8, no shuffling, on `data`. The fitted model and its losses.
+pub fn fit_as_keras(
+    base: &keras_transfer::KerasModel,
+    data: &keras_transfer::data::Dataset,
+    opt: &str,
+    want: &Value,
+) -> (keras_transfer::Model, Vec<f32>) {
+    let class = if opt == "adam" { "Adam" } else { "SGD" };
+    let optimizer = keras_transfer::keras::config::parse_optimizer(
+        &serde_json::json!({"class_name": class, "config": want["optimizer"]}),
+    )
+    .unwrap_or_else(|e| panic!("{opt}: {e}"));
+    let mut compile = base.compile().unwrap().unwrap();
+    compile.optimizer = optimizer;
+    let cfg = keras_transfer::FitConfig {
+        epochs: 10,
+        batch_size: 8,
+        shuffle: false,
+        ..keras_transfer::FitConfig::default()
+    }
+    .with_compile(compile);
+    let model = base.to_model().unwrap();
+    let (h, _) = keras_transfer::train::fit_from(&model, data, None, &cfg, &[0], None).unwrap();
+    let loss = h[0].loss.clone();
+    (model, loss)
+}

@@ -228,6 +228,7 @@ fn dropout_is_inverted_and_seeded_in_training_and_absent_in_inference() {
         dtype: Default::default(),
         graph: None,
         input_shape: None,
+        nested: Vec::new(),
         input_dim: 1,
         layers: vec![
             LayerSpec::Dropout(DropoutSpec {

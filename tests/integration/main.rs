@@ -29,8 +29,9 @@ mod study;
 mod tfkeras2_optimizer;
 mod threads;
 
-mod pool;
 mod conv;
+mod nested;
+mod pool;
 mod training;
 
 mod apps;
