@@ -12,6 +12,7 @@ use crate::keras::config::{self, Format};
 use crate::keras::h5_guard::{self, Ctx};
 use crate::keras::limits::{MAX_ATTRIBUTE, MAX_STRINGS};
 use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
+use crate::model::{LayerSpec, WeightSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
 use hdf5::types::{
@@ -365,6 +366,67 @@ pub(crate) fn read_weight(
         .map_err(|e| ctx.hdf5(&format!("layer '{layer}' weight '{wname}'"), e))
 }
 
+/// Reads weight `w` of layer `l` from dataset `wname` of `group`: floats of the model's `dtype`, or
+/// integers where Keras stores them (`Layer::integer_weight`: Normalization's int64 `count`).
+pub(crate) fn read_layer_weight(
+    ctx: &Ctx,
+    group: &Group,
+    l: &LayerSpec,
+    wname: &str,
+    w: &WeightSpec,
+    dtype: FloatDtype,
+) -> Result<Vec<f64>> {
+    if !l.layer().integer_weight(w.name) {
+        return read_weight(ctx, group, l.name(), wname, &w.shape, dtype);
+    }
+    let what = format!("layer '{}' weight '{wname}'", l.name());
+    let ds: Dataset = h5_guard::dataset(ctx, group, wname, &what)?.ok_or_else(|| {
+        ctx.not_keras(format!(
+            "layer '{}' names weight '{wname}', but no such dataset exists",
+            l.name()
+        ))
+    })?;
+    let shape = ds.shape();
+    if shape != w.shape {
+        return Err(Error::ShapeMismatch {
+            path: ctx.path.to_path_buf(),
+            layer: l.name().to_string(),
+            weight: wname.to_string(),
+            expected: w.shape.clone(),
+            found: shape,
+        });
+    }
+    let desc = ds
+        .dtype()
+        .and_then(|t| t.to_descriptor())
+        .map_err(|e| ctx.hdf5(&format!("{what} type"), e))?;
+    if !matches!(desc, TypeDescriptor::Integer(_)) {
+        return Err(ctx.not_keras(format!("{what} holds {desc:?} values, expected integers")));
+    }
+    let v = ds.read_raw::<i64>().map_err(|e| ctx.hdf5(&what, e))?;
+    Ok(v.into_iter().map(|x| x as f64).collect())
+}
+
+/// Writes weight `w` of layer `l` as dataset `name` of `g`: floats of `dtype`, or int64 where
+/// Keras stores integers (`Layer::integer_weight`).
+pub(crate) fn write_layer_weight(
+    g: &Group,
+    name: &str,
+    l: &LayerSpec,
+    w: &WeightSpec,
+    values: &[f64],
+    dtype: FloatDtype,
+) -> hdf5::Result<()> {
+    if !l.layer().integer_weight(w.name) {
+        return write_values(g, name, &w.shape, values, dtype);
+    }
+    let v: Vec<i64> = values.iter().map(|&x| x as i64).collect();
+    g.new_dataset::<i64>()
+        .shape(w.shape.as_slice())
+        .create(name)?
+        .write_raw(&v)
+}
+
 /// The float type of a dataset (`what` names it in errors): float32 or float64; anything else
 /// (integers, strings, other float sizes) is an error.
 pub(crate) fn float_dtype(ctx: &Ctx, ds: &Dataset, what: &str) -> Result<FloatDtype> {
@@ -466,7 +528,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
             )));
         }
         for (w, wname) in specs.iter().zip(wnames) {
-            let values = read_weight(&ctx, g, lname, wname, &w.shape, spec.dtype)?;
+            let values = read_layer_weight(&ctx, g, l, wname, w, spec.dtype)?;
             weights[i].push(values);
         }
     }
@@ -813,7 +875,7 @@ fn write_file(
         write_string_list(&g, "weight_names", &refs)?;
         for ((s, wname), values) in specs.iter().zip(&wnames).zip(w) {
             let (wg, leaf) = nested(&g, wname)?;
-            write_values(&wg, leaf, &s.shape, values, spec.dtype)?;
+            write_layer_weight(&wg, leaf, l, s, values, spec.dtype)?;
         }
     }
     // Keras writes an empty group for the model's own (layer-less) variables.

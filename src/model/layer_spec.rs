@@ -10,6 +10,10 @@ use crate::model::{
     Activation, ActivationLayerSpec, BatchNormSpec, DenseSpec, DropoutSpec, FlattenSpec,
     LayerNormSpec, LeakyReluSpec, MergeSpec,
 };
+use crate::model::{
+    EmbeddingSpec, IdentitySpec, LayerScaleSpec, NormalizationSpec, ReluSpec, RescalingSpec,
+    SoftmaxSpec,
+};
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -68,6 +72,13 @@ registry! {
     LeakyReLU(LeakyReluSpec),
     Flatten(FlattenSpec),
     Merge(MergeSpec),
+    Rescaling(RescalingSpec),
+    Normalization(NormalizationSpec),
+    ReLU(ReluSpec),
+    Softmax(SoftmaxSpec),
+    Identity(IdentitySpec),
+    Embedding(EmbeddingSpec),
+    LayerScale(LayerScaleSpec),
 }
 
 impl LayerSpec {

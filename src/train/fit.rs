@@ -506,6 +506,13 @@ fn fit_inner(
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
     cfg.validate()?;
+    crate::model::embedding::check_optimizer(
+        model.spec(),
+        matches!(
+            cfg.optimizer.kind,
+            crate::train::optimizer::OptimizerKind::Sgd { .. }
+        ),
+    )?;
     if model.spec().dtype == FloatDtype::Float64 && cfg.class_weight.is_some() {
         return Err(Error::invalid(
             "--class-weight",

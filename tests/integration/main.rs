@@ -26,4 +26,5 @@ mod recorded;
 mod study;
 mod threads;
 
+mod elem;
 mod training;
