@@ -60,6 +60,7 @@ from pathlib import Path
 
 import numpy as np
 
+import checks_elem  # noqa: E402
 from common import (
     COMPILE, ODD_LAYERS, REPO, TUTORIAL_LAYERS, blobs_problem, build_mlp, fnum, keras2, keras3, max_abs_diff,
     odd_problem, one_hot, p_header, random_inputs, read_csv, read_float_csv, write_csv, write_xy_csv,
@@ -1065,6 +1066,7 @@ class Checks:
             ("n5 rust regression universal .h5 -> tf_keras 2", lambda: self.regression_in_keras("universal", k2)),
         ]
         checks += self.layer_checks(k3, k2)
+        checks += checks_elem.checks(self, k3, k2)
         return checks
 
 

@@ -172,26 +172,3 @@ impl KerasLayer for EmbeddingSpec {
         })
     }
 }
-
-/// Training a model with a trainable Embedding takes SGD only: Keras hands the other optimizers the
-/// table's gradient as sparse rows and squares them row by row before summing the rows a batch
-/// picks twice (Adam's second moment), which this tool does not reproduce.
-pub(crate) fn check_optimizer(spec: &crate::model::ModelSpec, sgd: bool) -> Result<()> {
-    if sgd {
-        return Ok(());
-    }
-    match spec
-        .layers
-        .iter()
-        .find(|l| l.trainable() && matches!(l, crate::model::LayerSpec::Embedding(_)))
-    {
-        Some(l) => Err(Error::invalid(
-            "optimizer",
-            format!(
-                "training Embedding '{}' is supported with SGD only (Keras's other optimizers update its sparse gradient differently); freeze the layer or use SGD",
-                l.name()
-            ),
-        )),
-        None => Ok(()),
-    }
-}

@@ -155,6 +155,14 @@ fn models_with_these_layers_are_written_back_and_read_again_identical() {
         let m = load_model(&path).unwrap();
         round_trip(&name, &m, path.parent().unwrap(), out.path());
     }
+    // tf.keras 2 has no LayerScale: a universal file of it is refused, naming the layer.
+    let mut m = load_model(&case("layer_scale").join("model.keras")).unwrap();
+    m.format = Format::Universal;
+    let e = save_model(&out.path().join("ls.h5"), &m).expect_err("refused");
+    assert!(
+        e.to_string().contains("'scale'") && e.to_string().contains("LayerScale"),
+        "{e}"
+    );
 }
 
 #[test]
