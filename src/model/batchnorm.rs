@@ -183,6 +183,12 @@ impl Layer for BatchNormSpec {
             "beta_constraint": null, "gamma_constraint": null,
         });
         if format == Format::Keras3 {
+            // Keras 3's BatchNormalization takes one integer axis (tf.keras 2 writes `[3]`).
+            if let Axis::List(a) = &self.axis
+                && let [one] = a.as_slice()
+            {
+                v["axis"] = json!(one);
+            }
             v["synchronized"] = json!(false);
             v["renorm"] = json!(false);
             v["renorm_clipping"] = Value::Null;
