@@ -173,22 +173,26 @@ def norm_image():
     source(d, "norm_image", k)
 
 
-def embedding():
-    k = keras3()
-    start(k, 1005)
+def embedding_case(k, case, seed, **save):
+    """Input(5) -> Embedding(10, 4) -> Flatten -> Dense(3, softmax) on integer inputs."""
+    start(k, seed)
     L = k.layers
-    d = case_dir("embedding")
-    rng = np.random.default_rng(1005)
+    d = case_dir(case)
+    rng = np.random.default_rng(seed)
     x = rng.integers(0, 10, size=(ROWS, 5)).astype(np.float32)
     y = rng.integers(0, 3, size=ROWS)
     model = k.Sequential([
         k.Input((5,)), L.Embedding(10, 4, name="emb"), L.Flatten(name="flat"),
         L.Dense(3, activation="softmax", name="out"),
     ])
+    save_case(k, d, model, x, y, **save)
+    source(d, case, k)
+
+
+def embedding():
     # SGD: Keras's Adam squares an Embedding's sparse gradient row by row before adding up the
     # rows a batch picks twice, which this tool does not reproduce (it refuses Adam there).
-    save_case(k, d, model, x, y, sgd=True)
-    source(d, "embedding", k)
+    embedding_case(keras3(), "embedding", 1005, sgd=True)
 
 
 def layer_scale():
@@ -262,19 +266,7 @@ def k2_image():
 
 
 def k2_embedding():
-    k = keras2()
-    start(k, 1010)
-    L = k.layers
-    d = case_dir("k2_embedding")
-    rng = np.random.default_rng(1010)
-    x = rng.integers(0, 10, size=(ROWS, 5)).astype(np.float32)
-    y = rng.integers(0, 3, size=ROWS)
-    model = k.Sequential([
-        k.Input((5,)), L.Embedding(10, 4, name="emb"), L.Flatten(name="flat"),
-        L.Dense(3, activation="softmax", name="out"),
-    ])
-    save_case(k, d, model, x, y, train=False, formats=("h5",))
-    source(d, "k2_embedding", k)
+    embedding_case(keras2(), "k2_embedding", 1010, train=False, formats=("h5",))
 
 
 if __name__ == "__main__":

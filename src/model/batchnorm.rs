@@ -220,8 +220,7 @@ impl KerasLayer for BatchNormSpec {
                 "renorm_momentum",
             ],
         )?;
-        let axis = Axis::parse(class, cfg)?;
-        axis.check_config(class)?;
+        let axis = Axis::channel(class, cfg)?;
         let init = |key: &str, d: Initializer| parse_initializer(cfg.get(key), d);
         Ok(BatchNormSpec {
             name: c.name.clone(),

@@ -48,6 +48,13 @@ impl Axis {
         }
     }
 
+    /// The `axis` of `cfg`, refused when it cannot be the channel axis of any input.
+    pub(crate) fn channel(class: &str, cfg: &Value) -> Res<Axis> {
+        let axis = Axis::parse(class, cfg)?;
+        axis.check_config(class)?;
+        Ok(axis)
+    }
+
     /// The setting as the file wrote it.
     pub fn json(&self) -> Value {
         match self {
@@ -67,7 +74,7 @@ impl Axis {
     }
 
     /// Refuses, when it is read, a setting that cannot be the channel axis of any input.
-    pub(crate) fn check_config(&self, class: &str) -> Res<()> {
+    fn check_config(&self, class: &str) -> Res<()> {
         match self.single() {
             Some(a) if a == -1 || a >= 1 => Ok(()),
             _ => unsupported(format!(

@@ -90,8 +90,7 @@ impl KerasLayer for LayerNormSpec {
                 "gamma_initializer",
             ],
         )?;
-        let axis = Axis::parse(class, cfg)?;
-        axis.check_config(class)?;
+        let axis = Axis::channel(class, cfg)?;
         let init = |key: &str, d: Initializer| parse_initializer(cfg.get(key), d);
         Ok(LayerNormSpec {
             name: c.name.clone(),

@@ -91,8 +91,7 @@ impl KerasLayer for NormalizationSpec {
     fn from_config(cfg: &Value, c: &Common) -> Res<Self> {
         let class = c.class;
         check_keys(class, cfg, &["axis", "invert", "mean", "variance"])?;
-        let axis = Axis::parse(class, cfg)?;
-        axis.check_config(class)?;
+        let axis = Axis::channel(class, cfg)?;
         let mean = Factor::parse(class, cfg, "mean", None)?;
         let variance = Factor::parse(class, cfg, "variance", None)?;
         let given = match (mean, variance) {

@@ -65,10 +65,8 @@ impl Layer for SoftmaxSpec {
             .single()
             .and_then(|a| Self::dim(a, rank))
             .ok_or_else(|| Error::invalid("Softmax axis", self.axis.json().to_string()))?;
-        if dim == x.rank() - 1 {
-            if s.logits && self.activation().is_some() {
-                return Ok(x.clone());
-            }
+        if dim == x.rank() - 1 && s.logits && self.activation().is_some() {
+            return Ok(x.clone());
         }
         // candle's softmax_last_dim has no backward pass; this one (exp(x - max) / sum) does.
         Ok(candle_nn::ops::softmax(x, dim)?)
