@@ -183,12 +183,6 @@ impl Layer for BatchNormSpec {
             "beta_constraint": null, "gamma_constraint": null,
         });
         if format == Format::Keras3 {
-            // Keras 3's BatchNormalization takes one integer axis (tf.keras 2 writes `[3]`).
-            if let Axis::List(a) = &self.axis
-                && let [one] = a.as_slice()
-            {
-                v["axis"] = json!(one);
-            }
             v["synchronized"] = json!(false);
             v["renorm"] = json!(false);
             v["renorm_clipping"] = Value::Null;
@@ -220,7 +214,12 @@ impl KerasLayer for BatchNormSpec {
                 "renorm_momentum",
             ],
         )?;
-        let axis = Axis::channel(class, cfg)?;
+        // tf.keras 2 writes `[3]`; Keras 3's BatchNormalization takes only the integer, which
+        // tf.keras 2 reads too: one axis is kept as the integer.
+        let axis = match Axis::channel(class, cfg)? {
+            Axis::List(a) if a.len() == 1 => Axis::One(a[0]),
+            a => a,
+        };
         let init = |key: &str, d: Initializer| parse_initializer(cfg.get(key), d);
         Ok(BatchNormSpec {
             name: c.name.clone(),
