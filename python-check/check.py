@@ -67,6 +67,7 @@ import checks_pool
 import checks_conv
 
 import checks_nested
+import checks_elem  # noqa: E402
 from common import (
     COMPILE, ODD_LAYERS, REPO, TUTORIAL_LAYERS, blobs_problem, build_mlp, fnum, keras2, keras3, max_abs_diff,
     odd_problem, one_hot, p_header, random_inputs, read_csv, read_float_csv, write_csv, write_xy_csv,
@@ -1076,6 +1077,7 @@ class Checks:
         checks += checks_pool.checks(self, k3, k2)
         checks += checks_conv.checks(self, k3, k2)
         checks += checks_nested.checks(self, k3, k2)
+        checks += checks_elem.checks(self, k3, k2)
         return checks
 
 

@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::config::{self, Format};
 use crate::keras::h5::{
-    KerasModel, SavedCount, archived_state, keras_optimizer_name, optimizer_layout, read_string,
-    read_weight, saved_count, write_values,
+    KerasModel, SavedCount, archived_state, keras_optimizer_name, optimizer_layout,
+    read_layer_weight, read_string, saved_count, write_layer_weight, write_values,
 };
 use crate::keras::h5_guard::{self, Ctx};
 use crate::keras::h5_values::{float_dtype, step_count};
@@ -281,7 +281,7 @@ fn read_layer_weights(ctx: &Ctx, file: &hdf5::File, spec: &ModelSpec) -> Result<
         let mut lw = LayerWeights::new();
         if let Some(g) = &vars {
             for (k, w) in specs.iter().enumerate() {
-                let values = read_weight(ctx, g, l.name(), &k.to_string(), &w.shape, spec.dtype)?;
+                let values = read_layer_weight(ctx, g, l, &k.to_string(), w, spec.dtype)?;
                 lw.push(values);
             }
         }
@@ -333,7 +333,7 @@ fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) 
                 .zip(&m.weights[i])
                 .enumerate()
             {
-                write_values(&vars, &k.to_string(), &w.shape, values, spec.dtype)?;
+                write_layer_weight(&vars, &k.to_string(), l, w, values, spec.dtype)?;
             }
         }
         if let Some(c) = compile {

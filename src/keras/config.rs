@@ -33,6 +33,10 @@ pub(crate) fn layer_entry_of(spec: &ModelSpec, i: usize, format: Format) -> Valu
         layer_config(layer, spec.dtype, format),
         format,
     );
+    if let (Some(module), Format::Keras3) = (layer.layer().keras3_module(), format) {
+        entry["module"] = json!(module);
+        entry["registered_name"] = json!(layer.class_name());
+    }
     if let Some(obj) = entry.as_object_mut()
         && format == Format::Keras3
         && !layer.weights(spec.fan_in(i)).is_empty()

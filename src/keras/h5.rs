@@ -15,6 +15,7 @@ use crate::keras::limits::{MAX_ATTRIBUTE, MAX_STRINGS};
 use crate::keras::tfkeras2_optimizer;
 use crate::model::nested::Unit;
 use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
+use crate::model::{LayerSpec, WeightSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
 use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
@@ -376,6 +377,67 @@ pub(crate) fn read_weight(
         .map_err(|e| ctx.hdf5(&format!("layer '{layer}' weight '{wname}'"), e))
 }
 
+/// Reads weight `w` of layer `l` from dataset `wname` of `group`: floats of the model's `dtype`, or
+/// integers where Keras stores them (`Layer::integer_weight`: Normalization's int64 `count`).
+pub(crate) fn read_layer_weight(
+    ctx: &Ctx,
+    group: &Group,
+    l: &LayerSpec,
+    wname: &str,
+    w: &WeightSpec,
+    dtype: FloatDtype,
+) -> Result<Vec<f64>> {
+    if !l.layer().integer_weight(w.name) {
+        return read_weight(ctx, group, l.name(), wname, &w.shape, dtype);
+    }
+    let what = format!("layer '{}' weight '{wname}'", l.name());
+    let ds: Dataset = h5_guard::dataset(ctx, group, wname, &what)?.ok_or_else(|| {
+        ctx.not_keras(format!(
+            "layer '{}' names weight '{wname}', but no such dataset exists",
+            l.name()
+        ))
+    })?;
+    let shape = ds.shape();
+    if shape != w.shape {
+        return Err(Error::ShapeMismatch {
+            path: ctx.path.to_path_buf(),
+            layer: l.name().to_string(),
+            weight: wname.to_string(),
+            expected: w.shape.clone(),
+            found: shape,
+        });
+    }
+    let desc = ds
+        .dtype()
+        .and_then(|t| t.to_descriptor())
+        .map_err(|e| ctx.hdf5(&format!("{what} type"), e))?;
+    if !matches!(desc, TypeDescriptor::Integer(_)) {
+        return Err(ctx.not_keras(format!("{what} holds {desc:?} values, expected integers")));
+    }
+    let v = ds.read_raw::<i64>().map_err(|e| ctx.hdf5(&what, e))?;
+    Ok(v.into_iter().map(|x| x as f64).collect())
+}
+
+/// Writes weight `w` of layer `l` as dataset `name` of `g`: floats of `dtype`, or int64 where
+/// Keras stores integers (`Layer::integer_weight`).
+pub(crate) fn write_layer_weight(
+    g: &Group,
+    name: &str,
+    l: &LayerSpec,
+    w: &WeightSpec,
+    values: &[f64],
+    dtype: FloatDtype,
+) -> hdf5::Result<()> {
+    if !l.layer().integer_weight(w.name) {
+        return write_values(g, name, &w.shape, values, dtype);
+    }
+    let v: Vec<i64> = values.iter().map(|&x| x as i64).collect();
+    g.new_dataset::<i64>()
+        .shape(w.shape.as_slice())
+        .create(name)?
+        .write_raw(&v)
+}
+
 /// Writes `values` as the dataset `name` of `shape` in `g`, as float32 or float64 values.
 pub(crate) fn write_values(
     g: &Group,
@@ -474,7 +536,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         }
         for (&(i, j), wname) in slot.iter().zip(wnames) {
             let w = &spec.layers[i].weights(spec.fan_in(i))[j];
-            weights[i][j] = read_weight(&ctx, g, lname, wname, &w.shape, spec.dtype)?;
+            weights[i][j] = read_layer_weight(&ctx, g, &spec.layers[i], wname, w, spec.dtype)?;
         }
     }
     crate::keras::limits::check_finite(&spec, &weights).map_err(|e| ctx.not_keras(e))?;
@@ -867,7 +929,7 @@ fn write_file(
         for (&(i, j), wname) in slot.iter().zip(&wnames) {
             let s = &spec.layers[i].weights(spec.fan_in(i))[j];
             let (wg, leaf) = nested(&g, wname)?;
-            write_values(&wg, leaf, &s.shape, &weights[i][j], spec.dtype)?;
+            write_layer_weight(&wg, leaf, &spec.layers[i], s, &weights[i][j], spec.dtype)?;
         }
     }
     // Keras writes an empty group for the model's own (layer-less) variables.

@@ -57,6 +57,13 @@ fn keras2_knows(a: Activation) -> bool {
 
 /// Checks that the layer can be written in `format`; the reason when it cannot.
 pub(crate) fn writable(l: &LayerSpec, format: Format) -> std::result::Result<(), String> {
+    if let (Format::Universal, Some(module)) = (format, l.layer().keras3_module()) {
+        return Err(format!(
+            "layer '{}': Keras 2 (tf.keras) has no {} ({module}); write the Keras 3 format",
+            l.name(),
+            l.class_name()
+        ));
+    }
     if let (Format::Universal, Some(a)) = (format, l.activation().filter(|a| !keras2_knows(*a))) {
         return Err(format!(
             "layer '{}': activation '{}' has no Keras 2 equivalent of the same meaning; write the Keras 3 format",

@@ -1,13 +1,16 @@
-//! Keras's `BatchNormalization` over the last axis (the features, or the channels) of input of any rank: gamma, beta and the moving mean and
+//! Keras's `BatchNormalization` over the last axis (the features, or the channels) of input of any
+//! rank (its `axis` -1 or the last one, as Keras Applications write it): gamma, beta and the moving mean and
 //! variance; training mode normalises with the batch's mean and (biased) variance and moves the
 //! moving statistics by `momentum`, as Keras 3 does; a frozen layer always runs in inference mode.
 
 use crate::error::Result;
 use crate::model::Initializer;
+use crate::model::channels::Axis;
 use crate::model::dialect::{
-    Format, Res, check_keys, flag, initializer_json, number, parse_initializer, unsupported,
+    Format, Res, check_keys, flag, initializer_json, number, parse_initializer,
 };
 use crate::model::layer::{Common, KerasLayer, Layer, Mode, Step, WeightSpec, named_layer, yes};
+use crate::model::shape::Shape;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -16,6 +19,9 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchNormSpec {
     pub name: String,
+    /// The channel axis as the file gave it (`-1`, `3`, `[3]`): it must be the input's last.
+    #[serde(default)]
+    pub axis: Axis,
     pub momentum: f64,
     pub epsilon: f64,
     /// Whether the layer has `beta` (an offset).
@@ -35,6 +41,7 @@ impl BatchNormSpec {
     pub fn new(name: impl Into<String>) -> Self {
         BatchNormSpec {
             name: name.into(),
+            axis: Axis::default(),
             momentum: 0.99,
             epsilon: 1e-3,
             center: true,
@@ -111,6 +118,11 @@ pub(crate) fn moments(x: &Tensor, dim: usize) -> Result<(Tensor, Tensor)> {
 impl Layer for BatchNormSpec {
     named_layer!("BatchNormalization");
 
+    fn output_shape(&self, input: &Shape) -> Result<Shape> {
+        self.axis.check(input)?;
+        Ok(input.clone())
+    }
+
     /// gamma (with `scale`), beta (with `center`), then the non-trainable moving mean and variance.
     fn weights(&self, width: usize) -> Vec<WeightSpec> {
         let mut w = scale_and_offset(
@@ -161,7 +173,7 @@ impl Layer for BatchNormSpec {
 
     fn config(&self, format: Format) -> Value {
         let mut v = json!({
-            "axis": -1, "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
+            "axis": self.axis.json(), "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
             "scale": self.scale,
             "beta_initializer": initializer_json(&self.beta_initializer, format),
             "gamma_initializer": initializer_json(&self.gamma_initializer, format),
@@ -202,10 +214,16 @@ impl KerasLayer for BatchNormSpec {
                 "renorm_momentum",
             ],
         )?;
-        check_feature_axis(class, cfg)?;
+        // tf.keras 2 writes `[3]`; Keras 3's BatchNormalization takes only the integer, which
+        // tf.keras 2 reads too: one axis is kept as the integer.
+        let axis = match Axis::channel(class, cfg)? {
+            Axis::List(a) if a.len() == 1 => Axis::One(a[0]),
+            a => a,
+        };
         let init = |key: &str, d: Initializer| parse_initializer(cfg.get(key), d);
         Ok(BatchNormSpec {
             name: c.name.clone(),
+            axis,
             momentum: number(class, cfg, "momentum", 0.99)?,
             epsilon: number(class, cfg, "epsilon", 1e-3)?,
             center: flag(cfg, "center", true),
@@ -226,21 +244,4 @@ pub(crate) fn rows(x: &Tensor) -> Result<Tensor> {
     }
     let (r, c) = (x.dim(0)?, x.dim(x.rank() - 1)?);
     Ok(x.reshape((r, (), c))?)
-}
-
-/// The axis of a per-feature normalisation must be the last one.
-pub(crate) fn check_feature_axis(class: &str, cfg: &Value) -> Res<()> {
-    let ok = match cfg.get("axis") {
-        None | Some(Value::Null) => true,
-        Some(Value::Array(a)) => a.len() == 1 && matches!(a[0].as_i64(), Some(-1 | 1)),
-        Some(v) => matches!(v.as_i64(), Some(-1 | 1)),
-    };
-    if ok {
-        Ok(())
-    } else {
-        unsupported(format!(
-            "{class} axis {} (only the feature axis of 2-D input, -1)",
-            cfg.get("axis").cloned().unwrap_or(Value::Null)
-        ))
-    }
 }

@@ -101,6 +101,16 @@ pub trait Layer {
     /// The layer's own keys of its Keras config in `format`'s dialect; the caller puts the keys
     /// every layer shares (`name`, `trainable`, `dtype`) before them.
     fn config(&self, format: Format) -> Value;
+    /// Whether the weight called `weight` holds integers in Keras's files (Normalization's `count`,
+    /// an int64 scalar): read as numbers, written back as int64.
+    fn integer_weight(&self, _weight: &str) -> bool {
+        false
+    }
+    /// The Keras 3 module of a layer class outside `keras.layers` (ConvNeXt's `LayerScale`), which
+    /// a Keras 3 file names together with its `registered_name`.
+    fn keras3_module(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The settings every layer config shares, read before the layer's own.

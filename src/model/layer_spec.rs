@@ -10,6 +10,10 @@ use crate::model::{
     Activation, ActivationLayerSpec, BatchNormSpec, DenseSpec, DropoutSpec, FlattenSpec,
     LayerNormSpec, LeakyReluSpec, MergeSpec,
 };
+use crate::model::{
+    EmbeddingSpec, IdentitySpec, LayerScaleSpec, NormalizationSpec, ReluSpec, RescalingSpec,
+    SoftmaxSpec,
+};
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -78,6 +82,13 @@ registry! {
     Conv(crate::model::ConvSpec),
     DepthwiseConv(crate::model::DepthwiseSpec),
     SeparableConv(crate::model::SeparableSpec),
+    Rescaling(RescalingSpec),
+    Normalization(NormalizationSpec),
+    ReLU(ReluSpec),
+    Softmax(SoftmaxSpec),
+    Identity(IdentitySpec),
+    Embedding(EmbeddingSpec),
+    LayerScale(LayerScaleSpec),
 }
 
 impl LayerSpec {

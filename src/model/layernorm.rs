@@ -1,15 +1,15 @@
-//! Keras's `LayerNormalization` over the features: each row normalised by its own mean and (biased)
+//! Keras's `LayerNormalization` over the features (its `axis` -1 or the input's last): each row normalised by its own mean and (biased)
 //! variance, then scaled by gamma and shifted by beta; the same in training and inference.
 
 use crate::error::Result;
 use crate::model::Initializer;
-use crate::model::batchnorm::{
-    check_feature_axis, gamma_beta, moments, normalize, rows, scale_and_offset,
-};
+use crate::model::batchnorm::{gamma_beta, moments, normalize, rows, scale_and_offset};
+use crate::model::channels::Axis;
 use crate::model::dialect::{
     Format, Res, check_keys, flag, initializer_json, number, parse_initializer,
 };
 use crate::model::layer::{Common, KerasLayer, Layer, Step, WeightSpec, named_layer, yes};
+use crate::model::shape::Shape;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -18,6 +18,9 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerNormSpec {
     pub name: String,
+    /// The normalised axis as the file gave it (`-1`, `[3]`): it must be the input's last.
+    #[serde(default)]
+    pub axis: Axis,
     pub epsilon: f64,
     pub center: bool,
     pub scale: bool,
@@ -29,6 +32,11 @@ pub struct LayerNormSpec {
 
 impl Layer for LayerNormSpec {
     named_layer!("LayerNormalization");
+
+    fn output_shape(&self, input: &Shape) -> Result<Shape> {
+        self.axis.check(input)?;
+        Ok(input.clone())
+    }
 
     /// gamma (with `scale`), then beta (with `center`).
     fn weights(&self, width: usize) -> Vec<WeightSpec> {
@@ -52,7 +60,7 @@ impl Layer for LayerNormSpec {
 
     fn config(&self, format: Format) -> Value {
         let mut v = json!({
-            "axis": -1, "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+            "axis": self.axis.json(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
             "beta_initializer": initializer_json(&self.beta_initializer, format),
             "gamma_initializer": initializer_json(&self.gamma_initializer, format),
             "beta_regularizer": null, "gamma_regularizer": null,
@@ -82,10 +90,11 @@ impl KerasLayer for LayerNormSpec {
                 "gamma_initializer",
             ],
         )?;
-        check_feature_axis(class, cfg)?;
+        let axis = Axis::channel(class, cfg)?;
         let init = |key: &str, d: Initializer| parse_initializer(cfg.get(key), d);
         Ok(LayerNormSpec {
             name: c.name.clone(),
+            axis,
             epsilon: number(class, cfg, "epsilon", 1e-3)?,
             center: flag(cfg, "center", true),
             scale: flag(cfg, "scale", true),

@@ -512,6 +512,32 @@ pub fn fit_with(
     crate::model::on_every_core(|| fit_inner(model, train, val, cfg, seeds, start, on_epoch))
 }
 
+/// Training a model with a trainable Embedding takes SGD only: Keras hands the other optimizers the
+/// table's gradient as sparse rows and squares them row by row before summing the rows a batch
+/// picks twice (Adam's second moment), which this tool does not reproduce.
+fn embedding_optimizer(
+    spec: &crate::model::ModelSpec,
+    kind: &crate::train::optimizer::OptimizerKind,
+) -> Result<()> {
+    if matches!(kind, crate::train::optimizer::OptimizerKind::Sgd { .. }) {
+        return Ok(());
+    }
+    match spec
+        .layers
+        .iter()
+        .find(|l| l.trainable() && matches!(l, crate::model::LayerSpec::Embedding(_)))
+    {
+        Some(l) => Err(Error::invalid(
+            "optimizer",
+            format!(
+                "training Embedding '{}' is supported with SGD only (Keras's other optimizers update its sparse gradient differently); freeze the layer or use SGD",
+                l.name()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn fit_inner(
     model: &Model,
     train: &Dataset,
@@ -522,6 +548,7 @@ fn fit_inner(
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
     cfg.validate()?;
+    embedding_optimizer(model.spec(), &cfg.optimizer.kind)?;
     if model.spec().dtype == FloatDtype::Float64 && cfg.class_weight.is_some() {
         return Err(Error::invalid(
             "--class-weight",

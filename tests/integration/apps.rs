@@ -225,7 +225,9 @@ fn every_application_is_read_or_refused_naming_a_layer_it_holds() {
             let named = e
                 .split(|c: char| !c.is_ascii_alphanumeric())
                 .filter(|w| w.len() > 2 && w.chars().next().unwrap().is_ascii_uppercase())
-                .any(|w| text.contains(&format!("\"class_name\": \"{w}\"")));
+                .any(|w| text.contains(&format!("\"class_name\": \"{w}\"")))
+                // or a layer (a nested model) of the application by its name
+                || e.split('\'').any(|w| !w.is_empty() && text.contains(&format!("\"name\": \"{w}\"")));
             assert!(named, "{app}: the refusal names no class of the model: {e}");
         }
         let file = app_dir(app).join("model.keras");

@@ -234,6 +234,7 @@ fn dropout_is_inverted_and_seeded_in_training_and_absent_in_inference() {
             LayerSpec::Dropout(DropoutSpec {
                 name: "dropout".into(),
                 rate: 0.25,
+                noise_shape: None,
                 trainable: true,
             }),
             LayerSpec::Dense(keras_transfer::DenseSpec::new(
@@ -332,6 +333,7 @@ fn stacked_members_with_dropout_and_batch_normalization_equal_lone_fits() {
         LayerSpec::Dropout(DropoutSpec {
             name: "dropout".into(),
             rate: 0.3,
+            noise_shape: None,
             trainable: true,
         }),
     );

@@ -30,6 +30,7 @@ mod tfkeras2_optimizer;
 mod threads;
 
 mod conv;
+mod elem;
 mod nested;
 mod pool;
 mod training;
