@@ -566,6 +566,20 @@ fn parse_root(root: &Value) -> Res<ParsedConfig> {
         }
     };
     // Name an unsupported layer before anything else about it (its input shape, say).
+    // Keras 3 saves an operation on tensors (`x + 3.0`, `x * (1/6)` in MobileNetV3's hard_sigmoid)
+    // as an entry of module `keras.src.ops...` whose class name may be a merge layer's (`Add`).
+    if let Some(op) = chain.iter().find(|l| {
+        l.get("module")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.starts_with("keras.src.ops"))
+    }) {
+        return Err(ConfigError::Unsupported(format!(
+            "operation {} '{}' ({}): a Keras operation on tensors used in a Functional model, not a layer",
+            class_name(op).unwrap_or("?"),
+            entry_name(op),
+            op.get("module").and_then(Value::as_str).unwrap_or("?")
+        )));
+    }
     let known = LayerSpec::keras_classes();
     if let Some(other) = chain
         .iter()

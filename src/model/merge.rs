@@ -66,8 +66,8 @@ fn last_axis() -> i64 {
 
 impl MergeSpec {
     /// The output shape for inputs of `shapes`, or why they do not fit (naming the layer): the
-    /// element-wise merges need equal shapes (Keras broadcasts only equal ranks with 1s, which this
-    /// tool does not), `Subtract` exactly two, `Concatenate` equal shapes but along its axis.
+    /// element-wise merges need shapes of one rank, equal or 1 in each dimension (broadcast as Keras
+    /// broadcasts them), `Subtract` exactly two, `Concatenate` equal shapes but along its axis.
     pub fn merged_shape(&self, shapes: &[Shape]) -> Result<Shape> {
         let bad = |why: String| {
             Err(Error::invalid(
@@ -96,10 +96,23 @@ impl MergeSpec {
         }
         let first = &shapes[0];
         if self.kind != MergeKind::Concatenate {
-            if shapes.iter().any(|s| s != first) {
-                return bad(format!("inputs of shapes {} do not match", list()));
+            // Keras's element-wise merges broadcast inputs of one rank along dimensions of 1
+            // (`_compute_elemwise_op_output_shape`): EfficientNet's (None, H, W, C) * (None, 1, 1, C).
+            let mut out = first.dims().to_vec();
+            for s in &shapes[1..] {
+                if s.rank() != first.rank() {
+                    return bad(format!("inputs of shapes {} have different ranks", list()));
+                }
+                for (o, &d) in out.iter_mut().zip(s.dims()) {
+                    match (*o, d) {
+                        (a, b) if a == b => {}
+                        (1, b) => *o = b,
+                        (_, 1) => {}
+                        _ => return bad(format!("inputs of shapes {} do not match", list())),
+                    }
+                }
             }
-            return Ok(first.clone());
+            return Ok(Shape(out));
         }
         let axis = self.trailing_axis(first.rank())?;
         let mut out = first.dims().to_vec();
@@ -158,13 +171,13 @@ impl MergeSpec {
             Ok(acc)
         };
         Ok(match self.kind {
-            MergeKind::Add => fold(&|a, b| a + b)?,
-            MergeKind::Subtract => fold(&|a, b| a - b)?,
-            MergeKind::Multiply => fold(&|a, b| a * b)?,
-            MergeKind::Maximum => fold(&|a, b| a.maximum(b))?,
-            MergeKind::Minimum => fold(&|a, b| a.minimum(b))?,
+            MergeKind::Add => fold(&|a, b| a.broadcast_add(b))?,
+            MergeKind::Subtract => fold(&|a, b| a.broadcast_sub(b))?,
+            MergeKind::Multiply => fold(&|a, b| a.broadcast_mul(b))?,
+            MergeKind::Maximum => fold(&|a, b| a.broadcast_maximum(b))?,
+            MergeKind::Minimum => fold(&|a, b| a.broadcast_minimum(b))?,
             MergeKind::Average => {
-                let sum = fold(&|a, b| a + b)?;
+                let sum = fold(&|a, b| a.broadcast_add(b))?;
                 let n = Tensor::new(xs.len() as f64, sum.device())?.to_dtype(sum.dtype())?;
                 sum.broadcast_div(&n)?
             }

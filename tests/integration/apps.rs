@@ -7,8 +7,7 @@
 //! and is written back in both formats. The applications too big to commit (4-28 M parameters) are
 //! read from their `config.json` only; python-check/checks_apps.py predicts them at check time.
 //!
-//! The tests marked `#[ignore = "needs ..."]` wait for the layers named (the reader's refusal names
-//! the first one missing): remove the mark as the layers land.
+//! The tests still marked `#[ignore = "..."]` wait for what the mark names.
 
 use crate::common::*;
 use keras_transfer::data::arrays::read_npy;
@@ -272,73 +271,64 @@ fn the_fixtures_are_what_the_harness_expects() {
 }
 
 #[test]
-#[ignore = "needs Rescaling, Conv2D, DepthwiseConv2D, ZeroPadding2D, ReLU(max_value=6), BatchNormalization and Add on images, GlobalAveragePooling2D, a nested Functional base"]
 fn mobilenet_v2() {
     application("mobilenet_v2");
 }
 
 #[test]
-#[ignore = "needs Rescaling, Conv2D, DepthwiseConv2D, ZeroPadding2D, ReLU (max_value 6 and None), Activation(hard_silu), GlobalAveragePooling2D (keepdims=True too), BatchNormalization and Add on images, Multiply broadcasting (None, 1, 1, C), the ops keras.src.ops.numpy Add(x, 3.0) and Multiply(x, 1/6) (hard_sigmoid), a nested Functional base"]
+#[ignore = "needs Keras operations on tensors read as layers (MobileNetV3 saves x + 3.0 as keras.src.ops.numpy Add)"]
 fn mobilenet_v3_small() {
     application("mobilenet_v3_small");
 }
 
 #[test]
-#[ignore = "needs Rescaling, Conv2D, DepthwiseConv2D, ZeroPadding2D, ReLU (max_value 6 and None), Activation(hard_silu), GlobalAveragePooling2D (keepdims=True too), BatchNormalization and Add on images, Multiply broadcasting (None, 1, 1, C), the ops keras.src.ops.numpy Add(x, 3.0) and Multiply(x, 1/6) (hard_sigmoid), a nested Functional base"]
+#[ignore = "needs Keras operations on tensors read as layers (MobileNetV3 saves x + 3.0 as keras.src.ops.numpy Add)"]
 fn mobilenet_v3_large() {
     application("mobilenet_v3_large");
 }
 
 #[test]
-#[ignore = "needs Rescaling, Normalization, Conv2D (activation silu and sigmoid too), DepthwiseConv2D, ZeroPadding2D, Activation(silu), GlobalAveragePooling2D, Reshape, Multiply broadcasting (None, 1, 1, C), Dropout(noise_shape=(None, 1, 1, 1)), BatchNormalization and Add on images, a nested Functional base"]
 fn efficientnet_b0() {
     application("efficientnet_b0");
 }
 
 #[test]
-#[ignore = "needs Rescaling, Normalization, Conv2D (activation silu and sigmoid too), DepthwiseConv2D, Activation(silu), GlobalAveragePooling2D, Reshape, Multiply broadcasting (None, 1, 1, C), Dropout(noise_shape=(None, 1, 1, 1)), BatchNormalization and Add on images, a nested Functional base"]
 fn efficientnet_v2_b0() {
     application("efficientnet_v2_b0");
 }
 
 #[test]
-#[ignore = "needs Rescaling, Conv2D, ZeroPadding2D, MaxPooling2D, BatchNormalization, Activation(relu) and Add on images, GlobalAveragePooling2D, a nested Functional base"]
 fn resnet50() {
     application("resnet50");
 }
 
 #[test]
-#[ignore = "needs Rescaling, Conv2D, ZeroPadding2D, MaxPooling2D, BatchNormalization, Activation(relu) and Add on images, GlobalAveragePooling2D, a nested Functional base"]
 fn resnet50_v2() {
     application("resnet50_v2");
 }
 
 #[test]
-#[ignore = "needs Rescaling, Conv2D, ZeroPadding2D, MaxPooling2D, AveragePooling2D, BatchNormalization, Activation(relu) and Concatenate on images, GlobalAveragePooling2D, a nested Functional base"]
 fn densenet121() {
     application("densenet121");
 }
 
 #[test]
-#[ignore = "needs Rescaling, Conv2D(activation relu), MaxPooling2D, GlobalAveragePooling2D, a nested Functional base"]
 fn vgg16() {
     application("vgg16");
 }
 
 #[test]
-#[ignore = "needs Rescaling, Conv2D, SeparableConv2D, MaxPooling2D, BatchNormalization, Activation(relu) and Add on images, GlobalAveragePooling2D, a nested Functional base"]
 fn xception() {
     application("xception");
 }
 
 #[test]
-#[ignore = "needs Rescaling, Conv2D, MaxPooling2D, AveragePooling2D, BatchNormalization(scale=False), Activation(relu) and Concatenate on images, GlobalAveragePooling2D, a nested Functional base"]
 fn inception_v3() {
     application("inception_v3");
 }
 
 #[test]
-#[ignore = "needs Normalization, Conv2D (groups=C too), Dense and LayerNormalization on images, Activation(gelu, linear), LayerScale, the op keras.src.ops.numpy Add(x, y) (residuals), GlobalAveragePooling2D, nested Sequential stems in a nested Functional base"]
+#[ignore = "needs two levels of nesting (the convnext_tiny_stem Sequential inside the base) and keras.src.ops.numpy Add"]
 fn convnext_tiny() {
     application("convnext_tiny");
 }
@@ -376,7 +366,6 @@ fn the_image_folder_reads_as_keras_read_it() {
 }
 
 #[test]
-#[ignore = "needs MobileNetV2's layers (see mobilenet_v2)"]
 fn the_image_folder_predicts_as_keras_through_mobilenet_v2() {
     let (_, pixels) = npy(&fixture("keras_apps/folder_pixels.npy"));
     let (_, want) = npy(&fixture("keras_apps/folder_predictions.npy"));
@@ -408,7 +397,7 @@ fn the_training_images_read_as_rows_of_pixels() {
 }
 
 #[test]
-#[ignore = "needs MobileNetV2's layers (see mobilenet_v2)"]
+#[ignore = "the head ends 3.2e-4 from Keras after epoch 1: not yet explained (see docs/applications.md)"]
 fn training_the_head_through_a_frozen_mobilenet_v2_tracks_keras() {
     let case = fixture("keras_apps/train_mobilenet_v2");
     let want = read_json(&case.join("fit.json"));
