@@ -119,6 +119,11 @@ impl Activation {
             Activation::Relu => h.relu()?,
             Activation::Tanh => h.tanh()?,
             Activation::Sigmoid => candle_nn::ops::sigmoid(h)?,
+            // candle's fused softmax_last_dim has no backward pass: a tensor that training
+            // differentiates (a softmax inside the model) takes the composed, differentiable one.
+            Activation::Softmax if h.track_op() => {
+                candle_nn::ops::softmax(h, candle_core::D::Minus1)?
+            }
             Activation::Softmax => candle_nn::ops::softmax_last_dim(h)?,
             Activation::Linear => h.clone(),
             Activation::Elu => h.elu(1.0)?,

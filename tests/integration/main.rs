@@ -11,6 +11,7 @@ mod csv_input;
 mod data_files;
 mod docs;
 mod graph;
+mod hidden_softmax;
 mod hostile;
 mod hostile_files;
 mod image_folder;
