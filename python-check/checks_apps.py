@@ -1,3 +1,4 @@
+import subprocess
 """Check group z of check.py: Keras Applications as users have them, both ways.
 
   z1 per application (make_fixtures_apps.APPS, the guide's model on each, built and saved by Keras 3 at
@@ -28,6 +29,14 @@ def ensure(cond, msg):
         raise CheckFailed(msg)
 
 
+# Applications keras-transfer refuses today, and what the refusal names.
+REFUSED = {
+    "mobilenet_v3_small": "operation Add",
+    "mobilenet_v3_large": "operation Add",
+    "convnext_tiny": "nested model",
+}
+
+
 def checks(ctx, k3, k2):
     """(id, fn) per application; the models are built once, on first use."""
     made = {}
@@ -50,7 +59,18 @@ def checks(ctx, k3, k2):
             made[name] = (d, x, p, h5)
         return made[name]
 
+    def refused(name):
+        # Not yet supported: keras-transfer must refuse in one line naming what it lacks (exit 3).
+        d, _, _, _ = model(name)
+        r = subprocess.run([str(ctx.rust.binary), "inspect", str(d / "model.keras")], capture_output=True, text=True)
+        err = r.stderr.strip()
+        ensure(r.returncode == 3 and REFUSED[name] in err and "\n" not in err,
+               f"expected a one-line refusal naming {REFUSED[name]!r} (exit 3), got {r.returncode}: {err}")
+        return f"refused as expected: {err}"
+
     def keras_to_rust(name):
+        if name in REFUSED:
+            return refused(name)
         d, x, p, h5 = model(name)
         files = ["model.keras"] + (["model.h5"] if h5 else [])
         worst = 0.0
@@ -63,6 +83,8 @@ def checks(ctx, k3, k2):
         return f"{', '.join(files)}: max|dp| {worst:.2g}{note}"
 
     def rust_to_keras(name):
+        if name in REFUSED:
+            return refused(name)
         d, x, p, h5 = model(name)
         worst = 0.0
         for out, fmt in (("rust.keras", []), ("rust.h5", ["--format", "keras3"])):
@@ -70,7 +92,12 @@ def checks(ctx, k3, k2):
             if out.endswith(".h5") and not h5:
                 continue  # Keras loads no .h5 of this model, its own included (see z1)
             back = k3.models.load_model(d / out)
-            diff = float(np.max(np.abs(back.predict(x, verbose=0) - p)))
+            # An .h5 is compared with Keras's own .h5 of the model, loaded: Keras 3.15's legacy .h5
+            # loader leaves a nested Normalization with its build-time statistics (EfficientNetB0:
+            # Keras's own .h5 predicts 0.41 away from its .keras), and an .h5 we write must load as
+            # Keras's own does.
+            want = k3.models.load_model(d / "model.h5").predict(x, verbose=0) if out.endswith(".h5") else p
+            diff = float(np.max(np.abs(back.predict(x, verbose=0) - want)))
             ensure(diff <= TOL, f"{out}: Keras 3 predicts within {diff:.3g} > {TOL:g} of before")
             worst = max(worst, diff)
         both = ".keras and .h5" if h5 else ".keras (its .h5 written, but no .h5 of it loads in Keras)"

@@ -108,6 +108,12 @@ def perturb(model, seed):
         else:  # beta, moving_mean, mean, bias
             new = rng.normal(0.0, 0.1, v.shape)
         w.assign(new.astype(v.dtype))
+    # Keras's Normalization computes from copies of its mean and variance made by finalize_state()
+    # (what loading a file calls); without it the in-memory model would keep the old statistics
+    # and predict other numbers than the same model loaded from its file.
+    for layer in model._flatten_layers():
+        if isinstance(layer, __import__("keras").layers.Normalization) and layer.built:
+            layer.finalize_state()
 
 
 def calibrate(k, base, x):
