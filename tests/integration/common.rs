@@ -326,3 +326,32 @@ pub fn fit_as_keras(
     let loss = h[0].loss.clone();
     (model, loss)
 }
+
+/// `keras-transfer finetune --from MODEL --train DATA --epochs E --batch-size B --no-shuffle --out
+/// OUT` (Keras's `load_model` + `fit(shuffle=False)`), asserting success.
+pub fn finetune_in_order(
+    dir: &Path,
+    model: &Path,
+    data: &Path,
+    epochs: usize,
+    batch: usize,
+    out: &Path,
+) {
+    ok(&run(
+        dir,
+        &[
+            "finetune",
+            "--from",
+            model.to_str().unwrap(),
+            "--train",
+            data.to_str().unwrap(),
+            "--epochs",
+            &epochs.to_string(),
+            "--batch-size",
+            &batch.to_string(),
+            "--no-shuffle",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ));
+}

@@ -10,23 +10,7 @@ fn a_hidden_softmax_trains_as_keras_trains_it() {
     let out = dir.path().join("tuned.keras");
     let model = fixture("keras_softmax/model.keras");
     let train = fixture("keras_softmax/train.csv");
-    ok(&run(
-        dir.path(),
-        &[
-            "finetune",
-            "--from",
-            model.to_str().unwrap(),
-            "--train",
-            train.to_str().unwrap(),
-            "--epochs",
-            "3",
-            "--batch-size",
-            "8",
-            "--no-shuffle",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    ));
+    finetune_in_order(dir.path(), &model, &train, 3, 8, &out);
     let got = load_model(&out).unwrap();
     let want = read_json(&fixture("keras_softmax/case.json"));
     for (layer, w) in got.weights.iter().zip(want["final"].as_array().unwrap()) {

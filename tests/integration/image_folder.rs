@@ -82,23 +82,7 @@ fn finetune_on_a_folder_matches_keras_fit() {
     let model = fixture("images/model/model.keras");
     let folder = fixture("images/folder");
     let out = dir.path().join("tuned.keras");
-    ok(&run(
-        dir.path(),
-        &[
-            "finetune",
-            "--from",
-            model.to_str().unwrap(),
-            "--train",
-            folder.to_str().unwrap(),
-            "--epochs",
-            "3",
-            "--batch-size",
-            "4",
-            "--no-shuffle",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    ));
+    finetune_in_order(dir.path(), &model, &folder, 3, 4, &out);
     let m = load_model(&out).unwrap();
     assert_eq!(m.spec.image_input(), Some([6, 5, 3]));
     let w = &m.weights[m.weights.len() - 1];
