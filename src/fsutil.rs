@@ -78,11 +78,18 @@ where
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::output(target, e))?
-        .into_temp_path();
-    let pending = Pending::register(&tmp);
+    // Created and registered under the pending list's lock: a signal's clean-up, which takes the
+    // lock, sees every temporary file that exists.
+    let (tmp, pending) = {
+        let mut list = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        let tmp = builder
+            .tempfile_in(dir)
+            .map_err(|e| Error::output(target, e))?
+            .into_temp_path();
+        list.push(tmp.to_path_buf());
+        let pending = Pending(tmp.to_path_buf());
+        (tmp, pending)
+    };
     // The temporary file is removed (on failure) or renamed before it leaves the pending list.
     let result = (move || -> Result<()> {
         #[cfg(unix)]
@@ -162,15 +169,6 @@ static PENDING: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::ne
 /// A temporary file's place in `PENDING`, for as long as it may be left behind.
 struct Pending(std::path::PathBuf);
 
-impl Pending {
-    fn register(path: &Path) -> Pending {
-        if let Ok(mut p) = PENDING.lock() {
-            p.push(path.to_path_buf());
-        }
-        Pending(path.to_path_buf())
-    }
-}
-
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Ok(mut p) = PENDING.lock()
@@ -183,14 +181,15 @@ impl Drop for Pending {
 
 /// Removes every temporary file still being written (for a signal handler: SIGINT, SIGTERM). Targets
 /// are untouched: they hold the old file or, once renamed, the whole new one.
+///
+/// The list stays locked afterwards, for good: no temporary file can be created after the clean-up
+/// (a writer waits on the lock), so the caller must end the process next.
 pub fn remove_pending() {
-    let list = match PENDING.lock() {
-        Ok(p) => p.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    };
-    for p in list {
+    let list = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+    for p in list.iter() {
         let _ = std::fs::remove_file(p);
     }
+    std::mem::forget(list);
 }
 
 /// Writes `bytes` to `target` atomically.
