@@ -76,7 +76,11 @@ pub(crate) fn depthwise_sum(taps: &[Tensor], kernel: &Tensor) -> Result<Tensor> 
             None => term,
         });
     }
-    let acc = acc.expect("a kernel has at least one tap");
+    // A kernel read from a file has at least one tap (its sizes are checked); a stored spec that
+    // says otherwise is refused, not a panic.
+    let acc = acc.ok_or_else(|| {
+        crate::error::Error::invalid("kernel_size", "a depthwise kernel with no taps")
+    })?;
     Ok(acc.reshape((r, (), c * m))?)
 }
 
