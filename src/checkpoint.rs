@@ -5,7 +5,7 @@ use crate::data::DataSchema;
 use crate::error::{Error, Result};
 use crate::fsutil::{check_target, write_bytes_atomic};
 use crate::keras::limits::{MAX_LAYERS, check_finite, check_writable};
-use crate::keras::{self, Format, KerasModel, archive};
+use crate::keras::{self, CompileSettings, Format, KerasModel, archive};
 use crate::model::{FloatDtype, LayerWeights, ModelSpec, var_name};
 use safetensors::tensor::{Dtype, Metadata, TensorView};
 use std::collections::HashMap;
@@ -125,7 +125,8 @@ pub fn save_model(path: &Path, m: &KerasModel) -> Result<()> {
         path: path.to_path_buf(),
         found,
     };
-    check_writable(m.data.as_ref(), m.training_config.as_deref()).map_err(unwritable)?;
+    check_writable(m.data.as_ref(), m.training_config_for(m.format).as_deref())
+        .map_err(unwritable)?;
     match kind {
         FileKind::Safetensors => write_bytes_atomic(
             path,
@@ -188,8 +189,8 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     if let Some(lr) = m.learning_rate {
         meta.insert(LR_KEY.to_string(), lr.to_string());
     }
-    if let Some(tc) = &m.training_config {
-        meta.insert(TRAINING_KEY.to_string(), tc.clone());
+    if let Some(tc) = m.training_config_for(m.format) {
+        meta.insert(TRAINING_KEY.to_string(), tc);
     }
     if let Some(state) = &m.optimizer_state {
         let v = match state {
@@ -398,7 +399,7 @@ fn from_safetensors_parts(
         backend: md.get(BACKEND_KEY).cloned().unwrap_or_default(),
         format,
         learning_rate,
-        training_config: md.get(TRAINING_KEY).cloned(),
+        compile_settings: md.get(TRAINING_KEY).cloned().map(CompileSettings::parse),
         optimizer_state: md
             .get(OPTIMIZER_KEY)
             .map(|s| optimizer_state_json(s))

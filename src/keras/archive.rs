@@ -13,11 +13,12 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_bytes_atomic;
 use crate::keras::config::{self, Format};
 use crate::keras::h5::{
-    KerasModel, SavedCount, archived_state, keras_optimizer_name, optimizer_layout,
-    read_layer_weight, read_string, saved_count, write_layer_weight, write_values,
+    SavedCount, archived_state, keras_optimizer_name, optimizer_layout, read_layer_weight,
+    read_string, saved_count, write_layer_weight, write_values,
 };
 use crate::keras::h5_guard::{self, Ctx};
 use crate::keras::h5_values::{float_dtype, step_count};
+use crate::keras::model::{CompileSettings, KerasModel};
 use crate::keras::tfkeras2_optimizer;
 use crate::model::nested::{NestedSpec, Unit};
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
@@ -920,13 +921,12 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
     };
     let file = open_weights_image(&wctx, &weights_bytes)?;
     let weights = read_layer_weights(&wctx, &file, &spec)?;
+    let compile_settings = training_config.map(CompileSettings::parse);
     let optimizer_state = read_optimizer_vars(
         &wctx,
         &file,
         &spec,
-        training_config
-            .as_deref()
-            .map(config::parse_training_config),
+        compile_settings.as_ref().map(CompileSettings::result),
         keras_version.starts_with("2."),
         true,
     )?;
@@ -937,7 +937,7 @@ pub fn load_keras(path: &Path) -> Result<KerasModel> {
         backend: String::new(),
         format: Format::Keras3,
         learning_rate,
-        training_config,
+        compile_settings,
         optimizer_state,
         data,
     })

@@ -12,9 +12,10 @@ use crate::keras::config::{self, Format};
 use crate::keras::h5_guard::{self, Ctx};
 use crate::keras::h5_values::float_dtype;
 use crate::keras::limits::{MAX_ATTRIBUTE, MAX_STRINGS};
+use crate::keras::model::{CompileSettings, KerasModel};
 use crate::keras::tfkeras2_optimizer;
 use crate::model::nested::Unit;
-use crate::model::{FloatDtype, LayerWeights, Model, ModelKind, ModelSpec};
+use crate::model::{FloatDtype, LayerWeights, ModelKind, ModelSpec};
 use crate::model::{LayerSpec, WeightSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, OptimizerSpec, OptimizerState};
@@ -22,110 +23,6 @@ use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenU
 use hdf5::{Attribute, Dataset, Group, Location};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-
-/// A model read from (or to be written to) a Keras HDF5 file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KerasModel {
-    pub spec: ModelSpec,
-    /// Per layer, its weights in Keras's order.
-    pub weights: Vec<LayerWeights>,
-    /// The file's `keras_version` attribute ("" when absent).
-    pub keras_version: String,
-    /// The file's `backend` attribute ("" when absent).
-    pub backend: String,
-    /// The config's dialect.
-    pub format: Format,
-    /// The initial learning rate in `training_config`, when present.
-    pub learning_rate: Option<f64>,
-    /// The file's `training_config` JSON text (Keras's compile settings), when it was compiled.
-    pub training_config: Option<String>,
-    /// The optimizer's saved variables (`optimizer_weights`, or a `.keras` file's `optimizer/vars`)
-    /// in Keras 3's layout (tf.keras 2's mapped onto it); an error saying why when the file holds
-    /// some that Keras itself does not restore (a legacy optimizer's, or built before a freeze).
-    pub optimizer_state: Option<std::result::Result<OptimizerState, String>>,
-    /// The feature, label and class names the model was trained with (keras-transfer stores them
-    /// as `keras_transfer_*` root attributes, which Keras ignores); `None` for a file Keras made.
-    pub data: Option<DataSchema>,
-}
-
-impl KerasModel {
-    /// A keras-transfer model of this architecture and these weights, compiled with `optimizer`
-    /// and the tutorial's loss and metric.
-    pub fn new(
-        spec: ModelSpec,
-        weights: Vec<LayerWeights>,
-        optimizer: Option<&OptimizerSpec>,
-    ) -> Self {
-        let compile = optimizer.map(|o| Compile::with_optimizer(o.clone()));
-        Self::compiled(spec, weights, compile.as_ref())
-    }
-
-    /// A keras-transfer model of this architecture and these weights, compiled with `compile`.
-    pub fn compiled(
-        spec: ModelSpec,
-        weights: Vec<LayerWeights>,
-        compile: Option<&Compile>,
-    ) -> Self {
-        let mut m = KerasModel {
-            spec,
-            weights,
-            keras_version: String::new(),
-            backend: String::new(),
-            format: Format::Keras3,
-            learning_rate: None,
-            training_config: None,
-            optimizer_state: None,
-            data: None,
-        };
-        m.set_compile(compile);
-        m
-    }
-
-    /// Records `compile` as the model's compile settings (`None`: uncompiled).
-    pub fn set_compile(&mut self, compile: Option<&Compile>) {
-        self.learning_rate = compile.map(|c| f64::from(c.optimizer.learning_rate()));
-        self.training_config =
-            compile.map(|c| config::training_config(c, Format::Keras3).to_string());
-    }
-
-    /// The same model, recording the names of the data it was trained with.
-    pub fn with_data(self, data: DataSchema) -> Self {
-        KerasModel {
-            data: Some(data),
-            ..self
-        }
-    }
-
-    /// The lone model these weights describe.
-    pub fn to_model(&self) -> Result<Model> {
-        Model::from_weights(self.spec.clone(), self.weights.clone())
-    }
-
-    /// The compile settings of the file: `None` when it is not compiled, an error naming the setting
-    /// when it asks for something this tool cannot train exactly.
-    pub fn compile(&self) -> Option<std::result::Result<Compile, String>> {
-        match (&self.training_config, self.learning_rate) {
-            (Some(text), _) => Some(config::parse_training_config(text)),
-            // A file of an earlier keras-transfer that kept only the SGD learning rate.
-            (None, Some(lr)) => Some(Ok(Compile::with_optimizer(OptimizerSpec::sgd(lr as f32)))),
-            (None, None) => None,
-        }
-    }
-
-    /// The optimizer the file's `training_config` names, when it has one this tool can apply.
-    pub fn optimizer(&self) -> Option<OptimizerSpec> {
-        self.compile().and_then(|c| c.ok()).map(|c| c.optimizer)
-    }
-
-    /// The `training_config` text to write in `format`: re-made in that dialect when understood,
-    /// the file's own text otherwise.
-    pub(crate) fn training_config_for(&self, format: Format) -> Option<String> {
-        match self.compile()? {
-            Ok(c) => Some(config::training_config(&c, format).to_string()),
-            Err(_) => self.training_config.clone(),
-        }
-    }
-}
 
 /// Longest string attribute read (a `model_config` of a very large model is well below this).
 const MAX_STRING: usize = 1 << 20;
@@ -550,13 +447,12 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
             ctx.not_keras(format!("its stored data names do not fit the model: {e}"))
         })?;
     }
+    let compile_settings = training_config.map(CompileSettings::parse);
     let optimizer_state = read_optimizer_state(
         &ctx,
         root,
         &spec,
-        training_config
-            .as_deref()
-            .map(config::parse_training_config),
+        compile_settings.as_ref().map(CompileSettings::result),
     )?;
     Ok(KerasModel {
         spec,
@@ -565,7 +461,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
         backend,
         format,
         learning_rate,
-        training_config,
+        compile_settings,
         optimizer_state,
         data,
     })
@@ -1087,9 +983,7 @@ pub fn save_h5(path: &Path, m: &KerasModel) -> Result<()> {
     let tc = m.training_config_for(m.format);
     let (spec, weights, format) = (&m.spec, &m.weights, m.format);
     config::writable(spec, format)
-        .and_then(|()| {
-            crate::keras::limits::check_writable(m.data.as_ref(), m.training_config.as_deref())
-        })
+        .and_then(|()| crate::keras::limits::check_writable(m.data.as_ref(), tc.as_deref()))
         .map_err(|found| Error::Unsupported {
             path: target.clone(),
             found,
