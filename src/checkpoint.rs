@@ -105,7 +105,7 @@ pub fn load_model(path: &Path) -> Result<KerasModel> {
 pub fn load_model_with_weights(model: &Path, weights: &Path) -> Result<KerasModel> {
     if FileKind::of(weights) != Some(FileKind::WeightsH5) {
         return Err(Error::invalid(
-            "--weights",
+            "weights",
             format!(
                 "{}: expected a Keras 3 weights file named *.weights.h5",
                 weights.display()

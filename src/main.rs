@@ -105,9 +105,9 @@ fn clean_up_on_signals() {
 
 /// The error and its causes on one line.
 fn one_line(e: &anyhow::Error) -> String {
-    let mut s = e.to_string();
+    let mut s = cli::describe(e.as_ref());
     for cause in e.chain().skip(1) {
-        let c = cause.to_string();
+        let c = cli::describe(cause);
         if !s.contains(&c) {
             s.push_str(": ");
             s.push_str(&c);

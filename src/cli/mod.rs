@@ -73,6 +73,45 @@ pub fn run() -> Result<()> {
     result
 }
 
+/// The command-line flag of each library parameter that a library error may name: the library
+/// speaks its parameters (`batch_size`), the command line its flags (`--batch-size`).
+const FLAGS: &[(&str, &str)] = &[
+    ("activation", "--activation"),
+    ("add_hidden", "--add-hidden"),
+    ("batch_size", "--batch-size"),
+    ("centers", "--centers"),
+    ("class_weight", "--class-weight"),
+    ("classes", "--classes"),
+    ("cluster_std", "--std"),
+    ("epochs", "--epochs"),
+    ("freeze", "--freeze"),
+    ("ignore", "--ignore"),
+    ("learning_rate", "--lr"),
+    ("loss", "--loss"),
+    ("momentum", "--momentum"),
+    ("monitor", "--monitor"),
+    ("n_features", "--features"),
+    ("n_samples", "--samples"),
+    ("new_head", "--new-head"),
+    ("optimizer", "--optimizer"),
+    ("reinit", "--reinit"),
+    ("repeats", "--repeats"),
+    ("unfreeze", "--unfreeze"),
+    ("validation_split", "--validation-split"),
+    ("weights", "--weights"),
+];
+
+/// One error of a chain as the command line says it: an invalid library parameter is named by its
+/// flag.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(keras_transfer::Error::Invalid { what, reason }) = e.downcast_ref()
+        && let Some((_, flag)) = FLAGS.iter().find(|(p, _)| p == what)
+    {
+        return format!("invalid {flag}: {reason}");
+    }
+    e.to_string()
+}
+
 /// The process exit code for an error: the library error's own code (`Error::exit_code`), 2 for a
 /// usage error, the model reader's code for its errors, 1 otherwise.
 pub fn exit_code(e: &anyhow::Error) -> u8 {

@@ -76,7 +76,7 @@ pub fn reader_main(path: &Path, weights: Option<&Path>) -> ExitCode {
             }
         },
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e}");
+            let _ = writeln!(std::io::stderr(), "error: {}", crate::cli::describe(&e));
             ExitCode::from(e.exit_code())
         }
     }

@@ -37,17 +37,17 @@ impl BlobsParams {
 
     fn validate(&self) -> Result<()> {
         if self.n_samples == 0 {
-            return Err(Error::invalid("--samples", "must be at least 1"));
+            return Err(Error::invalid("n_samples", "must be at least 1"));
         }
         if self.centers == 0 {
-            return Err(Error::invalid("--centers", "must be at least 1"));
+            return Err(Error::invalid("centers", "must be at least 1"));
         }
         if self.n_features == 0 {
-            return Err(Error::invalid("--features", "must be at least 1"));
+            return Err(Error::invalid("n_features", "must be at least 1"));
         }
         if !self.cluster_std.is_finite() || self.cluster_std < 0.0 {
             return Err(Error::invalid(
-                "--std",
+                "cluster_std",
                 format!("must be a finite number >= 0, got {}", self.cluster_std),
             ));
         }
@@ -61,7 +61,7 @@ impl BlobsParams {
             || self.centers.saturating_mul(self.n_features) > MAX_CENTER_VALUES
         {
             return Err(Error::invalid(
-                "--centers",
+                "centers",
                 format!(
                     "{} centers of {} features is too many (at most {MAX_CENTERS} centers and {MAX_CENTER_VALUES} center values)",
                     self.centers, self.n_features
@@ -71,7 +71,7 @@ impl BlobsParams {
         let cells = self.n_samples.checked_mul(self.n_features);
         if cells.is_none_or(|c| c > 1 << 27) {
             return Err(Error::invalid(
-                "--samples",
+                "n_samples",
                 "samples x features is too large (at most 2^27 values, 1 GiB)",
             ));
         }

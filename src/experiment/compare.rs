@@ -112,7 +112,7 @@ pub fn run_members(
                     Ok(a.weights)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let spec = spec.ok_or_else(|| Error::invalid("--repeats", "must be at least 1"))?;
+            let spec = spec.ok_or_else(|| Error::invalid("repeats", "must be at least 1"))?;
             Model::stack(spec, &members)?
         }
     };
@@ -155,7 +155,7 @@ pub fn compare(
 ) -> Result<Vec<ArmScores>> {
     if cfg.repeats == 0 || cfg.repeats > MAX_REPEATS {
         return Err(Error::invalid(
-            "--repeats",
+            "repeats",
             format!("must be between 1 and {MAX_REPEATS}"),
         ));
     }

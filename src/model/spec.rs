@@ -115,7 +115,7 @@ impl ModelSpec {
     ) -> Result<Self> {
         if !hidden.is_empty() && activations.len() != 1 && activations.len() != hidden.len() {
             return Err(Error::invalid(
-                "--activation",
+                "activation",
                 format!(
                     "give one activation or one per hidden layer ({}), got {}",
                     hidden.len(),
@@ -425,7 +425,7 @@ impl ModelSpec {
         let n = self.layers.len();
         if let Some(&bad) = frozen.iter().find(|&&i| i >= n) {
             return Err(Error::invalid(
-                "--freeze",
+                "freeze",
                 format!("layer {} does not exist; the model has {n} layers", bad + 1),
             ));
         }

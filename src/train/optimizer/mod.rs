@@ -129,7 +129,7 @@ impl OptimizerSpec {
             .find(|(class, _)| class.eq_ignore_ascii_case(name))
         else {
             return Err(Error::invalid(
-                "--optimizer",
+                "optimizer",
                 format!(
                     "'{name}' is not one of {}",
                     OPTIMIZER_CLASSES.join(", ").to_lowercase()
@@ -235,7 +235,7 @@ impl OptimizerSpec {
         // 0 is valid, as in Keras (a warm-up schedule starts there); negative or non-finite is not.
         if !(lr.is_finite() && lr >= 0.0) {
             return Err(Error::invalid(
-                "--lr",
+                "learning_rate",
                 format!("must be a number >= 0, got {lr}"),
             ));
         }

@@ -88,7 +88,7 @@ impl Rule for Sgd {
 pub(crate) fn check_momentum(momentum: f64) -> Result<()> {
     if !(0.0..=1.0).contains(&momentum) {
         return Err(Error::invalid(
-            "--momentum",
+            "momentum",
             format!("must be between 0 and 1, got {momentum}"),
         ));
     }
