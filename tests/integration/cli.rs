@@ -417,10 +417,15 @@ fn help_says_what_the_flags_count_and_reinit_refuses_a_layer_without_weights() {
 fn the_library_names_its_parameters_and_the_command_line_its_flags() {
     let mut p = keras_transfer::data::BlobsParams::tutorial(1);
     p.n_samples = 0;
-    let e = keras_transfer::data::make_blobs(&p).unwrap_err().to_string();
+    let e = keras_transfer::data::make_blobs(&p)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("invalid n_samples:"), "{e}");
     let dir = tempdir();
-    let out = run(dir.path(), &["blobs", "--seed", "1", "--samples", "0", "--csv", "x.csv"]);
+    let out = run(
+        dir.path(),
+        &["blobs", "--seed", "1", "--samples", "0", "--csv", "x.csv"],
+    );
     assert_fails(&out, 2, &["invalid --samples:"]);
     let out = run(dir.path(), &["train", "--problem", "1", "--lr", "-1"]);
     assert_fails(&out, 2, &["invalid --lr:"]);
