@@ -347,15 +347,47 @@ impl Model {
         if self.members != 1 {
             return Err(Error::invalid("predict", "needs a lone model"));
         }
-        let t = values_tensor(
-            x.to_vec(),
-            (1, x.len() / d, d),
-            self.spec.dtype.candle(),
-            &self.device,
-        )?;
-        values_of(&self.forward(&t)?)
+        // The rows go through in fixed runs (a function of the shapes only, so the outputs do not
+        // depend on the thread count; each row is computed on its own in inference mode), so that
+        // an image model holds a few images' activations at a time, not the whole input's.
+        let widest = self
+            .spec
+            .shapes()
+            .map(|s| s.outputs.iter().map(Shape::size).max().unwrap_or(d))
+            .unwrap_or(d)
+            .max(d);
+        let rows = (PREDICT_VALUES / widest).max(1);
+        let run = |chunk: &[f64]| -> Result<Vec<f64>> {
+            let t = values_tensor(
+                chunk.to_vec(),
+                (1, chunk.len() / d, d),
+                self.spec.dtype.candle(),
+                &self.device,
+            )?;
+            values_of(&self.forward(&t)?)
+        };
+        let chunks: Vec<&[f64]> = x.chunks(rows * d).collect();
+        let parts: Vec<Result<Vec<f64>>> = if chunks.len() < 2 {
+            chunks.into_iter().map(run).collect()
+        } else {
+            use rayon::prelude::*;
+            let go = || chunks.into_par_iter().map(run).collect();
+            match crate::model::wide::own_pool() {
+                Some(pool) if rayon::current_thread_index().is_none() => pool.install(go),
+                _ => go(),
+            }
+        };
+        let mut out = Vec::new();
+        for p in parts {
+            out.extend(p?);
+        }
+        Ok(out)
     }
 }
+
+/// The most values one layer's output may hold for the rows `predict` runs at once (4 Mi: 16 MiB
+/// of float32): an image model runs a few images at a time, a flat model all its rows.
+const PREDICT_VALUES: usize = 1 << 22;
 
 /// Rows of features `[R, N, size]` as samples of `shape` (`[R, N, d1, d2, ...]`); flat shapes
 /// stay as they are.
