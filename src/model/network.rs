@@ -333,6 +333,21 @@ impl Model {
             .apply(&self.logits(x, &mut Forward::inference())?)
     }
 
+    /// How many rows inference runs through the model at once: as many as keep the widest layer
+    /// output within `PREDICT_VALUES` values (at least one), so that an image model holds a few
+    /// images' activations at a time and a flat model all its rows.
+    pub fn rows_at_once(&self) -> usize {
+        let d = self.spec.input_dim;
+        let widest = self
+            .spec
+            .shapes()
+            .map(|s| s.outputs.iter().map(Shape::size).max().unwrap_or(d))
+            .unwrap_or(d)
+            .max(d)
+            .max(1);
+        (PREDICT_VALUES / widest).max(1)
+    }
+
     /// `model.predict` for a lone model: the outputs for row-major inputs, row-major. The inputs are
     /// cast to the model's dtype as Keras casts them (float64 values to float32 for a float32 model;
     /// a float64 model takes them as they are); the outputs are the model's dtype's values.
@@ -350,13 +365,7 @@ impl Model {
         // The rows go through in fixed runs (a function of the shapes only, so the outputs do not
         // depend on the thread count; each row is computed on its own in inference mode), so that
         // an image model holds a few images' activations at a time, not the whole input's.
-        let widest = self
-            .spec
-            .shapes()
-            .map(|s| s.outputs.iter().map(Shape::size).max().unwrap_or(d))
-            .unwrap_or(d)
-            .max(d);
-        let rows = (PREDICT_VALUES / widest).max(1);
+        let rows = self.rows_at_once();
         let run = |chunk: &[f64]| -> Result<Vec<f64>> {
             let t = values_tensor(
                 chunk.to_vec(),

@@ -711,7 +711,8 @@ fn score_all(
     let span_rows = if per_batch {
         bs
     } else {
-        (SPAN_ROWS / bs).max(1) * bs
+        // Whole batches, at most SPAN_ROWS rows and as many as an image model's activations allow.
+        (SPAN_ROWS.min(model.rows_at_once()) / bs).max(1) * bs
     };
     for span in all.chunks(span_rows) {
         let (xs, ts) = data.batch(model, span.len(), |_| span)?;
