@@ -311,6 +311,22 @@ impl Model {
                 }
             }
         }
+        if let Some(p) = self.weight_penalty()? {
+            add(p)?;
+        }
+        Ok((h, penalty))
+    }
+
+    /// The weight regularisers' penalties of the trainable layers, in layer order.
+    fn weight_penalty(&self) -> Result<Option<Tensor>> {
+        let mut penalty: Option<Tensor> = None;
+        let mut add = |p: Tensor| -> Result<()> {
+            penalty = Some(match penalty.take() {
+                Some(t) => (t + p)?,
+                None => p,
+            });
+            Ok(())
+        };
         for (l, p) in self.spec.layers.iter().zip(&self.layers) {
             let LayerSpec::Dense(d) = l else { continue };
             if !d.trainable {
@@ -322,6 +338,94 @@ impl Model {
             if let (Some(reg), Some(b)) = (&d.bias_regularizer, p.vars.get(1)) {
                 add(reg.penalty(b)?)?;
             }
+        }
+        Ok(penalty)
+    }
+
+    /// Runs the layers with `active[i]` on `x [R, N, input_dim]`, layer i's output taken from
+    /// `given[i]` when that is `Some` (a cut of the graph computed earlier, see
+    /// `train::feature_cache`): each layer's output (`None` for those not run) and the activity
+    /// penalties of the layers run, added in layer order as `logits_and_penalty` adds them.
+    pub(crate) fn run_layers(
+        &self,
+        x: &Tensor,
+        f: &mut Forward,
+        given: &[Option<Tensor>],
+        active: &[bool],
+    ) -> Result<(Vec<Option<Tensor>>, Option<Tensor>)> {
+        let n = self.layers.len();
+        let last = n - 1;
+        let mut outs: Vec<Option<Tensor>> = Vec::with_capacity(n);
+        let mut penalty: Option<Tensor> = None;
+        let missing = |j: usize| {
+            Error::Internal(format!("layer {j}'s output is needed but was not computed"))
+        };
+        for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
+            if let Some(t) = given.get(i).and_then(|g| g.clone()) {
+                outs.push(Some(t));
+                continue;
+            }
+            if !active.get(i).copied().unwrap_or(false) {
+                outs.push(None);
+                continue;
+            }
+            let mut xs = Vec::new();
+            match &self.spec.graph {
+                Some(g) => {
+                    for s in &g.inbound[i] {
+                        xs.push(match *s {
+                            Source::Input(k) => {
+                                let shape = &g.inputs[k].shape;
+                                let width = shape.size();
+                                let flat = if width == x.dim(2)? {
+                                    x.clone()
+                                } else {
+                                    x.narrow(2, g.input_offset(k), width)?.contiguous()?
+                                };
+                                samples(&flat, shape)?
+                            }
+                            Source::Layer(j) => outs[j].clone().ok_or_else(|| missing(j))?,
+                        });
+                    }
+                }
+                None if i == 0 => xs.push(samples(x, &self.spec.input_shape())?),
+                None => xs.push(outs[i - 1].clone().ok_or_else(|| missing(i - 1))?),
+            }
+            let out = match l {
+                LayerSpec::Merge(m) => m.merge(&xs)?,
+                _ => l.forward(&xs[0], p, f, i == last)?,
+            };
+            if let Some(pen) = activity_penalty(l, &out, i == last)? {
+                penalty = Some(match penalty.take() {
+                    Some(t) => (t + pen)?,
+                    None => pen,
+                });
+            }
+            outs.push(Some(out));
+        }
+        Ok((outs, penalty))
+    }
+
+    /// `logits_and_penalty` with the outputs of the layers `cached` marks taken from `given`
+    /// (the cut tensors for this batch's rows, `None` elsewhere) instead of computed from `x`.
+    pub(crate) fn logits_from(
+        &self,
+        x: &Tensor,
+        given: &[Option<Tensor>],
+        cached: &[bool],
+        f: &mut Forward,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let active: Vec<bool> = cached.iter().map(|c| !c).collect();
+        let (mut outs, mut penalty) = self.run_layers(x, f, given, &active)?;
+        let h = outs
+            .pop()
+            .flatten()
+            .ok_or_else(|| Error::Internal("the output layer was not run".into()))?;
+        if let Some(p) = self.weight_penalty()? {
+            penalty = Some(match penalty.take() {
+                Some(t) => (t + p)?,
+                None => p,
+            });
         }
         Ok((h, penalty))
     }

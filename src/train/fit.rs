@@ -7,6 +7,8 @@ use crate::error::{Error, Result};
 use crate::model::{FloatDtype, Forward, Mode, Model};
 use crate::rng::NumpyRandomState;
 pub use crate::train::metrics::argmax;
+pub use crate::train::feature_cache::CachePolicy;
+use crate::train::feature_cache::{self, FeatureCache};
 use crate::train::{Compile, History, Loss, Metric, OptimizerSpec, OptimizerState, Target};
 use candle_core::{D, DType, Tensor};
 
@@ -399,8 +401,12 @@ impl<'a> Prepared<'a> {
         loss: Loss,
         f: &mut Forward,
         weights: Option<&Tensor>,
+        given: Option<(&FeatureCache, &[Option<Tensor>])>,
     ) -> Result<(Tensor, Tensor)> {
-        let (logits, penalty) = model.logits_and_penalty(xb, f)?;
+        let (logits, penalty) = match given {
+            None => model.logits_and_penalty(xb, f)?,
+            Some((c, g)) => model.logits_from(xb, g, &c.plan.cached, f)?,
+        };
         let output = model.spec().output_activation();
         let mut losses = match weights {
             None => loss.batch_losses(&logits, output, tb)?,
@@ -509,7 +515,25 @@ pub fn fit_with(
     start: Option<&OptimizerState>,
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
-    crate::model::on_every_core(|| fit_inner(model, train, val, cfg, seeds, start, on_epoch))
+    fit_cached(model, train, val, cfg, seeds, start, CachePolicy::Auto, on_epoch)
+}
+
+/// `fit_with`, computing the frozen base once per row when `policy` is `Auto` and the model has
+/// one (`train::feature_cache`; bit for bit what `Off`, recomputing it every batch, gives).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_cached(
+    model: &Model,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &FitConfig,
+    seeds: &[u32],
+    start: Option<&OptimizerState>,
+    policy: CachePolicy,
+    on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
+) -> Result<(Vec<History>, Vec<OptimizerState>)> {
+    crate::model::on_every_core(|| {
+        fit_inner(model, train, val, cfg, seeds, start, policy, on_epoch)
+    })
 }
 
 /// Training a model with a trainable Embedding takes SGD only: Keras hands the other optimizers the
@@ -538,6 +562,7 @@ fn embedding_optimizer(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn fit_inner(
     model: &Model,
     train: &Dataset,
@@ -545,6 +570,7 @@ fn fit_inner(
     cfg: &FitConfig,
     seeds: &[u32],
     start: Option<&OptimizerState>,
+    policy: CachePolicy,
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
     cfg.validate()?;
@@ -599,6 +625,22 @@ fn fit_inner(
         .map(|&s| NumpyRandomState::new(s ^ DROPOUT_STREAM))
         .collect();
     let n = train.len();
+    // The frozen base, computed once per training row (a lone model only).
+    let all: Vec<usize> = (0..n).collect();
+    let cache = match (policy, r) {
+        (CachePolicy::Auto, 1) => match feature_cache::plan(model.spec()) {
+            Some(plan) => FeatureCache::build(
+                model,
+                plan,
+                n,
+                CACHE_SPAN_ROWS,
+                feature_cache::budget(),
+                |lo, hi| Ok(data.batch(model, hi - lo, |_| &all[lo..hi])?.0),
+            )?,
+            None => None,
+        },
+        _ => None,
+    };
     let mut orders: Vec<Vec<usize>> = vec![(0..n).collect(); r];
     let mut histories = vec![History::default(); r];
     for epoch in 0..cfg.epochs {
@@ -627,7 +669,10 @@ fn fit_inner(
                 mode: Mode::Training,
                 rngs: Some(&mut dropout),
             };
-            let (logits, losses) = data.losses(model, &xb, &tb, cfg.loss, &mut f, wt.as_ref())?;
+            let given = cache.as_ref().map(|c| c.batch(rows(0))).transpose()?;
+            let given = cache.as_ref().zip(given.as_deref());
+            let (logits, losses) =
+                data.losses(model, &xb, &tb, cfg.loss, &mut f, wt.as_ref(), given)?;
             let metrics: Vec<Metric> = cfg.metric.into_iter().collect();
             let (lv, hits) =
                 batch_metrics(model, &metrics, &logits, &losses, &tb, data.labels, rows)?;
@@ -666,6 +711,9 @@ fn fit_inner(
     let states = (0..r).map(|m| opt.state(m)).collect::<Result<_>>()?;
     Ok((histories, states))
 }
+
+/// Rows the frozen base is computed over at once when the feature cache is built.
+const CACHE_SPAN_ROWS: usize = 64;
 
 /// Rows per member that `score` runs through the model at once (rounded down to whole batches).
 const SPAN_ROWS: usize = 4096;

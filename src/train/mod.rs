@@ -4,6 +4,7 @@
 //! handed to the optimizer.
 
 pub mod compile;
+pub mod feature_cache;
 pub mod fit;
 pub mod history;
 pub mod loss;

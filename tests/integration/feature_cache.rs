@@ -1,0 +1,90 @@
+//! The frozen base computed once (`train::feature_cache`): bit for bit what recomputing it every
+//! batch gives, and only where the base computes as in inference.
+
+use crate::common::*;
+use keras_transfer::data::csv::read_train_test;
+use keras_transfer::model::LayerSpec;
+use keras_transfer::train::OptimizerSpec;
+use keras_transfer::train::feature_cache::{CachePolicy, plan};
+use keras_transfer::train::fit::{fit_cached, validation_split};
+use keras_transfer::{FitConfig, load_model};
+
+fn run(
+    policy: CachePolicy,
+    shuffle: bool,
+    optimizer: &str,
+) -> (Vec<f32>, Vec<f32>, Vec<Vec<Vec<f64>>>) {
+    let case = fixture("keras_apps/train_mobilenet_v2");
+    let m = load_model(&case.join("model.keras")).unwrap();
+    let data = read_train_test(&case.join("train.npz"), None, None)
+        .unwrap()
+        .0;
+    let (train, val) = validation_split(&data, 0.25).unwrap();
+    let mut cfg = FitConfig {
+        epochs: 3,
+        batch_size: 5,
+        shuffle,
+        ..FitConfig::default()
+    }
+    .with_compile(m.compile().unwrap().unwrap());
+    if optimizer == "adam" {
+        cfg.optimizer = OptimizerSpec::named("adam").unwrap();
+    }
+    let model = m.to_model().unwrap();
+    let (h, _) = fit_cached(
+        &model,
+        &train,
+        Some(&val),
+        &cfg,
+        &[7],
+        None,
+        policy,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    (
+        h[0].loss.clone(),
+        h[0].val_loss.clone(),
+        model.weights().unwrap(),
+    )
+}
+
+#[test]
+fn the_cached_base_trains_bit_for_bit_as_recomputing_it() {
+    let m = load_model(&fixture("keras_apps/train_mobilenet_v2/model.keras")).unwrap();
+    let p = plan(&m.spec).expect("the frozen MobileNetV2 base is cached");
+    assert!(!p.cached[m.spec.layers.len() - 1]);
+    for (opt, shuffle) in [("sgd", false), ("sgd", true), ("adam", true), ("adam", false)] {
+        let cached = run(CachePolicy::Auto, shuffle, opt);
+        let recomputed = run(CachePolicy::Off, shuffle, opt);
+        assert_eq!(cached, recomputed, "{opt}, shuffle {shuffle}");
+    }
+}
+
+#[test]
+fn a_trainable_batch_norm_or_a_dropout_ends_the_cached_part() {
+    let m = load_model(&fixture("keras_apps/train_mobilenet_v2/model.keras")).unwrap();
+    let mut spec = m.spec.clone();
+    let full = plan(&spec).unwrap();
+    let bn = spec
+        .layers
+        .iter()
+        .position(|l| matches!(l, LayerSpec::BatchNormalization(_)))
+        .unwrap();
+    assert!(full.cached[bn]);
+    spec.layers[bn].set_trainable(true);
+    let p = plan(&spec);
+    // The first BatchNormalization now trains (batch statistics): it and all after it recompute.
+    let cached = p.map(|p| p.cached).unwrap_or_default();
+    assert!(cached.iter().skip(bn).all(|c| !c), "{cached:?}");
+}
+
+#[test]
+fn a_cache_over_its_memory_budget_falls_back_to_recomputing_with_the_same_bits() {
+    // SAFETY of the env var: read once per fit; the other tests here use the default budget,
+    // which a tiny budget can only make recompute (same bits), so a race changes no result.
+    unsafe { std::env::set_var("KERAS_TRANSFER_CACHE_BUDGET", "1") };
+    let small = run(CachePolicy::Auto, true, "sgd");
+    unsafe { std::env::remove_var("KERAS_TRANSFER_CACHE_BUDGET") };
+    assert_eq!(small, run(CachePolicy::Off, true, "sgd"));
+}
