@@ -93,7 +93,7 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// Optimizer (Keras's defaults for its settings), as model.compile(optimizer=NAME): sgd, adam,
-    /// adamw, rmsprop, adagrad, adadelta, adamax, nadam, lion. Default: sgd for train and compare,
+    /// adamw, rmsprop, adagrad, adadelta, adamax, nadam, lion, ftrl. Default: sgd for train and compare,
     /// the model file's own for finetune.
     #[arg(long)]
     pub optimizer: Option<String>,

@@ -340,7 +340,7 @@ pub fn parse_optimizer(v: &Value) -> std::result::Result<OptimizerSpec, String> 
     let empty = json!({});
     let cfg = v.get("config").unwrap_or(&empty);
     let mut o = OptimizerSpec::named(class).map_err(|_| {
-        format!("optimizer {class} (supported: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion)")
+        format!("optimizer {class} (supported: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion, Ftrl)")
     })?;
     let set = |k: &str| cfg.get(k).filter(|x| !x.is_null());
     unknown_keys(cfg, &optimizer_keys(&o.kind), &format!("optimizer {class}"))?;

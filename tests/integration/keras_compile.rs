@@ -113,7 +113,11 @@ fn optimizer_state_matches_keras_and_carries_through_h5() {
         for (k, (ours, values)) in rest.iter().zip(&state.variables) {
             let kname = k["name"].as_str().unwrap();
             assert!(kname.ends_with(ours.as_str()), "{name}: {kname} vs {ours}");
-            ds = ds.max(max_abs_diff(values, &flatten(&k["values"])));
+            // Relative above 1: Ftrl's `linear` slots grow to ~14 after 20 epochs, where float32's
+            // spacing alone is 1e-6 (the weights they give still match within `tol`).
+            let keras = flatten(&k["values"]);
+            let scale = keras.iter().fold(1f32, |m, &v| m.max(v.abs()));
+            ds = ds.max(max_abs_diff(values, &keras) / scale);
         }
         // Through the file and one more epoch.
         let path = tmp.path().join(format!("{name}.h5"));
@@ -309,8 +313,8 @@ fn training_configs_round_trip_and_unsupported_settings_are_named() {
         ("\"use_ema\": false", "\"use_ema\": true", "use_ema"),
         (
             "\"class_name\": \"Adam\"",
-            "\"class_name\": \"Ftrl\"",
-            "Ftrl",
+            "\"class_name\": \"Muon\"",
+            "Muon",
         ),
         (
             "\"loss\": \"categorical_crossentropy\"",

@@ -44,7 +44,7 @@ impl Rule for Adagrad {
         vec![vec![("accumulator", Some("accumulator"))]]
     }
 
-    fn initial_slot_value(&self) -> f64 {
+    fn initial_slot_value(&self, _slot: usize) -> f64 {
         self.initial_accumulator_value
     }
 

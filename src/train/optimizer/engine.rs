@@ -40,10 +40,13 @@ impl<T: Real> KerasOptimizer<T> {
         names: Vec<String>,
     ) -> Self {
         let n_slots = kind.slot_groups().iter().map(Vec::len).sum();
-        let init: T = f(kind.initial_slot_value());
         let slots = vars
             .iter()
-            .map(|v| vec![vec![init; v.elem_count()]; n_slots])
+            .map(|v| {
+                (0..n_slots)
+                    .map(|s| vec![f::<T>(kind.initial_slot_value(s)); v.elem_count()])
+                    .collect()
+            })
             .collect();
         let scalars = kind.scalars().iter().map(|&(_, v)| f(v)).collect();
         KerasOptimizer {

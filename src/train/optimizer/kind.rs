@@ -3,7 +3,7 @@
 
 use super::rule::Rule;
 use super::state::OptimizerState;
-use super::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, Nadam, RmsProp, Sgd};
+use super::{Adadelta, Adagrad, Adam, AdamW, Adamax, Ftrl, Lion, Nadam, RmsProp, Sgd};
 use crate::error::Result;
 use crate::model::ops::Real;
 use serde_json::Value;
@@ -22,6 +22,7 @@ pub enum OptimizerKind {
     Adamax(Adamax),
     Nadam(Nadam),
     Lion(Lion),
+    Ftrl(Ftrl),
 }
 
 /// Runs `$e` with `$o` bound to the optimizer of whichever variant `$kind` is.
@@ -37,6 +38,7 @@ macro_rules! each {
             OptimizerKind::Adamax($o) => $e,
             OptimizerKind::Nadam($o) => $e,
             OptimizerKind::Lion($o) => $e,
+            OptimizerKind::Ftrl($o) => $e,
         }
     };
 }
@@ -71,6 +73,9 @@ pub const OPTIMIZERS: &[(&str, fn() -> (OptimizerKind, f32, Option<f64>))] = &[
     (Lion::CLASS, || {
         kind_of(Lion::keras_default(), OptimizerKind::Lion)
     }),
+    (Ftrl::CLASS, || {
+        kind_of(Ftrl::keras_default(), OptimizerKind::Ftrl)
+    }),
 ];
 
 fn kind_of<R>(
@@ -91,6 +96,7 @@ pub const OPTIMIZER_CLASSES: &[&str] = &[
     Adamax::CLASS,
     Nadam::CLASS,
     Lion::CLASS,
+    Ftrl::CLASS,
 ];
 
 impl OptimizerKind {
@@ -128,8 +134,8 @@ impl OptimizerKind {
         each!(self, o => o.tfkeras2_slot_groups())
     }
 
-    pub(crate) fn initial_slot_value(&self) -> f64 {
-        each!(self, o => o.initial_slot_value())
+    pub(crate) fn initial_slot_value(&self, slot: usize) -> f64 {
+        each!(self, o => o.initial_slot_value(slot))
     }
 
     pub(crate) fn scalars(&self) -> &'static [(&'static str, f64)] {

@@ -1,7 +1,7 @@
 //! Optimizers: built from exactly the variables they may change (a frozen layer's are simply not
 //! handed over), each owning its own state. Keras 3's optimizers with their exact float32 update
 //! rules (`keras/src/optimizers/*.py`), one file each (`sgd.rs`, `adam.rs`, `adamw.rs`,
-//! `rmsprop.rs`, `adagrad.rs`, `adadelta.rs`, `adamax.rs`, `nadam.rs`, `lion.rs`: its config, its
+//! `rmsprop.rs`, `adagrad.rs`, `adadelta.rs`, `adamax.rs`, `nadam.rs`, `lion.rs`, `ftrl.rs`: its config, its
 //! slots with Keras's variable names, its step; the `Rule` of `rule.rs`), keyed here by Keras class
 //! name (`OptimizerKind`, `OPTIMIZERS`); clipnorm / global_clipnorm / clipvalue and weight decay as
 //! one wrapper (`wrapper.rs`) around the one update loop (`engine.rs`); tf.keras 2's slot layout
@@ -15,6 +15,7 @@ use candle_core::{DType, Var};
 
 mod adadelta;
 mod adagrad;
+mod ftrl;
 mod adam;
 mod adamax;
 mod adamw;
@@ -31,6 +32,7 @@ mod wrapper;
 
 pub use adadelta::Adadelta;
 pub use adagrad::Adagrad;
+pub use ftrl::Ftrl;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use adamw::AdamW;

@@ -33,8 +33,8 @@ pub(crate) trait Rule: Clone {
     /// the Keras 3 slot it is, `None` for one that plays no part in the update.
     fn tfkeras2_slot_groups(&self) -> Vec<Vec<(&'static str, Option<&'static str>)>>;
 
-    /// The value every slot starts at.
-    fn initial_slot_value(&self) -> f64 {
+    /// The value slot `slot` (its place in the flattened groups) starts at.
+    fn initial_slot_value(&self, _slot: usize) -> f64 {
         0.0
     }
 
