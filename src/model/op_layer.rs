@@ -7,7 +7,7 @@
 
 use crate::error::Result;
 use crate::model::dialect::{ConfigError, Format, Res};
-use crate::model::layer::{Common, KerasLayer, Layer, Step, yes};
+use crate::model::layer::{Common, KerasLayer, Layer, Step, named_layer, yes};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -44,6 +44,10 @@ impl OpKind {
     }
 }
 
+fn op_class(o: &OpSpec) -> &'static str {
+    o.kind.class_name()
+}
+
 /// `x <op> constant` (or `constant <op> x` when `constant_first`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpSpec {
@@ -58,25 +62,7 @@ pub struct OpSpec {
 }
 
 impl Layer for OpSpec {
-    fn class_name(&self) -> &'static str {
-        self.kind.class_name()
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
-    fn set_trainable(&mut self, trainable: bool) {
-        self.trainable = trainable;
-    }
+    named_layer!(by op_class);
 
     fn forward(&self, x: &Tensor, _: Step) -> Result<Tensor> {
         // Keras converts the number to the tensor's dtype, then computes in that dtype.
