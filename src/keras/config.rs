@@ -113,6 +113,10 @@ fn graph_model_config(spec: &ModelSpec, g: &GraphSpec, format: Format) -> Value 
         let merge = matches!(layer, LayerSpec::Merge(_));
         entry["name"] = json!(layer.name());
         entry["inbound_nodes"] = inbound_nodes(&reads, merge, g.in_inference(i), dtype, format);
+        if let LayerSpec::Op(op) = layer {
+            layers.push(crate::model::op_layer::op_entry(op, entry["inbound_nodes"].take()));
+            continue;
+        }
         if format == Format::Keras3 && merge {
             let input_shape: Vec<Value> = reads
                 .iter()
@@ -484,8 +488,9 @@ fn input_layer_shape(l: &Value) -> Res<Shape> {
 /// Parses a `model_config` string (either dialect) into a `ModelSpec`; nested models are read
 /// flattened (`nested_config`).
 pub fn parse_model_config(text: &str) -> Res<ParsedConfig> {
-    let root: Value = serde_json::from_str(text)
+    let mut root: Value = serde_json::from_str(text)
         .map_err(|e| ConfigError::Malformed(format!("model_config is not JSON ({e})")))?;
+    crate::model::op_layer::ops_as_layers(&mut root)?;
     let nested = root
         .pointer("/config/layers")
         .and_then(Value::as_array)

@@ -575,6 +575,11 @@ pub(crate) fn nested_model_config(spec: &ModelSpec, format: Format, w: &Writers)
             .collect();
             entry["name"] = json!(last);
             entry["inbound_nodes"] = inbound_nodes(&reads, merge, inference, dtype, format);
+            if let Unit::Layer(i) = u
+                && let crate::model::LayerSpec::Op(op) = &spec.layers[i]
+            {
+                entry = crate::model::op_layer::op_entry(op, entry["inbound_nodes"].take());
+            }
         }
         layers.push(entry);
     }

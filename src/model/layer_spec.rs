@@ -89,6 +89,7 @@ registry! {
     Identity(IdentitySpec),
     Embedding(EmbeddingSpec),
     LayerScale(LayerScaleSpec),
+    Op(crate::model::OpSpec),
 }
 
 impl LayerSpec {

@@ -276,13 +276,11 @@ fn mobilenet_v2() {
 }
 
 #[test]
-#[ignore = "needs Keras operations on tensors read as layers (MobileNetV3 saves x + 3.0 as keras.src.ops.numpy Add)"]
 fn mobilenet_v3_small() {
     application("mobilenet_v3_small");
 }
 
 #[test]
-#[ignore = "needs Keras operations on tensors read as layers (MobileNetV3 saves x + 3.0 as keras.src.ops.numpy Add)"]
 fn mobilenet_v3_large() {
     application("mobilenet_v3_large");
 }
