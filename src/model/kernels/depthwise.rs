@@ -212,3 +212,90 @@ pub(crate) fn depthwise(
     };
     Ok(x.contiguous()?.apply_op2(&kernel.contiguous()?, op)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::window::Padding;
+    use candle_core::Device;
+
+    /// The generic path (each tap a tensor, summed tap by tap), as `depthwise::depthwise_sum` does.
+    fn generic(taps: &[Tensor], k: &Tensor) -> crate::error::Result<Tensor> {
+        crate::model::depthwise::depthwise_sum(taps, k)
+    }
+
+    fn values(n: usize, seed: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as f32 * 0.37 + seed).sin() * 3.0))
+            .collect()
+    }
+
+    #[test]
+    fn direct_kernel_gives_the_generic_paths_bits_and_gradients() {
+        let dev = Device::Cpu;
+        for (rank, k, s, d, pad, m) in [
+            (2, 3, 1, 1, Padding::Same, 1),
+            (2, 3, 2, 1, Padding::Same, 1),
+            (2, 2, 1, 2, Padding::Valid, 2),
+            (2, 3, 2, 2, Padding::Same, 3),
+            (1, 3, 1, 2, Padding::Causal, 2),
+            (1, 4, 3, 1, Padding::Same, 1),
+        ] {
+            let w = Window {
+                kernel_size: vec![k; rank],
+                strides: vec![s; rank],
+                padding: pad,
+                dilation_rate: vec![d; rank],
+            };
+            let (r, n, c) = (2, 3, 5);
+            let mut xd = vec![r, n];
+            xd.extend(vec![7; rank]);
+            xd.push(c);
+            let mut kd = vec![r];
+            kd.extend(vec![k; rank]);
+            kd.extend([c, m]);
+            let xn: usize = xd.iter().product();
+            let kn: usize = kd.iter().product();
+            let x =
+                Var::from_tensor(&Tensor::from_vec(values(xn, 0.1), xd, &dev).unwrap()).unwrap();
+            let kv =
+                Var::from_tensor(&Tensor::from_vec(values(kn, 0.7), kd, &dev).unwrap()).unwrap();
+            let fast = depthwise(x.as_tensor(), &w, kv.as_tensor(), generic).unwrap();
+            let slow = generic(&w.tap_inputs(x.as_tensor()).unwrap(), kv.as_tensor()).unwrap();
+            let (a, b): (Vec<f32>, Vec<f32>) = (
+                fast.flatten_all().unwrap().to_vec1().unwrap(),
+                slow.flatten_all().unwrap().to_vec1().unwrap(),
+            );
+            assert_eq!(
+                fast.dims(),
+                slow.dims(),
+                "{rank}-D k{k} s{s} d{d} {pad:?} m{m}"
+            );
+            assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()));
+            let g = Tensor::from_vec(values(a.len(), 1.3), fast.dims(), &dev).unwrap();
+            let gf = (fast * &g).unwrap().sum_all().unwrap().backward().unwrap();
+            let gs = (slow * &g).unwrap().sum_all().unwrap().backward().unwrap();
+            for v in [&x, &kv] {
+                let p: Vec<f32> = gf
+                    .get(v.as_tensor())
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
+                let q: Vec<f32> = gs
+                    .get(v.as_tensor())
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
+                assert!(
+                    p.iter()
+                        .zip(&q)
+                        .all(|(p, q)| (p - q).abs() <= 1e-5 * (1.0 + q.abs()))
+                );
+            }
+        }
+    }
+}
