@@ -9,7 +9,7 @@ use crate::model::dialect::{
     Format, Res, check_keys, initializer_json, malformed, parse_activation, parse_initializer,
     require_null,
 };
-use crate::model::layer::{Common, KerasLayer, Layer, Step, WeightSpec, named_layer, yes};
+use crate::model::layer::{Common, KerasLayer, Layer, Mode, Step, WeightSpec, named_layer, yes};
 use crate::model::shape::Shape;
 use crate::model::window::Window;
 use crate::model::{Activation, Initializer};
@@ -84,6 +84,33 @@ pub(crate) fn depthwise_sum(taps: &[Tensor], kernel: &Tensor) -> Result<Tensor> 
     Ok(acc.reshape((r, (), c * m))?)
 }
 
+/// The depthwise sums of `x [R, N, spatial..., C]` over `window` with `kernel [R, k..., C, M]`,
+/// `[R, N * positions, C * M]`, and the output's dims `[R, N, out spatial..., C]` (channels before
+/// the multiplier). In inference the direct kernel (`kernels::depthwise`, the same numbers)
+/// computes them; in training the taps through `depthwise_sum`.
+pub(crate) fn depthwise_taps(
+    x: &Tensor,
+    window: &Window,
+    kernel: &Tensor,
+    mode: Mode,
+) -> Result<(Tensor, Vec<usize>)> {
+    if mode == Mode::Inference && x.rank() == window.rank() + 3 {
+        let mut dims = x.dims().to_vec();
+        for (a, (o, _)) in window
+            .geometry(&x.dims()[2..2 + window.rank()])?
+            .into_iter()
+            .enumerate()
+        {
+            dims[2 + a] = o;
+        }
+        let y = crate::model::kernels::depthwise::depthwise(x, window, kernel, depthwise_sum)?;
+        return Ok((y, dims));
+    }
+    let taps = window.tap_inputs(x)?;
+    let dims = taps[0].dims().to_vec();
+    Ok((depthwise_sum(&taps, kernel)?, dims))
+}
+
 impl Layer for DepthwiseSpec {
     named_layer!(by class_of);
 
@@ -120,11 +147,9 @@ impl Layer for DepthwiseSpec {
     fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
         let kernel = &s.w[0];
         let r = kernel.dim(0)?;
-        let taps = self.window.tap_inputs(x)?;
-        let mut dims = taps[0].dims().to_vec();
+        let (mut y, mut dims) = depthwise_taps(x, &self.window, kernel, s.f.mode)?;
         let last = dims.len() - 1;
         dims[last] *= self.depth_multiplier;
-        let mut y = depthwise_sum(&taps, kernel)?;
         if self.use_bias {
             let b = bias_or_zeros(&s, 1, r, dims[last], x)?;
             y = y.broadcast_add(&b.unsqueeze(1)?)?;

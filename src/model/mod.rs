@@ -31,6 +31,7 @@ pub mod global_pooling;
 pub mod graph;
 pub mod identity;
 pub mod init;
+pub(crate) mod kernels;
 pub mod layer;
 pub mod layer_scale;
 pub mod layer_spec;

@@ -5,7 +5,7 @@
 
 use crate::error::Result;
 use crate::model::conv::{bias_or_zeros, conv_config, count, known_keys, split_activation};
-use crate::model::depthwise::{check_groups, depthwise_sum, depthwise_weight};
+use crate::model::depthwise::{check_groups, depthwise_taps, depthwise_weight};
 use crate::model::dialect::{
     Format, Res, check_keys, initializer_json, parse_activation, parse_initializer, require_null,
 };
@@ -91,11 +91,9 @@ impl Layer for SeparableSpec {
     fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
         let (dk, pk) = (&s.w[0], &s.w[1]);
         let r = dk.dim(0)?;
-        let taps = self.window.tap_inputs(x)?;
-        let mut dims = taps[0].dims().to_vec();
+        let (mid, mut dims) = depthwise_taps(x, &self.window, dk, s.f.mode)?;
         let last = dims.len() - 1;
         dims[last] = self.filters;
-        let mid = depthwise_sum(&taps, dk)?;
         let bias = bias_or_zeros(&s, 2, r, self.filters, x)?;
         let pk = pk.contiguous()?.reshape((r, mid.dim(2)?, self.filters))?;
         let (fused, after) = split_activation(self.activation, s.logits);

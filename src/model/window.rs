@@ -92,6 +92,13 @@ impl Window {
         Ok(((padded - span) / s + 1, before, after))
     }
 
+    /// For the spatial sizes `spatial` of an input: each axis's output size and zeros before.
+    pub(crate) fn geometry(&self, spatial: &[usize]) -> Result<Vec<(usize, usize)>> {
+        (0..self.rank())
+            .map(|a| self.axis(a, spatial[a]).map(|(o, b, _)| (o, b)))
+            .collect()
+    }
+
     /// The output shape for a per-sample input `(spatial..., channels)`, with `channels` out.
     pub fn output_shape(&self, input: &Shape, channels: usize) -> Result<Shape> {
         let dims = input.dims();
