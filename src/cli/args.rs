@@ -366,10 +366,10 @@ pub struct FinetuneArgs {
     /// Layers the second phase thaws: NAME (a layer inside a nested model: from it to the nested
     /// model's end, as `base.layers[k:]`; a nested model: all of it; a top-level layer: it and every
     /// layer after it) or `all`. Default: none beyond the first phase's.
-    #[arg(long, requires = "then_epochs")]
+    #[arg(long)]
     pub then_unfreeze: Option<String>,
     /// Learning rate of the second phase's new optimizer (default: the first phase's).
-    #[arg(long, requires = "then_epochs", allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true)]
     pub then_lr: Option<f64>,
 }
 

@@ -27,6 +27,19 @@ pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
 
 pub fn run(mut a: FinetuneArgs) -> Result<()> {
     a.output.check()?;
+    if a.then_epochs.is_none() {
+        let flag = match (&a.then_unfreeze, a.then_lr) {
+            (Some(_), _) => Some("--then-unfreeze"),
+            (None, Some(_)) => Some("--then-lr"),
+            _ => None,
+        };
+        if let Some(flag) = flag {
+            bail!(keras_transfer::Error::invalid(
+                flag,
+                "sets the second phase, which needs --then-epochs N"
+            ));
+        }
+    }
     let base = load_model(&a.from)?;
     a.data.csv.float64 = base.spec.dtype == keras_transfer::FloatDtype::Float64;
     let from = a.from.display();
