@@ -21,22 +21,9 @@ import shutil
 import numpy as np
 
 from common import FIXTURES, keras3, write_csv, write_json
+from make_fixtures_nested import flat_layers, layer_weights
 
 ROWS = 24
-
-
-def flat_layers(model):
-    out = []
-    for layer in model.layers:
-        if hasattr(layer, "layers"):
-            out.extend(flat_layers(layer))
-        elif type(layer).__name__ != "InputLayer":
-            out.append(layer)
-    return out
-
-
-def layer_weights(model):
-    return [[np.asarray(w).tolist() for w in l.get_weights()] for l in flat_layers(model)]
 
 
 def main():

@@ -157,7 +157,10 @@ fn two_phase(
     second: &str,
 ) -> Result<()> {
     if then_epochs == 0 {
-        bail!(keras_transfer::Error::invalid("--then-epochs", "must be at least 1"));
+        bail!(keras_transfer::Error::invalid(
+            "--then-epochs",
+            "must be at least 1"
+        ));
     }
     let mut cfg2 = FitConfig {
         epochs: then_epochs,
@@ -185,7 +188,10 @@ fn two_phase(
     let run = |m: &Model, c: &FitConfig, s: Option<&OptimizerState>, phase: usize| {
         let mut progress = |epoch: usize, h: &[History]| {
             if verbose {
-                crate::cli::output::tell_err!("phase {phase}: {}", h[0].epoch_line(epoch, c.epochs));
+                crate::cli::output::tell_err!(
+                    "phase {phase}: {}",
+                    h[0].epoch_line(epoch, c.epochs)
+                );
             }
         };
         fit_with(m, train, val.as_ref(), c, &[a.fit.seed], s, &mut progress)
@@ -226,9 +232,12 @@ fn two_phase(
         crate::cli::output::tell_err!("--plot is not drawn for a two-phase run; use --history");
     }
     if let Some(out) = &a.output.out {
-        let mut saved =
-            KerasModel::compiled(model2.spec().clone(), model2.weights()?, Some(&cfg2.compile()))
-                .with_data(train.schema());
+        let mut saved = KerasModel::compiled(
+            model2.spec().clone(),
+            model2.weights()?,
+            Some(&cfg2.compile()),
+        )
+        .with_data(train.schema());
         saved.format = a.output.format.into();
         saved.optimizer_state = Some(Ok(state));
         keras_transfer::save_model(out, &saved)?;

@@ -148,12 +148,7 @@ impl Transfer {
                     && !spec.nested.iter().any(|m| m.name == name.as_str())
             })
         {
-            let known: Vec<&str> = spec
-                .layers
-                .iter()
-                .map(|l| l.name())
-                .chain(spec.nested.iter().map(|m| m.name.as_str()))
-                .collect();
+            let known = known_names(&spec);
             return Err(Error::invalid(
                 "--unfreeze",
                 format!(
@@ -356,12 +351,7 @@ pub fn thaw_from(spec: &ModelSpec, from: &str, flag: &str) -> Result<ModelSpec> 
             None => i..n,
         }
     } else {
-        let known: Vec<&str> = spec
-            .layers
-            .iter()
-            .map(|l| l.name())
-            .chain(spec.nested.iter().map(|m| m.name.as_str()))
-            .collect();
+        let known = known_names(spec);
         return Err(Error::invalid(
             flag,
             format!(
@@ -376,4 +366,13 @@ pub fn thaw_from(spec: &ModelSpec, from: &str, flag: &str) -> Result<ModelSpec> 
     let mut out = spec.clone();
     out.freeze_only(&frozen)?;
     Ok(out)
+}
+
+/// The names `--unfreeze`/`--then-unfreeze` accept: every layer's, then every nested model's.
+fn known_names(spec: &ModelSpec) -> Vec<&str> {
+    spec.layers
+        .iter()
+        .map(|l| l.name())
+        .chain(spec.nested.iter().map(|m| m.name.as_str()))
+        .collect()
 }
