@@ -358,6 +358,19 @@ pub struct FinetuneArgs {
     pub fit: FitArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Second phase (Keras's fine-tuning recipe): after --epochs, train this many more epochs with
+    /// layers thawed by --then-unfreeze, re-compiled as Keras's `compile` does (a new optimizer,
+    /// its state and iteration count from zero; the same loss and metric). One --history holds both.
+    #[arg(long)]
+    pub then_epochs: Option<usize>,
+    /// Layers the second phase thaws: NAME (a layer inside a nested model: from it to the nested
+    /// model's end, as `base.layers[k:]`; a nested model: all of it; a top-level layer: it and every
+    /// layer after it) or `all`. Default: none beyond the first phase's.
+    #[arg(long)]
+    pub then_unfreeze: Option<String>,
+    /// Learning rate of the second phase's new optimizer (default: the first phase's).
+    #[arg(long, allow_negative_numbers = true)]
+    pub then_lr: Option<f64>,
 }
 
 #[derive(Args)]

@@ -4,9 +4,10 @@
 use crate::cli::args::{AdaptArgs, FinetuneArgs};
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::{Context, Result, bail};
-use keras_transfer::experiment::finetune::adapt_weights;
+use keras_transfer::experiment::finetune::{adapt_weights, thaw_from};
 use keras_transfer::model::{Activation, LayerSpec};
-use keras_transfer::{Model, Target, Transfer};
+use keras_transfer::train::{OptimizerState, fit_with};
+use keras_transfer::{Dataset, FitConfig, History, KerasModel, Model, Target, Transfer};
 
 /// The transfer a command asks for: `freeze` first layers, and the adaptations of `a`.
 pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
@@ -26,6 +27,19 @@ pub fn transfer_of(freeze: usize, a: &AdaptArgs) -> Transfer {
 
 pub fn run(mut a: FinetuneArgs) -> Result<()> {
     a.output.check()?;
+    if a.then_epochs.is_none() {
+        let flag = match (&a.then_unfreeze, a.then_lr) {
+            (Some(_), _) => Some("--then-unfreeze"),
+            (None, Some(_)) => Some("--then-lr"),
+            _ => None,
+        };
+        if let Some(flag) = flag {
+            bail!(keras_transfer::Error::invalid(
+                flag,
+                "sets the second phase, which needs --then-epochs N"
+            ));
+        }
+    }
     let base = load_model(&a.from)?;
     a.data.csv.float64 = base.spec.dtype == keras_transfer::FloatDtype::Float64;
     let from = a.from.display();
@@ -115,6 +129,9 @@ pub fn run(mut a: FinetuneArgs) -> Result<()> {
     }
     let title = format!("Transfer from {from} (fixed={})", a.freeze);
     let second = if split { "Validation" } else { "Test" };
+    if let Some(then_epochs) = a.then_epochs {
+        return two_phase(&a, model, &data, cfg, start, then_epochs, second);
+    }
     crate::cli::train::fit_and_report(
         &model,
         &data,
@@ -126,4 +143,129 @@ pub fn run(mut a: FinetuneArgs) -> Result<()> {
         second,
         a.fit.verbose,
     )
+}
+
+/// Keras's two-phase recipe: `fit` as the flags say, then thaw (`--then-unfreeze`), re-compile (a new
+/// optimizer with `--then-lr`, same loss and metric) and `fit` `then_epochs` more; one history.
+fn two_phase(
+    a: &FinetuneArgs,
+    model: Model,
+    data: &(Dataset, Option<Dataset>),
+    cfg: FitConfig,
+    start: Option<&OptimizerState>,
+    then_epochs: usize,
+    second: &str,
+) -> Result<()> {
+    if then_epochs == 0 {
+        bail!(keras_transfer::Error::invalid(
+            "--then-epochs",
+            "must be at least 1"
+        ));
+    }
+    let mut cfg2 = FitConfig {
+        epochs: then_epochs,
+        ..cfg.clone()
+    };
+    if let Some(lr) = a.then_lr {
+        if !(lr.is_finite() && lr > 0.0) {
+            bail!(keras_transfer::Error::invalid(
+                "--then-lr",
+                format!("{lr} is not a positive learning rate")
+            ));
+        }
+        cfg2.optimizer.learning_rate = keras_transfer::LearningRate::Constant(lr);
+    }
+    // Refuse a bad name before the first phase spends its time.
+    let then_spec = |m: &Model| -> Result<keras_transfer::ModelSpec> {
+        Ok(match &a.then_unfreeze {
+            Some(name) => thaw_from(m.spec(), name, "--then-unfreeze")?,
+            None => m.spec().clone(),
+        })
+    };
+    then_spec(&model)?;
+    let (train, val) = data;
+    let verbose = a.fit.verbose;
+    let run = |m: &Model, c: &FitConfig, s: Option<&OptimizerState>, phase: usize| {
+        let mut progress = |epoch: usize, h: &[History]| {
+            if verbose {
+                crate::cli::output::tell_err!(
+                    "phase {phase}: {}",
+                    h[0].epoch_line(epoch, c.epochs)
+                );
+            }
+        };
+        fit_with(m, train, val.as_ref(), c, &[a.fit.seed], s, &mut progress)
+            .map(|(mut h, mut st)| (h.remove(0), st.remove(0)))
+    };
+    let (h1, _) = run(&model, &cfg, start, 1)?;
+    // Keras: the same weights (moving statistics included), new trainable flags, a new optimizer.
+    let model2 = Model::from_weights(then_spec(&model)?, model.weights()?)?;
+    let (h2, state) = run(&model2, &cfg2, None, 2)?;
+    let metric = cfg2
+        .metric
+        .unwrap_or_else(|| keras_transfer::Metric::default_for(cfg2.loss));
+    let value = |d: &Dataset| -> Result<f32> {
+        Ok(keras_transfer::train::fit::evaluate_with(
+            &model2,
+            d,
+            cfg2.batch_size,
+            cfg2.loss,
+            Some(metric),
+        )?[0]
+            .accuracy)
+    };
+    match val {
+        Some(t) => crate::cli::output::say!(
+            "Train {}: {:.3}, {second} {}: {:.3}",
+            metric.key,
+            value(train)?,
+            metric.key,
+            value(t)?
+        ),
+        None => crate::cli::output::say!("Train {}: {:.3}", metric.key, value(train)?),
+    }
+    if let Some(p) = &a.output.history {
+        write_phases(p, &[&h1, &h2])
+            .with_context(|| format!("writing --history {}", p.display()))?;
+    }
+    if a.output.plot.is_some() {
+        crate::cli::output::tell_err!("--plot is not drawn for a two-phase run; use --history");
+    }
+    if let Some(out) = &a.output.out {
+        let mut saved = KerasModel::compiled(
+            model2.spec().clone(),
+            model2.weights()?,
+            Some(&cfg2.compile()),
+        )
+        .with_data(train.schema());
+        saved.format = a.output.format.into();
+        saved.optimizer_state = Some(Ok(state));
+        keras_transfer::save_model(out, &saved)?;
+    }
+    crate::cli::output::tell_err!(
+        "trained with {}, then {}",
+        cfg.compile().describe(),
+        cfg2.compile().describe()
+    );
+    Ok(())
+}
+
+/// Keras's two `History` objects as one CSVLogger-style table: `phase,epoch,...`, the epoch counted
+/// from 0 in each phase (a re-compiled `fit` starts again at epoch 0).
+fn write_phases(path: &std::path::Path, phases: &[&History]) -> keras_transfer::Result<()> {
+    let cols = phases[0].columns();
+    let mut header = vec!["phase".to_string(), "epoch".to_string()];
+    header.extend(cols.iter().map(|c| c.0.clone()));
+    let mut cells: Vec<String> = Vec::new();
+    for (p, h) in phases.iter().enumerate() {
+        let cols = h.columns();
+        for e in 0..h.epochs() {
+            cells.push((p + 1).to_string());
+            cells.push(e.to_string());
+            for (_, v) in &cols {
+                cells.push(f64::from(v[e]).to_string());
+            }
+        }
+    }
+    keras_transfer::data::csv::write_table(path, &header, &cells)
 }

@@ -148,12 +148,7 @@ impl Transfer {
                     && !spec.nested.iter().any(|m| m.name == name.as_str())
             })
         {
-            let known: Vec<&str> = spec
-                .layers
-                .iter()
-                .map(|l| l.name())
-                .chain(spec.nested.iter().map(|m| m.name.as_str()))
-                .collect();
+            let known = known_names(&spec);
             return Err(Error::invalid(
                 "--unfreeze",
                 format!(
@@ -337,4 +332,47 @@ pub fn standalone_spec(spec: &ModelSpec) -> ModelSpec {
         l.set_trainable(true);
     }
     spec
+}
+
+/// The second phase of Keras's fine-tuning recipe: `spec` with layers thawed from the layer named
+/// `from` on (the guide's `for l in base.layers[k:]: l.trainable = True`). A layer inside a nested
+/// model thaws it from that layer to the nested model's end; a nested model's name thaws all of
+/// it; a top-level layer's name thaws it and every layer after it; `all` thaws every layer.
+/// Layers already trainable stay so. `flag` names the setting in errors.
+pub fn thaw_from(spec: &ModelSpec, from: &str, flag: &str) -> Result<ModelSpec> {
+    let n = spec.layers.len();
+    let range = if from == "all" {
+        0..n
+    } else if let Some(m) = spec.nested.iter().find(|m| m.name == from) {
+        m.start..m.end.min(n)
+    } else if let Some(i) = spec.layers.iter().position(|l| l.name() == from) {
+        match spec.nested.iter().find(|m| m.holds(i)) {
+            Some(m) => i..m.end.min(n),
+            None => i..n,
+        }
+    } else {
+        let known = known_names(spec);
+        return Err(Error::invalid(
+            flag,
+            format!(
+                "no layer is named '{from}'; the model's layers are all, {}",
+                known.join(", ")
+            ),
+        ));
+    };
+    let frozen: Vec<usize> = (0..n)
+        .filter(|&i| !range.contains(&i) && !spec.layers[i].trainable())
+        .collect();
+    let mut out = spec.clone();
+    out.freeze_only(&frozen)?;
+    Ok(out)
+}
+
+/// The names `--unfreeze`/`--then-unfreeze` accept: every layer's, then every nested model's.
+fn known_names(spec: &ModelSpec) -> Vec<&str> {
+    spec.layers
+        .iter()
+        .map(|l| l.name())
+        .chain(spec.nested.iter().map(|m| m.name.as_str()))
+        .collect()
 }

@@ -38,3 +38,4 @@ mod training;
 
 mod apps;
 mod feature_cache;
+mod twophase;
