@@ -10,7 +10,11 @@ use keras_transfer::fsutil::write_bytes_atomic;
 use keras_transfer::model::features::{extract, select_as};
 
 pub fn run(a: FeaturesArgs) -> Result<()> {
-    let ext = a.output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ext = a
+        .output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     let npy = match ext.as_deref() {
         Some("npy") => true,
         Some("csv") => false,

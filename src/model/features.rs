@@ -3,8 +3,8 @@
 //! `base/layer` inside a nested model, and written as `.npy` or `.csv`.
 
 use crate::error::{Error, Result};
-use crate::model::network::Model;
 use crate::model::nested::Unit;
+use crate::model::network::Model;
 use crate::model::{FloatDtype, ModelKind, ModelSpec};
 use crate::model::{values_of, values_tensor};
 
@@ -59,11 +59,18 @@ pub fn select_as(spec: &ModelSpec, which: &str, param: &str) -> Result<Selected>
     let few = || {
         let names: Vec<&str> = top.iter().take(8).map(|(n, _)| n.as_str()).collect();
         let more = if top.len() > 8 { ", ..." } else { "" };
-        format!("0..{} or one of {}{more}", top.len(), names.join(", "))
+        format!(
+            "0 to {} or one of {}{more}",
+            top.len().saturating_sub(1),
+            names.join(", ")
+        )
     };
     if let Ok(i) = which.parse::<usize>() {
         return top.get(i).map(|(_, s)| *s).ok_or_else(|| {
-            Error::invalid(param, format!("index {i} is not in model.layers (valid: {})", few()))
+            Error::invalid(
+                param,
+                format!("index {i} is not in model.layers (valid: {})", few()),
+            )
         });
     }
     if let Some((base, inner)) = which.split_once('/') {
@@ -71,27 +78,38 @@ pub fn select_as(spec: &ModelSpec, which: &str, param: &str) -> Result<Selected>
             let nested: Vec<&str> = spec.nested.iter().map(|m| m.name.as_str()).collect();
             return Err(Error::invalid(
                 param,
-                format!("'{base}' is not a nested model of this one (nested: {})", match nested.is_empty() {
-                    true => "none".to_string(),
-                    false => nested.join(", "),
-                }),
+                format!(
+                    "'{base}' is not a nested model of this one (nested: {})",
+                    match nested.is_empty() {
+                        true => "none".to_string(),
+                        false => nested.join(", "),
+                    }
+                ),
             ));
         };
         if inner == m.input_name {
             return Err(Error::invalid(
                 param,
-                format!("'{which}' is the nested model's input; name the layer before '{base}' instead"),
+                format!(
+                    "'{which}' is the nested model's input; name the layer before '{base}' instead"
+                ),
             ));
         }
         return (m.start..m.end)
             .find(|&i| spec.layers[i].name() == inner)
             .map(Selected::Layer)
             .ok_or_else(|| {
-                let names: Vec<&str> = (m.start..m.end).take(8).map(|i| spec.layers[i].name()).collect();
+                let names: Vec<&str> = (m.start..m.end)
+                    .take(8)
+                    .map(|i| spec.layers[i].name())
+                    .collect();
                 Error::invalid(
                     param,
-                    format!("'{inner}' is not a layer of '{base}' (its layers: {}{})", names.join(", "),
-                        if m.end - m.start > 8 { ", ..." } else { "" }),
+                    format!(
+                        "'{inner}' is not a layer of '{base}' (its layers: {}{})",
+                        names.join(", "),
+                        if m.end - m.start > 8 { ", ..." } else { "" }
+                    ),
                 )
             });
     }
@@ -107,7 +125,10 @@ pub fn extract(model: &Model, x: &[f64], which: &str) -> Result<Features> {
     let spec = model.spec();
     let d = spec.input_dim;
     if x.is_empty() || !x.len().is_multiple_of(d) {
-        return Err(Error::Mismatch(format!("{} input values are not rows of {d}", x.len())));
+        return Err(Error::Mismatch(format!(
+            "{} input values are not rows of {d}",
+            x.len()
+        )));
     }
     if model.members() != 1 {
         return Err(Error::invalid("features", "needs a lone model"));
@@ -122,12 +143,21 @@ pub fn extract(model: &Model, x: &[f64], which: &str) -> Result<Features> {
         }
         Selected::Layer(i) => {
             let out = model.layer_output(&t, i)?;
-            (spec.layers[i].name().to_string(), out.dims()[2..].to_vec(), values_of(&out)?)
+            (
+                spec.layers[i].name().to_string(),
+                out.dims()[2..].to_vec(),
+                values_of(&out)?,
+            )
         }
     };
     let mut full = vec![n];
     full.extend(shape);
-    Ok(Features { layer, shape: full, values, float64 })
+    Ok(Features {
+        layer,
+        shape: full,
+        values,
+        float64,
+    })
 }
 
 impl Features {
@@ -144,7 +174,8 @@ impl Features {
             _ => format!("({})", dims.join(", ")),
         };
         let descr = if self.float64 { "<f8" } else { "<f4" };
-        let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}");
+        let mut header =
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}");
         // Magic (6) + version (2) + length (2) + header + '\n', padded to a multiple of 64.
         let total = (10 + header.len() + 1).div_ceil(64) * 64;
         header.push_str(&" ".repeat(total - 10 - header.len() - 1));
@@ -170,7 +201,8 @@ impl Features {
         let mut out = csv::Writer::from_writer(Vec::new());
         let mut head: Vec<String> = row_names.iter().map(|_| "file".to_string()).collect();
         head.extend((0..w).map(|j| format!("f{j}")));
-        out.write_record(&head).map_err(|e| Error::Internal(e.to_string()))?;
+        out.write_record(&head)
+            .map_err(|e| Error::Internal(e.to_string()))?;
         for (i, row) in self.values.chunks(w.max(1)).enumerate() {
             let mut rec: Vec<String> = row_names
                 .and_then(|r| r.get(i))
@@ -180,7 +212,8 @@ impl Features {
                 true => v.to_string(),
                 false => (v as f32).to_string(),
             }));
-            out.write_record(&rec).map_err(|e| Error::Internal(e.to_string()))?;
+            out.write_record(&rec)
+                .map_err(|e| Error::Internal(e.to_string()))?;
         }
         out.into_inner().map_err(|e| Error::Internal(e.to_string()))
     }

@@ -391,7 +391,10 @@ impl Model {
     /// `[R, N, dims...]`, Keras's `Model(inputs, layer.output).predict` (used by `features`).
     pub fn layer_output(&self, x: &Tensor, upto: usize) -> Result<Tensor> {
         if upto >= self.layers.len() {
-            return Err(Error::invalid("layer", format!("{upto} is not below {}", self.layers.len())));
+            return Err(Error::invalid(
+                "layer",
+                format!("{upto} is not below {}", self.layers.len()),
+            ));
         }
         let mut f = Forward::inference();
         let Some(g) = &self.spec.graph else {
@@ -402,7 +405,11 @@ impl Model {
             return Ok(h);
         };
         let mut outs: Vec<Tensor> = Vec::with_capacity(upto + 1);
-        for (i, (l, p)) in self.spec.layers[..=upto].iter().zip(&self.layers).enumerate() {
+        for (i, (l, p)) in self.spec.layers[..=upto]
+            .iter()
+            .zip(&self.layers)
+            .enumerate()
+        {
             let xs = g.inbound[i]
                 .iter()
                 .map(|s| match *s {
@@ -424,7 +431,8 @@ impl Model {
             };
             outs.push(out);
         }
-        outs.pop().ok_or_else(|| Error::Internal("no layer output".into()))
+        outs.pop()
+            .ok_or_else(|| Error::Internal("no layer output".into()))
     }
 }
 
