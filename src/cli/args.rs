@@ -35,6 +35,8 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Write a saved model's class probabilities for the rows of a CSV file.
     Predict(PredictArgs),
+    /// Write any layer's output for the rows or images of a dataset (.npy or .csv): a base's features.
+    Features(FeaturesArgs),
     /// Convert a model between Keras .h5, .keras, .weights.h5 and .safetensors.
     Convert(ConvertArgs),
     /// Fine-tune a saved model on new data: freeze, re-initialise or add layers (transfer learning).
@@ -510,6 +512,27 @@ pub struct PredictArgs {
     /// outputs of a model that stores no class names.
     #[arg(long)]
     pub classes: Option<String>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+/// `features`: a layer's output (Keras's `Model(inputs, layer.output).predict`).
+#[derive(Args)]
+pub struct FeaturesArgs {
+    /// The model file: Keras .h5/.hdf5 or .keras, or a .safetensors file this tool wrote.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The layer: its name, its 0-based index into Keras's model.layers (a Functional model's
+    /// InputLayer is 0), or BASE/NAME for a layer inside the nested model BASE.
+    #[arg(long)]
+    pub layer: String,
+    /// The data: a CSV file, .npy/.npz, or an image folder (resized to the model's input).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output file: .npy (shape [N, dims...], the model's float type) or .csv (one flattened row
+    /// per sample, header f0,f1,...; a first column `file` for an image folder).
+    #[arg(long)]
+    pub output: PathBuf,
     #[command(flatten)]
     pub csv: CsvArgs,
 }

@@ -7,6 +7,7 @@ mod blobs;
 mod compare;
 mod convert;
 mod evaluate;
+mod features;
 mod finetune;
 mod inspect;
 mod output;
@@ -62,6 +63,7 @@ pub fn run() -> Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Features(a) => features::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Finetune(a) => finetune::run(a),
         Command::Compare(a) => compare::run(a),

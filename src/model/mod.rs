@@ -25,6 +25,7 @@ pub mod dialect;
 pub mod dropout;
 pub mod dtype;
 pub mod embedding;
+pub mod features;
 pub mod flatten;
 mod fused;
 pub mod global_pooling;

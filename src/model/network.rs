@@ -531,6 +531,56 @@ fn activity_penalty(l: &LayerSpec, h: &Tensor, last: bool) -> Result<Option<Tens
     Ok(Some((reg.penalty(&out)? / n)?))
 }
 
+impl Model {
+    /// Layer `upto`'s output (after its activation) for `x [R, N, input_dim]`, in inference mode:
+    /// `[R, N, dims...]`, Keras's `Model(inputs, layer.output).predict` (used by `features`).
+    pub fn layer_output(&self, x: &Tensor, upto: usize) -> Result<Tensor> {
+        if upto >= self.layers.len() {
+            return Err(Error::invalid(
+                "layer",
+                format!("{upto} is not below {}", self.layers.len()),
+            ));
+        }
+        let mut f = Forward::inference();
+        let Some(g) = &self.spec.graph else {
+            let mut h = samples(x, &self.spec.input_shape())?;
+            for (l, p) in self.spec.layers[..=upto].iter().zip(&self.layers) {
+                h = l.forward(&h, p, &mut f, false)?;
+            }
+            return Ok(h);
+        };
+        let mut outs: Vec<Tensor> = Vec::with_capacity(upto + 1);
+        for (i, (l, p)) in self.spec.layers[..=upto]
+            .iter()
+            .zip(&self.layers)
+            .enumerate()
+        {
+            let xs = g.inbound[i]
+                .iter()
+                .map(|s| match *s {
+                    Source::Input(k) => {
+                        let shape = &g.inputs[k].shape;
+                        let flat = if shape.size() == x.dim(2)? {
+                            x.clone()
+                        } else {
+                            x.narrow(2, g.input_offset(k), shape.size())?.contiguous()?
+                        };
+                        samples(&flat, shape)
+                    }
+                    Source::Layer(j) => Ok(outs[j].clone()),
+                })
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let out = match l {
+                LayerSpec::Merge(m) => m.merge(&xs)?,
+                _ => l.forward(&xs[0], p, &mut f, false)?,
+            };
+            outs.push(out);
+        }
+        outs.pop()
+            .ok_or_else(|| Error::Internal("no layer output".into()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

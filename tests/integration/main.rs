@@ -39,3 +39,4 @@ mod training;
 mod apps;
 mod feature_cache;
 mod twophase;
+mod features;
