@@ -32,11 +32,16 @@ pub enum Initializer {
     Constant {
         value: f64,
     },
+    /// An initializer as Keras wrote it (`{"class_name": ..., "config": ...}`, or a bare name)
+    /// that the tool does not draw from exactly (VarianceScaling, Orthogonal, a seeded one, ...):
+    /// kept as read so that a model written back carries it unchanged; drawing from it is refused
+    /// (`Initializer::check_drawable`).
+    Keras(serde_json::Value),
 }
 
 impl Initializer {
     /// Keras's class name (`HeUniform`, `Zeros`, ...).
-    pub fn keras_class(&self) -> &'static str {
+    pub fn keras_class(&self) -> &str {
         match self {
             Initializer::HeUniform => "HeUniform",
             Initializer::GlorotUniform => "GlorotUniform",
@@ -47,6 +52,25 @@ impl Initializer {
             Initializer::Zeros => "Zeros",
             Initializer::Ones => "Ones",
             Initializer::Constant { .. } => "Constant",
+            Initializer::Keras(v) => v
+                .as_str()
+                .or_else(|| v.get("class_name").and_then(serde_json::Value::as_str))
+                .unwrap_or("Initializer"),
+        }
+    }
+
+    /// Whether the tool can draw from this initializer exactly as Keras does; if not, an error
+    /// naming the layer and the initializer (a model read with a VarianceScaling, Orthogonal or
+    /// seeded initializer keeps it when written back, but a fresh draw from it is refused).
+    pub fn check_drawable(&self, layer: &str) -> crate::error::Result<()> {
+        match self {
+            Initializer::Keras(v) => Err(crate::error::Error::invalid(
+                "initializer",
+                format!(
+                    "layer '{layer}' has the initializer {v}, which keras-transfer cannot draw from exactly as Keras does; keep the layer's stored weights instead of drawing fresh ones"
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -101,6 +125,8 @@ impl Initializer {
             Initializer::Zeros => vec![0.0; count],
             Initializer::Ones => vec![1.0; count],
             Initializer::Constant { value } => vec![dtype.round(value); count],
+            // Refused before any draw (`check_drawable`); zeros rather than a panic.
+            Initializer::Keras(_) => vec![0.0; count],
         }
     }
 }
