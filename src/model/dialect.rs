@@ -71,12 +71,12 @@ fn initializer_config(init: &Initializer) -> Value {
         }
         Initializer::Zeros | Initializer::Ones => json!({}),
         Initializer::Constant { value } => json!({"value": value}),
-        Initializer::Keras(ref v) => v.get("config").cloned().unwrap_or_else(|| json!({})),
+        Initializer::Keras { json: ref v, .. } => v.get("config").cloned().unwrap_or_else(|| json!({})),
     }
 }
 
 pub(crate) fn initializer_json(init: &Initializer, format: Format) -> Value {
-    if let Initializer::Keras(v) = init {
+    if let Initializer::Keras { json: v, .. } = init {
         // As read; only the wrapping follows the format written.
         let as_read = v.is_string()
             || match format {
@@ -130,7 +130,12 @@ pub(crate) fn parse_initializer(v: Option<&Value>, default: Initializer) -> Res<
             value: num("value", 0.0),
         },
         // Any other initializer is kept as read: written back unchanged, never drawn from.
-        _ => return Ok(Initializer::Keras(v.clone())),
+        _ => {
+            return Ok(Initializer::Keras {
+                json: v.clone(),
+                drawn_as: None,
+            });
+        }
     };
     // A known class whose config says more than the tool keeps (a seed, another argument, a value
     // that is not a number) is kept as read too, rather than written back without it.
@@ -140,11 +145,17 @@ pub(crate) fn parse_initializer(v: Option<&Value>, default: Initializer) -> Res<
             (Some(x), Some(y)) => x == y,
             _ => a == b,
         };
-        if !given
+        let differ: Vec<&String> = given
             .iter()
-            .all(|(k, val)| ours.get(k).is_some_and(|o| same(o, val)))
-        {
-            return Ok(Initializer::Keras(v.clone()));
+            .filter(|(k, val)| !ours.get(k.as_str()).is_some_and(|o| same(o, val)))
+            .map(|(k, _)| k)
+            .collect();
+        if !differ.is_empty() {
+            let only_seed = differ.iter().all(|k| k.as_str() == "seed");
+            return Ok(Initializer::Keras {
+                json: v.clone(),
+                drawn_as: only_seed.then(|| Box::new(known)),
+            });
         }
     }
     Ok(known)
