@@ -147,7 +147,11 @@ pub(crate) fn parse_initializer(v: Option<&Value>, default: Initializer) -> Res<
         };
         let differ: Vec<&String> = given
             .iter()
-            .filter(|(k, val)| !ours.get(k.as_str()).is_some_and(|o| same(o, val)))
+            // A null the tool does not hold (Keras 3.15's `input_axes`) is the default.
+            .filter(|(k, val)| match ours.get(k.as_str()) {
+                Some(o) => !same(o, val),
+                None => !val.is_null(),
+            })
             .map(|(k, _)| k)
             .collect();
         if !differ.is_empty() {

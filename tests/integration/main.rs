@@ -37,3 +37,4 @@ mod pool;
 mod training;
 
 mod apps;
+mod initializers;
