@@ -307,6 +307,7 @@ pub fn adapt_weights(
     }
     for (i, &f) in fresh.iter().enumerate() {
         if f {
+            spec.check_drawable(i)?;
             weights[i] = spec.draw_layer(i, &mut rng);
         }
     }

@@ -71,10 +71,22 @@ fn initializer_config(init: &Initializer) -> Value {
         }
         Initializer::Zeros | Initializer::Ones => json!({}),
         Initializer::Constant { value } => json!({"value": value}),
+        Initializer::Keras { json: ref v, .. } => v.get("config").cloned().unwrap_or_else(|| json!({})),
     }
 }
 
 pub(crate) fn initializer_json(init: &Initializer, format: Format) -> Value {
+    if let Initializer::Keras { json: v, .. } = init {
+        // As read; only the wrapping follows the format written.
+        let as_read = v.is_string()
+            || match format {
+                Format::Keras3 => v.get("module").is_some(),
+                Format::Universal => v.get("module").is_none(),
+            };
+        if as_read {
+            return v.clone();
+        }
+    }
     match format {
         Format::Keras3 => k3_object(
             "keras.initializers",
@@ -99,7 +111,7 @@ pub(crate) fn parse_initializer(v: Option<&Value>, default: Initializer) -> Res<
         _ => return malformed(format!("initializer {v} is neither a name nor an object")),
     };
     let num = |key: &str, d: f64| cfg.get(key).and_then(Value::as_f64).unwrap_or(d);
-    Ok(match name {
+    let known = match name {
         "HeUniform" | "he_uniform" => Initializer::HeUniform,
         "GlorotUniform" | "glorot_uniform" => Initializer::GlorotUniform,
         "HeNormal" | "he_normal" => Initializer::HeNormal,
@@ -117,9 +129,40 @@ pub(crate) fn parse_initializer(v: Option<&Value>, default: Initializer) -> Res<
         "Constant" | "constant" => Initializer::Constant {
             value: num("value", 0.0),
         },
-        // Any other initializer only matters for re-initialising; the weights come from the file.
-        _ => default,
-    })
+        // Any other initializer is kept as read: written back unchanged, never drawn from.
+        _ => {
+            return Ok(Initializer::Keras {
+                json: v.clone(),
+                drawn_as: None,
+            });
+        }
+    };
+    // A known class whose config says more than the tool keeps (a seed, another argument, a value
+    // that is not a number) is kept as read too, rather than written back without it.
+    if let Value::Object(given) = cfg {
+        let ours = initializer_config(&known);
+        let same = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => a == b,
+        };
+        let differ: Vec<&String> = given
+            .iter()
+            // A null the tool does not hold (Keras 3.15's `input_axes`) is the default.
+            .filter(|(k, val)| match ours.get(k.as_str()) {
+                Some(o) => !same(o, val),
+                None => !val.is_null(),
+            })
+            .map(|(k, _)| k)
+            .collect();
+        if !differ.is_empty() {
+            let only_seed = differ.iter().all(|k| k.as_str() == "seed");
+            return Ok(Initializer::Keras {
+                json: v.clone(),
+                drawn_as: only_seed.then(|| Box::new(known)),
+            });
+        }
+    }
+    Ok(known)
 }
 
 /// Keys every layer config may carry without changing what the layer computes.

@@ -32,11 +32,21 @@ pub enum Initializer {
     Constant {
         value: f64,
     },
+    /// An initializer as Keras wrote it (`{"class_name": ..., "config": ...}`, or a bare name)
+    /// that the tool does not hold in its own terms (VarianceScaling, Orthogonal, a seeded one,
+    /// ...): kept as read so that a model written back carries it unchanged. `drawn_as` is what a
+    /// fresh draw uses: the known class when only its `seed` was set (the tool draws from its own
+    /// generator in any case), none when the tool cannot draw it as Keras does: drawing is then
+    /// refused (`Initializer::check_drawable`).
+    Keras {
+        json: serde_json::Value,
+        drawn_as: Option<Box<Initializer>>,
+    },
 }
 
 impl Initializer {
     /// Keras's class name (`HeUniform`, `Zeros`, ...).
-    pub fn keras_class(&self) -> &'static str {
+    pub fn keras_class(&self) -> &str {
         match self {
             Initializer::HeUniform => "HeUniform",
             Initializer::GlorotUniform => "GlorotUniform",
@@ -47,6 +57,28 @@ impl Initializer {
             Initializer::Zeros => "Zeros",
             Initializer::Ones => "Ones",
             Initializer::Constant { .. } => "Constant",
+            Initializer::Keras { json, .. } => json
+                .as_str()
+                .or_else(|| json.get("class_name").and_then(serde_json::Value::as_str))
+                .unwrap_or("Initializer"),
+        }
+    }
+
+    /// Whether the tool can draw from this initializer exactly as Keras does; if not, an error
+    /// naming the layer and the initializer (a model read with a VarianceScaling, Orthogonal or
+    /// seeded initializer keeps it when written back, but a fresh draw from it is refused).
+    pub fn check_drawable(&self, layer: &str) -> crate::error::Result<()> {
+        match self {
+            Initializer::Keras {
+                json: v,
+                drawn_as: None,
+            } => Err(crate::error::Error::invalid(
+                "initializer",
+                format!(
+                    "layer '{layer}' has the initializer {v}, which keras-transfer cannot draw from exactly as Keras does; keep the layer's stored weights instead of drawing fresh ones"
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -101,6 +133,12 @@ impl Initializer {
             Initializer::Zeros => vec![0.0; count],
             Initializer::Ones => vec![1.0; count],
             Initializer::Constant { value } => vec![dtype.round(value); count],
+            Initializer::Keras {
+                drawn_as: Some(ref known),
+                ..
+            } => known.draw(rng, fan_in, fan_out, count, dtype),
+            // Refused before any draw (`check_drawable`); zeros rather than a panic.
+            Initializer::Keras { drawn_as: None, .. } => vec![0.0; count],
         }
     }
 }

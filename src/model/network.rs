@@ -51,6 +51,16 @@ impl ModelSpec {
             .collect()
     }
 
+    /// Whether layer `i`'s weights can be drawn exactly as Keras draws them: an error naming the
+    /// layer and its initializer when one was kept as read (`Initializer::Keras`).
+    pub fn check_drawable(&self, i: usize) -> Result<()> {
+        let layer = &self.layers[i];
+        for w in layer.weights(self.fan_in(i)) {
+            w.initializer.check_drawable(layer.name())?;
+        }
+        Ok(())
+    }
+
     /// Fresh weights for the whole model: layer by layer from one `NumpyRandomState(seed)`.
     pub fn draw(&self, seed: u32) -> Vec<LayerWeights> {
         let mut rng = NumpyRandomState::new(seed);
@@ -63,12 +73,14 @@ impl ModelSpec {
 impl Model {
     /// A freshly initialised lone model (see `ModelSpec::draw`).
     pub fn new(spec: ModelSpec, seed: u32) -> Result<Self> {
+        (0..spec.layers.len()).try_for_each(|i| spec.check_drawable(i))?;
         let w = spec.draw(seed);
         Self::stack(spec, &[w])
     }
 
     /// R freshly initialised members, member m drawn from `seeds[m]`.
     pub fn new_members(spec: ModelSpec, seeds: &[u32]) -> Result<Self> {
+        (0..spec.layers.len()).try_for_each(|i| spec.check_drawable(i))?;
         let members: Vec<_> = seeds.iter().map(|&s| spec.draw(s)).collect();
         Self::stack(spec, &members)
     }

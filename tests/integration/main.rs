@@ -40,3 +40,4 @@ mod apps;
 mod feature_cache;
 mod twophase;
 mod features;
+mod initializers;
