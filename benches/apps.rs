@@ -19,20 +19,50 @@ fn workloads(work: &Path, key: &str) -> Vec<(&'static str, Vec<String>)> {
     let p = |name: &str| work.join(name).display().to_string();
     let model = p(&format!("{key}.keras"));
     let fit = |epochs: &str, freeze: &str, out: String| {
-        let mut v: Vec<String> = ["finetune", "--from", &model, "--train", &p("x.npy"), "--epochs", epochs,
-            "--batch-size", "32", "--optimizer", "adam", "--loss", "sparse_categorical_crossentropy",
-            "--no-shuffle", "--freeze", freeze, "--out", &out]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut v: Vec<String> = [
+            "finetune",
+            "--from",
+            &model,
+            "--train",
+            &p("x.npy"),
+            "--epochs",
+            epochs,
+            "--batch-size",
+            "32",
+            "--optimizer",
+            "adam",
+            "--loss",
+            "sparse_categorical_crossentropy",
+            "--no-shuffle",
+            "--freeze",
+            freeze,
+            "--out",
+            &out,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         v.push("--history".into());
         v.push(p(&format!("{key}-history-{epochs}.csv")));
         v
     };
     vec![
-        ("predict", vec!["predict".into(), "--model".into(), model.clone(), "--input".into(), p("x.npy"),
-            "--output".into(), p(&format!("{key}-predict-ours.csv"))]),
-        ("head", fit("10", FREEZE_BASE, p(&format!("{key}-head-ours.keras")))),
+        (
+            "predict",
+            vec![
+                "predict".into(),
+                "--model".into(),
+                model.clone(),
+                "--input".into(),
+                p("x.npy"),
+                "--output".into(),
+                p(&format!("{key}-predict-ours.csv")),
+            ],
+        ),
+        (
+            "head",
+            fit("10", FREEZE_BASE, p(&format!("{key}-head-ours.keras"))),
+        ),
         ("full", fit("1", "0", p(&format!("{key}-full-ours.keras")))),
     ]
 }
@@ -50,7 +80,10 @@ fn measure(bin: &Path, args: &[String], mem_limit: u64) -> Measured {
     // Bounds the child's address space so a runaway workload fails instead of swapping the machine.
     unsafe {
         cmd.pre_exec(move || {
-            let lim = libc::rlimit { rlim_cur: mem_limit, rlim_max: mem_limit };
+            let lim = libc::rlimit {
+                rlim_cur: mem_limit,
+                rlim_max: mem_limit,
+            };
             libc::setrlimit(libc::RLIMIT_AS, &lim);
             Ok(())
         });
@@ -60,7 +93,11 @@ fn measure(bin: &Path, args: &[String], mem_limit: u64) -> Measured {
         Ok(c) => c,
         Err(e) => {
             eprintln!("apps: cannot run {}: {e}", bin.display());
-            return Measured { secs: 0.0, rss: 0, ok: false };
+            return Measured {
+                secs: 0.0,
+                rss: 0,
+                ok: false,
+            };
         }
     };
     let pid = child.id() as libc::pid_t;
@@ -75,19 +112,42 @@ fn measure(bin: &Path, args: &[String], mem_limit: u64) -> Measured {
             use std::io::Read;
             let _ = e.read_to_string(&mut err);
         }
-        let tail: Vec<&str> = err.lines().filter(|l| !l.starts_with(' ')).take(3).collect();
-        eprintln!("apps: `keras-transfer {}` failed (status {status}): {}", args.join(" "), tail.join(" | "));
+        let tail: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.starts_with(' '))
+            .take(3)
+            .collect();
+        eprintln!(
+            "apps: `keras-transfer {}` failed (status {status}): {}",
+            args.join(" "),
+            tail.join(" | ")
+        );
     }
-    Measured { secs, rss: usage.ru_maxrss as u64 * 1024, ok }
+    Measured {
+        secs,
+        rss: usage.ru_maxrss as u64 * 1024,
+        ok,
+    }
 }
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| argv.iter().position(|a| a == name).and_then(|i| argv.get(i + 1)).cloned();
-    let work = PathBuf::from(opt("--work").unwrap_or_else(|| "/tmp/keras-transfer-bench-apps".into()));
-    let runs: usize = opt("--runs").and_then(|r| r.parse().ok()).unwrap_or(1).max(1);
+    let opt = |name: &str| {
+        argv.iter()
+            .position(|a| a == name)
+            .and_then(|i| argv.get(i + 1))
+            .cloned()
+    };
+    let work =
+        PathBuf::from(opt("--work").unwrap_or_else(|| "/tmp/keras-transfer-bench-apps".into()));
+    let runs: usize = opt("--runs")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let json = argv.iter().any(|a| a == "--json");
-    let mem_gb: u64 = opt("--mem-limit-gb").and_then(|r| r.parse().ok()).unwrap_or(16);
+    let mem_gb: u64 = opt("--mem-limit-gb")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(16);
     let only = opt("--only");
     if !work.join("x.npy").exists() {
         println!(
@@ -105,14 +165,17 @@ fn main() {
     }
     let mut failed = false;
     for (key, name) in APPS {
-        if only.as_deref().is_some_and(|o| o != key) || !work.join(format!("{key}.keras")).exists() {
+        if only.as_deref().is_some_and(|o| o != key) || !work.join(format!("{key}.keras")).exists()
+        {
             continue;
         }
         for (workload, args) in workloads(&work, key) {
             let mut best: Option<Measured> = None;
             for _ in 0..runs {
                 let m = measure(&bin, &args, mem_gb << 30);
-                let better = best.as_ref().is_none_or(|b| m.ok && (!b.ok || m.secs < b.secs));
+                let better = best
+                    .as_ref()
+                    .is_none_or(|b| m.ok && (!b.ok || m.secs < b.secs));
                 if better {
                     best = Some(m);
                 }

@@ -114,7 +114,10 @@ fn graph_model_config(spec: &ModelSpec, g: &GraphSpec, format: Format) -> Value 
         entry["name"] = json!(layer.name());
         entry["inbound_nodes"] = inbound_nodes(&reads, merge, g.in_inference(i), dtype, format);
         if let LayerSpec::Op(op) = layer {
-            layers.push(crate::model::op_layer::op_entry(op, entry["inbound_nodes"].take()));
+            layers.push(crate::model::op_layer::op_entry(
+                op,
+                entry["inbound_nodes"].take(),
+            ));
             continue;
         }
         if format == Format::Keras3 && merge {

@@ -9,6 +9,7 @@ use crate::model::dialect::{
     Format, Res, check_keys, initializer_json, malformed, parse_activation, parse_initializer,
     require_null,
 };
+use crate::model::kernels::depthwise::depthwise_sum;
 use crate::model::layer::{Common, KerasLayer, Layer, Mode, Step, WeightSpec, named_layer, yes};
 use crate::model::shape::Shape;
 use crate::model::window::Window;
@@ -58,30 +59,6 @@ pub(crate) fn depthwise_weight(
         initializer: init.clone(),
         fans: (window.taps() * channels, window.taps() * multiplier),
     }
-}
-
-/// The depthwise sums over the taps (each `[R, N, out..., C]`) with `kernel [R, k..., C, M]`:
-/// `[R, N * positions, C * M]`, summed tap by tap in the kernel's order.
-pub(crate) fn depthwise_sum(taps: &[Tensor], kernel: &Tensor) -> Result<Tensor> {
-    let r = kernel.dim(0)?;
-    let rank = kernel.rank();
-    let (c, m) = (kernel.dim(rank - 2)?, kernel.dim(rank - 1)?);
-    let k = kernel.reshape((r, taps.len(), c, m))?;
-    let mut acc: Option<Tensor> = None;
-    for (i, t) in taps.iter().enumerate() {
-        let t = t.contiguous()?.reshape((r, (), c, 1))?;
-        let term = t.broadcast_mul(&k.narrow(1, i, 1)?)?;
-        acc = Some(match acc {
-            Some(a) => (a + term)?,
-            None => term,
-        });
-    }
-    // A kernel read from a file has at least one tap (its sizes are checked); a stored spec that
-    // says otherwise is refused, not a panic.
-    let acc = acc.ok_or_else(|| {
-        crate::error::Error::invalid("kernel_size", "a depthwise kernel with no taps")
-    })?;
-    Ok(acc.reshape((r, (), c * m))?)
 }
 
 /// The depthwise sums of `x [R, N, spatial..., C]` over `window` with `kernel [R, k..., C, M]`,

@@ -71,7 +71,9 @@ fn initializer_config(init: &Initializer) -> Value {
         }
         Initializer::Zeros | Initializer::Ones => json!({}),
         Initializer::Constant { value } => json!({"value": value}),
-        Initializer::Keras { json: ref v, .. } => v.get("config").cloned().unwrap_or_else(|| json!({})),
+        Initializer::Keras { json: ref v, .. } => {
+            v.get("config").cloned().unwrap_or_else(|| json!({}))
+        }
     }
 }
 

@@ -129,7 +129,10 @@ pub fn ops_as_layers(root: &mut Value) -> Res<()> {
                 "models nested more than {MAX_DEPTH} levels deep"
             )));
         }
-        let Some(layers) = v.pointer_mut("/config/layers").and_then(Value::as_array_mut) else {
+        let Some(layers) = v
+            .pointer_mut("/config/layers")
+            .and_then(Value::as_array_mut)
+        else {
             continue;
         };
         for l in layers.iter_mut() {
@@ -145,14 +148,22 @@ pub fn ops_as_layers(root: &mut Value) -> Res<()> {
 }
 
 fn rewrite_op(l: &mut Value) -> Res<()> {
-    let class = l.get("class_name").and_then(Value::as_str).unwrap_or("?").to_string();
+    let class = l
+        .get("class_name")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
     let name = l
         .get("name")
         .or_else(|| l.pointer("/config/name"))
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_string();
-    let module = l.get("module").and_then(Value::as_str).unwrap_or("?").to_string();
+    let module = l
+        .get("module")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
     let refuse = |why: &str| {
         Err(ConfigError::Unsupported(format!(
             "operation {class} '{name}' ({module}){why}; supported: Add, Subtract, Multiply, Divide (keras.src.ops.numpy) on a tensor and a number"
@@ -165,14 +176,14 @@ fn rewrite_op(l: &mut Value) -> Res<()> {
         Some(a) if l["inbound_nodes"].as_array().map(Vec::len) == Some(1) => a.clone(),
         _ => return refuse(" called other than once"),
     };
-    if l
-        .pointer("/inbound_nodes/0/kwargs")
+    if l.pointer("/inbound_nodes/0/kwargs")
         .and_then(Value::as_object)
         .is_some_and(|k| !k.is_empty())
     {
         return refuse(" called with keyword arguments");
     }
-    let is_tensor = |v: &Value| v.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__");
+    let is_tensor =
+        |v: &Value| v.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__");
     let (tensor, constant, first) = match args.as_slice() {
         [t, Value::Number(c)] if is_tensor(t) => (t.clone(), c.clone(), false),
         [Value::Number(c), t] if is_tensor(t) => (t.clone(), c.clone(), true),

@@ -103,12 +103,8 @@ impl FeatureCache {
             let hi = (lo + span_rows.max(1)).min(n);
             let x = span(lo, hi)?;
             let active: Vec<bool> = plan.cached.clone();
-            let (outs, _) = model.run_layers(
-                &x,
-                &mut crate::model::Forward::inference(),
-                &[],
-                &active,
-            )?;
+            let (outs, _) =
+                model.run_layers(&x, &mut crate::model::Forward::inference(), &[], &active)?;
             for (p, &j) in parts.iter_mut().zip(&plan.cut) {
                 let t = outs[j].clone().ok_or_else(|| {
                     crate::error::Error::Internal(format!("cut layer {j} was not run"))

@@ -6,9 +6,9 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{FloatDtype, Forward, Mode, Model};
 use crate::rng::NumpyRandomState;
-pub use crate::train::metrics::argmax;
 pub use crate::train::feature_cache::CachePolicy;
 use crate::train::feature_cache::{self, FeatureCache};
+pub use crate::train::metrics::argmax;
 use crate::train::{Compile, History, Loss, Metric, OptimizerSpec, OptimizerState, Target};
 use candle_core::{D, DType, Tensor};
 
@@ -515,7 +515,16 @@ pub fn fit_with(
     start: Option<&OptimizerState>,
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
-    fit_cached(model, train, val, cfg, seeds, start, CachePolicy::Auto, on_epoch)
+    fit_cached(
+        model,
+        train,
+        val,
+        cfg,
+        seeds,
+        start,
+        CachePolicy::Auto,
+        on_epoch,
+    )
 }
 
 /// `fit_with`, computing the frozen base once per row when `policy` is `Auto` and the model has

@@ -54,7 +54,12 @@ fn the_cached_base_trains_bit_for_bit_as_recomputing_it() {
     let m = load_model(&fixture("keras_apps/train_mobilenet_v2/model.keras")).unwrap();
     let p = plan(&m.spec).expect("the frozen MobileNetV2 base is cached");
     assert!(!p.cached[m.spec.layers.len() - 1]);
-    for (opt, shuffle) in [("sgd", false), ("sgd", true), ("adam", true), ("adam", false)] {
+    for (opt, shuffle) in [
+        ("sgd", false),
+        ("sgd", true),
+        ("adam", true),
+        ("adam", false),
+    ] {
         let cached = run(CachePolicy::Auto, shuffle, opt);
         let recomputed = run(CachePolicy::Off, shuffle, opt);
         assert_eq!(cached, recomputed, "{opt}, shuffle {shuffle}");

@@ -24,7 +24,11 @@ fn initializers(path: &std::path::Path) -> Vec<(String, String, Value)> {
         let cfg = layer["config"].as_object().unwrap();
         for (k, v) in cfg {
             if k.ends_with("_initializer") {
-                out.push((cfg["name"].as_str().unwrap().to_string(), k.clone(), v.clone()));
+                out.push((
+                    cfg["name"].as_str().unwrap().to_string(),
+                    k.clone(),
+                    v.clone(),
+                ));
             }
         }
     }
@@ -40,10 +44,18 @@ fn convert_keeps_every_keras_initializer_as_written() {
     let d = dir.path();
     for (from, to) in [(src.to_str().unwrap(), "a.h5"), ("a.h5", "b.keras")] {
         let out = run(d, &["convert", from, to]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let out = run(d, &["convert", src.to_str().unwrap(), "c.keras"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(initializers(&d.join("c.keras")), before);
     assert_eq!(initializers(&d.join("b.keras")), before);
 }
@@ -51,8 +63,14 @@ fn convert_keeps_every_keras_initializer_as_written() {
 #[test]
 fn drawing_from_an_initializer_the_tool_cannot_reproduce_is_refused() {
     let m = load_model(&fixture("keras_init/model.keras")).unwrap();
-    let err = Model::new(m.spec.clone(), 0).err().expect("refused").to_string();
-    assert!(err.contains("'vs'") && err.contains("VarianceScaling"), "{err}");
+    let err = Model::new(m.spec.clone(), 0)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("'vs'") && err.contains("VarianceScaling"),
+        "{err}"
+    );
     // The seeded GlorotUniform alone is drawn (the tool's own generator, as for any draw).
     let at = |name: &str| m.spec.layers.iter().position(|l| l.name() == name).unwrap();
     assert!(m.spec.check_drawable(at("seeded")).is_ok());

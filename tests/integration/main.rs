@@ -38,6 +38,6 @@ mod training;
 
 mod apps;
 mod feature_cache;
-mod twophase;
 mod features;
 mod initializers;
+mod twophase;

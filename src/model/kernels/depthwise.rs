@@ -221,7 +221,7 @@ mod tests {
 
     /// The generic path (each tap a tensor, summed tap by tap), as `depthwise::depthwise_sum` does.
     fn generic(taps: &[Tensor], k: &Tensor) -> crate::error::Result<Tensor> {
-        crate::model::depthwise::depthwise_sum(taps, k)
+        depthwise_sum(taps, k)
     }
 
     fn values(n: usize, seed: f32) -> Vec<f32> {
@@ -298,4 +298,28 @@ mod tests {
             }
         }
     }
+}
+
+/// The depthwise sums over the taps (each `[R, N, out..., C]`) with `kernel [R, k..., C, M]`:
+/// `[R, N * positions, C * M]`, summed tap by tap in the kernel's order.
+pub(crate) fn depthwise_sum(taps: &[Tensor], kernel: &Tensor) -> crate::error::Result<Tensor> {
+    let r = kernel.dim(0)?;
+    let rank = kernel.rank();
+    let (c, m) = (kernel.dim(rank - 2)?, kernel.dim(rank - 1)?);
+    let k = kernel.reshape((r, taps.len(), c, m))?;
+    let mut acc: Option<Tensor> = None;
+    for (i, t) in taps.iter().enumerate() {
+        let t = t.contiguous()?.reshape((r, (), c, 1))?;
+        let term = t.broadcast_mul(&k.narrow(1, i, 1)?)?;
+        acc = Some(match acc {
+            Some(a) => (a + term)?,
+            None => term,
+        });
+    }
+    // A kernel read from a file has at least one tap (its sizes are checked); a stored spec that
+    // says otherwise is refused, not a panic.
+    let acc = acc.ok_or_else(|| {
+        crate::error::Error::invalid("kernel_size", "a depthwise kernel with no taps")
+    })?;
+    Ok(acc.reshape((r, (), c * m))?)
 }

@@ -120,9 +120,21 @@ impl Rule for Ftrl {
         // Keras's own `Ftrl.__init__` refuses these.
         let checks = [
             ("learning_rate_power", self.learning_rate_power, false),
-            ("initial_accumulator_value", self.initial_accumulator_value, true),
-            ("l1_regularization_strength", self.l1_regularization_strength, true),
-            ("l2_regularization_strength", self.l2_regularization_strength, true),
+            (
+                "initial_accumulator_value",
+                self.initial_accumulator_value,
+                true,
+            ),
+            (
+                "l1_regularization_strength",
+                self.l1_regularization_strength,
+                true,
+            ),
+            (
+                "l2_regularization_strength",
+                self.l2_regularization_strength,
+                true,
+            ),
             (
                 "l2_shrinkage_regularization_strength",
                 self.l2_shrinkage_regularization_strength,

@@ -15,11 +15,11 @@ use candle_core::{DType, Var};
 
 mod adadelta;
 mod adagrad;
-mod ftrl;
 mod adam;
 mod adamax;
 mod adamw;
 mod engine;
+mod ftrl;
 mod kind;
 mod lion;
 mod nadam;
@@ -32,10 +32,10 @@ mod wrapper;
 
 pub use adadelta::Adadelta;
 pub use adagrad::Adagrad;
-pub use ftrl::Ftrl;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use adamw::AdamW;
+pub use ftrl::Ftrl;
 pub use kind::{OPTIMIZER_CLASSES, OPTIMIZERS, OptimizerKind};
 pub use lion::Lion;
 pub use nadam::Nadam;
