@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use keras_transfer::data::classes::classes_for_labels;
+use keras_transfer::data::targets::{label_columns, read_target_columns_with, several_labels};
 use keras_transfer::data::csv::{ReadSpec, class_list_text, read_train_test_tables};
 use keras_transfer::data::ingest::{Dialect, Missing};
 use keras_transfer::error::shown;
@@ -465,10 +466,10 @@ pub fn loss_flag(name: Option<&str>) -> Result<Option<Loss>> {
 
 /// The metrics `--metrics` names (comma-separated), as `compile(loss=loss, metrics=[...])` resolves
 /// them; a metric this tool does not compute, or one named twice, is refused.
-pub fn metrics_flag(list: &str, loss: Loss) -> Result<Vec<Metric>> {
+pub fn metrics_flag(list: &str) -> Result<Vec<Metric>> {
     let mut out: Vec<Metric> = Vec::new();
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let m = Metric::named(name, loss).ok_or_else(|| {
+        let m = Metric::named(name).ok_or_else(|| {
             keras_transfer::Error::invalid(
                 "--metrics",
                 format!(
@@ -813,6 +814,7 @@ impl DataArgs {
         use keras_transfer::data::targets::check_label_is_categorical;
         match (&self.train, loss.target()) {
             (_, keras_transfer::Target::Numeric) => self.regression(None, loss),
+            _ if several_labels(self.label.as_deref()) => self.regression(None, loss),
             (Some(train), _) => {
                 let data = self.load(default_problem)?;
                 if !loss_chosen {
@@ -862,11 +864,12 @@ impl DataArgs {
         loss: Loss,
         split: Option<f64>,
     ) -> Result<((Dataset, Option<Dataset>), bool)> {
-        let data = if loss.target() == keras_transfer::Target::Numeric {
-            let names = match &self.train {
-                Some(_) => model_names(path, base.data.as_ref()),
-                None => base.data.as_ref(),
-            };
+        let names = match &self.train {
+            Some(_) => model_names(path, base.data.as_ref()),
+            None => base.data.as_ref(),
+        };
+        let several = several_labels(self.spec(names).label);
+        let data = if loss.target() == keras_transfer::Target::Numeric || several {
             self.regression(names, loss)?
         } else {
             self.load_for_model(default_problem, path, base, new_head)?
@@ -921,11 +924,27 @@ impl DataArgs {
             )
             .into());
         };
-        let (train, test, notes) = keras_transfer::data::targets::read_regression_with(
-            train,
-            self.test.as_deref(),
-            &self.spec(names),
-        )?;
+        let spec = self.spec(names);
+        let (train, test, notes) = match spec.label.filter(|l| several_labels(Some(l))) {
+            Some(text) => {
+                if loss.target() == keras_transfer::Target::Classes {
+                    return Err(keras_transfer::Error::invalid(
+                        "--loss",
+                        format!(
+                            "{} takes one label column, and --label names several ({text}): several 0/1 label columns need binary_crossentropy (the multi-label recipe), numeric ones a regression loss",
+                            loss.keras_name()
+                        ),
+                    )
+                    .into());
+                }
+                read_target_columns_with(train, self.test.as_deref(), &spec, &label_columns(text))?
+            }
+            None => keras_transfer::data::targets::read_regression_with(
+                train,
+                self.test.as_deref(),
+                &spec,
+            )?,
+        };
         tell(&notes);
         Ok((train, test))
     }

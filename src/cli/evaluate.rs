@@ -10,7 +10,9 @@ use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
 use keras_transfer::data::classes::classes_for_labels;
 use keras_transfer::data::csv::{ReadSpec, check_width, read_table};
-use keras_transfer::data::targets::read_regression_with;
+use keras_transfer::data::targets::{
+    label_columns, read_regression_with, read_target_columns_with, several_labels,
+};
 use keras_transfer::train::history::progbar_number;
 use keras_transfer::{BlobsParams, Compile, Metric, Target, make_blobs};
 
@@ -40,7 +42,13 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                 skip_bad_images: csv.skip_bad_images,
                 ..ReadSpec::default()
             };
-            if compile.loss.target() == Target::Numeric {
+            if let Some(text) = spec.label.filter(|l| several_labels(Some(l))) {
+                let (data, _, notes) =
+                    read_target_columns_with(path, None, &spec, &label_columns(text))?;
+                tell(&notes);
+                check_width_of(&data, path, m.spec.input_dim)?;
+                data
+            } else if compile.loss.target() == Target::Numeric {
                 let (data, _, notes) = read_regression_with(path, None, &spec)?;
                 tell(&notes);
                 check_width_of(&data, path, m.spec.input_dim)?;
@@ -126,13 +134,13 @@ fn compiled_as(
         .or(base.as_ref().map(|c| c.loss))
         .unwrap_or(Compile::default().loss);
     let metrics = match (&a.metrics, &base) {
-        (Some(list), _) => metrics_flag(list, loss)?,
+        (Some(list), _) => metrics_flag(list)?,
         // The file's metrics by name, as a re-compile with only a new loss resolves them.
         (None, Some(c)) if c.loss == loss => c.metrics.clone(),
         (None, Some(c)) => c
             .metrics
             .iter()
-            .map(|m| Metric::named(m.key, loss).unwrap_or(*m))
+            .map(|m| Metric::named(m.key).unwrap_or(*m))
             .collect(),
         (None, None) => vec![Metric::default_for(loss)],
     };

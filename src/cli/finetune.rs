@@ -81,9 +81,20 @@ pub fn run(mut a: FinetuneArgs) -> Result<()> {
     cfg.class_weight = a.fit.class_weights(train)?;
     let outputs = match cfg.loss.target() {
         Target::Classes => train.n_classes,
-        Target::Binary => 1,
+        // One sigmoid unit per label column (several for multi-label data).
+        Target::Binary => train.n_targets().max(1),
         Target::Numeric => train.n_targets(),
     };
+    let k = base.spec.output_dim();
+    if cfg.loss.target() == Target::Binary && outputs == 1 && k > 1 && !a.adapt.new_head {
+        return Err(keras_transfer::Error::invalid(
+            "--label",
+            format!(
+                "binary_crossentropy on a model of {k} sigmoid outputs needs {k} label columns (--label y0,y1,...), the data has one"
+            ),
+        )
+        .into());
+    }
     let t = transfer_of(a.freeze, &a.adapt);
     let mut adapted = adapt_weights(&base, &t, train.n_features, outputs, a.fit.seed)
         .with_context(|| format!("adapting {from}"))?;
@@ -202,7 +213,7 @@ fn two_phase(
     let model2 = Model::from_weights(then_spec(&model)?, model.weights()?)?;
     let (h2, state) = run(&model2, &cfg2, None, 2)?;
     let metric = cfg2
-        .metric
+        .metric()
         .unwrap_or_else(|| keras_transfer::Metric::default_for(cfg2.loss));
     let value = |d: &Dataset| -> Result<f32> {
         Ok(keras_transfer::train::fit::evaluate_with(

@@ -63,8 +63,14 @@ pub fn run(a: PredictArgs) -> Result<()> {
         && k == 1
         && (target == Some(keras_transfer::Target::Binary)
             || m.spec.output_activation() == keras_transfer::model::Activation::Sigmoid);
+    // Several sigmoid units: multi-label, each output its own yes/no (p > 0.5).
+    let multi = !numeric
+        && k > 1
+        && (target == Some(keras_transfer::Target::Binary)
+            || (target.is_none()
+                && m.spec.output_activation() == keras_transfer::model::Activation::Sigmoid));
     let stored = names.map_or(&[][..], |n| n.classes.as_slice());
-    let classes: Vec<String> = if numeric {
+    let classes: Vec<String> = if numeric || multi {
         match stored.len() == k {
             true => stored.to_vec(),
             false => (0..k).map(|c| c.to_string()).collect(),
@@ -79,6 +85,9 @@ pub fn run(a: PredictArgs) -> Result<()> {
     columns.extend(table.label_name.iter().cloned());
     if numeric {
         columns.extend(classes.iter().map(|c| format!("predicted_{c}")));
+    } else if multi {
+        columns.extend(classes.iter().map(|c| format!("predicted_{c}")));
+        columns.extend(classes.iter().map(|c| format!("p_{c}")));
     } else if binary {
         columns.push("predicted".into());
         columns.push(format!("p_{}", classes[1]));
@@ -101,6 +110,8 @@ pub fn run(a: PredictArgs) -> Result<()> {
             .collect();
         if binary {
             strings.push(&classes[usize::from(probs[0] > 0.5)]);
+        } else if multi {
+            strings.extend(probs.iter().map(|&p| if p > 0.5 { "1" } else { "0" }));
         } else if !numeric {
             strings.push(&classes[argmax(probs)]);
         }

@@ -19,7 +19,8 @@ pub fn run(mut a: TrainArgs) -> Result<()> {
     cfg.class_weight = a.fit.class_weights(train)?;
     let outputs = match cfg.loss.target() {
         Target::Numeric => train.n_targets(),
-        Target::Binary => 1,
+        // One sigmoid unit per label column (several for multi-label data).
+        Target::Binary => train.n_targets().max(1),
         Target::Classes => train.n_classes,
     };
     if a.hidden.len() > crate::cli::args::MAX_HIDDEN {
@@ -97,7 +98,7 @@ pub fn fit_and_report(
         crate::cli::output::tell_err!("early stopping after epoch {}", history.epochs());
     }
     let metric = cfg
-        .metric
+        .metric()
         .unwrap_or_else(|| keras_transfer::Metric::default_for(cfg.loss));
     let value = |d: &Dataset| -> Result<f32> {
         Ok(keras_transfer::train::fit::evaluate_with(
@@ -109,9 +110,12 @@ pub fn fit_and_report(
         )?[0]
             .accuracy)
     };
-    let tag = if metric.kind == keras_transfer::MetricKind::CategoricalAccuracy
-        || metric.kind == keras_transfer::MetricKind::BinaryAccuracy
-    {
+    let tag = if matches!(
+        metric.kind,
+        keras_transfer::MetricKind::CategoricalAccuracy
+            | keras_transfer::MetricKind::BinaryAccuracy
+            | keras_transfer::MetricKind::Accuracy
+    ) {
         String::new()
     } else {
         format!(" {}", metric.key)

@@ -13,7 +13,7 @@ pub const MAX_CLASS_FILE_BYTES: u64 = 16 << 20;
 /// with one name per line (blank lines skipped). Names are trimmed; an empty or repeated name, or
 /// more than `MAX_CLASSES` names, is refused.
 pub fn parse_class_list(text: &str) -> Result<Vec<String>> {
-    let bad = |reason: String| Error::invalid("--classes", reason);
+    let bad = |reason: String| Error::invalid("classes", reason);
     let names: Vec<String> = match text.strip_prefix('@') {
         Some(file) => {
             let path = Path::new(file);
@@ -64,7 +64,7 @@ pub fn known_classes(
 ) -> Result<Option<Vec<String>>> {
     match given {
         Some(g) if !stored.is_empty() && g != stored => Err(Error::invalid(
-            "--classes",
+            "classes",
             format!(
                 "{} stores its classes ({}); --classes gives {} in another order or other names",
                 model.display(),
@@ -73,7 +73,7 @@ pub fn known_classes(
             ),
         )),
         Some(g) if g.len() != outputs => Err(Error::invalid(
-            "--classes",
+            "classes",
             format!(
                 "lists {} classes, {} has {outputs} outputs",
                 g.len(),
@@ -117,7 +117,7 @@ pub fn classes_for_labels(
             });
         }
         return Err(Error::invalid(
-            "--classes",
+            "classes",
             format!(
                 "{} has text labels ({} on line {line}) and {} stores no class names: give the class of each of its {outputs} outputs in order with --classes a,b,c or --classes @FILE (one per line)",
                 table.path.display(),

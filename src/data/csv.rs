@@ -94,8 +94,11 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
         }
         roles[j] = Some(Role::Label);
     }
-    if let Some(j) = spec.skip_if_present.and_then(&find) {
-        roles[j].get_or_insert(Role::Skip);
+    // A multi-label model's label columns are all left out (`y0,y1,y2`).
+    for name in spec.skip_if_present.into_iter().flat_map(|t| t.split(',')) {
+        if let Some(j) = find(name.trim()) {
+            roles[j].get_or_insert(Role::Skip);
+        }
     }
     match spec.features {
         Some(wanted) => {

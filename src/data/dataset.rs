@@ -109,7 +109,8 @@ impl Dataset {
             )));
         }
         let n = targets.len() / t;
-        let mut d = Self::new(x, n_features, vec![0; n], 1, Some(vec![names.join(",")]))?;
+        // The target columns stand where classes stand: one name per output.
+        let mut d = Self::new(x, n_features, vec![0; n], t, Some(names.clone()))?;
         d.targets = Some(Targets {
             values: targets,
             names,

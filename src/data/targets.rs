@@ -98,7 +98,7 @@ pub fn check_label_is_categorical(path: &Path, data: &Dataset) -> Result<()> {
     let fractional = values.iter().any(|v| v.fract() != 0.0);
     if fractional || values.len() > MAX_GUESSED_CLASSES {
         return Err(Error::invalid(
-            "--loss",
+            "loss",
             format!(
                 "{}: the label column holds {} distinct numeric values{}; say what it is: --loss mse|mae|huber for a regression target, or --loss categorical_crossentropy for classes",
                 path.display(),
@@ -112,4 +112,130 @@ pub fn check_label_is_categorical(path: &Path, data: &Dataset) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The label columns `--label` names: one name, or several separated by commas (several sigmoid
+/// outputs with binary cross-entropy, the multi-label recipe, or several regression targets).
+pub fn label_columns(text: &str) -> Vec<String> {
+    text.split(',').map(|s| s.trim().to_string()).collect()
+}
+
+/// Whether `--label` names several columns.
+pub fn several_labels(text: Option<&str>) -> bool {
+    text.is_some_and(|t| t.contains(','))
+}
+
+/// Reads a training set and, when given, a test set with the same columns, taking the label
+/// `columns` as numeric targets (one value per column per row, `columns.len()` per row) and the
+/// rest, less `spec.ignore`, as features (by the model's names, `spec.features`, when it has them).
+/// A gap in a label column is refused naming its line: `--missing` other than the default is refused,
+/// since it would fill labels too.
+pub fn read_target_columns_with(
+    train: &Path,
+    test: Option<&Path>,
+    spec: &ReadSpec,
+    columns: &[String],
+) -> Result<(Dataset, Option<Dataset>, Vec<String>)> {
+    if spec.dialect.missing != crate::data::ingest::Missing::Error {
+        return Err(Error::invalid(
+            "missing",
+            "fills gaps in every column, the label columns too; with several label columns, fill the gaps in the file itself",
+        ));
+    }
+    if let Some(c) = crate::data::schema::first_duplicate(columns) {
+        return Err(Error::invalid(
+            "label",
+            format!("names the column {} twice", shown(c)),
+        ));
+    }
+    let whole = ReadSpec {
+        label: None,
+        labelled: false,
+        features: None,
+        skip_if_present: None,
+        ..spec.clone()
+    };
+    let mut notes = Vec::new();
+    let mut read = |path: &Path, features: Option<&[String]>| -> Result<Dataset> {
+        let t = crate::data::csv::read_table(path, &whole)?;
+        notes.extend(t.notes.iter().map(|n| format!("{}: {n}", path.display())));
+        split_targets(t, columns, features)
+    };
+    let first = read(train, spec.features)?;
+    let second = match test {
+        Some(p) => Some(read(p, Some(&first.feature_names))?),
+        None => None,
+    };
+    Ok((first, second, notes))
+}
+
+/// A table read without a label column as a dataset whose `columns` are its targets and whose
+/// other columns are its features, in the order `features` names them (or the file's).
+fn split_targets(t: Table, columns: &[String], features: Option<&[String]>) -> Result<Dataset> {
+    let bad = |reason: String| Error::Csv {
+        path: t.path.clone(),
+        reason,
+    };
+    let names = &t.feature_names;
+    let at = |name: &str| names.iter().position(|n| n == name);
+    let targets: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            at(c).ok_or_else(|| {
+                bad(format!(
+                    "no label column {} (--label); the columns read are: {}",
+                    shown(c),
+                    names.iter().map(|n| shown(n)).collect::<Vec<_>>().join(", ")
+                ))
+            })
+        })
+        .collect::<Result<_>>()?;
+    let inputs: Vec<usize> = match features {
+        Some(f) => {
+            let picked = f
+                .iter()
+                .enumerate()
+                .map(|(k, name)| match at(name) {
+                    Some(j) if !targets.contains(&j) => Ok(j),
+                    Some(_) => Err(bad(format!(
+                        "{} is a label column here but the model's input {}",
+                        shown(name),
+                        k + 1
+                    ))),
+                    None => Err(bad(format!(
+                        "lacks the column {} the model takes as input {}",
+                        shown(name),
+                        k + 1
+                    ))),
+                })
+                .collect::<Result<Vec<usize>>>()?;
+            if let Some(j) =
+                (0..names.len()).find(|j| !targets.contains(j) && !picked.contains(j))
+            {
+                return Err(bad(format!(
+                    "has the column {}, which is neither one of the model's inputs nor a label column (--ignore NAME leaves it out)",
+                    shown(&names[j])
+                )));
+            }
+            picked
+        }
+        None => (0..names.len()).filter(|j| !targets.contains(j)).collect(),
+    };
+    if inputs.is_empty() {
+        return Err(bad(
+            "needs at least one feature column besides the label columns".into(),
+        ));
+    }
+    let w = names.len();
+    let pick = |cols: &[usize]| -> Vec<f64> {
+        t.x.chunks(w)
+            .flat_map(|row| cols.iter().map(move |&j| row[j]))
+            .collect()
+    };
+    let (x, y) = (pick(&inputs), pick(&targets));
+    let feature_names: Vec<String> = inputs.iter().map(|&j| names[j].clone()).collect();
+    let mut d = Dataset::regression(x, inputs.len(), y, columns.to_vec())?
+        .with_names(feature_names, &columns.join(","))?;
+    d.feature_means = t.means;
+    Ok(d)
 }

@@ -118,7 +118,7 @@ pub fn run_members(
     };
     // The histories are not used: no per-step metric to compute.
     let quiet = FitConfig {
-        metric: None,
+        metrics: Vec::new(),
         ..fit_cfg.clone()
     };
     fit(&model, train, None, &quiet, seeds)?;

@@ -68,7 +68,7 @@ impl Transfer {
                 .map(|&l| {
                     if offset == 1 && l == 1 {
                         Err(Error::invalid(
-                            "--reinit",
+                            "reinit",
                             "layer 1 of a Functional model is its input layer, which has no weights",
                         ))
                     } else {
@@ -90,13 +90,13 @@ impl Transfer {
         let nu = units.len();
         if t.freeze > nu {
             return Err(Error::invalid(
-                "--freeze",
+                "freeze",
                 format!("{} is more than the model's {nu} layers", t.freeze),
             ));
         }
         if let Some(&bad) = t.reinit.iter().find(|&&l| l == 0 || l > nu) {
             return Err(Error::invalid(
-                "--reinit",
+                "reinit",
                 format!("layer {bad} does not exist; the model's layers are 1..={nu}"),
             ));
         }
@@ -106,7 +106,7 @@ impl Transfer {
             .find(|&&l| matches!(units[l - 1], Unit::Nested(_)))
         {
             return Err(Error::invalid(
-                "--reinit",
+                "reinit",
                 format!(
                     "layer {} is a nested model; re-initialising a whole nested model is not supported",
                     l + offset
@@ -115,7 +115,7 @@ impl Transfer {
         }
         if !spec.nested.is_empty() && t.add_hidden.is_some() {
             return Err(Error::invalid(
-                "--add-hidden",
+                "add_hidden",
                 "is not supported on a model with nested models",
             ));
         }
@@ -150,7 +150,7 @@ impl Transfer {
         {
             let known = known_names(&spec);
             return Err(Error::invalid(
-                "--unfreeze",
+                "unfreeze",
                 format!(
                     "no layer is named '{bad}'; the model's layers are {}",
                     known.join(", ")
@@ -172,7 +172,7 @@ impl Transfer {
             .collect();
         if let Some(&l) = t.reinit.iter().find(|&&l| frozen.contains(&(l - 1))) {
             return Err(Error::invalid(
-                "--reinit",
+                "reinit",
                 format!(
                     "layer {} is frozen (by --freeze or in the file); re-initialising it would freeze random weights",
                     l + offset
@@ -185,7 +185,7 @@ impl Transfer {
             .find(|&&l| spec.layers[l - 1].weights(spec.fan_in(l - 1)).is_empty())
         {
             return Err(Error::invalid(
-                "--reinit",
+                "reinit",
                 format!(
                     "layer {} ({}) has no weights to re-initialise",
                     l + offset,
@@ -207,7 +207,7 @@ impl Transfer {
         if t.new_head {
             if t.freeze == n {
                 return Err(Error::invalid(
-                    "--new-head",
+                    "new_head",
                     "the output layer is frozen (--freeze equals the layer count)",
                 ));
             }
@@ -216,10 +216,10 @@ impl Transfer {
             let h = (0..n)
                 .rev()
                 .find(|&i| matches!(spec.layers[i], LayerSpec::Dense(_)))
-                .ok_or_else(|| Error::invalid("--new-head", "the model has no Dense layer"))?;
+                .ok_or_else(|| Error::invalid("new_head", "the model has no Dense layer"))?;
             if h < t.freeze {
                 return Err(Error::invalid(
-                    "--new-head",
+                    "new_head",
                     format!(
                         "the output Dense layer {} is frozen (--freeze {})",
                         h + 1,
@@ -243,7 +243,7 @@ impl Transfer {
             let at = t.freeze;
             if at == n {
                 return Err(Error::invalid(
-                    "--add-hidden",
+                    "add_hidden",
                     "all layers are frozen; there is no layer after which the new one could feed",
                 ));
             }

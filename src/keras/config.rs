@@ -420,7 +420,7 @@ pub fn parse_training_config(text: &str) -> std::result::Result<Compile, String>
             _ => a,
         }
         .iter()
-        .map(|m| Metric::from_json(m, loss))
+        .map(Metric::from_json)
         .collect::<std::result::Result<_, _>>()?,
         Some(other) => return Err(format!("metrics {other}")),
     };

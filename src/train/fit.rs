@@ -22,8 +22,9 @@ pub struct FitConfig {
     pub shuffle: bool,
     pub optimizer: OptimizerSpec,
     pub loss: Loss,
-    /// The compiled metric (`None`: the history records the loss only).
-    pub metric: Option<Metric>,
+    /// The compiled metrics, in compile order (none: the history records the loss only); the
+    /// history records each under its key, as Keras's `history.history` does.
+    pub metrics: Vec<Metric>,
     /// Keras's `EarlyStopping` callback, when asked for (lone models only).
     pub early_stopping: Option<EarlyStopping>,
     /// Keras's `class_weight`: one weight per class index, weighting each training row's loss and
@@ -46,14 +47,14 @@ pub struct EarlyStopping {
 pub fn validation_split(data: &Dataset, fraction: f64) -> Result<(Dataset, Dataset)> {
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(Error::invalid(
-            "--validation-split",
+            "validation_split",
             format!("must be between 0 and 1 (exclusive), got {fraction}"),
         ));
     }
     let at = (data.len() as f64 * (1.0 - fraction)).floor() as usize;
     data.split_at(at).map_err(|_| {
         Error::invalid(
-            "--validation-split",
+            "validation_split",
             format!(
                 "{fraction} of {} rows leaves no rows on one side",
                 data.len()
@@ -104,7 +105,7 @@ impl<'a> Stopper<'a> {
             .ok_or_else(|| {
                 let keys: Vec<String> = h.columns().into_iter().map(|c| c.0).collect();
                 Error::invalid(
-                    "--monitor",
+                    "monitor",
                     format!(
                         "'{}' is not recorded (available: {})",
                         self.es.monitor,
@@ -138,7 +139,7 @@ impl Default for FitConfig {
             shuffle: true,
             optimizer: OptimizerSpec::default(),
             loss: Loss::CATEGORICAL,
-            metric: Some(Metric::ACCURACY),
+            metrics: vec![Metric::ACCURACY],
             early_stopping: None,
             class_weight: None,
         }
@@ -151,27 +152,32 @@ impl FitConfig {
         Compile {
             optimizer: self.optimizer.clone(),
             loss: self.loss,
-            metrics: self.metric.into_iter().collect(),
+            metrics: self.metrics.clone(),
         }
     }
 
     /// These fit settings with `c`'s optimizer, loss and metric.
     pub fn with_compile(self, c: Compile) -> Self {
         FitConfig {
-            metric: c.metric(),
+            metrics: c.metrics,
             optimizer: c.optimizer,
             loss: c.loss,
             ..self
         }
     }
 
+    /// The first compiled metric: the one `Score::accuracy` and the tutorial's lines report.
+    pub fn metric(&self) -> Option<Metric> {
+        self.metrics.first().copied()
+    }
+
     /// Checks batch size, epochs and the optimizer's settings.
     pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
-            return Err(Error::invalid("--batch-size", "must be at least 1"));
+            return Err(Error::invalid("batch_size", "must be at least 1"));
         }
         if self.epochs == 0 {
-            return Err(Error::invalid("--epochs", "must be at least 1"));
+            return Err(Error::invalid("epochs", "must be at least 1"));
         }
         self.optimizer.validate()
     }
@@ -261,7 +267,8 @@ impl<'a> Prepared<'a> {
         loss.check_output(spec.output_activation(), k)?;
         loss.check_dtype(spec.dtype)?;
         let y = match (target, &data.targets) {
-            (Target::Numeric, Some(t)) => {
+            // Several 0/1 label columns for as many sigmoid units: the multi-label recipe.
+            (Target::Numeric | Target::Binary, Some(t)) => {
                 if t.names.len() != k {
                     return Err(Error::Mismatch(format!(
                         "the data has {} target columns but the model has {k} outputs",
@@ -283,6 +290,11 @@ impl<'a> Prepared<'a> {
                 )));
             }
             (Target::Binary, None) => {
+                if k != 1 {
+                    return Err(Error::Mismatch(format!(
+                        "binary_crossentropy on a model of {k} outputs needs {k} label columns (--label y0,y1,...), the data has one"
+                    )));
+                }
                 if data.n_classes > 2 {
                     return Err(Error::Mismatch(format!(
                         "binary_crossentropy needs two classes (0/1), the data has {}",
@@ -586,7 +598,7 @@ fn fit_inner(
     embedding_optimizer(model.spec(), &cfg.optimizer.kind)?;
     if model.spec().dtype == FloatDtype::Float64 && cfg.class_weight.is_some() {
         return Err(Error::invalid(
-            "--class-weight",
+            "class_weight",
             "on a float64 model is not supported yet (class weights are kept as float32)",
         ));
     }
@@ -617,7 +629,7 @@ fn fit_inner(
         && (train.n_classes > cw.len() || cfg.loss.target() == Target::Numeric)
     {
         return Err(Error::invalid(
-            "--class-weight",
+            "class_weight",
             format!(
                 "gives {} weights for a {} with {} classes",
                 cw.len(),
@@ -659,7 +671,7 @@ fn fit_inner(
             }
         }
         let mut loss = vec![RunningMean::default(); r];
-        let mut acc = vec![RunningMean::default(); r];
+        let mut acc = vec![vec![RunningMean::default(); cfg.metrics.len()]; r];
         for start in (0..n).step_by(cfg.batch_size) {
             let end = (start + cfg.batch_size).min(n);
             let b = end - start;
@@ -682,29 +694,28 @@ fn fit_inner(
             let given = cache.as_ref().zip(given.as_deref());
             let (logits, losses) =
                 data.losses(model, &xb, &tb, cfg.loss, &mut f, wt.as_ref(), given)?;
-            let metrics: Vec<Metric> = cfg.metric.into_iter().collect();
             let (lv, hits) =
-                batch_metrics(model, &metrics, &logits, &losses, &tb, data.labels, rows)?;
+                batch_metrics(model, &cfg.metrics, &logits, &losses, &tb, data.labels, rows)?;
             for m in 0..r {
                 check_loss(epoch + 1, lv[m])?;
                 loss[m].add(lv[m] * b as f32, b);
-                acc[m].add(hits[m].first().copied().unwrap_or(0.0), b);
+                for (a, h) in acc[m].iter_mut().zip(&hits[m]) {
+                    a.add(*h, b);
+                }
             }
             opt.backward_step(&losses)?;
         }
         for m in 0..r {
-            histories[m].metric = cfg.metric.map(|x| x.key);
+            let results: Vec<f32> = acc[m].iter().map(RunningMean::result).collect();
             histories[m].loss.push(loss[m].result());
-            if cfg.metric.is_some() {
-                histories[m].accuracy.push(acc[m].result());
-            }
+            histories[m].push_metrics(&cfg.metrics, &results, false);
         }
         if let Some(v) = &val {
-            for (h, s) in histories.iter_mut().zip(score(model, v, cfg)?) {
+            let scores = score_all(model, v, cfg.batch_size, cfg.loss, &cfg.metrics)?;
+            for (h, s) in histories.iter_mut().zip(scores) {
                 h.val_loss.push(s.loss);
-                if cfg.metric.is_some() {
-                    h.val_accuracy.push(s.accuracy);
-                }
+                let results: Vec<f32> = s.metrics.iter().map(|x| x.1).collect();
+                h.push_metrics(&cfg.metrics, &results, true);
             }
         }
         on_epoch(epoch, &histories);
@@ -737,7 +748,7 @@ const SPAN_ROWS: usize = 4096;
 /// on how the rows are grouped. An activity regulariser's penalty depends on the batch's rows, so a
 /// model with one is scored one batch at a time.
 fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> {
-    let metrics: Vec<Metric> = cfg.metric.into_iter().collect();
+    let metrics: Vec<Metric> = cfg.metric().into_iter().collect();
     Ok(score_all(model, data, cfg.batch_size, cfg.loss, &metrics)?
         .into_iter()
         .map(|e| Score {
@@ -843,12 +854,12 @@ pub fn evaluate_with(
     metric: Option<Metric>,
 ) -> Result<Vec<Score>> {
     if batch_size == 0 {
-        return Err(Error::invalid("--batch-size", "must be at least 1"));
+        return Err(Error::invalid("batch_size", "must be at least 1"));
     }
     let cfg = FitConfig {
         batch_size,
         loss,
-        metric,
+        metrics: metric.into_iter().collect(),
         ..FitConfig::default()
     };
     crate::model::on_every_core(|| score(model, &Prepared::new(model, data, loss)?, &cfg))
@@ -864,7 +875,7 @@ pub fn evaluate_all(
     metrics: &[Metric],
 ) -> Result<Vec<Evaluation>> {
     if batch_size == 0 {
-        return Err(Error::invalid("--batch-size", "must be at least 1"));
+        return Err(Error::invalid("batch_size", "must be at least 1"));
     }
     crate::model::on_every_core(|| {
         score_all(

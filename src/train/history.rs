@@ -18,6 +18,17 @@ pub struct History {
     pub val_accuracy: Vec<f32>,
     /// The metric's history key (`accuracy`, `mae`, ...); `None` reads as `accuracy`.
     pub metric: Option<&'static str>,
+    /// The compiled metrics after the first, in compile order, each under its own key.
+    pub others: Vec<MetricHistory>,
+}
+
+/// One more compiled metric's series: on the training data over each epoch, and on the validation
+/// data after it (empty without validation data).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricHistory {
+    pub key: &'static str,
+    pub values: Vec<f32>,
+    pub val: Vec<f32>,
 }
 
 /// A loss or metric as Keras 3's progress bar prints it (`keras/src/utils/progbar.py`): four
@@ -56,16 +67,55 @@ impl History {
         self.metric.unwrap_or("accuracy")
     }
 
+    /// Records one epoch's value of each of `metrics` (compile order), on the training data or
+    /// (`val`) on the validation data: the first as `accuracy`/`val_accuracy`, the rest in `others`.
+    pub fn push_metrics(&mut self, metrics: &[crate::train::Metric], values: &[f32], val: bool) {
+        let Some(first) = metrics.first() else {
+            return;
+        };
+        self.metric = Some(first.key);
+        for (i, (m, &v)) in metrics.iter().zip(values).enumerate() {
+            let series = match i {
+                0 if val => &mut self.val_accuracy,
+                0 => &mut self.accuracy,
+                _ => {
+                    if self.others.len() < i {
+                        self.others.push(MetricHistory {
+                            key: m.key,
+                            ..MetricHistory::default()
+                        });
+                    }
+                    let o = &mut self.others[i - 1];
+                    if val { &mut o.val } else { &mut o.values }
+                }
+            };
+            series.push(v);
+        }
+    }
+
     /// Every recorded series under its Keras key, in Keras CSVLogger's (sorted) column order.
     pub fn columns(&self) -> Vec<(String, &[f32])> {
+        let n = self.loss.len();
         let mut cols: Vec<(String, &[f32])> = vec![("loss".into(), &self.loss)];
-        if self.accuracy.len() == self.loss.len() && !self.accuracy.is_empty() {
-            cols.push((self.metric_key().into(), &self.accuracy));
+        let mut metrics: Vec<(&str, &[f32], &[f32])> = Vec::new();
+        if self.accuracy.len() == n && n > 0 {
+            metrics.push((self.metric_key(), &self.accuracy, &self.val_accuracy));
         }
-        if self.val_loss.len() == self.loss.len() && !self.val_loss.is_empty() {
+        metrics.extend(
+            self.others
+                .iter()
+                .filter(|o| o.values.len() == n)
+                .map(|o| (o.key, o.values.as_slice(), o.val.as_slice())),
+        );
+        for (key, values, _) in &metrics {
+            cols.push(((*key).into(), values));
+        }
+        if self.val_loss.len() == n && n > 0 {
             cols.push(("val_loss".into(), &self.val_loss));
-            if self.val_accuracy.len() == self.loss.len() {
-                cols.push((format!("val_{}", self.metric_key()), &self.val_accuracy));
+            for (key, _, val) in &metrics {
+                if val.len() == n {
+                    cols.push((format!("val_{key}"), val));
+                }
             }
         }
         cols.sort_by(|a, b| a.0.cmp(&b.0));

@@ -245,9 +245,6 @@ impl Loss {
     pub fn check_output(self, output: Activation, width: usize) -> Result<()> {
         let refuse = |why: String| Err(Error::invalid("loss", why));
         match self.target() {
-            Target::Binary if width != 1 => refuse(format!(
-                "binary_crossentropy needs one output unit, the model has {width}"
-            )),
             Target::Binary if !self.from_logits && output == Activation::Softmax => refuse(
                 "binary_crossentropy after a softmax output is not supported (use a sigmoid unit)"
                     .into(),
@@ -305,7 +302,7 @@ impl Loss {
         }
         if self.kind == LossKind::Huber {
             return Err(Error::invalid(
-                "--loss",
+                "loss",
                 "huber on a float64 model is not supported yet (its delta is kept as float32)",
             ));
         }

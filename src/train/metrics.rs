@@ -7,6 +7,11 @@ use crate::train::loss::{Loss, Target};
 /// How a metric is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
+    /// Keras's `accuracy` (or `acc`), resolved as Keras resolves it when the metric is built, by the
+    /// shapes and not by the loss: binary accuracy for one output unit, else categorical accuracy
+    /// (arg-max of the target row against arg-max of the output), even for several sigmoid units
+    /// under binary cross-entropy (the multi-label recipe).
+    Accuracy,
     /// The arg-max output is the true class.
     CategoricalAccuracy,
     /// The sigmoid output, thresholded at 0.5, equals the 0/1 label.
@@ -32,17 +37,14 @@ impl Metric {
         key: "accuracy",
     };
 
-    /// The metric `name` as `compile(metrics=[name])` resolves it next to `loss`; `None` when this
+    /// The metric `name` as `compile(metrics=[name])` names it (`accuracy` resolved later, by shapes); `None` when this
     /// tool does not compute it.
-    pub fn named(name: &str, loss: Loss) -> Option<Self> {
+    pub fn named(name: &str) -> Option<Self> {
         let (kind, key) = match name {
-            "accuracy" | "acc" => {
-                let kind = match loss.target() {
-                    Target::Binary => MetricKind::BinaryAccuracy,
-                    _ => MetricKind::CategoricalAccuracy,
-                };
-                (kind, if name == "acc" { "acc" } else { "accuracy" })
-            }
+            "accuracy" | "acc" => (
+                MetricKind::Accuracy,
+                if name == "acc" { "acc" } else { "accuracy" },
+            ),
             "categorical_accuracy" => (MetricKind::CategoricalAccuracy, "categorical_accuracy"),
             "sparse_categorical_accuracy" => (
                 MetricKind::CategoricalAccuracy,
@@ -63,7 +65,7 @@ impl Metric {
     /// a metric object (`{"class_name": "MeanSquaredError", "config": {...}}`). A setting this tool
     /// does not know, a name other than the metric's own, or a metric it does not compute is an
     /// error naming it, as Keras raises on an unknown argument.
-    pub fn from_json(v: &serde_json::Value, loss: Loss) -> std::result::Result<Self, String> {
+    pub fn from_json(v: &serde_json::Value) -> std::result::Result<Self, String> {
         use serde_json::Value;
         let unsupported = |name: &str| {
             format!(
@@ -71,7 +73,7 @@ impl Metric {
             )
         };
         if let Some(name) = v.as_str() {
-            return Metric::named(name, loss).ok_or_else(|| unsupported(name));
+            return Metric::named(name).ok_or_else(|| unsupported(name));
         }
         let class = v
             .get("class_name")
@@ -131,12 +133,12 @@ impl Metric {
             Some(Value::String(d)) if d == "float32" || d == "float64" => {}
             Some(d) => return Err(format!("metric {class} dtype={d} (float32 or float64)")),
         }
-        let kind = Metric::named(function, loss)
+        let kind = Metric::named(function)
             .ok_or_else(|| unsupported(function))?
             .kind;
         let key = match cfg.get("name") {
             None | Some(Value::Null) if !own.is_empty() => own,
-            Some(Value::String(name)) => match Metric::named(name, loss) {
+            Some(Value::String(name)) => match Metric::named(name) {
                 // A wrapper named after a metric function reports under that name (tf.keras 2's
                 // `accuracy` wrapping `categorical_accuracy`); an object under its own name.
                 Some(m) if own.is_empty() || name == own => m.key,
@@ -160,7 +162,7 @@ impl Metric {
                 kind: MetricKind::MeanAbsoluteError,
                 key: "mae",
             },
-            _ => Metric::named("accuracy", loss).unwrap_or(Metric::ACCURACY),
+            _ => Metric::named("accuracy").unwrap_or(Metric::ACCURACY),
         }
     }
 
@@ -175,17 +177,36 @@ impl Metric {
         k: usize,
     ) -> Vec<f32> {
         let hit = |b: bool| if b { 1.0 } else { 0.0 };
+        let binary = || -> Vec<f32> {
+            // Keras's binary_accuracy: the mean over a row's outputs of (p > 0.5) == target.
+            outputs
+                .chunks(k)
+                .zip(targets.chunks(k))
+                .map(|(o, t)| {
+                    let s: f32 = o
+                        .iter()
+                        .zip(t)
+                        .map(|(p, t)| hit(f32::from(u8::from(*p > 0.5)) == *t))
+                        .sum();
+                    s / k as f32
+                })
+                .collect()
+        };
         match self.kind {
+            MetricKind::Accuracy if k == 1 => binary(),
+            // Keras's categorical_accuracy: argmax(y_true) == argmax(y_pred); a one-hot target
+            // row's arg-max is its class, a multi-hot row's its first 1 (0 for a row of zeros).
+            MetricKind::Accuracy => outputs
+                .chunks(k)
+                .zip(targets.chunks(k))
+                .map(|(o, t)| hit(argmax(o) == argmax(t)))
+                .collect(),
             MetricKind::CategoricalAccuracy => outputs
                 .chunks(k)
                 .zip(labels)
                 .map(|(row, l)| hit(argmax(row) == l))
                 .collect(),
-            MetricKind::BinaryAccuracy => outputs
-                .iter()
-                .zip(targets)
-                .map(|(p, t)| hit(f32::from(u8::from(*p > 0.5)) == *t))
-                .collect(),
+            MetricKind::BinaryAccuracy => binary(),
             MetricKind::MeanAbsoluteError | MetricKind::MeanSquaredError => outputs
                 .chunks(k)
                 .zip(targets.chunks(k))

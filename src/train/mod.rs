@@ -16,7 +16,7 @@ pub use compile::Compile;
 pub use fit::{
     EarlyStopping, FitConfig, Score, evaluate, fit, fit_from, fit_with, validation_split,
 };
-pub use history::History;
+pub use history::{History, MetricHistory};
 pub use loss::{Loss, LossKind, Target};
 pub use metrics::{Metric, MetricKind};
 pub use optimizer::{Optimizer, OptimizerKind, OptimizerSpec, OptimizerState};

@@ -23,6 +23,7 @@ mod keras_h5_long;
 mod keras_layers;
 mod labels;
 mod metrics;
+mod multilabel;
 mod optimizer_archives;
 mod process;
 mod recorded;

@@ -222,10 +222,60 @@ fn epoch_lines_print_keras_progress_bar_digits() {
         val_loss: vec![123.456],
         val_accuracy: vec![1.0],
         metric: Some("mse"),
+        ..Default::default()
     };
     // Python: f"{float(np.float32(v)):.4f}" if abs(v) > 1e-3 else f"{...:.4e}".
     assert_eq!(
         h.epoch_line(0, 3),
         "Epoch 1/3 - loss: 2.5000e-05 - mse: 0.0312 - val_loss: 123.4560 - val_mse: 1.0000"
     );
+}
+
+/// `fit` with several compiled metrics and validation data records every metric, on the training
+/// data and as `val_<key>`, under Keras's keys, with Keras's values (fixtures/metrics/history,
+/// python-check/make_fixtures_history.py).
+#[test]
+fn the_history_records_every_compiled_metric_as_keras() {
+    let d = fixture("metrics/history");
+    let t = tempdir();
+    let h = t.path().join("h.csv");
+    ok(&run(
+        &d,
+        &[
+            "finetune",
+            "--from",
+            "model0.h5",
+            "--train",
+            "train.csv",
+            "--test",
+            "val.csv",
+            "--label",
+            "label",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--no-shuffle",
+            "--history",
+            h.to_str().unwrap(),
+        ],
+    ));
+    let keras = read_json(&d.join("history.json"));
+    let mut keys: Vec<&String> = keras.as_object().unwrap().keys().collect();
+    keys.sort();
+    let (header, rows) = read_csv_f64(&h);
+    assert_eq!(header[0], "epoch");
+    assert_eq!(
+        header[1..].iter().collect::<Vec<_>>(),
+        keys,
+        "the history's columns are Keras's keys"
+    );
+    for (j, key) in keys.iter().enumerate() {
+        let got: Vec<f64> = rows.iter().map(|r| r[j + 1]).collect();
+        let want = flat_f64s(&keras[key.as_str()]);
+        assert!(
+            max_abs_diff_f64(&got, &want) < 1e-6,
+            "{key}: {got:?} vs Keras {want:?}"
+        );
+    }
 }

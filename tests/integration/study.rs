@@ -122,7 +122,7 @@ fn adapt_refuses_what_cannot_work() {
             },
             2,
             3,
-            "--freeze",
+            "invalid freeze",
         ),
         (
             Transfer {
@@ -131,7 +131,7 @@ fn adapt_refuses_what_cannot_work() {
             },
             2,
             3,
-            "--reinit",
+            "invalid reinit",
         ),
         (
             Transfer {
@@ -140,7 +140,7 @@ fn adapt_refuses_what_cannot_work() {
             },
             2,
             3,
-            "--reinit",
+            "invalid reinit",
         ),
         (
             Transfer {
@@ -160,7 +160,7 @@ fn adapt_refuses_what_cannot_work() {
             },
             2,
             3,
-            "--add-hidden",
+            "invalid add_hidden",
         ),
         (Transfer::default(), 3, 3, "3 features"),
         (Transfer::default(), 2, 4, "--new-head"),
