@@ -966,6 +966,13 @@ impl DataArgs {
         if let Some(path) = &self.train {
             let given = class_list(self.classes.as_deref())?;
             let spec = self.spec(names);
+            if several_labels(spec.label) {
+                return Err(keras_transfer::Error::invalid(
+                    "--label",
+                    "names several label columns: multi-label data (with binary_crossentropy) is for train, finetune, evaluate and predict; compare takes one label column of classes",
+                )
+                .into());
+            }
             let tables = read_train_test_tables(path, self.test.as_deref(), &spec)?;
             let given = with_own_classes(given, tables.train.classes.as_deref(), path)?;
             let classes = if new_head || outputs == 0 {

@@ -186,6 +186,14 @@ fn multi_label_settings_that_cannot_work_are_refused() {
         3,
         &["no label column 'nope'"],
     );
+    assert_fails(
+        &run(
+            t.path(),
+            &["compare", "--from", model0, "--train", train, "--label", "y0,y1,y2", "--repeats", "1"],
+        ),
+        2,
+        &["--label", "compare takes one label column"],
+    );
     // Three sigmoid units and one label column.
     assert_fails(
         &run(
