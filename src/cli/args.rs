@@ -3,16 +3,14 @@
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use keras_transfer::data::classes::classes_for_labels;
-use keras_transfer::data::targets::{label_columns, read_target_columns_with, several_labels};
-use keras_transfer::data::csv::{ReadSpec, class_list_text, read_train_test_tables};
+use keras_transfer::data::csv::class_list_text;
 use keras_transfer::data::ingest::{Dialect, Missing};
 use keras_transfer::error::shown;
+use keras_transfer::experiment::data::{DataRequest, ModelData};
 use keras_transfer::model::Activation;
 use keras_transfer::train::OptimizerKind;
 use keras_transfer::{
-    BlobsParams, Compile, DataSchema, Dataset, FitConfig, Format, KerasModel, Loss, Metric,
-    OptimizerSpec, make_blobs,
+    Compile, DataSchema, Dataset, FitConfig, Format, KerasModel, Loss, Metric, OptimizerSpec,
 };
 use std::path::{Path, PathBuf};
 
@@ -769,20 +767,25 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// The train and optional test sets for a fit with `loss`: numeric targets for a regression
-    /// loss; class labels otherwise (and when no loss was chosen, a numeric label column that looks
-    /// like values rather than classes is refused).
-    pub fn load_for(
-        &self,
-        default_problem: u32,
-        loss: Loss,
-        loss_chosen: bool,
-    ) -> Result<(Dataset, Option<Dataset>)> {
-        self.load_all(default_problem, loss, loss_chosen)
+    /// The library's data request these flags make (`sample_shape`: a saved model's input shape
+    /// when it is not flat).
+    fn request(&self, sample_shape: Option<Vec<usize>>) -> Result<DataRequest<'_>> {
+        Ok(DataRequest {
+            problem: self.problem,
+            train: self.train.as_deref(),
+            test: self.test.as_deref(),
+            label: self.label.as_deref(),
+            classes: class_list(self.classes.as_deref())?,
+            ignore: &self.csv.ignore,
+            dialect: self.csv.dialect(),
+            sample_shape: sample_shape.or_else(|| self.csv.sample_shape.clone()),
+            skip_bad_images: self.csv.skip_bad_images,
+            split: self.split,
+        })
     }
 
-    /// `load_for`, then Keras's `validation_split` of the training rows when `split` is given:
-    /// returns the data and whether its second set is a validation split (not a test set).
+    /// The data for a new model fitted with `loss` (see `DataRequest::load`): the train set and
+    /// the test set or validation split, and whether it is a validation split.
     pub fn load_split(
         &self,
         default_problem: u32,
@@ -790,71 +793,15 @@ impl DataArgs {
         loss_chosen: bool,
         split: Option<f64>,
     ) -> Result<((Dataset, Option<Dataset>), bool)> {
-        let Some(f) = split else {
-            return Ok((self.load_for(default_problem, loss, loss_chosen)?, false));
-        };
-        if self.train.is_none() || self.test.is_some() {
-            return Err(keras_transfer::Error::invalid(
-                "--validation-split",
-                "needs --train FILE.csv without --test (the split rows are the validation data)",
-            )
-            .into());
-        }
-        let (train, _) = self.load_for(default_problem, loss, loss_chosen)?;
-        let (train, val) = keras_transfer::train::validation_split(&train, f)?;
-        Ok(((train, Some(val)), true))
+        let l = self
+            .request(None)?
+            .load(default_problem, None, loss, loss_chosen, split)?;
+        tell(&l.notes);
+        Ok(((l.train, l.test), l.validation))
     }
 
-    fn load_all(
-        &self,
-        default_problem: u32,
-        loss: Loss,
-        loss_chosen: bool,
-    ) -> Result<(Dataset, Option<Dataset>)> {
-        use keras_transfer::data::targets::check_label_is_categorical;
-        match (&self.train, loss.target()) {
-            (_, keras_transfer::Target::Numeric) => self.regression(None, loss),
-            _ if several_labels(self.label.as_deref()) => self.regression(None, loss),
-            (Some(train), _) => {
-                let data = self.load(default_problem)?;
-                if !loss_chosen {
-                    check_label_is_categorical(train, &data.0)?;
-                }
-                Ok(data)
-            }
-            (None, _) => self.load(default_problem),
-        }
-    }
-
-    /// The train and optional test sets; without --problem or --train, the tutorial problem
-    /// `default_problem`.
-    pub fn load(&self, default_problem: u32) -> Result<(Dataset, Option<Dataset>)> {
-        self.load_named(default_problem, Path::new(""), None, false, 0)
-    }
-
-    /// `load_for` the model `base` read from `path` (its names, or by position when it has none,
-    /// said once on stderr when CSV files are read).
-    pub fn load_for_model(
-        &self,
-        default_problem: u32,
-        path: &Path,
-        base: &KerasModel,
-        new_head: bool,
-    ) -> Result<(Dataset, Option<Dataset>)> {
-        let names = match &self.train {
-            Some(_) => model_names(path, base.data.as_ref()),
-            None => base.data.as_ref(),
-        };
-        // A binary head's one sigmoid unit stands for the two classes 0 and 1.
-        let binary = matches!(base.compile(), Some(Ok(c)) if c.loss.target() == keras_transfer::Target::Binary);
-        let outputs = if binary { 2 } else { base.spec.output_dim() };
-        let mut with_image = self.clone();
-        with_image.csv.sample_shape = base.spec.sample_shape();
-        with_image.load_named(default_problem, path, names, new_head, outputs)
-    }
-
-    /// `load_for_model`, or numeric targets for a regression `loss`, then Keras's
-    /// `validation_split` of the training rows when `split` is given (see `load_split`).
+    /// `load_split` for the model `base` read from `path` (its names, or by position when it has
+    /// none, said once on stderr when files are read; a new head's labels need not be its classes).
     pub fn load_split_for_model(
         &self,
         default_problem: u32,
@@ -868,164 +815,25 @@ impl DataArgs {
             Some(_) => model_names(path, base.data.as_ref()),
             None => base.data.as_ref(),
         };
-        let several = several_labels(self.spec(names).label);
-        let data = if loss.target() == keras_transfer::Target::Numeric || several {
-            self.regression(names, loss)?
-        } else {
-            self.load_for_model(default_problem, path, base, new_head)?
+        // A binary head's one sigmoid unit stands for the two classes 0 and 1.
+        let binary = matches!(base.compile(), Some(Ok(c)) if c.loss.target() == keras_transfer::Target::Binary)
+            && base.spec.output_dim() == 1;
+        let model = ModelData {
+            path,
+            names,
+            outputs: if binary { 2 } else { base.spec.output_dim() },
+            new_head,
         };
-        let Some(f) = split else {
-            return Ok((data, false));
-        };
-        if self.train.is_none() || self.test.is_some() {
-            return Err(keras_transfer::Error::invalid(
-                "--validation-split",
-                "needs --train FILE.csv without --test (the split rows are the validation data)",
-            )
-            .into());
-        }
-        let (train, val) = keras_transfer::train::validation_split(&data.0, f)?;
-        Ok(((train, Some(val)), true))
+        let l = self.request(base.spec.sample_shape())?.load(
+            default_problem,
+            Some(&model),
+            loss,
+            true,
+            split,
+        )?;
+        tell(&l.notes);
+        Ok(((l.train, l.test), l.validation))
     }
-
-    /// How the CSV files are read: label column, `--ignore`, dialect; columns and label by the
-    /// model's names when it has them.
-    fn spec<'a>(&'a self, names: Option<&'a DataSchema>) -> ReadSpec<'a> {
-        let mut spec = ReadSpec {
-            label: self.label.as_deref(),
-            ignore: &self.csv.ignore,
-            dialect: self.csv.dialect(),
-            unknown_label_hint: "; to train a new output layer for the new classes, use --new-head",
-            sample_shape: self.csv.sample_shape.clone(),
-            skip_bad_images: self.csv.skip_bad_images,
-            ..ReadSpec::default()
-        };
-        if let Some(n) = names {
-            spec.features = Some(&n.features);
-            spec.label = spec.label.or(n.label.as_deref());
-        }
-        spec
-    }
-
-    /// Numeric targets for a regression `loss` from --train (and --test), read by the one CSV
-    /// reader with every CSV flag; columns by the model's names when it has them.
-    fn regression(
-        &self,
-        names: Option<&DataSchema>,
-        loss: Loss,
-    ) -> Result<(Dataset, Option<Dataset>)> {
-        let Some(train) = &self.train else {
-            return Err(keras_transfer::Error::invalid(
-                "--loss",
-                format!(
-                    "{} needs numeric targets: give them with --train FILE.csv",
-                    loss.keras_name()
-                ),
-            )
-            .into());
-        };
-        let spec = self.spec(names);
-        let (train, test, notes) = match spec.label.filter(|l| several_labels(Some(l))) {
-            Some(text) => {
-                if loss.target() == keras_transfer::Target::Classes {
-                    return Err(keras_transfer::Error::invalid(
-                        "--loss",
-                        format!(
-                            "{} takes one label column, and --label names several ({text}): several 0/1 label columns need binary_crossentropy (the multi-label recipe), numeric ones a regression loss",
-                            loss.keras_name()
-                        ),
-                    )
-                    .into());
-                }
-                read_target_columns_with(train, self.test.as_deref(), &spec, &label_columns(text))?
-            }
-            None => keras_transfer::data::targets::read_regression_with(
-                train,
-                self.test.as_deref(),
-                &spec,
-            )?,
-        };
-        tell(&notes);
-        Ok((train, test))
-    }
-
-    /// `load` for fine-tuning the model at `model` (`outputs` outputs, 2 for one sigmoid unit; 0 for
-    /// a new model) that knows its data's names (`names`) or not: the CSV columns are picked by the
-    /// model's feature names (by position without them); unless `new_head`, the labels are mapped
-    /// through the model's classes, or --classes, or taken as output indices when they are integers
-    /// (text labels on a model without class names need --classes). A new model or a new head takes
-    /// --classes as its class order, else the training file's sorted labels.
-    pub fn load_named(
-        &self,
-        default_problem: u32,
-        model: &Path,
-        names: Option<&DataSchema>,
-        new_head: bool,
-        outputs: usize,
-    ) -> Result<(Dataset, Option<Dataset>)> {
-        if let Some(path) = &self.train {
-            let given = class_list(self.classes.as_deref())?;
-            let spec = self.spec(names);
-            if several_labels(spec.label) {
-                return Err(keras_transfer::Error::invalid(
-                    "--label",
-                    "names several label columns: multi-label data (with binary_crossentropy) is for train, finetune, evaluate and predict; compare takes one label column of classes",
-                )
-                .into());
-            }
-            let tables = read_train_test_tables(path, self.test.as_deref(), &spec)?;
-            let given = with_own_classes(given, tables.train.classes.as_deref(), path)?;
-            let classes = if new_head || outputs == 0 {
-                given
-            } else {
-                let stored = names.map_or(&[][..], |n| n.classes.as_slice());
-                Some(classes_for_labels(
-                    &tables.train,
-                    model,
-                    stored,
-                    given.as_deref(),
-                    outputs,
-                )?)
-            };
-            let (train, test, notes) = tables.into_datasets(classes, spec.unknown_label_hint)?;
-            tell(&notes);
-            return Ok((train, test));
-        }
-        let seed = self.problem.unwrap_or(default_problem);
-        let blobs = make_blobs(&BlobsParams::tutorial(seed))?;
-        let (train, test) = blobs.data.split_at(self.split)?;
-        Ok((train, Some(test)))
-    }
-}
-
-/// The class order: the user's `--classes` or the data's own (an image folder's subfolders); both
-/// given, they must name the same classes (Keras's `class_names` only reorders the subfolders).
-pub fn with_own_classes(
-    given: Option<Vec<String>>,
-    own: Option<&[String]>,
-    path: &Path,
-) -> Result<Option<Vec<String>>> {
-    Ok(match (given, own) {
-        (Some(g), Some(own)) => {
-            let (mut a, mut b) = (g.clone(), own.to_vec());
-            a.sort();
-            b.sort();
-            if a != b {
-                return Err(keras_transfer::Error::invalid(
-                    "--classes",
-                    format!(
-                        "lists [{}], but {} has the class subfolders [{}]; --classes may only reorder them",
-                        g.join(", "),
-                        path.display(),
-                        own.join(", ")
-                    ),
-                )
-                .into());
-            }
-            Some(g)
-        }
-        (g, own) => g.or_else(|| own.map(<[String]>::to_vec)),
-    })
 }
 
 /// The Keras dialect of an .h5 output.

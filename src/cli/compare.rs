@@ -25,7 +25,22 @@ pub fn run(mut a: CompareArgs) -> Result<()> {
     }
     let base = load_model(&a.from)?;
     a.data.csv.float64 = base.spec.dtype == keras_transfer::FloatDtype::Float64;
-    let (train, test) = a.data.load_for_model(2, &a.from, &base, a.adapt.new_head)?;
+    if keras_transfer::data::targets::several_labels(a.data.label.as_deref()) {
+        return Err(Error::invalid(
+            "--label",
+            "names several label columns: multi-label data (with binary_crossentropy) is for train, finetune, evaluate and predict; compare takes one label column of classes",
+        )
+        .into());
+    }
+    // compare trains classifiers: the labels are classes.
+    let ((train, test), _) = a.data.load_split_for_model(
+        2,
+        &a.from,
+        &base,
+        a.adapt.new_head,
+        keras_transfer::Loss::CATEGORICAL,
+        None,
+    )?;
     let test = test
         .ok_or_else(|| Error::invalid("--test", "compare needs test data to score the models"))?;
     let mut arms = Vec::new();

@@ -3,12 +3,11 @@
 
 use crate::cli::args::{
     EvaluateArgs, class_list, loss_flag, metrics_flag, model_names, tell, training_means,
-    with_own_classes,
 };
 use crate::cli::output::{say, tell_err};
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
-use keras_transfer::data::classes::classes_for_labels;
+use keras_transfer::data::classes::{classes_for_labels, with_own_classes};
 use keras_transfer::data::csv::{ReadSpec, check_width, read_table};
 use keras_transfer::data::targets::{
     label_columns, read_regression_with, read_target_columns_with, several_labels,

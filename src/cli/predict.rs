@@ -2,8 +2,9 @@
 //! class's probability (`p_<class>`), as CSV or JSON, with a column of the input carried through.
 
 use crate::cli::args::{
-    OutputFormat, PredictArgs, class_list, model_names, tell, training_means, with_own_classes,
+    OutputFormat, PredictArgs, class_list, model_names, tell, training_means,
 };
+use keras_transfer::data::classes::with_own_classes;
 use crate::cli::output::emit;
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;

@@ -137,3 +137,32 @@ fn short_list(names: &[String]) -> String {
     }
     v.join(", ")
 }
+
+/// The class order: the user's (`classes`) or the data's own (an image folder's subfolders); both
+/// given, they must name the same classes (Keras's `class_names` only reorders the subfolders).
+pub fn with_own_classes(
+    given: Option<Vec<String>>,
+    own: Option<&[String]>,
+    path: &Path,
+) -> Result<Option<Vec<String>>> {
+    Ok(match (given, own) {
+        (Some(g), Some(own)) => {
+            let (mut a, mut b) = (g.clone(), own.to_vec());
+            a.sort();
+            b.sort();
+            if a != b {
+                return Err(Error::invalid(
+                    "classes",
+                    format!(
+                        "lists [{}], but {} has the class subfolders [{}]; the classes may only reorder them",
+                        g.join(", "),
+                        path.display(),
+                        own.join(", ")
+                    ),
+                ));
+            }
+            Some(g)
+        }
+        (g, own) => g.or_else(|| own.map(<[String]>::to_vec)),
+    })
+}

@@ -2,5 +2,6 @@
 //! repeated comparison of standalone and transfer models (`compare`), and its statistics (`stats`).
 
 pub mod compare;
+pub mod data;
 pub mod finetune;
 pub mod stats;
