@@ -177,21 +177,17 @@ impl Metric {
         k: usize,
     ) -> Vec<f32> {
         let hit = |b: bool| if b { 1.0 } else { 0.0 };
-        let binary = || -> Vec<f32> {
-            // Keras's binary_accuracy: the mean over a row's outputs of (p > 0.5) == target.
+        // The mean over each row's outputs of `f(output, target)`, as Keras's per-sample metric
+        // functions take the mean over the last axis.
+        let row_mean = |f: &dyn Fn(f32, f32) -> f32| -> Vec<f32> {
             outputs
                 .chunks(k)
                 .zip(targets.chunks(k))
-                .map(|(o, t)| {
-                    let s: f32 = o
-                        .iter()
-                        .zip(t)
-                        .map(|(p, t)| hit(f32::from(u8::from(*p > 0.5)) == *t))
-                        .sum();
-                    s / k as f32
-                })
+                .map(|(o, t)| o.iter().zip(t).map(|(&a, &b)| f(a, b)).sum::<f32>() / k as f32)
                 .collect()
         };
+        // Keras's binary_accuracy: (p > 0.5) == target.
+        let binary = || row_mean(&|p, t| hit(f32::from(u8::from(p > 0.5)) == t));
         match self.kind {
             MetricKind::Accuracy if k == 1 => binary(),
             // Keras's categorical_accuracy: argmax(y_true) == argmax(y_pred); a one-hot target
@@ -207,25 +203,8 @@ impl Metric {
                 .map(|(row, l)| hit(argmax(row) == l))
                 .collect(),
             MetricKind::BinaryAccuracy => binary(),
-            MetricKind::MeanAbsoluteError | MetricKind::MeanSquaredError => outputs
-                .chunks(k)
-                .zip(targets.chunks(k))
-                .map(|(o, t)| {
-                    let s: f32 = o
-                        .iter()
-                        .zip(t)
-                        .map(|(a, b)| {
-                            let e = a - b;
-                            if self.kind == MetricKind::MeanAbsoluteError {
-                                e.abs()
-                            } else {
-                                e * e
-                            }
-                        })
-                        .sum();
-                    s / k as f32
-                })
-                .collect(),
+            MetricKind::MeanAbsoluteError => row_mean(&|a, b| (a - b).abs()),
+            MetricKind::MeanSquaredError => row_mean(&|a, b| (a - b) * (a - b)),
         }
     }
 }
