@@ -53,6 +53,9 @@ pub struct FolderOptions {
     pub on_bad_file: OnBadFile,
     /// The most pixels one image may declare (decoder limit).
     pub max_pixels: u64,
+    /// `labels="inferred"` (true, the default): one subfolder per class. `labels=None` (false): the
+    /// folder's images, at its top and in any subfolder, without labels (what a model predicts on).
+    pub labels: bool,
 }
 
 impl Default for FolderOptions {
@@ -66,6 +69,7 @@ impl Default for FolderOptions {
             seed: None,
             on_bad_file: OnBadFile::Error,
             max_pixels: MAX_PIXELS,
+            labels: true,
         }
     }
 }
@@ -134,36 +138,14 @@ fn has_format(name: &str) -> bool {
 /// sorted; in each, `os.walk`'s folders sorted by their whole path (links to folders not followed),
 /// each folder's matching files sorted by name.
 pub fn index_directory(directory: &Path) -> Result<ImageIndex> {
-    let mut class_names: Vec<String> = list_dir(directory)?
-        .into_iter()
-        .filter(|(name, kind)| *kind != Entry::File && !name.starts_with('.'))
-        .map(|(name, _)| name)
-        .collect();
+    let mut class_names = TopLevel::of(directory)?.dirs;
     class_names.sort();
     let mut files = Vec::new();
     let mut labels = Vec::new();
     for (label, class) in class_names.iter().enumerate() {
-        // (root relative to `directory`, its files); walk every folder, then sort by root.
-        let mut roots: Vec<(String, Vec<String>)> = Vec::new();
-        let mut pending = vec![class.clone()];
-        while let Some(rel) = pending.pop() {
-            let mut names = Vec::new();
-            for (name, kind) in list_dir(&directory.join(&rel))? {
-                match kind {
-                    Entry::Dir => pending.push(format!("{rel}/{name}")),
-                    Entry::File if has_format(&name) => names.push(name),
-                    _ => {}
-                }
-            }
-            names.sort();
-            roots.push((rel, names));
-        }
-        roots.sort();
-        for (root, names) in roots {
-            for name in names {
-                files.push(format!("{root}/{name}"));
-                labels.push(label as u32);
-            }
+        for f in walk_images(directory, class)? {
+            files.push(f);
+            labels.push(label as u32);
         }
     }
     if files.is_empty() {
@@ -181,6 +163,80 @@ pub fn index_directory(directory: &Path) -> Result<ImageIndex> {
         files,
         labels,
     })
+}
+
+/// What the top of a folder holds: its subfolders (not hidden) and its image files.
+struct TopLevel {
+    dirs: Vec<String>,
+    images: usize,
+}
+
+impl TopLevel {
+    fn of(directory: &Path) -> Result<Self> {
+        let entries = list_dir(directory)?;
+        Ok(TopLevel {
+            dirs: entries
+                .iter()
+                .filter(|(name, kind)| *kind != Entry::File && !name.starts_with('.'))
+                .map(|(name, _)| name.clone())
+                .collect(),
+            images: entries
+                .iter()
+                .filter(|(name, kind)| *kind == Entry::File && has_format(name))
+                .count(),
+        })
+    }
+}
+
+/// Lists `directory` as `index_directory(directory, labels=None, formats=FORMATS, shuffle=False,
+/// follow_links=False)` does: the images at its top and in every subfolder, `os.walk`'s folders
+/// sorted by their whole path, each folder's files sorted by name; every label 0, no classes.
+pub fn index_unlabelled(directory: &Path) -> Result<ImageIndex> {
+    let files = walk_images(directory, "")?;
+    if files.is_empty() {
+        return Err(bad(
+            directory,
+            format!("no images found: expected {} files", FORMATS.join(" ")),
+        ));
+    }
+    Ok(ImageIndex {
+        directory: directory.to_path_buf(),
+        class_names: Vec::new(),
+        labels: vec![0; files.len()],
+        files,
+    })
+}
+
+/// The image files under `directory/start` (`start` empty: the folder itself), relative to
+/// `directory`, as Keras's `_iter_valid_files` lists them: every folder walked (links to folders not
+/// followed), the folders sorted by their whole path, each one's matching files sorted by name.
+fn walk_images(directory: &Path, start: &str) -> Result<Vec<String>> {
+    let join = |root: &str, name: &str| {
+        if root.is_empty() {
+            name.to_string()
+        } else {
+            format!("{root}/{name}")
+        }
+    };
+    let mut roots: Vec<(String, Vec<String>)> = Vec::new();
+    let mut pending = vec![start.to_string()];
+    while let Some(rel) = pending.pop() {
+        let mut names = Vec::new();
+        for (name, kind) in list_dir(&directory.join(&rel))? {
+            match kind {
+                Entry::Dir => pending.push(join(&rel, &name)),
+                Entry::File if has_format(&name) => names.push(name),
+                _ => {}
+            }
+        }
+        names.sort();
+        roots.push((rel, names));
+    }
+    roots.sort();
+    Ok(roots
+        .into_iter()
+        .flat_map(|(root, names)| names.into_iter().map(move |n| join(&root, &n)))
+        .collect())
 }
 
 impl ImageIndex {
@@ -280,7 +336,11 @@ pub fn open_folder(directory: &Path, options: FolderOptions) -> Result<ImageFold
             "shuffle needs a seed: Keras would draw a random one, and its order could not be reproduced",
         ));
     }
-    let mut index = index_directory(directory)?;
+    let mut index = if options.labels {
+        index_directory(directory)?
+    } else {
+        index_unlabelled(directory)?
+    };
     if options.shuffle {
         index = index.shuffled(options.seed.unwrap_or(0));
     }
@@ -377,6 +437,7 @@ pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
             format!("column '{col}' to ignore given, but an image folder has no columns"),
         ));
     }
+    let top = TopLevel::of(directory)?;
     let options = FolderOptions {
         image_size: (h, w),
         channels: c,
@@ -385,6 +446,9 @@ pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
         } else {
             OnBadFile::Error
         },
+        // A folder read for its labels, or one with subfolders, has one subfolder per class
+        // (`labels="inferred"`); a folder of images only is listed as `labels=None` lists it.
+        labels: spec.labelled || spec.label.is_some() || !top.dirs.is_empty(),
         ..FolderOptions::default()
     };
     let folder = open_folder(directory, options)?;
@@ -426,8 +490,8 @@ pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
         x.extend(batch.x.iter().map(|&v| f64::from(v)));
         for &l in &batch.labels {
             row += 1;
-            if first_row[l as usize] == 0 {
-                first_row[l as usize] = row;
+            if let Some(r) = first_row.get_mut(l as usize).filter(|r| **r == 0) {
+                *r = row;
             }
             label_ids.push(l);
         }
@@ -446,8 +510,14 @@ pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
             Vec::new()
         },
         means: None,
-        notes: Vec::new(),
-        classes: Some(classes),
+        notes: match top.images {
+            n if n > 0 && folder.options.labels => vec![format!(
+                "{n} image(s) at the top of the folder left out: with class subfolders, Keras reads only the images inside them"
+            )],
+            _ => Vec::new(),
+        },
+        // A folder listed whole (to predict on) has no classes of its own.
+        classes: folder.options.labels.then_some(classes),
         row_names: Some(
             folder
                 .index

@@ -141,3 +141,67 @@ fn folder_classes_and_flat_models_are_checked() {
     );
     assert_fails(&out, 3, &["folder", "flat"]);
 }
+
+/// `predict` on a folder of images without class subfolders (Keras's
+/// `image_dataset_from_directory(folder, labels=None)`): every image, sorted by name, named by its
+/// file name, with Keras's probabilities; a folder with class subfolders says which images at its
+/// top it leaves out (Keras's `labels="inferred"` ignores them).
+#[test]
+fn predict_on_a_flat_folder_lists_it_as_keras_labels_none() {
+    let c = case();
+    let files: Vec<&str> = c["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let want = c["predict"].as_array().unwrap();
+    let dir = tempdir();
+    let flat = dir.path().join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    // Renamed so that their names sort in the order Keras listed them from the class subfolders.
+    let mut expected = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let name = format!("{i:03}_{}", f.rsplit('/').next().unwrap());
+        std::fs::copy(fixture("images/folder").join(f), flat.join(&name)).unwrap();
+        expected.push(name);
+    }
+    let model = fixture("images/model/model.keras");
+    let out = ok(&run(
+        dir.path(),
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            flat.to_str().unwrap(),
+            // A Keras-made model keeps no class names, and a flat folder has no class subfolders.
+            "--classes",
+            "Dog,cat,eel",
+        ],
+    ));
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("file,predicted,p_Dog,p_cat,p_eel"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), files.len(), "{out}");
+    for ((row, f), p) in rows.iter().zip(&expected).zip(want) {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields[0], f, "Keras's labels=None order");
+        let got: Vec<f64> = fields[2..].iter().map(|v| v.parse().unwrap()).collect();
+        let d = max_abs_diff_f64(&got, &flat_f64s(p));
+        assert!(d < 1e-6, "{row}: {d}");
+    }
+    // The fixture folder has class subfolders and a stray image at its top: left out, and said.
+    let out = run(
+        dir.path(),
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            fixture("images/folder").to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 image(s) at the top of the folder left out"), "{err}");
+}
