@@ -2,6 +2,7 @@
 //! terminal, and the `model.summary()` table.
 
 use keras_transfer::ModelSpec;
+use keras_transfer::error::escaped;
 
 /// Prints a line of output. A closed standard output (`keras-transfer ... | head`) is not an error:
 /// the output is dropped and the work (writing files, say) goes on. Any other failure (`>/dev/full`,
@@ -58,26 +59,28 @@ pub fn summary_lines(spec: &ModelSpec) -> Vec<String> {
         "Param #".into(),
         "Trainable".into(),
     ]];
-    rows.push([
-        match &spec.kind {
-            keras_transfer::model::ModelKind::Functional { input_name } => {
-                format!(
-                    "{} (InputLayer)",
-                    keras_transfer::error::escaped(input_name)
-                )
-            }
-            keras_transfer::model::ModelKind::Sequential => {
-                format!("input ({} features)", spec.input_dim)
-            }
-        },
-        "".into(),
-        format!("(None, {})", spec.input_dim),
-        "0".into(),
-        "".into(),
-    ]);
+    // The inputs as Keras lists them: each InputLayer of a Functional model with its own shape.
+    let inputs: Vec<(String, String)> = match (&spec.kind, &spec.graph) {
+        (_, Some(g)) => g
+            .inputs
+            .iter()
+            .map(|i| (format!("{} (InputLayer)", escaped(&i.name)), i.shape.to_string()))
+            .collect(),
+        (keras_transfer::model::ModelKind::Functional { input_name }, None) => vec![(
+            format!("{} (InputLayer)", escaped(input_name)),
+            spec.input_shape().to_string(),
+        )],
+        (keras_transfer::model::ModelKind::Sequential, None) => vec![(
+            format!("input ({} features)", spec.input_dim),
+            spec.input_shape().to_string(),
+        )],
+    };
+    for (name, shape) in inputs {
+        rows.push([name, "".into(), shape, "0".into(), "".into()]);
+    }
     for r in spec.summary() {
         rows.push([
-            keras_transfer::error::escaped(&r.layer),
+            escaped(&r.layer),
             r.activation,
             r.output_shape,
             r.params.to_string(),

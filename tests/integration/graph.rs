@@ -294,3 +294,27 @@ fn a_csv_feeds_the_inputs_in_order_through_the_cli() {
     let d = max_abs_diff(&got, &keras_predictions(&case));
     assert!(d <= TOL_PREDICT, "CLI predictions differ from Keras by {d}");
 }
+
+/// `inspect` lists each input as Keras's `summary()` does: one InputLayer line per input, with its
+/// own shape (an image's `(None, 32, 32, 3)`, not the flat width of its rows).
+#[test]
+fn inspect_lists_every_input_with_its_keras_shape() {
+    let d = tempdir();
+    let merges = fixture("keras_graph/merges/model.keras");
+    let out = ok(&run(d.path(), &["inspect", merges.to_str().unwrap()]));
+    let shape_of = |name: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with(&format!("{name} (InputLayer)")))
+            .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(shape_of("a"), ["(None, 3) 0"], "{out}");
+    assert_eq!(shape_of("b"), ["(None, 2) 0"], "{out}");
+    let app = fixture("keras_apps/train_mobilenet_v2/model.keras");
+    let out = ok(&run(d.path(), &["inspect", app.to_str().unwrap()]));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("image (InputLayer)") && l.contains("(None, 32, 32, 3)")),
+        "{out}"
+    );
+}
