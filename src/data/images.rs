@@ -408,6 +408,9 @@ impl ImageFolder {
     }
 }
 
+/// The name of an image folder's label column (its class subfolders).
+pub const FOLDER_LABEL: &str = "class";
+
 /// The most bytes an image folder may take as rows of training data (8 bytes a value): the
 /// commands hold their data in memory, so a larger folder is refused rather than exhausting it.
 pub const MAX_TABLE_BYTES: u64 = 4 << 30;
@@ -423,7 +426,8 @@ pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
             "is a folder; image folders are read for models whose input is an image (height, width, channels), and this model's input is flat or not an image",
         ));
     };
-    if let Some(col) = spec.label.filter(|_| spec.labelled) {
+    // "class" is the name this reader gives the folder's labels (a model trained on a folder keeps it).
+    if let Some(col) = spec.label.filter(|l| spec.labelled && *l != FOLDER_LABEL) {
         return Err(bad(
             directory,
             format!(
@@ -502,7 +506,7 @@ pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
         feature_names: (0..width).map(|j| format!("x{j}")).collect(),
         rows: label_ids.len(),
         x,
-        label_name: labelled.then(|| "class".to_string()),
+        label_name: labelled.then(|| FOLDER_LABEL.to_string()),
         label_ids: if labelled { label_ids } else { Vec::new() },
         label_values: if labelled {
             classes.iter().cloned().zip(first_row).collect()
