@@ -649,13 +649,14 @@ fn fit_inner(
     // The frozen base, computed once per training row (a lone model only).
     let all: Vec<usize> = (0..n).collect();
     let cache = match (policy, r) {
-        (CachePolicy::Auto, 1) => match feature_cache::plan(model.spec()) {
+        (CachePolicy::Auto | CachePolicy::Disk, 1) => match feature_cache::plan(model.spec()) {
             Some(plan) => FeatureCache::build(
                 model,
                 plan,
                 n,
                 CACHE_SPAN_ROWS,
-                feature_cache::budget(),
+                (feature_cache::budget(), feature_cache::disk_budget()),
+                policy,
                 |lo, hi| Ok(data.batch(model, hi - lo, |_| &all[lo..hi])?.0),
             )?,
             None => None,

@@ -85,11 +85,59 @@ fn a_trainable_batch_norm_or_a_dropout_ends_the_cached_part() {
 }
 
 #[test]
-fn a_cache_over_its_memory_budget_falls_back_to_recomputing_with_the_same_bits() {
+fn a_cache_over_its_memory_budget_goes_to_disk_with_the_same_bits() {
     // SAFETY of the env var: read once per fit; the other tests here use the default budget,
-    // which a tiny budget can only make recompute (same bits), so a race changes no result.
+    // which a tiny budget can only send to disk (same bits), so a race changes no result.
     unsafe { std::env::set_var("KERAS_TRANSFER_CACHE_BUDGET", "1") };
     let small = run(CachePolicy::Auto, true, "sgd");
     unsafe { std::env::remove_var("KERAS_TRANSFER_CACHE_BUDGET") };
     assert_eq!(small, run(CachePolicy::Off, true, "sgd"));
+}
+
+/// Past its memory budget the cache goes to a temporary file (or when asked to): the same bits as
+/// recomputing every batch, with shuffling and validation; past the disk budget too, it recomputes.
+#[test]
+fn a_cache_on_disk_gives_the_same_bits() {
+    let off = run(CachePolicy::Off, true, "adam");
+    assert_eq!(run(CachePolicy::Disk, true, "adam"), off);
+    assert_eq!(run(CachePolicy::Disk, false, "sgd"), run(CachePolicy::Off, false, "sgd"));
+}
+
+#[test]
+fn the_disk_cache_keeps_every_row_where_it_belongs() {
+    use keras_transfer::train::feature_cache::FeatureCache;
+    let case = fixture("keras_apps/train_mobilenet_v2");
+    let m = load_model(&case.join("model.keras")).unwrap().to_model().unwrap();
+    let data = read_train_test(&case.join("train.npz"), None, None).unwrap().0;
+    let n = data.len();
+    let d = data.n_features;
+    let x: Vec<f32> = data.x.iter().map(|&v| v as f32).collect();
+    let span = |lo: usize, hi: usize| {
+        Ok(candle_core::Tensor::from_vec(x[lo * d..hi * d].to_vec(), (1, hi - lo, d), m.device())?)
+    };
+    let p = plan(m.spec()).unwrap();
+    // Spans of 5 rows: a memory budget of one byte spills after the first span.
+    let build = |budgets, policy| {
+        FeatureCache::build(&m, p.clone(), n, 5, budgets, policy, span)
+            .unwrap()
+            .unwrap()
+    };
+    let memory = build((usize::MAX, usize::MAX), CachePolicy::Auto);
+    let spilled = build((1, usize::MAX), CachePolicy::Auto);
+    let disk = build((usize::MAX, usize::MAX), CachePolicy::Disk);
+    assert!(!memory.on_disk() && spilled.on_disk() && disk.on_disk());
+    let rows: Vec<usize> = (0..n).rev().collect();
+    let flat = |c: &FeatureCache| -> Vec<Vec<f32>> {
+        c.batch(&rows)
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .collect()
+    };
+    assert_eq!(flat(&memory), flat(&spilled));
+    assert_eq!(flat(&memory), flat(&disk));
+    assert!(FeatureCache::build(&m, p.clone(), n, 5, (1, 1), CachePolicy::Auto, span)
+        .unwrap()
+        .is_none());
 }
