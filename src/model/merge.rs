@@ -1,6 +1,8 @@
 //! Keras's merge layers (`Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum`,
 //! `Concatenate`): no weights, several inputs, one output. They only appear in a graph (`graph`),
-//! which hands them all their inputs at once (`MergeSpec::merge`).
+//! which hands them all their inputs at once (`MergeSpec::merge`). Keras 3's operations on two
+//! tensors (`inputs + x` in ConvNeXt's blocks, recorded as `keras.src.ops.numpy.Add`) are merges
+//! too, flagged `op` so that they are written back as the operations they were (`op_layer`).
 
 use crate::error::{Error, Result};
 use crate::model::dialect::{ConfigError, Format, Res, check_keys};
@@ -58,6 +60,9 @@ pub struct MergeSpec {
     pub axis: i64,
     #[serde(default = "yes")]
     pub trainable: bool,
+    /// A Keras 3 operation on two tensors (`x + y`, module `keras.src.ops.numpy`), not a layer.
+    #[serde(default)]
+    pub op: bool,
 }
 
 fn last_axis() -> i64 {
@@ -209,6 +214,10 @@ impl Layer for MergeSpec {
             _ => json!({}),
         }
     }
+
+    fn keras3_module(&self) -> Option<&'static str> {
+        self.op.then_some(crate::model::op_layer::OPS_MODULE)
+    }
 }
 
 impl KerasLayer for MergeSpec {
@@ -220,10 +229,20 @@ impl KerasLayer for MergeSpec {
         "Maximum",
         "Minimum",
         "Concatenate",
+        "keras.src.ops.numpy.Add(tensors)",
+        "keras.src.ops.numpy.Subtract(tensors)",
+        "keras.src.ops.numpy.Multiply(tensors)",
     ];
 
     fn from_config(cfg: &Value, c: &Common) -> Res<Self> {
-        let kind = MergeKind::from_class(c.class)
+        // `op_layer::ops_as_layers` names an operation on two tensors `<module>.<class>(tensors)`.
+        let op_class = c
+            .class
+            .strip_prefix(crate::model::op_layer::OPS_MODULE)
+            .and_then(|r| r.strip_prefix('.'))
+            .and_then(|r| r.strip_suffix("(tensors)"));
+        let kind = MergeKind::from_class(op_class.unwrap_or(c.class))
+            .filter(|k| op_class.is_none() || crate::model::op_layer::TENSOR_OPS.contains(k))
             .ok_or_else(|| ConfigError::Unsupported(format!("layer {}", c.class)))?;
         let axis = if kind == MergeKind::Concatenate {
             check_keys(c.class, cfg, &["axis"])?;
@@ -242,6 +261,7 @@ impl KerasLayer for MergeSpec {
             kind,
             axis,
             trainable: c.trainable,
+            op: op_class.is_some(),
         })
     }
 }

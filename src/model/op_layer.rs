@@ -4,16 +4,25 @@
 //! number. Read as a one-input layer without weights; written back the way Keras wrote it.
 //! The number becomes the model's float dtype first (Keras converts it to the tensor's dtype), so
 //! `x * (1 / 6)` multiplies by float32(1/6), not divides by 6.
+//!
+//! The same operations on two tensors (`inputs + layer(x)` in ConvNeXt's blocks) are read as a
+//! two-input merge (`MergeSpec` with `op` set: `Add`, `Subtract`, `Multiply`, the shapes of one rank,
+//! broadcast along dimensions of 1) and written back as Keras wrote them: module
+//! `keras.src.ops.numpy`, the two tensors as the call's `args`. `Divide` on two tensors is refused.
 
 use crate::error::Result;
 use crate::model::dialect::{ConfigError, Format, Res};
 use crate::model::layer::{Common, KerasLayer, Layer, Step, named_layer, yes};
+use crate::model::{LayerSpec, MergeKind, MergeSpec};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The Keras module the operations are recorded under.
 pub const OPS_MODULE: &str = "keras.src.ops.numpy";
+
+/// The operations read on two tensors (as merges of the same arithmetic).
+pub const TENSOR_OPS: [MergeKind; 3] = [MergeKind::Add, MergeKind::Subtract, MergeKind::Multiply];
 
 /// Which arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +175,7 @@ fn rewrite_op(l: &mut Value) -> Res<()> {
         .to_string();
     let refuse = |why: &str| {
         Err(ConfigError::Unsupported(format!(
-            "operation {class} '{name}' ({module}){why}; supported: Add, Subtract, Multiply, Divide (keras.src.ops.numpy) on a tensor and a number"
+            "operation {class} '{name}' ({module}){why}; supported: Add, Subtract, Multiply, Divide (keras.src.ops.numpy) on a tensor and a number, Add, Subtract, Multiply on two tensors"
         )))
     };
     if OpKind::from_class(&class).is_none() || module != OPS_MODULE {
@@ -187,7 +196,20 @@ fn rewrite_op(l: &mut Value) -> Res<()> {
     let (tensor, constant, first) = match args.as_slice() {
         [t, Value::Number(c)] if is_tensor(t) => (t.clone(), c.clone(), false),
         [Value::Number(c), t] if is_tensor(t) => (t.clone(), c.clone(), true),
-        _ => return refuse(" on two tensors"),
+        [a, b] if is_tensor(a) && is_tensor(b) => {
+            let merge = crate::model::MergeKind::from_class(&class);
+            if !merge.is_some_and(|k| TENSOR_OPS.contains(&k)) {
+                return refuse(" on two tensors");
+            }
+            *l = json!({
+                "class_name": format!("{OPS_MODULE}.{class}(tensors)"),
+                "name": name,
+                "config": {"name": name},
+                "inbound_nodes": [{"args": [a, b], "kwargs": {}}],
+            });
+            return Ok(());
+        }
+        _ => return refuse(" on other arguments than a tensor and a number or two tensors"),
     };
     *l = json!({
         "class_name": format!("{OPS_MODULE}.{class}"),
@@ -219,6 +241,41 @@ pub fn op_entry(op: &OpSpec, mut inbound_nodes: Value) -> Value {
         "config": {"name": op.name},
         "registered_name": class,
         "name": op.name,
+        "inbound_nodes": inbound_nodes,
+    })
+}
+
+/// Whether layer `l` is a Keras 3 operation on tensors rather than a layer (Keras's `model.layers`
+/// leaves it out).
+pub fn is_operation(l: &LayerSpec) -> bool {
+    matches!(l, LayerSpec::Op(_)) || matches!(l, LayerSpec::Merge(m) if m.op)
+}
+
+/// Whether layer `l` is called on a list of tensors (Keras's merge layers: `args: [[x, y]]`), not
+/// on the tensors themselves (an operation on two tensors: `args: [x, y]`).
+pub fn takes_list(l: &LayerSpec) -> bool {
+    matches!(l, LayerSpec::Merge(m) if !m.op)
+}
+
+/// The entry Keras 3 writes for layer `l` when it is an operation (on a number or on two tensors),
+/// called as `inbound_nodes` says; `None` for a layer.
+pub fn operation_entry(l: &LayerSpec, inbound_nodes: &Value) -> Option<Value> {
+    match l {
+        LayerSpec::Op(op) => Some(op_entry(op, inbound_nodes.clone())),
+        LayerSpec::Merge(m) if m.op => Some(tensor_op_entry(m, inbound_nodes.clone())),
+        _ => None,
+    }
+}
+
+/// The entry Keras 3 writes for merge `m` read from an operation on two tensors.
+fn tensor_op_entry(m: &MergeSpec, inbound_nodes: Value) -> Value {
+    let class = m.kind.class_name();
+    json!({
+        "module": OPS_MODULE,
+        "class_name": class,
+        "config": {"name": m.name},
+        "registered_name": class,
+        "name": m.name,
         "inbound_nodes": inbound_nodes,
     })
 }
