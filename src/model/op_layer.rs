@@ -146,7 +146,7 @@ pub fn ops_as_layers(root: &mut Value) -> Res<()> {
         };
         for l in layers.iter_mut() {
             let module = l.get("module").and_then(Value::as_str).unwrap_or("");
-            if module.starts_with("keras.src.ops") {
+            if module.starts_with("keras.src.ops") || legacy_h5_op(l) {
                 rewrite_op(l)?;
             } else if l.pointer("/config/layers").is_some() {
                 stack.push((l, depth + 1));
@@ -154,6 +154,24 @@ pub fn ops_as_layers(root: &mut Value) -> Res<()> {
         }
     }
     Ok(())
+}
+
+/// Whether entry `l` is an operation as Keras 3's legacy `.h5` writer records it: without its
+/// module (`{"class_name": "Add", "config": {"name": "add"}}`), called on the tensor and the number
+/// or the two tensors themselves (`args: [x, y]`). A merge layer's entry differs on both counts: its
+/// config holds `trainable` and `dtype`, its call a list (`args: [[x, y]]`, tf.keras 2's lists).
+fn legacy_h5_op(l: &Value) -> bool {
+    let class = l.get("class_name").and_then(Value::as_str).unwrap_or("");
+    let only_name = l
+        .get("config")
+        .and_then(Value::as_object)
+        .is_some_and(|c| c.keys().all(|k| k == "name"));
+    let args = l.pointer("/inbound_nodes/0/args").and_then(Value::as_array);
+    let flat_call = args.is_some_and(|a| {
+        a.len() == 2
+            && a.iter().all(|v| v.is_number() || v.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__"))
+    });
+    l.get("module").is_none() && OpKind::from_class(class).is_some() && only_name && flat_call
 }
 
 fn rewrite_op(l: &mut Value) -> Res<()> {
@@ -168,10 +186,11 @@ fn rewrite_op(l: &mut Value) -> Res<()> {
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_string();
+    // Keras 3's legacy .h5 writer leaves the module out (`legacy_h5_op`).
     let module = l
         .get("module")
         .and_then(Value::as_str)
-        .unwrap_or("?")
+        .unwrap_or(OPS_MODULE)
         .to_string();
     let refuse = |why: &str| {
         Err(ConfigError::Unsupported(format!(
