@@ -9,6 +9,9 @@ import subprocess
      Keras 3 loads each and predicts what it predicted before (1e-4); where Keras cannot load its own
      .h5 of the model (MobileNetV3, ConvNeXt: operations on tensors), it loads ours, which predicts
      what the .keras did
+  z3 a model nested two levels deep without operations (a Sequential inside the Functional base):
+     Keras 3's .keras -> keras-transfer's universal .h5 -> tf.keras 2 predicts the same (1e-6), and
+     tf.keras 2's own .h5 of it -> keras-transfer predicts as tf.keras 2 (1e-6)
 
 An application listed in REFUSED (none today) is expected to be refused in one line naming it.
 """
@@ -103,7 +106,41 @@ def checks(ctx, k3, k2):
         both = ".keras and .h5" if h5 else ".keras and .h5 (Keras cannot load its own .h5 of this model; ours it loads)"
         return f"rust {both} load in Keras 3: max|dp| {worst:.2g}"
 
-    out = []
+    def two_levels(k):
+        """Input(4) -> base = Functional[inner = Sequential[Dense, BatchNormalization] -> Dense] ->
+        Dense(2, softmax), in Keras 3 or tf.keras 2 (`k`), with seeded weights."""
+        k.utils.set_random_seed(3)
+        L = k.layers
+        inner = k.Sequential([L.Dense(5, activation="relu", name="d1"), L.BatchNormalization(name="bn")],
+                             name="inner")
+        bi = k.Input((4,), name="bx")
+        base = k.Model(bi, L.Dense(3, activation="tanh", name="d2")(inner(bi)), name="base")
+        x = k.Input((4,), name="x")
+        return k.Model(x, L.Dense(2, activation="softmax", name="head")(base(x, training=False)))
+
+    def two_levels_both_dialects():
+        # No operations on tensors here: the universal (tf.keras 2) dialect can say it.
+        d = ctx.workdir / "apps" / "two_levels"
+        d.mkdir(parents=True, exist_ok=True)
+        xs = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+        worst = 0.0
+        m3 = two_levels(k3)
+        p3 = m3.predict(xs, verbose=0)
+        m3.save(d / "k3.keras")
+        ctx.rust.run("convert", d / "k3.keras", d / "uni.h5", "--format", "universal")
+        diff = float(np.max(np.abs(k2.models.load_model(d / "uni.h5").predict(xs, verbose=0) - p3)))
+        ensure(diff <= 1e-6, f"rust universal .h5 of a Keras 3 two-level model: tf.keras 2 predicts {diff:.3g} away")
+        worst = max(worst, diff)
+        m2 = two_levels(k2)
+        p2 = m2.predict(xs, verbose=0)
+        m2.save(d / "k2.h5")
+        diff = float(np.max(np.abs(ctx.rust.predict(d / "k2.h5", xs) - p2)))
+        ensure(diff <= 1e-6, f"tf.keras 2 .h5 of a two-level model: rust predicts {diff:.3g} away")
+        worst = max(worst, diff)
+        return f"Keras 3 .keras -> rust universal .h5 -> tf.keras 2, tf.keras 2 .h5 -> rust: max|dp| {worst:.2g}"
+
+    out = [("z3 a model nested two levels deep: keras 3 -> rust universal .h5 -> tf.keras 2; tf.keras 2 .h5 -> rust",
+            two_levels_both_dialects)]
     for name, ctor, *_ in APPS:
         out.append((f"z1 {name} ({ctor}): keras 3 .keras/.h5 -> rust predict == keras",
                     lambda n=name: keras_to_rust(n)))
