@@ -18,10 +18,10 @@ use crate::keras::h5::{
 };
 use crate::keras::h5_guard::{self, Ctx};
 use crate::keras::h5_values::{float_dtype, step_count};
+use crate::keras::layer_config::is_operation;
 use crate::keras::model::{CompileSettings, KerasModel};
 use crate::keras::tfkeras2_optimizer;
 use crate::model::nested::{Unit, units_in};
-use crate::model::op_layer::is_operation;
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, LearningRate, OptimizerState};

@@ -110,11 +110,11 @@ fn graph_model_config(spec: &ModelSpec, g: &GraphSpec, format: Format) -> Value 
                 (name, shape, 0)
             })
             .collect();
-        let merge = crate::model::op_layer::takes_list(layer);
+        let merge = crate::keras::layer_config::takes_list(layer);
         entry["name"] = json!(layer.name());
         entry["inbound_nodes"] = inbound_nodes(&reads, merge, g.in_inference(i), dtype, format);
         if let Some(op) =
-            crate::model::op_layer::operation_entry(layer, &entry["inbound_nodes"])
+            crate::keras::layer_config::operation_entry(layer, &entry["inbound_nodes"])
         {
             layers.push(op);
             continue;

@@ -577,7 +577,7 @@ pub(crate) fn nested_model_config(spec: &ModelSpec, format: Format, w: &Writers)
             Unit::Layer(i) => (
                 (w.layer)(spec, i, format),
                 spec.graph.as_ref().is_some_and(|g| g.in_inference(i)),
-                crate::model::op_layer::takes_list(&spec.layers[i]),
+                crate::keras::layer_config::takes_list(&spec.layers[i]),
             ),
             Unit::Nested(k) => {
                 let m = &spec.nested[k];
@@ -619,7 +619,7 @@ pub(crate) fn nested_model_config(spec: &ModelSpec, format: Format, w: &Writers)
             entry["name"] = json!(last);
             entry["inbound_nodes"] = inbound_nodes(&reads, merge, inference, dtype, format);
             if let Unit::Layer(i) = u
-                && let Some(op) = crate::model::op_layer::operation_entry(
+                && let Some(op) = crate::keras::layer_config::operation_entry(
                     &spec.layers[i],
                     &entry["inbound_nodes"],
                 )

@@ -2,10 +2,11 @@
 //! `Concatenate`): no weights, several inputs, one output. They only appear in a graph (`graph`),
 //! which hands them all their inputs at once (`MergeSpec::merge`). Keras 3's operations on two
 //! tensors (`inputs + x` in ConvNeXt's blocks, recorded as `keras.src.ops.numpy.Add`) are merges
-//! too, flagged `op` so that they are written back as the operations they were (`op_layer`).
+//! too, flagged `op` so that they are written back as the operations they were
+//! (`keras::layer_config::operation_entry`).
 
 use crate::error::{Error, Result};
-use crate::model::dialect::{ConfigError, Format, Res, check_keys};
+use crate::model::dialect::{ConfigError, Format, OPS_MODULE, Res, check_keys};
 use crate::model::layer::{Common, KerasLayer, Layer, Step, named_layer, yes};
 use crate::model::shape::Shape;
 use candle_core::Tensor;
@@ -35,6 +36,10 @@ impl MergeKind {
         (MergeKind::Minimum, "Minimum"),
         (MergeKind::Concatenate, "Concatenate"),
     ];
+
+    /// The Keras 3 operations on two tensors read as merges (`op`): `x + y`, `x - y`, `x * y`.
+    pub const ON_TWO_TENSORS: [MergeKind; 3] =
+        [MergeKind::Add, MergeKind::Subtract, MergeKind::Multiply];
 
     /// Keras's class name.
     pub fn class_name(self) -> &'static str {
@@ -216,7 +221,7 @@ impl Layer for MergeSpec {
     }
 
     fn keras3_module(&self) -> Option<&'static str> {
-        self.op.then_some(crate::model::op_layer::OPS_MODULE)
+        self.op.then_some(OPS_MODULE)
     }
 }
 
@@ -238,11 +243,11 @@ impl KerasLayer for MergeSpec {
         // `op_layer::ops_as_layers` names an operation on two tensors `<module>.<class>(tensors)`.
         let op_class = c
             .class
-            .strip_prefix(crate::model::op_layer::OPS_MODULE)
+            .strip_prefix(OPS_MODULE)
             .and_then(|r| r.strip_prefix('.'))
             .and_then(|r| r.strip_suffix("(tensors)"));
         let kind = MergeKind::from_class(op_class.unwrap_or(c.class))
-            .filter(|k| op_class.is_none() || crate::model::op_layer::TENSOR_OPS.contains(k))
+            .filter(|k| op_class.is_none() || MergeKind::ON_TWO_TENSORS.contains(k))
             .ok_or_else(|| ConfigError::Unsupported(format!("layer {}", c.class)))?;
         let axis = if kind == MergeKind::Concatenate {
             check_keys(c.class, cfg, &["axis"])?;

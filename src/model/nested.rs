@@ -63,10 +63,7 @@ pub enum Unit {
 /// same layers: the list puts an outer model first).
 pub fn contains(nested: &[NestedSpec], j: usize, k: usize) -> bool {
     let (a, b) = (&nested[j], &nested[k]);
-    j != k
-        && a.start <= b.start
-        && b.end <= a.end
-        && (a.end - a.start > b.end - b.start || j < k)
+    j != k && a.start <= b.start && b.end <= a.end && (a.end - a.start > b.end - b.start || j < k)
 }
 
 /// The nested model that directly holds nested model `k`, if any (else `k` is an entry of the

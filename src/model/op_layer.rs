@@ -11,18 +11,14 @@
 //! `keras.src.ops.numpy`, the two tensors as the call's `args`. `Divide` on two tensors is refused.
 
 use crate::error::Result;
+use crate::model::MergeKind;
 use crate::model::dialect::{ConfigError, Format, Res};
 use crate::model::layer::{Common, KerasLayer, Layer, Step, named_layer, yes};
-use crate::model::{LayerSpec, MergeKind, MergeSpec};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// The Keras module the operations are recorded under.
-pub const OPS_MODULE: &str = "keras.src.ops.numpy";
-
-/// The operations read on two tensors (as merges of the same arithmetic).
-pub const TENSOR_OPS: [MergeKind; 3] = [MergeKind::Add, MergeKind::Subtract, MergeKind::Multiply];
+pub use crate::model::dialect::OPS_MODULE;
 
 /// Which arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,7 +165,10 @@ fn legacy_h5_op(l: &Value) -> bool {
     let args = l.pointer("/inbound_nodes/0/args").and_then(Value::as_array);
     let flat_call = args.is_some_and(|a| {
         a.len() == 2
-            && a.iter().all(|v| v.is_number() || v.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__"))
+            && a.iter().all(|v| {
+                v.is_number()
+                    || v.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__")
+            })
     });
     l.get("module").is_none() && OpKind::from_class(class).is_some() && only_name && flat_call
 }
@@ -216,8 +215,8 @@ fn rewrite_op(l: &mut Value) -> Res<()> {
         [t, Value::Number(c)] if is_tensor(t) => (t.clone(), c.clone(), false),
         [Value::Number(c), t] if is_tensor(t) => (t.clone(), c.clone(), true),
         [a, b] if is_tensor(a) && is_tensor(b) => {
-            let merge = crate::model::MergeKind::from_class(&class);
-            if !merge.is_some_and(|k| TENSOR_OPS.contains(&k)) {
+            let merge = MergeKind::from_class(&class);
+            if !merge.is_some_and(|k| MergeKind::ON_TWO_TENSORS.contains(&k)) {
                 return refuse(" on two tensors");
             }
             *l = json!({
@@ -253,48 +252,17 @@ pub fn op_entry(op: &OpSpec, mut inbound_nodes: Value) -> Value {
             args.push(c);
         }
     }
-    let class = op.kind.class_name();
+    ops_entry(op.kind.class_name(), &op.name, inbound_nodes)
+}
+
+/// An operation's entry as Keras 3 writes it: module, class (also its registered name), name.
+pub fn ops_entry(class: &str, name: &str, inbound_nodes: Value) -> Value {
     json!({
         "module": OPS_MODULE,
         "class_name": class,
-        "config": {"name": op.name},
+        "config": {"name": name},
         "registered_name": class,
-        "name": op.name,
-        "inbound_nodes": inbound_nodes,
-    })
-}
-
-/// Whether layer `l` is a Keras 3 operation on tensors rather than a layer (Keras's `model.layers`
-/// leaves it out).
-pub fn is_operation(l: &LayerSpec) -> bool {
-    matches!(l, LayerSpec::Op(_)) || matches!(l, LayerSpec::Merge(m) if m.op)
-}
-
-/// Whether layer `l` is called on a list of tensors (Keras's merge layers: `args: [[x, y]]`), not
-/// on the tensors themselves (an operation on two tensors: `args: [x, y]`).
-pub fn takes_list(l: &LayerSpec) -> bool {
-    matches!(l, LayerSpec::Merge(m) if !m.op)
-}
-
-/// The entry Keras 3 writes for layer `l` when it is an operation (on a number or on two tensors),
-/// called as `inbound_nodes` says; `None` for a layer.
-pub fn operation_entry(l: &LayerSpec, inbound_nodes: &Value) -> Option<Value> {
-    match l {
-        LayerSpec::Op(op) => Some(op_entry(op, inbound_nodes.clone())),
-        LayerSpec::Merge(m) if m.op => Some(tensor_op_entry(m, inbound_nodes.clone())),
-        _ => None,
-    }
-}
-
-/// The entry Keras 3 writes for merge `m` read from an operation on two tensors.
-fn tensor_op_entry(m: &MergeSpec, inbound_nodes: Value) -> Value {
-    let class = m.kind.class_name();
-    json!({
-        "module": OPS_MODULE,
-        "class_name": class,
-        "config": {"name": m.name},
-        "registered_name": class,
-        "name": m.name,
+        "name": name,
         "inbound_nodes": inbound_nodes,
     })
 }

@@ -144,7 +144,9 @@ fn check_summary(app: &str, spec: &ModelSpec) {
             m.class.clone(),
             spec.output_shape(m.end - 1).to_string(),
             (m.start..m.end).map(|i| spec.param_count(i)).sum::<usize>(),
-            (m.start..m.end).map(|i| spec.trainable_count(i)).sum::<usize>(),
+            (m.start..m.end)
+                .map(|i| spec.trainable_count(i))
+                .sum::<usize>(),
         );
         assert_eq!(
             got,

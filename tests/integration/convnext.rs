@@ -34,6 +34,20 @@ fn predict(m: &KerasModel, x: &[f64]) -> Vec<f64> {
     m.to_model().unwrap().predict(x).unwrap()
 }
 
+/// `case/file` read, and its predictions on `case/x.npy`, checked against Keras's.
+fn loads_and_predicts_as_keras(case_name: &str, file: &str) -> (KerasModel, Vec<f64>) {
+    let x = npy(&case(case_name).join("x.npy"));
+    let want = npy(&case(case_name).join("predictions.npy"));
+    let m = load_model(&case(case_name).join(file)).unwrap();
+    let got = predict(&m, &x);
+    let d = max_abs_diff(&got, &want);
+    assert!(
+        d <= TOL_PREDICT,
+        "{case_name}/{file}: predictions differ from Keras by {d}"
+    );
+    (m, got)
+}
+
 /// `(name, class, output shape, params, trainable params)` of Keras's summary rows.
 fn keras_rows(v: &Value) -> Vec<(String, String, String, usize, usize)> {
     v.as_array()
@@ -79,7 +93,7 @@ fn without_ops(
             spec.layers
                 .iter()
                 .find(|l| l.name() == r.0)
-                .is_none_or(|l| !keras_transfer::model::op_layer::is_operation(l))
+                .is_none_or(|l| l.layer().keras3_module() != Some("keras.src.ops.numpy"))
         })
         .collect()
 }
@@ -91,7 +105,11 @@ fn a_model_nested_two_levels_deep_reads_with_keras_s_summary_at_every_level() {
         let m = load_model(&case("mini").join(file)).unwrap();
         let spec = &m.spec;
         // The outer model: image, base (one row), pool, head.
-        assert_eq!(our_rows(spec), keras_rows(&keras["outer"]), "{file}: outer rows");
+        assert_eq!(
+            our_rows(spec),
+            keras_rows(&keras["outer"]),
+            "{file}: outer rows"
+        );
         let (total, trainable) = spec.param_totals();
         assert_eq!(
             (total as u64, trainable as u64),
@@ -102,9 +120,17 @@ fn a_model_nested_two_levels_deep_reads_with_keras_s_summary_at_every_level() {
             "{file}"
         );
         // The base's own rows: its layers and its four Sequential models, one row each.
-        let base = spec.nested.iter().find(|n| n.name == "convnext_mini").unwrap();
+        let base = spec
+            .nested
+            .iter()
+            .find(|n| n.name == "convnext_mini")
+            .unwrap();
         let base_spec = sub_spec(spec, base);
-        assert_eq!(base_spec.nested.len(), 4, "{file}: the base's nested models");
+        assert_eq!(
+            base_spec.nested.len(),
+            4,
+            "{file}: the base's nested models"
+        );
         assert_eq!(
             without_ops(our_rows(&base_spec), &base_spec),
             keras_rows(&keras["base"]),
@@ -119,7 +145,11 @@ fn a_model_nested_two_levels_deep_reads_with_keras_s_summary_at_every_level() {
                 "{file}: rows of {}",
                 inner.name
             );
-            assert!(!inner.trainable, "{file}: {} is frozen with the base", inner.name);
+            assert!(
+                !inner.trainable,
+                "{file}: {} is frozen with the base",
+                inner.name
+            );
         }
     }
 }
@@ -127,13 +157,9 @@ fn a_model_nested_two_levels_deep_reads_with_keras_s_summary_at_every_level() {
 #[test]
 fn a_model_nested_two_levels_deep_predicts_as_keras_and_writes_back() {
     let x = npy(&case("mini/x.npy"));
-    let want = npy(&case("mini/predictions.npy"));
     let tmp = tempdir();
     for file in ["model.keras", "model.h5"] {
-        let m = load_model(&case("mini").join(file)).unwrap();
-        let got = predict(&m, &x);
-        let d = max_abs_diff(&got, &want);
-        assert!(d <= TOL_PREDICT, "{file}: predictions differ from Keras by {d}");
+        let (m, got) = loads_and_predicts_as_keras("mini", file);
         for ext in ["keras", "h5"] {
             let p = tmp.path().join(format!("back.{ext}"));
             save_model(&p, &m).unwrap_or_else(|e| panic!("{file} -> .{ext}: {e}"));
@@ -193,20 +219,32 @@ fn a_frozen_model_inside_a_trainable_one_reads_from_keras_s_h5_order() {
     // The base trainable, its stem frozen: Keras's .h5 lists the base's trainable weights first and
     // the stem's last (`trainable_weights + non_trainable_weights`); read in that order, both files
     // predict as Keras did.
-    let x = npy(&case("stem_frozen/x.npy"));
-    let want = npy(&case("stem_frozen/predictions.npy"));
     let names = read_json(&case("stem_frozen/weight_paths.json"));
-    let last = names["h5_base_weight_names"].as_array().unwrap().last().unwrap();
-    assert!(last.as_str().unwrap().starts_with("convnext_mini_stem/"), "{last}");
+    let last = names["h5_base_weight_names"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap();
+    assert!(
+        last.as_str().unwrap().starts_with("convnext_mini_stem/"),
+        "{last}"
+    );
     let tmp = tempdir();
     for file in ["model.keras", "model.h5"] {
-        let m = load_model(&case("stem_frozen").join(file)).unwrap();
-        let stem = m.spec.nested.iter().find(|n| n.name == "convnext_mini_stem").unwrap();
-        let base = m.spec.nested.iter().find(|n| n.name == "convnext_mini").unwrap();
+        let (m, _) = loads_and_predicts_as_keras("stem_frozen", file);
+        let stem = m
+            .spec
+            .nested
+            .iter()
+            .find(|n| n.name == "convnext_mini_stem")
+            .unwrap();
+        let base = m
+            .spec
+            .nested
+            .iter()
+            .find(|n| n.name == "convnext_mini")
+            .unwrap();
         assert!(!stem.trainable && base.trainable, "{file}");
-        let got = predict(&m, &x);
-        let d = max_abs_diff(&got, &want);
-        assert!(d <= TOL_PREDICT, "{file}: predictions differ from Keras by {d}");
         let p = tmp.path().join("back.h5");
         save_model(&p, &m).unwrap();
         let back = load_model(&p).unwrap();
@@ -222,14 +260,29 @@ fn fine_tuning_through_two_levels_of_nesting_tracks_keras() {
     // LayerNormalization and Dense on 4-D tensors, gelu, and stop at the frozen stem.
     let want = read_json(&case("mini/fit.json"));
     let mut m = load_model(&case("mini/model.keras")).unwrap();
-    let base = m.spec.nested.iter().find(|n| n.name == "convnext_mini").unwrap().clone();
-    let stem = m.spec.nested.iter().find(|n| n.name == "convnext_mini_stem").unwrap().clone();
+    let base = m
+        .spec
+        .nested
+        .iter()
+        .find(|n| n.name == "convnext_mini")
+        .unwrap()
+        .clone();
+    let stem = m
+        .spec
+        .nested
+        .iter()
+        .find(|n| n.name == "convnext_mini_stem")
+        .unwrap()
+        .clone();
     for i in base.start..base.end {
         m.spec.layers[i].set_trainable(!stem.holds(i));
     }
     m.spec.sync_nested_trainable();
     let (_, trainable) = m.spec.param_totals();
-    assert_eq!(trainable as u64, want["trainable_weights"].as_u64().unwrap());
+    assert_eq!(
+        trainable as u64,
+        want["trainable_weights"].as_u64().unwrap()
+    );
     let compile = parse_training_config(
         r#"{"optimizer_config": {"class_name": "SGD", "config": {"learning_rate": 0.05}},
             "loss": "categorical_crossentropy", "metrics": []}"#,
@@ -249,11 +302,18 @@ fn fine_tuning_through_two_levels_of_nesting_tracks_keras() {
     let stem_before: Vec<_> = model.weights().unwrap()[stem.start..stem.end].to_vec();
     let (h, _) = fit_from(&model, &data, None, &cfg, &[0], None).unwrap();
     let d = max_abs_diff(&h[0].loss, &f32s(&want["loss"]));
-    assert!(d <= 1e-5, "losses differ from Keras by {d}: {:?}", h[0].loss);
+    assert!(
+        d <= 1e-5,
+        "losses differ from Keras by {d}: {:?}",
+        h[0].loss
+    );
     let x = npy(&case("mini/x.npy"));
     let after = model.predict(&x).unwrap();
     let d = max_abs_diff(&after, &flat_f64s(&want["predictions_after"]));
-    assert!(d <= 1e-4, "predictions after the fit differ from Keras by {d}");
+    assert!(
+        d <= 1e-4,
+        "predictions after the fit differ from Keras by {d}"
+    );
     assert_eq!(
         model.weights().unwrap()[stem.start..stem.end],
         stem_before[..],
@@ -264,13 +324,9 @@ fn fine_tuning_through_two_levels_of_nesting_tracks_keras() {
 #[test]
 fn operations_on_two_tensors_predict_as_keras_and_are_written_as_keras_wrote_them() {
     let x = npy(&case("tensor_ops/x.npy"));
-    let want = npy(&case("tensor_ops/predictions.npy"));
     let tmp = tempdir();
     for file in ["model.keras", "model.h5"] {
-        let m = load_model(&case("tensor_ops").join(file)).unwrap();
-        let got = predict(&m, &x);
-        let d = max_abs_diff(&got, &want);
-        assert!(d <= TOL_PREDICT, "{file}: predictions differ from Keras by {d}");
+        let (m, got) = loads_and_predicts_as_keras("tensor_ops", file);
         let p = tmp.path().join("back.keras");
         save_model(&p, &m).unwrap();
         let back = load_model(&p).unwrap();
@@ -284,12 +340,18 @@ fn operations_on_two_tensors_predict_as_keras_and_are_written_as_keras_wrote_the
             .iter()
             .filter(|l| l["module"] == "keras.src.ops.numpy")
             .collect();
-        let classes: Vec<&str> = ops.iter().map(|l| l["class_name"].as_str().unwrap()).collect();
+        let classes: Vec<&str> = ops
+            .iter()
+            .map(|l| l["class_name"].as_str().unwrap())
+            .collect();
         assert_eq!(classes, ["Subtract", "Multiply", "Add"], "{file}");
         for op in ops {
             let args = op["inbound_nodes"][0]["args"].as_array().unwrap();
             assert_eq!(args.len(), 2, "{op}");
-            assert!(args.iter().all(|a| a["class_name"] == "__keras_tensor__"), "{op}");
+            assert!(
+                args.iter().all(|a| a["class_name"] == "__keras_tensor__"),
+                "{op}"
+            );
         }
         // tf.keras 2 has no such operations: the universal dialect is refused, naming one.
         let e = keras_transfer::keras::config::writable(&m.spec, Format::Universal).unwrap_err();
