@@ -30,8 +30,31 @@ fn npy(path: &Path) -> Vec<f64> {
         .values
 }
 
+/// A JSON list of strings.
+fn strs(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect()
+}
+
 fn predict(m: &KerasModel, x: &[f64]) -> Vec<f64> {
     m.to_model().unwrap().predict(x).unwrap()
+}
+
+/// `m` written as `back.<ext>` in `dir` and read again: the same model, weights and predictions on x.
+fn writes_back_identical(m: &KerasModel, dir: &Path, ext: &str, x: &[f64], what: &str) {
+    let p = dir.join(format!("back.{ext}"));
+    save_model(&p, m).unwrap_or_else(|e| panic!("{what} -> .{ext}: {e}"));
+    let back = load_model(&p).unwrap_or_else(|e| panic!("{what} -> .{ext}: {e}"));
+    assert_eq!(back.spec, m.spec, "{what} -> .{ext}");
+    assert_eq!(back.weights, m.weights, "{what} -> .{ext}: weights");
+    assert_eq!(
+        predict(&back, x),
+        predict(m, x),
+        "{what} -> .{ext}: predictions"
+    );
 }
 
 /// `case/file` read, and its predictions on `case/x.npy`, checked against Keras's.
@@ -159,13 +182,9 @@ fn a_model_nested_two_levels_deep_predicts_as_keras_and_writes_back() {
     let x = npy(&case("mini/x.npy"));
     let tmp = tempdir();
     for file in ["model.keras", "model.h5"] {
-        let (m, got) = loads_and_predicts_as_keras("mini", file);
+        let (m, _) = loads_and_predicts_as_keras("mini", file);
         for ext in ["keras", "h5"] {
-            let p = tmp.path().join(format!("back.{ext}"));
-            save_model(&p, &m).unwrap_or_else(|e| panic!("{file} -> .{ext}: {e}"));
-            let back = load_model(&p).unwrap_or_else(|e| panic!("{file} -> .{ext}: {e}"));
-            assert_eq!(back.spec, m.spec, "{file} -> .{ext}");
-            assert_eq!(predict(&back, &x), got, "{file} -> .{ext}: predictions");
+            writes_back_identical(&m, tmp.path(), ext, &x, file);
         }
     }
 }
@@ -175,12 +194,7 @@ fn weights_sit_where_keras_puts_them_at_every_level() {
     // model.weights.h5: `layers/functional/layers/sequential/layers/conv2d/vars/0` for the stem's
     // conv, the operations on tensors taking no place in the numbering.
     let paths = read_json(&case("mini/weight_paths.json"));
-    let keras: Vec<&str> = paths["keras"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
+    let keras: Vec<&str> = strs(&paths["keras"]);
     let m = load_model(&case("mini/model.keras")).unwrap();
     let spec = &m.spec;
     let mut ours = Vec::new();
@@ -200,12 +214,7 @@ fn weights_sit_where_keras_puts_them_at_every_level() {
     let f = hdf5::File::open(&out).unwrap();
     let base = f.group("model_weights/convnext_mini").unwrap();
     let names: Vec<String> = hdf5_names(&base).iter().map(|s| s.to_string()).collect();
-    let want: Vec<&str> = paths["h5_base_weight_names"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
+    let want: Vec<&str> = strs(&paths["h5_base_weight_names"]);
     assert_eq!(names.len(), want.len());
     for (n, w) in names.iter().zip(&want) {
         if !w.contains("_layer_scale/variable") {
@@ -245,11 +254,8 @@ fn a_frozen_model_inside_a_trainable_one_reads_from_keras_s_h5_order() {
             .find(|n| n.name == "convnext_mini")
             .unwrap();
         assert!(!stem.trainable && base.trainable, "{file}");
-        let p = tmp.path().join("back.h5");
-        save_model(&p, &m).unwrap();
-        let back = load_model(&p).unwrap();
-        assert_eq!(back.spec, m.spec, "{file} -> .h5");
-        assert_eq!(back.weights, m.weights, "{file} -> .h5: weights");
+        let x = npy(&case("stem_frozen/x.npy"));
+        writes_back_identical(&m, tmp.path(), "h5", &x, file);
     }
 }
 
@@ -326,12 +332,9 @@ fn operations_on_two_tensors_predict_as_keras_and_are_written_as_keras_wrote_the
     let x = npy(&case("tensor_ops/x.npy"));
     let tmp = tempdir();
     for file in ["model.keras", "model.h5"] {
-        let (m, got) = loads_and_predicts_as_keras("tensor_ops", file);
-        let p = tmp.path().join("back.keras");
-        save_model(&p, &m).unwrap();
-        let back = load_model(&p).unwrap();
-        assert_eq!(back.spec, m.spec, "{file} -> .keras");
-        assert_eq!(predict(&back, &x), got);
+        let (m, _) = loads_and_predicts_as_keras("tensor_ops", file);
+        writes_back_identical(&m, tmp.path(), "keras", &x, file);
+        writes_back_identical(&m, tmp.path(), "h5", &x, file);
         // As Keras wrote it: module keras.src.ops.numpy, the two tensors as the call's args.
         let config = keras_transfer::keras::config::model_config(&m.spec, Format::Keras3);
         let ops: Vec<&Value> = config["config"]["layers"]
