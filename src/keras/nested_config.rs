@@ -356,11 +356,18 @@ fn flatten_at(root: &Value, depth: usize) -> Res<(Value, Vec<NestedInfo>)> {
 /// The nested models of `spec` (parsed from a flattened config) from what `flatten` returned:
 /// each a run of layers ending in its output, and a frozen one's layers frozen.
 pub(crate) fn place(spec: &mut ModelSpec, infos: &[NestedInfo]) -> Res<()> {
+    let index: std::collections::HashMap<&str, usize> = spec
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name(), i))
+        .collect();
+    let mut placed = Vec::with_capacity(infos.len());
     for info in infos {
         let at: Vec<usize> = info
             .layers
             .iter()
-            .filter_map(|n| spec.layers.iter().position(|l| l.name() == n.as_str()))
+            .filter_map(|n| index.get(n.as_str()).copied())
             .collect();
         let (Some(&start), Some(&end)) = (at.iter().min(), at.iter().max()) else {
             return malformed(format!("nested model '{}' has no layers", info.name));
@@ -375,7 +382,7 @@ pub(crate) fn place(spec: &mut ModelSpec, infos: &[NestedInfo]) -> Res<()> {
                 info.name
             ));
         }
-        spec.nested.push(NestedSpec {
+        placed.push(NestedSpec {
             name: info.name.clone(),
             class: info.class.clone(),
             input_name: info.input_name.clone(),
@@ -385,6 +392,7 @@ pub(crate) fn place(spec: &mut ModelSpec, infos: &[NestedInfo]) -> Res<()> {
             inference: info.inference,
         });
     }
+    spec.nested.extend(placed);
     // By start, an outer model before the models inside it (stable: `infos` lists it first).
     spec.nested
         .sort_by_key(|m| (m.start, std::cmp::Reverse(m.end)));
