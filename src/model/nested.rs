@@ -201,3 +201,96 @@ pub fn check(nested: &[NestedSpec], names: &[&str], inbound: Option<&[Vec<Source
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, class: &str, start: usize, end: usize) -> NestedSpec {
+        NestedSpec {
+            name: name.into(),
+            class: class.into(),
+            input_name: format!("{name}_input"),
+            start,
+            end,
+            trainable: true,
+            inference: false,
+        }
+    }
+
+    /// ConvNeXt's shape: layer 0 outside, base = 1..9 holding stem = 2..4 and block = 6..8.
+    fn convnext_like() -> Vec<NestedSpec> {
+        vec![
+            m("base", "Functional", 1, 9),
+            m("stem", "Sequential", 2, 4),
+            m("block", "Sequential", 6, 8),
+        ]
+    }
+
+    #[test]
+    fn each_level_lists_its_own_entries() {
+        let n = convnext_like();
+        assert_eq!(parent(&n, 0), None);
+        assert_eq!(parent(&n, 1), Some(0));
+        assert_eq!(parent(&n, 2), Some(0));
+        assert_eq!(
+            units(10, &n),
+            [Unit::Layer(0), Unit::Nested(0), Unit::Layer(9)]
+        );
+        assert_eq!(
+            units_in(10, &n, Some(0)),
+            [
+                Unit::Layer(1),
+                Unit::Nested(1),
+                Unit::Layer(4),
+                Unit::Layer(5),
+                Unit::Nested(2),
+                Unit::Layer(8)
+            ]
+        );
+        assert_eq!(units_in(10, &n, Some(1)), [Unit::Layer(2), Unit::Layer(3)]);
+        assert_eq!(holders(&n, 3), [0, 1]);
+        assert_eq!(holders(&n, 5), [0]);
+        // A model holding exactly one nested model of the same run: the one listed first is outside.
+        let same = vec![
+            m("outer", "Sequential", 0, 2),
+            m("inner", "Sequential", 0, 2),
+        ];
+        assert_eq!(parent(&same, 1), Some(0));
+        assert_eq!(units(2, &same), [Unit::Nested(0)]);
+        assert_eq!(units_in(2, &same, Some(0)), [Unit::Nested(1)]);
+        assert_eq!(
+            units_in(2, &same, Some(1)),
+            [Unit::Layer(0), Unit::Layer(1)]
+        );
+    }
+
+    #[test]
+    fn runs_must_nest_or_stand_apart_and_stay_shallow() {
+        let names: Vec<String> = (0..12).map(|i| format!("l{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert!(check(&convnext_like(), &names[..10], None).is_ok());
+        // Overlapping without nesting.
+        let bad = vec![m("a", "Sequential", 1, 5), m("b", "Sequential", 3, 7)];
+        let e = check(&bad, &names[..10], None).unwrap_err().to_string();
+        assert!(e.contains("'b'") && e.contains("'a'"), "{e}");
+        // Inner listed before outer.
+        let bad = vec![m("stem", "Sequential", 2, 4), m("base", "Functional", 1, 9)];
+        assert!(check(&bad, &names[..10], None).is_err());
+        // Two nested models of one name.
+        let bad = vec![m("a", "Sequential", 1, 5), m("a", "Sequential", 2, 3)];
+        let e = check(&bad, &names[..10], None).unwrap_err().to_string();
+        assert!(e.contains("two nested models are named 'a'"), "{e}");
+        // MAX_DEPTH levels pass, one more is refused.
+        let deep = |levels: usize| -> Vec<NestedSpec> {
+            (0..levels)
+                .map(|k| m(&format!("n{k}"), "Sequential", 0, 12 - k))
+                .collect()
+        };
+        assert!(check(&deep(MAX_DEPTH), &names, None).is_ok());
+        let e = check(&deep(MAX_DEPTH + 1), &names, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("more than {MAX_DEPTH} levels")), "{e}");
+    }
+}
