@@ -2,7 +2,7 @@
 """Fixtures for models nested two levels deep and Keras 3's operations on two tensors
 (fixtures/keras_convnext/), made by Keras 3 (tensorflow backend), run by hand, never by the tests:
 
-    python-check/run-venv python-check/make_fixtures_convnext.py
+    python-check/run-venv python-check/make_fixtures_convnext.py [mini stem_frozen tensor_ops]
 
 ConvNeXtTiny itself holds 28 M parameters (110 MB a file: fixtures/keras_apps/convnext_tiny keeps its
 config and summary only, and python-check/checks_apps.py predicts it at check time). These cases are
@@ -26,8 +26,9 @@ Add on two tensors), under the transfer-learning guide's head, every constant we
                  model.h5, predictions.npy): the .h5 lists the base's weights trainable first, the
                  frozen stem's last.
   tensor_ops     Input(4) -> Dense(3) "a", Dense(3) "b" -> a - b, (a - b) * b, + a (keras.src.ops.numpy
-                 Subtract, Multiply, Add on two tensors) -> Dense(2, softmax): model.keras, model.h5,
-                 x.npy, predictions.npy.
+                 Subtract, Multiply, Add on two tensors), then * (1 / 6), + 3.0 (on a number) ->
+                 Dense(2, softmax): model.keras, model.h5 (Keras's legacy form of both kinds, which
+                 Keras cannot load back), x.npy, predictions.npy.
   divide         the same with a / b: config.json only (refused: Divide on two tensors).
 """
 
@@ -186,7 +187,7 @@ def tensor_ops(k, divide=False):
     if divide:
         c = a / b
     else:
-        c = (a - b) * b + a
+        c = ((a - b) * b + a) * (1.0 / 6.0) + 3.0  # and two operations on a number
     outputs = L.Dense(2, activation="softmax", name="head")(c)
     return k.Model(inputs, outputs, name="tensor_ops")
 
@@ -198,7 +199,7 @@ def make_tensor_ops():
     x = np.random.default_rng(SEED + 2).normal(0, 1, (6, 4)).astype(np.float32)
     np.save(d / "x.npy", x)
     p = save_both(k, model, d, x)
-    source(d, "Input(4) -> Dense a, Dense b -> (a - b) * b + a -> Dense(2, softmax)", k)
+    source(d, "Input(4) -> Dense a, Dense b -> ((a - b) * b + a) * (1 / 6) + 3 -> Dense(2, softmax)", k)
     print("tensor_ops", np.round(p, 3).tolist())
     d = case_dir("divide")
     from make_fixtures_apps import config_json
@@ -207,6 +208,7 @@ def make_tensor_ops():
 
 
 if __name__ == "__main__":
-    make_mini()
-    make_stem_frozen()
-    make_tensor_ops()
+    import sys
+    makers = {"mini": make_mini, "stem_frozen": make_stem_frozen, "tensor_ops": make_tensor_ops}
+    for name in sys.argv[1:] or list(makers):
+        makers[name]()
