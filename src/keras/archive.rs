@@ -18,9 +18,10 @@ use crate::keras::h5::{
 };
 use crate::keras::h5_guard::{self, Ctx};
 use crate::keras::h5_values::{float_dtype, step_count};
+use crate::keras::layer_config::is_operation;
 use crate::keras::model::{CompileSettings, KerasModel};
 use crate::keras::tfkeras2_optimizer;
-use crate::model::nested::{NestedSpec, Unit};
+use crate::model::nested::{Unit, units_in};
 use crate::model::{FloatDtype, LayerWeights, ModelSpec};
 use crate::train::optimizer::trainable_variables;
 use crate::train::{Compile, LearningRate, OptimizerState};
@@ -97,30 +98,36 @@ pub fn layer_paths(spec: &ModelSpec) -> Vec<String> {
 }
 
 /// `layer_paths`, and the path of each nested model (`layers/sequential`, ...): a nested model is
-/// one entry of the outer model's layers, its own layers under `<its path>/layers/`, counted there.
+/// one entry of the layers of the model holding it, its own layers (and nested models) under
+/// `<its path>/layers/`, counted there, level by level. Keras 3's operations on tensors
+/// (`keras.src.ops.numpy.Add`) are not layers of `model.layers`: they get no path (empty).
 fn all_paths(spec: &ModelSpec) -> (Vec<String>, Vec<String>) {
-    if spec.nested.is_empty() {
-        return (
-            class_paths(spec.layers.iter().map(|l| l.class_name())),
-            Vec::new(),
-        );
-    }
-    let units = spec.units();
-    let unit_paths = class_paths(units.iter().map(|u| match *u {
-        Unit::Layer(i) => spec.layers[i].class_name(),
-        Unit::Nested(k) => spec.nested[k].class.as_str(),
-    }));
-    let mut layers = vec![String::new(); spec.layers.len()];
+    let n = spec.layers.len();
+    let mut layers = vec![String::new(); n];
     let mut nested = vec![String::new(); spec.nested.len()];
-    for (u, p) in units.iter().zip(unit_paths) {
-        match *u {
-            Unit::Layer(i) => layers[i] = p,
-            Unit::Nested(k) => {
-                let m = &spec.nested[k];
-                for (i, q) in (m.start..m.end).zip(inner_paths(&p, spec, m)) {
-                    layers[i] = q;
+    // (the model whose entries are numbered, None for the outer one; its path)
+    let mut todo: Vec<(Option<usize>, String)> = vec![(None, String::new())];
+    while let Some((scope, prefix)) = todo.pop() {
+        let units: Vec<Unit> = units_in(n, &spec.nested, scope)
+            .into_iter()
+            .filter(|u| !matches!(*u, Unit::Layer(i) if is_operation(&spec.layers[i])))
+            .collect();
+        let paths = class_paths(units.iter().map(|u| match *u {
+            Unit::Layer(i) => spec.layers[i].class_name(),
+            Unit::Nested(k) => spec.nested[k].class.as_str(),
+        }));
+        for (u, p) in units.iter().zip(paths) {
+            let p = if prefix.is_empty() {
+                p
+            } else {
+                format!("{prefix}/{p}")
+            };
+            match *u {
+                Unit::Layer(i) => layers[i] = p,
+                Unit::Nested(k) => {
+                    nested[k] = p.clone();
+                    todo.push((Some(k), p));
                 }
-                nested[k] = p;
             }
         }
     }
@@ -142,15 +149,6 @@ pub fn class_paths<'a>(classes: impl IntoIterator<Item = &'a str>) -> Vec<String
                 format!("layers/{base}_{}", *n - 1)
             }
         })
-        .collect()
-}
-
-/// Where nested model `m`'s layers keep their variables in a Keras 3 weights file, under its own
-/// path `unit_path`: `unit_path/layers/<snake class>[_<n>]`, counted within the nested model.
-fn inner_paths(unit_path: &str, spec: &ModelSpec, m: &NestedSpec) -> Vec<String> {
-    class_paths(spec.layers[m.start..m.end].iter().map(|l| l.class_name()))
-        .into_iter()
-        .map(|p| format!("{unit_path}/{p}"))
         .collect()
 }
 
@@ -253,6 +251,11 @@ fn read_layer_weights(ctx: &Ctx, file: &hdf5::File, spec: &ModelSpec) -> Result<
     let mut weights = Vec::with_capacity(spec.layers.len());
     for ((i, l), path) in spec.layers.iter().enumerate().zip(layer_paths(spec)) {
         let specs = l.weights(spec.fan_in(i));
+        if path.is_empty() {
+            // An operation on tensors: no weights, no group.
+            weights.push(LayerWeights::new());
+            continue;
+        }
         // Keras's fallback for files of Keras 2.13: `layers` was `_layer_checkpoint_dependencies`.
         let what = format!("layer '{}'", l.name());
         let path = if !h5_guard::exists(ctx, file, &path, &what)?
@@ -326,6 +329,9 @@ fn weights_image(m: &KerasModel, model_config: &Value, compile: Option<&Value>) 
             g.create_group("layers")?;
         }
         for ((i, l), path) in spec.layers.iter().enumerate().zip(paths) {
+            if path.is_empty() {
+                continue; // an operation on tensors
+            }
             let vars = f.create_group(&path)?.create_group("vars")?;
             write_name(&vars, l.name())?;
             for (k, (w, values)) in l

@@ -110,14 +110,13 @@ fn graph_model_config(spec: &ModelSpec, g: &GraphSpec, format: Format) -> Value 
                 (name, shape, 0)
             })
             .collect();
-        let merge = matches!(layer, LayerSpec::Merge(_));
+        let merge = crate::keras::layer_config::takes_list(layer);
         entry["name"] = json!(layer.name());
         entry["inbound_nodes"] = inbound_nodes(&reads, merge, g.in_inference(i), dtype, format);
-        if let LayerSpec::Op(op) = layer {
-            layers.push(crate::model::op_layer::op_entry(
-                op,
-                entry["inbound_nodes"].take(),
-            ));
+        if let Some(op) =
+            crate::keras::layer_config::operation_entry(layer, &entry["inbound_nodes"])
+        {
+            layers.push(op);
             continue;
         }
         if format == Format::Keras3 && merge {

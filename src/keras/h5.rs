@@ -14,7 +14,7 @@ use crate::keras::h5_values::float_dtype;
 use crate::keras::limits::{MAX_ATTRIBUTE, MAX_STRINGS};
 use crate::keras::model::{CompileSettings, KerasModel};
 use crate::keras::tfkeras2_optimizer;
-use crate::model::nested::Unit;
+use crate::model::nested::{self, Unit};
 use crate::model::{FloatDtype, LayerWeights, ModelKind, ModelSpec};
 use crate::model::{LayerSpec, WeightSpec};
 use crate::train::optimizer::trainable_variables;
@@ -804,11 +804,17 @@ fn write_file(
                 let l = &spec.layers[i];
                 let w = l.weights(spec.fan_in(i))[j].name;
                 match (format, *u, &spec.kind) {
-                    (Format::Keras3, Unit::Nested(k), _) if spec.nested[k].functional() => {
-                        format!("{}/{w}", l.name())
-                    }
                     (Format::Keras3, Unit::Nested(k), _) => {
-                        format!("{}/{}/{w}", spec.nested[k].name, l.name())
+                        // A variable's path: the Sequential models that built its layer (nested
+                        // ones inside `k` included), then the layer (ConvNeXt's base lists
+                        // `convnext_tiny_stem/convnext_tiny_stem_conv/kernel`).
+                        let scopes: String = nested::holders(&spec.nested, i)
+                            .into_iter()
+                            .filter(|&h| h == k || nested::contains(&spec.nested, k, h))
+                            .filter(|&h| !spec.nested[h].functional())
+                            .map(|h| format!("{}/", spec.nested[h].name))
+                            .collect();
+                        format!("{scopes}{}/{w}", l.name())
                     }
                     (Format::Keras3, _, ModelKind::Sequential) => {
                         format!("sequential/{}/{w}", l.name())

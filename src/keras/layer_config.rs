@@ -55,6 +55,33 @@ fn keras2_knows(a: Activation) -> bool {
     )
 }
 
+/// Whether layer `l` is a Keras 3 operation on tensors (`keras.src.ops.numpy`), not a layer: Keras's
+/// `model.layers` leaves it out.
+pub(crate) fn is_operation(l: &LayerSpec) -> bool {
+    l.layer().keras3_module() == Some(crate::model::dialect::OPS_MODULE)
+}
+
+/// Whether layer `l` is called on a list of tensors (Keras's merge layers: `args: [[x, y]]`), not on
+/// the tensors themselves (an operation on two tensors: `args: [x, y]`).
+pub(crate) fn takes_list(l: &LayerSpec) -> bool {
+    matches!(l, LayerSpec::Merge(_)) && !is_operation(l)
+}
+
+/// The entry Keras 3 writes for layer `l` when it is an operation (on a number or on two tensors),
+/// called as `inbound_nodes` says; `None` for a layer.
+pub(crate) fn operation_entry(l: &LayerSpec, inbound_nodes: &Value) -> Option<Value> {
+    use crate::model::op_layer::{op_entry, ops_entry};
+    match l {
+        LayerSpec::Op(op) => Some(op_entry(op, inbound_nodes.clone())),
+        LayerSpec::Merge(m) if m.op => Some(ops_entry(
+            m.kind.class_name(),
+            &m.name,
+            inbound_nodes.clone(),
+        )),
+        _ => None,
+    }
+}
+
 /// Checks that the layer can be written in `format`; the reason when it cannot.
 pub(crate) fn writable(l: &LayerSpec, format: Format) -> std::result::Result<(), String> {
     if let (Format::Universal, Some(module)) = (format, l.layer().keras3_module()) {

@@ -5,14 +5,18 @@
 //! returned beside it. Writing puts the structure back: one entry per nested model, its config that
 //! of a model of its own, called as the file called it.
 //!
-//! One level of nesting, a nested model called once on one tensor, its layers' names unique in the
-//! whole model: anything else is refused naming the nested model.
+//! A nested model may hold nested models (ConvNeXt's Sequential stem inside the application, the
+//! base of the guide's model): they are flattened first, level by level, at most
+//! `nested::MAX_DEPTH` levels deep (each level a bounded recursion), and written back level by
+//! level (`sub_spec` keeps a nested model's own nested models). A nested model called once on one
+//! tensor, its layers' names unique in the whole model: anything else is refused naming the nested
+//! model.
 
 use crate::keras::graph_config::{call_tensors, entry_name, inbound_nodes};
 use crate::model::dialect::{
     ConfigError, Format, Res, check_keys, class_name, malformed, unsupported,
 };
-use crate::model::nested::{NestedSpec, Unit, units};
+use crate::model::nested::{MAX_DEPTH, NestedSpec, Unit, contains, units};
 use crate::model::{GraphInput, GraphSpec, ModelKind, ModelSpec, Source};
 use serde_json::{Value, json};
 
@@ -95,13 +99,31 @@ fn named_entry(l: &Value) -> Value {
 }
 
 /// The nested model `entry`'s layers, flattened and wired to `src` (what it is called on), with
-/// what it was; `sequential_outer` leaves the layers without calls (an outer Sequential's list).
+/// what it was and what was nested in it (its own nested models, flattened first; `depth` is its
+/// level); `sequential_outer` leaves the layers without calls (an outer Sequential's list).
 fn expand(
     entry: &Value,
     src: &(String, u64, Option<u64>),
     sequential_outer: bool,
-) -> Res<(Vec<Value>, NestedInfo)> {
+    depth: usize,
+) -> Res<(Vec<Value>, NestedInfo, Vec<NestedInfo>)> {
     let name = entry_name(entry).to_string();
+    if depth > MAX_DEPTH {
+        return unsupported(format!(
+            "nested model '{name}' lies more than {MAX_DEPTH} levels of nested models deep"
+        ));
+    }
+    let holds_nested = entry
+        .pointer("/config/layers")
+        .and_then(Value::as_array)
+        .is_some_and(|l| has_nested(l));
+    let (flattened, deeper) = if holds_nested {
+        let (f, d) = flatten_at(entry, depth)?;
+        (Some(f), d)
+    } else {
+        (None, Vec::new())
+    };
+    let entry = flattened.as_ref().unwrap_or(entry);
     let class = match class_name(entry) {
         Some("Sequential") => "Sequential",
         _ => "Functional",
@@ -111,12 +133,6 @@ fn expand(
     let Some(layers) = cfg.get("layers").and_then(Value::as_array) else {
         return malformed(format!("nested model '{name}' has no layer list"));
     };
-    if let Some(inner) = layers.iter().find(|l| is_model(l)) {
-        return unsupported(format!(
-            "nested model '{name}' holds a nested model '{}'; one level of nesting is supported",
-            entry_name(inner)
-        ));
-    }
     let trainable = cfg
         .get("trainable")
         .and_then(Value::as_bool)
@@ -209,7 +225,7 @@ fn expand(
         inference: false,
         layers: out.iter().map(|e| entry_name(e).to_string()).collect(),
     };
-    Ok((out, info))
+    Ok((out, info, deeper))
 }
 
 /// The call of nested model `entry` in an outer Functional model: the one tensor it reads, and
@@ -252,8 +268,14 @@ fn nested_call(entry: &Value) -> Res<((String, u64, Option<u64>), bool)> {
     Ok(((src.clone(), *n, Some(*t)), inference))
 }
 
-/// The config `root` with its nested models flattened (see the module's doc), and what they were.
+/// The config `root` with its nested models flattened (see the module's doc), and what they were
+/// (every level, an outer model before those inside it).
 pub(crate) fn flatten(root: &Value) -> Res<(Value, Vec<NestedInfo>)> {
+    flatten_at(root, 0)
+}
+
+/// `flatten` of a model `depth` levels deep (0: the outer model).
+fn flatten_at(root: &Value, depth: usize) -> Res<(Value, Vec<NestedInfo>)> {
     let mut root = root.clone();
     let sequential = class_name(&root) == Some("Sequential");
     let Some(layers) = root
@@ -280,7 +302,7 @@ pub(crate) fn flatten(root: &Value) -> Res<(Value, Vec<NestedInfo>)> {
         } else {
             nested_call(l)?
         };
-        let (inner, mut info) = expand(l, &src, sequential)?;
+        let (inner, mut info, deeper) = expand(l, &src, sequential, depth + 1)?;
         info.inference = inference;
         // An outer Sequential without an InputLayer of its own takes the first nested model's.
         if sequential && flat.is_empty() {
@@ -297,6 +319,7 @@ pub(crate) fn flatten(root: &Value) -> Res<(Value, Vec<NestedInfo>)> {
         renames.push((info.name.clone(), (out, 0, None)));
         flat.extend(inner);
         infos.push(info);
+        infos.extend(deeper);
     }
     // Reads of a nested model's output become reads of its last layer.
     for e in flat.iter_mut() {
@@ -333,11 +356,18 @@ pub(crate) fn flatten(root: &Value) -> Res<(Value, Vec<NestedInfo>)> {
 /// The nested models of `spec` (parsed from a flattened config) from what `flatten` returned:
 /// each a run of layers ending in its output, and a frozen one's layers frozen.
 pub(crate) fn place(spec: &mut ModelSpec, infos: &[NestedInfo]) -> Res<()> {
+    let index: std::collections::HashMap<&str, usize> = spec
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name(), i))
+        .collect();
+    let mut placed = Vec::with_capacity(infos.len());
     for info in infos {
         let at: Vec<usize> = info
             .layers
             .iter()
-            .filter_map(|n| spec.layers.iter().position(|l| l.name() == n.as_str()))
+            .filter_map(|n| index.get(n.as_str()).copied())
             .collect();
         let (Some(&start), Some(&end)) = (at.iter().min(), at.iter().max()) else {
             return malformed(format!("nested model '{}' has no layers", info.name));
@@ -352,7 +382,7 @@ pub(crate) fn place(spec: &mut ModelSpec, infos: &[NestedInfo]) -> Res<()> {
                 info.name
             ));
         }
-        spec.nested.push(NestedSpec {
+        placed.push(NestedSpec {
             name: info.name.clone(),
             class: info.class.clone(),
             input_name: info.input_name.clone(),
@@ -362,7 +392,10 @@ pub(crate) fn place(spec: &mut ModelSpec, infos: &[NestedInfo]) -> Res<()> {
             inference: info.inference,
         });
     }
-    spec.nested.sort_by_key(|m| m.start);
+    spec.nested.extend(placed);
+    // By start, an outer model before the models inside it (stable: `infos` lists it first).
+    spec.nested
+        .sort_by_key(|m| (m.start, std::cmp::Reverse(m.end)));
     Ok(())
 }
 
@@ -434,8 +467,26 @@ pub fn sub_spec(spec: &ModelSpec, m: &NestedSpec) -> ModelSpec {
             inference,
         }),
         input_shape: (chain && input.rank() > 1).then_some(input),
-        nested: Vec::new(),
+        nested: inner_nested(spec, m),
     }
+}
+
+/// The nested models inside nested model `m` of `spec`, their runs counted from `m`'s start.
+fn inner_nested(spec: &ModelSpec, m: &NestedSpec) -> Vec<NestedSpec> {
+    let Some(k) = spec.nested.iter().position(|n| n == m) else {
+        return Vec::new();
+    };
+    (0..spec.nested.len())
+        .filter(|&j| contains(&spec.nested, k, j))
+        .map(|j| {
+            let n = &spec.nested[j];
+            NestedSpec {
+                start: n.start - m.start,
+                end: n.end - m.start,
+                ..n.clone()
+            }
+        })
+        .collect()
 }
 
 /// How `config` writes a model's config and a layer's entry (given, so that this file and
@@ -534,7 +585,7 @@ pub(crate) fn nested_model_config(spec: &ModelSpec, format: Format, w: &Writers)
             Unit::Layer(i) => (
                 (w.layer)(spec, i, format),
                 spec.graph.as_ref().is_some_and(|g| g.in_inference(i)),
-                matches!(spec.layers[i], crate::model::LayerSpec::Merge(_)),
+                crate::keras::layer_config::takes_list(&spec.layers[i]),
             ),
             Unit::Nested(k) => {
                 let m = &spec.nested[k];
@@ -576,9 +627,12 @@ pub(crate) fn nested_model_config(spec: &ModelSpec, format: Format, w: &Writers)
             entry["name"] = json!(last);
             entry["inbound_nodes"] = inbound_nodes(&reads, merge, inference, dtype, format);
             if let Unit::Layer(i) = u
-                && let crate::model::LayerSpec::Op(op) = &spec.layers[i]
+                && let Some(op) = crate::keras::layer_config::operation_entry(
+                    &spec.layers[i],
+                    &entry["inbound_nodes"],
+                )
             {
-                entry = crate::model::op_layer::op_entry(op, entry["inbound_nodes"].take());
+                entry = op;
             }
         }
         layers.push(entry);

@@ -6,6 +6,10 @@
 use crate::model::{Activation, FloatDtype, Initializer};
 use serde_json::{Value, json};
 
+/// The Keras 3 module its operations on tensors are recorded under (`x + 3.0`, `inputs + x`), not
+/// layers of `model.layers` (`op_layer`, and `merge` for two tensors).
+pub const OPS_MODULE: &str = "keras.src.ops.numpy";
+
 /// Which Keras dialect a file is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

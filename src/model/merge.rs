@@ -1,9 +1,12 @@
 //! Keras's merge layers (`Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum`,
 //! `Concatenate`): no weights, several inputs, one output. They only appear in a graph (`graph`),
-//! which hands them all their inputs at once (`MergeSpec::merge`).
+//! which hands them all their inputs at once (`MergeSpec::merge`). Keras 3's operations on two
+//! tensors (`inputs + x` in ConvNeXt's blocks, recorded as `keras.src.ops.numpy.Add`) are merges
+//! too, flagged `op` so that they are written back as the operations they were
+//! (`keras::layer_config::operation_entry`).
 
 use crate::error::{Error, Result};
-use crate::model::dialect::{ConfigError, Format, Res, check_keys};
+use crate::model::dialect::{ConfigError, Format, OPS_MODULE, Res, check_keys};
 use crate::model::layer::{Common, KerasLayer, Layer, Step, named_layer, yes};
 use crate::model::shape::Shape;
 use candle_core::Tensor;
@@ -34,6 +37,10 @@ impl MergeKind {
         (MergeKind::Concatenate, "Concatenate"),
     ];
 
+    /// The Keras 3 operations on two tensors read as merges (`op`): `x + y`, `x - y`, `x * y`.
+    pub const ON_TWO_TENSORS: [MergeKind; 3] =
+        [MergeKind::Add, MergeKind::Subtract, MergeKind::Multiply];
+
     /// Keras's class name.
     pub fn class_name(self) -> &'static str {
         Self::ALL
@@ -58,6 +65,9 @@ pub struct MergeSpec {
     pub axis: i64,
     #[serde(default = "yes")]
     pub trainable: bool,
+    /// A Keras 3 operation on two tensors (`x + y`, module `keras.src.ops.numpy`), not a layer.
+    #[serde(default)]
+    pub op: bool,
 }
 
 fn last_axis() -> i64 {
@@ -209,6 +219,10 @@ impl Layer for MergeSpec {
             _ => json!({}),
         }
     }
+
+    fn keras3_module(&self) -> Option<&'static str> {
+        self.op.then_some(OPS_MODULE)
+    }
 }
 
 impl KerasLayer for MergeSpec {
@@ -220,10 +234,20 @@ impl KerasLayer for MergeSpec {
         "Maximum",
         "Minimum",
         "Concatenate",
+        "keras.src.ops.numpy.Add(tensors)",
+        "keras.src.ops.numpy.Subtract(tensors)",
+        "keras.src.ops.numpy.Multiply(tensors)",
     ];
 
     fn from_config(cfg: &Value, c: &Common) -> Res<Self> {
-        let kind = MergeKind::from_class(c.class)
+        // `op_layer::ops_as_layers` names an operation on two tensors `<module>.<class>(tensors)`.
+        let op_class = c
+            .class
+            .strip_prefix(OPS_MODULE)
+            .and_then(|r| r.strip_prefix('.'))
+            .and_then(|r| r.strip_suffix("(tensors)"));
+        let kind = MergeKind::from_class(op_class.unwrap_or(c.class))
+            .filter(|k| op_class.is_none() || MergeKind::ON_TWO_TENSORS.contains(k))
             .ok_or_else(|| ConfigError::Unsupported(format!("layer {}", c.class)))?;
         let axis = if kind == MergeKind::Concatenate {
             check_keys(c.class, cfg, &["axis"])?;
@@ -242,6 +266,7 @@ impl KerasLayer for MergeSpec {
             kind,
             axis,
             trainable: c.trainable,
+            op: op_class.is_some(),
         })
     }
 }

@@ -4,10 +4,20 @@
 //! on, the layers after it read its last layer). This record says which run belongs to which nested
 //! model, so that `summary()` shows it as one row, freezing it freezes its layers, and files get
 //! the nested structure (config and weight paths) Keras writes.
+//!
+//! A nested model may hold nested models of its own (ConvNeXt's stem and downsampling blocks are
+//! Sequential models inside the Functional application, itself the base of the guide's model):
+//! their runs lie inside its run, at most `MAX_DEPTH` levels deep. `ModelSpec::nested` lists every
+//! level, sorted by `start`, an outer model before the models inside it (`parent` says which holds
+//! which); `units` gives one level's entries of Keras's `model.layers`.
 
 use crate::error::{Error, Result};
 use crate::model::graph::Source;
 use serde::{Deserialize, Serialize};
+
+/// The most levels of models nested in one another that a model may have (a nested model is level
+/// 1, a model inside it level 2, ...).
+pub const MAX_DEPTH: usize = 8;
 
 /// One nested model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,12 +59,44 @@ pub enum Unit {
     Nested(usize),
 }
 
-/// The units of a model of `n` flattened layers with these nested models (sorted by `start`).
+/// Whether nested model `j` holds nested model `k` (`j` before `k` in the list when both hold the
+/// same layers: the list puts an outer model first).
+pub fn contains(nested: &[NestedSpec], j: usize, k: usize) -> bool {
+    let (a, b) = (&nested[j], &nested[k]);
+    j != k && a.start <= b.start && b.end <= a.end && (a.end - a.start > b.end - b.start || j < k)
+}
+
+/// The nested model that directly holds nested model `k`, if any (else `k` is an entry of the
+/// outer model's layers).
+pub fn parent(nested: &[NestedSpec], k: usize) -> Option<usize> {
+    (0..nested.len())
+        .filter(|&j| contains(nested, j, k))
+        .min_by_key(|&j| (nested[j].end - nested[j].start, std::cmp::Reverse(j)))
+}
+
+/// The nested models holding layer `i`, outermost first.
+pub fn holders(nested: &[NestedSpec], i: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = (0..nested.len()).filter(|&k| nested[k].holds(i)).collect();
+    out.sort_by_key(|&k| (std::cmp::Reverse(nested[k].end - nested[k].start), k));
+    out
+}
+
+/// The units of a model of `n` flattened layers with these nested models (sorted by `start`, an
+/// outer model first): the entries of the outer model's `model.layers`.
 pub fn units(n: usize, nested: &[NestedSpec]) -> Vec<Unit> {
-    let mut out = Vec::with_capacity(n);
-    let mut i = 0;
-    while i < n {
-        match nested.iter().position(|m| m.start == i) {
+    units_in(n, nested, None)
+}
+
+/// The entries of `model.layers` of nested model `scope` (of the outer model for `None`): its own
+/// layers, and the nested models it directly holds, each one unit.
+pub fn units_in(n: usize, nested: &[NestedSpec], scope: Option<usize>) -> Vec<Unit> {
+    let (from, to) = scope.map_or((0, n), |k| (nested[k].start, nested[k].end.min(n)));
+    let mut out = Vec::with_capacity(to - from);
+    let mut i = from;
+    while i < to {
+        let child = (0..nested.len())
+            .find(|&k| nested[k].start == i && Some(k) != scope && parent(nested, k) == scope);
+        match child {
             Some(k) => {
                 out.push(Unit::Nested(k));
                 i = nested[k].end.max(i + 1);
@@ -69,14 +111,14 @@ pub fn units(n: usize, nested: &[NestedSpec]) -> Vec<Unit> {
 }
 
 /// Checks the nested models of a model of layers named `names` wired by `inbound` (`None` for a
-/// chain): each a non-empty run inside the model, not overlapping another, its name used by no
-/// layer; its layers read only each other and one tensor from outside (what it is called on), and
+/// chain): each a non-empty run inside the model, beside or inside another (listed by start, an
+/// outer one first), at most `MAX_DEPTH` levels deep, its name used by no layer and no other nested
+/// model; its layers read only each other and one tensor from outside (what it is called on), and
 /// the layers after it read only its last layer.
 pub fn check(nested: &[NestedSpec], names: &[&str], inbound: Option<&[Vec<Source>]>) -> Result<()> {
     let n = names.len();
-    let mut end = 0;
-    for m in nested {
-        if m.start < end || m.start >= m.end || m.end > n {
+    for (k, m) in nested.iter().enumerate() {
+        if m.start >= m.end || m.end > n {
             return Err(Error::invalid(
                 "model",
                 format!(
@@ -84,6 +126,19 @@ pub fn check(nested: &[NestedSpec], names: &[&str], inbound: Option<&[Vec<Source
                     m.name, m.start, m.end
                 ),
             ));
+        }
+        // Runs are disjoint or one inside the other, listed by start, an outer one first.
+        for (j, o) in nested[..k].iter().enumerate() {
+            let disjoint = o.end <= m.start;
+            if !(disjoint || contains(nested, j, k)) {
+                return Err(Error::invalid(
+                    "model",
+                    format!(
+                        "nested model '{}' holds layers {}..{} of {n}, not a run of its own beside or inside '{}'",
+                        m.name, m.start, m.end, o.name
+                    ),
+                ));
+            }
         }
         if m.class != "Sequential" && m.class != "Functional" {
             return Err(Error::invalid(
@@ -100,7 +155,27 @@ pub fn check(nested: &[NestedSpec], names: &[&str], inbound: Option<&[Vec<Source
                 ),
             ));
         }
-        end = m.end;
+        if nested[..k].iter().any(|o| o.name == m.name) {
+            return Err(Error::invalid(
+                "model",
+                format!("two nested models are named '{}'", m.name),
+            ));
+        }
+        let mut depth = 1;
+        let mut up = parent(nested, k);
+        while let Some(p) = up {
+            depth += 1;
+            if depth > MAX_DEPTH {
+                return Err(Error::invalid(
+                    "model",
+                    format!(
+                        "nested model '{}' lies more than {MAX_DEPTH} levels of nested models deep",
+                        m.name
+                    ),
+                ));
+            }
+            up = parent(nested, p);
+        }
         let Some(inbound) = inbound else { continue };
         let mut outside: Option<Source> = None;
         for (i, srcs) in inbound.iter().enumerate() {
@@ -125,4 +200,97 @@ pub fn check(nested: &[NestedSpec], names: &[&str], inbound: Option<&[Vec<Source
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, class: &str, start: usize, end: usize) -> NestedSpec {
+        NestedSpec {
+            name: name.into(),
+            class: class.into(),
+            input_name: format!("{name}_input"),
+            start,
+            end,
+            trainable: true,
+            inference: false,
+        }
+    }
+
+    /// ConvNeXt's shape: layer 0 outside, base = 1..9 holding stem = 2..4 and block = 6..8.
+    fn convnext_like() -> Vec<NestedSpec> {
+        vec![
+            m("base", "Functional", 1, 9),
+            m("stem", "Sequential", 2, 4),
+            m("block", "Sequential", 6, 8),
+        ]
+    }
+
+    #[test]
+    fn each_level_lists_its_own_entries() {
+        let n = convnext_like();
+        assert_eq!(parent(&n, 0), None);
+        assert_eq!(parent(&n, 1), Some(0));
+        assert_eq!(parent(&n, 2), Some(0));
+        assert_eq!(
+            units(10, &n),
+            [Unit::Layer(0), Unit::Nested(0), Unit::Layer(9)]
+        );
+        assert_eq!(
+            units_in(10, &n, Some(0)),
+            [
+                Unit::Layer(1),
+                Unit::Nested(1),
+                Unit::Layer(4),
+                Unit::Layer(5),
+                Unit::Nested(2),
+                Unit::Layer(8)
+            ]
+        );
+        assert_eq!(units_in(10, &n, Some(1)), [Unit::Layer(2), Unit::Layer(3)]);
+        assert_eq!(holders(&n, 3), [0, 1]);
+        assert_eq!(holders(&n, 5), [0]);
+        // A model holding exactly one nested model of the same run: the one listed first is outside.
+        let same = vec![
+            m("outer", "Sequential", 0, 2),
+            m("inner", "Sequential", 0, 2),
+        ];
+        assert_eq!(parent(&same, 1), Some(0));
+        assert_eq!(units(2, &same), [Unit::Nested(0)]);
+        assert_eq!(units_in(2, &same, Some(0)), [Unit::Nested(1)]);
+        assert_eq!(
+            units_in(2, &same, Some(1)),
+            [Unit::Layer(0), Unit::Layer(1)]
+        );
+    }
+
+    #[test]
+    fn runs_must_nest_or_stand_apart_and_stay_shallow() {
+        let names: Vec<String> = (0..12).map(|i| format!("l{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert!(check(&convnext_like(), &names[..10], None).is_ok());
+        // Overlapping without nesting.
+        let bad = vec![m("a", "Sequential", 1, 5), m("b", "Sequential", 3, 7)];
+        let e = check(&bad, &names[..10], None).unwrap_err().to_string();
+        assert!(e.contains("'b'") && e.contains("'a'"), "{e}");
+        // Inner listed before outer.
+        let bad = vec![m("stem", "Sequential", 2, 4), m("base", "Functional", 1, 9)];
+        assert!(check(&bad, &names[..10], None).is_err());
+        // Two nested models of one name.
+        let bad = vec![m("a", "Sequential", 1, 5), m("a", "Sequential", 2, 3)];
+        let e = check(&bad, &names[..10], None).unwrap_err().to_string();
+        assert!(e.contains("two nested models are named 'a'"), "{e}");
+        // MAX_DEPTH levels pass, one more is refused.
+        let deep = |levels: usize| -> Vec<NestedSpec> {
+            (0..levels)
+                .map(|k| m(&format!("n{k}"), "Sequential", 0, 12 - k))
+                .collect()
+        };
+        assert!(check(&deep(MAX_DEPTH), &names, None).is_ok());
+        let e = check(&deep(MAX_DEPTH + 1), &names, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("more than {MAX_DEPTH} levels")), "{e}");
+    }
 }

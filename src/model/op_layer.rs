@@ -4,16 +4,21 @@
 //! number. Read as a one-input layer without weights; written back the way Keras wrote it.
 //! The number becomes the model's float dtype first (Keras converts it to the tensor's dtype), so
 //! `x * (1 / 6)` multiplies by float32(1/6), not divides by 6.
+//!
+//! The same operations on two tensors (`inputs + layer(x)` in ConvNeXt's blocks) are read as a
+//! two-input merge (`MergeSpec` with `op` set: `Add`, `Subtract`, `Multiply`, the shapes of one rank,
+//! broadcast along dimensions of 1) and written back as Keras wrote them: module
+//! `keras.src.ops.numpy`, the two tensors as the call's `args`. `Divide` on two tensors is refused.
 
 use crate::error::Result;
+use crate::model::MergeKind;
 use crate::model::dialect::{ConfigError, Format, Res};
 use crate::model::layer::{Common, KerasLayer, Layer, Step, named_layer, yes};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// The Keras module the operations are recorded under.
-pub const OPS_MODULE: &str = "keras.src.ops.numpy";
+pub use crate::model::dialect::OPS_MODULE;
 
 /// Which arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,7 +142,7 @@ pub fn ops_as_layers(root: &mut Value) -> Res<()> {
         };
         for l in layers.iter_mut() {
             let module = l.get("module").and_then(Value::as_str).unwrap_or("");
-            if module.starts_with("keras.src.ops") {
+            if module.starts_with("keras.src.ops") || legacy_h5_op(l) {
                 rewrite_op(l)?;
             } else if l.pointer("/config/layers").is_some() {
                 stack.push((l, depth + 1));
@@ -145,6 +150,27 @@ pub fn ops_as_layers(root: &mut Value) -> Res<()> {
         }
     }
     Ok(())
+}
+
+/// Whether entry `l` is an operation as Keras 3's legacy `.h5` writer records it: without its
+/// module (`{"class_name": "Add", "config": {"name": "add"}}`), called on the tensor and the number
+/// or the two tensors themselves (`args: [x, y]`). A merge layer's entry differs on both counts: its
+/// config holds `trainable` and `dtype`, its call a list (`args: [[x, y]]`, tf.keras 2's lists).
+fn legacy_h5_op(l: &Value) -> bool {
+    let class = l.get("class_name").and_then(Value::as_str).unwrap_or("");
+    let only_name = l
+        .get("config")
+        .and_then(Value::as_object)
+        .is_some_and(|c| c.keys().all(|k| k == "name"));
+    let args = l.pointer("/inbound_nodes/0/args").and_then(Value::as_array);
+    let flat_call = args.is_some_and(|a| {
+        a.len() == 2
+            && a.iter().all(|v| {
+                v.is_number()
+                    || v.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__")
+            })
+    });
+    l.get("module").is_none() && OpKind::from_class(class).is_some() && only_name && flat_call
 }
 
 fn rewrite_op(l: &mut Value) -> Res<()> {
@@ -159,14 +185,15 @@ fn rewrite_op(l: &mut Value) -> Res<()> {
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_string();
+    // Keras 3's legacy .h5 writer leaves the module out (`legacy_h5_op`).
     let module = l
         .get("module")
         .and_then(Value::as_str)
-        .unwrap_or("?")
+        .unwrap_or(OPS_MODULE)
         .to_string();
     let refuse = |why: &str| {
         Err(ConfigError::Unsupported(format!(
-            "operation {class} '{name}' ({module}){why}; supported: Add, Subtract, Multiply, Divide (keras.src.ops.numpy) on a tensor and a number"
+            "operation {class} '{name}' ({module}){why}; supported: Add, Subtract, Multiply, Divide (keras.src.ops.numpy) on a tensor and a number, Add, Subtract, Multiply on two tensors"
         )))
     };
     if OpKind::from_class(&class).is_none() || module != OPS_MODULE {
@@ -187,7 +214,20 @@ fn rewrite_op(l: &mut Value) -> Res<()> {
     let (tensor, constant, first) = match args.as_slice() {
         [t, Value::Number(c)] if is_tensor(t) => (t.clone(), c.clone(), false),
         [Value::Number(c), t] if is_tensor(t) => (t.clone(), c.clone(), true),
-        _ => return refuse(" on two tensors"),
+        [a, b] if is_tensor(a) && is_tensor(b) => {
+            let merge = MergeKind::from_class(&class);
+            if !merge.is_some_and(|k| MergeKind::ON_TWO_TENSORS.contains(&k)) {
+                return refuse(" on two tensors");
+            }
+            *l = json!({
+                "class_name": format!("{OPS_MODULE}.{class}(tensors)"),
+                "name": name,
+                "config": {"name": name},
+                "inbound_nodes": [{"args": [a, b], "kwargs": {}}],
+            });
+            return Ok(());
+        }
+        _ => return refuse(" on other arguments than a tensor and a number or two tensors"),
     };
     *l = json!({
         "class_name": format!("{OPS_MODULE}.{class}"),
@@ -212,13 +252,17 @@ pub fn op_entry(op: &OpSpec, mut inbound_nodes: Value) -> Value {
             args.push(c);
         }
     }
-    let class = op.kind.class_name();
+    ops_entry(op.kind.class_name(), &op.name, inbound_nodes)
+}
+
+/// An operation's entry as Keras 3 writes it: module, class (also its registered name), name.
+pub fn ops_entry(class: &str, name: &str, inbound_nodes: Value) -> Value {
     json!({
         "module": OPS_MODULE,
         "class_name": class,
-        "config": {"name": op.name},
+        "config": {"name": name},
         "registered_name": class,
-        "name": op.name,
+        "name": name,
         "inbound_nodes": inbound_nodes,
     })
 }

@@ -32,6 +32,7 @@ mod tfkeras2_optimizer;
 mod threads;
 
 mod conv;
+mod convnext;
 mod elem;
 mod nested;
 mod pool;

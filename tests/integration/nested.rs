@@ -254,20 +254,31 @@ fn nested_models_we_cannot_run_are_refused_naming_them() {
             assert!(msg.contains(n), "{what}: {msg}");
         }
     };
-    // A nested model inside the nested model.
-    refused(
-        "two levels",
+    // Models nested deeper than nested::MAX_DEPTH levels (read up to it).
+    let nest = |levels: usize| {
         edited(|c| {
-            let inner = c["config"]["layers"][1].clone();
-            let layers = c["config"]["layers"][1]["config"]["layers"]
-                .as_array_mut()
-                .unwrap();
-            let mut deeper = inner;
-            deeper["config"]["name"] = json!("deeper");
-            deeper["name"] = json!("deeper");
-            layers.push(deeper);
-        }),
-        &["base", "deeper", "one level"],
+            let base = c["config"]["layers"][1].clone();
+            let mut inner = base.clone();
+            for k in (1..levels).rev() {
+                inner["name"] = json!(format!("level{}", k + 1));
+                inner["config"]["name"] = json!(format!("level{}", k + 1));
+                let mut wrapper = base.clone();
+                let mut input = base["config"]["layers"][0].clone();
+                input["config"]["name"] = json!(format!("in{k}"));
+                wrapper["config"]["layers"] = json!([input, inner]);
+                inner = wrapper;
+            }
+            c["config"]["layers"][1] = inner;
+        })
+    };
+    let deepest = keras_transfer::model::nested::MAX_DEPTH;
+    let m = parse_model_config(&nest(deepest)).unwrap().spec;
+    assert_eq!(m.nested.len(), deepest);
+    assert_eq!(m.nested[0].name, "base");
+    refused(
+        "too deep",
+        nest(deepest + 1),
+        &["level", &format!("more than {deepest} levels")],
     );
     // A layer named as a layer of the outer model.
     refused(
