@@ -141,6 +141,19 @@ pub struct FitArgs {
     /// class, or `balanced` (sklearn's n_samples / (n_classes * count)).
     #[arg(long)]
     pub class_weight: Option<String>,
+    /// Where a frozen base's outputs are kept while the rest trains (computed once, not every
+    /// epoch): auto (in memory, in a temporary file past 4 GiB), disk, or off (recompute every
+    /// batch). The numbers are the same.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub cache: CacheArg,
+}
+
+/// `--cache`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CacheArg {
+    Auto,
+    Disk,
+    Off,
 }
 
 impl FitArgs {
@@ -281,6 +294,11 @@ impl FitArgs {
             batch_size: self.batch_size,
             shuffle: !self.no_shuffle,
             early_stopping,
+            cache: match self.cache {
+                CacheArg::Auto => keras_transfer::train::feature_cache::CachePolicy::Auto,
+                CacheArg::Disk => keras_transfer::train::feature_cache::CachePolicy::Disk,
+                CacheArg::Off => keras_transfer::train::feature_cache::CachePolicy::Off,
+            },
             ..FitConfig::default()
         }
         .with_compile(Compile {

@@ -30,6 +30,9 @@ pub struct FitConfig {
     /// Keras's `class_weight`: one weight per class index, weighting each training row's loss and
     /// metric (not the validation data's).
     pub class_weight: Option<Vec<f32>>,
+    /// Where a frozen base's rows are kept while it trains (`train::feature_cache`); the numbers
+    /// are the same whichever is chosen.
+    pub cache: CachePolicy,
 }
 
 /// Keras's `EarlyStopping(monitor, min_delta, patience, restore_best_weights)` with `mode="auto"`.
@@ -142,6 +145,7 @@ impl Default for FitConfig {
             metrics: vec![Metric::ACCURACY],
             early_stopping: None,
             class_weight: None,
+            cache: CachePolicy::Auto,
         }
     }
 }
@@ -527,16 +531,7 @@ pub fn fit_with(
     start: Option<&OptimizerState>,
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
-    fit_cached(
-        model,
-        train,
-        val,
-        cfg,
-        seeds,
-        start,
-        CachePolicy::Auto,
-        on_epoch,
-    )
+    fit_cached(model, train, val, cfg, seeds, start, cfg.cache, on_epoch)
 }
 
 /// `fit_with`, computing the frozen base once per row when `policy` is `Auto` and the model has

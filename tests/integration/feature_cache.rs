@@ -141,3 +141,39 @@ fn the_disk_cache_keeps_every_row_where_it_belongs() {
         .unwrap()
         .is_none());
 }
+
+/// `--cache auto|disk|off` choose where the frozen base's rows live; the history is the same bits.
+#[test]
+fn the_cache_flag_changes_no_number() {
+    let case = fixture("keras_apps/train_mobilenet_v2");
+    let model = case.join("model.keras");
+    let train = case.join("train.npz");
+    let d = tempdir();
+    let history = |cache: &str| {
+        let h = format!("h_{cache}.csv");
+        ok(&crate::common::run(
+            d.path(),
+            &[
+                "finetune",
+                "--from",
+                model.to_str().unwrap(),
+                "--train",
+                train.to_str().unwrap(),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "5",
+                "--validation-split",
+                "0.25",
+                "--cache",
+                cache,
+                "--history",
+                &h,
+            ],
+        ));
+        std::fs::read_to_string(d.path().join(h)).unwrap()
+    };
+    let off = history("off");
+    assert_eq!(history("disk"), off);
+    assert_eq!(history("auto"), off);
+}
