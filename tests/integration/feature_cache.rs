@@ -145,9 +145,9 @@ fn the_disk_cache_keeps_every_row_where_it_belongs() {
 /// `--cache auto|disk|off` choose where the frozen base's rows live; the history is the same bits.
 #[test]
 fn the_cache_flag_changes_no_number() {
-    let case = fixture("keras_apps/train_mobilenet_v2");
-    let model = case.join("model.keras");
-    let train = case.join("train.npz");
+    let model = fixture("keras_apps/train_mobilenet_v2/model.keras");
+    // An image folder of 6 images for the model's (32, 32, 3) input.
+    let train = fixture("keras_apps/folder");
     let d = tempdir();
     let history = |cache: &str| {
         let h = format!("h_{cache}.csv");
@@ -162,9 +162,9 @@ fn the_cache_flag_changes_no_number() {
                 "--epochs",
                 "2",
                 "--batch-size",
-                "5",
+                "2",
                 "--validation-split",
-                "0.25",
+                "0.34",
                 "--cache",
                 cache,
                 "--history",
