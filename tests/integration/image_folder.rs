@@ -9,6 +9,16 @@ fn case() -> serde_json::Value {
     read_json(&fixture("images/model/case.json"))
 }
 
+/// The folder's files in Keras's order, as `case.json` lists them.
+fn case_files(c: &serde_json::Value) -> Vec<&str> {
+    c["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect()
+}
+
 /// `predict` on the folder names each file in Keras's order and gives Keras's probabilities, from
 /// the `.keras` archive and the `.h5` file alike.
 #[test]
@@ -28,20 +38,26 @@ fn predict_on_a_folder_names_each_file_and_matches_keras() {
                 folder.to_str().unwrap(),
             ],
         ));
-        let mut lines = out.lines();
-        assert_eq!(lines.next(), Some("file,predicted,p_Dog,p_cat,p_eel"));
-        let want = c["predict"].as_array().unwrap();
-        let files = c["files"].as_array().unwrap();
-        let rows: Vec<&str> = lines.collect();
-        assert_eq!(rows.len(), files.len(), "{out}");
-        for ((row, f), p) in rows.iter().zip(files).zip(want) {
-            let fields: Vec<&str> = row.split(',').collect();
-            assert_eq!(fields[0], f.as_str().unwrap(), "{file}: Keras's file order");
-            let got: Vec<f64> = fields[2..].iter().map(|v| v.parse().unwrap()).collect();
-            // float32 softmax of a 90-term dot product: Keras's own rounding differs by ~1 ulp.
-            let d = max_abs_diff_f64(&got, &flat_f64s(p));
-            assert!(d < 1e-6, "{file} {row}: {d}");
-        }
+        let files = case_files(&c);
+        predicted_as_keras(&out, &files, &c);
+    }
+}
+
+/// `predict`'s output `out` names `files` in order, each with Keras's probabilities (`case.json`'s
+/// `predict`, in the same order).
+fn predicted_as_keras(out: &str, files: &[&str], c: &serde_json::Value) {
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("file,predicted,p_Dog,p_cat,p_eel"));
+    let want = c["predict"].as_array().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), files.len(), "{out}");
+    for ((row, f), p) in rows.iter().zip(files).zip(want) {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields[0], *f, "Keras's file order");
+        let got: Vec<f64> = fields[2..].iter().map(|v| v.parse().unwrap()).collect();
+        // float32 softmax of a 90-term dot product: Keras's own rounding differs by ~1 ulp.
+        let d = max_abs_diff_f64(&got, &flat_f64s(p));
+        assert!(d < 1e-6, "{row}: {d}");
     }
 }
 
@@ -149,13 +165,7 @@ fn folder_classes_and_flat_models_are_checked() {
 #[test]
 fn predict_on_a_flat_folder_lists_it_as_keras_labels_none() {
     let c = case();
-    let files: Vec<&str> = c["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
-    let want = c["predict"].as_array().unwrap();
+    let files = case_files(&c);
     let dir = tempdir();
     let flat = dir.path().join("flat");
     std::fs::create_dir_all(&flat).unwrap();
@@ -180,17 +190,8 @@ fn predict_on_a_flat_folder_lists_it_as_keras_labels_none() {
             "Dog,cat,eel",
         ],
     ));
-    let mut lines = out.lines();
-    assert_eq!(lines.next(), Some("file,predicted,p_Dog,p_cat,p_eel"));
-    let rows: Vec<&str> = lines.collect();
-    assert_eq!(rows.len(), files.len(), "{out}");
-    for ((row, f), p) in rows.iter().zip(&expected).zip(want) {
-        let fields: Vec<&str> = row.split(',').collect();
-        assert_eq!(fields[0], f, "Keras's labels=None order");
-        let got: Vec<f64> = fields[2..].iter().map(|v| v.parse().unwrap()).collect();
-        let d = max_abs_diff_f64(&got, &flat_f64s(p));
-        assert!(d < 1e-6, "{row}: {d}");
-    }
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    predicted_as_keras(&out, &expected, &c);
     // The fixture folder has class subfolders and a stray image at its top: left out, and said.
     let out = run(
         dir.path(),
