@@ -64,7 +64,12 @@ pub fn summary_lines(spec: &ModelSpec) -> Vec<String> {
         (_, Some(g)) => g
             .inputs
             .iter()
-            .map(|i| (format!("{} (InputLayer)", escaped(&i.name)), i.shape.to_string()))
+            .map(|i| {
+                (
+                    format!("{} (InputLayer)", escaped(&i.name)),
+                    i.shape.to_string(),
+                )
+            })
             .collect(),
         (keras_transfer::model::ModelKind::Functional { input_name }, None) => vec![(
             format!("{} (InputLayer)", escaped(input_name)),

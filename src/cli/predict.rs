@@ -1,15 +1,13 @@
 //! `keras-transfer predict`: per row of a CSV file, a saved model's predicted class (by name) and each
 //! class's probability (`p_<class>`), as CSV or JSON, with a column of the input carried through.
 
-use crate::cli::args::{
-    OutputFormat, PredictArgs, class_list, model_names, tell, training_means,
-};
-use keras_transfer::data::classes::with_own_classes;
+use crate::cli::args::{OutputFormat, PredictArgs, class_list, model_names, tell, training_means};
 use crate::cli::output::emit;
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::Result;
 use keras_transfer::Error;
 use keras_transfer::data::classes::known_classes;
+use keras_transfer::data::classes::with_own_classes;
 use keras_transfer::data::csv::{ReadSpec, check_width, read_table};
 use keras_transfer::data::ingest::Missing;
 use keras_transfer::fsutil::write_bytes_atomic;

@@ -185,7 +185,11 @@ fn split_targets(t: Table, columns: &[String], features: Option<&[String]>) -> R
                 bad(format!(
                     "no label column {} (--label); the columns read are: {}",
                     shown(c),
-                    names.iter().map(|n| shown(n)).collect::<Vec<_>>().join(", ")
+                    names
+                        .iter()
+                        .map(|n| shown(n))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })
         })
@@ -209,8 +213,7 @@ fn split_targets(t: Table, columns: &[String], features: Option<&[String]>) -> R
                     ))),
                 })
                 .collect::<Result<Vec<usize>>>()?;
-            if let Some(j) =
-                (0..names.len()).find(|j| !targets.contains(j) && !picked.contains(j))
+            if let Some(j) = (0..names.len()).find(|j| !targets.contains(j) && !picked.contains(j))
             {
                 return Err(bad(format!(
                     "has the column {}, which is neither one of the model's inputs nor a label column (--ignore NAME leaves it out)",

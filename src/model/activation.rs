@@ -134,7 +134,7 @@ impl Activation {
             Activation::Swish => h.silu()?,
             Activation::Gelu => h.gelu_erf()?,
             Activation::Exponential => h.exp()?,
-            Activation::Relu6 => h.clamp(0f32, 6f32)?,
+            Activation::Relu6 => crate::model::kernels::relu6::relu6(h)?,
             Activation::LeakyRelu => leaky_relu(h, LEAKY_RELU_SLOPE)?,
             Activation::Mish => (h * Activation::Softplus.apply(h)?.tanh()?)?,
             Activation::HardSigmoid => hard_sigmoid(h)?,
@@ -146,7 +146,7 @@ impl Activation {
 
 /// Keras 3's `hard_sigmoid`: `relu6(x + 3) / 6`.
 fn hard_sigmoid(h: &Tensor) -> Result<Tensor> {
-    Ok(((h + 3.0)?.clamp(0f32, 6f32)? / 6.0)?)
+    Ok((crate::model::kernels::relu6::relu6(&(h + 3.0)?)? / 6.0)?)
 }
 
 /// `x` where `x >= 0`, `slope * x` elsewhere (Keras's `leaky_relu` and `LeakyReLU` layer).

@@ -65,6 +65,19 @@ pub(crate) fn normalize(
     beta: Option<&Tensor>,
     epsilon: f64,
 ) -> Result<Tensor> {
+    let (inv, res) = scale_shift(mean, var, gamma, beta, epsilon)?;
+    Ok(x.broadcast_mul(&inv)?.broadcast_add(&res)?)
+}
+
+/// The scale `gamma / sqrt(var + epsilon)` and shift `beta - mean * scale` that `normalize`
+/// applies.
+fn scale_shift(
+    mean: &Tensor,
+    var: &Tensor,
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    epsilon: f64,
+) -> Result<(Tensor, Tensor)> {
     let mut inv = (var + epsilon)?.sqrt()?.recip()?;
     if let Some(g) = gamma {
         inv = inv.broadcast_mul(g)?;
@@ -73,7 +86,7 @@ pub(crate) fn normalize(
     if let Some(b) = beta {
         res = res.broadcast_add(b)?;
     }
-    Ok(x.broadcast_mul(&inv)?.broadcast_add(&res)?)
+    Ok((inv, res))
 }
 
 /// gamma (with `scale`), then beta (with `center`): the trainable weights of both normalisations.
@@ -111,6 +124,11 @@ pub(crate) fn gamma_beta(
 /// gradient does not flow through the mean).
 pub(crate) fn moments(x: &Tensor, dim: usize) -> Result<(Tensor, Tensor)> {
     let mean = x.mean_keepdim(dim)?;
+    if dim == 1 && x.rank() == 3 && x.dim(1)? > 0 {
+        // One op with the composed ops' numbers that keeps no full-size temporaries.
+        let var = crate::model::kernels::variance::variance(x, &mean)?;
+        return Ok((mean, var));
+    }
     let var = x.broadcast_sub(&mean.detach())?.sqr()?.mean_keepdim(dim)?;
     Ok((mean, var))
 }
@@ -165,6 +183,12 @@ impl Layer for BatchNormSpec {
         } else {
             (moving_mean, moving_var)
         };
+        if shape.rank() > 3 {
+            // Over images: the same numbers as one op that keeps only its input for the backward
+            // pass (the composed ops keep a second full-size tensor per layer).
+            let (inv, res) = scale_shift(&mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)?;
+            return Ok(crate::model::kernels::affine::affine(x, &inv, &res)?.reshape(shape)?);
+        }
         Ok(
             normalize(x, &mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)?
                 .reshape(shape)?,

@@ -10,7 +10,7 @@ use crate::model::dialect::{
     require_null,
 };
 use crate::model::kernels::depthwise::depthwise_sum;
-use crate::model::layer::{Common, KerasLayer, Layer, Mode, Step, WeightSpec, named_layer, yes};
+use crate::model::layer::{Common, KerasLayer, Layer, Step, WeightSpec, named_layer, yes};
 use crate::model::shape::Shape;
 use crate::model::window::Window;
 use crate::model::{Activation, Initializer};
@@ -63,15 +63,14 @@ pub(crate) fn depthwise_weight(
 
 /// The depthwise sums of `x [R, N, spatial..., C]` over `window` with `kernel [R, k..., C, M]`,
 /// `[R, N * positions, C * M]`, and the output's dims `[R, N, out spatial..., C]` (channels before
-/// the multiplier). In inference the direct kernel (`kernels::depthwise`, the same numbers)
-/// computes them; in training the taps through `depthwise_sum`.
+/// the multiplier), computed by the direct kernel (`kernels::depthwise`: the numbers of
+/// `depthwise_sum` over the taps, and a direct gradient) in inference and in training.
 pub(crate) fn depthwise_taps(
     x: &Tensor,
     window: &Window,
     kernel: &Tensor,
-    mode: Mode,
 ) -> Result<(Tensor, Vec<usize>)> {
-    if mode == Mode::Inference && x.rank() == window.rank() + 3 {
+    if x.rank() == window.rank() + 3 {
         let mut dims = x.dims().to_vec();
         for (a, (o, _)) in window
             .geometry(&x.dims()[2..2 + window.rank()])?
@@ -80,7 +79,7 @@ pub(crate) fn depthwise_taps(
         {
             dims[2 + a] = o;
         }
-        let y = crate::model::kernels::depthwise::depthwise(x, window, kernel, depthwise_sum)?;
+        let y = crate::model::kernels::depthwise::depthwise(x, window, kernel)?;
         return Ok((y, dims));
     }
     let taps = window.tap_inputs(x)?;
@@ -124,7 +123,7 @@ impl Layer for DepthwiseSpec {
     fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
         let kernel = &s.w[0];
         let r = kernel.dim(0)?;
-        let (mut y, mut dims) = depthwise_taps(x, &self.window, kernel, s.f.mode)?;
+        let (mut y, mut dims) = depthwise_taps(x, &self.window, kernel)?;
         let last = dims.len() - 1;
         dims[last] *= self.depth_multiplier;
         if self.use_bias {

@@ -41,13 +41,17 @@ impl Layer for ReluSpec {
         } else {
             None
         };
+        // Keras 3 runs TensorFlow's `relu6` (and its gradient) for max_value 6 without a threshold.
+        let relu6 = self.threshold == 0.0 && self.max_value == Some(6.0);
         let mut y = if self.threshold != 0.0 {
             let keep = x.gt(self.threshold)?;
             keep.where_cond(x, &x.zeros_like()?)?
+        } else if relu6 {
+            crate::model::kernels::relu6::relu6(x)?
         } else {
             x.relu()?
         };
-        if let Some(m) = self.max_value {
+        if let (Some(m), false) = (self.max_value, relu6) {
             y = y.clamp(0f64, m)?;
         }
         if let Some(n) = negative {

@@ -91,7 +91,7 @@ impl Layer for SeparableSpec {
     fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
         let (dk, pk) = (&s.w[0], &s.w[1]);
         let r = dk.dim(0)?;
-        let (mid, mut dims) = depthwise_taps(x, &self.window, dk, s.f.mode)?;
+        let (mid, mut dims) = depthwise_taps(x, &self.window, dk)?;
         let last = dims.len() - 1;
         dims[last] = self.filters;
         let bias = bias_or_zeros(&s, 2, r, self.filters, x)?;

@@ -154,7 +154,8 @@ impl Spill {
             });
             offset += row_bytes * n;
         }
-        file.set_len(offset as u64).map_err(|e| Error::io(&dir, e))?;
+        file.set_len(offset as u64)
+            .map_err(|e| Error::io(&dir, e))?;
         Ok(Spill { file, parts })
     }
 

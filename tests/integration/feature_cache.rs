@@ -100,20 +100,32 @@ fn a_cache_over_its_memory_budget_goes_to_disk_with_the_same_bits() {
 fn a_cache_on_disk_gives_the_same_bits() {
     let off = run(CachePolicy::Off, true, "adam");
     assert_eq!(run(CachePolicy::Disk, true, "adam"), off);
-    assert_eq!(run(CachePolicy::Disk, false, "sgd"), run(CachePolicy::Off, false, "sgd"));
+    assert_eq!(
+        run(CachePolicy::Disk, false, "sgd"),
+        run(CachePolicy::Off, false, "sgd")
+    );
 }
 
 #[test]
 fn the_disk_cache_keeps_every_row_where_it_belongs() {
     use keras_transfer::train::feature_cache::FeatureCache;
     let case = fixture("keras_apps/train_mobilenet_v2");
-    let m = load_model(&case.join("model.keras")).unwrap().to_model().unwrap();
-    let data = read_train_test(&case.join("train.npz"), None, None).unwrap().0;
+    let m = load_model(&case.join("model.keras"))
+        .unwrap()
+        .to_model()
+        .unwrap();
+    let data = read_train_test(&case.join("train.npz"), None, None)
+        .unwrap()
+        .0;
     let n = data.len();
     let d = data.n_features;
     let x: Vec<f32> = data.x.iter().map(|&v| v as f32).collect();
     let span = |lo: usize, hi: usize| {
-        Ok(candle_core::Tensor::from_vec(x[lo * d..hi * d].to_vec(), (1, hi - lo, d), m.device())?)
+        Ok(candle_core::Tensor::from_vec(
+            x[lo * d..hi * d].to_vec(),
+            (1, hi - lo, d),
+            m.device(),
+        )?)
     };
     let p = plan(m.spec()).unwrap();
     // Spans of 5 rows: a memory budget of one byte spills after the first span.
@@ -137,9 +149,11 @@ fn the_disk_cache_keeps_every_row_where_it_belongs() {
     };
     assert_eq!(flat(&memory), flat(&spilled));
     assert_eq!(flat(&memory), flat(&disk));
-    assert!(FeatureCache::build(&m, p.clone(), n, 5, (1, 1), CachePolicy::Auto, span)
-        .unwrap()
-        .is_none());
+    assert!(
+        FeatureCache::build(&m, p.clone(), n, 5, (1, 1), CachePolicy::Auto, span)
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// `--cache auto|disk|off` choose where the frozen base's rows live; the history is the same bits.

@@ -204,7 +204,10 @@ fn predict_on_a_flat_folder_lists_it_as_keras_labels_none() {
         ],
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("1 image(s) at the top of the folder left out"), "{err}");
+    assert!(
+        err.contains("1 image(s) at the top of the folder left out"),
+        "{err}"
+    );
 }
 
 /// A model fine-tuned on a folder keeps the folder's label name and classes, and is evaluated and
@@ -217,7 +220,9 @@ fn a_model_trained_on_a_folder_reads_folders_again() {
     let (model, folder) = (model.to_str().unwrap(), folder.to_str().unwrap());
     ok(&run(
         dir.path(),
-        &["finetune", "--from", model, "--train", folder, "--epochs", "1", "--out", "t.keras"],
+        &[
+            "finetune", "--from", model, "--train", folder, "--epochs", "1", "--out", "t.keras",
+        ],
     ));
     let out = ok(&run(
         dir.path(),
@@ -226,6 +231,8 @@ fn a_model_trained_on_a_folder_reads_folders_again() {
     assert!(out.starts_with("loss: "), "{out}");
     ok(&run(
         dir.path(),
-        &["finetune", "--from", "t.keras", "--train", folder, "--epochs", "1", "--out", "u.keras"],
+        &[
+            "finetune", "--from", "t.keras", "--train", folder, "--epochs", "1", "--out", "u.keras",
+        ],
     ));
 }

@@ -71,10 +71,7 @@ fn multi_label_evaluate_and_predict_as_keras() {
     ));
     let list = flat_f64s(&want["evaluate"]["list"]);
     assert!(
-        out.contains(&format!(
-            "loss: {:.4}, accuracy: {:.4}",
-            list[0], list[1]
-        )),
+        out.contains(&format!("loss: {:.4}, accuracy: {:.4}", list[0], list[1])),
         "{out} vs Keras {list:?}"
     );
     let t = tempdir();
@@ -96,9 +93,21 @@ fn multi_label_evaluate_and_predict_as_keras() {
     let (header, rows) = read_csv_f64(&p);
     assert_eq!(
         header,
-        ["predicted_0", "predicted_1", "predicted_2", "p_0", "p_1", "p_2"]
+        [
+            "predicted_0",
+            "predicted_1",
+            "predicted_2",
+            "p_0",
+            "p_1",
+            "p_2"
+        ]
     );
-    let keras: Vec<Vec<f64>> = want["p"].as_array().unwrap().iter().map(flat_f64s).collect();
+    let keras: Vec<Vec<f64>> = want["p"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(flat_f64s)
+        .collect();
     assert_eq!(rows.len(), keras.len());
     for (r, k) in rows.iter().zip(&keras) {
         assert!(max_abs_diff_f64(&r[3..], k) < 1e-6, "{r:?} vs {k:?}");
@@ -140,7 +149,13 @@ fn a_new_multi_label_model_has_one_sigmoid_unit_per_label() {
     );
     let out = ok(&run(
         t.path(),
-        &["predict", "--model", "m.keras", "--input", test.to_str().unwrap()],
+        &[
+            "predict",
+            "--model",
+            "m.keras",
+            "--input",
+            test.to_str().unwrap(),
+        ],
     ));
     assert!(
         out.starts_with("predicted_y0,predicted_y1,predicted_y2,p_y0,p_y1,p_y2\n"),
@@ -149,7 +164,13 @@ fn a_new_multi_label_model_has_one_sigmoid_unit_per_label() {
     // The model reads the labels by the names it kept: evaluate needs no --label.
     let e = ok(&run(
         t.path(),
-        &["evaluate", "--model", "m.keras", "--data", test.to_str().unwrap()],
+        &[
+            "evaluate",
+            "--model",
+            "m.keras",
+            "--data",
+            test.to_str().unwrap(),
+        ],
     ));
     assert!(e.starts_with("loss: "), "{e}");
 }
@@ -163,25 +184,45 @@ fn multi_label_settings_that_cannot_work_are_refused() {
     let train = train.to_str().unwrap();
     let model0 = d.join("model0.h5");
     let model0 = model0.to_str().unwrap();
-    let base = ["train", "--train", train, "--label", "y0,y1,y2", "--epochs", "1"];
+    let base = [
+        "train", "--train", train, "--label", "y0,y1,y2", "--epochs", "1",
+    ];
     let with = |extra: &[&str]| -> Vec<String> {
         base.iter().chain(extra).map(|s| s.to_string()).collect()
     };
-    let go = |args: Vec<String>| run(t.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let go = |args: Vec<String>| {
+        run(
+            t.path(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
     assert_fails(
         &go(with(&["--loss", "categorical_crossentropy"])),
         2,
         &["--loss", "several"],
     );
     assert_fails(
-        &go(with(&["--loss", "binary_crossentropy", "--missing", "mean"])),
+        &go(with(&[
+            "--loss",
+            "binary_crossentropy",
+            "--missing",
+            "mean",
+        ])),
         2,
         &["--missing", "label columns"],
     );
     assert_fails(
         &run(
             t.path(),
-            &["train", "--train", train, "--label", "y0,nope", "--loss", "binary_crossentropy"],
+            &[
+                "train",
+                "--train",
+                train,
+                "--label",
+                "y0,nope",
+                "--loss",
+                "binary_crossentropy",
+            ],
         ),
         3,
         &["no label column 'nope'"],
@@ -189,7 +230,17 @@ fn multi_label_settings_that_cannot_work_are_refused() {
     assert_fails(
         &run(
             t.path(),
-            &["compare", "--from", model0, "--train", train, "--label", "y0,y1,y2", "--repeats", "1"],
+            &[
+                "compare",
+                "--from",
+                model0,
+                "--train",
+                train,
+                "--label",
+                "y0,y1,y2",
+                "--repeats",
+                "1",
+            ],
         ),
         2,
         &["--label", "compare takes one label column"],

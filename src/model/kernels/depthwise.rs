@@ -1,12 +1,16 @@
 //! The depthwise sum as one direct loop (no tensor per tap): output channel `c * M + m` of each
 //! position is `x[tap 0][c] * k[0][c][m] + x[tap 1][c] * k[1][c][m] + ...`, summed tap by tap in the
 //! kernel's row-major order with a padded tap reading zero, exactly the operations (and so the bits)
-//! of `depthwise::depthwise_sum` over the window's taps. Its gradient recomputes that generic path,
-//! so gradients are the generic path's too.
+//! of `depthwise::depthwise_sum` over the window's taps. Its gradient is direct too (TensorFlow's
+//! `DepthwiseConv2dNativeBackpropInput/Filter` sums): the input's gradient scattered tap by tap, the
+//! kernel's summed per image and then over the images in order, so the bits do not depend on the
+//! number of threads. Images run in parallel on the calling rayon pool; the op keeps only its input
+//! and kernel for the backward pass (no tensor per tap).
 
 use crate::model::window::Window;
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, Var};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use num_traits::Float;
+use rayon::prelude::*;
 
 fn msg(m: impl std::fmt::Display) -> candle_core::Error {
     candle_core::Error::Msg(m.to_string())
@@ -30,13 +34,46 @@ struct Geometry {
     p: [usize; 2],
 }
 
+impl Geometry {
+    fn taps(&self) -> usize {
+        self.k[0] * self.k[1]
+    }
+    fn image(&self) -> usize {
+        self.i[0] * self.i[1] * self.c
+    }
+    fn positions(&self) -> usize {
+        self.o[0] * self.o[1]
+    }
+    fn cm(&self) -> usize {
+        self.c * self.m
+    }
+    /// Each output position of one image with each tap: (position, tap, input pixel or None
+    /// where the tap reads padding), in the forward's order.
+    fn visit(&self, mut f: impl FnMut(usize, usize, Option<usize>)) {
+        for oy in 0..self.o[0] {
+            for ox in 0..self.o[1] {
+                let at = oy * self.o[1] + ox;
+                for ti in 0..self.k[0] {
+                    let iy = (oy * self.s[0] + ti * self.d[0]).checked_sub(self.p[0]);
+                    let iy = iy.filter(|&v| v < self.i[0]);
+                    for tj in 0..self.k[1] {
+                        let ix = (ox * self.s[1] + tj * self.d[1]).checked_sub(self.p[1]);
+                        let px = match (iy, ix.filter(|&v| v < self.i[1])) {
+                            (Some(iy), Some(ix)) => Some(iy * self.i[1] + ix),
+                            _ => None,
+                        };
+                        f(at, ti * self.k[1] + tj, px);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `depthwise_sum`'s op: `x [R, N, spatial..., C]` and `kernel [R, k..., C, M]` to
 /// `[R, N * positions, C * M]`.
 struct Depthwise {
     g: Geometry,
-    window: Window,
-    /// The generic path, for the gradient.
-    generic: fn(&[Tensor], &Tensor) -> crate::error::Result<Tensor>,
 }
 
 fn contiguous<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
@@ -47,37 +84,27 @@ fn contiguous<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> R
     }
 }
 
+/// The forward over every image, images in parallel (each output row is one image's own).
+fn run<T: Float + Send + Sync>(g: Geometry, x: &[T], k: &[T], out: &mut [T]) {
+    let per = g.positions() * g.cm();
+    out.par_chunks_mut(per.max(1))
+        .enumerate()
+        .for_each(|(j, o)| {
+            let r = j / g.n;
+            let kr = &k[r * g.taps() * g.cm()..][..g.taps() * g.cm()];
+            image(g, &x[j * g.image()..][..g.image()], kr, o);
+        });
+}
+
+/// One image's outputs `o [positions, C * M]` from its input `x [H, W, C]` and kernel `k [taps, C, M]`.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-fn run<T: Float>(g: Geometry, x: &[T], k: &[T], out: &mut [T]) {
-    let (c, cm) = (g.c, g.c * g.m);
-    let taps = g.k[0] * g.k[1];
-    let mut row = 0;
-    for r in 0..g.r {
-        let kr = &k[r * taps * cm..][..taps * cm];
-        for n in 0..g.n {
-            let xn = &x[(r * g.n + n) * g.i[0] * g.i[1] * c..][..g.i[0] * g.i[1] * c];
-            for oy in 0..g.o[0] {
-                for ox in 0..g.o[1] {
-                    let o = &mut out[row * cm..][..cm];
-                    row += 1;
-                    for ti in 0..g.k[0] {
-                        let iy = (oy * g.s[0] + ti * g.d[0]).checked_sub(g.p[0]);
-                        let iy = iy.filter(|&v| v < g.i[0]);
-                        for tj in 0..g.k[1] {
-                            let t = ti * g.k[1] + tj;
-                            let kt = &kr[t * cm..][..cm];
-                            let ix = (ox * g.s[1] + tj * g.d[1]).checked_sub(g.p[1]);
-                            let at = match (iy, ix.filter(|&v| v < g.i[1])) {
-                                (Some(iy), Some(ix)) => Some(&xn[(iy * g.i[1] + ix) * c..][..c]),
-                                _ => None,
-                            };
-                            tap(at, kt, o, g.m, t == 0);
-                        }
-                    }
-                }
-            }
-        }
-    }
+fn image<T: Float>(g: Geometry, x: &[T], k: &[T], out: &mut [T]) {
+    let (c, cm) = (g.c, g.cm());
+    g.visit(|at, t, px| {
+        let o = &mut out[at * cm..][..cm];
+        let kt = &k[t * cm..][..cm];
+        tap(px.map(|p| &x[p * c..][..c]), kt, o, g.m, t == 0);
+    });
 }
 
 /// One tap's products into `o` (`first`: the sum starts with them).
@@ -103,6 +130,80 @@ fn tap<T: Float>(x: Option<&[T]>, kt: &[T], o: &mut [T], m: usize, first: bool) 
     }
 }
 
+/// One image's gradients: the input's `gx [H, W, C]` (zeroed by the caller) and the kernel's
+/// share `gk [taps, C, M]` (zeroed), from the output's gradient `gy [positions, C * M]`.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn image_grad<T: Float>(g: Geometry, x: &[T], k: &[T], gy: &[T], gx: &mut [T], gk: &mut [T]) {
+    let (c, m, cm) = (g.c, g.m, g.cm());
+    g.visit(|at, t, px| {
+        let Some(p) = px else { return };
+        let gyo = &gy[at * cm..][..cm];
+        let kt = &k[t * cm..][..cm];
+        let xs = &x[p * c..][..c];
+        let gxs = &mut gx[p * c..][..c];
+        let gkt = &mut gk[t * cm..][..cm];
+        if m == 1 {
+            for (((gx, gk), (&x, &k)), &gy) in gxs
+                .iter_mut()
+                .zip(gkt.iter_mut())
+                .zip(xs.iter().zip(kt))
+                .zip(gyo)
+            {
+                *gx = *gx + gy * k;
+                *gk = *gk + x * gy;
+            }
+        } else {
+            for q in 0..cm {
+                gxs[q / m] = gxs[q / m] + gyo[q] * kt[q];
+                gkt[q] = gkt[q] + xs[q / m] * gyo[q];
+            }
+        }
+    });
+}
+
+/// Both gradients over every image: images in parallel, then each member's kernel gradient summed
+/// over its images in order (the same bits on any number of threads).
+fn run_grad<T: Float + Send + Sync>(g: Geometry, x: &[T], k: &[T], gy: &[T]) -> (Vec<T>, Vec<T>) {
+    let kn = g.taps() * g.cm();
+    let mut gx = vec![T::zero(); g.r * g.n * g.image()];
+    let mut parts = vec![T::zero(); g.r * g.n * kn];
+    gx.par_chunks_mut(g.image().max(1))
+        .zip(parts.par_chunks_mut(kn.max(1)))
+        .enumerate()
+        .for_each(|(j, (gxj, gkj))| {
+            let r = j / g.n;
+            image_grad(
+                g,
+                &x[j * g.image()..][..g.image()],
+                &k[r * kn..][..kn],
+                &gy[j * g.positions() * g.cm()..][..g.positions() * g.cm()],
+                gxj,
+                gkj,
+            );
+        });
+    let mut gk = vec![T::zero(); g.r * kn];
+    for (j, part) in parts.chunks(kn.max(1)).enumerate() {
+        let r = j / g.n.max(1);
+        for (a, &b) in gk[r * kn..][..kn].iter_mut().zip(part) {
+            *a = *a + b;
+        }
+    }
+    (gx, gk)
+}
+
+impl Depthwise {
+    fn check(&self, l1: &Layout, l2: &Layout) -> Result<()> {
+        let g = self.g;
+        let want = [g.r * g.n * g.image(), g.r * g.taps() * g.cm()];
+        if l1.shape().elem_count() != want[0] || l2.shape().elem_count() != want[1] {
+            return Err(msg(
+                "depthwise kernel: input or kernel size does not match the window",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl CustomOp2 for Depthwise {
     fn name(&self) -> &'static str {
         "keras-depthwise"
@@ -116,18 +217,10 @@ impl CustomOp2 for Depthwise {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.g;
-        let rows = g.n * g.o[0] * g.o[1];
-        let shape = Shape::from((g.r, rows, g.c * g.m));
-        let len = g.r * rows * g.c * g.m;
-        let want = [
-            g.r * g.n * g.i[0] * g.i[1] * g.c,
-            g.r * g.k[0] * g.k[1] * g.c * g.m,
-        ];
-        if l1.shape().elem_count() != want[0] || l2.shape().elem_count() != want[1] {
-            return Err(msg(
-                "depthwise kernel: input or kernel size does not match the window",
-            ));
-        }
+        self.check(l1, l2)?;
+        let rows = g.n * g.positions();
+        let shape = Shape::from((g.r, rows, g.cm()));
+        let len = g.r * rows * g.cm();
         match (s1, s2) {
             (CpuStorage::F32(_), CpuStorage::F32(_)) => {
                 let mut out = vec![0f32; len];
@@ -145,7 +238,7 @@ impl CustomOp2 for Depthwise {
         }
     }
 
-    /// The generic path's gradient: its forward recomputed on the same values, differentiated.
+    /// The direct gradients of the input and the kernel.
     fn bwd(
         &self,
         x: &Tensor,
@@ -153,25 +246,61 @@ impl CustomOp2 for Depthwise {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let xv = Var::from_tensor(&x.detach())?;
-        let kv = Var::from_tensor(&k.detach())?;
-        let taps = self.window.tap_inputs(xv.as_tensor()).map_err(msg)?;
-        let y = (self.generic)(&taps, kv.as_tensor()).map_err(msg)?;
-        let grads = (y * grad.detach())?.sum_all()?.backward()?;
-        Ok((
-            grads.get(xv.as_tensor()).cloned(),
-            grads.get(kv.as_tensor()).cloned(),
-        ))
+        let g = self.g;
+        let grad = grad.contiguous()?;
+        let (xs, xl) = x.storage_and_layout();
+        let (ks, kl) = k.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
+        let (cx, ck, cg) = match (&*xs, &*ks, &*gs) {
+            (
+                candle_core::Storage::Cpu(a),
+                candle_core::Storage::Cpu(b),
+                candle_core::Storage::Cpu(c),
+            ) => (a, b, c),
+            _ => return Err(msg("the depthwise kernel runs on the CPU only")),
+        };
+        self.check(xl, kl)?;
+        let (gx, gk) = match x.dtype() {
+            candle_core::DType::F32 => {
+                let (a, b) = run_grad::<f32>(
+                    g,
+                    contiguous(cx, xl)?,
+                    contiguous(ck, kl)?,
+                    contiguous(cg, gl)?,
+                );
+                (
+                    Tensor::from_vec(a, x.shape(), x.device())?,
+                    Tensor::from_vec(b, k.shape(), k.device())?,
+                )
+            }
+            candle_core::DType::F64 => {
+                let (a, b) = run_grad::<f64>(
+                    g,
+                    contiguous(cx, xl)?,
+                    contiguous(ck, kl)?,
+                    contiguous(cg, gl)?,
+                );
+                (
+                    Tensor::from_vec(a, x.shape(), x.device())?,
+                    Tensor::from_vec(b, k.shape(), k.device())?,
+                )
+            }
+            _ => {
+                return Err(msg(
+                    "the depthwise kernel computes in float32 or float64 only",
+                ));
+            }
+        };
+        Ok((Some(gx), Some(gk)))
     }
 }
 
 /// The depthwise sums of `x [R, N, spatial..., C]` over `window` with `kernel [R, k..., C, M]`:
-/// `[R, N * positions, C * M]`, the same values as `generic` over the window's taps.
+/// `[R, N * positions, C * M]`, the same values as `depthwise_sum` over the window's taps.
 pub(crate) fn depthwise(
     x: &Tensor,
     window: &Window,
     kernel: &Tensor,
-    generic: fn(&[Tensor], &Tensor) -> crate::error::Result<Tensor>,
 ) -> crate::error::Result<Tensor> {
     let rank = window.rank();
     let kr = kernel.rank();
@@ -205,19 +334,15 @@ pub(crate) fn depthwise(
             "depthwise input and kernel have different member counts",
         ));
     }
-    let op = Depthwise {
-        g,
-        window: window.clone(),
-        generic,
-    };
-    Ok(x.contiguous()?.apply_op2(&kernel.contiguous()?, op)?)
+    Ok(x.contiguous()?
+        .apply_op2(&kernel.contiguous()?, Depthwise { g })?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::window::Padding;
-    use candle_core::Device;
+    use candle_core::{Device, Var};
 
     /// The generic path (each tap a tensor, summed tap by tap), as `depthwise::depthwise_sum` does.
     fn generic(taps: &[Tensor], k: &Tensor) -> crate::error::Result<Tensor> {
@@ -260,7 +385,7 @@ mod tests {
                 Var::from_tensor(&Tensor::from_vec(values(xn, 0.1), xd, &dev).unwrap()).unwrap();
             let kv =
                 Var::from_tensor(&Tensor::from_vec(values(kn, 0.7), kd, &dev).unwrap()).unwrap();
-            let fast = depthwise(x.as_tensor(), &w, kv.as_tensor(), generic).unwrap();
+            let fast = depthwise(x.as_tensor(), &w, kv.as_tensor()).unwrap();
             let slow = generic(&w.tap_inputs(x.as_tensor()).unwrap(), kv.as_tensor()).unwrap();
             let (a, b): (Vec<f32>, Vec<f32>) = (
                 fast.flatten_all().unwrap().to_vec1().unwrap(),

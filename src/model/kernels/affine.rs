@@ -1,0 +1,293 @@
+//! A per-channel affine map as one op: `x [R, M, C] * scale [R, 1, C] + shift [R, 1, C]`, each
+//! product rounded before the sum (the bits of candle's `broadcast_mul` then `broadcast_add`), for
+//! BatchNormalization over images. The composed ops keep an extra full-size tensor per layer for
+//! the backward pass; this one keeps only its input. Gradients: `g * scale` for the input, and the
+//! sums over the rows of `g * x` and `g` for the scale and shift, summed per block of rows and then
+//! over the blocks in order, so the bits do not depend on the number of threads.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use num_traits::Float;
+use rayon::prelude::*;
+
+/// Rows per block of the parallel loops (fixed: the reductions' order depends on it alone).
+const BLOCK: usize = 256;
+
+fn msg(m: &str) -> candle_core::Error {
+    candle_core::Error::Msg(m.to_string())
+}
+
+fn contiguous<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
+    let data = s.as_slice::<T>()?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => Err(msg("affine: a tensor is not contiguous")),
+    }
+}
+
+/// `[R, M, C]` of the input and `[R, 1, C]` of both vectors, else an error.
+fn dims(x: &Shape, a: &Shape, b: &Shape) -> Result<(usize, usize, usize)> {
+    let (r, m, c) = x.dims3()?;
+    if a.dims() != [r, 1, c] || b.dims() != [r, 1, c] {
+        return Err(msg(
+            "affine: scale and shift must be [R, 1, C] for an input [R, M, C]",
+        ));
+    }
+    Ok((r, m, c))
+}
+
+fn forward<T: Float + Send + Sync>(d: (usize, usize, usize), x: &[T], a: &[T], b: &[T]) -> Vec<T> {
+    let (_, m, c) = d;
+    let mut out = vec![T::zero(); x.len()];
+    out.par_chunks_mut((m * c).max(1))
+        .enumerate()
+        .for_each(|(r, or)| {
+            let xr = &x[r * m * c..][..m * c];
+            let (a, b) = (&a[r * c..][..c], &b[r * c..][..c]);
+            or.par_chunks_mut(BLOCK * c.max(1))
+                .zip(xr.par_chunks(BLOCK * c.max(1)))
+                .for_each(|(o, x)| rows(o, x, a, b, c));
+        });
+    out
+}
+
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn rows<T: Float>(o: &mut [T], x: &[T], a: &[T], b: &[T], c: usize) {
+    for (o, x) in o.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+        for (((o, &x), &a), &b) in o.iter_mut().zip(x).zip(a).zip(b) {
+            *o = x * a + b;
+        }
+    }
+}
+
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn rows_grad<T: Float>(
+    gx: &mut [T],
+    ga: &mut [T],
+    gb: &mut [T],
+    x: &[T],
+    g: &[T],
+    a: &[T],
+    c: usize,
+) {
+    for ((gx, x), g) in gx
+        .chunks_exact_mut(c)
+        .zip(x.chunks_exact(c))
+        .zip(g.chunks_exact(c))
+    {
+        for (q, ((gx, &x), &g)) in gx.iter_mut().zip(x).zip(g).enumerate() {
+            *gx = g * a[q];
+            ga[q] = ga[q] + g * x;
+            gb[q] = gb[q] + g;
+        }
+    }
+}
+
+type Grads<T> = (Vec<T>, Vec<T>, Vec<T>);
+
+fn backward<T: Float + Send + Sync>(
+    d: (usize, usize, usize),
+    x: &[T],
+    a: &[T],
+    g: &[T],
+) -> Grads<T> {
+    let (r, m, c) = d;
+    let blocks = m.div_ceil(BLOCK);
+    let mut gx = vec![T::zero(); x.len()];
+    let mut parts = vec![T::zero(); r * blocks * 2 * c];
+    // Each block stays within one member: blocks are cut per member.
+    gx.par_chunks_mut(m * c.max(1))
+        .zip(parts.par_chunks_mut(blocks * 2 * c.max(1)))
+        .enumerate()
+        .for_each(|(rr, (gxr, pr))| {
+            let (xr, gr, ar) = (
+                &x[rr * m * c..][..m * c],
+                &g[rr * m * c..][..m * c],
+                &a[rr * c..][..c],
+            );
+            gxr.par_chunks_mut(BLOCK * c.max(1))
+                .zip(pr.par_chunks_mut(2 * c.max(1)))
+                .enumerate()
+                .for_each(|(k, (gxb, p))| {
+                    let (ga, gb) = p.split_at_mut(c);
+                    let at = k * BLOCK * c;
+                    let len = gxb.len();
+                    rows_grad(gxb, ga, gb, &xr[at..at + len], &gr[at..at + len], ar, c);
+                });
+        });
+    let (mut ga, mut gb) = (vec![T::zero(); r * c], vec![T::zero(); r * c]);
+    for rr in 0..r {
+        for k in 0..blocks {
+            let p = &parts[(rr * blocks + k) * 2 * c..][..2 * c];
+            for q in 0..c {
+                ga[rr * c + q] = ga[rr * c + q] + p[q];
+                gb[rr * c + q] = gb[rr * c + q] + p[c + q];
+            }
+        }
+    }
+    (gx, ga, gb)
+}
+
+struct Affine;
+
+impl CustomOp3 for Affine {
+    fn name(&self) -> &'static str {
+        "keras-channel-affine"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let d = dims(l1.shape(), l2.shape(), l3.shape())?;
+        let shape = l1.shape().clone();
+        match s1 {
+            CpuStorage::F32(_) => Ok((
+                CpuStorage::F32(forward::<f32>(
+                    d,
+                    contiguous(s1, l1)?,
+                    contiguous(s2, l2)?,
+                    contiguous(s3, l3)?,
+                )),
+                shape,
+            )),
+            CpuStorage::F64(_) => Ok((
+                CpuStorage::F64(forward::<f64>(
+                    d,
+                    contiguous(s1, l1)?,
+                    contiguous(s2, l2)?,
+                    contiguous(s3, l3)?,
+                )),
+                shape,
+            )),
+            _ => Err(msg("affine computes in float32 or float64 only")),
+        }
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = dims(x.shape(), a.shape(), b.shape())?;
+        let grad = grad.contiguous()?;
+        let (xs, xl) = x.storage_and_layout();
+        let (as_, al) = a.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
+        let (
+            candle_core::Storage::Cpu(xc),
+            candle_core::Storage::Cpu(ac),
+            candle_core::Storage::Cpu(gc),
+        ) = (&*xs, &*as_, &*gs)
+        else {
+            return Err(msg("affine runs on the CPU only"));
+        };
+        let dev = x.device();
+        let (gx, ga, gb) = match xc {
+            CpuStorage::F32(_) => {
+                let (p, q, r) = backward::<f32>(
+                    d,
+                    contiguous(xc, xl)?,
+                    contiguous(ac, al)?,
+                    contiguous(gc, gl)?,
+                );
+                (
+                    Tensor::from_vec(p, x.shape(), dev)?,
+                    Tensor::from_vec(q, a.shape(), dev)?,
+                    Tensor::from_vec(r, b.shape(), dev)?,
+                )
+            }
+            CpuStorage::F64(_) => {
+                let (p, q, r) = backward::<f64>(
+                    d,
+                    contiguous(xc, xl)?,
+                    contiguous(ac, al)?,
+                    contiguous(gc, gl)?,
+                );
+                (
+                    Tensor::from_vec(p, x.shape(), dev)?,
+                    Tensor::from_vec(q, a.shape(), dev)?,
+                    Tensor::from_vec(r, b.shape(), dev)?,
+                )
+            }
+            _ => return Err(msg("affine computes in float32 or float64 only")),
+        };
+        Ok((Some(gx), Some(ga), Some(gb)))
+    }
+}
+
+/// `x [R, M, C] * scale [R, 1, C] + shift [R, 1, C]`.
+pub(crate) fn affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&scale.contiguous()?, &shift.contiguous()?, Affine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn values(n: usize, seed: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (i as f32 * 0.37 + seed).sin() * 3.0)
+            .collect()
+    }
+
+    #[test]
+    fn the_op_gives_the_composed_bits_and_gradients() {
+        let dev = Device::Cpu;
+        let (r, m, c) = (2, 700, 5);
+        let x = Var::from_vec(values(r * m * c, 0.1), (r, m, c), &dev).unwrap();
+        let a = Var::from_vec(values(r * c, 0.7), (r, 1, c), &dev).unwrap();
+        let b = Var::from_vec(values(r * c, 1.9), (r, 1, c), &dev).unwrap();
+        let fast = affine(x.as_tensor(), a.as_tensor(), b.as_tensor()).unwrap();
+        let slow = x
+            .as_tensor()
+            .broadcast_mul(a.as_tensor())
+            .unwrap()
+            .broadcast_add(b.as_tensor())
+            .unwrap();
+        let bits = |t: &Tensor| -> Vec<u32> {
+            t.flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        assert_eq!(bits(&fast), bits(&slow));
+        let g = Tensor::from_vec(values(r * m * c, 1.3), (r, m, c), &dev).unwrap();
+        let gf = (fast * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        let gs = (slow * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [&x, &a, &b] {
+            let p: Vec<f32> = gf
+                .get(v.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let q: Vec<f32> = gs
+                .get(v.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert!(
+                p.iter()
+                    .zip(&q)
+                    .all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + q.abs())),
+                "{p:?} {q:?}"
+            );
+        }
+    }
+}
