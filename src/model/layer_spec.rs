@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::model::dialect::Res;
-use crate::model::layer::{Common, Forward, KerasLayer, Layer, Step, WeightSpec};
+use crate::model::layer::{Common, Forward, KerasLayer, Layer, Mode, Step, WeightSpec};
 use crate::model::shape::Shape;
 use crate::model::{
     Activation, ActivationLayerSpec, BatchNormSpec, DenseSpec, DropoutSpec, FlattenSpec,
@@ -134,7 +134,9 @@ impl LayerSpec {
     }
 
     /// The layer's computation (see `Layer::forward`); a frozen layer's weights and every
-    /// non-trainable weight enter the graph detached (`params.detached`).
+    /// non-trainable weight enter the graph detached (`params.detached`), and in inference every
+    /// weight does: no gradient is taken of an inference pass, and a tracked weight would make each
+    /// output hold its inputs (the whole pass's activations) until the last one is dropped.
     pub(crate) fn forward(
         &self,
         x: &Tensor,
@@ -147,7 +149,7 @@ impl LayerSpec {
             .iter()
             .zip(&params.detached)
             .map(|(v, &d)| {
-                if d {
+                if d || f.mode == Mode::Inference {
                     v.as_tensor().detach()
                 } else {
                     v.as_tensor().clone()

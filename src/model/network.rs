@@ -272,61 +272,7 @@ impl Model {
         x: &Tensor,
         f: &mut Forward,
     ) -> Result<(Tensor, Option<Tensor>)> {
-        let last = self.layers.len() - 1;
-        let mut h = x.clone();
-        let mut penalty: Option<Tensor> = None;
-        let mut add = |p: Tensor| -> Result<()> {
-            penalty = Some(match penalty.take() {
-                Some(t) => (t + p)?,
-                None => p,
-            });
-            Ok(())
-        };
-        if let Some(g) = &self.spec.graph {
-            // A graph: layer by layer in order, each on the tensors it reads.
-            let mut outs: Vec<Tensor> = Vec::with_capacity(self.layers.len());
-            for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
-                let xs = g.inbound[i]
-                    .iter()
-                    .map(|s| match *s {
-                        Source::Input(k) => {
-                            let shape = &g.inputs[k].shape;
-                            let width = shape.size();
-                            let flat = if width == x.dim(2)? {
-                                x.clone()
-                            } else {
-                                x.narrow(2, g.input_offset(k), width)?.contiguous()?
-                            };
-                            samples(&flat, shape)
-                        }
-                        Source::Layer(j) => Ok(outs[j].clone()),
-                    })
-                    .collect::<candle_core::Result<Vec<_>>>()?;
-                // A layer recorded as called with training=False still follows the model's mode:
-                // Keras 3.15's Functional call passes its own `training` to every layer over it.
-                let out = match l {
-                    LayerSpec::Merge(m) => m.merge(&xs)?,
-                    _ => l.forward(&xs[0], p, f, i == last)?,
-                };
-                if let Some(pen) = activity_penalty(l, &out, i == last)? {
-                    add(pen)?;
-                }
-                outs.push(out);
-            }
-            h = outs.pop().unwrap_or(h);
-        } else {
-            h = samples(&h, &self.spec.input_shape())?;
-            for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
-                h = l.forward(&h, p, f, i == last)?;
-                if let Some(pen) = activity_penalty(l, &h, i == last)? {
-                    add(pen)?;
-                }
-            }
-        }
-        if let Some(p) = self.weight_penalty()? {
-            add(p)?;
-        }
-        Ok((h, penalty))
+        self.logits_from(x, &[], &[], f)
     }
 
     /// The weight regularisers' penalties of the trainable layers, in layer order.
@@ -364,9 +310,50 @@ impl Model {
         f: &mut Forward,
         given: &[Option<Tensor>],
         active: &[bool],
+        keep: &[usize],
+    ) -> Result<(Vec<Option<Tensor>>, Option<Tensor>)> {
+        self.run_layers_as(x, f, given, active, keep, true)
+    }
+
+    /// `run_layers`; `logits` says whether the output layer stops before its activation.
+    fn run_layers_as(
+        &self,
+        x: &Tensor,
+        f: &mut Forward,
+        given: &[Option<Tensor>],
+        active: &[bool],
+        keep: &[usize],
+        logits: bool,
     ) -> Result<(Vec<Option<Tensor>>, Option<Tensor>)> {
         let n = self.layers.len();
         let last = n - 1;
+        // Each output is let go after the last layer that reads it (unless `keep` names it): in
+        // inference nothing else holds it, so memory is a few layers' outputs, not the model's.
+        let mut last_read: Vec<Option<usize>> = vec![None; n];
+        for i in 0..n {
+            match &self.spec.graph {
+                Some(g) => {
+                    for s in &g.inbound[i] {
+                        if let Source::Layer(j) = *s {
+                            last_read[j] = Some(i);
+                        }
+                    }
+                }
+                None if i > 0 => last_read[i - 1] = Some(i),
+                None => {}
+            }
+        }
+        for &k in keep.iter().chain([&last]) {
+            if let Some(l) = last_read.get_mut(k) {
+                *l = None;
+            }
+        }
+        let mut let_go: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (j, l) in last_read.iter().enumerate() {
+            if let Some(i) = *l {
+                let_go[i].push(j);
+            }
+        }
         let mut outs: Vec<Option<Tensor>> = Vec::with_capacity(n);
         let mut penalty: Option<Tensor> = None;
         let missing = |j: usize| {
@@ -405,7 +392,7 @@ impl Model {
             }
             let out = match l {
                 LayerSpec::Merge(m) => m.merge(&xs)?,
-                _ => l.forward(&xs[0], p, f, i == last)?,
+                _ => l.forward(&xs[0], p, f, logits && i == last)?,
             };
             if let Some(pen) = activity_penalty(l, &out, i == last)? {
                 penalty = Some(match penalty.take() {
@@ -414,6 +401,9 @@ impl Model {
                 });
             }
             outs.push(Some(out));
+            for &j in &let_go[i] {
+                outs[j] = None;
+            }
         }
         Ok((outs, penalty))
     }
@@ -427,8 +417,10 @@ impl Model {
         cached: &[bool],
         f: &mut Forward,
     ) -> Result<(Tensor, Option<Tensor>)> {
-        let active: Vec<bool> = cached.iter().map(|c| !c).collect();
-        let (mut outs, mut penalty) = self.run_layers(x, f, given, &active)?;
+        let active: Vec<bool> = (0..self.layers.len())
+            .map(|i| !cached.get(i).copied().unwrap_or(false))
+            .collect();
+        let (mut outs, mut penalty) = self.run_layers(x, f, given, &active, &[])?;
         let h = outs
             .pop()
             .flatten()
@@ -553,42 +545,11 @@ impl Model {
                 format!("{upto} is not below {}", self.layers.len()),
             ));
         }
-        let mut f = Forward::inference();
-        let Some(g) = &self.spec.graph else {
-            let mut h = samples(x, &self.spec.input_shape())?;
-            for (l, p) in self.spec.layers[..=upto].iter().zip(&self.layers) {
-                h = l.forward(&h, p, &mut f, false)?;
-            }
-            return Ok(h);
-        };
-        let mut outs: Vec<Tensor> = Vec::with_capacity(upto + 1);
-        for (i, (l, p)) in self.spec.layers[..=upto]
-            .iter()
-            .zip(&self.layers)
-            .enumerate()
-        {
-            let xs = g.inbound[i]
-                .iter()
-                .map(|s| match *s {
-                    Source::Input(k) => {
-                        let shape = &g.inputs[k].shape;
-                        let flat = if shape.size() == x.dim(2)? {
-                            x.clone()
-                        } else {
-                            x.narrow(2, g.input_offset(k), shape.size())?.contiguous()?
-                        };
-                        samples(&flat, shape)
-                    }
-                    Source::Layer(j) => Ok(outs[j].clone()),
-                })
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            let out = match l {
-                LayerSpec::Merge(m) => m.merge(&xs)?,
-                _ => l.forward(&xs[0], p, &mut f, false)?,
-            };
-            outs.push(out);
-        }
-        outs.pop()
+        // The layers up to `upto`, each as an inner layer (after its activation, `logits` off).
+        let active: Vec<bool> = (0..self.layers.len()).map(|i| i <= upto).collect();
+        let (mut outs, _) =
+            self.run_layers_as(x, &mut Forward::inference(), &[], &active, &[upto], false)?;
+        outs.swap_remove(upto)
             .ok_or_else(|| Error::Internal("no layer output".into()))
     }
 }

@@ -220,8 +220,13 @@ impl FeatureCache {
             let hi = (lo + step).min(n);
             let x = span(lo, hi)?;
             let active: Vec<bool> = plan.cached.clone();
-            let (outs, _) =
-                model.run_layers(&x, &mut crate::model::Forward::inference(), &[], &active)?;
+            let (outs, _) = model.run_layers(
+                &x,
+                &mut crate::model::Forward::inference(),
+                &[],
+                &active,
+                &plan.cut,
+            )?;
             let ts = plan
                 .cut
                 .iter()
