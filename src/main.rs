@@ -10,22 +10,23 @@ use std::process::ExitCode;
 /// against `ulimit -v`). Enough for keras_transfer::model::spec::MAX_LAYERS.
 const STACK: usize = 32 << 20;
 
-/// glibc's allocator gives a large freed block back to the kernel (its mmap threshold adapts only
-/// up to the largest block freed so far, its heap is trimmed past 128 KiB free), so every layer's
-/// output of an image model costs fresh pages: page faults and the kernel zeroing them were a fifth
-/// of `predict`'s time over MobileNetV2. Blocks up to 32 MiB (glibc's largest threshold) come from
-/// the heap, and up to 256 MiB of freed heap is kept for reuse (1 GiB raised the peak of full
-/// fine-tuning by a fifth; 256 MiB by a seventh, for 10-20% less time). The environment's `MALLOC_*_`
+/// glibc's allocator gives a large freed block back to the kernel (a block over its mmap threshold,
+/// at most 32 MiB, is mapped and unmapped each time; its heap is trimmed past 128 KiB free), so
+/// every layer's output of an image model cost fresh pages: page faults and the kernel zeroing them
+/// were a fifth to a quarter of the time of `predict`, head training and fine-tuning over
+/// MobileNetV2 (a batch of 32 at 64x64x96 is a 48 MiB tensor). Every block comes from the heap,
+/// and up to 256 MiB of freed heap is kept for reuse: head training 28% and fine-tuning 20%
+/// faster, peak memory within +-20% (`python-check/bench_apps.py`). The environment's `MALLOC_*_`
 /// settings, when given, win.
 fn keep_freed_memory() {
     let set = |v: &str| std::env::var_os(v).is_some();
-    if set("MALLOC_MMAP_THRESHOLD_") || set("MALLOC_TRIM_THRESHOLD_") {
+    if set("MALLOC_MMAP_MAX_") || set("MALLOC_MMAP_THRESHOLD_") || set("MALLOC_TRIM_THRESHOLD_") {
         return;
     }
     // SAFETY: mallopt only changes two glibc allocator parameters; nothing has allocated in
     // parallel yet (first statements of the process).
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
     }
 }
