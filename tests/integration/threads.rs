@@ -108,3 +108,54 @@ fn wide_stacked_members_equal_lone_fits() {
         );
     }
 }
+
+/// The bits of every weight and the history after one epoch of fine-tuning the Keras-made
+/// MobileNetV2 fixture (32x32) with every layer trainable: the direct depthwise kernel and its
+/// gradient, BatchNormalization's single ops (affine, variance) and Relu6, all run in parallel over
+/// images or rows in blocks fixed by the shapes.
+fn conv_fit_bits() -> (Vec<u32>, History) {
+    let case = crate::common::fixture("keras_apps/train_mobilenet_v2");
+    let mut m = keras_transfer::load_model(&case.join("model.keras")).unwrap();
+    for l in m.spec.layers.iter_mut() {
+        l.set_trainable(true);
+    }
+    let data = keras_transfer::data::csv::read_train_test(&case.join("train.npz"), None, None)
+        .unwrap()
+        .0;
+    let cfg = FitConfig {
+        epochs: 1,
+        batch_size: 12,
+        shuffle: false,
+        ..FitConfig::default()
+    }
+    .with_compile(m.compile().unwrap().unwrap());
+    let model = m.to_model().unwrap();
+    let h = fit(&model, &data, None, &cfg, &[0]).unwrap().remove(0);
+    let w = model
+        .weights()
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|v| (v as f32).to_bits())
+        .collect();
+    (w, h)
+}
+
+#[test]
+fn fine_tuning_through_convolutions_gives_the_same_bits_on_1_2_and_4_threads() {
+    let on = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(conv_fit_bits)
+    };
+    let one = on(1);
+    assert!(one.1.loss.iter().all(|l| l.is_finite()), "{:?}", one.1);
+    for threads in [2, 4] {
+        let other = on(threads);
+        assert!(other.0 == one.0, "weights differ on {threads} threads");
+        assert_eq!(other.1, one.1, "history differs on {threads} threads");
+    }
+}
