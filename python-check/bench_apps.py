@@ -94,7 +94,9 @@ def head_diff(work, key):
 
 
 def run_peer(python, backend, work, key, workload):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    # The peer to beat on a CPU is TensorFlow with oneDNN, its default; run-venv turns oneDNN off
+    # for the fixtures' sake (bit-reproducible numbers), so it is turned back on here.
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="1")
     out = subprocess.run([python, __file__, "--peer", key, workload, "--work", work],
                          env=env, capture_output=True, text=True)
     for line in out.stdout.splitlines():
