@@ -40,12 +40,14 @@ fn main() -> ExitCode {
         // SAFETY: as above, no other thread runs yet.
         unsafe { std::env::set_var("RUST_MIN_STACK", STACK.to_string()) };
     }
-    keep_freed_memory();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if (args.len() == 3 || args.len() == 4) && args[1] == cli::sandbox::READ_ARG {
         let weights = args.get(3).map(std::path::Path::new);
         return cli::sandbox::reader_main(std::path::Path::new(&args[2]), weights);
     }
+    // Not in the reader child: libhdf5 reads damaged files there, and how it fails on one (a
+    // crash the parent reports, or garbage it refuses) depends on where blocks are allocated.
+    keep_freed_memory();
     clean_up_on_signals();
     // A bug must still end as one error line and exit code 1, never as a panic's 101 and backtrace
     // hint (nor a panic of its own when stderr cannot be written).

@@ -302,21 +302,11 @@ impl Model {
 
     /// Runs the layers with `active[i]` on `x [R, N, input_dim]`, layer i's output taken from
     /// `given[i]` when that is `Some` (a cut of the graph computed earlier, see
-    /// `train::feature_cache`): each layer's output (`None` for those not run) and the activity
-    /// penalties of the layers run, added in layer order as `logits_and_penalty` adds them.
+    /// `train::feature_cache`): the outputs of the layers `keep` names and of the last layer
+    /// (`None` for the others, let go once read, and for those not run), and the activity
+    /// penalties of the layers run, added in layer order. `logits`: the output layer stops before
+    /// its activation.
     pub(crate) fn run_layers(
-        &self,
-        x: &Tensor,
-        f: &mut Forward,
-        given: &[Option<Tensor>],
-        active: &[bool],
-        keep: &[usize],
-    ) -> Result<(Vec<Option<Tensor>>, Option<Tensor>)> {
-        self.run_layers_as(x, f, given, active, keep, true)
-    }
-
-    /// `run_layers`; `logits` says whether the output layer stops before its activation.
-    fn run_layers_as(
         &self,
         x: &Tensor,
         f: &mut Forward,
@@ -420,7 +410,7 @@ impl Model {
         let active: Vec<bool> = (0..self.layers.len())
             .map(|i| !cached.get(i).copied().unwrap_or(false))
             .collect();
-        let (mut outs, mut penalty) = self.run_layers(x, f, given, &active, &[])?;
+        let (mut outs, mut penalty) = self.run_layers(x, f, given, &active, &[], true)?;
         let h = outs
             .pop()
             .flatten()
@@ -548,7 +538,7 @@ impl Model {
         // The layers up to `upto`, each as an inner layer (after its activation, `logits` off).
         let active: Vec<bool> = (0..self.layers.len()).map(|i| i <= upto).collect();
         let (mut outs, _) =
-            self.run_layers_as(x, &mut Forward::inference(), &[], &active, &[upto], false)?;
+            self.run_layers(x, &mut Forward::inference(), &[], &active, &[upto], false)?;
         outs.swap_remove(upto)
             .ok_or_else(|| Error::Internal("no layer output".into()))
     }

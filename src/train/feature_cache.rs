@@ -226,6 +226,7 @@ impl FeatureCache {
                 &[],
                 &active,
                 &plan.cut,
+                true,
             )?;
             let ts = plan
                 .cut

@@ -28,15 +28,23 @@ fn fit_bits() -> (Vec<u32>, History, Vec<u32>) {
         .unwrap()
         .remove(0);
     let s = evaluate(&model, &val, 300, cfg.loss).unwrap()[0];
-    let w = model
-        .weights()
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|v| (v as f32).to_bits())
-        .collect();
+    let w = weight_bits(&model);
     (w, h, vec![s.loss.to_bits(), s.accuracy.to_bits()])
+}
+
+/// The float32 bits of every weight of a model.
+fn weight_bits(model: &Model) -> Vec<u32> {
+    let w = model.weights().unwrap().into_iter().flatten().flatten();
+    w.map(|v| (v as f32).to_bits()).collect()
+}
+
+/// `f` run in a rayon pool of `threads` threads.
+fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
 }
 
 /// The regions `fit_bits` splits at the least: the 160x160 layer's two regions (its forward product,
@@ -48,13 +56,7 @@ const SPLIT_REGIONS_AT_LEAST: u64 = 2 * 4 * 2;
 
 #[test]
 fn a_wide_fit_gives_the_same_bits_on_1_2_and_4_threads() {
-    let on = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(fit_bits)
-    };
+    let on = |threads: usize| on_threads(threads, fit_bits);
     let one = on(1);
     assert!(one.1.loss.iter().all(|l| l.is_finite()), "{:?}", one.1);
     for threads in [2, 4] {
@@ -131,26 +133,13 @@ fn conv_fit_bits() -> (Vec<u32>, History) {
     .with_compile(m.compile().unwrap().unwrap());
     let model = m.to_model().unwrap();
     let h = fit(&model, &data, None, &cfg, &[0]).unwrap().remove(0);
-    let w = model
-        .weights()
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|v| (v as f32).to_bits())
-        .collect();
+    let w = weight_bits(&model);
     (w, h)
 }
 
 #[test]
 fn fine_tuning_through_convolutions_gives_the_same_bits_on_1_2_and_4_threads() {
-    let on = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(conv_fit_bits)
-    };
+    let on = |threads: usize| on_threads(threads, conv_fit_bits);
     let one = on(1);
     assert!(one.1.loss.iter().all(|l| l.is_finite()), "{:?}", one.1);
     for threads in [2, 4] {

@@ -5,24 +5,14 @@
 //! sums over the rows of `g * x` and `g` for the scale and shift, summed per block of rows and then
 //! over the blocks in order, so the bits do not depend on the number of threads.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use super::{by_float, cpu_values, msg, values};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use num_traits::Float;
 use rayon::prelude::*;
 
 /// Rows per block of the parallel loops (fixed: the reductions' order depends on it alone).
 const BLOCK: usize = 256;
-
-fn msg(m: &str) -> candle_core::Error {
-    candle_core::Error::Msg(m.to_string())
-}
-
-fn contiguous<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    let data = s.as_slice::<T>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(msg("affine: a tensor is not contiguous")),
-    }
-}
 
 /// `[R, M, C]` of the input and `[R, 1, C]` of both vectors, else an error.
 fn dims(x: &Shape, a: &Shape, b: &Shape) -> Result<(usize, usize, usize)> {
@@ -144,28 +134,11 @@ impl CustomOp3 for Affine {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let d = dims(l1.shape(), l2.shape(), l3.shape())?;
-        let shape = l1.shape().clone();
-        match s1 {
-            CpuStorage::F32(_) => Ok((
-                CpuStorage::F32(forward::<f32>(
-                    d,
-                    contiguous(s1, l1)?,
-                    contiguous(s2, l2)?,
-                    contiguous(s3, l3)?,
-                )),
-                shape,
-            )),
-            CpuStorage::F64(_) => Ok((
-                CpuStorage::F64(forward::<f64>(
-                    d,
-                    contiguous(s1, l1)?,
-                    contiguous(s2, l2)?,
-                    contiguous(s3, l3)?,
-                )),
-                shape,
-            )),
-            _ => Err(msg("affine computes in float32 or float64 only")),
-        }
+        by_float!(s1.dtype(), "affine", T => {
+            let v = |s, l| cpu_values::<T>(s, l, "affine");
+            let out = forward::<T>(d, v(s1, l1)?, v(s2, l2)?, v(s3, l3)?);
+            Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
+        })
     }
 
     fn bwd(
@@ -181,45 +154,16 @@ impl CustomOp3 for Affine {
         let (xs, xl) = x.storage_and_layout();
         let (as_, al) = a.storage_and_layout();
         let (gs, gl) = grad.storage_and_layout();
-        let (
-            candle_core::Storage::Cpu(xc),
-            candle_core::Storage::Cpu(ac),
-            candle_core::Storage::Cpu(gc),
-        ) = (&*xs, &*as_, &*gs)
-        else {
-            return Err(msg("affine runs on the CPU only"));
-        };
-        let dev = x.device();
-        let (gx, ga, gb) = match xc {
-            CpuStorage::F32(_) => {
-                let (p, q, r) = backward::<f32>(
-                    d,
-                    contiguous(xc, xl)?,
-                    contiguous(ac, al)?,
-                    contiguous(gc, gl)?,
-                );
-                (
-                    Tensor::from_vec(p, x.shape(), dev)?,
-                    Tensor::from_vec(q, a.shape(), dev)?,
-                    Tensor::from_vec(r, b.shape(), dev)?,
-                )
-            }
-            CpuStorage::F64(_) => {
-                let (p, q, r) = backward::<f64>(
-                    d,
-                    contiguous(xc, xl)?,
-                    contiguous(ac, al)?,
-                    contiguous(gc, gl)?,
-                );
-                (
-                    Tensor::from_vec(p, x.shape(), dev)?,
-                    Tensor::from_vec(q, a.shape(), dev)?,
-                    Tensor::from_vec(r, b.shape(), dev)?,
-                )
-            }
-            _ => return Err(msg("affine computes in float32 or float64 only")),
-        };
-        Ok((Some(gx), Some(ga), Some(gb)))
+        by_float!(x.dtype(), "affine", T => {
+            let v = |s, l| values::<T>(s, l, "affine");
+            let (gx, ga, gb) = backward::<T>(d, v(&xs, xl)?, v(&as_, al)?, v(&gs, gl)?);
+            let dev = x.device();
+            Ok((
+                Some(Tensor::from_vec(gx, x.shape(), dev)?),
+                Some(Tensor::from_vec(ga, a.shape(), dev)?),
+                Some(Tensor::from_vec(gb, b.shape(), dev)?),
+            ))
+        })
     }
 }
 
@@ -231,14 +175,9 @@ pub(crate) fn affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Result<Tenso
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_values::{assert_same_gradient, bits, values};
     use super::*;
     use candle_core::{Device, Var};
-
-    fn values(n: usize, seed: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (i as f32 * 0.37 + seed).sin() * 3.0)
-            .collect()
-    }
 
     #[test]
     fn the_op_gives_the_composed_bits_and_gradients() {
@@ -248,46 +187,14 @@ mod tests {
         let a = Var::from_vec(values(r * c, 0.7), (r, 1, c), &dev).unwrap();
         let b = Var::from_vec(values(r * c, 1.9), (r, 1, c), &dev).unwrap();
         let fast = affine(x.as_tensor(), a.as_tensor(), b.as_tensor()).unwrap();
-        let slow = x
-            .as_tensor()
-            .broadcast_mul(a.as_tensor())
-            .unwrap()
-            .broadcast_add(b.as_tensor())
-            .unwrap();
-        let bits = |t: &Tensor| -> Vec<u32> {
-            t.flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect()
-        };
+        let slow = x.as_tensor().broadcast_mul(a.as_tensor()).unwrap();
+        let slow = slow.broadcast_add(b.as_tensor()).unwrap();
         assert_eq!(bits(&fast), bits(&slow));
         let g = Tensor::from_vec(values(r * m * c, 1.3), (r, m, c), &dev).unwrap();
         let gf = (fast * &g).unwrap().sum_all().unwrap().backward().unwrap();
         let gs = (slow * &g).unwrap().sum_all().unwrap().backward().unwrap();
         for v in [&x, &a, &b] {
-            let p: Vec<f32> = gf
-                .get(v.as_tensor())
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let q: Vec<f32> = gs
-                .get(v.as_tensor())
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            assert!(
-                p.iter()
-                    .zip(&q)
-                    .all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + q.abs())),
-                "{p:?} {q:?}"
-            );
+            assert_same_gradient(&gf, &gs, v, 1e-4);
         }
     }
 }

@@ -7,14 +7,12 @@
 //! number of threads. Images run in parallel on the calling rayon pool; the op keeps only its input
 //! and kernel for the backward pass (no tensor per tap).
 
+use super::{by_float, cpu_values, msg, values};
 use crate::model::window::Window;
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use num_traits::Float;
 use rayon::prelude::*;
-
-fn msg(m: impl std::fmt::Display) -> candle_core::Error {
-    candle_core::Error::Msg(m.to_string())
-}
 
 /// A 1-D or 2-D depthwise window over `[R, N, spatial..., C]` as a 2-D one (1-D: height 1).
 #[derive(Debug, Clone, Copy)]
@@ -74,14 +72,6 @@ impl Geometry {
 /// `[R, N * positions, C * M]`.
 struct Depthwise {
     g: Geometry,
-}
-
-fn contiguous<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    let data = s.as_slice::<T>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(msg("the depthwise kernel needs contiguous tensors")),
-    }
 }
 
 /// The forward over every image, images in parallel (each output row is one image's own).
@@ -219,23 +209,12 @@ impl CustomOp2 for Depthwise {
         let g = self.g;
         self.check(l1, l2)?;
         let rows = g.n * g.positions();
-        let shape = Shape::from((g.r, rows, g.cm()));
-        let len = g.r * rows * g.cm();
-        match (s1, s2) {
-            (CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                let mut out = vec![0f32; len];
-                run(g, contiguous(s1, l1)?, contiguous(s2, l2)?, &mut out);
-                Ok((CpuStorage::F32(out), shape))
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                let mut out = vec![0f64; len];
-                run(g, contiguous(s1, l1)?, contiguous(s2, l2)?, &mut out);
-                Ok((CpuStorage::F64(out), shape))
-            }
-            _ => Err(msg(
-                "the depthwise kernel computes in float32 or float64 only",
-            )),
-        }
+        by_float!(s1.dtype(), "depthwise", T => {
+            let mut out = vec![T::default(); g.r * rows * g.cm()];
+            let v = |s, l| cpu_values::<T>(s, l, "depthwise");
+            run(g, v(s1, l1)?, v(s2, l2)?, &mut out);
+            Ok((T::to_cpu_storage_owned(out), Shape::from((g.r, rows, g.cm()))))
+        })
     }
 
     /// The direct gradients of the input and the kernel.
@@ -246,52 +225,19 @@ impl CustomOp2 for Depthwise {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = self.g;
         let grad = grad.contiguous()?;
         let (xs, xl) = x.storage_and_layout();
         let (ks, kl) = k.storage_and_layout();
         let (gs, gl) = grad.storage_and_layout();
-        let (cx, ck, cg) = match (&*xs, &*ks, &*gs) {
-            (
-                candle_core::Storage::Cpu(a),
-                candle_core::Storage::Cpu(b),
-                candle_core::Storage::Cpu(c),
-            ) => (a, b, c),
-            _ => return Err(msg("the depthwise kernel runs on the CPU only")),
-        };
         self.check(xl, kl)?;
-        let (gx, gk) = match x.dtype() {
-            candle_core::DType::F32 => {
-                let (a, b) = run_grad::<f32>(
-                    g,
-                    contiguous(cx, xl)?,
-                    contiguous(ck, kl)?,
-                    contiguous(cg, gl)?,
-                );
-                (
-                    Tensor::from_vec(a, x.shape(), x.device())?,
-                    Tensor::from_vec(b, k.shape(), k.device())?,
-                )
-            }
-            candle_core::DType::F64 => {
-                let (a, b) = run_grad::<f64>(
-                    g,
-                    contiguous(cx, xl)?,
-                    contiguous(ck, kl)?,
-                    contiguous(cg, gl)?,
-                );
-                (
-                    Tensor::from_vec(a, x.shape(), x.device())?,
-                    Tensor::from_vec(b, k.shape(), k.device())?,
-                )
-            }
-            _ => {
-                return Err(msg(
-                    "the depthwise kernel computes in float32 or float64 only",
-                ));
-            }
-        };
-        Ok((Some(gx), Some(gk)))
+        by_float!(x.dtype(), "depthwise", T => {
+            let v = |s, l| values::<T>(s, l, "depthwise");
+            let (gx, gk) = run_grad::<T>(self.g, v(&xs, xl)?, v(&ks, kl)?, v(&gs, gl)?);
+            Ok((
+                Some(Tensor::from_vec(gx, x.shape(), x.device())?),
+                Some(Tensor::from_vec(gk, k.shape(), k.device())?),
+            ))
+        })
     }
 }
 
@@ -340,6 +286,7 @@ pub(crate) fn depthwise(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_values::{assert_same_gradient, bits, values};
     use super::*;
     use crate::model::window::Padding;
     use candle_core::{Device, Var};
@@ -347,12 +294,6 @@ mod tests {
     /// The generic path (each tap a tensor, summed tap by tap), as `depthwise::depthwise_sum` does.
     fn generic(taps: &[Tensor], k: &Tensor) -> crate::error::Result<Tensor> {
         depthwise_sum(taps, k)
-    }
-
-    fn values(n: usize, seed: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (i as f32 * 0.37 + seed).sin() * 3.0)
-            .collect()
     }
 
     #[test]
@@ -387,39 +328,21 @@ mod tests {
                 Var::from_tensor(&Tensor::from_vec(values(kn, 0.7), kd, &dev).unwrap()).unwrap();
             let fast = depthwise(x.as_tensor(), &w, kv.as_tensor()).unwrap();
             let slow = generic(&w.tap_inputs(x.as_tensor()).unwrap(), kv.as_tensor()).unwrap();
-            let (a, b): (Vec<f32>, Vec<f32>) = (
-                fast.flatten_all().unwrap().to_vec1().unwrap(),
-                slow.flatten_all().unwrap().to_vec1().unwrap(),
-            );
             assert_eq!(
                 fast.dims(),
                 slow.dims(),
                 "{rank}-D k{k} s{s} d{d} {pad:?} m{m}"
             );
-            assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()));
-            let g = Tensor::from_vec(values(a.len(), 1.3), fast.dims(), &dev).unwrap();
+            assert_eq!(
+                bits(&fast),
+                bits(&slow),
+                "{rank}-D k{k} s{s} d{d} {pad:?} m{m}"
+            );
+            let g = Tensor::from_vec(values(fast.elem_count(), 1.3), fast.dims(), &dev).unwrap();
             let gf = (fast * &g).unwrap().sum_all().unwrap().backward().unwrap();
             let gs = (slow * &g).unwrap().sum_all().unwrap().backward().unwrap();
             for v in [&x, &kv] {
-                let p: Vec<f32> = gf
-                    .get(v.as_tensor())
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1()
-                    .unwrap();
-                let q: Vec<f32> = gs
-                    .get(v.as_tensor())
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1()
-                    .unwrap();
-                assert!(
-                    p.iter()
-                        .zip(&q)
-                        .all(|(p, q)| (p - q).abs() <= 1e-5 * (1.0 + q.abs()))
-                );
+                assert_same_gradient(&gf, &gs, v, 1e-5);
             }
         }
     }

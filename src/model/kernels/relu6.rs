@@ -4,24 +4,14 @@
 //! keep a full-size gradient for each constant bound until the backward pass ends). Keras 3's
 //! `relu6` activation and `ReLU(max_value=6)` layer run this op on TensorFlow.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use super::{by_float, cpu_values, values};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use num_traits::Float;
 use rayon::prelude::*;
 
 /// Elements per parallel chunk (each element is its own, so the bits do not depend on it).
 const CHUNK: usize = 1 << 14;
-
-fn msg(m: &str) -> candle_core::Error {
-    candle_core::Error::Msg(m.to_string())
-}
-
-fn contiguous<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    let data = s.as_slice::<T>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(msg("relu6: the input is not contiguous")),
-    }
-}
 
 fn forward<T: Float + Send + Sync>(x: &[T]) -> Vec<T> {
     let six = T::from(6.0).unwrap_or_else(T::max_value);
@@ -61,35 +51,20 @@ impl CustomOp1 for Relu6 {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let shape = l.shape().clone();
-        match s {
-            CpuStorage::F32(_) => Ok((CpuStorage::F32(forward::<f32>(contiguous(s, l)?)), shape)),
-            CpuStorage::F64(_) => Ok((CpuStorage::F64(forward::<f64>(contiguous(s, l)?)), shape)),
-            _ => Err(msg("relu6 computes in float32 or float64 only")),
-        }
+        by_float!(s.dtype(), "relu6", T => {
+            let out = forward::<T>(cpu_values(s, l, "relu6")?);
+            Ok((T::to_cpu_storage_owned(out), l.shape().clone()))
+        })
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let grad = grad.contiguous()?;
         let (xs, xl) = arg.storage_and_layout();
         let (gs, gl) = grad.storage_and_layout();
-        let (candle_core::Storage::Cpu(x), candle_core::Storage::Cpu(g)) = (&*xs, &*gs) else {
-            return Err(msg("relu6 runs on the CPU only"));
-        };
-        let out = match x {
-            CpuStorage::F32(_) => Tensor::from_vec(
-                backward::<f32>(contiguous(x, xl)?, contiguous(g, gl)?),
-                arg.shape(),
-                arg.device(),
-            )?,
-            CpuStorage::F64(_) => Tensor::from_vec(
-                backward::<f64>(contiguous(x, xl)?, contiguous(g, gl)?),
-                arg.shape(),
-                arg.device(),
-            )?,
-            _ => return Err(msg("relu6 computes in float32 or float64 only")),
-        };
-        Ok(Some(out))
+        by_float!(arg.dtype(), "relu6", T => {
+            let g = backward::<T>(values(&xs, xl, "relu6")?, values(&gs, gl, "relu6")?);
+            Ok(Some(Tensor::from_vec(g, arg.shape(), arg.device())?))
+        })
     }
 }
 

@@ -4,20 +4,10 @@
 //! stopped. The composed ops keep two full-size tensors per layer for the backward pass; this one
 //! keeps only its input. Gradient: `(x - mean) * (g / M) * 2` for the input, none for the mean.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use super::{by_float, cpu_values, msg, values};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use num_traits::Float;
-
-fn msg(m: &str) -> candle_core::Error {
-    candle_core::Error::Msg(m.to_string())
-}
-
-fn contiguous<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    let data = s.as_slice::<T>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(msg("variance: a tensor is not contiguous")),
-    }
-}
 
 fn dims(x: &Shape, mean: &Shape) -> Result<(usize, usize, usize)> {
     let (r, m, c) = x.dims3()?;
@@ -89,18 +79,10 @@ impl CustomOp2 for Variance {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let d = dims(l1.shape(), l2.shape())?;
-        let shape = l2.shape().clone();
-        match s1 {
-            CpuStorage::F32(_) => Ok((
-                CpuStorage::F32(forward::<f32>(d, contiguous(s1, l1)?, contiguous(s2, l2)?)),
-                shape,
-            )),
-            CpuStorage::F64(_) => Ok((
-                CpuStorage::F64(forward::<f64>(d, contiguous(s1, l1)?, contiguous(s2, l2)?)),
-                shape,
-            )),
-            _ => Err(msg("variance computes in float32 or float64 only")),
-        }
+        by_float!(s1.dtype(), "variance", T => {
+            let (x, mean) = (cpu_values(s1, l1, "variance")?, cpu_values(s2, l2, "variance")?);
+            Ok((T::to_cpu_storage_owned(forward::<T>(d, x, mean)), l2.shape().clone()))
+        })
     }
 
     fn bwd(
@@ -115,38 +97,11 @@ impl CustomOp2 for Variance {
         let (xs, xl) = x.storage_and_layout();
         let (ms, ml) = mean.storage_and_layout();
         let (gs, gl) = grad.storage_and_layout();
-        let (
-            candle_core::Storage::Cpu(xc),
-            candle_core::Storage::Cpu(mc),
-            candle_core::Storage::Cpu(gc),
-        ) = (&*xs, &*ms, &*gs)
-        else {
-            return Err(msg("variance runs on the CPU only"));
-        };
-        let gx = match xc {
-            CpuStorage::F32(_) => Tensor::from_vec(
-                backward::<f32>(
-                    d,
-                    contiguous(xc, xl)?,
-                    contiguous(mc, ml)?,
-                    contiguous(gc, gl)?,
-                ),
-                x.shape(),
-                x.device(),
-            )?,
-            CpuStorage::F64(_) => Tensor::from_vec(
-                backward::<f64>(
-                    d,
-                    contiguous(xc, xl)?,
-                    contiguous(mc, ml)?,
-                    contiguous(gc, gl)?,
-                ),
-                x.shape(),
-                x.device(),
-            )?,
-            _ => return Err(msg("variance computes in float32 or float64 only")),
-        };
-        Ok((Some(gx), None))
+        by_float!(x.dtype(), "variance", T => {
+            let v = |s, l| values::<T>(s, l, "variance");
+            let gx = backward::<T>(d, v(&xs, xl)?, v(&ms, ml)?, v(&gs, gl)?);
+            Ok((Some(Tensor::from_vec(gx, x.shape(), x.device())?), None))
+        })
     }
 }
 
@@ -159,14 +114,9 @@ pub(crate) fn variance(x: &Tensor, mean: &Tensor) -> Result<Tensor> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_values::{assert_same_gradient, bits, values};
     use super::*;
     use candle_core::{Device, Var};
-
-    fn values(n: usize, seed: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (i as f32 * 0.37 + seed).sin() * 3.0)
-            .collect()
-    }
 
     #[test]
     fn the_op_gives_the_composed_bits_and_gradient() {
@@ -175,40 +125,12 @@ mod tests {
         let x = Var::from_vec(values(r * m * c, 0.1), (r, m, c), &dev).unwrap();
         let mean = x.as_tensor().mean_keepdim(1).unwrap();
         let fast = variance(x.as_tensor(), &mean).unwrap();
-        let slow = x
-            .as_tensor()
-            .broadcast_sub(&mean.detach())
-            .unwrap()
-            .sqr()
-            .unwrap()
-            .mean_keepdim(1)
-            .unwrap();
-        let bits = |t: &Tensor| -> Vec<u32> {
-            let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
-            v.iter().map(|v| v.to_bits()).collect()
-        };
+        let slow = x.as_tensor().broadcast_sub(&mean.detach()).unwrap();
+        let slow = slow.sqr().unwrap().mean_keepdim(1).unwrap();
         assert_eq!(bits(&fast), bits(&slow));
         let g = Tensor::from_vec(values(r * c, 1.3), (r, 1, c), &dev).unwrap();
         let gf = (fast * &g).unwrap().sum_all().unwrap().backward().unwrap();
         let gs = (slow * &g).unwrap().sum_all().unwrap().backward().unwrap();
-        let p: Vec<f32> = gf
-            .get(x.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let q: Vec<f32> = gs
-            .get(x.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        assert!(
-            p.iter()
-                .zip(&q)
-                .all(|(p, q)| (p - q).abs() <= 1e-6 * (1.0 + q.abs()))
-        );
+        assert_same_gradient(&gf, &gs, &x, 1e-6);
     }
 }
