@@ -40,6 +40,7 @@ mod training;
 
 mod apps;
 mod feature_cache;
+mod folder_stream;
 mod features;
 mod initializers;
 mod twophase;
