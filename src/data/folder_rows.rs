@@ -27,9 +27,7 @@ pub fn load_image(
     if len > MAX_FILE_BYTES {
         return Err(Error::Csv {
             path: path.to_path_buf(),
-            reason: format!(
-                "{len} bytes, more than the {MAX_FILE_BYTES}-byte limit for one image"
-            ),
+            reason: format!("{len} bytes, more than the {MAX_FILE_BYTES}-byte limit for one image"),
         });
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

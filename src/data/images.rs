@@ -518,11 +518,17 @@ pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
         },
         // A folder listed whole (to predict on) has no classes of its own.
         classes: folder.options.labels.then_some(classes),
-        row_names: Some(kept.iter().map(|&i| folder.index.files[i].clone()).collect()),
+        row_names: Some(
+            kept.iter()
+                .map(|&i| folder.index.files[i].clone())
+                .collect(),
+        ),
         folder: spec.stream_images.then(|| {
             std::sync::Arc::new(FolderRows::new(
                 directory,
-                kept.iter().map(|&i| folder.index.files[i].clone()).collect(),
+                kept.iter()
+                    .map(|&i| folder.index.files[i].clone())
+                    .collect(),
                 (h, w),
                 c,
                 folder.options.max_pixels,

@@ -742,8 +742,15 @@ fn fit_inner(
             let given = cache.as_ref().zip(given.as_deref());
             let (logits, losses) =
                 data.losses(model, &xb, &tb, cfg.loss, &mut f, wt.as_ref(), given)?;
-            let (lv, hits) =
-                batch_metrics(model, &cfg.metrics, &logits, &losses, &tb, data.labels, rows)?;
+            let (lv, hits) = batch_metrics(
+                model,
+                &cfg.metrics,
+                &logits,
+                &losses,
+                &tb,
+                data.labels,
+                rows,
+            )?;
             for m in 0..r {
                 check_loss(epoch + 1, lv[m])?;
                 loss[m].add(lv[m] * b as f32, b);

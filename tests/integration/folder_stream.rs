@@ -122,14 +122,20 @@ fn a_damaged_image_is_skipped_as_asked_or_stops_the_fit_naming_it() {
     let dir = tempdir();
     let png = std::fs::read(fixture("images/decode/rgb.png")).unwrap();
     let folder = dir.path().join("data");
-    folder_with(&folder, &[("cat/zz_bad.png", &png[..40]), ("eel/e9.jpg", b"")]);
+    folder_with(
+        &folder,
+        &[("cat/zz_bad.png", &png[..40]), ("eel/e9.jpg", b"")],
+    );
     std::fs::remove_file(folder.join("stray.png")).unwrap();
     let model = fixture("images/model/model.keras");
     let shape = [6, 5, 3];
     let streamed = read(&folder, &shape, true, true);
     let held = read(&folder, &shape, false, true);
     assert_eq!(streamed.len(), held.len());
-    assert_eq!(held.len(), read(&fixture("images/folder"), &shape, false, false).len());
+    assert_eq!(
+        held.len(),
+        read(&fixture("images/folder"), &shape, false, false).len()
+    );
     for policy in [CachePolicy::Auto, CachePolicy::Off] {
         assert_eq!(
             train(&model, &streamed, policy, true),
@@ -233,8 +239,21 @@ fn a_folder_larger_than_the_memory_cap_trains_streamed() {
         let (code, err) = run_capped(
             dir.path(),
             &[
-                "finetune", "--from", m, "--train", f, "--epochs", "2", "--batch-size", "64",
-                "--validation-split", "0.2", "--cache", cache, "--out", "t.keras",
+                "finetune",
+                "--from",
+                m,
+                "--train",
+                f,
+                "--epochs",
+                "2",
+                "--batch-size",
+                "64",
+                "--validation-split",
+                "0.2",
+                "--cache",
+                cache,
+                "--out",
+                "t.keras",
             ],
             CAP_MIB,
         );
@@ -247,5 +266,9 @@ fn a_folder_larger_than_the_memory_cap_trains_streamed() {
         &["predict", "--model", m, "--input", f, "--output", "p.csv"],
         CAP_MIB,
     );
-    assert_ne!(code, Some(0), "the folder held in memory fits under the cap: {err}");
+    assert_ne!(
+        code,
+        Some(0),
+        "the folder held in memory fits under the cap: {err}"
+    );
 }

@@ -40,7 +40,7 @@ mod training;
 
 mod apps;
 mod feature_cache;
-mod folder_stream;
 mod features;
+mod folder_stream;
 mod initializers;
 mod twophase;
