@@ -5,7 +5,8 @@
 
 use crate::common::*;
 use keras_transfer::data::csv::{ReadSpec, read_train_test_tables};
-use keras_transfer::model::{Model, Shape};
+use keras_transfer::model::{FloatDtype, Model, Shape};
+use keras_transfer::train::OptimizerSpec;
 use keras_transfer::train::feature_cache::{CachePolicy, plan};
 use keras_transfer::train::fit::{Evaluation, evaluate_all, fit_from, validation_split};
 use keras_transfer::{Dataset, FitConfig, History, KerasModel, load_model, save_model};
@@ -32,9 +33,9 @@ fn read(folder: &Path, shape: &[usize], stream: bool, skip: bool) -> Dataset {
 
 type Run = (History, Vec<Vec<Vec<f64>>>, Evaluation);
 
-/// `model` fitted 3 epochs on the first two thirds of `data` (shuffled with seed 7 when asked,
-/// validated on the last third), then evaluated on the last third.
-fn train(model: &Path, data: &Dataset, policy: CachePolicy, shuffle: bool) -> Run {
+/// `model` (as float64 when `float64`) fitted 3 epochs on the first two thirds of `data` (shuffled
+/// with seed 7 when asked, validated on the last third), then evaluated on the last third.
+fn train(model: &Path, data: &Dataset, policy: CachePolicy, shuffle: bool, float64: bool) -> Run {
     let m = load_model(model).unwrap();
     let (train, val) = validation_split(data, 1.0 / 3.0).unwrap();
     let cfg = FitConfig {
@@ -45,7 +46,14 @@ fn train(model: &Path, data: &Dataset, policy: CachePolicy, shuffle: bool) -> Ru
         ..FitConfig::default()
     }
     .with_compile(m.compile().unwrap().unwrap());
-    let model = m.to_model().unwrap();
+    let mut spec = m.spec.clone();
+    let mut cfg = cfg;
+    if float64 {
+        // Of the optimizers, plain SGD and Adam train a float64 model.
+        spec.dtype = FloatDtype::Float64;
+        cfg.optimizer = OptimizerSpec::named("adam").unwrap();
+    }
+    let model = Model::from_weights(spec, m.weights.clone()).unwrap();
     let (mut h, _) = fit_from(&model, &train, Some(&val), &cfg, &[7], None).unwrap();
     let e = evaluate_all(&model, &val, 2, cfg.loss, &cfg.metrics)
         .unwrap()
@@ -73,13 +81,19 @@ fn a_streamed_folder_trains_bit_for_bit_as_one_held_in_memory() {
         let streamed = read(&folder, &shape, true, false);
         let held = read(&folder, &shape, false, false);
         assert_eq!(streamed.labels, held.labels);
-        for policy in [CachePolicy::Auto, CachePolicy::Off] {
-            for shuffle in [true, false] {
-                let a = train(&model, &streamed, policy, shuffle);
-                let b = train(&model, &held, policy, shuffle);
-                assert_eq!(a, b, "{}: {policy:?}, shuffle {shuffle}", folder.display());
-                assert!(a.0.loss[0] > 0.0, "{:?}", a.0);
-            }
+        for (policy, shuffle, float64) in [
+            (CachePolicy::Auto, true, false),
+            (CachePolicy::Auto, false, false),
+            (CachePolicy::Off, true, false),
+            (CachePolicy::Off, false, false),
+            (CachePolicy::Auto, true, true),
+            (CachePolicy::Off, true, true),
+        ] {
+            let a = train(&model, &streamed, policy, shuffle, float64);
+            let b = train(&model, &held, policy, shuffle, float64);
+            let case = format!("{policy:?}, shuffle {shuffle}, float64 {float64}");
+            assert_eq!(a, b, "{}: {case}", folder.display());
+            assert!(a.0.loss[0] > 0.0, "{:?}", a.0);
         }
     }
 }
@@ -128,8 +142,8 @@ fn a_damaged_image_is_skipped_as_asked_or_stops_the_fit_naming_it() {
     );
     for policy in [CachePolicy::Auto, CachePolicy::Off] {
         assert_eq!(
-            train(&model, &streamed, policy, true),
-            train(&model, &held, policy, true)
+            train(&model, &streamed, policy, true, false),
+            train(&model, &held, policy, true, false)
         );
     }
     let (m, f) = (model.to_str().unwrap(), folder.to_str().unwrap());
