@@ -84,11 +84,6 @@ impl FolderRows {
         self.image_size.0 * self.image_size.1 * self.channels
     }
 
-    /// The file of row `i`, relative to the folder.
-    pub fn file(&self, i: usize) -> &str {
-        &self.files[i]
-    }
-
     /// Rows `lo..hi`.
     pub fn part(&self, lo: usize, hi: usize) -> FolderRows {
         FolderRows {
@@ -99,18 +94,20 @@ impl FolderRows {
     }
 
     /// The rows of each of `groups`, group after group, row-major, each value `cast` from its
-    /// float32. The files are decoded in parallel; a file that cannot be read is an error naming
-    /// it (the first such row in order).
-    pub fn gather<T: Copy + Send>(
+    /// float32. The files are decoded in parallel, each into its place; a file that cannot be read
+    /// is an error naming it (the first such row in order).
+    pub fn gather<T: Copy + Default + Send>(
         &self,
         groups: &[&[usize]],
         cast: impl Fn(f32) -> T + Sync,
     ) -> Result<Vec<T>> {
         let rows: Vec<usize> = groups.iter().flat_map(|g| g.iter().copied()).collect();
         let width = self.width();
-        let decoded: Vec<Result<Vec<T>>> = rows
-            .par_iter()
-            .map(|&r| {
+        let mut out = vec![T::default(); rows.len() * width];
+        let done: Vec<Result<()>> = out
+            .par_chunks_mut(width.max(1))
+            .zip(rows.par_iter())
+            .map(|(place, &r)| {
                 let file = self.files.get(r).ok_or_else(|| {
                     Error::Internal(format!("row {r} of {} folder rows", self.len()))
                 })?;
@@ -126,13 +123,13 @@ impl FolderRows {
                         px.len()
                     )));
                 }
-                Ok(px.into_iter().map(&cast).collect())
+                for (o, v) in place.iter_mut().zip(px) {
+                    *o = cast(v);
+                }
+                Ok(())
             })
             .collect();
-        let mut out = Vec::with_capacity(rows.len() * width);
-        for row in decoded {
-            out.extend_from_slice(&row?);
-        }
+        done.into_iter().collect::<Result<()>>()?;
         Ok(out)
     }
 }
