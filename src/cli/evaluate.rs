@@ -53,6 +53,11 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                 check_width_of(&data, path, m.spec.input_dim)?;
                 data
             } else {
+                // An image folder's rows are decoded batch by batch as they are evaluated.
+                let spec = ReadSpec {
+                    stream_images: true,
+                    ..spec
+                };
                 let table = read_table(path, &spec)?;
                 tell(&table.notes);
                 check_width(&table, m.spec.input_dim)?;

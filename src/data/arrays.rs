@@ -666,5 +666,6 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
         means: None,
         classes: None,
         row_names: None,
+        folder: None,
     })
 }

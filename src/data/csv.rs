@@ -194,6 +194,7 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
         notes,
         classes: None,
         row_names: None,
+        folder: None,
     })
 }
 

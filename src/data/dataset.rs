@@ -1,13 +1,16 @@
 //! The `Dataset` type: features, integer class labels, the class count, the column and class names;
 //! the tutorial's split; one-hot targets.
 
+use crate::data::folder_rows::FolderRows;
 use crate::data::schema::{DataSchema, first_duplicate};
 use crate::error::{Error, Result};
+use std::sync::Arc;
 
 /// Row-major features with one class label per row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
-    /// Row-major features, `n_features` per row, kept as f64 (the exact values make_blobs or a CSV gave).
+    /// Row-major features, `n_features` per row, kept as f64 (the exact values make_blobs or a CSV
+    /// gave); empty when the rows are an image folder's, decoded when read (`folder`).
     pub x: Vec<f64>,
     pub n_features: usize,
     /// Class index of each row, each `< n_classes`.
@@ -25,6 +28,9 @@ pub struct Dataset {
     /// Read with `--missing mean`: the feature columns' means (over the present values) that filled
     /// its gaps; a model trained on it keeps them for the gaps of later files.
     pub feature_means: Option<Vec<f64>>,
+    /// The rows, when they are an image folder's files decoded batch by batch as they are read
+    /// (`train::fit` and `evaluate` read them so) rather than held in `x`.
+    pub folder: Option<Arc<FolderRows>>,
 }
 
 /// Numeric targets of a regression dataset.
@@ -84,6 +90,35 @@ impl Dataset {
             feature_names: (0..n_features).map(|j| format!("x{j}")).collect(),
             label_name: "y".to_string(),
             feature_means: None,
+            folder: None,
+        })
+    }
+
+    /// A dataset whose rows are the images of `rows`, decoded when read (nothing held in `x`), one
+    /// class label per image; `class_names` defaults to "0", "1", ...
+    pub fn from_folder(
+        rows: Arc<FolderRows>,
+        labels: Vec<usize>,
+        n_classes: usize,
+        class_names: Option<Vec<String>>,
+    ) -> Result<Self> {
+        if rows.len() != labels.len() || rows.width() == 0 {
+            return Err(Error::Mismatch(format!(
+                "{} images of {} values for {} labels",
+                rows.len(),
+                rows.width(),
+                labels.len()
+            )));
+        }
+        // The class checks of `new`, on one placeholder row per label (no pixel is held).
+        let checked = Self::new(vec![0.0; labels.len()], 1, labels, n_classes, class_names)?;
+        let n_features = rows.width();
+        Ok(Self {
+            x: Vec::new(),
+            n_features,
+            feature_names: (0..n_features).map(|j| format!("x{j}")).collect(),
+            folder: Some(rows),
+            ..checked
         })
     }
 
@@ -165,8 +200,12 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// The features of row `i`.
+    /// The features of row `i`, for rows held in memory (an image folder's rows are read through
+    /// `folder`; for them this is empty).
     pub fn row(&self, i: usize) -> &[f64] {
+        if self.folder.is_some() {
+            return &[];
+        }
         &self.x[i * self.n_features..(i + 1) * self.n_features]
     }
 
@@ -182,7 +221,10 @@ impl Dataset {
             ));
         }
         let part = |lo: usize, hi: usize| Dataset {
-            x: self.x[lo * self.n_features..hi * self.n_features].to_vec(),
+            x: match self.folder {
+                Some(_) => Vec::new(),
+                None => self.x[lo * self.n_features..hi * self.n_features].to_vec(),
+            },
             n_features: self.n_features,
             labels: self.labels[lo..hi].to_vec(),
             n_classes: self.n_classes,
@@ -197,11 +239,13 @@ impl Dataset {
             feature_names: self.feature_names.clone(),
             label_name: self.label_name.clone(),
             feature_means: self.feature_means.clone(),
+            folder: self.folder.as_ref().map(|f| Arc::new(f.part(lo, hi))),
         };
         Ok((part(0, at), part(at, self.len())))
     }
 
-    /// Features cast to float32, as Keras casts its inputs.
+    /// Features cast to float32, as Keras casts its inputs: the rows held in `x` (an image
+    /// folder's rows are read through `folder`, `FolderRows::gather`).
     pub fn features_f32(&self) -> Vec<f32> {
         self.x.iter().map(|&v| v as f32).collect()
     }

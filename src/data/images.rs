@@ -4,8 +4,8 @@
 //! (TensorFlow's decoders, `tf.image.resize` bilinear) so that memory does not grow with the number
 //! of images.
 
-use crate::data::image_decode::{MAX_PIXELS, decode};
-use crate::data::resize::resize_bilinear;
+use crate::data::folder_rows::{FolderRows, load_image};
+use crate::data::image_decode::MAX_PIXELS;
 use crate::data::table::{ReadSpec, Table, canonical_label};
 use crate::error::{Error, Result};
 use crate::rng::NumpyRandomState;
@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 /// The extensions Keras indexes (`ALLOWLIST_FORMATS`), compared with the file name lower-cased.
 pub const FORMATS: [&str; 5] = [".bmp", ".gif", ".jpeg", ".jpg", ".png"];
 
-/// The largest image file read (256 MiB); a larger one is refused before it is read.
-pub const MAX_FILE_BYTES: u64 = 256 << 20;
+pub use crate::data::folder_rows::MAX_FILE_BYTES;
 
 /// Which part of a `validation_split` to read (Keras's `subset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,28 +353,12 @@ impl ImageFolder {
     /// Loads one image as Keras's `load_image`: decoded to the folder's channels and resized to its
     /// `image_size` (float32, 0..=255).
     pub fn load(&self, file: &str) -> Result<Vec<f32>> {
-        let path = self.index.directory.join(file);
-        let len = std::fs::metadata(&path)
-            .map_err(|e| Error::io(&path, e))?
-            .len();
-        if len > MAX_FILE_BYTES {
-            return Err(bad(
-                &path,
-                format!("{len} bytes, more than the {MAX_FILE_BYTES}-byte limit for one image"),
-            ));
-        }
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let img = decode(
-            &path,
-            &bytes,
+        load_image(
+            &self.index.directory.join(file),
             self.options.channels,
             self.options.max_pixels,
-        )?;
-        Ok(resize_bilinear(
-            &img.pixels,
-            (img.height, img.width, img.channels),
             self.options.image_size,
-        ))
+        )
     }
 
     /// The images in order, `batch_size` at a time: only one batch is held in memory.
@@ -411,14 +394,18 @@ impl ImageFolder {
 /// The name of an image folder's label column (its class subfolders).
 pub const FOLDER_LABEL: &str = "class";
 
-/// The most bytes an image folder may take as rows of training data (8 bytes a value): the
-/// commands hold their data in memory, so a larger folder is refused rather than exhausting it.
+/// The most bytes an image folder may take as rows of training data (8 bytes a value) when its rows
+/// are held in memory (`features`, `predict`, and numeric targets read from a folder): a larger
+/// folder is refused rather than exhausting memory. A folder read with `ReadSpec::stream_images`
+/// (what `train`, `finetune` and `evaluate` read for class labels) is not held, and not limited.
 pub const MAX_TABLE_BYTES: u64 = 4 << 30;
 
 /// An image folder as a table for the commands: every image (Keras's order, no shuffling) decoded
 /// and resized to `spec.image`, one row of `height * width * channels` values per image, labelled
 /// by its class subfolder; the folder's classes, sorted as Keras numbers them, are the table's
-/// class order (`Table::classes`).
+/// class order (`Table::classes`). With `spec.stream_images` the rows are not decoded here: the
+/// table's `folder` decodes them when they are read (`x` is empty), and only a `skip_bad_images`
+/// read decodes every file once first, to know which rows there are.
 pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
     let Some(&[h, w, c]) = spec.sample_shape.as_deref() else {
         return Err(bad(
@@ -460,7 +447,7 @@ pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
     let bytes = (folder.index.len() as u64)
         .saturating_mul(width as u64)
         .saturating_mul(8);
-    if bytes > MAX_TABLE_BYTES {
+    if bytes > MAX_TABLE_BYTES && !spec.stream_images {
         return Err(bad(
             directory,
             format!(
@@ -483,22 +470,31 @@ pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
             format!("two class subfolders both read as the class '{d}' (e.g. '1' and '01')"),
         ));
     }
-    let mut x = Vec::with_capacity(folder.index.len() * width);
+    let mut x = Vec::new();
     let mut skipped = std::collections::HashSet::new();
-    let mut label_ids = Vec::with_capacity(folder.index.len());
-    let mut row = 0u64;
-    let mut first_row = vec![0u64; classes.len()];
-    for batch in folder.batches(32) {
-        let batch = batch?;
-        skipped.extend(batch.skipped);
-        x.extend(batch.x.iter().map(|&v| f64::from(v)));
-        for &l in &batch.labels {
-            row += 1;
-            if let Some(r) = first_row.get_mut(l as usize).filter(|r| **r == 0) {
-                *r = row;
-            }
-            label_ids.push(l);
+    if !spec.stream_images || folder.options.on_bad_file == OnBadFile::Skip {
+        if !spec.stream_images {
+            x.reserve(folder.index.len() * width);
         }
+        for batch in folder.batches(32) {
+            let batch = batch?;
+            skipped.extend(batch.skipped);
+            if !spec.stream_images {
+                x.extend(batch.x.iter().map(|&v| f64::from(v)));
+            }
+        }
+    }
+    let kept: Vec<usize> = (0..folder.index.len())
+        .filter(|&i| !skipped.contains(&folder.index.files[i]))
+        .collect();
+    let mut label_ids = Vec::with_capacity(kept.len());
+    let mut first_row = vec![0u64; classes.len()];
+    for (row, &i) in kept.iter().enumerate() {
+        let l = folder.index.labels[i];
+        if let Some(r) = first_row.get_mut(l as usize).filter(|r| **r == 0) {
+            *r = row as u64 + 1;
+        }
+        label_ids.push(l);
     }
     let labelled = spec.labelled || spec.label.is_some();
     Ok(Table {
@@ -523,13 +519,20 @@ pub fn read_table(directory: &Path, spec: &ReadSpec) -> Result<Table> {
         // A folder listed whole (to predict on) has no classes of its own.
         classes: folder.options.labels.then_some(classes),
         row_names: Some(
-            folder
-                .index
-                .files
-                .iter()
-                .filter(|f| !skipped.contains(*f))
-                .cloned()
+            kept.iter()
+                .map(|&i| folder.index.files[i].clone())
                 .collect(),
         ),
+        folder: spec.stream_images.then(|| {
+            std::sync::Arc::new(FolderRows::new(
+                directory,
+                kept.iter()
+                    .map(|&i| folder.index.files[i].clone())
+                    .collect(),
+                (h, w),
+                c,
+                folder.options.max_pixels,
+            ))
+        }),
     })
 }

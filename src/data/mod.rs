@@ -6,6 +6,7 @@ pub mod blobs;
 pub mod classes;
 pub mod csv;
 pub mod dataset;
+pub mod folder_rows;
 pub mod image_decode;
 pub mod images;
 pub mod ingest;

@@ -2,10 +2,12 @@
 //! asked to pick (`ReadSpec`), shared by the CSV and NumPy readers.
 
 use crate::data::Dataset;
+use crate::data::folder_rows::FolderRows;
 use crate::data::ingest::{Dialect, csv_err};
 use crate::error::{Error, Result, shown};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The most classes a label column may hold: more distinct labels are refused (in linear time)
 /// before any class list is built.
@@ -41,6 +43,9 @@ pub struct ReadSpec<'a> {
     pub sample_shape: Option<Vec<usize>>,
     /// Leave an image that cannot be decoded out, with a line on stderr, instead of stopping.
     pub skip_bad_images: bool,
+    /// Read an image folder's rows when they are used (`Table::folder`), not into `x`: what a
+    /// fit or an evaluation takes, so that memory does not grow with the number of images.
+    pub stream_images: bool,
 }
 
 /// A CSV read by `read_table`: the picked features and, when there is one, the label column's text
@@ -66,6 +71,9 @@ pub struct Table {
     pub classes: Option<Vec<String>>,
     /// What each row is, when the data names its rows (an image folder's files, relative to it).
     pub row_names: Option<Vec<String>>,
+    /// An image folder read with `ReadSpec::stream_images`: its rows, decoded when read (`x` is
+    /// then empty).
+    pub folder: Option<Arc<FolderRows>>,
     /// What the reader recognised or did that the user should hear once (index column dropped,
     /// rows with missing values dropped, ...).
     pub notes: Vec<String>,
@@ -124,14 +132,17 @@ impl Table {
             .map(|&id| index[id as usize])
             .collect();
         let n_classes = classes.len();
-        let mut d = Dataset::new(
-            self.x,
-            self.feature_names.len(),
-            labels,
-            n_classes,
-            Some(classes),
-        )?
-        .with_names(self.feature_names, &label_name)?;
+        let d = match self.folder {
+            Some(rows) => Dataset::from_folder(rows, labels, n_classes, Some(classes))?,
+            None => Dataset::new(
+                self.x,
+                self.feature_names.len(),
+                labels,
+                n_classes,
+                Some(classes),
+            )?,
+        };
+        let mut d = d.with_names(self.feature_names, &label_name)?;
         d.feature_means = self.means;
         Ok(d)
     }

@@ -180,6 +180,12 @@ impl DataRequest<'_> {
             let (train, test) = blobs.data.split_at(self.split)?;
             return Ok((train, Some(test), Vec::new()));
         };
+        // Class labels from an image folder: its rows are decoded batch by batch as the fit reads
+        // them, never held all at once.
+        let spec = &ReadSpec {
+            stream_images: true,
+            ..spec.clone()
+        };
         let tables = read_train_test_tables(path, self.test, spec)?;
         let given = with_own_classes(self.classes.clone(), tables.train.classes.as_deref(), path)?;
         let classes = match model {

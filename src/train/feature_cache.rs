@@ -69,6 +69,19 @@ fn frozen(spec: &ModelSpec, i: usize) -> bool {
     !(l.trainable() && l.weights(spec.fan_in(i)).iter().any(|w| w.trainable))
 }
 
+impl Plan {
+    /// Whether a layer computed every batch (one not cached) reads the model's inputs: when none
+    /// does, a batch needs only the cached rows.
+    pub fn reads_input(&self, spec: &ModelSpec) -> bool {
+        (0..spec.layers.len())
+            .filter(|&i| !self.cached[i])
+            .any(|i| match &spec.graph {
+                Some(g) => g.inbound[i].iter().any(|s| matches!(s, Source::Input(_))),
+                None => i == 0,
+            })
+    }
+}
+
 /// The largest set of layers (never the output layer) that read only the inputs and frozen layers
 /// and are frozen themselves, and the cut it hands the rest; `None` when there is none.
 pub fn plan(spec: &ModelSpec) -> Option<Plan> {

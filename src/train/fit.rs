@@ -3,6 +3,7 @@
 //! history. One loop serves a lone model and R stacked members alike.
 
 use crate::data::Dataset;
+use crate::data::folder_rows::FolderRows;
 use crate::error::{Error, Result};
 use crate::model::{FloatDtype, Forward, Mode, Model};
 use crate::rng::NumpyRandomState;
@@ -240,13 +241,21 @@ impl RunningMean {
     }
 }
 
+/// Where a prepared dataset's rows come from.
+enum Inputs<'a> {
+    /// The rows as float32, for a float32 model.
+    F32(Vec<f32>),
+    /// The dataset's own f64 rows, which a float64 model takes as they are.
+    F64(&'a [f64]),
+    /// An image folder's rows, decoded batch by batch (float32 pixels, widened exactly for a
+    /// float64 model): the values the folder's rows would hold in memory.
+    Folder(&'a FolderRows),
+}
+
 /// A dataset checked against a model and loss, as rows and targets in the model's dtype ready to
 /// gather into batches (a float64 model reads the dataset's f64 rows as they are).
 struct Prepared<'a> {
-    /// The rows as float32, for a float32 model (empty for a float64 one).
-    x: Vec<f32>,
-    /// The dataset's own f64 rows, which a float64 model takes as they are.
-    x64: &'a [f64],
+    inputs: Inputs<'a>,
     dtype: FloatDtype,
     /// Targets per row (in the model's dtype, kept as f64), `k` per row, for the numeric and binary
     /// losses (empty for classes).
@@ -319,12 +328,11 @@ impl<'a> Prepared<'a> {
         };
         let dtype = spec.dtype;
         Ok(Self {
-            x: if dtype == FloatDtype::Float32 {
-                data.features_f32()
-            } else {
-                Vec::new()
+            inputs: match (&data.folder, dtype) {
+                (Some(f), _) => Inputs::Folder(f),
+                (None, FloatDtype::Float32) => Inputs::F32(data.features_f32()),
+                (None, FloatDtype::Float64) => Inputs::F64(&data.x),
             },
-            x64: &data.x,
             dtype,
             y,
             labels: &data.labels,
@@ -342,23 +350,56 @@ impl<'a> Prepared<'a> {
         b: usize,
         rows: impl Fn(usize) -> &'r [usize],
     ) -> Result<(Tensor, Tensor)> {
-        let r = model.members();
-        let dev = model.device();
-        let shape = (r, b, self.k);
-        if self.dtype == FloatDtype::Float64 {
-            let xb = self.gather(self.x64, r, b, &rows);
-            let tb = self.targets(r, b, &rows, |v| v);
-            return Ok((
-                Tensor::from_vec(xb, (r, b, self.d), dev)?,
-                Tensor::from_vec(tb, shape, dev)?,
-            ));
-        }
-        let xb = self.gather(&self.x, r, b, &rows);
-        let tb = self.targets(r, b, &rows, |v| v as f32);
         Ok((
-            Tensor::from_vec(xb, (r, b, self.d), dev)?,
-            Tensor::from_vec(tb, shape, dev)?,
+            self.inputs(model, b, &rows)?,
+            self.target_tensor(model, b, &rows)?,
         ))
+    }
+
+    /// Whether the rows are decoded from files as they are read.
+    fn streamed(&self) -> bool {
+        matches!(self.inputs, Inputs::Folder(_))
+    }
+
+    /// Inputs `[R, b, d]`: member m gets rows `rows(m)`.
+    fn inputs<'r>(
+        &self,
+        model: &Model,
+        b: usize,
+        rows: &impl Fn(usize) -> &'r [usize],
+    ) -> Result<Tensor> {
+        let r = model.members();
+        let (dev, shape) = (model.device(), (r, b, self.d));
+        Ok(match &self.inputs {
+            Inputs::F32(x) => Tensor::from_vec(self.gather(x, r, b, rows), shape, dev)?,
+            Inputs::F64(x) => Tensor::from_vec(self.gather(x, r, b, rows), shape, dev)?,
+            Inputs::Folder(f) => {
+                let groups: Vec<&[usize]> = (0..r).map(rows).collect();
+                match self.dtype {
+                    FloatDtype::Float32 => Tensor::from_vec(f.gather(&groups, |v| v)?, shape, dev)?,
+                    FloatDtype::Float64 => {
+                        Tensor::from_vec(f.gather(&groups, f64::from)?, shape, dev)?
+                    }
+                }
+            }
+        })
+    }
+
+    /// Targets `[R, b, k]` (one-hot for classes): member m gets rows `rows(m)`.
+    fn target_tensor<'r>(
+        &self,
+        model: &Model,
+        b: usize,
+        rows: &impl Fn(usize) -> &'r [usize],
+    ) -> Result<Tensor> {
+        let (r, dev) = (model.members(), model.device());
+        let shape = (r, b, self.k);
+        Ok(match self.dtype {
+            FloatDtype::Float64 => Tensor::from_vec(self.targets(r, b, rows, |v| v), shape, dev)?,
+            FloatDtype::Float32 => {
+                Tensor::from_vec(self.targets(r, b, rows, |v| v as f32), shape, dev)?
+            }
+        })
     }
 
     /// The rows `rows(m)` of `x` for every member, member after member.
@@ -652,12 +693,18 @@ fn fit_inner(
                 CACHE_SPAN_ROWS,
                 (feature_cache::budget(), feature_cache::disk_budget()),
                 policy,
-                |lo, hi| Ok(data.batch(model, hi - lo, |_| &all[lo..hi])?.0),
+                |lo, hi| data.inputs(model, hi - lo, &|_| &all[lo..hi]),
             )?,
             None => None,
         },
         _ => None,
     };
+    // Rows decoded from files are not decoded again each epoch when the frozen base's cache is all
+    // the trained layers read (the inputs are then an empty placeholder, which no layer reads).
+    let skip_inputs = data.streamed()
+        && cache
+            .as_ref()
+            .is_some_and(|c| !c.plan.reads_input(model.spec()));
     let mut orders: Vec<Vec<usize>> = vec![(0..n).collect(); r];
     let mut histories = vec![History::default(); r];
     for epoch in 0..cfg.epochs {
@@ -672,7 +719,12 @@ fn fit_inner(
             let end = (start + cfg.batch_size).min(n);
             let b = end - start;
             let rows = |m: usize| &orders[m][start..end];
-            let (xb, tb) = data.batch(model, b, rows)?;
+            let xb = if skip_inputs {
+                Tensor::zeros((r, b, 0), model.spec().dtype.candle(), model.device())?
+            } else {
+                data.inputs(model, b, &rows)?
+            };
+            let tb = data.target_tensor(model, b, &rows)?;
             let weights: Option<Vec<f32>> = class_weight.map(|cw| {
                 (0..r)
                     .flat_map(|m| rows(m).iter().map(|&row| cw[data.labels[row]]))

@@ -174,6 +174,25 @@ pub fn run_limited(dir: &Path, args: &[&str], secs: u64) -> Output {
     }
 }
 
+/// Runs the binary in `dir` with its address space capped at `max_mib` MiB (`ulimit -v`, which its
+/// model-reader child inherits): an allocation past the cap fails, and the run ends in a signal
+/// rather than an exit code. (Peak RSS cannot be measured from here: a child's `ru_maxrss` starts
+/// at this test process's own size.)
+pub fn run_capped(dir: &Path, args: &[&str], max_mib: u64) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {}; exec \"$0\" \"$@\"", max_mib << 10))
+        .arg(env!("CARGO_BIN_EXE_keras-transfer"))
+        .args(args)
+        .current_dir(dir)
+        .env("RAYON_NUM_THREADS", "1")
+        // glibc reserves 64 MiB of address space per thread arena: not memory the run takes.
+        .env("MALLOC_ARENA_MAX", "2")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the binary starts")
+}
+
 /// The tutorial's blobs problem `seed`, split 500/500.
 pub fn tutorial_problem(
     seed: u32,

@@ -9,33 +9,18 @@ use keras_transfer::keras::Format;
 use keras_transfer::model::{Model, ModelSpec};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-/// The result of a run by `run_capped`: exit code, stderr, wall time.
+/// The result of a run by `run_capped_timed`: exit code, stderr, wall time.
 struct Measured {
     code: Option<i32>,
     stderr: String,
     secs: f64,
 }
 
-/// Runs the binary in `dir` with its address space capped at `max_mib` MiB (`ulimit -v`, which its
-/// model-reader child inherits): an allocation past the cap fails, and the run ends in a signal
-/// rather than an exit code. (Peak RSS cannot be measured from here: a child's `ru_maxrss` starts
-/// at this test process's own size.)
-fn run_capped(dir: &Path, args: &[&str], max_mib: u64) -> Measured {
+/// `common::run_capped`, timed.
+fn run_capped_timed(dir: &Path, args: &[&str], max_mib: u64) -> Measured {
     let start = std::time::Instant::now();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("ulimit -v {}; exec \"$0\" \"$@\"", max_mib << 10))
-        .arg(env!("CARGO_BIN_EXE_keras-transfer"))
-        .args(args)
-        .current_dir(dir)
-        .env("RAYON_NUM_THREADS", "1")
-        // glibc reserves 64 MiB of address space per thread arena: not memory the run takes.
-        .env("MALLOC_ARENA_MAX", "2")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary starts");
+    let out = run_capped(dir, args, max_mib);
     Measured {
         code: out.status.code(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -46,7 +31,7 @@ fn run_capped(dir: &Path, args: &[&str], max_mib: u64) -> Measured {
 /// Runs `args` capped at `max_mib` MiB and asserts a refusal: exit 3, one line naming each of
 /// `needles`, within 10 s.
 fn assert_refused_within(dir: &Path, args: &[&str], needles: &[&str], max_mib: u64) -> Measured {
-    let m = run_capped(dir, args, max_mib);
+    let m = run_capped_timed(dir, args, max_mib);
     assert_eq!(
         m.code,
         Some(3),
@@ -372,7 +357,7 @@ fn a_safetensors_file_is_read_header_first() {
         400,
     );
     // The good file still loads.
-    let m = run_capped(d, &["inspect", st.to_str().unwrap()], 500);
+    let m = run_capped_timed(d, &["inspect", st.to_str().unwrap()], 500);
     assert_eq!(m.code, Some(0), "{}", m.stderr);
 }
 

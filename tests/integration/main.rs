@@ -41,5 +41,6 @@ mod training;
 mod apps;
 mod feature_cache;
 mod features;
+mod folder_stream;
 mod initializers;
 mod twophase;
