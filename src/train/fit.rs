@@ -562,7 +562,8 @@ pub fn fit_from(
 }
 
 /// `fit_from`, calling `on_epoch(epoch, histories)` after each epoch (0-based) with the histories
-/// so far (a Keras callback's `on_epoch_end`, for progress lines).
+/// so far (a Keras callback's `on_epoch_end`, for progress lines). The frozen base is computed once
+/// per row as `cfg.cache` says (`train::feature_cache`).
 pub fn fit_with(
     model: &Model,
     train: &Dataset,
@@ -572,25 +573,7 @@ pub fn fit_with(
     start: Option<&OptimizerState>,
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
-    fit_cached(model, train, val, cfg, seeds, start, cfg.cache, on_epoch)
-}
-
-/// `fit_with`, computing the frozen base once per row when `policy` is `Auto` and the model has
-/// one (`train::feature_cache`; bit for bit what `Off`, recomputing it every batch, gives).
-#[allow(clippy::too_many_arguments)]
-pub fn fit_cached(
-    model: &Model,
-    train: &Dataset,
-    val: Option<&Dataset>,
-    cfg: &FitConfig,
-    seeds: &[u32],
-    start: Option<&OptimizerState>,
-    policy: CachePolicy,
-    on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
-) -> Result<(Vec<History>, Vec<OptimizerState>)> {
-    crate::model::on_every_core(|| {
-        fit_inner(model, train, val, cfg, seeds, start, policy, on_epoch)
-    })
+    crate::model::on_every_core(|| fit_inner(model, train, val, cfg, seeds, start, on_epoch))
 }
 
 /// Training a model with a trainable Embedding takes SGD only: Keras hands the other optimizers the
@@ -627,9 +610,9 @@ fn fit_inner(
     cfg: &FitConfig,
     seeds: &[u32],
     start: Option<&OptimizerState>,
-    policy: CachePolicy,
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
+    let policy = cfg.cache;
     cfg.validate()?;
     embedding_optimizer(model.spec(), &cfg.optimizer.kind)?;
     if model.spec().dtype == FloatDtype::Float64 && cfg.class_weight.is_some() {

@@ -6,7 +6,7 @@ use keras_transfer::data::csv::read_train_test;
 use keras_transfer::model::LayerSpec;
 use keras_transfer::train::OptimizerSpec;
 use keras_transfer::train::feature_cache::{CachePolicy, plan};
-use keras_transfer::train::fit::{fit_cached, validation_split};
+use keras_transfer::train::fit::{fit_with, validation_split};
 use keras_transfer::{FitConfig, load_model};
 
 fn run(
@@ -30,18 +30,9 @@ fn run(
     if optimizer == "adam" {
         cfg.optimizer = OptimizerSpec::named("adam").unwrap();
     }
+    cfg.cache = policy;
     let model = m.to_model().unwrap();
-    let (h, _) = fit_cached(
-        &model,
-        &train,
-        Some(&val),
-        &cfg,
-        &[7],
-        None,
-        policy,
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let (h, _) = fit_with(&model, &train, Some(&val), &cfg, &[7], None, &mut |_, _| {}).unwrap();
     (
         h[0].loss.clone(),
         h[0].val_loss.clone(),
