@@ -73,50 +73,80 @@ pub fn select_as(spec: &ModelSpec, which: &str, param: &str) -> Result<Selected>
             )
         });
     }
-    if let Some((base, inner)) = which.split_once('/') {
-        let Some(m) = spec.nested.iter().find(|m| m.name == base) else {
-            let nested: Vec<&str> = spec.nested.iter().map(|m| m.name.as_str()).collect();
-            return Err(Error::invalid(
-                param,
-                format!(
-                    "'{base}' is not a nested model of this one (nested: {})",
-                    match nested.is_empty() {
-                        true => "none".to_string(),
-                        false => nested.join(", "),
-                    }
-                ),
-            ));
-        };
-        if inner == m.input_name {
-            return Err(Error::invalid(
-                param,
-                format!(
-                    "'{which}' is the nested model's input; name the layer before '{base}' instead"
-                ),
-            ));
-        }
-        return (m.start..m.end)
-            .find(|&i| spec.layers[i].name() == inner)
-            .map(Selected::Layer)
-            .ok_or_else(|| {
-                let names: Vec<&str> = (m.start..m.end)
-                    .take(8)
-                    .map(|i| spec.layers[i].name())
-                    .collect();
-                Error::invalid(
-                    param,
-                    format!(
-                        "'{inner}' is not a layer of '{base}' (its layers: {}{})",
-                        names.join(", "),
-                        if m.end - m.start > 8 { ", ..." } else { "" }
-                    ),
-                )
-            });
+    if which.contains('/') {
+        return select_path(spec, which, param);
     }
     top.iter()
         .find(|(n, _)| n == which)
         .map(|(_, s)| *s)
         .ok_or_else(|| Error::invalid(param, format!("no layer '{which}' (valid: {})", few())))
+}
+
+/// A path `base/.../layer` into nested models (at any depth, as Keras's `get_layer` chained):
+/// each part before the last names a nested model inside the one before it; the last names a
+/// layer of the innermost, or a nested model in it (its output layer).
+fn select_path(spec: &ModelSpec, which: &str, param: &str) -> Result<Selected> {
+    let parts: Vec<&str> = which.split('/').collect();
+    let (mut lo, mut hi) = (0, spec.layers.len());
+    let mut inside: Option<&crate::model::nested::NestedSpec> = None;
+    // The outermost nested model of that name within [lo, hi).
+    let nested_in = |name: &str, lo: usize, hi: usize| {
+        spec.nested
+            .iter()
+            .filter(|m| m.name == name && m.start >= lo && m.end <= hi)
+            .max_by_key(|m| m.end - m.start)
+    };
+    for (k, part) in parts.iter().enumerate() {
+        let last = k + 1 == parts.len();
+        if last && let Some(m) = inside
+            && *part == m.input_name
+        {
+            return Err(Error::invalid(
+                param,
+                format!(
+                    "'{which}' is the nested model's input; name the layer before '{}' instead",
+                    m.name
+                ),
+            ));
+        }
+        if let Some(m) = nested_in(part, lo, hi) {
+            if last {
+                return Ok(Selected::Layer(m.end - 1));
+            }
+            (lo, hi, inside) = (m.start, m.end, Some(m));
+            continue;
+        }
+        if last && inside.is_some() {
+            if let Some(i) = (lo..hi).find(|&i| spec.layers[i].name() == *part) {
+                return Ok(Selected::Layer(i));
+            }
+        }
+        return Err(Error::invalid(
+            param,
+            match inside {
+                None => {
+                    let nested: Vec<&str> = spec.nested.iter().map(|m| m.name.as_str()).collect();
+                    format!(
+                        "'{part}' is not a nested model of this one (nested: {})",
+                        match nested.is_empty() {
+                            true => "none".to_string(),
+                            false => nested.join(", "),
+                        }
+                    )
+                }
+                Some(m) => {
+                    let names: Vec<&str> = (lo..hi).take(8).map(|i| spec.layers[i].name()).collect();
+                    format!(
+                        "'{part}' is not a layer of '{}' (its layers: {}{})",
+                        m.name,
+                        names.join(", "),
+                        if hi - lo > 8 { ", ..." } else { "" }
+                    )
+                }
+            },
+        ));
+    }
+    Err(Error::invalid(param, format!("'{which}' names no layer")))
 }
 
 /// The output of the layer `which` (see `select`) for row-major inputs `x` (`input_dim` values a

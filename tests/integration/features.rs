@@ -12,8 +12,8 @@ fn features(
 ) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempdir();
     let target = dir.path().join(out);
-    let m = fixture(&format!("features/{model}"));
-    let i = fixture(&format!("features/{input}"));
+    let m = fixture(model);
+    let i = fixture(input);
     ok(&run(
         dir.path(),
         &[
@@ -32,7 +32,12 @@ fn features(
 }
 
 fn close(model: &str, layer: &str, expected: &str, tol: f64) {
-    let (_d, out) = features(model, layer, "x.npy", "f.npy");
+    close_on(&format!("features/{model}"), "features/x.npy", layer, expected, tol);
+}
+
+/// `close` for a fixture model and input anywhere under fixtures/.
+fn close_on(model: &str, input: &str, layer: &str, expected: &str, tol: f64) {
+    let (_d, out) = features(model, layer, input, "f.npy");
     let got = read_npy(&out).unwrap();
     let want = read_npy(&fixture(&format!("features/{expected}"))).unwrap();
     assert_eq!(got.shape, want.shape, "{model} {layer}");
@@ -58,8 +63,18 @@ fn features_match_keras_by_name_index_and_nested_name() {
 }
 
 #[test]
+fn features_reach_layers_two_nested_models_deep() {
+    // image -> convnext_mini (Functional) holding the Sequential convnext_mini_stem: the stem's
+    // output and its first layer's, against Keras (python-check/make_fixtures_features_nested.py).
+    let (m, x) = ("keras_convnext/mini/model.keras", "keras_convnext/mini/x.npy");
+    close_on(m, x, "convnext_mini/convnext_mini_stem", "convnext_stem.npy", 1e-5);
+    let conv = "convnext_mini/convnext_mini_stem/convnext_mini_stem_conv";
+    close_on(m, x, conv, "convnext_stem_conv.npy", 1e-5);
+}
+
+#[test]
 fn features_as_csv_of_a_mlp_read_back_as_keras_gives() {
-    let (_d, out) = features("mlp.keras", "h1", "mlp.csv", "h1.csv");
+    let (_d, out) = features("features/mlp.keras", "h1", "features/mlp.csv", "h1.csv");
     let (head, rows) = read_csv_f64(&out);
     assert_eq!(head, ["f0", "f1", "f2", "f3", "f4"]);
     let want = read_npy(&fixture("features/mlp_h1.npy")).unwrap();
