@@ -41,13 +41,15 @@ impl Layer for ZeroPaddingSpec {
     }
 
     fn forward(&self, x: &Tensor, _: Step) -> Result<Tensor> {
-        let mut y = x.clone();
-        for (a, &(before, after)) in self.padding.iter().enumerate() {
-            if before + after > 0 {
-                y = y.pad_with_zeros(a + 2, before, after)?;
-            }
+        // x [R, N, spatial..., C]: the spatial axes padded, one copy (kernels::pad).
+        let mut pads = vec![(0, 0); x.rank()];
+        for (a, &p) in self.padding.iter().enumerate() {
+            pads[a + 2] = p;
         }
-        Ok(y)
+        if pads.iter().all(|&(b, a)| b + a == 0) {
+            return Ok(x.clone());
+        }
+        Ok(crate::model::kernels::pad::pad(x, pads)?)
     }
 
     fn config(&self, format: Format) -> Value {

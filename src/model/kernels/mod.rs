@@ -5,6 +5,7 @@
 
 pub(crate) mod affine;
 pub(crate) mod depthwise;
+pub(crate) mod pad;
 pub(crate) mod relu6;
 pub(crate) mod variance;
 
