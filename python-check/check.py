@@ -40,7 +40,8 @@ exits non-zero when any check fails.
      Keras 3 loads it (optimizer, loss and state restored) and fits one more epoch, which ends where
      Rust's own next epoch from that file ends (1e-5)
   z  Keras Applications (checks_apps.py): per application, Keras 3's .keras/.h5 -> Rust predicts like Keras;
-     Rust's .keras/.h5 -> Keras 3 predicts as before (1e-4)
+     Rust's .keras/.h5 -> Keras 3 predicts as before (1e-4); Rust predicts an image folder as Keras
+     predicts image_dataset_from_directory of it (1e-4)
 """
 
 import argparse

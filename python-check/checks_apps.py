@@ -9,6 +9,9 @@ import subprocess
      Keras 3 loads each and predicts what it predicted before (1e-4); where Keras cannot load its own
      .h5 of the model (MobileNetV3, ConvNeXt: operations on tensors), it loads ours, which predicts
      what the .keras did
+  z4 per application: `keras-transfer predict --input FOLDER` on a folder of PNGs (the committed
+     fixtures/keras_apps/folder's images, flat) predicts what Keras predicts on
+     image_dataset_from_directory(FOLDER, labels=None, image_size=(side, side), shuffle=False) (1e-4)
   z3 a model nested two levels deep without operations (a Sequential inside the Functional base):
      Keras 3's .keras -> keras-transfer's universal .h5 -> tf.keras 2 predicts the same (1e-6), and
      tf.keras 2's own .h5 of it -> keras-transfer predicts as tf.keras 2 (1e-6)
@@ -17,6 +20,7 @@ An application listed in REFUSED (none today) is expected to be refused in one l
 """
 
 import numpy as np
+from pathlib import Path
 
 from make_fixtures_apps import APPS, CALIBRATION, N_IMAGES, app, build, images, seed_of
 
@@ -139,6 +143,36 @@ def checks(ctx, k3, k2):
         worst = max(worst, diff)
         return f"Keras 3 .keras -> rust universal .h5 -> tf.keras 2, tf.keras 2 .h5 -> rust: max|dp| {worst:.2g}"
 
+    def folder(name):
+        if name in REFUSED:
+            return refused(name)
+        import csv
+        import shutil
+        d, _, _, _ = model(name)
+        side = app(name)[3]
+        flat = ctx.workdir / "apps" / "flat_folder"
+        if not flat.exists():
+            flat.mkdir(parents=True)
+            src = Path(__file__).resolve().parent.parent / "fixtures" / "keras_apps" / "folder"
+            for png in sorted(src.glob("*/*.png")):
+                shutil.copy(png, flat / png.name)
+        ds = k3.utils.image_dataset_from_directory(
+            str(flat), labels=None, image_size=(side, side), shuffle=False, batch_size=32, verbose=False)
+        want = k3.models.load_model(d / "model.keras").predict(ds, verbose=0)
+        out = d / "folder_predictions.csv"
+        ctx.rust.run("predict", "--model", d / "model.keras", "--input", flat, "--output", out)
+        with open(out, newline="") as f:
+            rows = list(csv.reader(f))
+        header, rows = rows[0], rows[1:]
+        ensure([r[0] for r in rows] == sorted(p.name for p in flat.iterdir()),
+               f"predict's file column is not the folder's files in Keras's order: {[r[0] for r in rows]}")
+        cols = [i for i, h in enumerate(header) if h.startswith("p_")]
+        got = np.array([[float(r[i]) for i in cols] for r in rows])
+        ensure(got.shape == want.shape, f"predict wrote {got.shape}, Keras {want.shape}")
+        diff = float(np.max(np.abs(got - want)))
+        ensure(diff <= TOL, f"rust predicts the folder within {diff:.3g} > {TOL:g} of Keras")
+        return f"{len(rows)} images at {side}x{side}: max|dp| {diff:.2g}"
+
     out = [("z3 a model nested two levels deep: keras 3 -> rust universal .h5 -> tf.keras 2; tf.keras 2 .h5 -> rust",
             two_levels_both_dialects)]
     for name, ctor, *_ in APPS:
@@ -146,4 +180,6 @@ def checks(ctx, k3, k2):
                     lambda n=name: keras_to_rust(n)))
         out.append((f"z2 {name} ({ctor}): keras 3 .keras -> rust .keras/.h5 -> keras 3 predicts the same",
                     lambda n=name: rust_to_keras(n)))
+        out.append((f"z4 {name} ({ctor}): rust predict on an image folder == keras on image_dataset_from_directory",
+                    lambda n=name: folder(n)))
     return out
