@@ -1,13 +1,15 @@
 //! Keras's `Conv1D` and `Conv2D` layers (channels last): their config both ways, their weights
 //! (kernel `(k..., in / groups, filters)`, optional bias) and their forward pass: the window's taps
 //! (`window`) side by side, per group, through the fused Dense op (`ops::dense`) with the bias and
-//! the activation.
+//! the activation; with one group and more than one tap, the direct op `kernels::conv` computes the
+//! same numbers without keeping the taps for the backward pass.
 
 use crate::error::Result;
 use crate::model::dialect::{
     Format, Res, check_keys, initializer_json, malformed, parse_activation, parse_initializer,
     require_null,
 };
+use crate::model::kernels::conv as conv_kernel;
 use crate::model::layer::{Common, KerasLayer, Layer, Step, WeightSpec, named_layer, yes};
 use crate::model::ops;
 use crate::model::shape::{MAX_UNITS, Shape};
@@ -134,16 +136,41 @@ impl Layer for ConvSpec {
         let kernel = &s.w[0];
         let r = kernel.dim(0)?;
         let bias = bias_or_zeros(&s, 1, r, self.filters, x)?;
-        let taps = self.window.tap_inputs(x)?;
-        let mut dims = taps[0].dims().to_vec();
+        if x.rank() != self.window.rank() + 3 {
+            return Err(crate::error::Error::invalid(
+                "shape",
+                format!(
+                    "{} takes input of rank {}, got {:?}",
+                    self.name,
+                    self.window.rank() + 3,
+                    x.dims()
+                ),
+            ));
+        }
+        let mut dims = x.dims().to_vec();
         let last = dims.len() - 1;
+        for (a, (out, _)) in self
+            .window
+            .geometry(&dims[2..last])?
+            .into_iter()
+            .enumerate()
+        {
+            dims[2 + a] = out;
+        }
         let (cin, fo) = (dims[last] / self.groups, self.filters / self.groups);
         dims[last] = self.filters;
         let kdim = kernel.rank() - 1;
         let (y, after) = if self.groups == 1 {
             let (fused, after) = split_activation(self.activation, s.logits);
-            (taps_dense(&taps, kernel, &bias, fused)?, after)
+            let y = if self.window.taps() > 1 {
+                // One op that keeps only its input for the backward pass (no taps, no patches).
+                conv_kernel::conv(x, &self.window, kernel, &bias, fused)?
+            } else {
+                taps_dense(&self.window.tap_inputs(x)?, kernel, &bias, fused)?
+            };
+            (y, after)
         } else {
+            let taps = self.window.tap_inputs(x)?;
             // Each group's filters see only its own channels; the activation (softmax spans every
             // filter) comes after the groups are joined.
             let mut outs = Vec::with_capacity(self.groups);

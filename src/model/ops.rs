@@ -17,7 +17,7 @@ use candle_core::{
 };
 use num_traits::Zero;
 
-fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
+pub(crate) fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
     let data = s.as_slice::<T>()?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
@@ -204,8 +204,47 @@ fn dense_bwd<T: Real, const I: usize, const O: usize>(
     }
 }
 
+/// The Dense op's forward on slices: `out [R, N, O] = act(x [R, N, I] · w [R, I, O] + b [R, O])`
+/// with `out` all zeros on entry; the width-specialised loops or the blocked GEMM (`wide`) as the
+/// op picks them, so the bits are the op's.
+pub(crate) fn dense_forward<T: Real>(
+    d: Dims,
+    act: Fused,
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    out: &mut [T],
+) {
+    if d.is_wide() {
+        wide::forward(d, act, x, w, b, out);
+    } else {
+        by_shape!(d.i, d.o, dense_fwd(d, act, x, w, b, out));
+    }
+}
+
+/// The Dense op's backward on slices: from the output `y` and its gradient `g`, the gradients of
+/// `w` and `b` (zeros on entry) and, when `dx` is not empty, of `x`; the op's own kernels and bits.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dense_backward<T: Real>(
+    d: Dims,
+    act: Fused,
+    x: &[T],
+    w: &[T],
+    y: &[T],
+    g: &[T],
+    dw: &mut [T],
+    db: &mut [T],
+    dx: &mut [T],
+) {
+    if d.is_wide() {
+        wide::backward(d, act, x, w, y, g, dw, db, dx)
+    } else {
+        by_shape!(d.i, d.o, dense_bwd(d, act, x, w, y, g, dw, db, dx))
+    }
+}
+
 /// Runs `f` on a tensor's values (of type `T`) without copying them.
-fn with_values<T: Real, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
+pub(crate) fn with_values<T: Real, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         candle_core::Storage::Cpu(cpu) => Ok(f(slice(cpu, layout, "tensor")?)),
@@ -240,11 +279,7 @@ impl CustomOp3 for Dense {
                 slice::<T>(s3, l3, "b")?,
             );
             let mut out = vec![T::zero(); d.r * d.n * d.o];
-            if d.is_wide() {
-                wide::forward(d, self.0, x, w, b, &mut out);
-            } else {
-                by_shape!(d.i, d.o, dense_fwd(d, self.0, x, w, b, &mut out));
-            }
+            dense_forward(d, self.0, x, w, b, &mut out);
             Ok((T::to_cpu_storage_owned(out), shape))
         })
     }
@@ -288,15 +323,7 @@ impl Dense {
             with_values(w, |ws| {
                 with_values(res, |ys| {
                     with_values(&grad, |gs| {
-                        if d.is_wide() {
-                            wide::backward(d, self.0, xs, ws, ys, gs, &mut dw, &mut db, &mut dx)
-                        } else {
-                            by_shape!(
-                                d.i,
-                                d.o,
-                                dense_bwd(d, self.0, xs, ws, ys, gs, &mut dw, &mut db, &mut dx)
-                            )
-                        }
+                        dense_backward(d, self.0, xs, ws, ys, gs, &mut dw, &mut db, &mut dx)
                     })
                 })
             })

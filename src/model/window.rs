@@ -99,6 +99,28 @@ impl Window {
             .collect()
     }
 
+    /// The window over an input of spatial sizes `spatial` as a 2-D plane (a 1-D window: height 1),
+    /// for the direct kernels that index the input themselves.
+    pub(crate) fn plane(&self, spatial: &[usize]) -> Result<Plane> {
+        let geo = self.geometry(spatial)?;
+        let two = |v: &[usize], one: usize| -> [usize; 2] {
+            if self.rank() == 1 {
+                [one, v[0]]
+            } else {
+                [v[0], v[1]]
+            }
+        };
+        let (out, before): (Vec<usize>, Vec<usize>) = geo.into_iter().unzip();
+        Ok(Plane {
+            i: two(spatial, 1),
+            o: two(&out, 1),
+            k: two(&self.kernel_size, 1),
+            s: two(&self.strides, 1),
+            d: two(&self.dilation_rate, 1),
+            p: two(&before, 0),
+        })
+    }
+
     /// The output shape for a per-sample input `(spatial..., channels)`, with `channels` out.
     pub fn output_shape(&self, input: &Shape, channels: usize) -> Result<Shape> {
         let dims = input.dims();
@@ -213,6 +235,42 @@ impl Window {
             padding,
             dilation_rate,
         })
+    }
+}
+
+/// A 1-D or 2-D window over one input as a 2-D one (`Window::plane`), per axis (height, width).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plane {
+    /// Input sizes.
+    pub(crate) i: [usize; 2],
+    /// Output sizes.
+    pub(crate) o: [usize; 2],
+    /// Kernel sizes.
+    pub(crate) k: [usize; 2],
+    pub(crate) s: [usize; 2],
+    pub(crate) d: [usize; 2],
+    /// Zeros before.
+    pub(crate) p: [usize; 2],
+}
+
+impl Plane {
+    /// Taps of the kernel.
+    pub(crate) fn taps(&self) -> usize {
+        self.k[0] * self.k[1]
+    }
+    /// Output positions.
+    pub(crate) fn positions(&self) -> usize {
+        self.o[0] * self.o[1]
+    }
+    /// Input pixels.
+    pub(crate) fn pixels(&self) -> usize {
+        self.i[0] * self.i[1]
+    }
+    /// The input index along axis `a` that output `o` reads at tap `t`, or `None` (padding).
+    pub(crate) fn source(&self, a: usize, o: usize, t: usize) -> Option<usize> {
+        (o * self.s[a] + t * self.d[a])
+            .checked_sub(self.p[a])
+            .filter(|&v| v < self.i[a])
     }
 }
 

@@ -4,6 +4,7 @@
 //! and pick the float type, for every kernel alike.
 
 pub(crate) mod affine;
+pub(crate) mod conv;
 pub(crate) mod depthwise;
 pub(crate) mod pad;
 pub(crate) mod relu6;
