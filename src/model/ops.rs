@@ -17,7 +17,7 @@ use candle_core::{
 };
 use num_traits::Zero;
 
-pub(crate) fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
+fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
     let data = s.as_slice::<T>()?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
@@ -244,7 +244,7 @@ pub(crate) fn dense_backward<T: Real>(
 }
 
 /// Runs `f` on a tensor's values (of type `T`) without copying them.
-pub(crate) fn with_values<T: Real, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
+fn with_values<T: Real, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         candle_core::Storage::Cpu(cpu) => Ok(f(slice(cpu, layout, "tensor")?)),

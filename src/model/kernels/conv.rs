@@ -8,15 +8,13 @@
 //! (images in parallel on the calling rayon pool; the same bits on any number of threads). Neither
 //! the padded input, the taps nor the patches outlive the op's call.
 
+use super::{by_float, cpu_values, msg, values};
 use crate::model::fused::{Dims, Fused, Real};
 use crate::model::ops;
 use crate::model::window::{Plane, Window};
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
-
-fn msg(m: impl std::fmt::Display) -> candle_core::Error {
-    candle_core::Error::Msg(m.to_string())
-}
 
 /// The op: `x [R, N, spatial..., C]`, `kernel [R, taps * C, O]`, `bias [R, O]` to
 /// `[R, N * positions, O]`.
@@ -51,7 +49,7 @@ impl Conv {
             || k.dims() != [d.r, d.i, d.o]
             || b.dims() != [d.r, d.o]
         {
-            return Err(msg(format!(
+            return Err(msg(&format!(
                 "conv kernel: input {x:?}, kernel {k:?} or bias {b:?} does not match the window"
             )));
         }
@@ -166,46 +164,15 @@ impl CustomOp3 for Conv {
     ) -> Result<(CpuStorage, Shape)> {
         self.check(l1.shape(), l2.shape(), l3.shape())?;
         let d = self.dims();
-        let shape = Shape::from((d.r, d.n, d.o));
-        match s1 {
-            CpuStorage::F32(_) => {
-                let out = self.forward::<f32>(
-                    ops::slice(s1, l1, "x")?,
-                    ops::slice(s2, l2, "kernel")?,
-                    ops::slice(s3, l3, "bias")?,
-                );
-                Ok((CpuStorage::F32(out), shape))
-            }
-            CpuStorage::F64(_) => {
-                let out = self.forward::<f64>(
-                    ops::slice(s1, l1, "x")?,
-                    ops::slice(s2, l2, "kernel")?,
-                    ops::slice(s3, l3, "bias")?,
-                );
-                Ok((CpuStorage::F64(out), shape))
-            }
-            _ => Err(msg("the conv kernel computes in float32 or float64 only")),
-        }
+        by_float!(s1.dtype(), "conv", T => {
+            let v = |s, l| cpu_values::<T>(s, l, "conv");
+            let out = self.forward::<T>(v(s1, l1)?, v(s2, l2)?, v(s3, l3)?);
+            Ok((T::to_cpu_storage_owned(out), Shape::from((d.r, d.n, d.o))))
+        })
     }
 
+    /// The gradients of the input (when it is tracked), the kernel and the bias.
     fn bwd(
-        &self,
-        x: &Tensor,
-        k: &Tensor,
-        b: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        match x.dtype() {
-            candle_core::DType::F64 => self.grads::<f64>(x, k, b, res, grad),
-            _ => self.grads::<f32>(x, k, b, res, grad),
-        }
-    }
-}
-
-impl Conv {
-    /// The three gradients as tensors, in the tensors' float type `T`.
-    fn grads<T: Real>(
         &self,
         x: &Tensor,
         k: &Tensor,
@@ -215,25 +182,22 @@ impl Conv {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         self.check(x.shape(), k.shape(), b.shape())?;
         let grad = grad.contiguous()?;
+        let (xs, xl) = x.storage_and_layout();
+        let (ks, kl) = k.storage_and_layout();
+        let (ys, yl) = res.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
         let want_dx = x.track_op();
-        let (dx, dk, db) = ops::with_values::<T, _>(x, |xs| {
-            ops::with_values(k, |ks| {
-                ops::with_values(res, |ys| {
-                    ops::with_values(&grad, |gs| self.backward(xs, ks, ys, gs, want_dx))
-                })
-            })
-        })????;
-        let dev = x.device();
-        let dx = if want_dx {
-            Some(Tensor::from_vec(dx, x.shape(), dev)?)
-        } else {
-            None
-        };
-        Ok((
-            dx,
-            Some(Tensor::from_vec(dk, k.shape(), dev)?),
-            Some(Tensor::from_vec(db, b.shape(), dev)?),
-        ))
+        by_float!(x.dtype(), "conv", T => {
+            let v = |s, l| values::<T>(s, l, "conv");
+            let (dx, dk, db) =
+                self.backward::<T>(v(&xs, xl)?, v(&ks, kl)?, v(&ys, yl)?, v(&gs, gl)?, want_dx);
+            let dev = x.device();
+            Ok((
+                if want_dx { Some(Tensor::from_vec(dx, x.shape(), dev)?) } else { None },
+                Some(Tensor::from_vec(dk, k.shape(), dev)?),
+                Some(Tensor::from_vec(db, b.shape(), dev)?),
+            ))
+        })
     }
 }
 
