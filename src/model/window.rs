@@ -121,6 +121,26 @@ impl Window {
         })
     }
 
+    /// The plane of a direct kernel's input `x [R, N, spatial..., C]` with its kernel
+    /// `[R, k..., C, out]`, and `(C, out)`; ranks or channels that do not match are an error naming
+    /// `what`.
+    pub(crate) fn plane_of(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        what: &str,
+    ) -> Result<(Plane, usize, usize)> {
+        let (rank, kr) = (self.rank(), kernel.rank());
+        if x.rank() != rank + 3 || kr != rank + 3 || x.dim(rank + 2)? != kernel.dim(kr - 2)? {
+            return Err(Error::invalid(
+                "shape",
+                format!("{what} input and kernel ranks or channels do not match"),
+            ));
+        }
+        let plane = self.plane(&x.dims()[2..2 + rank])?;
+        Ok((plane, kernel.dim(kr - 2)?, kernel.dim(kr - 1)?))
+    }
+
     /// The output shape for a per-sample input `(spatial..., channels)`, with `channels` out.
     pub fn output_shape(&self, input: &Shape, channels: usize) -> Result<Shape> {
         let dims = input.dims();

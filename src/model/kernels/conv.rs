@@ -116,36 +116,42 @@ impl Conv {
     }
 }
 
-/// One image's patches `out [positions, taps * C]` from its input `x [pixels, C]`.
-fn gather<T: Real>(p: &Plane, c: usize, x: &[T], out: &mut [T]) {
-    let row = p.taps() * c;
-    for (at, dst) in out.chunks_exact_mut(row.max(1)).enumerate() {
-        let (oy, ox) = (at / p.o[1], at % p.o[1]);
-        for (t, d) in dst.chunks_exact_mut(c.max(1)).enumerate() {
-            let (ti, tj) = (t / p.k[1], t % p.k[1]);
-            match (p.source(0, oy, ti), p.source(1, ox, tj)) {
-                (Some(iy), Some(ix)) => d.copy_from_slice(&x[(iy * p.i[1] + ix) * c..][..c]),
-                _ => d.fill(T::zero()),
+/// Every read of one image's patches, position by position, tap by tap: (offset in the image's
+/// patches, offset in its input or `None` where the tap reads padding), `c` values each.
+fn each_read(p: &Plane, c: usize, mut f: impl FnMut(usize, Option<usize>)) {
+    for oy in 0..p.o[0] {
+        for ox in 0..p.o[1] {
+            for t in 0..p.taps() {
+                let (ti, tj) = (t / p.k[1], t % p.k[1]);
+                let at = ((oy * p.o[1] + ox) * p.taps() + t) * c;
+                let px = match (p.source(0, oy, ti), p.source(1, ox, tj)) {
+                    (Some(iy), Some(ix)) => Some((iy * p.i[1] + ix) * c),
+                    _ => None,
+                };
+                f(at, px);
             }
         }
     }
 }
 
+/// One image's patches `out [positions, taps * C]` from its input `x [pixels, C]`.
+fn gather<T: Real>(p: &Plane, c: usize, x: &[T], out: &mut [T]) {
+    each_read(p, c, |at, px| match px {
+        Some(px) => out[at..][..c].copy_from_slice(&x[px..][..c]),
+        None => out[at..][..c].fill(T::zero()),
+    });
+}
+
 /// One image's input gradient `gx [pixels, C]` (zeros on entry) from its patches' gradient
 /// `gp [positions, taps * C]`: position by position, tap by tap, each added where it was read.
 fn scatter<T: Real>(p: &Plane, c: usize, gp: &[T], gx: &mut [T]) {
-    let row = p.taps() * c;
-    for (at, src) in gp.chunks_exact(row.max(1)).enumerate() {
-        let (oy, ox) = (at / p.o[1], at % p.o[1]);
-        for (t, s) in src.chunks_exact(c.max(1)).enumerate() {
-            let (ti, tj) = (t / p.k[1], t % p.k[1]);
-            if let (Some(iy), Some(ix)) = (p.source(0, oy, ti), p.source(1, ox, tj)) {
-                for (a, &v) in gx[(iy * p.i[1] + ix) * c..][..c].iter_mut().zip(s) {
-                    *a = *a + v;
-                }
+    each_read(p, c, |at, px| {
+        if let Some(px) = px {
+            for (a, &v) in gx[px..][..c].iter_mut().zip(&gp[at..][..c]) {
+                *a += v;
             }
         }
-    }
+    });
 }
 
 impl CustomOp3 for Conv {
@@ -211,16 +217,7 @@ pub(crate) fn conv(
     bias: &Tensor,
     act: Fused,
 ) -> crate::error::Result<Tensor> {
-    let rank = window.rank();
-    let kr = kernel.rank();
-    let (c, o) = (kernel.dim(kr - 2)?, kernel.dim(kr - 1)?);
-    if x.rank() != rank + 3 || kr != rank + 3 || x.dim(x.rank() - 1)? != c {
-        return Err(crate::error::Error::invalid(
-            "shape",
-            "conv input and kernel ranks or channels do not match",
-        ));
-    }
-    let plane = window.plane(&x.dims()[2..2 + rank])?;
+    let (plane, c, o) = window.plane_of(x, kernel, "conv")?;
     let op = Conv {
         plane,
         r: x.dim(0)?,
@@ -262,7 +259,8 @@ mod tests {
 
     /// Windows of both ranks: (rank, kernel, strides, dilation, padding, channels in, filters).
     /// Channels and filters cover both the Dense op's narrow loops and its GEMM path.
-    const CASES: &[(usize, [usize; 2], usize, usize, Padding, usize, usize)] = &[
+    type Case = (usize, [usize; 2], usize, usize, Padding, usize, usize);
+    const CASES: &[Case] = &[
         (2, [3, 3], 1, 1, Padding::Same, 4, 6),
         (2, [3, 3], 2, 1, Padding::Same, 3, 5),
         (2, [2, 3], 1, 2, Padding::Valid, 2, 3),
