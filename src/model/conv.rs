@@ -43,24 +43,6 @@ fn class_of(c: &ConvSpec) -> &'static str {
     }
 }
 
-/// Runs the kernel `[R, taps, cin, cout]` (reshaped to `[R, taps * cin, cout]`) over the taps of
-/// the input (each `[R, N, out..., cin]`, concatenated along the channels in tap order) with
-/// `bias [R, cout]`: `[R, N * positions, cout]`.
-pub(crate) fn taps_dense(
-    taps: &[Tensor],
-    kernel: &Tensor,
-    bias: &Tensor,
-    act: ops::Fused,
-) -> Result<Tensor> {
-    let r = kernel.dim(0)?;
-    let cout = kernel.dim(kernel.rank() - 1)?;
-    let patches = Tensor::cat(taps, taps[0].rank() - 1)?;
-    let k = patches.dim(patches.rank() - 1)?;
-    let patches = patches.reshape((r, (), k))?;
-    let kernel = kernel.contiguous()?.reshape((r, k, cout))?;
-    Ok(ops::dense(&patches, &kernel, &bias.contiguous()?, act)?)
-}
-
 /// The bias of a layer, or zeros `[R, width]` for one without (`use_bias=False`).
 pub(crate) fn bias_or_zeros(
     s: &Step,
@@ -166,7 +148,7 @@ impl Layer for ConvSpec {
                 // One op that keeps only its input for the backward pass (no taps, no patches).
                 conv_kernel::conv(x, &self.window, kernel, &bias, fused)?
             } else {
-                taps_dense(&self.window.tap_inputs(x)?, kernel, &bias, fused)?
+                conv_kernel::taps_dense(&self.window.tap_inputs(x)?, kernel, &bias, fused)?
             };
             (y, after)
         } else {
@@ -181,7 +163,7 @@ impl Layer for ConvSpec {
                     .collect::<candle_core::Result<_>>()?;
                 let kg = kernel.narrow(kdim, g * fo, fo)?;
                 let bg = bias.narrow(1, g * fo, fo)?;
-                outs.push(taps_dense(&tg, &kg, &bg, ops::Fused::Linear)?);
+                outs.push(conv_kernel::taps_dense(&tg, &kg, &bg, ops::Fused::Linear)?);
             }
             let act = if s.logits {
                 Activation::Linear

@@ -1,6 +1,6 @@
 //! `Conv1D`/`Conv2D` (groups 1, more than one tap) as one op that keeps only its input for the
 //! backward pass. The forward pass builds the patches matrix `[R, N * positions, taps * C]` (tap-major,
-//! then channel, a padded tap reading zero: the layout of `conv::taps_dense`'s concatenated taps) in
+//! then channel, a padded tap reading zero: the layout of `taps_dense`'s concatenated taps) in
 //! a transient buffer and runs the fused Dense op's own kernels on it (`ops::dense_forward`), so the
 //! output has that path's bits. The backward pass rebuilds the patches, runs the Dense op's backward
 //! kernels (`ops::dense_backward`: the kernel's and bias's gradients have that path's bits too) and
@@ -231,10 +231,27 @@ pub(crate) fn conv(
         .apply_op3(&kernel, &bias.contiguous()?, op)?)
 }
 
+/// Runs the kernel `[R, taps, cin, cout]` (reshaped to `[R, taps * cin, cout]`) over the taps of
+/// the input (each `[R, N, out..., cin]`, concatenated along the channels in tap order) with
+/// `bias [R, cout]`: `[R, N * positions, cout]`.
+pub(crate) fn taps_dense(
+    taps: &[Tensor],
+    kernel: &Tensor,
+    bias: &Tensor,
+    act: ops::Fused,
+) -> Result<Tensor> {
+    let r = kernel.dim(0)?;
+    let cout = kernel.dim(kernel.rank() - 1)?;
+    let patches = Tensor::cat(taps, taps[0].rank() - 1)?;
+    let k = patches.dim(patches.rank() - 1)?;
+    let patches = patches.reshape((r, (), k))?;
+    let kernel = kernel.contiguous()?.reshape((r, k, cout))?;
+    ops::dense(&patches, &kernel, &bias.contiguous()?, act)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::conv::taps_dense;
     use crate::model::window::Padding;
     use candle_core::{DType, Device, Var};
 
