@@ -19,8 +19,12 @@ pub const LR_KEY: &str = "keras_transfer.learning_rate";
 /// The safetensors metadata key holding the `training_config` JSON (the compile settings), when
 /// compiled.
 pub const TRAINING_KEY: &str = "keras_transfer.training_config";
-/// The safetensors metadata key holding the optimizer's saved variables as JSON, when known.
+/// The safetensors metadata key holding the optimizer's iterations, learning rate and variable
+/// names as JSON, when known (files written before the values became tensors hold them here too).
 pub const OPTIMIZER_KEY: &str = "keras_transfer.optimizer_state";
+/// The prefix of the tensors holding the optimizer's variables (`<prefix>/0`, `/1`, ... in the
+/// order the `OPTIMIZER_KEY` metadata names them).
+pub const OPTIMIZER_TENSOR: &str = "keras_transfer.optimizer";
 /// The safetensors metadata key holding the source file's `keras_version`.
 pub const VERSION_KEY: &str = "keras_transfer.keras_version";
 /// The safetensors metadata key holding the source file's `backend`.
@@ -49,6 +53,17 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
         for (s, values) in l.weights(spec.fan_in(i)).iter().zip(w) {
             let (dtype, bytes) = value_bytes(values, spec.dtype);
             owned.push((var_name(l.name(), s.name), s.shape.clone(), dtype, bytes));
+        }
+    }
+    if let Some(Ok(state)) = &m.optimizer_state {
+        for (i, (_, values)) in state.variables.iter().enumerate() {
+            let (dtype, bytes) = value_bytes(values, spec.dtype);
+            owned.push((
+                format!("{OPTIMIZER_TENSOR}/{i}"),
+                vec![values.len()],
+                dtype,
+                bytes,
+            ));
         }
     }
     let st_err = |e: safetensors::SafeTensorError| match e {
@@ -83,21 +98,16 @@ pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
         meta.insert(TRAINING_KEY.to_string(), tc);
     }
     if let Some(state) = &m.optimizer_state {
+        // The variables' values are tensors `OPTIMIZER_TENSOR/<i>` in the model's dtype (a
+        // ResNet50's Adam slots as JSON text would pass the header limit); the metadata names them.
         let v = match state {
-            // A float32 model's values as float32 numbers (their shortest float32 text), a
-            // float64 model's as doubles.
-            Ok(s) if spec.dtype == FloatDtype::Float32 => {
-                let variables: Vec<(&String, Vec<f32>)> = s
-                    .variables
-                    .iter()
-                    .map(|(n, v)| (n, v.iter().map(|&x| x as f32).collect()))
-                    .collect();
-                serde_json::json!({"iterations": s.iterations,
-                "learning_rate": s.learning_rate.map(|x| x as f32), "variables": variables})
-            }
             Ok(s) => {
-                serde_json::json!({"iterations": s.iterations, "learning_rate": s.learning_rate,
-                "variables": s.variables})
+                let lr = match spec.dtype {
+                    FloatDtype::Float32 => s.learning_rate.map(|x| f64::from(x as f32)),
+                    FloatDtype::Float64 => s.learning_rate,
+                };
+                let names: Vec<&String> = s.variables.iter().map(|(n, _)| n).collect();
+                serde_json::json!({"iterations": s.iterations, "learning_rate": lr, "names": names})
             }
             Err(e) => serde_json::json!({"unreadable": e}),
         };
@@ -281,6 +291,29 @@ fn from_safetensors_parts(
             Some(d)
         }
     };
+    let sizes: Vec<usize> = weights.iter().flatten().map(Vec::len).collect();
+    let optimizer_state = md
+        .get(OPTIMIZER_KEY)
+        .map(|s| {
+            optimizer_state_json(
+                s,
+                &mut |i, sizes: &[usize]| {
+                    let name = format!("{OPTIMIZER_TENSOR}/{i}");
+                    let t = header
+                        .info(&name)
+                        .ok_or_else(|| format!("no tensor '{name}'"))?;
+                    // Each variable is as large as one of the model's weights (a slot) or a scalar.
+                    match t.shape.as_slice() {
+                        [len] if *len == 1 || sizes.contains(len) => read(&name, &[*len]),
+                        shape => Err(format!(
+                            "optimizer tensor '{name}' is {shape:?}, not the size of a weight"
+                        )),
+                    }
+                },
+                &sizes,
+            )
+        })
+        .transpose()?;
     Ok(KerasModel {
         data,
         spec,
@@ -290,16 +323,18 @@ fn from_safetensors_parts(
         format,
         learning_rate,
         compile_settings: md.get(TRAINING_KEY).cloned().map(CompileSettings::parse),
-        optimizer_state: md
-            .get(OPTIMIZER_KEY)
-            .map(|s| optimizer_state_json(s))
-            .transpose()?,
+        optimizer_state,
     })
 }
 
 /// The optimizer state as `to_safetensors_bytes` writes it.
+/// `tensor(i, sizes)` reads variable `i`'s values (its tensor), `sizes` the model's weights' sizes.
+type ReadTensor<'a> = dyn FnMut(usize, &[usize]) -> std::result::Result<Vec<f64>, String> + 'a;
+
 fn optimizer_state_json(
     s: &str,
+    tensor: &mut ReadTensor,
+    sizes: &[usize],
 ) -> std::result::Result<std::result::Result<crate::train::OptimizerState, String>, String> {
     let v: serde_json::Value =
         serde_json::from_str(s).map_err(|e| format!("bad '{OPTIMIZER_KEY}' metadata: {e}"))?;
@@ -307,6 +342,29 @@ fn optimizer_state_json(
         return Ok(Err(e.to_string()));
     }
     let bad = || format!("bad '{OPTIMIZER_KEY}' metadata");
+    if let Some(names) = v.get("names").and_then(|n| n.as_array()) {
+        // At most a few slots per weight, and the step count and schedule scalars.
+        if names.len() > 4 * sizes.len() + 16 {
+            return Err(format!(
+                "'{OPTIMIZER_KEY}' names {} variables for {} weights",
+                names.len(),
+                sizes.len()
+            ));
+        }
+        let variables = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let name = n.as_str().ok_or_else(bad)?.to_string();
+                Ok((name, tensor(i, sizes)?))
+            })
+            .collect::<std::result::Result<Vec<_>, String>>()?;
+        return Ok(Ok(crate::train::OptimizerState {
+            iterations: v["iterations"].as_u64().ok_or_else(bad)?,
+            learning_rate: v["learning_rate"].as_f64(),
+            variables,
+        }));
+    }
     let variables = v["variables"]
         .as_array()
         .ok_or_else(bad)?

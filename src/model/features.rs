@@ -98,7 +98,8 @@ fn select_path(spec: &ModelSpec, which: &str, param: &str) -> Result<Selected> {
     };
     for (k, part) in parts.iter().enumerate() {
         let last = k + 1 == parts.len();
-        if last && let Some(m) = inside
+        if last
+            && let Some(m) = inside
             && *part == m.input_name
         {
             return Err(Error::invalid(
@@ -135,7 +136,8 @@ fn select_path(spec: &ModelSpec, which: &str, param: &str) -> Result<Selected> {
                     )
                 }
                 Some(m) => {
-                    let names: Vec<&str> = (lo..hi).take(8).map(|i| spec.layers[i].name()).collect();
+                    let names: Vec<&str> =
+                        (lo..hi).take(8).map(|i| spec.layers[i].name()).collect();
                     format!(
                         "'{part}' is not a layer of '{}' (its layers: {}{})",
                         m.name,

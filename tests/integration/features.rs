@@ -32,7 +32,13 @@ fn features(
 }
 
 fn close(model: &str, layer: &str, expected: &str, tol: f64) {
-    close_on(&format!("features/{model}"), "features/x.npy", layer, expected, tol);
+    close_on(
+        &format!("features/{model}"),
+        "features/x.npy",
+        layer,
+        expected,
+        tol,
+    );
 }
 
 /// `close` for a fixture model and input anywhere under fixtures/.
@@ -66,8 +72,17 @@ fn features_match_keras_by_name_index_and_nested_name() {
 fn features_reach_layers_two_nested_models_deep() {
     // image -> convnext_mini (Functional) holding the Sequential convnext_mini_stem: the stem's
     // output and its first layer's, against Keras (python-check/make_fixtures_features_nested.py).
-    let (m, x) = ("keras_convnext/mini/model.keras", "keras_convnext/mini/x.npy");
-    close_on(m, x, "convnext_mini/convnext_mini_stem", "convnext_stem.npy", 1e-5);
+    let (m, x) = (
+        "keras_convnext/mini/model.keras",
+        "keras_convnext/mini/x.npy",
+    );
+    close_on(
+        m,
+        x,
+        "convnext_mini/convnext_mini_stem",
+        "convnext_stem.npy",
+        1e-5,
+    );
     let conv = "convnext_mini/convnext_mini_stem/convnext_mini_stem_conv";
     close_on(m, x, conv, "convnext_stem_conv.npy", 1e-5);
 }

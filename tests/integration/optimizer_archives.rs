@@ -499,3 +499,39 @@ fn a_legacy_h5_with_ill_fitting_optimizer_weights_is_refused() {
         );
     }
 }
+
+/// A state too large for text metadata (10M Adam slot values: about 110 MB as JSON, past the
+/// safetensors header limit of 100 MB; a ResNet50 fine-tuned with Adam holds 47M) goes through the
+/// safetensors bytes the command line's model reader hands back, and through a `.safetensors` file.
+#[test]
+fn a_large_optimizer_state_survives_safetensors() {
+    use keras_transfer::checkpoint::{from_safetensors_bytes, to_safetensors_bytes};
+    use keras_transfer::model::{Activation, ModelSpec};
+    let spec = ModelSpec::classifier(2500, &[2000], &[Activation::Relu], 2).unwrap();
+    let model = keras_transfer::Model::new(spec.clone(), 1).unwrap();
+    let mut m = KerasModel::new(spec, model.weights().unwrap(), None);
+    let slot = |w: &[f64], k: f64| -> Vec<f64> {
+        w.iter().enumerate().map(|(i, _)| f64::from(((i as f64 * 0.37 + k).sin()) as f32)).collect()
+    };
+    let mut variables = Vec::new();
+    for (l, lw) in m.spec.layers.iter().zip(&m.weights) {
+        for (j, w) in lw.iter().enumerate() {
+            for (s, k) in [("momentum", 0.1), ("velocity", 0.2)] {
+                variables.push((format!("{}_{j}_{s}", l.name()), slot(w, k)));
+            }
+        }
+    }
+    let state = OptimizerState {
+        iterations: 7,
+        learning_rate: Some(f64::from(0.001f32)),
+        variables,
+    };
+    m.optimizer_state = Some(Ok(state.clone()));
+    let back = from_safetensors_bytes(&to_safetensors_bytes(&m).unwrap()).unwrap();
+    assert_eq!(back.optimizer_state, Some(Ok(state.clone())));
+    assert_eq!(back.weights, m.weights);
+    let tmp = tempdir();
+    let f = tmp.path().join("big.safetensors");
+    save_model(&f, &m).unwrap();
+    assert_eq!(load_model(&f).unwrap().optimizer_state, Some(Ok(state)));
+}

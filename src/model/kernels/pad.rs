@@ -14,7 +14,10 @@ struct Pad {
 
 impl Pad {
     fn out_dims(&self, dims: &[usize]) -> Vec<usize> {
-        dims.iter().zip(&self.pads).map(|(d, (b, a))| d + b + a).collect()
+        dims.iter()
+            .zip(&self.pads)
+            .map(|(d, (b, a))| d + b + a)
+            .collect()
     }
 
     /// Calls `f(input offset, output offset, run)` for every run of the input's values that
