@@ -8,39 +8,32 @@
 //! and kernel for the backward pass (no tensor per tap).
 
 use super::{by_float, cpu_values, msg, values};
-use crate::model::window::Window;
+use crate::model::window::{Plane, Window};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use num_traits::Float;
 use rayon::prelude::*;
 
-/// A 1-D or 2-D depthwise window over `[R, N, spatial..., C]` as a 2-D one (1-D: height 1).
+/// A depthwise window over `[R, N, spatial..., C]`: the members, images, channels, depth
+/// multiplier and the window's plane (`Window::plane`, 1-D as height 1).
 #[derive(Debug, Clone, Copy)]
 struct Geometry {
     r: usize,
     n: usize,
     c: usize,
     m: usize,
-    /// Input height and width.
-    i: [usize; 2],
-    /// Output height and width.
-    o: [usize; 2],
-    k: [usize; 2],
-    s: [usize; 2],
-    d: [usize; 2],
-    /// Zeros before, per axis.
-    p: [usize; 2],
+    plane: Plane,
 }
 
 impl Geometry {
     fn taps(&self) -> usize {
-        self.k[0] * self.k[1]
+        self.plane.taps()
     }
     fn image(&self) -> usize {
-        self.i[0] * self.i[1] * self.c
+        self.plane.pixels() * self.c
     }
     fn positions(&self) -> usize {
-        self.o[0] * self.o[1]
+        self.plane.positions()
     }
     fn cm(&self) -> usize {
         self.c * self.m
@@ -48,19 +41,18 @@ impl Geometry {
     /// Each output position of one image with each tap: (position, tap, input pixel or None
     /// where the tap reads padding), in the forward's order.
     fn visit(&self, mut f: impl FnMut(usize, usize, Option<usize>)) {
-        for oy in 0..self.o[0] {
-            for ox in 0..self.o[1] {
-                let at = oy * self.o[1] + ox;
-                for ti in 0..self.k[0] {
-                    let iy = (oy * self.s[0] + ti * self.d[0]).checked_sub(self.p[0]);
-                    let iy = iy.filter(|&v| v < self.i[0]);
-                    for tj in 0..self.k[1] {
-                        let ix = (ox * self.s[1] + tj * self.d[1]).checked_sub(self.p[1]);
-                        let px = match (iy, ix.filter(|&v| v < self.i[1])) {
-                            (Some(iy), Some(ix)) => Some(iy * self.i[1] + ix),
+        let p = &self.plane;
+        for oy in 0..p.o[0] {
+            for ox in 0..p.o[1] {
+                let at = oy * p.o[1] + ox;
+                for ti in 0..p.k[0] {
+                    let iy = p.source(0, oy, ti);
+                    for tj in 0..p.k[1] {
+                        let px = match (iy, p.source(1, ox, tj)) {
+                            (Some(iy), Some(ix)) => Some(iy * p.i[1] + ix),
                             _ => None,
                         };
-                        f(at, ti * self.k[1] + tj, px);
+                        f(at, ti * p.k[1] + tj, px);
                     }
                 }
             }
@@ -248,31 +240,13 @@ pub(crate) fn depthwise(
     window: &Window,
     kernel: &Tensor,
 ) -> crate::error::Result<Tensor> {
-    let rank = window.rank();
-    let kr = kernel.rank();
-    let (c, m) = (kernel.dim(kr - 2)?, kernel.dim(kr - 1)?);
-    if x.rank() != rank + 3 || kr != rank + 3 || x.dim(x.rank() - 1)? != c {
-        return Err(crate::error::Error::invalid(
-            "shape",
-            "depthwise input and kernel ranks or channels do not match",
-        ));
-    }
-    let spatial = &x.dims()[2..2 + rank];
-    let geo = window.geometry(spatial)?;
-    let pick = |v: &[usize], one: usize| -> [usize; 2] {
-        if rank == 1 { [one, v[0]] } else { [v[0], v[1]] }
-    };
+    let (plane, c, m) = window.plane_of(x, kernel, "depthwise")?;
     let g = Geometry {
         r: x.dim(0)?,
         n: x.dim(1)?,
         c,
         m,
-        i: pick(spatial, 1),
-        o: pick(&geo.iter().map(|a| a.0).collect::<Vec<_>>(), 1),
-        k: pick(&window.kernel_size, 1),
-        s: pick(&window.strides, 1),
-        d: pick(&window.dilation_rate, 1),
-        p: pick(&geo.iter().map(|a| a.1).collect::<Vec<_>>(), 0),
+        plane,
     };
     if kernel.dim(0)? != g.r {
         return Err(crate::error::Error::invalid(
