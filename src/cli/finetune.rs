@@ -6,7 +6,9 @@ use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::{Context, Result, bail};
 use keras_transfer::experiment::finetune::{adapt_weights, thaw_from};
 use keras_transfer::model::{Activation, LayerSpec};
-use keras_transfer::train::{OptimizerState, fit_with};
+use keras_transfer::train::OptimizerState;
+use keras_transfer::train::fit::{Fitted, fit_and_score};
+use keras_transfer::train::fit_with;
 use keras_transfer::{Dataset, FitConfig, History, KerasModel, Model, Target, Transfer};
 
 /// The transfer a command asks for: `freeze` first layers, and the adaptations of `a`.
@@ -196,7 +198,11 @@ fn two_phase(
     then_spec(&model)?;
     let (train, val) = data;
     let verbose = a.fit.verbose;
-    let run = |m: &Model, c: &FitConfig, s: Option<&OptimizerState>, phase: usize| {
+    let metric = cfg2
+        .metric()
+        .unwrap_or_else(|| keras_transfer::Metric::default_for(cfg2.loss));
+    // Phase `phase`'s fit; the last one also scores the rows (`Some(metric)`).
+    let run = |m: &Model, c: &FitConfig, s: Option<&OptimizerState>, phase: usize, last: bool| {
         let mut progress = |epoch: usize, h: &[History]| {
             if verbose {
                 crate::cli::output::tell_err!(
@@ -205,39 +211,39 @@ fn two_phase(
                 );
             }
         };
-        fit_with(m, train, val.as_ref(), c, &[a.fit.seed], s, &mut progress)
-            .map(|(mut h, mut st)| (h.remove(0), st.remove(0)))
+        let seeds = [a.fit.seed];
+        if last {
+            fit_and_score(m, train, val.as_ref(), c, &seeds, s, &mut progress, metric)
+        } else {
+            fit_with(m, train, val.as_ref(), c, &seeds, s, &mut progress).map(
+                |(histories, states)| Fitted {
+                    histories,
+                    states,
+                    train: Vec::new(),
+                    val: None,
+                },
+            )
+        }
     };
-    let (h1, _) = run(&model, &cfg, start, 1)?;
+    let first = run(&model, &cfg, start, 1, false)?;
+    let h1 = &first.histories[0];
     // Keras: the same weights (moving statistics included), new trainable flags, a new optimizer.
     let model2 = Model::from_weights(then_spec(&model)?, model.weights()?)?;
-    let (h2, state) = run(&model2, &cfg2, None, 2)?;
-    let metric = cfg2
-        .metric()
-        .unwrap_or_else(|| keras_transfer::Metric::default_for(cfg2.loss));
-    let value = |d: &Dataset| -> Result<f32> {
-        Ok(keras_transfer::train::fit::evaluate_with(
-            &model2,
-            d,
-            cfg2.batch_size,
-            cfg2.loss,
-            Some(metric),
-        )?[0]
-            .accuracy)
-    };
-    match val {
+    let mut second_fit = run(&model2, &cfg2, None, 2, true)?;
+    let (h2, state) = (&second_fit.histories[0], second_fit.states.remove(0));
+    let train_value = second_fit.train[0].accuracy;
+    match &second_fit.val {
         Some(t) => crate::cli::output::say!(
             "Train {}: {:.3}, {second} {}: {:.3}",
             metric.key,
-            value(train)?,
+            train_value,
             metric.key,
-            value(t)?
+            t[0].accuracy
         ),
-        None => crate::cli::output::say!("Train {}: {:.3}", metric.key, value(train)?),
+        None => crate::cli::output::say!("Train {}: {train_value:.3}", metric.key),
     }
     if let Some(p) = &a.output.history {
-        write_phases(p, &[&h1, &h2])
-            .with_context(|| format!("writing --history {}", p.display()))?;
+        write_phases(p, &[h1, h2]).with_context(|| format!("writing --history {}", p.display()))?;
     }
     if a.output.plot.is_some() {
         crate::cli::output::tell_err!("--plot is not drawn for a two-phase run; use --history");

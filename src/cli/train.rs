@@ -5,7 +5,7 @@ use crate::cli::args::{OutputArgs, TrainArgs};
 use crate::cli::output::say;
 use anyhow::{Context, Result};
 use keras_transfer::model::{Activation, LayerSpec};
-use keras_transfer::train::{OptimizerState, fit_with};
+use keras_transfer::train::OptimizerState;
 use keras_transfer::{Dataset, FitConfig, KerasModel, Model, ModelSpec, Target, save_model};
 
 pub fn run(mut a: TrainArgs) -> Result<()> {
@@ -84,7 +84,10 @@ pub fn fit_and_report(
             crate::cli::output::tell_err!("{}", h[0].epoch_line(epoch, cfg.epochs));
         }
     };
-    let (mut histories, mut states) = fit_with(
+    let metric = cfg
+        .metric()
+        .unwrap_or_else(|| keras_transfer::Metric::default_for(cfg.loss));
+    let fitted = keras_transfer::train::fit::fit_and_score(
         model,
         train,
         test.as_ref(),
@@ -92,24 +95,13 @@ pub fn fit_and_report(
         &[seed],
         start,
         &mut progress,
+        metric,
     )?;
+    let (mut histories, mut states) = (fitted.histories, fitted.states);
     let (history, state) = (histories.remove(0), states.remove(0));
     if history.epochs() < cfg.epochs {
         crate::cli::output::tell_err!("early stopping after epoch {}", history.epochs());
     }
-    let metric = cfg
-        .metric()
-        .unwrap_or_else(|| keras_transfer::Metric::default_for(cfg.loss));
-    let value = |d: &Dataset| -> Result<f32> {
-        Ok(keras_transfer::train::fit::evaluate_with(
-            model,
-            d,
-            cfg.batch_size,
-            cfg.loss,
-            Some(metric),
-        )?[0]
-            .accuracy)
-    };
     let tag = if matches!(
         metric.kind,
         keras_transfer::MetricKind::CategoricalAccuracy
@@ -120,13 +112,14 @@ pub fn fit_and_report(
     } else {
         format!(" {}", metric.key)
     };
-    match test {
+    let train_value = fitted.train[0].accuracy;
+    match fitted.val {
         Some(t) => say!(
             "Train{tag}: {:.3}, {second}{tag}: {:.3}",
-            value(train)?,
-            value(t)?
+            train_value,
+            t[0].accuracy
         ),
-        None => say!("Train{tag}: {:.3}", value(train)?),
+        None => say!("Train{tag}: {train_value:.3}"),
     }
     if let Some(p) = &o.history {
         history

@@ -56,7 +56,7 @@ pub(crate) mod spatial;
 pub mod spec;
 pub mod upsampling;
 pub mod values;
-mod wide;
+pub(crate) mod wide;
 pub mod window;
 
 pub use activation::Activation;

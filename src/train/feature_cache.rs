@@ -210,6 +210,49 @@ impl Spill {
     }
 }
 
+/// The cut's tensors for the rows of `x` (`[1, rows, d]`), in inference mode: the rows in chunks of
+/// `chunk_rows`, run side by side on the model's pool, their outputs joined in row order (the same
+/// bits whatever `chunk_rows` is: inference computes each row on its own).
+pub fn cut_of(model: &Model, plan: &Plan, x: &Tensor, chunk_rows: usize) -> Result<Vec<Tensor>> {
+    let rows = x.dim(1)?;
+    let run = |lo: usize| -> Result<Vec<Tensor>> {
+        let xc = x.narrow(1, lo, chunk_rows.min(rows - lo))?;
+        let (outs, _) = model.run_layers(
+            &xc,
+            &mut crate::model::Forward::inference(),
+            &[],
+            &plan.cached,
+            &plan.cut,
+            true,
+        )?;
+        plan.cut
+            .iter()
+            .map(|&j| {
+                outs[j]
+                    .clone()
+                    .ok_or_else(|| Error::Internal(format!("cut layer {j} was not run")))
+            })
+            .collect()
+    };
+    let starts: Vec<usize> = (0..rows).step_by(chunk_rows).collect();
+    let parts: Vec<Vec<Tensor>> = if starts.len() < 2 {
+        starts.into_iter().map(run).collect::<Result<_>>()?
+    } else {
+        use rayon::prelude::*;
+        let go = || starts.into_par_iter().map(run).collect::<Result<_>>();
+        match crate::model::wide::own_pool() {
+            Some(pool) if rayon::current_thread_index().is_none() => pool.install(go)?,
+            _ => go()?,
+        }
+    };
+    (0..plan.cut.len())
+        .map(|c| {
+            let ts: Vec<Tensor> = parts.iter().map(|p| p[c].clone()).collect();
+            Ok(Tensor::cat(&ts, 1)?)
+        })
+        .collect()
+}
+
 impl FeatureCache {
     /// Computes the cut in inference mode over spans of rows; `span(lo, hi)` gives rows lo..hi as
     /// the model's input `[1, hi - lo, d]`. The rows stay in memory while they fit in `budget`
@@ -228,28 +271,16 @@ impl FeatureCache {
         let mut parts: Vec<Vec<Tensor>> = vec![Vec::new(); plan.cut.len()];
         let mut spill: Option<Spill> = None;
         let mut bytes = 0usize;
-        let step = span_rows.max(1);
+        // Inference computes each row on its own, so the rows may go through in any grouping with
+        // the same bits: a span in chunks of `rows_at_once` (a few images) run side by side, as
+        // `predict` runs them, rather than one wide pass whose activations overflow the caches.
+        let chunk_rows = model.rows_at_once().max(1);
+        let threads = crate::model::wide::own_pool().map_or(1, |p| p.current_num_threads());
+        let step = span_rows.max(chunk_rows * threads).max(1);
         for lo in (0..n).step_by(step) {
             let hi = (lo + step).min(n);
             let x = span(lo, hi)?;
-            let active: Vec<bool> = plan.cached.clone();
-            let (outs, _) = model.run_layers(
-                &x,
-                &mut crate::model::Forward::inference(),
-                &[],
-                &active,
-                &plan.cut,
-                true,
-            )?;
-            let ts = plan
-                .cut
-                .iter()
-                .map(|&j| {
-                    outs[j]
-                        .clone()
-                        .ok_or_else(|| Error::Internal(format!("cut layer {j} was not run")))
-                })
-                .collect::<Result<Vec<Tensor>>>()?;
+            let ts = cut_of(model, &plan, &x, chunk_rows)?;
             bytes += ts
                 .iter()
                 .map(|t| t.elem_count() * t.dtype().size_in_bytes())

@@ -342,20 +342,6 @@ impl<'a> Prepared<'a> {
         })
     }
 
-    /// Inputs `[R, b, d]` and targets `[R, b, k]` (one-hot for classes): member m gets rows
-    /// `rows(m)`.
-    fn batch<'r>(
-        &self,
-        model: &Model,
-        b: usize,
-        rows: impl Fn(usize) -> &'r [usize],
-    ) -> Result<(Tensor, Tensor)> {
-        Ok((
-            self.inputs(model, b, &rows)?,
-            self.target_tensor(model, b, &rows)?,
-        ))
-    }
-
     /// Whether the rows are decoded from files as they are read.
     fn streamed(&self) -> bool {
         matches!(self.inputs, Inputs::Folder(_))
@@ -573,7 +559,38 @@ pub fn fit_with(
     start: Option<&OptimizerState>,
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
-    crate::model::on_every_core(|| fit_inner(model, train, val, cfg, seeds, start, on_epoch))
+    crate::model::on_every_core(|| {
+        fit_inner(model, train, val, cfg, seeds, start, on_epoch, None)
+            .map(|f| (f.histories, f.states))
+    })
+}
+
+/// What `fit_and_score` gives: `fit_with`'s histories and optimizer states, and every member's
+/// score (loss and `metric`) over the training rows and the validation rows after the last epoch.
+pub struct Fitted {
+    pub histories: Vec<History>,
+    pub states: Vec<OptimizerState>,
+    pub train: Vec<Score>,
+    pub val: Option<Vec<Score>>,
+}
+
+/// `fit_with`, then `evaluate_with(metric)` over the training and the validation rows, with the
+/// same numbers; the frozen base's cache (see `train::feature_cache`) serves the evaluation too, so
+/// the base is not run over the rows once more.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_and_score(
+    model: &Model,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &FitConfig,
+    seeds: &[u32],
+    start: Option<&OptimizerState>,
+    on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
+    metric: Metric,
+) -> Result<Fitted> {
+    crate::model::on_every_core(|| {
+        fit_inner(model, train, val, cfg, seeds, start, on_epoch, Some(metric))
+    })
 }
 
 /// Training a model with a trainable Embedding takes SGD only: Keras hands the other optimizers the
@@ -611,7 +628,8 @@ fn fit_inner(
     seeds: &[u32],
     start: Option<&OptimizerState>,
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
-) -> Result<(Vec<History>, Vec<OptimizerState>)> {
+    final_metric: Option<Metric>,
+) -> Result<Fitted> {
     let policy = cfg.cache;
     cfg.validate()?;
     embedding_optimizer(model.spec(), &cfg.optimizer.kind)?;
@@ -666,20 +684,10 @@ fn fit_inner(
         .collect();
     let n = train.len();
     // The frozen base, computed once per training row (a lone model only).
-    let all: Vec<usize> = (0..n).collect();
-    let cache = match (policy, r) {
-        (CachePolicy::Auto | CachePolicy::Disk, 1) => match feature_cache::plan(model.spec()) {
-            Some(plan) => FeatureCache::build(
-                model,
-                plan,
-                n,
-                CACHE_SPAN_ROWS,
-                (feature_cache::budget(), feature_cache::disk_budget()),
-                policy,
-                |lo, hi| data.inputs(model, hi - lo, &|_| &all[lo..hi]),
-            )?,
-            None => None,
-        },
+    let cache = build_cache(model, &data, policy)?;
+    // The validation rows' too, so that scoring them each epoch does not run the base again.
+    let val_cache = match (&cache, &val) {
+        (Some(_), Some(v)) => build_cache(model, v, policy)?,
         _ => None,
     };
     // Rows decoded from files are not decoded again each epoch when the frozen base's cache is all
@@ -749,7 +757,14 @@ fn fit_inner(
             histories[m].push_metrics(&cfg.metrics, &results, false);
         }
         if let Some(v) = &val {
-            let scores = score_all(model, v, cfg.batch_size, cfg.loss, &cfg.metrics)?;
+            let scores = score_all(
+                model,
+                v,
+                val_cache.as_ref(),
+                cfg.batch_size,
+                cfg.loss,
+                &cfg.metrics,
+            )?;
             for (h, s) in histories.iter_mut().zip(scores) {
                 h.val_loss.push(s.loss);
                 let results: Vec<f32> = s.metrics.iter().map(|x| x.1).collect();
@@ -767,11 +782,57 @@ fn fit_inner(
         model.set_member_weights(0, &w)?;
     }
     let states = (0..r).map(|m| opt.state(m)).collect::<Result<_>>()?;
-    Ok((histories, states))
+    let scores = |d: &Prepared, c: Option<&FeatureCache>, m: Metric| -> Result<Vec<Score>> {
+        Ok(score_all(model, d, c, cfg.batch_size, cfg.loss, &[m])?
+            .into_iter()
+            .map(Score::from)
+            .collect())
+    };
+    let (train, val) = match final_metric {
+        Some(m) => (
+            scores(&data, cache.as_ref(), m)?,
+            val.as_ref()
+                .map(|v| scores(v, val_cache.as_ref(), m))
+                .transpose()?,
+        ),
+        None => (Vec::new(), None),
+    };
+    Ok(Fitted {
+        histories,
+        states,
+        train,
+        val,
+    })
 }
 
 /// Rows the frozen base is computed over at once when the feature cache is built.
 const CACHE_SPAN_ROWS: usize = 64;
+
+/// The frozen base's output for every row of `data` (a lone model's, as `policy` allows), or
+/// `None` where there is no frozen base or it fits no budget.
+fn build_cache(
+    model: &Model,
+    data: &Prepared,
+    policy: CachePolicy,
+) -> Result<Option<FeatureCache>> {
+    if policy == CachePolicy::Off || model.members() != 1 {
+        return Ok(None);
+    }
+    let Some(plan) = feature_cache::plan(model.spec()) else {
+        return Ok(None);
+    };
+    let n = data.labels.len();
+    let all: Vec<usize> = (0..n).collect();
+    FeatureCache::build(
+        model,
+        plan,
+        n,
+        CACHE_SPAN_ROWS,
+        (feature_cache::budget(), feature_cache::disk_budget()),
+        policy,
+        |lo, hi| data.inputs(model, hi - lo, &|_| &all[lo..hi]),
+    )
+}
 
 /// Rows per member that `score` runs through the model at once (rounded down to whole batches).
 const SPAN_ROWS: usize = 4096;
@@ -787,19 +848,29 @@ const SPAN_ROWS: usize = 4096;
 /// model with one is scored one batch at a time.
 fn score(model: &Model, data: &Prepared, cfg: &FitConfig) -> Result<Vec<Score>> {
     let metrics: Vec<Metric> = cfg.metric().into_iter().collect();
-    Ok(score_all(model, data, cfg.batch_size, cfg.loss, &metrics)?
-        .into_iter()
-        .map(|e| Score {
+    Ok(
+        score_all(model, data, None, cfg.batch_size, cfg.loss, &metrics)?
+            .into_iter()
+            .map(Score::from)
+            .collect(),
+    )
+}
+
+impl From<Evaluation> for Score {
+    /// The loss and the first metric's value (0 without one).
+    fn from(e: Evaluation) -> Score {
+        Score {
             loss: e.loss,
             accuracy: e.metrics.first().map_or(0.0, |m| m.1),
-        })
-        .collect())
+        }
+    }
 }
 
 /// `score` with every metric of `metrics`.
 fn score_all(
     model: &Model,
     data: &Prepared,
+    cache: Option<&FeatureCache>,
     bs: usize,
     loss_fn: Loss,
     metrics: &[Metric],
@@ -821,8 +892,27 @@ fn score_all(
         (SPAN_ROWS.min(model.rows_at_once()) / bs).max(1) * bs
     };
     for span in all.chunks(span_rows) {
-        let (xs, ts) = data.batch(model, span.len(), |_| span)?;
-        let (logits, penalty) = model.logits_and_penalty(&xs, &mut Forward::inference())?;
+        let ts = data.target_tensor(model, span.len(), &|_| span)?;
+        let mut f = Forward::inference();
+        let (logits, penalty) = match cache {
+            // The cache holds the frozen base's output computed in inference mode: the same bits
+            // as running it here. Inputs no trained layer reads are not gathered (nor decoded).
+            Some(c) => {
+                let xs = if c.plan.reads_input(model.spec()) {
+                    data.inputs(model, span.len(), &|_| span)?
+                } else {
+                    Tensor::zeros(
+                        (r, span.len(), 0),
+                        model.spec().dtype.candle(),
+                        model.device(),
+                    )?
+                };
+                model.logits_from(&xs, &c.batch(span)?, &c.plan.cached, &mut f)?
+            }
+            None => {
+                model.logits_and_penalty(&data.inputs(model, span.len(), &|_| span)?, &mut f)?
+            }
+        };
         let k = logits.dim(D::Minus1)?;
         let whole = span.len() / bs * bs;
         // The span's whole batches, then its last, shorter batch (if any).
@@ -919,6 +1009,7 @@ pub fn evaluate_all(
         score_all(
             model,
             &Prepared::new(model, data, loss)?,
+            None,
             batch_size,
             loss,
             metrics,

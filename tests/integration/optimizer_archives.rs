@@ -511,7 +511,10 @@ fn a_large_optimizer_state_survives_safetensors() {
     let model = keras_transfer::Model::new(spec.clone(), 1).unwrap();
     let mut m = KerasModel::new(spec, model.weights().unwrap(), None);
     let slot = |w: &[f64], k: f64| -> Vec<f64> {
-        w.iter().enumerate().map(|(i, _)| f64::from(((i as f64 * 0.37 + k).sin()) as f32)).collect()
+        w.iter()
+            .enumerate()
+            .map(|(i, _)| f64::from(((i as f64 * 0.37 + k).sin()) as f32))
+            .collect()
     };
     let mut variables = Vec::new();
     for (l, lw) in m.spec.layers.iter().zip(&m.weights) {
