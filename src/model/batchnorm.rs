@@ -9,6 +9,7 @@ use crate::model::channels::Axis;
 use crate::model::dialect::{
     Format, Res, check_keys, flag, initializer_json, number, parse_initializer,
 };
+use crate::model::kernels::affine::Then;
 use crate::model::layer::{Common, KerasLayer, Layer, Mode, Step, WeightSpec, named_layer, yes};
 use crate::model::shape::Shape;
 use candle_core::Tensor;
@@ -37,6 +38,55 @@ pub struct BatchNormSpec {
 }
 
 impl BatchNormSpec {
+    /// Whether the layer runs as the per-channel affine kernel (`kernels::affine`) on input of
+    /// `rank`: over images (with the moving statistics or, training, the batch's).
+    pub(crate) fn is_affine(rank: usize) -> bool {
+        rank > 3
+    }
+
+    /// The layer's output with `then` applied to it (`Then::Identity`: the layer alone). `then`
+    /// other than `Identity` only where `is_affine`: the affine kernel applies it as it writes
+    /// each value, with the bits (and gradients) of the activation layer run after this one.
+    pub(crate) fn forward_then(&self, x: &Tensor, s: Step, then: Then) -> Result<Tensor> {
+        let shape = x.shape().clone();
+        if then != Then::Identity && !Self::is_affine(shape.rank()) {
+            return Err(crate::error::Error::Internal(format!(
+                "{}: an activation fused into a BatchNormalization that is not affine",
+                self.name
+            )));
+        }
+        let x = &rows(x)?;
+        let (gamma, beta, i) = gamma_beta(s.w, self.scale, self.center)?;
+        let (moving_mean, moving_var) = (s.w[i].unsqueeze(1)?, s.w[i + 1].unsqueeze(1)?);
+        let (mean, var) = if s.f.mode == Mode::Training && self.trainable {
+            let (mean, var) = moments(x, 1)?;
+            let m = s.vars.len() - 2;
+            let update = |moving: &Tensor, batch: &Tensor| -> Result<Tensor> {
+                Ok(
+                    ((moving * self.momentum)? + (batch.detach() * (1.0 - self.momentum))?)?
+                        .squeeze(1)?,
+                )
+            };
+            s.vars[m].set(&update(&moving_mean, &mean)?)?;
+            s.vars[m + 1].set(&update(&moving_var, &var)?)?;
+            (mean, var)
+        } else {
+            (moving_mean, moving_var)
+        };
+        if Self::is_affine(shape.rank()) {
+            // Over images: the same numbers as one op that keeps only its input for the backward
+            // pass (the composed ops keep a second full-size tensor per layer).
+            let (inv, res) = scale_shift(&mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)?;
+            return Ok(
+                crate::model::kernels::affine::affine_then(x, &inv, &res, then)?.reshape(shape)?,
+            );
+        }
+        Ok(
+            normalize(x, &mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)?
+                .reshape(shape)?,
+        )
+    }
+
     /// Keras's defaults: momentum 0.99, epsilon 0.001, center and scale.
     pub fn new(name: impl Into<String>) -> Self {
         BatchNormSpec {
@@ -164,35 +214,7 @@ impl Layer for BatchNormSpec {
     }
 
     fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
-        let shape = x.shape().clone();
-        let x = &rows(x)?;
-        let (gamma, beta, i) = gamma_beta(s.w, self.scale, self.center)?;
-        let (moving_mean, moving_var) = (s.w[i].unsqueeze(1)?, s.w[i + 1].unsqueeze(1)?);
-        let (mean, var) = if s.f.mode == Mode::Training && self.trainable {
-            let (mean, var) = moments(x, 1)?;
-            let m = s.vars.len() - 2;
-            let update = |moving: &Tensor, batch: &Tensor| -> Result<Tensor> {
-                Ok(
-                    ((moving * self.momentum)? + (batch.detach() * (1.0 - self.momentum))?)?
-                        .squeeze(1)?,
-                )
-            };
-            s.vars[m].set(&update(&moving_mean, &mean)?)?;
-            s.vars[m + 1].set(&update(&moving_var, &var)?)?;
-            (mean, var)
-        } else {
-            (moving_mean, moving_var)
-        };
-        if shape.rank() > 3 {
-            // Over images: the same numbers as one op that keeps only its input for the backward
-            // pass (the composed ops keep a second full-size tensor per layer).
-            let (inv, res) = scale_shift(&mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)?;
-            return Ok(crate::model::kernels::affine::affine(x, &inv, &res)?.reshape(shape)?);
-        }
-        Ok(
-            normalize(x, &mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)?
-                .reshape(shape)?,
-        )
+        self.forward_then(x, s, Then::Identity)
     }
 
     fn config(&self, format: Format) -> Value {

@@ -4,6 +4,7 @@
 
 use crate::error::Result;
 use crate::model::dialect::Res;
+use crate::model::kernels::affine::Then;
 use crate::model::layer::{Common, Forward, KerasLayer, Layer, Mode, Step, WeightSpec};
 use crate::model::shape::Shape;
 use crate::model::{
@@ -144,7 +145,78 @@ impl LayerSpec {
         f: &mut Forward,
         logits: bool,
     ) -> Result<Tensor> {
-        let w: Vec<Tensor> = params
+        let w = Self::step_weights(params, f);
+        let step = Step {
+            w: &w,
+            vars: &params.vars,
+            f,
+            logits,
+        };
+        self.layer().forward(x, step)
+    }
+
+    /// The elementwise function of an activation layer (`ReLU` without a threshold, a slope or a
+    /// ceiling other than 6; `Activation` relu or relu6) that a BatchNormalization before it can
+    /// apply as it writes (`BatchNormSpec::forward_then`); `None` for any other layer.
+    pub(crate) fn fusable_activation(&self) -> Option<Then> {
+        match self {
+            LayerSpec::ReLU(r) if r.negative_slope == 0.0 && r.threshold == 0.0 => {
+                match r.max_value {
+                    None => Some(Then::Relu),
+                    Some(m) if m == 6.0 => Some(Then::Relu6),
+                    Some(_) => None,
+                }
+            }
+            LayerSpec::Activation(a) => match a.activation {
+                crate::model::Activation::Relu => Some(Then::Relu),
+                crate::model::Activation::Relu6 => Some(Then::Relu6),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// This layer's output with `then` applied (see `fusable_activation`), for a
+    /// BatchNormalization that runs as the affine kernel on `xs[0]` and for an `Add` of two
+    /// inputs of one shape; `None` for any other layer or input.
+    pub(crate) fn forward_then(
+        &self,
+        xs: &[Tensor],
+        params: &LayerParams,
+        f: &mut Forward,
+        then: Then,
+    ) -> Result<Option<Tensor>> {
+        match self {
+            LayerSpec::BatchNormalization(bn)
+                if crate::model::BatchNormSpec::is_affine(xs[0].rank()) =>
+            {
+                let w = Self::step_weights(params, f);
+                let step = Step {
+                    w: &w,
+                    vars: &params.vars,
+                    f,
+                    logits: false,
+                };
+                Ok(Some(bn.forward_then(&xs[0], step, then)?))
+            }
+            LayerSpec::Merge(m)
+                if m.kind == crate::model::merge::MergeKind::Add
+                    && xs.len() == 2
+                    && xs[0].shape() == xs[1].shape()
+                    && xs[0].dtype() == xs[1].dtype()
+                    && xs[0].dtype().is_float() =>
+            {
+                Ok(Some(crate::model::kernels::add::add_then(
+                    &xs[0], &xs[1], then,
+                )?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The weights a layer's step sees (see `forward`).
+    fn step_weights(params: &LayerParams, f: &Forward) -> Vec<Tensor> {
+        params
             .vars
             .iter()
             .zip(&params.detached)
@@ -156,14 +228,7 @@ impl LayerSpec {
                 }
             })
             .chain(params.consts.iter().cloned())
-            .collect();
-        let step = Step {
-            w: &w,
-            vars: &params.vars,
-            f,
-            logits,
-        };
-        self.layer().forward(x, step)
+            .collect()
     }
 }
 

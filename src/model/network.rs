@@ -3,6 +3,7 @@
 //! where variables are created.
 
 use crate::error::{Error, Result};
+use crate::model::kernels::affine::Then;
 use crate::model::layer::Forward;
 use crate::model::layer_spec::LayerParams;
 use crate::model::{LayerSpec, ModelSpec, Shape, Source};
@@ -344,6 +345,35 @@ impl Model {
                 let_go[i].push(j);
             }
         }
+        // A BatchNormalization or an Add whose one reader is the activation layer right after it
+        // (ReLU or ReLU6, reading nothing else) applies that activation as it writes: one tensor
+        // written and kept instead of two (`LayerSpec::forward_then`; the same bits and
+        // gradients).
+        let fuse: Vec<Option<Then>> = (0..n)
+            .map(|i| {
+                let next = i + 1;
+                if next >= last
+                    || last_read[i] != Some(next)
+                    || !active.get(i).copied().unwrap_or(false)
+                    || !active.get(next).copied().unwrap_or(false)
+                    || given.get(next).is_some_and(Option::is_some)
+                    || !matches!(
+                        self.spec.layers[i],
+                        LayerSpec::BatchNormalization(_) | LayerSpec::Merge(_)
+                    )
+                {
+                    return None;
+                }
+                let reads_only_i = match &self.spec.graph {
+                    Some(g) => g.inbound[next] == [Source::Layer(i)],
+                    None => true,
+                };
+                reads_only_i
+                    .then(|| self.spec.layers[next].fusable_activation())
+                    .flatten()
+            })
+            .collect();
+        let mut fused: Option<Tensor> = None;
         let mut outs: Vec<Option<Tensor>> = Vec::with_capacity(n);
         let mut penalty: Option<Tensor> = None;
         let missing = |j: usize| {
@@ -356,6 +386,14 @@ impl Model {
             }
             if !active.get(i).copied().unwrap_or(false) {
                 outs.push(None);
+                continue;
+            }
+            if let Some(y) = fused.take() {
+                // The activation a BatchNormalization applied as it wrote (`fuse`).
+                outs.push(Some(y));
+                for &j in &let_go[i] {
+                    outs[j] = None;
+                }
                 continue;
             }
             let mut xs = Vec::new();
@@ -379,6 +417,17 @@ impl Model {
                 }
                 None if i == 0 => xs.push(samples(x, &self.spec.input_shape())?),
                 None => xs.push(outs[i - 1].clone().ok_or_else(|| missing(i - 1))?),
+            }
+            if let Some(then) = fuse[i]
+                && let Some(y) = l.forward_then(&xs, p, f, then)?
+            {
+                // Layer i's output is the activation's input only: it is never written.
+                fused = Some(y);
+                outs.push(None);
+                for &j in &let_go[i] {
+                    outs[j] = None;
+                }
+                continue;
             }
             let out = match l {
                 LayerSpec::Merge(m) => m.merge(&xs)?,

@@ -3,6 +3,7 @@
 //! path it replaces, so its numbers are those of that path. The helpers here read a tensor's values
 //! and pick the float type, for every kernel alike.
 
+pub(crate) mod add;
 pub(crate) mod affine;
 pub(crate) mod conv;
 pub(crate) mod depthwise;
