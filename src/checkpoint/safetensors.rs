@@ -49,8 +49,9 @@ fn value_bytes(v: &[f64], dtype: FloatDtype) -> (Dtype, Vec<u8>) {
 pub fn to_safetensors_bytes(m: &KerasModel) -> Result<Vec<u8>> {
     let spec = &m.spec;
     let mut owned: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = Vec::new();
+    let fan_ins = spec.fan_ins();
     for (i, (l, w)) in spec.layers.iter().zip(&m.weights).enumerate() {
-        for (s, values) in l.weights(spec.fan_in(i)).iter().zip(w) {
+        for (s, values) in l.weights(fan_ins[i]).iter().zip(w) {
             let (dtype, bytes) = value_bytes(values, spec.dtype);
             owned.push((var_name(l.name(), s.name), s.shape.clone(), dtype, bytes));
         }
@@ -251,12 +252,13 @@ fn from_safetensors_parts(
                 .collect(),
         })
     };
+    let fan_ins = spec.fan_ins();
     let weights = spec
         .layers
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            l.weights(spec.fan_in(i))
+            l.weights(fan_ins[i])
                 .iter()
                 .map(|s| read(&var_name(l.name(), s.name), &s.shape))
                 .collect::<std::result::Result<LayerWeights, String>>()

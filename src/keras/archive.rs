@@ -249,8 +249,9 @@ fn open_weights_image(ctx: &Ctx, bytes: &[u8]) -> Result<hdf5::File> {
 /// against the architecture first. `ctx` names the file in errors.
 fn read_layer_weights(ctx: &Ctx, file: &hdf5::File, spec: &ModelSpec) -> Result<Vec<LayerWeights>> {
     let mut weights = Vec::with_capacity(spec.layers.len());
+    let fan_ins = spec.fan_ins();
     for ((i, l), path) in spec.layers.iter().enumerate().zip(layer_paths(spec)) {
-        let specs = l.weights(spec.fan_in(i));
+        let specs = l.weights(fan_ins[i]);
         if path.is_empty() {
             // An operation on tensors: no weights, no group.
             weights.push(LayerWeights::new());
@@ -563,9 +564,10 @@ fn write_optimizer_vars(f: &hdf5::File, m: &KerasModel, compile: &Value) -> hdf5
 /// Checks the weights hold one value list per weight of the architecture, of the right sizes.
 fn check_weights(m: &KerasModel, target: &Path) -> Result<()> {
     let spec = &m.spec;
+    let fan_ins = spec.fan_ins();
     let ok = m.weights.len() == spec.layers.len()
         && spec.layers.iter().enumerate().all(|(i, l)| {
-            let s = l.weights(spec.fan_in(i));
+            let s = l.weights(fan_ins[i]);
             s.len() == m.weights[i].len()
                 && s.iter().zip(&m.weights[i]).all(|(w, v)| w.len() == v.len())
         });

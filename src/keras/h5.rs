@@ -407,8 +407,9 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
             weighted.len()
         )));
     }
+    let fan_ins = spec.fan_ins();
     let mut weights: Vec<LayerWeights> = (0..spec.layers.len())
-        .map(|i| vec![Vec::new(); spec.layers[i].weights(spec.fan_in(i)).len()])
+        .map(|i| vec![Vec::new(); spec.layers[i].weights(fan_ins[i]).len()])
         .collect();
     for ((unit, slot), (lname, g, wnames)) in slots.iter().zip(&weighted) {
         if wnames.len() != slot.len() {
@@ -432,7 +433,7 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
             }));
         }
         for (&(i, j), wname) in slot.iter().zip(wnames) {
-            let w = &spec.layers[i].weights(spec.fan_in(i))[j];
+            let w = &spec.layers[i].weights(fan_ins[i])[j];
             weights[i][j] = read_layer_weight(&ctx, g, &spec.layers[i], wname, w, spec.dtype)?;
         }
     }
@@ -470,11 +471,12 @@ pub fn load_h5(path: &Path) -> Result<KerasModel> {
 /// The entries of `model_weights` that hold weights, in order: per unit of Keras's `model.layers`
 /// with weights, its `(layer, weight)` pairs in the order its `weight_names` lists them.
 fn unit_slots(spec: &ModelSpec) -> Vec<(Unit, Vec<(usize, usize)>)> {
+    let fan_ins = spec.fan_ins();
     spec.units()
         .into_iter()
         .map(|u| {
             let slot = match u {
-                Unit::Layer(i) => (0..spec.layers[i].weights(spec.fan_in(i)).len())
+                Unit::Layer(i) => (0..spec.layers[i].weights(fan_ins[i]).len())
                     .map(|j| (i, j))
                     .collect(),
                 Unit::Nested(k) => spec.nested_weight_order(k),
@@ -513,8 +515,9 @@ fn read_optimizer_state(
     // optimizer builds on this model when the compile settings are understood, else against the
     // model's largest weight (no Keras optimizer keeps a variable larger than the weight it tracks).
     let shapes: Vec<Vec<usize>> = sets.iter().map(|d| d.shape()).collect();
+    let fan_ins = spec.fan_ins();
     let largest = (0..spec.layers.len())
-        .flat_map(|i| spec.layers[i].weights(spec.fan_in(i)))
+        .flat_map(|i| spec.layers[i].weights(fan_ins[i]))
         .map(|w| w.shape.iter().product::<usize>())
         .max()
         .unwrap_or(1)
@@ -791,6 +794,7 @@ fn write_file(
     write_strings(&mw, "backend", &["tensorflow"], true)?;
     write_strings(&mw, "keras_version", &[version], true)?;
     let slots = unit_slots(spec);
+    let fan_ins = spec.fan_ins();
     for u in &units {
         let g = mw.create_group(unit_name(u))?;
         let Some((_, slot)) = slots.iter().find(|(v, _)| v == u) else {
@@ -802,7 +806,7 @@ fn write_file(
             .iter()
             .map(|&(i, j)| {
                 let l = &spec.layers[i];
-                let w = l.weights(spec.fan_in(i))[j].name;
+                let w = l.weights(fan_ins[i])[j].name;
                 match (format, *u, &spec.kind) {
                     (Format::Keras3, Unit::Nested(k), _) => {
                         // A variable's path: the Sequential models that built its layer (nested
@@ -829,7 +833,7 @@ fn write_file(
         let refs: Vec<&str> = wnames.iter().map(String::as_str).collect();
         write_string_list(&g, "weight_names", &refs)?;
         for (&(i, j), wname) in slot.iter().zip(&wnames) {
-            let s = &spec.layers[i].weights(spec.fan_in(i))[j];
+            let s = &spec.layers[i].weights(fan_ins[i])[j];
             let (wg, leaf) = nested(&g, wname)?;
             write_layer_weight(&wg, leaf, &spec.layers[i], s, &weights[i][j], spec.dtype)?;
         }

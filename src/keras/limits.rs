@@ -19,8 +19,9 @@ pub const MAX_LAYERS: usize = 10_000;
 /// (`.h5`, `.keras`, `.weights.h5`, `.safetensors`) applies, as Keras's files never hold them
 /// after a finished fit and this tool's training refuses to write them.
 pub fn check_finite(spec: &ModelSpec, weights: &[LayerWeights]) -> std::result::Result<(), String> {
+    let fan_ins = spec.fan_ins();
     for (i, (l, w)) in spec.layers.iter().zip(weights).enumerate() {
-        for (s, values) in l.weights(spec.fan_in(i)).iter().zip(w) {
+        for (s, values) in l.weights(fan_ins[i]).iter().zip(w) {
             if values.iter().any(|v| !v.is_finite()) {
                 return Err(format!(
                     "layer '{}' weight '{}' holds NaN or infinite values",

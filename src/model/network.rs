@@ -110,8 +110,9 @@ impl Model {
         let varmap = VarMap::new();
         let mut layers = Vec::with_capacity(spec.layers.len());
         let mut data = varmap.data().lock().map_err(|_| poisoned())?;
+        let fan_ins = spec.fan_ins();
         for (i, l) in spec.layers.iter().enumerate() {
-            let fan_in = spec.fan_in(i);
+            let fan_in = fan_ins[i];
             let specs = l.weights(fan_in);
             if let Some(m) = members.iter().find(|m| m[i].len() != specs.len()) {
                 return Err(Error::Mismatch(format!(
@@ -201,11 +202,12 @@ impl Model {
     /// flag is set, in layer order. Freezing a layer is leaving its variables out of this list.
     pub fn trainable_vars(&self) -> Vec<Var> {
         let mut vars = Vec::new();
+        let fan_ins = self.spec.fan_ins();
         for (i, (l, p)) in self.spec.layers.iter().zip(&self.layers).enumerate() {
             if !l.trainable() {
                 continue;
             }
-            for (w, v) in l.weights(self.spec.fan_in(i)).iter().zip(&p.vars) {
+            for (w, v) in l.weights(fan_ins[i]).iter().zip(&p.vars) {
                 if w.trainable {
                     vars.push(v.clone());
                 }

@@ -295,22 +295,41 @@ impl ModelSpec {
     /// a model whose shapes do not fit, which `validate` refuses). `fan_in(layers.len())` is the
     /// width of the model's output.
     pub fn fan_in(&self, i: usize) -> usize {
+        self.fan_ins_upto(i + 1).pop().unwrap_or(0)
+    }
+
+    /// `fan_in(i)` of every layer `i` (and, last, of the output: `fan_in(layers.len())`), from one
+    /// pass over the shapes: a loop over the layers asks this once, not `fan_in` per layer (each
+    /// of which walks the whole graph).
+    pub fn fan_ins(&self) -> Vec<usize> {
+        self.fan_ins_upto(self.layers.len() + 1)
+    }
+
+    /// `fan_in(i)` for `i` in `0..upto`.
+    fn fan_ins_upto(&self, upto: usize) -> Vec<usize> {
         if self.graph.is_none() && self.input_shape.is_none() {
             // A flat chain: every layer keeps its input flat, so the widths fold cheaply.
-            let mut w = Shape::flat(self.input_dim);
-            for l in &self.layers[..i.min(self.layers.len())] {
-                match l.output_shape(&w) {
-                    Ok(s) => w = s,
-                    Err(_) => return 0,
-                }
+            let mut out = Vec::with_capacity(upto);
+            let mut w = Some(Shape::flat(self.input_dim));
+            for i in 0..upto {
+                out.push(w.as_ref().map_or(0, Shape::last));
+                w = match (w, self.layers.get(i)) {
+                    (Some(s), Some(l)) => l.output_shape(&s).ok(),
+                    (s, None) => s,
+                    (None, _) => None,
+                };
             }
-            return w.last();
+            return out;
         }
-        let Ok(s) = self.shapes() else { return 0 };
-        match s.inputs.get(i) {
-            Some(ins) => ins.first().map_or(0, Shape::last),
-            None => s.outputs.last().map_or(0, Shape::last),
-        }
+        let Ok(s) = self.shapes() else {
+            return vec![0; upto];
+        };
+        (0..upto)
+            .map(|i| match s.inputs.get(i) {
+                Some(ins) => ins.first().map_or(0, Shape::last),
+                None => s.outputs.last().map_or(0, Shape::last),
+            })
+            .collect()
     }
 
     /// The last dimension of layer `i`'s output.
@@ -498,9 +517,10 @@ impl ModelSpec {
         let m = &self.nested[k];
         let mut trains = Vec::new();
         let mut stays = Vec::new();
+        let fan_ins = self.fan_ins();
         for i in m.start..m.end {
             let l = &self.layers[i];
-            for (j, w) in l.weights(self.fan_in(i)).iter().enumerate() {
+            for (j, w) in l.weights(fan_ins[i]).iter().enumerate() {
                 if m.trainable && l.trainable() && w.trainable {
                     trains.push((i, j));
                 } else {

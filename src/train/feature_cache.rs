@@ -58,7 +58,7 @@ pub struct Plan {
 
 /// Whether layer `i` computes the same in fit's training mode as in inference, with weights the
 /// optimizer never changes, and each row on its own.
-fn frozen(spec: &ModelSpec, i: usize) -> bool {
+fn frozen(spec: &ModelSpec, i: usize, fan_in: usize) -> bool {
     let l = &spec.layers[i];
     match l {
         LayerSpec::Dropout(_) => return false,
@@ -66,7 +66,7 @@ fn frozen(spec: &ModelSpec, i: usize) -> bool {
         LayerSpec::Dense(d) if d.activity_regularizer.is_some() => return false,
         _ => {}
     }
-    !(l.trainable() && l.weights(spec.fan_in(i)).iter().any(|w| w.trainable))
+    !(l.trainable() && l.weights(fan_in).iter().any(|w| w.trainable))
 }
 
 impl Plan {
@@ -85,6 +85,7 @@ impl Plan {
 /// The largest set of layers (never the output layer) that read only the inputs and frozen layers
 /// and are frozen themselves, and the cut it hands the rest; `None` when there is none.
 pub fn plan(spec: &ModelSpec) -> Option<Plan> {
+    let fan_ins = spec.fan_ins();
     let n = spec.layers.len();
     let mut cached = vec![false; n];
     for i in 0..n.saturating_sub(1) {
@@ -95,7 +96,7 @@ pub fn plan(spec: &ModelSpec) -> Option<Plan> {
             }),
             None => i == 0 || cached[i - 1],
         };
-        cached[i] = reads_frozen && frozen(spec, i);
+        cached[i] = reads_frozen && frozen(spec, i, fan_ins[i]);
     }
     let mut read = vec![false; n];
     for i in (0..n).filter(|&i| !cached[i]) {

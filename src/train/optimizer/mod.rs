@@ -82,11 +82,12 @@ pub fn trainable_variables(spec: &ModelSpec) -> Vec<(String, Vec<usize>)> {
 /// `trainable_variables` with each variable's layer and weight name apart.
 pub fn trainable_weights(spec: &ModelSpec) -> Vec<TrainableWeight> {
     let mut vars = Vec::new();
+    let fan_ins = spec.fan_ins();
     for (i, l) in spec.layers.iter().enumerate() {
         if !l.trainable() {
             continue;
         }
-        for w in l.weights(spec.fan_in(i)) {
+        for w in l.weights(fan_ins[i]) {
             if w.trainable {
                 vars.push(TrainableWeight {
                     layer: l.name().to_string(),
