@@ -7,8 +7,7 @@ use anyhow::{Context, Result, bail};
 use keras_transfer::experiment::finetune::{adapt_weights, thaw_from};
 use keras_transfer::model::{Activation, LayerSpec};
 use keras_transfer::train::OptimizerState;
-use keras_transfer::train::fit::{Fitted, fit_and_score};
-use keras_transfer::train::fit_with;
+use keras_transfer::train::fit::fit_and_score;
 use keras_transfer::{Dataset, FitConfig, History, KerasModel, Model, Target, Transfer};
 
 /// The transfer a command asks for: `freeze` first layers, and the adaptations of `a`.
@@ -211,19 +210,17 @@ fn two_phase(
                 );
             }
         };
-        let seeds = [a.fit.seed];
-        if last {
-            fit_and_score(m, train, val.as_ref(), c, &seeds, s, &mut progress, metric)
-        } else {
-            fit_with(m, train, val.as_ref(), c, &seeds, s, &mut progress).map(
-                |(histories, states)| Fitted {
-                    histories,
-                    states,
-                    train: Vec::new(),
-                    val: None,
-                },
-            )
-        }
+        let score = last.then_some(metric);
+        fit_and_score(
+            m,
+            train,
+            val.as_ref(),
+            c,
+            &[a.fit.seed],
+            s,
+            &mut progress,
+            score,
+        )
     };
     let first = run(&model, &cfg, start, 1, false)?;
     let h1 = &first.histories[0];

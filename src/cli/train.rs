@@ -95,7 +95,7 @@ pub fn fit_and_report(
         &[seed],
         start,
         &mut progress,
-        metric,
+        Some(metric),
     )?;
     let (mut histories, mut states) = (fitted.histories, fitted.states);
     let (history, state) = (histories.remove(0), states.remove(0));

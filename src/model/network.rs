@@ -390,58 +390,53 @@ impl Model {
                 outs.push(None);
                 continue;
             }
-            if let Some(y) = fused.take() {
-                // The activation a BatchNormalization applied as it wrote (`fuse`).
-                outs.push(Some(y));
-                for &j in &let_go[i] {
-                    outs[j] = None;
+            let out = 'layer: {
+                if let Some(y) = fused.take() {
+                    // The activation the layer before applied as it wrote (`fuse`).
+                    break 'layer Some(y);
                 }
-                continue;
-            }
-            let mut xs = Vec::new();
-            match &self.spec.graph {
-                Some(g) => {
-                    for s in &g.inbound[i] {
-                        xs.push(match *s {
-                            Source::Input(k) => {
-                                let shape = &g.inputs[k].shape;
-                                let width = shape.size();
-                                let flat = if width == x.dim(2)? {
-                                    x.clone()
-                                } else {
-                                    x.narrow(2, g.input_offset(k), width)?.contiguous()?
-                                };
-                                samples(&flat, shape)?
-                            }
-                            Source::Layer(j) => outs[j].clone().ok_or_else(|| missing(j))?,
-                        });
+                let mut xs = Vec::new();
+                match &self.spec.graph {
+                    Some(g) => {
+                        for s in &g.inbound[i] {
+                            xs.push(match *s {
+                                Source::Input(k) => {
+                                    let shape = &g.inputs[k].shape;
+                                    let width = shape.size();
+                                    let flat = if width == x.dim(2)? {
+                                        x.clone()
+                                    } else {
+                                        x.narrow(2, g.input_offset(k), width)?.contiguous()?
+                                    };
+                                    samples(&flat, shape)?
+                                }
+                                Source::Layer(j) => outs[j].clone().ok_or_else(|| missing(j))?,
+                            });
+                        }
                     }
+                    None if i == 0 => xs.push(samples(x, &self.spec.input_shape())?),
+                    None => xs.push(outs[i - 1].clone().ok_or_else(|| missing(i - 1))?),
                 }
-                None if i == 0 => xs.push(samples(x, &self.spec.input_shape())?),
-                None => xs.push(outs[i - 1].clone().ok_or_else(|| missing(i - 1))?),
-            }
-            if let Some(then) = fuse[i]
-                && let Some(y) = l.forward_then(&xs, p, f, then)?
-            {
-                // Layer i's output is the activation's input only: it is never written.
-                fused = Some(y);
-                outs.push(None);
-                for &j in &let_go[i] {
-                    outs[j] = None;
+                if let Some(then) = fuse[i]
+                    && let Some(y) = l.forward_then(&xs, p, f, then)?
+                {
+                    // Layer i's output is the activation's input only: it is never written.
+                    fused = Some(y);
+                    break 'layer None;
                 }
-                continue;
-            }
-            let out = match l {
-                LayerSpec::Merge(m) => m.merge(&xs)?,
-                _ => l.forward(&xs[0], p, f, logits && i == last)?,
+                let out = match l {
+                    LayerSpec::Merge(m) => m.merge(&xs)?,
+                    _ => l.forward(&xs[0], p, f, logits && i == last)?,
+                };
+                if let Some(pen) = activity_penalty(l, &out, i == last)? {
+                    penalty = Some(match penalty.take() {
+                        Some(t) => (t + pen)?,
+                        None => pen,
+                    });
+                }
+                Some(out)
             };
-            if let Some(pen) = activity_penalty(l, &out, i == last)? {
-                penalty = Some(match penalty.take() {
-                    Some(t) => (t + pen)?,
-                    None => pen,
-                });
-            }
-            outs.push(Some(out));
+            outs.push(out);
             for &j in &let_go[i] {
                 outs[j] = None;
             }

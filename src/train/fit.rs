@@ -559,14 +559,13 @@ pub fn fit_with(
     start: Option<&OptimizerState>,
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
 ) -> Result<(Vec<History>, Vec<OptimizerState>)> {
-    crate::model::on_every_core(|| {
-        fit_inner(model, train, val, cfg, seeds, start, on_epoch, None)
-            .map(|f| (f.histories, f.states))
-    })
+    fit_and_score(model, train, val, cfg, seeds, start, on_epoch, None)
+        .map(|f| (f.histories, f.states))
 }
 
 /// What `fit_and_score` gives: `fit_with`'s histories and optimizer states, and every member's
-/// score (loss and `metric`) over the training rows and the validation rows after the last epoch.
+/// score (loss and the metric) over the training rows and the validation rows after the last epoch
+/// (empty and `None` when it was asked for no score).
 pub struct Fitted {
     pub histories: Vec<History>,
     pub states: Vec<OptimizerState>,
@@ -574,9 +573,9 @@ pub struct Fitted {
     pub val: Option<Vec<Score>>,
 }
 
-/// `fit_with`, then `evaluate_with(metric)` over the training and the validation rows, with the
-/// same numbers; the frozen base's cache (see `train::feature_cache`) serves the evaluation too, so
-/// the base is not run over the rows once more.
+/// `fit_with`, then (given a metric) `evaluate_with(metric)` over the training and the validation
+/// rows, with the same numbers; the frozen base's cache (see `train::feature_cache`) serves the
+/// evaluation too, so the base is not run over the rows once more.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_and_score(
     model: &Model,
@@ -586,10 +585,10 @@ pub fn fit_and_score(
     seeds: &[u32],
     start: Option<&OptimizerState>,
     on_epoch: &mut (dyn FnMut(usize, &[History]) + Send),
-    metric: Metric,
+    metric: Option<Metric>,
 ) -> Result<Fitted> {
     crate::model::on_every_core(|| {
-        fit_inner(model, train, val, cfg, seeds, start, on_epoch, Some(metric))
+        fit_inner(model, train, val, cfg, seeds, start, on_epoch, metric)
     })
 }
 

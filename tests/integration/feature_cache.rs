@@ -8,26 +8,33 @@ use keras_transfer::model::LayerSpec;
 use keras_transfer::train::OptimizerSpec;
 use keras_transfer::train::feature_cache::{CachePolicy, cut_of, plan};
 use keras_transfer::train::fit::{evaluate_with, fit_and_score, fit_with, validation_split};
-use keras_transfer::{FitConfig, load_model};
+use keras_transfer::{Dataset, FitConfig, KerasModel, load_model};
 
-fn run(
-    policy: CachePolicy,
-    shuffle: bool,
-    optimizer: &str,
-) -> (Vec<f32>, Vec<f32>, Vec<Vec<Vec<f64>>>) {
+/// The Keras-made MobileNetV2 (frozen base), its training rows split 75/25, and its compile
+/// settings for `epochs` of batch 5.
+fn case(epochs: usize, shuffle: bool) -> (KerasModel, Dataset, Dataset, FitConfig) {
     let case = fixture("keras_apps/train_mobilenet_v2");
     let m = load_model(&case.join("model.keras")).unwrap();
     let data = read_train_test(&case.join("train.npz"), None, None)
         .unwrap()
         .0;
     let (train, val) = validation_split(&data, 0.25).unwrap();
-    let mut cfg = FitConfig {
-        epochs: 3,
+    let cfg = FitConfig {
+        epochs,
         batch_size: 5,
         shuffle,
         ..FitConfig::default()
     }
     .with_compile(m.compile().unwrap().unwrap());
+    (m, train, val, cfg)
+}
+
+fn run(
+    policy: CachePolicy,
+    shuffle: bool,
+    optimizer: &str,
+) -> (Vec<f32>, Vec<f32>, Vec<Vec<Vec<f64>>>) {
+    let (m, train, val, mut cfg) = case(3, shuffle);
     if optimizer == "adam" {
         cfg.optimizer = OptimizerSpec::named("adam").unwrap();
     }
@@ -45,18 +52,7 @@ fn run(
 /// `evaluate` gives, running the whole model, after a fit that recomputed the base.
 #[test]
 fn scores_through_the_cache_are_evaluate_s_bits() {
-    let case = fixture("keras_apps/train_mobilenet_v2");
-    let m = load_model(&case.join("model.keras")).unwrap();
-    let data = read_train_test(&case.join("train.npz"), None, None)
-        .unwrap()
-        .0;
-    let (train, val) = validation_split(&data, 0.25).unwrap();
-    let mut cfg = FitConfig {
-        epochs: 2,
-        batch_size: 5,
-        ..FitConfig::default()
-    }
-    .with_compile(m.compile().unwrap().unwrap());
+    let (m, train, val, mut cfg) = case(2, true);
     let metric = keras_transfer::Metric::default_for(cfg.loss);
     cfg.cache = CachePolicy::Off;
     let plain = m.to_model().unwrap();
@@ -72,7 +68,7 @@ fn scores_through_the_cache_are_evaluate_s_bits() {
         &[3],
         None,
         &mut |_, _| {},
-        metric,
+        Some(metric),
     )
     .unwrap();
     assert_eq!(cached.weights().unwrap(), plain.weights().unwrap());

@@ -82,7 +82,7 @@ pub(crate) fn add_then(a: &Tensor, b: &Tensor, then: Then) -> Result<Tensor> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_values::{bits, values};
+    use super::super::test_values::{assert_fused_pair, values};
     use super::*;
     use candle_core::{Device, Var};
 
@@ -106,17 +106,7 @@ mod tests {
         for then in [Then::Relu, Then::Relu6] {
             let fast = add_then(a.as_tensor(), b.as_tensor(), then).unwrap();
             let sum = (a.as_tensor() + b.as_tensor()).unwrap();
-            let slow = match then {
-                Then::Relu => sum.relu().unwrap(),
-                _ => crate::model::kernels::relu6::relu6(&sum).unwrap(),
-            };
-            assert_eq!(bits(&fast), bits(&slow), "{then:?}");
-            let gf = (fast * &g).unwrap().sum_all().unwrap().backward().unwrap();
-            let gs = (slow * &g).unwrap().sum_all().unwrap().backward().unwrap();
-            for v in [&a, &b] {
-                let (f, s) = (gf.get(v).unwrap(), gs.get(v).unwrap());
-                assert_eq!(bits(f), bits(s), "{then:?}");
-            }
+            assert_fused_pair(then, fast, &sum, &g, &[&a, &b]);
         }
     }
 }

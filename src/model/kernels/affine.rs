@@ -274,7 +274,7 @@ pub(crate) fn affine_then(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_values::{assert_same_gradient, bits, values};
+    use super::super::test_values::{assert_fused_pair, assert_same_gradient, bits, values};
     use super::*;
     use candle_core::{Device, Var};
 
@@ -339,17 +339,7 @@ mod tests {
         for then in [Then::Relu, Then::Relu6] {
             let fast = affine_then(x.as_tensor(), a.as_tensor(), b.as_tensor(), then).unwrap();
             let y = affine(x.as_tensor(), a.as_tensor(), b.as_tensor()).unwrap();
-            let slow = match then {
-                Then::Relu => y.relu().unwrap(),
-                _ => crate::model::kernels::relu6::relu6(&y).unwrap(),
-            };
-            assert_eq!(bits(&fast), bits(&slow), "{then:?}");
-            let gf = (fast * &g).unwrap().sum_all().unwrap().backward().unwrap();
-            let gs = (slow * &g).unwrap().sum_all().unwrap().backward().unwrap();
-            for v in [&x, &a, &b] {
-                let (f, s) = (gf.get(v).unwrap(), gs.get(v).unwrap());
-                assert_eq!(bits(f), bits(s), "{then:?}");
-            }
+            assert_fused_pair(then, fast, &y, &g, &[&x, &a, &b]);
         }
     }
 }

@@ -73,6 +73,30 @@ pub(crate) mod test_values {
         v.iter().map(|v| v.to_bits()).collect()
     }
 
+    /// Asserts that an op applying `then` itself (`fast`) gives the bits of the unfused layer pair,
+    /// the op without it (`plain`) followed by the activation layer's own op, and the same
+    /// gradient bits for each of `vars` (under the upstream gradient `g`).
+    pub fn assert_fused_pair(
+        then: super::affine::Then,
+        fast: Tensor,
+        plain: &Tensor,
+        g: &Tensor,
+        vars: &[&Var],
+    ) {
+        let slow = match then {
+            super::affine::Then::Relu => plain.relu().unwrap(),
+            super::affine::Then::Relu6 => super::relu6::relu6(plain).unwrap(),
+            super::affine::Then::Identity => plain.clone(),
+        };
+        assert_eq!(bits(&fast), bits(&slow), "{then:?}");
+        let gf = (fast * g).unwrap().sum_all().unwrap().backward().unwrap();
+        let gs = (slow * g).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in vars {
+            let (f, s) = (gf.get(v).unwrap(), gs.get(v).unwrap());
+            assert_eq!(bits(f), bits(s), "{then:?}");
+        }
+    }
+
     /// Asserts that two gradient stores hold the same gradient of `v` within `tol` (relative).
     pub fn assert_same_gradient(a: &GradStore, b: &GradStore, v: &Var, tol: f32) {
         let get = |g: &GradStore| -> Vec<f32> {
