@@ -3,9 +3,10 @@
 
 use crate::cli::args::{OutputFormat, PredictArgs, class_list, model_names, tell, training_means};
 use crate::cli::output::emit;
-use crate::cli::sandbox::load_model_guarded as load_model;
+use crate::cli::sandbox::load_model_while;
 use anyhow::Result;
 use keras_transfer::Error;
+use keras_transfer::data::arrays::{prefetch, read_table_prefetched};
 use keras_transfer::data::classes::known_classes;
 use keras_transfer::data::classes::with_own_classes;
 use keras_transfer::data::csv::{ReadSpec, check_width, read_table};
@@ -17,7 +18,11 @@ pub fn run(a: PredictArgs) -> Result<()> {
     if let Some(out) = &a.output {
         keras_transfer::fsutil::check_target(out)?;
     }
-    let m = load_model(&a.model)?;
+    // A NumPy input's arrays are read while the child reads the model.
+    let (m, early) = load_model_while(&a.model, || {
+        prefetch(&a.input, a.label.as_deref() == Some("y"))
+    });
+    let m = m?;
     let model = m.to_model()?;
     let mut csv = a.csv.clone();
     csv.float64 = m.spec.dtype == keras_transfer::FloatDtype::Float64;
@@ -45,7 +50,10 @@ pub fn run(a: PredictArgs) -> Result<()> {
         skip_bad_images: csv.skip_bad_images,
         ..ReadSpec::default()
     };
-    let table = read_table(&a.input, &spec)?;
+    let table = match early {
+        Some(pre) => read_table_prefetched(&a.input, &spec, pre)?,
+        None => read_table(&a.input, &spec)?,
+    };
     let given = with_own_classes(given, table.classes.as_deref(), &a.input)?;
     tell(&table.notes);
     check_width(&table, m.spec.input_dim)?;

@@ -106,8 +106,39 @@ pub fn load_model_guarded(path: &Path) -> Result<KerasModel> {
 /// Loads a model file, with its weights taken from a `.weights.h5` file when `weights` is given, in a
 /// child process unless both are safetensors-free of HDF5 (see the module docs).
 pub fn load_with_weights_guarded(path: &Path, weights: Option<&Path>) -> Result<KerasModel> {
+    start(path, weights)?.wait()
+}
+
+/// Loads a model file (as `load_model_guarded`) while `meanwhile` runs in this process: the child
+/// reads the model on one core while this one does work that does not need the model (reading
+/// the input data). The model's error, when there is one, is still the one to report first.
+pub fn load_model_while<R>(path: &Path, meanwhile: impl FnOnce() -> R) -> (Result<KerasModel>, R) {
+    match start(path, None) {
+        Ok(pending) => {
+            let r = meanwhile();
+            (pending.wait(), r)
+        }
+        Err(e) => (Err(e), meanwhile()),
+    }
+}
+
+/// A model being read: by a child process, or (a safetensors file) in this one when asked for.
+enum Pending<'a> {
+    Here(&'a Path),
+    Child {
+        path: &'a Path,
+        weights: Option<&'a Path>,
+        child: std::process::Child,
+        out: std::thread::JoinHandle<Vec<u8>>,
+        err: std::thread::JoinHandle<Vec<u8>>,
+        start: Instant,
+    },
+}
+
+/// Starts reading a model: spawns the reader child for an HDF5-based file.
+fn start<'a>(path: &'a Path, weights: Option<&'a Path>) -> Result<Pending<'a>> {
     if is_safetensors(path) && weights.is_none() {
-        return Ok(load_model(path)?);
+        return Ok(Pending::Here(path));
     }
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
@@ -132,7 +163,44 @@ pub fn load_with_weights_guarded(path: &Path, weights: Option<&Path>) -> Result<
             .take()
             .ok_or_else(|| anyhow::anyhow!("no pipe from the model reader"))?,
     )?;
-    let start = Instant::now();
+    Ok(Pending::Child {
+        path,
+        weights,
+        child,
+        out,
+        err,
+        start: Instant::now(),
+    })
+}
+
+impl Pending<'_> {
+    /// The model, once read; the child's failure as one error.
+    fn wait(self) -> Result<KerasModel> {
+        let (path, weights, mut child, out, err, start) = match self {
+            Pending::Here(path) => return Ok(load_model(path)?),
+            Pending::Child {
+                path,
+                weights,
+                child,
+                out,
+                err,
+                start,
+            } => (path, weights, child, out, err, start),
+        };
+        wait_child(path, weights, &mut child, out, err, start)
+    }
+}
+
+/// Waits for the reader child (stopping it past `limit`) and turns what it sent into the model or
+/// one error.
+fn wait_child(
+    path: &Path,
+    weights: Option<&Path>,
+    child: &mut std::process::Child,
+    out: std::thread::JoinHandle<Vec<u8>>,
+    err: std::thread::JoinHandle<Vec<u8>>,
+    start: Instant,
+) -> Result<KerasModel> {
     let limit = limit(
         &[Some(path), weights]
             .into_iter()

@@ -382,16 +382,35 @@ fn int_f64(v: i128) -> Result<f64> {
 /// Reads the data after a parsed header: exactly `len * size` bytes in chunks (memory grows with
 /// the bytes actually present, never with a size a header only claims), converted to `f64` and put
 /// in C order.
-fn read_data(who: &Path, h: &NpyHeader, mut r: impl Read) -> Result<Vec<f64>> {
+/// The array's values as `f64`, in C order. `sized`: the file's length was checked against the
+/// header's shape, so the whole vector may be allocated at once (otherwise it grows as data comes).
+fn read_data(who: &Path, h: &NpyHeader, mut r: impl Read, sized: bool) -> Result<Vec<f64>> {
+    const STEP: usize = 1 << 16;
     let n = h.len();
-    let mut values = Vec::with_capacity(n.min(1 << 16));
-    let mut buf = vec![0u8; (1 << 16) * h.size];
+    let mut values = Vec::with_capacity(if sized { n } else { n.min(STEP) });
+    let mut buf = vec![0u8; STEP * h.size];
     let mut left = n;
     while left > 0 {
-        let take = left.min(1 << 16);
-        read_full(&mut r, &mut buf[..take * h.size], who, "the array data")?;
-        for chunk in buf[..take * h.size].chunks_exact(h.size) {
-            values.push(convert(h, chunk).map_err(|e| bad(who, e.to_string()))?);
+        let take = left.min(STEP);
+        let bytes = &mut buf[..take * h.size];
+        read_full(&mut r, bytes, who, "the array data")?;
+        match (h.kind, h.size, h.big_endian) {
+            // The common dtypes, converted in one pass (exact: every f32 is an f64).
+            (Kind::Float, 4, false) => values.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+            ),
+            (Kind::Float, 8, false) => values.extend(
+                bytes
+                    .chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+            ),
+            _ => {
+                for chunk in bytes.chunks_exact(h.size) {
+                    values.push(convert(h, chunk).map_err(|e| bad(who, e.to_string()))?);
+                }
+            }
         }
         left -= take;
     }
@@ -424,7 +443,7 @@ fn fortran_to_c(f: &[f64], shape: &[usize]) -> Vec<f64> {
 
 fn read_npy_from(who: &Path, mut r: impl Read) -> Result<Array> {
     let (h, _) = parse_header(who, &mut r)?;
-    let values = read_data(who, &h, &mut r)?;
+    let values = read_data(who, &h, &mut r, false)?;
     Ok(Array {
         shape: h.shape,
         descr: h.descr,
@@ -450,7 +469,7 @@ pub fn read_npy(path: &Path) -> Result<Array> {
             ),
         ));
     }
-    let values = read_data(path, &h, &mut r)?;
+    let values = read_data(path, &h, &mut r, true)?;
     Ok(Array {
         shape: h.shape,
         descr: h.descr,
@@ -577,6 +596,48 @@ fn check_xy(path: &Path, x: &Array, y: &Array) -> Result<()> {
 /// that a CSV has and arrays have not (a label or ignored column by name, other feature names)
 /// are refused.
 pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
+    table_from(path, spec, None)
+}
+
+/// The arrays of a NumPy input read before the reading settings are known (while a model is read
+/// elsewhere): `x`, and `y` when asked for; or the error reading them gave.
+pub struct Prefetched {
+    with_y: bool,
+    read: Result<(Array, Option<Array>)>,
+}
+
+/// Reads `path`'s arrays ahead of `read_table_prefetched`: `x`, and `y` too when `with_y` (what a
+/// `ReadSpec` that is `labelled` or labels by `y` reads). `None` when `path` is not a NumPy file.
+pub fn prefetch(path: &Path, with_y: bool) -> Option<Prefetched> {
+    is_numpy_path(path).then(|| Prefetched {
+        with_y,
+        read: read_arrays(path, with_y),
+    })
+}
+
+/// `read_table` over arrays `prefetch` read (with the same errors, in the same order); `pre` that
+/// read a different selection than `spec` asks for is read again.
+pub fn read_table_prefetched(path: &Path, spec: &ReadSpec, pre: Prefetched) -> Result<Table> {
+    table_from(path, spec, Some(pre))
+}
+
+/// `x` and, when `with_y`, its labels `y`.
+fn read_arrays(path: &Path, with_y: bool) -> Result<(Array, Option<Array>)> {
+    if with_y {
+        let (x, y) = read_xy(path)?;
+        Ok((x, Some(y)))
+    } else if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+    {
+        sniff(path, ZIP_MAGIC, "an .npz (zip) archive")?;
+        Ok((read_npz(path, &["x"])?.remove(0), None))
+    } else {
+        Ok((read_npy(path)?, None))
+    }
+}
+
+fn table_from(path: &Path, spec: &ReadSpec, pre: Option<Prefetched>) -> Result<Table> {
     if let Some(label) = spec.label.filter(|l| spec.labelled && *l != "y") {
         return Err(bad(
             path,
@@ -592,17 +653,10 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table> {
         ));
     }
     // Without `labelled`, `label: "y"` asks to carry the labels along (predict's --label y).
-    let (x, y) = if spec.labelled || spec.label == Some("y") {
-        let (x, y) = read_xy(path)?;
-        (x, Some(y))
-    } else if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
-    {
-        sniff(path, ZIP_MAGIC, "an .npz (zip) archive")?;
-        (read_npz(path, &["x"])?.remove(0), None)
-    } else {
-        (read_npy(path)?, None)
+    let with_y = spec.labelled || spec.label == Some("y");
+    let (x, y) = match pre {
+        Some(p) if p.with_y == with_y => p.read?,
+        _ => read_arrays(path, with_y)?,
     };
     // An N-D x holds samples of the model's N-D input: (rows, height, width, channels) for an
     // image model, read as rows of their values in row-major order.

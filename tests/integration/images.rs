@@ -376,6 +376,39 @@ fn an_mlp_trains_on_an_npz_exactly_as_on_the_same_numbers_in_a_csv() {
         &["train", "--train", &arg("bad_object.npz"), "--epochs", "1"],
     );
     assert_fails(&out, 3, &["bad_object.npz", "pickle"]);
+    // predict reads a NumPy input while the model is read; the errors stay in their order: the
+    // model's first, then the flags', then the file's.
+    let predict = |model: &str, input: &str, extra: &[&str]| {
+        let a = arg(input);
+        let mut args = vec!["predict", "--model", model, "--input", &a];
+        args.extend_from_slice(extra);
+        run(d, &args)
+    };
+    let out = predict("missing.h5", "bad_object.npz", &[]);
+    assert_fails(&out, 3, &["missing.h5"]);
+    let out = predict("npz.h5", "bad_object.npz", &["--ignore", "x0"]);
+    assert_fails(&out, 3, &["bad_object.npz", "column 'x0' to ignore"]);
+    let out = predict("npz.h5", "bad_object.npz", &[]);
+    assert_fails(&out, 3, &["bad_object.npz", "pickle"]);
+    // x.npy with and without its y.npy carried along: the same predictions.
+    let with_y = predict("npz.h5", "x.npy", &["--label", "y"]);
+    let without = predict("npz.h5", "x.npy", &[]);
+    assert!(with_y.status.success() && without.status.success());
+    let (a, b) = (
+        String::from_utf8_lossy(&with_y.stdout),
+        String::from_utf8_lossy(&without.stdout),
+    );
+    assert_eq!(a.lines().count(), 61, "{a}");
+    let probs = |t: &str| -> Vec<String> {
+        t.lines()
+            .skip(1)
+            .map(|l| l.split_once(',').map_or("", |(_, rest)| rest).to_string())
+            .collect()
+    };
+    assert_eq!(
+        probs(&a),
+        b.lines().skip(1).map(String::from).collect::<Vec<_>>()
+    );
 }
 
 // ------------------------------------------------------------------------------------ hostile
