@@ -71,20 +71,73 @@ pub(crate) fn depthwise_taps(
     kernel: &Tensor,
 ) -> Result<(Tensor, Vec<usize>)> {
     if x.rank() == window.rank() + 3 {
-        let mut dims = x.dims().to_vec();
-        for (a, (o, _)) in window
-            .geometry(&x.dims()[2..2 + window.rank()])?
-            .into_iter()
-            .enumerate()
-        {
-            dims[2 + a] = o;
-        }
-        let y = crate::model::kernels::depthwise::depthwise(x, window, kernel)?;
-        return Ok((y, dims));
+        return direct(x, window, kernel, None);
     }
     let taps = window.tap_inputs(x)?;
     let dims = taps[0].dims().to_vec();
     Ok((depthwise_sum(&taps, kernel)?, dims))
+}
+
+/// The direct kernel's sums and the output's dims (`depthwise_taps`), with `x` padded first by
+/// `pads` (zeros before and after per spatial axis) when given.
+fn direct(
+    x: &Tensor,
+    window: &Window,
+    kernel: &Tensor,
+    pads: Option<&[(usize, usize)]>,
+) -> Result<(Tensor, Vec<usize>)> {
+    let rank = window.rank();
+    let mut spatial = x.dims()[2..2 + rank].to_vec();
+    if let Some(p) = pads {
+        for (n, &(b, a)) in spatial.iter_mut().zip(p) {
+            *n += b + a;
+        }
+    }
+    let mut dims = x.dims().to_vec();
+    for (a, (o, _)) in window.geometry(&spatial)?.into_iter().enumerate() {
+        dims[2 + a] = o;
+    }
+    let y = match pads {
+        Some(p) => crate::model::kernels::depthwise::depthwise_padded(x, window, kernel, Some(p))?,
+        None => crate::model::kernels::depthwise::depthwise(x, window, kernel)?,
+    };
+    Ok((y, dims))
+}
+
+impl DepthwiseSpec {
+    /// `forward` over `x` as a ZeroPadding layer with `pads` (before, after per spatial axis)
+    /// would pad it, without writing the padded tensor: the same values, bit for bit (the direct
+    /// kernel reads a padded tap as zero). `None` when `x` is not an image batch of the window's
+    /// rank.
+    pub(crate) fn forward_padded(
+        &self,
+        x: &Tensor,
+        s: Step,
+        pads: &[(usize, usize)],
+    ) -> Result<Option<Tensor>> {
+        if x.rank() != self.window.rank() + 3 || pads.len() != self.window.rank() {
+            return Ok(None);
+        }
+        let (y, dims) = direct(x, &self.window, &s.w[0], Some(pads))?;
+        self.finish(x, s, y, dims).map(Some)
+    }
+
+    /// The bias, the shape and the activation after the depthwise sums `y`.
+    fn finish(&self, x: &Tensor, s: Step, mut y: Tensor, mut dims: Vec<usize>) -> Result<Tensor> {
+        let r = s.w[0].dim(0)?;
+        let last = dims.len() - 1;
+        dims[last] *= self.depth_multiplier;
+        if self.use_bias {
+            let b = bias_or_zeros(&s, 1, r, dims[last], x)?;
+            y = y.broadcast_add(&b.unsqueeze(1)?)?;
+        }
+        let y = y.reshape(dims)?;
+        Ok(if s.logits {
+            y
+        } else {
+            self.activation.apply(&y)?
+        })
+    }
 }
 
 impl Layer for DepthwiseSpec {
@@ -121,21 +174,8 @@ impl Layer for DepthwiseSpec {
     }
 
     fn forward(&self, x: &Tensor, s: Step) -> Result<Tensor> {
-        let kernel = &s.w[0];
-        let r = kernel.dim(0)?;
-        let (mut y, mut dims) = depthwise_taps(x, &self.window, kernel)?;
-        let last = dims.len() - 1;
-        dims[last] *= self.depth_multiplier;
-        if self.use_bias {
-            let b = bias_or_zeros(&s, 1, r, dims[last], x)?;
-            y = y.broadcast_add(&b.unsqueeze(1)?)?;
-        }
-        let y = y.reshape(dims)?;
-        Ok(if s.logits {
-            y
-        } else {
-            self.activation.apply(&y)?
-        })
+        let (y, dims) = depthwise_taps(x, &self.window, &s.w[0])?;
+        self.finish(x, s, y, dims)
     }
 
     fn config(&self, format: Format) -> Value {

@@ -215,6 +215,33 @@ impl LayerSpec {
     }
 
     /// The weights a layer's step sees (see `forward`).
+    /// This layer's output from `x` padded first by `pads` zeros (the ZeroPadding layer before
+    /// it, whose output is never written): for a DepthwiseConv whose weights take no gradient
+    /// (the kernel's zero taps give the same values, but its kernel gradient could differ from
+    /// the padded path's in the sign of a zero); `None` for any other layer or case.
+    pub(crate) fn forward_padded(
+        &self,
+        x: &Tensor,
+        params: &LayerParams,
+        f: &mut Forward,
+        pads: &[(usize, usize)],
+    ) -> Result<Option<Tensor>> {
+        let LayerSpec::DepthwiseConv(d) = self else {
+            return Ok(None);
+        };
+        let w = Self::step_weights(params, f);
+        if x.track_op() || w.iter().any(Tensor::track_op) {
+            return Ok(None);
+        }
+        let step = Step {
+            w: &w,
+            vars: &params.vars,
+            f,
+            logits: false,
+        };
+        d.forward_padded(x, step, pads)
+    }
+
     fn step_weights(params: &LayerParams, f: &Forward) -> Vec<Tensor> {
         params
             .vars

@@ -347,32 +347,46 @@ impl Model {
                 let_go[i].push(j);
             }
         }
+        // Whether layer `i + 1` is the one reader of layer `i` and reads nothing else, both run
+        // here, and neither is given nor the last layer: a pair that may run as one.
+        let pair = |i: usize| {
+            let next = i + 1;
+            next < last
+                && last_read[i] == Some(next)
+                && active.get(i).copied().unwrap_or(false)
+                && active.get(next).copied().unwrap_or(false)
+                && !given.get(next).is_some_and(Option::is_some)
+                && match &self.spec.graph {
+                    Some(g) => g.inbound[next] == [Source::Layer(i)],
+                    None => true,
+                }
+        };
         // A BatchNormalization or an Add whose one reader is the activation layer right after it
         // (ReLU or ReLU6, reading nothing else) applies that activation as it writes: one tensor
         // written and kept instead of two (`LayerSpec::forward_then`; the same bits and
         // gradients).
         let fuse: Vec<Option<Then>> = (0..n)
             .map(|i| {
-                let next = i + 1;
-                if next >= last
-                    || last_read[i] != Some(next)
-                    || !active.get(i).copied().unwrap_or(false)
-                    || !active.get(next).copied().unwrap_or(false)
-                    || given.get(next).is_some_and(Option::is_some)
-                    || !matches!(
-                        self.spec.layers[i],
-                        LayerSpec::BatchNormalization(_) | LayerSpec::Merge(_)
-                    )
-                {
-                    return None;
-                }
-                let reads_only_i = match &self.spec.graph {
-                    Some(g) => g.inbound[next] == [Source::Layer(i)],
-                    None => true,
-                };
-                reads_only_i
-                    .then(|| self.spec.layers[next].fusable_activation())
+                let pairs = matches!(
+                    self.spec.layers[i],
+                    LayerSpec::BatchNormalization(_) | LayerSpec::Merge(_)
+                ) && pair(i);
+                pairs
+                    .then(|| self.spec.layers[i + 1].fusable_activation())
                     .flatten()
+            })
+            .collect();
+        // A ZeroPadding layer whose one reader is a DepthwiseConv is read by it unwritten
+        // (`LayerSpec::forward_padded`, when no gradient flows; the same bits).
+        let pad_into: Vec<Option<&[(usize, usize)]>> = (0..n)
+            .map(|i| match &self.spec.layers[i] {
+                LayerSpec::ZeroPadding(z)
+                    if pair(i)
+                        && matches!(self.spec.layers[i + 1], LayerSpec::DepthwiseConv(_)) =>
+                {
+                    Some(z.padding.as_slice())
+                }
+                _ => None,
             })
             .collect();
         let mut fused: Option<Tensor> = None;
@@ -416,6 +430,18 @@ impl Model {
                     }
                     None if i == 0 => xs.push(samples(x, &self.spec.input_shape())?),
                     None => xs.push(outs[i - 1].clone().ok_or_else(|| missing(i - 1))?),
+                }
+                if let Some(pads) = pad_into[i]
+                    && let Some(y) = self.spec.layers[i + 1].forward_padded(
+                        &xs[0],
+                        &self.layers[i + 1],
+                        f,
+                        pads,
+                    )?
+                {
+                    // Layer i's output is the depthwise layer's input only: it is never written.
+                    fused = Some(y);
+                    break 'layer None;
                 }
                 if let Some(then) = fuse[i]
                     && let Some(y) = l.forward_then(&xs, p, f, then)?

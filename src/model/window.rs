@@ -121,6 +121,32 @@ impl Window {
         })
     }
 
+    /// `plane` for an input that `pads` (zeros before and after, per spatial axis) would pad
+    /// first: the window over the padded sizes, indexing the unpadded input (a tap that lands in
+    /// those zeros reads padding, as one in the window's own padding does).
+    pub(crate) fn plane_padded(&self, spatial: &[usize], pads: &[(usize, usize)]) -> Result<Plane> {
+        let padded: Vec<usize> = spatial
+            .iter()
+            .zip(pads)
+            .map(|(&n, &(b, a))| n + b + a)
+            .collect();
+        if pads.len() != self.rank() || spatial.len() != self.rank() {
+            return Err(Error::invalid(
+                "shape",
+                "zero padding and the window it feeds have different ranks",
+            ));
+        }
+        let mut plane = self.plane(&padded)?;
+        let (i, before) = if self.rank() == 1 {
+            ([1, spatial[0]], [0, pads[0].0])
+        } else {
+            ([spatial[0], spatial[1]], [pads[0].0, pads[1].0])
+        };
+        plane.i = i;
+        plane.p = [plane.p[0] + before[0], plane.p[1] + before[1]];
+        Ok(plane)
+    }
+
     /// The plane of a direct kernel's input `x [R, N, spatial..., C]` with its kernel
     /// `[R, k..., C, out]`, and `(C, out)`; ranks or channels that do not match are an error naming
     /// `what`.
@@ -130,6 +156,17 @@ impl Window {
         kernel: &Tensor,
         what: &str,
     ) -> Result<(Plane, usize, usize)> {
+        self.padded_plane_of(x, kernel, what, None)
+    }
+
+    /// `plane_of`, with `x` padded first by `pads` when given (`plane_padded`).
+    pub(crate) fn padded_plane_of(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        what: &str,
+        pads: Option<&[(usize, usize)]>,
+    ) -> Result<(Plane, usize, usize)> {
         let (rank, kr) = (self.rank(), kernel.rank());
         if x.rank() != rank + 3 || kr != rank + 3 || x.dim(rank + 2)? != kernel.dim(kr - 2)? {
             return Err(Error::invalid(
@@ -137,7 +174,11 @@ impl Window {
                 format!("{what} input and kernel ranks or channels do not match"),
             ));
         }
-        let plane = self.plane(&x.dims()[2..2 + rank])?;
+        let spatial = &x.dims()[2..2 + rank];
+        let plane = match pads {
+            Some(p) => self.plane_padded(spatial, p)?,
+            None => self.plane(spatial)?,
+        };
         Ok((plane, kernel.dim(kr - 2)?, kernel.dim(kr - 1)?))
     }
 

@@ -240,7 +240,19 @@ pub(crate) fn depthwise(
     window: &Window,
     kernel: &Tensor,
 ) -> crate::error::Result<Tensor> {
-    let (plane, c, m) = window.plane_of(x, kernel, "depthwise")?;
+    depthwise_padded(x, window, kernel, None)
+}
+
+/// `depthwise` of `x` padded first with `pads` zeros (before, after) per spatial axis, without
+/// writing the padded input: a padded tap reads zero, so the sums are those over the padded
+/// tensor (`0 * k` added where it holds a zero), bit for bit.
+pub(crate) fn depthwise_padded(
+    x: &Tensor,
+    window: &Window,
+    kernel: &Tensor,
+    pads: Option<&[(usize, usize)]>,
+) -> crate::error::Result<Tensor> {
+    let (plane, c, m) = window.padded_plane_of(x, kernel, "depthwise", pads)?;
     let g = Geometry {
         r: x.dim(0)?,
         n: x.dim(1)?,
@@ -318,6 +330,53 @@ mod tests {
             for v in [&x, &kv] {
                 assert_same_gradient(&gf, &gs, v, 1e-5);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod padded_tests {
+    use super::super::test_values::{bits, values};
+    use super::*;
+    use crate::model::window::Padding;
+    use candle_core::Device;
+
+    #[test]
+    fn padding_read_in_place_gives_the_padded_tensors_bits() {
+        let dev = Device::Cpu;
+        // MobileNetV2's stride-2 pad ((0, 1), (0, 1)) and others, before valid and same windows.
+        for (rank, k, s, pad, pads, m) in [
+            (2, 3, 2, Padding::Valid, vec![(0, 1), (0, 1)], 1),
+            (2, 3, 1, Padding::Valid, vec![(1, 1), (1, 1)], 1),
+            (2, 3, 2, Padding::Same, vec![(2, 0), (1, 3)], 2),
+            (2, 4, 1, Padding::Valid, vec![(3, 0), (0, 0)], 1),
+            (1, 3, 2, Padding::Valid, vec![(1, 2)], 1),
+        ] {
+            let w = Window {
+                kernel_size: vec![k; rank],
+                strides: vec![s; rank],
+                padding: pad,
+                dilation_rate: vec![1; rank],
+            };
+            let (r, n, c) = (1, 2, 37);
+            let mut xd = vec![r, n];
+            xd.extend(vec![6; rank]);
+            xd.push(c);
+            let mut kd = vec![r];
+            kd.extend(vec![k; rank]);
+            kd.extend([c, m]);
+            let xn: usize = xd.iter().product();
+            let kn: usize = kd.iter().product();
+            let x = Tensor::from_vec(values(xn, 0.3), xd, &dev).unwrap();
+            let kernel = Tensor::from_vec(values(kn, -0.9), kd, &dev).unwrap();
+            let mut all = vec![(0, 0); x.rank()];
+            all[2..2 + rank].copy_from_slice(&pads);
+            let padded = super::super::pad::pad(&x, all).unwrap();
+            let want = depthwise(&padded, &w, &kernel).unwrap();
+            let got = depthwise_padded(&x, &w, &kernel, Some(&pads)).unwrap();
+            let case = format!("{rank}-D k{k} s{s} {pad:?} {pads:?} m{m}");
+            assert_eq!(got.dims(), want.dims(), "{case}");
+            assert_eq!(bits(&got), bits(&want), "{case}");
         }
     }
 }
