@@ -174,25 +174,183 @@ fn image_name() -> String {
     )
 }
 
-/// Opens HDF5 bytes read-only from memory (libhdf5's core driver with a file image; nothing
-/// touches the disk).
-fn open_image(bytes: &[u8]) -> hdf5::Result<hdf5::File> {
+/// HDF5 bytes opened read-only in memory; the file reads `bytes` in place, so it borrows them.
+struct ImageFile<'a> {
+    file: hdf5::File,
+    _bytes: std::marker::PhantomData<&'a [u8]>,
+}
+
+impl std::ops::Deref for ImageFile<'_> {
+    type Target = hdf5::File;
+    fn deref(&self) -> &hdf5::File {
+        &self.file
+    }
+}
+
+/// The buffer libhdf5's file-image callbacks hand out, and how many property lists and open
+/// files hold it: libhdf5 reads the caller's bytes where they are instead of copying them twice
+/// (into the property list, then into the core driver), as `H5LTopen_file_image` does with
+/// `H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE`. Read-only: nothing writes to it,
+/// and it is never freed here (the caller owns it).
+struct Shared {
+    ptr: *mut std::ffi::c_void,
+    size: usize,
+    /// Property lists holding the buffer, files holding it, holders of this record.
+    lists: usize,
+    files: usize,
+    holders: usize,
+}
+
+mod image_callbacks {
+    use super::Shared;
+    use hdf5_sys::h5fd::H5FD_file_image_op_t::{self, *};
+    use std::ffi::c_void;
+
+    /// SAFETY (all callbacks): libhdf5 passes back the `udata` pointer given to it, a live
+    /// `Box<Shared>` until `udata_free` drops the last holder.
+    fn shared<'a>(udata: *mut c_void) -> &'a mut Shared {
+        unsafe { &mut *(udata as *mut Shared) }
+    }
+
+    pub(super) extern "C" fn malloc(
+        size: usize,
+        op: H5FD_file_image_op_t,
+        udata: *mut c_void,
+    ) -> *mut c_void {
+        let s = shared(udata);
+        if size != s.size {
+            return std::ptr::null_mut();
+        }
+        match op {
+            H5FD_FILE_IMAGE_OP_PROPERTY_LIST_SET | H5FD_FILE_IMAGE_OP_PROPERTY_LIST_COPY => {
+                s.lists += 1;
+                s.ptr
+            }
+            H5FD_FILE_IMAGE_OP_FILE_OPEN => {
+                s.files += 1;
+                s.ptr
+            }
+            _ => std::ptr::null_mut(),
+        }
+    }
+
+    pub(super) extern "C" fn memcpy(
+        dest: *mut c_void,
+        src: *const c_void,
+        size: usize,
+        op: H5FD_file_image_op_t,
+        udata: *mut c_void,
+    ) -> *mut c_void {
+        let s = shared(udata);
+        let ok = matches!(
+            op,
+            H5FD_FILE_IMAGE_OP_PROPERTY_LIST_SET
+                | H5FD_FILE_IMAGE_OP_PROPERTY_LIST_COPY
+                | H5FD_FILE_IMAGE_OP_FILE_OPEN
+        );
+        // The one buffer "copied" onto itself: nothing to do.
+        if ok && dest == s.ptr && src as *mut c_void == s.ptr && size == s.size {
+            dest
+        } else {
+            std::ptr::null_mut()
+        }
+    }
+
+    pub(super) extern "C" fn realloc(
+        _ptr: *mut c_void,
+        _size: usize,
+        _op: H5FD_file_image_op_t,
+        _udata: *mut c_void,
+    ) -> *mut c_void {
+        // Read-only: the image never grows.
+        std::ptr::null_mut()
+    }
+
+    pub(super) extern "C" fn free(
+        ptr: *mut c_void,
+        op: H5FD_file_image_op_t,
+        udata: *mut c_void,
+    ) -> hdf5_sys::h5::herr_t {
+        let s = shared(udata);
+        if ptr != s.ptr {
+            return -1;
+        }
+        let count = match op {
+            H5FD_FILE_IMAGE_OP_PROPERTY_LIST_CLOSE => &mut s.lists,
+            H5FD_FILE_IMAGE_OP_FILE_CLOSE => &mut s.files,
+            _ => return -1,
+        };
+        if *count == 0 {
+            return -1;
+        }
+        // The caller's buffer is released by the caller.
+        *count -= 1;
+        0
+    }
+
+    pub(super) extern "C" fn udata_copy(udata: *mut c_void) -> *mut c_void {
+        shared(udata).holders += 1;
+        udata
+    }
+
+    pub(super) extern "C" fn udata_free(udata: *mut c_void) -> hdf5_sys::h5::herr_t {
+        let s = shared(udata);
+        s.holders -= 1;
+        if s.holders == 0 {
+            // SAFETY: the record was made by `Box::into_raw` in `open_image` and this was its
+            // last holder.
+            drop(unsafe { Box::from_raw(udata as *mut Shared) });
+        }
+        0
+    }
+}
+
+/// Opens HDF5 bytes read-only from memory (libhdf5's core driver with a file image read in place;
+/// nothing touches the disk).
+fn open_image(bytes: &[u8]) -> hdf5::Result<ImageFile<'_>> {
+    use hdf5_sys::h5fd::H5FD_file_image_callbacks_t;
     let fapl = hdf5::plist::FileAccess::build()
         .core_options(1 << 16, false)
         .fclose_degree(hdf5::file::FileCloseDegree::Strong)
         .finish()?;
     let name = std::ffi::CString::new(image_name()).map_err(|e| e.to_string())?;
-    hdf5::sync::sync(|| {
-        // SAFETY: `fapl` is a live property list; libhdf5 copies the `bytes.len()` bytes it is given
-        // (no image callbacks are set), so the buffer need not outlive the call.
+    let shared = Box::into_raw(Box::new(Shared {
+        ptr: bytes.as_ptr() as *mut std::ffi::c_void,
+        size: bytes.len(),
+        lists: 0,
+        files: 0,
+        holders: 1,
+    }));
+    let callbacks = H5FD_file_image_callbacks_t {
+        image_malloc: Some(image_callbacks::malloc),
+        image_memcpy: Some(image_callbacks::memcpy),
+        image_realloc: Some(image_callbacks::realloc),
+        image_free: Some(image_callbacks::free),
+        udata_copy: Some(image_callbacks::udata_copy),
+        udata_free: Some(image_callbacks::udata_free),
+        udata: shared as *mut std::ffi::c_void,
+    };
+    let file = hdf5::sync::sync(|| {
+        // SAFETY: `fapl` is a live property list; libhdf5 copies the callbacks struct and, from
+        // here on, owns one hold on `shared` (released through `udata_free`). The image is read
+        // in place (the callbacks hand libhdf5 `bytes` itself, never writing to it), and
+        // `ImageFile` borrows `bytes` for as long as the file is open; libhdf5 lets go of it when
+        // the file and the property lists close (`FileCloseDegree::Strong`).
         let set = unsafe {
-            hdf5_sys::h5p::H5Pset_file_image(
-                fapl.id(),
-                bytes.as_ptr() as *mut std::ffi::c_void,
-                bytes.len(),
-            )
+            hdf5_sys::h5p::H5Pset_file_image_callbacks(fapl.id(), &callbacks as *const _ as *mut _)
         };
-        hdf5::h5check(set)?;
+        let set = hdf5::h5check(set).and_then(|_| {
+            hdf5::h5check(unsafe {
+                hdf5_sys::h5p::H5Pset_file_image(
+                    fapl.id(),
+                    bytes.as_ptr() as *mut std::ffi::c_void,
+                    bytes.len(),
+                )
+            })
+        });
+        // The property list holds its own copy of the record now (`udata_copy`).
+        image_callbacks::udata_free(shared as *mut std::ffi::c_void);
+        set?;
         // SAFETY: a valid C string and property list; the returned id is checked before use.
         let id = unsafe {
             hdf5_sys::h5f::H5Fopen(name.as_ptr(), hdf5_sys::h5f::H5F_ACC_RDONLY, fapl.id())
@@ -200,6 +358,10 @@ fn open_image(bytes: &[u8]) -> hdf5::Result<hdf5::File> {
         let id = hdf5::h5check(id)?;
         // SAFETY: `id` is a file id libhdf5 just opened; the `File` takes ownership of it.
         unsafe { hdf5::from_id::<hdf5::File>(id) }
+    })?;
+    Ok(ImageFile {
+        file,
+        _bytes: std::marker::PhantomData,
     })
 }
 
@@ -238,7 +400,7 @@ fn make_image(build: impl FnOnce(&hdf5::File) -> hdf5::Result<()>) -> hdf5::Resu
 // The weights file (`model.weights.h5`, `x.weights.h5`)
 
 /// Opens a Keras 3 weights file given as bytes. `ctx` names the file in errors.
-fn open_weights_image(ctx: &Ctx, bytes: &[u8]) -> Result<hdf5::File> {
+fn open_weights_image<'a>(ctx: &Ctx, bytes: &'a [u8]) -> Result<ImageFile<'a>> {
     if !bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
         return Err(ctx.not_keras("not an HDF5 file (no HDF5 signature at its start)"));
     }
