@@ -249,7 +249,7 @@ mod image_callbacks {
                 | H5FD_FILE_IMAGE_OP_FILE_OPEN
         );
         // The one buffer "copied" onto itself: nothing to do.
-        if ok && dest == s.ptr && src as *mut c_void == s.ptr && size == s.size {
+        if ok && dest == s.ptr && std::ptr::eq(src, s.ptr) && size == s.size {
             dest
         } else {
             std::ptr::null_mut()
