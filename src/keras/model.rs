@@ -111,7 +111,7 @@ impl KerasModel {
 
     /// The lone model these weights describe.
     pub fn to_model(&self) -> Result<Model> {
-        Model::from_weights(self.spec.clone(), self.weights.clone())
+        Model::from_weights_ref(self.spec.clone(), &self.weights)
     }
 
     /// The compile settings of the file: `None` when it is not compiled, an error naming the setting

@@ -95,5 +95,5 @@ pub use shape::Shape;
 pub use softmax::SoftmaxSpec;
 pub use spec::{GraphShapes, ModelKind, ModelSpec, SummaryRow};
 pub use upsampling::UpSamplingSpec;
-pub use values::{values_of, values_tensor};
+pub use values::{values_of, values_tensor, values_var};
 pub use wide::{on_every_core, parallel_regions};

@@ -7,7 +7,7 @@ use crate::model::kernels::affine::Then;
 use crate::model::layer::Forward;
 use crate::model::layer_spec::LayerParams;
 use crate::model::{LayerSpec, ModelSpec, Shape, Source};
-use crate::model::{values_of, values_tensor};
+use crate::model::{values_of, values_tensor, values_var};
 use crate::rng::NumpyRandomState;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
@@ -91,8 +91,15 @@ impl Model {
         Self::stack(spec, &[weights])
     }
 
+    /// A lone model with a copy of the given weights (converted to the model's dtype as they are
+    /// copied; nothing else is copied), checked against the spec's shapes.
+    pub fn from_weights_ref(spec: ModelSpec, weights: &[LayerWeights]) -> Result<Self> {
+        Self::stack(spec, &[weights])
+    }
+
     /// R members of `spec`'s architecture with the given weights, stacked.
-    pub fn stack(spec: ModelSpec, members: &[Vec<LayerWeights>]) -> Result<Self> {
+    pub fn stack<W: AsRef<[LayerWeights]>>(spec: ModelSpec, members: &[W]) -> Result<Self> {
+        let members: Vec<&[LayerWeights]> = members.iter().map(AsRef::as_ref).collect();
         spec.validate()?;
         let r = members.len();
         if r == 0 {
@@ -124,23 +131,32 @@ impl Model {
             }
             let mut vars = Vec::with_capacity(specs.len());
             for (j, w) in specs.iter().enumerate() {
-                let mut values = Vec::with_capacity(r * w.len());
-                for m in members {
-                    let v = &m[i][j];
-                    if v.len() != w.len() {
-                        return Err(Error::Mismatch(format!(
-                            "layer '{}' {}: {} values, expected {}",
-                            l.name(),
-                            w.name,
-                            v.len(),
-                            w.len()
-                        )));
-                    }
-                    values.extend_from_slice(v);
+                if let Some(v) = members
+                    .iter()
+                    .map(|m| &m[i][j])
+                    .find(|v| v.len() != w.len())
+                {
+                    return Err(Error::Mismatch(format!(
+                        "layer '{}' {}: {} values, expected {}",
+                        l.name(),
+                        w.name,
+                        v.len(),
+                        w.len()
+                    )));
                 }
                 let mut shape = vec![r];
                 shape.extend_from_slice(&w.shape);
-                let var = Var::from_tensor(&values_tensor(values, shape, dtype, &device)?)?;
+                // A lone member's values go straight into the variable (one copy, converted).
+                let var = match members.as_slice() {
+                    [m] => values_var(&m[i][j], shape, dtype, &device)?,
+                    _ => {
+                        let values: Vec<f64> = members
+                            .iter()
+                            .flat_map(|m| m[i][j].iter().copied())
+                            .collect();
+                        values_var(&values, shape, dtype, &device)?
+                    }
+                };
                 data.insert(var_name(l.name(), w.name), var.clone());
                 vars.push(var);
             }
@@ -646,6 +662,6 @@ mod tests {
         w[2][0].push(0.0);
         let e = Model::from_weights(spec.clone(), w).err().unwrap();
         assert!(e.to_string().contains("16 values, expected 15"), "{e}");
-        assert!(Model::stack(spec, &[]).is_err());
+        assert!(Model::stack::<Vec<LayerWeights>>(spec, &[]).is_err());
     }
 }
