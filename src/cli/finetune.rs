@@ -4,7 +4,7 @@
 use crate::cli::args::{AdaptArgs, FinetuneArgs};
 use crate::cli::sandbox::load_model_guarded as load_model;
 use anyhow::{Context, Result, bail};
-use keras_transfer::experiment::finetune::{adapt_weights, thaw_from};
+use keras_transfer::experiment::finetune::{adapt_owned_weights, thaw_from};
 use keras_transfer::model::{Activation, LayerSpec};
 use keras_transfer::train::OptimizerState;
 use keras_transfer::train::fit::fit_and_score;
@@ -41,7 +41,7 @@ pub fn run(mut a: FinetuneArgs) -> Result<()> {
             ));
         }
     }
-    let base = load_model(&a.from)?;
+    let mut base = load_model(&a.from)?;
     a.data.csv.float64 = base.spec.dtype == keras_transfer::FloatDtype::Float64;
     let from = a.from.display();
     let file_compile = match base.compile() {
@@ -97,8 +97,17 @@ pub fn run(mut a: FinetuneArgs) -> Result<()> {
         .into());
     }
     let t = transfer_of(a.freeze, &a.adapt);
-    let mut adapted = adapt_weights(&base, &t, train.n_features, outputs, a.fit.seed)
-        .with_context(|| format!("adapting {from}"))?;
+    // The base's weights are not needed after this: taken over, not copied.
+    let weights = std::mem::take(&mut base.weights);
+    let mut adapted = adapt_owned_weights(
+        &base.spec,
+        weights,
+        &t,
+        train.n_features,
+        outputs,
+        a.fit.seed,
+    )
+    .with_context(|| format!("adapting {from}"))?;
     if t.new_head
         && let Some(LayerSpec::Dense(last)) = adapted.spec.layers.last_mut()
         && cfg.loss.pairs_with() != Activation::Softmax

@@ -290,8 +290,28 @@ pub fn adapt_weights(
     n_classes: usize,
     seed: u32,
 ) -> Result<Adapted> {
-    let (spec, fresh, inserted_at) = t.plan(&base.spec, n_inputs, n_classes)?;
-    let mut kept = base.weights.iter();
+    adapt_owned_weights(
+        &base.spec,
+        base.weights.clone(),
+        t,
+        n_inputs,
+        n_classes,
+        seed,
+    )
+}
+
+/// `adapt_weights` taking the base's weights (`weights`, of `spec`) over instead of copying them.
+pub fn adapt_owned_weights(
+    spec: &ModelSpec,
+    weights: Vec<LayerWeights>,
+    t: &Transfer,
+    n_inputs: usize,
+    n_classes: usize,
+    seed: u32,
+) -> Result<Adapted> {
+    let base_weights = weights;
+    let (spec, fresh, inserted_at) = t.plan(spec, n_inputs, n_classes)?;
+    let mut kept = base_weights.into_iter();
     let mut rng = NumpyRandomState::new(seed);
     let mut weights = Vec::with_capacity(spec.layers.len());
     for (i, &f) in fresh.iter().enumerate() {
@@ -301,7 +321,7 @@ pub fn adapt_weights(
             kept.next()
         };
         weights.push(match (f, old) {
-            (false, Some(w)) => w.clone(),
+            (false, Some(w)) => w,
             _ => Vec::new(),
         });
     }
