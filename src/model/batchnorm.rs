@@ -9,7 +9,7 @@ use crate::model::channels::Axis;
 use crate::model::dialect::{
     Format, Res, check_keys, flag, initializer_json, number, parse_initializer,
 };
-use crate::model::kernels::affine::Then;
+use crate::model::kernels::affine::{Post, Then};
 use crate::model::layer::{Common, KerasLayer, Layer, Mode, Step, WeightSpec, named_layer, yes};
 use crate::model::shape::Shape;
 use candle_core::Tensor;
@@ -85,6 +85,23 @@ impl BatchNormSpec {
             normalize(x, &mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)?
                 .reshape(shape)?,
         )
+    }
+
+    /// This layer (and `then` after it) as a `Post` for the op that writes its input, for an
+    /// input of rank `rank`: where it normalises with its moving statistics (inference, or not
+    /// trainable) as the affine kernel, and no gradient reaches its weights. The same scale and
+    /// shift `forward_then` computes, so the same bits. `None` otherwise.
+    pub(crate) fn inference_post(&self, rank: usize, s: Step, then: Then) -> Result<Option<Post>> {
+        if !Self::is_affine(rank)
+            || (s.f.mode == Mode::Training && self.trainable)
+            || s.w.iter().any(Tensor::track_op)
+        {
+            return Ok(None);
+        }
+        let (gamma, beta, i) = gamma_beta(s.w, self.scale, self.center)?;
+        let (mean, var) = (s.w[i].unsqueeze(1)?, s.w[i + 1].unsqueeze(1)?);
+        let (inv, res) = scale_shift(&mean, &var, gamma.as_ref(), beta.as_ref(), self.epsilon)?;
+        Ok(Some(Post::new(&inv, &res, then)?))
     }
 
     /// Keras's defaults: momentum 0.99, epsilon 0.001, center and scale.

@@ -9,6 +9,7 @@ use crate::model::dialect::{
     Format, Res, check_keys, initializer_json, malformed, parse_activation, parse_initializer,
     require_null,
 };
+use crate::model::kernels::affine::Post;
 use crate::model::kernels::conv as conv_kernel;
 use crate::model::layer::{Common, KerasLayer, Layer, Step, WeightSpec, named_layer, yes};
 use crate::model::ops;
@@ -63,6 +64,49 @@ pub(crate) fn split_activation(act: Activation, logits: bool) -> (ops::Fused, Op
     match act.fused() {
         Some(f) => (f, None),
         None => (ops::Fused::Linear, Some(act)),
+    }
+}
+
+impl ConvSpec {
+    /// The output's dims for `x [R, N, spatial..., C]`: `[R, N, out spatial..., filters]`.
+    fn out_dims(&self, x: &Tensor) -> Result<Vec<usize>> {
+        let mut dims = x.dims().to_vec();
+        let last = dims.len() - 1;
+        for (a, (out, _)) in self
+            .window
+            .geometry(&dims[2..last])?
+            .into_iter()
+            .enumerate()
+        {
+            dims[2 + a] = out;
+        }
+        dims[last] = self.filters;
+        Ok(dims)
+    }
+
+    /// `forward` with `post` (the BatchNormalization after this layer, in inference) applied as
+    /// the output is written, bit for bit the two layers' values. `None` where the layer's output
+    /// is not one op's (groups, or an activation the op cannot apply itself).
+    pub(crate) fn forward_post(&self, x: &Tensor, s: Step, post: &Post) -> Result<Option<Tensor>> {
+        let (fused, after) = split_activation(self.activation, s.logits);
+        if self.groups != 1 || after.is_some() || x.rank() != self.window.rank() + 3 {
+            return Ok(None);
+        }
+        let kernel = &s.w[0];
+        let bias = bias_or_zeros(&s, 1, kernel.dim(0)?, self.filters, x)?;
+        let dims = self.out_dims(x)?;
+        let y = if self.window.taps() > 1 {
+            conv_kernel::conv_post(x, &self.window, kernel, &bias, fused, Some(post))?
+        } else {
+            conv_kernel::taps_dense_post(
+                &self.window.tap_inputs(x)?,
+                kernel,
+                &bias,
+                fused,
+                Some(post),
+            )?
+        };
+        Ok(Some(y.reshape(dims)?))
     }
 }
 
@@ -131,16 +175,8 @@ impl Layer for ConvSpec {
         }
         let mut dims = x.dims().to_vec();
         let last = dims.len() - 1;
-        for (a, (out, _)) in self
-            .window
-            .geometry(&dims[2..last])?
-            .into_iter()
-            .enumerate()
-        {
-            dims[2 + a] = out;
-        }
         let (cin, fo) = (dims[last] / self.groups, self.filters / self.groups);
-        dims[last] = self.filters;
+        dims = self.out_dims(x)?;
         let kdim = kernel.rank() - 1;
         let (y, after) = if self.groups == 1 {
             let (fused, after) = split_activation(self.activation, s.logits);

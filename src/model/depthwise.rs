@@ -9,6 +9,7 @@ use crate::model::dialect::{
     Format, Res, check_keys, initializer_json, malformed, parse_activation, parse_initializer,
     require_null,
 };
+use crate::model::kernels::affine::Post;
 use crate::model::kernels::depthwise::depthwise_sum;
 use crate::model::layer::{Common, KerasLayer, Layer, Step, WeightSpec, named_layer, yes};
 use crate::model::shape::Shape;
@@ -71,7 +72,7 @@ pub(crate) fn depthwise_taps(
     kernel: &Tensor,
 ) -> Result<(Tensor, Vec<usize>)> {
     if x.rank() == window.rank() + 3 {
-        return direct(x, window, kernel, None);
+        return direct(x, window, kernel, None, None);
     }
     let taps = window.tap_inputs(x)?;
     let dims = taps[0].dims().to_vec();
@@ -79,12 +80,14 @@ pub(crate) fn depthwise_taps(
 }
 
 /// The direct kernel's sums and the output's dims (`depthwise_taps`), with `x` padded first by
-/// `pads` (zeros before and after per spatial axis) when given.
+/// `pads` (zeros before and after per spatial axis) and `post` applied as the sums are written,
+/// when given.
 fn direct(
     x: &Tensor,
     window: &Window,
     kernel: &Tensor,
     pads: Option<&[(usize, usize)]>,
+    post: Option<&Post>,
 ) -> Result<(Tensor, Vec<usize>)> {
     let rank = window.rank();
     let mut spatial = x.dims()[2..2 + rank].to_vec();
@@ -97,28 +100,33 @@ fn direct(
     for (a, (o, _)) in window.geometry(&spatial)?.into_iter().enumerate() {
         dims[2 + a] = o;
     }
-    let y = match pads {
-        Some(p) => crate::model::kernels::depthwise::depthwise_padded(x, window, kernel, Some(p))?,
-        None => crate::model::kernels::depthwise::depthwise(x, window, kernel)?,
-    };
+    let y = crate::model::kernels::depthwise::depthwise_post(x, window, kernel, pads, post)?;
     Ok((y, dims))
 }
 
 impl DepthwiseSpec {
     /// `forward` over `x` as a ZeroPadding layer with `pads` (before, after per spatial axis)
     /// would pad it, without writing the padded tensor: the same values, bit for bit (the direct
-    /// kernel reads a padded tap as zero). `None` when `x` is not an image batch of the window's
-    /// rank.
-    pub(crate) fn forward_padded(
+    /// kernel reads a padded tap as zero); and with `post` (the BatchNormalization after this
+    /// layer, in inference) applied as the sums are written, which needs a layer without bias or
+    /// activation. `None` when `x` is not an image batch of the window's rank, or `post` is
+    /// given to a layer with a bias or an activation.
+    pub(crate) fn forward_chain(
         &self,
         x: &Tensor,
         s: Step,
-        pads: &[(usize, usize)],
+        pads: Option<&[(usize, usize)]>,
+        post: Option<&Post>,
     ) -> Result<Option<Tensor>> {
-        if x.rank() != self.window.rank() + 3 || pads.len() != self.window.rank() {
+        let rank = self.window.rank();
+        let plain = !self.use_bias && (s.logits || self.activation == Activation::Linear);
+        if x.rank() != rank + 3
+            || pads.is_some_and(|p| p.len() != rank)
+            || (post.is_some() && !plain)
+        {
             return Ok(None);
         }
-        let (y, dims) = direct(x, &self.window, &s.w[0], Some(pads))?;
+        let (y, dims) = direct(x, &self.window, &s.w[0], pads, post)?;
         self.finish(x, s, y, dims).map(Some)
     }
 

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::model::dialect::Res;
-use crate::model::kernels::affine::Then;
+use crate::model::kernels::affine::{Post, Then};
 use crate::model::layer::{Common, Forward, KerasLayer, Layer, Mode, Step, WeightSpec};
 use crate::model::shape::Shape;
 use crate::model::{
@@ -216,19 +216,20 @@ impl LayerSpec {
 
     /// The weights a layer's step sees (see `forward`).
     /// This layer's output from `x` padded first by `pads` zeros (the ZeroPadding layer before
-    /// it, whose output is never written): for a DepthwiseConv whose weights take no gradient
-    /// (the kernel's zero taps give the same values, but its kernel gradient could differ from
-    /// the padded path's in the sign of a zero); `None` for any other layer or case.
-    pub(crate) fn forward_padded(
+    /// it, whose output is never written; a DepthwiseConv only), with `post` (the
+    /// BatchNormalization after it, and the activation after that: `batchnorm_post`) applied as
+    /// it is written (a Conv or a DepthwiseConv): the values of the layers run one by one, bit for
+    /// bit. Only where no gradient flows through this layer (the ops have no backward pass with a
+    /// `post`, and a padded depthwise kernel's gradient could differ from the padded path's in the
+    /// sign of a zero). `None` for any other layer or case.
+    pub(crate) fn forward_chain(
         &self,
         x: &Tensor,
         params: &LayerParams,
         f: &mut Forward,
-        pads: &[(usize, usize)],
+        pads: Option<&[(usize, usize)]>,
+        post: Option<&Post>,
     ) -> Result<Option<Tensor>> {
-        let LayerSpec::DepthwiseConv(d) = self else {
-            return Ok(None);
-        };
         let w = Self::step_weights(params, f);
         if x.track_op() || w.iter().any(Tensor::track_op) {
             return Ok(None);
@@ -239,7 +240,34 @@ impl LayerSpec {
             f,
             logits: false,
         };
-        d.forward_padded(x, step, pads)
+        match (self, pads, post) {
+            (LayerSpec::DepthwiseConv(d), _, _) => d.forward_chain(x, step, pads, post),
+            (LayerSpec::Conv(c), None, Some(p)) => c.forward_post(x, step, p),
+            _ => Ok(None),
+        }
+    }
+
+    /// A BatchNormalization over an input of rank `rank`, and `then` after it, as a `Post` for the
+    /// op that writes its input (`BatchNormSpec::inference_post`); `None` for any other layer or
+    /// where it does not normalise with fixed statistics.
+    pub(crate) fn batchnorm_post(
+        &self,
+        rank: usize,
+        params: &LayerParams,
+        f: &mut Forward,
+        then: Then,
+    ) -> Result<Option<Post>> {
+        let LayerSpec::BatchNormalization(bn) = self else {
+            return Ok(None);
+        };
+        let w = Self::step_weights(params, f);
+        let step = Step {
+            w: &w,
+            vars: &params.vars,
+            f,
+            logits: false,
+        };
+        bn.inference_post(rank, step, then)
     }
 
     fn step_weights(params: &LayerParams, f: &Forward) -> Vec<Tensor> {

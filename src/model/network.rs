@@ -71,6 +71,24 @@ impl ModelSpec {
     }
 }
 
+/// How many chains (`Chain`) have run as one op since the process started: tests read it to
+/// prove the chained path ran.
+static CHAINS_RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many chains have run as one op in this process (`run_layers`): tests read it to prove the
+/// chained path ran.
+pub fn chains_run() -> u64 {
+    CHAINS_RUN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Layers `run_layers` runs as one op (see there): a ZeroPadding's `pads` when the chain starts
+/// with one, the Conv or DepthwiseConv `conv`, and the BatchNormalization after it, `bn`.
+struct Chain<'a> {
+    pads: Option<&'a [(usize, usize)]>,
+    conv: usize,
+    bn: Option<usize>,
+}
+
 impl Model {
     /// A freshly initialised lone model (see `ModelSpec::draw`).
     pub fn new(spec: ModelSpec, seed: u32) -> Result<Self> {
@@ -392,20 +410,30 @@ impl Model {
                     .flatten()
             })
             .collect();
-        // A ZeroPadding layer whose one reader is a DepthwiseConv is read by it unwritten
-        // (`LayerSpec::forward_padded`, when no gradient flows; the same bits).
-        let pad_into: Vec<Option<&[(usize, usize)]>> = (0..n)
-            .map(|i| match &self.spec.layers[i] {
-                LayerSpec::ZeroPadding(z)
-                    if pair(i)
-                        && matches!(self.spec.layers[i + 1], LayerSpec::DepthwiseConv(_)) =>
-                {
-                    Some(z.padding.as_slice())
-                }
-                _ => None,
+        // Chains that run as one op, each layer the one reader of the one before: a ZeroPadding
+        // layer read unwritten by the DepthwiseConv after it, and a Conv or DepthwiseConv that
+        // applies the BatchNormalization after it (and that one's fused activation, `fuse`) as it
+        // writes (`LayerSpec::forward_chain`: where no gradient flows, with the layers' bits).
+        let chain: Vec<Option<Chain>> = (0..n)
+            .map(|i| {
+                let (pads, conv) = match &self.spec.layers[i] {
+                    LayerSpec::ZeroPadding(z)
+                        if pair(i)
+                            && matches!(self.spec.layers[i + 1], LayerSpec::DepthwiseConv(_)) =>
+                    {
+                        (Some(z.padding.as_slice()), i + 1)
+                    }
+                    LayerSpec::Conv(_) | LayerSpec::DepthwiseConv(_) => (None, i),
+                    _ => return None,
+                };
+                let bn = (pair(conv)
+                    && matches!(self.spec.layers[conv + 1], LayerSpec::BatchNormalization(_)))
+                .then_some(conv + 1);
+                (pads.is_some() || bn.is_some()).then_some(Chain { pads, conv, bn })
             })
             .collect();
-        let mut fused: Option<Tensor> = None;
+        // The output of a layer ahead that a chain computed (`chain`), and that layer.
+        let mut ahead: Option<(usize, Tensor)> = None;
         let mut outs: Vec<Option<Tensor>> = Vec::with_capacity(n);
         let mut penalty: Option<Tensor> = None;
         let missing = |j: usize| {
@@ -421,8 +449,13 @@ impl Model {
                 continue;
             }
             let out = 'layer: {
-                if let Some(y) = fused.take() {
-                    // The activation the layer before applied as it wrote (`fuse`).
+                if let Some((end, y)) = ahead.take() {
+                    // Computed ahead (`chain`, or the activation a layer before applied as it
+                    // wrote, `fuse`): the layers before the last are never written.
+                    if i < end {
+                        ahead = Some((end, y));
+                        break 'layer None;
+                    }
                     break 'layer Some(y);
                 }
                 let mut xs = Vec::new();
@@ -447,23 +480,20 @@ impl Model {
                     None if i == 0 => xs.push(samples(x, &self.spec.input_shape())?),
                     None => xs.push(outs[i - 1].clone().ok_or_else(|| missing(i - 1))?),
                 }
-                if let Some(pads) = pad_into[i]
-                    && let Some(y) = self.spec.layers[i + 1].forward_padded(
-                        &xs[0],
-                        &self.layers[i + 1],
-                        f,
-                        pads,
-                    )?
+                if let Some(c) = &chain[i]
+                    && let Some((end, y)) = self.run_chain(c, &xs[0], f, &fuse)?
                 {
-                    // Layer i's output is the depthwise layer's input only: it is never written.
-                    fused = Some(y);
+                    if end == i {
+                        break 'layer Some(y);
+                    }
+                    ahead = Some((end, y));
                     break 'layer None;
                 }
                 if let Some(then) = fuse[i]
                     && let Some(y) = l.forward_then(&xs, p, f, then)?
                 {
                     // Layer i's output is the activation's input only: it is never written.
-                    fused = Some(y);
+                    ahead = Some((i + 1, y));
                     break 'layer None;
                 }
                 let out = match l {
@@ -484,6 +514,43 @@ impl Model {
             }
         }
         Ok((outs, penalty))
+    }
+
+    /// Runs `c` from its first layer's input `x`: the output of its last layer and that layer,
+    /// or `None` where its layers decline (a gradient flows, a BatchNormalization in training).
+    fn run_chain(
+        &self,
+        c: &Chain,
+        x: &Tensor,
+        f: &mut Forward,
+        fuse: &[Option<Then>],
+    ) -> Result<Option<(usize, Tensor)>> {
+        let post = match c.bn {
+            Some(b) => {
+                let then = fuse[b].unwrap_or(Then::Identity);
+                let end = if fuse[b].is_some() { b + 1 } else { b };
+                self.spec.layers[b]
+                    .batchnorm_post(x.rank(), &self.layers[b], f, then)?
+                    .map(|p| (p, end))
+            }
+            None => None,
+        };
+        let conv = (&self.spec.layers[c.conv], &self.layers[c.conv]);
+        let ran = if let Some((p, end)) = &post
+            && let Some(y) = conv.0.forward_chain(x, conv.1, f, c.pads, Some(p))?
+        {
+            Some((*end, y))
+        } else if c.pads.is_some()
+            && let Some(y) = conv.0.forward_chain(x, conv.1, f, c.pads, None)?
+        {
+            Some((c.conv, y))
+        } else {
+            None
+        };
+        if ran.is_some() {
+            CHAINS_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(ran)
     }
 
     /// `logits_and_penalty` with the outputs of the layers `cached` marks taken from `given`

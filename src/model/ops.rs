@@ -11,6 +11,7 @@
 
 pub use super::fused::Fused;
 pub(crate) use super::fused::{Dims, Real, activate, activation_grad};
+use super::kernels::affine::{Post, PostValues, rows_in_place};
 use super::wide;
 use candle_core::{
     CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor, WithDType,
@@ -78,6 +79,71 @@ fn dense_dims(x: &Shape, w: &Shape, b: &Shape) -> Result<Dims> {
 
 /// `act(x · w + b)`, fused.
 pub struct Dense(pub Fused);
+
+/// The Dense op followed by a `Post` (a BatchNormalization in inference, and the activation after
+/// it), applied as the output is written; for a forward pass no gradient goes through (the op has
+/// no backward pass).
+struct DensePost(Fused, Post);
+
+impl CustomOp3 for DensePost {
+    fn name(&self) -> &'static str {
+        "keras-dense-post"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        dense_cpu_fwd(self.0, Some(&self.1), (s1, l1), (s2, l2), (s3, l3))
+    }
+}
+
+/// The Dense op's forward (and `post`'s, when given) on CPU storages.
+fn dense_cpu_fwd(
+    act: Fused,
+    post: Option<&Post>,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    (s3, l3): (&CpuStorage, &Layout),
+) -> Result<(CpuStorage, Shape)> {
+    let d = dense_dims(l1.shape(), l2.shape(), l3.shape())?;
+    let shape = if l1.shape().rank() == 2 {
+        Shape::from((d.n, d.o))
+    } else {
+        Shape::from((d.r, d.n, d.o))
+    };
+    by_dtype!(s1, T => {
+        let (x, w, b) = (
+            slice::<T>(s1, l1, "x")?,
+            slice::<T>(s2, l2, "w")?,
+            slice::<T>(s3, l3, "b")?,
+        );
+        let mut out = vec![T::zero(); d.r * d.n * d.o];
+        match post {
+            Some(p) => p.with::<T, _>(d.r, d.o, |pv| {
+                dense_forward_post(d, act, x, w, b, &mut out, Some(pv))
+            })?,
+            None => dense_forward(d, act, x, w, b, &mut out),
+        }
+        Ok((T::to_cpu_storage_owned(out), shape))
+    })
+}
+
+/// `dense` followed by `post` (see `DensePost`).
+pub(crate) fn dense_post(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    act: Fused,
+    post: &Post,
+) -> Result<Tensor> {
+    x.apply_op3(w, b, DensePost(act, post.clone()))
+}
 
 /// Runs `$f::<I, O>` with the output width `O` known at compile time for the small widths this
 /// tool meets (so the inner loops unroll), and `O = 0` (width read at run time) otherwise. Every
@@ -215,10 +281,28 @@ pub(crate) fn dense_forward<T: Real>(
     b: &[T],
     out: &mut [T],
 ) {
+    dense_forward_post(d, act, x, w, b, out, None);
+}
+
+/// `dense_forward`, then a `Post` (`[R * O]` scale and shift) on each part of `out` once written.
+pub(crate) fn dense_forward_post<T: Real>(
+    d: Dims,
+    act: Fused,
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    out: &mut [T],
+    post: Option<PostValues<'_, T>>,
+) {
     if d.is_wide() {
-        wide::forward(d, act, x, w, b, out);
+        wide::forward(d, act, x, w, b, out, post);
     } else {
         by_shape!(d.i, d.o, dense_fwd(d, act, x, w, b, out));
+        if let Some((a, sh, then)) = post {
+            for (r, member) in out.chunks_mut((d.n * d.o).max(1)).take(d.r).enumerate() {
+                rows_in_place(member, &a[r * d.o..][..d.o], &sh[r * d.o..][..d.o], then);
+            }
+        }
     }
 }
 
@@ -266,22 +350,7 @@ impl CustomOp3 for Dense {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let d = dense_dims(l1.shape(), l2.shape(), l3.shape())?;
-        let shape = if l1.shape().rank() == 2 {
-            Shape::from((d.n, d.o))
-        } else {
-            Shape::from((d.r, d.n, d.o))
-        };
-        by_dtype!(s1, T => {
-            let (x, w, b) = (
-                slice::<T>(s1, l1, "x")?,
-                slice::<T>(s2, l2, "w")?,
-                slice::<T>(s3, l3, "b")?,
-            );
-            let mut out = vec![T::zero(); d.r * d.n * d.o];
-            dense_forward(d, self.0, x, w, b, &mut out);
-            Ok((T::to_cpu_storage_owned(out), shape))
-        })
+        dense_cpu_fwd(self.0, None, (s1, l1), (s2, l2), (s3, l3))
     }
 
     fn bwd(
@@ -694,7 +763,7 @@ mod tests {
                 };
                 let a = time(&mut loops);
                 let mut gemm = || {
-                    wide::forward(d, Fused::Relu, &x, &wt, &wt[..w], &mut out);
+                    wide::forward(d, Fused::Relu, &x, &wt, &wt[..w], &mut out, None);
                     wide::backward(d, Fused::Relu, &x, &wt, &out, &x, &mut dw, &mut db, &mut dx);
                 };
                 let b = time(&mut gemm);

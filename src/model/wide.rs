@@ -17,6 +17,7 @@
 //! the other core than it gains (`wide_timing` below measures it).
 
 use super::fused::{Dims, Fused, Real, activate, activation_grad};
+use super::kernels::affine::{PostValues, rows_in_place};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -234,7 +235,18 @@ fn pre_activation_grad<T: Real>(
 }
 
 /// `out[r, n, :] = act(x[r, n, :] · w[r] + b[r])`.
-pub(crate) fn forward<T: Real>(d: Dims, act: Fused, x: &[T], w: &[T], b: &[T], out: &mut [T]) {
+///
+/// With `post`, each chunk of rows gets the `Post` (`[R * O]` scale and shift) right after its
+/// bias and activation, while it is in cache.
+pub(crate) fn forward<T: Real>(
+    d: Dims,
+    act: Fused,
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    out: &mut [T],
+    post: Option<PostValues<'_, T>>,
+) {
     let (i, o) = (d.i, d.o);
     run(
         chunks(out, d.r, d.n, span(d.n, d.n * i * o, CHUNK_MACS), o),
@@ -251,6 +263,9 @@ pub(crate) fn forward<T: Real>(d: Dims, act: Fused, x: &[T], w: &[T], b: &[T], o
                 Mat::row_major(&w[r * i * o..(r + 1) * i * o], o),
             );
             bias_and_activation(chunk, &b[r * o..(r + 1) * o], act);
+            if let Some((a, sh, then)) = post {
+                rows_in_place(chunk, &a[r * o..][..o], &sh[r * o..][..o], then);
+            }
         },
     );
 }
@@ -373,7 +388,7 @@ mod tests {
                     let (f, bw) = pool.install(|| {
                         let t = std::time::Instant::now();
                         for _ in 0..reps {
-                            forward(d, Fused::Relu, &x, &w, &b, &mut out);
+                            forward(d, Fused::Relu, &x, &w, &b, &mut out, None);
                         }
                         let f = t.elapsed().as_secs_f64();
                         let y = out.clone();

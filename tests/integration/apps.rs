@@ -481,3 +481,59 @@ fn training_the_head_through_a_frozen_mobilenet_v2_tracks_keras() {
         }
     }
 }
+
+/// The chains (a ZeroPadding read unwritten, a BatchNormalization and its ReLU applied as a
+/// convolution writes) give the bits of the layers run one by one: the same models run with
+/// a tracked input, where every chain declines, as training would run them. Keras-made
+/// models (MobileNetV2 and V3-Small with their weights; ResNet50's architecture with weights
+/// drawn by its initializers).
+#[test]
+fn chains_give_the_bits_of_the_layers_one_by_one() {
+    let dir = fixture("keras_apps");
+    for app in ["mobilenet_v2", "mobilenet_v3_small", "resnet50"] {
+        let model = match app {
+            "mobilenet_v2" | "mobilenet_v3_small" => {
+                keras_transfer::load_model(&dir.join(app).join("model.keras"))
+                    .unwrap()
+                    .to_model()
+                    .unwrap()
+            }
+            _ => {
+                let text = std::fs::read_to_string(dir.join(app).join("config.json")).unwrap();
+                let spec = parse_model_config(&text).unwrap().spec;
+                keras_transfer::Model::new(spec, 3).unwrap()
+            }
+        };
+        let d = model.spec().input_dim;
+        let x: Vec<f64> = (0..2 * d)
+            .map(|i| (i as f64 * 0.37).sin() * 120.0 + 120.0)
+            .collect();
+        let t = keras_transfer::model::values_tensor(
+            x,
+            (1, 2, d),
+            model.spec().dtype.candle(),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let before = keras_transfer::model::network::chains_run();
+        let chained = model.forward(&t).unwrap();
+        assert!(
+            keras_transfer::model::network::chains_run() > before,
+            "{app}: no chain ran"
+        );
+        let var = candle_core::Var::from_tensor(&t).unwrap();
+        let one_by_one = model.forward(var.as_tensor()).unwrap();
+        let bits = |t: &candle_core::Tensor| -> Vec<u32> {
+            t.flatten_all()
+                .unwrap()
+                .to_dtype(candle_core::DType::F32)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        assert_eq!(bits(&chained), bits(&one_by_one), "{app}");
+    }
+}

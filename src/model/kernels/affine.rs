@@ -106,6 +106,71 @@ fn rows<T: Float, A: Apply>(o: &mut [T], x: &[T], a: &[T], b: &[T], c: usize) {
     }
 }
 
+/// A BatchNormalization in inference (and the ReLU/ReLU6 layer after it, `then`) applied by the
+/// op that writes its input, to each part of that op's output right after the part is written
+/// (while it is in cache): `affine_then`'s operations on each value, so its bits. `scale` and
+/// `shift` are `[R, 1, C]` (contiguous). Only for a forward pass no gradient goes through: the ops
+/// that take one have no backward pass with it.
+#[derive(Clone)]
+pub(crate) struct Post {
+    pub(crate) scale: Tensor,
+    pub(crate) shift: Tensor,
+    pub(crate) then: Then,
+}
+
+/// A `Post`'s values as `T`: the scale, the shift (`[R * C]` each) and `then`.
+pub(crate) type PostValues<'a, T> = (&'a [T], &'a [T], Then);
+
+impl Post {
+    /// The post for `scale` and `shift` (`[R, 1, C]`).
+    pub(crate) fn new(scale: &Tensor, shift: &Tensor, then: Then) -> Result<Self> {
+        Ok(Post {
+            scale: scale.contiguous()?,
+            shift: shift.contiguous()?,
+            then,
+        })
+    }
+
+    /// Runs `f` on the scale's and shift's values as `T`, for an output of `r` members of `c`
+    /// channels (an error when they have another size).
+    pub(crate) fn with<T: WithDType, R>(
+        &self,
+        r: usize,
+        c: usize,
+        f: impl FnOnce(PostValues<'_, T>) -> R,
+    ) -> Result<R> {
+        if self.scale.elem_count() != r * c || self.shift.elem_count() != r * c {
+            return Err(msg(
+                "affine: scale and shift do not match the output's channels",
+            ));
+        }
+        let (sa, la) = self.scale.storage_and_layout();
+        let (sb, lb) = self.shift.storage_and_layout();
+        let a = values::<T>(&sa, la, "affine")?;
+        let b = values::<T>(&sb, lb, "affine")?;
+        Ok(f((a, b, self.then)))
+    }
+}
+
+/// `o = then(o * a + b)` for each row of `a.len()` values of `o`, in place: `rows`'s operations
+/// on values already written.
+pub(crate) fn rows_in_place<T: Float>(o: &mut [T], a: &[T], b: &[T], then: Then) {
+    match then {
+        Then::Identity => rows_mut::<T, Identity>(o, a, b),
+        Then::Relu => rows_mut::<T, Relu>(o, a, b),
+        Then::Relu6 => rows_mut::<T, Relu6>(o, a, b),
+    }
+}
+
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn rows_mut<T: Float, A: Apply>(o: &mut [T], a: &[T], b: &[T]) {
+    for o in o.chunks_exact_mut(a.len().max(1)) {
+        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+            *o = A::apply(*o * a + b);
+        }
+    }
+}
+
 /// `Then`'s functions as types, so that each gets a loop of its own.
 trait Apply {
     fn apply<T: Float>(y: T) -> T;

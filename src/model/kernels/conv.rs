@@ -8,6 +8,7 @@
 //! (images in parallel on the calling rayon pool; the same bits on any number of threads). Neither
 //! the padded input, the taps nor the patches outlive the op's call.
 
+use super::affine::{Post, PostValues};
 use super::{by_float, cpu_values, msg, values};
 use crate::model::fused::{Dims, Fused, Real};
 use crate::model::ops;
@@ -25,6 +26,8 @@ struct Conv {
     c: usize,
     o: usize,
     act: Fused,
+    /// Applied to the output as it is written (`affine::Post`): then the op has no gradient.
+    post: Option<Post>,
 }
 
 impl Conv {
@@ -66,11 +69,17 @@ impl Conv {
         out
     }
 
-    fn forward<T: Real>(&self, x: &[T], k: &[T], b: &[T]) -> Vec<T> {
+    fn forward<T: Real>(
+        &self,
+        x: &[T],
+        k: &[T],
+        b: &[T],
+        post: Option<PostValues<'_, T>>,
+    ) -> Vec<T> {
         let d = self.dims();
         let patches = self.patches(x);
         let mut out = vec![T::zero(); d.r * d.n * d.o];
-        ops::dense_forward(d, self.act, &patches, k, b, &mut out);
+        ops::dense_forward_post(d, self.act, &patches, k, b, &mut out, post);
         out
     }
 
@@ -172,7 +181,11 @@ impl CustomOp3 for Conv {
         let d = self.dims();
         by_float!(s1.dtype(), "conv", T => {
             let v = |s, l| cpu_values::<T>(s, l, "conv");
-            let out = self.forward::<T>(v(s1, l1)?, v(s2, l2)?, v(s3, l3)?);
+            let (x, k, b) = (v(s1, l1)?, v(s2, l2)?, v(s3, l3)?);
+            let out = match &self.post {
+                Some(p) => p.with::<T, _>(d.r, d.o, |pv| self.forward::<T>(x, k, b, Some(pv)))?,
+                None => self.forward::<T>(x, k, b, None),
+            };
             Ok((T::to_cpu_storage_owned(out), Shape::from((d.r, d.n, d.o))))
         })
     }
@@ -186,6 +199,11 @@ impl CustomOp3 for Conv {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if self.post.is_some() {
+            return Err(msg(
+                "conv: an op with a normalisation applied has no gradient",
+            ));
+        }
         self.check(x.shape(), k.shape(), b.shape())?;
         let grad = grad.contiguous()?;
         let (xs, xl) = x.storage_and_layout();
@@ -217,6 +235,19 @@ pub(crate) fn conv(
     bias: &Tensor,
     act: Fused,
 ) -> crate::error::Result<Tensor> {
+    conv_post(x, window, kernel, bias, act, None)
+}
+
+/// `conv` with `post` applied to its output as it is written (a forward pass no gradient goes
+/// through; see `affine::Post`).
+pub(crate) fn conv_post(
+    x: &Tensor,
+    window: &Window,
+    kernel: &Tensor,
+    bias: &Tensor,
+    act: Fused,
+    post: Option<&Post>,
+) -> crate::error::Result<Tensor> {
     let (plane, c, o) = window.plane_of(x, kernel, "conv")?;
     let op = Conv {
         plane,
@@ -225,6 +256,7 @@ pub(crate) fn conv(
         c,
         o,
         act,
+        post: post.cloned(),
     };
     let kernel = kernel.contiguous()?.reshape((op.r, plane.taps() * c, o))?;
     Ok(x.contiguous()?
@@ -240,13 +272,27 @@ pub(crate) fn taps_dense(
     bias: &Tensor,
     act: ops::Fused,
 ) -> Result<Tensor> {
+    taps_dense_post(taps, kernel, bias, act, None)
+}
+
+/// `taps_dense` with `post` applied to its output as it is written (see `affine::Post`).
+pub(crate) fn taps_dense_post(
+    taps: &[Tensor],
+    kernel: &Tensor,
+    bias: &Tensor,
+    act: ops::Fused,
+    post: Option<&Post>,
+) -> Result<Tensor> {
     let r = kernel.dim(0)?;
     let cout = kernel.dim(kernel.rank() - 1)?;
     let patches = Tensor::cat(taps, taps[0].rank() - 1)?;
     let k = patches.dim(patches.rank() - 1)?;
     let patches = patches.reshape((r, (), k))?;
     let kernel = kernel.contiguous()?.reshape((r, k, cout))?;
-    ops::dense(&patches, &kernel, &bias.contiguous()?, act)
+    match post {
+        Some(p) => ops::dense_post(&patches, &kernel, &bias.contiguous()?, act, p),
+        None => ops::dense(&patches, &kernel, &bias.contiguous()?, act),
+    }
 }
 
 #[cfg(test)]

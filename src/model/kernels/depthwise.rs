@@ -7,6 +7,7 @@
 //! number of threads. Images run in parallel on the calling rayon pool; the op keeps only its input
 //! and kernel for the backward pass (no tensor per tap).
 
+use super::affine::{Post, PostValues, rows_in_place};
 use super::{by_float, cpu_values, msg, values};
 use crate::model::window::{Plane, Window};
 use candle_core::backend::BackendStorage;
@@ -64,10 +65,18 @@ impl Geometry {
 /// `[R, N * positions, C * M]`.
 struct Depthwise {
     g: Geometry,
+    /// Applied to each image's output once written (`affine::Post`): then the op has no gradient.
+    post: Option<Post>,
 }
 
 /// The forward over every image, images in parallel (each output row is one image's own).
-fn run<T: Float + Send + Sync>(g: Geometry, x: &[T], k: &[T], out: &mut [T]) {
+fn run<T: Float + Send + Sync>(
+    g: Geometry,
+    x: &[T],
+    k: &[T],
+    out: &mut [T],
+    post: Option<PostValues<'_, T>>,
+) {
     let per = g.positions() * g.cm();
     out.par_chunks_mut(per.max(1))
         .enumerate()
@@ -75,6 +84,10 @@ fn run<T: Float + Send + Sync>(g: Geometry, x: &[T], k: &[T], out: &mut [T]) {
             let r = j / g.n;
             let kr = &k[r * g.taps() * g.cm()..][..g.taps() * g.cm()];
             image(g, &x[j * g.image()..][..g.image()], kr, o);
+            if let Some((a, b, then)) = post {
+                let cm = g.cm();
+                rows_in_place(o, &a[r * cm..][..cm], &b[r * cm..][..cm], then);
+            }
         });
 }
 
@@ -244,7 +257,11 @@ impl CustomOp2 for Depthwise {
         by_float!(s1.dtype(), "depthwise", T => {
             let mut out = vec![T::default(); g.r * rows * g.cm()];
             let v = |s, l| cpu_values::<T>(s, l, "depthwise");
-            run(g, v(s1, l1)?, v(s2, l2)?, &mut out);
+            let (x, k) = (v(s1, l1)?, v(s2, l2)?);
+            match &self.post {
+                Some(p) => p.with::<T, _>(g.r, g.cm(), |pv| run(g, x, k, &mut out, Some(pv)))?,
+                None => run(g, x, k, &mut out, None),
+            }
             Ok((T::to_cpu_storage_owned(out), Shape::from((g.r, rows, g.cm()))))
         })
     }
@@ -257,6 +274,11 @@ impl CustomOp2 for Depthwise {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        if self.post.is_some() {
+            return Err(msg(
+                "depthwise: an op with a normalisation applied has no gradient",
+            ));
+        }
         let grad = grad.contiguous()?;
         let (xs, xl) = x.storage_and_layout();
         let (ks, kl) = k.storage_and_layout();
@@ -275,6 +297,7 @@ impl CustomOp2 for Depthwise {
 
 /// The depthwise sums of `x [R, N, spatial..., C]` over `window` with `kernel [R, k..., C, M]`:
 /// `[R, N * positions, C * M]`, the same values as `depthwise_sum` over the window's taps.
+#[cfg(test)]
 pub(crate) fn depthwise(
     x: &Tensor,
     window: &Window,
@@ -286,11 +309,24 @@ pub(crate) fn depthwise(
 /// `depthwise` of `x` padded first with `pads` zeros (before, after) per spatial axis, without
 /// writing the padded input: a padded tap reads zero, so the sums are those over the padded
 /// tensor (`0 * k` added where it holds a zero), bit for bit.
+#[cfg(test)]
 pub(crate) fn depthwise_padded(
     x: &Tensor,
     window: &Window,
     kernel: &Tensor,
     pads: Option<&[(usize, usize)]>,
+) -> crate::error::Result<Tensor> {
+    depthwise_post(x, window, kernel, pads, None)
+}
+
+/// `depthwise_padded` with `post` applied to each image's output as it is written (a forward
+/// pass no gradient goes through; see `affine::Post`).
+pub(crate) fn depthwise_post(
+    x: &Tensor,
+    window: &Window,
+    kernel: &Tensor,
+    pads: Option<&[(usize, usize)]>,
+    post: Option<&Post>,
 ) -> crate::error::Result<Tensor> {
     let (plane, c, m) = window.padded_plane_of(x, kernel, "depthwise", pads)?;
     let g = Geometry {
@@ -306,8 +342,13 @@ pub(crate) fn depthwise_padded(
             "depthwise input and kernel have different member counts",
         ));
     }
-    Ok(x.contiguous()?
-        .apply_op2(&kernel.contiguous()?, Depthwise { g })?)
+    Ok(x.contiguous()?.apply_op2(
+        &kernel.contiguous()?,
+        Depthwise {
+            g,
+            post: post.cloned(),
+        },
+    )?)
 }
 
 #[cfg(test)]
