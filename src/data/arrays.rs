@@ -404,7 +404,7 @@ fn read_data(who: &Path, h: &NpyHeader, mut r: impl Read, sized: bool) -> Result
             (Kind::Float, 8, false) => values.extend(
                 bytes
                     .chunks_exact(8)
-                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+                    .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
             ),
             _ => {
                 for chunk in bytes.chunks_exact(h.size) {

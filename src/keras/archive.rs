@@ -295,7 +295,7 @@ mod image_callbacks {
 
     pub(super) extern "C" fn udata_free(udata: *mut c_void) -> hdf5_sys::h5::herr_t {
         let s = shared(udata);
-        s.holders -= 1;
+        s.holders = s.holders.saturating_sub(1);
         if s.holders == 0 {
             // SAFETY: the record was made by `Box::into_raw` in `open_image` and this was its
             // last holder.
