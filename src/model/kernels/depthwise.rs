@@ -358,6 +358,35 @@ mod tests {
     use crate::model::window::Padding;
     use candle_core::{Device, Var};
 
+    /// A window of `rank` axes (kernel `k`, stride `s`, dilation `d`, `pad`), the dims of an input
+    /// of `r` members, `n` images of `side` per axis and `c` channels, and of its kernel with
+    /// multiplier `m`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn case(
+        rank: usize,
+        k: usize,
+        s: usize,
+        d: usize,
+        pad: Padding,
+        m: usize,
+        (r, n, c): (usize, usize, usize),
+        side: usize,
+    ) -> (Window, Vec<usize>, Vec<usize>) {
+        let w = Window {
+            kernel_size: vec![k; rank],
+            strides: vec![s; rank],
+            padding: pad,
+            dilation_rate: vec![d; rank],
+        };
+        let mut xd = vec![r, n];
+        xd.extend(vec![side; rank]);
+        xd.push(c);
+        let mut kd = vec![r];
+        kd.extend(vec![k; rank]);
+        kd.extend([c, m]);
+        (w, xd, kd)
+    }
+
     /// The generic path (each tap a tensor, summed tap by tap), as `depthwise::depthwise_sum` does.
     fn generic(taps: &[Tensor], k: &Tensor) -> crate::error::Result<Tensor> {
         depthwise_sum(taps, k)
@@ -374,19 +403,7 @@ mod tests {
             (1, 3, 1, 2, Padding::Causal, 2),
             (1, 4, 3, 1, Padding::Same, 1),
         ] {
-            let w = Window {
-                kernel_size: vec![k; rank],
-                strides: vec![s; rank],
-                padding: pad,
-                dilation_rate: vec![d; rank],
-            };
-            let (r, n, c) = (2, 3, 5);
-            let mut xd = vec![r, n];
-            xd.extend(vec![7; rank]);
-            xd.push(c);
-            let mut kd = vec![r];
-            kd.extend(vec![k; rank]);
-            kd.extend([c, m]);
+            let (w, xd, kd) = case(rank, k, s, d, pad, m, (2, 3, 5), 7);
             let xn: usize = xd.iter().product();
             let kn: usize = kd.iter().product();
             let x =
@@ -433,19 +450,7 @@ mod padded_tests {
             (2, 4, 1, Padding::Valid, vec![(3, 0), (0, 0)], 1),
             (1, 3, 2, Padding::Valid, vec![(1, 2)], 1),
         ] {
-            let w = Window {
-                kernel_size: vec![k; rank],
-                strides: vec![s; rank],
-                padding: pad,
-                dilation_rate: vec![1; rank],
-            };
-            let (r, n, c) = (1, 2, 37);
-            let mut xd = vec![r, n];
-            xd.extend(vec![6; rank]);
-            xd.push(c);
-            let mut kd = vec![r];
-            kd.extend(vec![k; rank]);
-            kd.extend([c, m]);
+            let (w, xd, kd) = super::tests::case(rank, k, s, 1, pad, m, (1, 2, 37), 6);
             let xn: usize = xd.iter().product();
             let kn: usize = kd.iter().product();
             let x = Tensor::from_vec(values(xn, 0.3), xd, &dev).unwrap();
